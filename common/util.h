@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/* Small helpers shared by every part of mcstore: scope cleanup, time, sizes. */
+#ifndef MCS_UTIL_H
+#define MCS_UTIL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MCS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MCS_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MCS_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MCS_ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))
+#define MCS_UNUSED __attribute__((unused))
+#define MCS_EXPORT __attribute__((visibility("default")))
+#define mcs_likely(x) __builtin_expect(!!(x), 1)
+#define mcs_unlikely(x) __builtin_expect(!!(x), 0)
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+
+static inline void mcs_freep(void *p) { free(*(void **)p); }
+static inline void mcs_closep(int *fd)
+{
+	if (*fd >= 0) {
+		int saved = errno;
+		close(*fd);
+		errno = saved;
+	}
+}
+#define _cleanup_free_ _cleanup_(mcs_freep)
+#define _cleanup_close_ _cleanup_(mcs_closep)
+
+/* Hand ownership out of a _cleanup_ scope. */
+#define TAKE_PTR(p) ({ __typeof__(p) _t = (p); (p) = NULL; _t; })
+#define TAKE_FD(fd) ({ int _t = (fd); (fd) = -1; _t; })
+
+static inline uint64_t mcs_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+static inline uint64_t mcs_now_ms(void) { return mcs_now_ns() / 1000000ull; }
+
+/* Parse "123", "4K", "16M", "1G", "2T" (powers of 1024). 0 or -EINVAL/-ERANGE. */
+int mcs_parse_size(const char *s, uint64_t *ret);
+/* Parse a non-negative decimal integer no larger than max. */
+int mcs_parse_u64(const char *s, uint64_t max, uint64_t *ret);
+/* Split "host:port" (or "[v6]:port"); host is written NUL-terminated. */
+int mcs_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *ret_port);
+/* Format a byte count as "1.5 GiB" into buf. */
+const char *mcs_fmt_size(uint64_t v, char *buf, size_t len);
+
+#endif

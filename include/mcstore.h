@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mcstore.h - the public C API of mcstore, a distributed KV-cache store.
+ *
+ * A process opens a handle on its node's daemon (mcstored) through a unix
+ * socket. The daemon passes the node's shared-memory segment to the process,
+ * which maps it: replicas on the local node are written and read with a plain
+ * memcpy, or read in place through a zero-copy view held under a lease.
+ *
+ * Conventions:
+ *  - Every function returns 0 (or a non-negative count/size) on success and a
+ *    negative value on failure: either a negated errno (-ENOMEM, -ECONNREFUSED,
+ *    ...) or one of the MCS_E_* statuses below. mcs_strerror() names both.
+ *  - Output parameters are named ret_* and are untouched on failure.
+ *  - A handle may be shared by threads: calls on one handle are serialised by
+ *    an internal mutex. Open one handle per thread for parallelism.
+ *  - Every returned byte is verified against the 64-bit checksum recorded when
+ *    the object was stored; a mismatch is never returned as data.
+ */
+#ifndef MCSTORE_H
+#define MCSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes. Values above -MCS_E_BASE are negated errnos. */
+#define MCS_E_BASE 1000
+enum mcs_status {
+	MCS_OK = 0,
+	MCS_E_NOT_FOUND = -1001,      /* no such key (or not complete yet) */
+	MCS_E_EXISTS = -1002,         /* key already stored; keys are immutable */
+	MCS_E_NO_SPACE = -1003,       /* no segment can hold the object */
+	MCS_E_LEASED = -1004,         /* object is under a read lease */
+	MCS_E_BUSY = -1005,           /* a put of this key is in progress */
+	MCS_E_CORRUPT = -1006,        /* checksum mismatch on every replica */
+	MCS_E_PROTO = -1007,          /* malformed or unexpected message */
+	MCS_E_TOO_LARGE = -1008,      /* a length exceeds a configured limit */
+	MCS_E_INVALID = -1009,        /* invalid argument */
+	MCS_E_NO_SEGMENT = -1010,     /* unknown segment */
+	MCS_E_NO_MASTER = -1011,      /* the daemon has no master connection */
+	MCS_E_BUF_TOO_SMALL = -1012,  /* caller buffer smaller than the object */
+	MCS_E_NOT_LOCAL = -1013,      /* replica not on this node (no data path) */
+	MCS_E_SEGMENT_EXISTS = -1014, /* segment name already mounted */
+	MCS_E_VERSION = -1015,        /* protocol version mismatch */
+	MCS_E_KEY_TOO_LONG = -1016,   /* key longer than MCS_KEY_MAX */
+	MCS_E_NOT_CONTIGUOUS = -1017, /* view requested on a striped object */
+	MCS_E_TIMEOUT = -1018,        /* peer did not answer in time */
+	MCS_E_NO_HOLD = -1019,        /* unknown view/lease hold */
+	MCS_E_PARTIAL = -1020,        /* fewer replicas than requested */
+	MCS_E_PINNED = -1021,         /* object is hard-pinned */
+	MCS_E_LAST = -1022,
+};
+
+#define MCS_KEY_MAX 4096        /* bytes in a key */
+#define MCS_MAX_REPLICAS 16     /* replicas per object */
+#define MCS_MAX_LOCATIONS 16    /* preferred locations per put */
+
+/* Name of a status (or of a negated errno). Never NULL. */
+const char *mcs_strerror(int status);
+
+/* Library version string, e.g. "0.1.0". */
+const char *mcs_version(void);
+
+struct mcs_client;
+
+struct mcs_client_opts {
+	size_t size;              /* sizeof(struct mcs_client_opts) */
+	const char *socket_path;  /* NULL: $MCSTORE_SOCKET, else MCS_DEFAULT_SOCKET */
+	unsigned timeout_ms;      /* per request; 0: 30000 */
+};
+
+#define MCS_DEFAULT_SOCKET "/run/mcstore/mcstored.sock"
+
+/* Connect to the node daemon and map its segment. */
+int mcs_client_new(const struct mcs_client_opts *opts, struct mcs_client **ret);
+/* Close the handle; releases every view still held. Accepts NULL, returns NULL. */
+struct mcs_client *mcs_client_free(struct mcs_client *c);
+
+/* Replication config, as ReplicateConfig in Mooncake. */
+enum {
+	MCS_REPL_ALL_OR_NOTHING = 1u << 0, /* fail unless replica_num replicas fit */
+	MCS_REPL_SOFT_PIN = 1u << 1,       /* keep unless nothing else can be evicted */
+	MCS_REPL_HARD_PIN = 1u << 2,       /* never evict (operators) */
+};
+struct mcs_replicate_config {
+	size_t size;                      /* sizeof(struct mcs_replicate_config) */
+	uint32_t replica_num;             /* 0 is taken as 1 */
+	uint32_t flags;                   /* MCS_REPL_* */
+	const char *const *locations;     /* preferred segment names, may be NULL */
+	size_t n_locations;
+};
+
+/* Store one buffer under key. cfg may be NULL (one replica). Returns the
+ * number of replicas stored (>= 1) or a negative status. */
+int mcs_put(struct mcs_client *c, const char *key, const void *buf, size_t len,
+	    const struct mcs_replicate_config *cfg);
+/* Store the concatenation of iov[0..iovcnt) under key. */
+int mcs_putv(struct mcs_client *c, const char *key, const struct iovec *iov, int iovcnt,
+	     const struct mcs_replicate_config *cfg);
+
+/* Copy the object into buf. Returns its size, or MCS_E_BUF_TOO_SMALL when
+ * cap is smaller (then *ret_size, if not NULL, holds the size needed). */
+ssize_t mcs_get(struct mcs_client *c, const char *key, void *buf, size_t cap, size_t *ret_size);
+/* Scatter the object over iov; the iov must hold at least its size. */
+ssize_t mcs_getv(struct mcs_client *c, const char *key, const struct iovec *iov, int iovcnt);
+/* Copy the object into a malloc()ed buffer the caller frees. */
+int mcs_get_alloc(struct mcs_client *c, const char *key, void **ret_buf, size_t *ret_len);
+
+/* A read-only view of an object in the local segment. The object cannot be
+ * removed or evicted until the view is released. Striped objects have several
+ * pieces; iov[0..n_iov) cover the value in order. */
+struct mcs_view {
+	size_t size;
+	size_t n_iov;
+	const struct iovec *iov;
+};
+int mcs_get_view(struct mcs_client *c, const char *key, struct mcs_view **ret);
+/* Release a view; accepts NULL. */
+void mcs_view_release(struct mcs_client *c, struct mcs_view *v);
+
+/* 1 if key is stored and complete, 0 if not, negative on error. */
+int mcs_exists(struct mcs_client *c, const char *key);
+
+enum {
+	MCS_REMOVE_FORCE = 1u << 0, /* ignore leases (operators) */
+};
+int mcs_remove(struct mcs_client *c, const char *key, unsigned flags);
+/* Remove every object without a lease; *ret_count (may be NULL) gets how many. */
+int mcs_remove_all(struct mcs_client *c, uint64_t *ret_count);
+
+/* Cluster statistics. */
+struct mcs_segment_info {
+	char name[256];
+	char node[256];
+	uint64_t size;
+	uint64_t used;
+	uint64_t n_allocs;
+};
+struct mcs_stat {
+	uint64_t n_objects;
+	uint64_t capacity;
+	uint64_t used;
+	uint64_t n_segments;
+	struct mcs_segment_info *segments;
+	/* this node, as the daemon sees it */
+	char local_node[256];
+	char local_segment[256];
+	int local_hugepages;      /* 1 if the local segment uses huge pages */
+};
+int mcs_stat(struct mcs_client *c, struct mcs_stat **ret);
+void mcs_stat_free(struct mcs_stat *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1 @@
+int mcs_proto_placeholder(void); int mcs_proto_placeholder(void){return 0;}

@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The mcstore wire protocol, shared by every link (client<->daemon,
+ * daemon<->master, later daemon<->daemon). See mcstore-protocol(7).
+ *
+ * A frame is a fixed 24-byte little-endian header followed by body_len bytes:
+ *
+ *   off size field
+ *     0    4 magic     0x3153434d ("MCS1" in memory order)
+ *     4    1 version   MCS_PROTO_VERSION
+ *     5    1 flags     MCS_F_RESPONSE, ...
+ *     6    2 opcode    MCS_OP_*
+ *     8    4 status    int32, 0 or a negative mcs_status/errno (responses)
+ *    12    8 req_id    echoed in the response; requests are pipelined
+ *    20    4 body_len  bytes that follow; <= the link's configured maximum
+ *
+ * Bodies are sequences of little-endian fixed-width integers and
+ * length-prefixed byte strings (u16 length for names and keys, u32 for
+ * blobs). Decoders check every length against the bytes remaining and
+ * against protocol limits, and reject trailing bytes.
+ *
+ * A response with status != 0 has an empty body. Decoded strings point into
+ * the frame body (no copy, not NUL-terminated): they live as long as it.
+ */
+#ifndef MCS_PROTO_H
+#define MCS_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MCS_PROTO_MAGIC 0x3153434du
+#define MCS_PROTO_VERSION 1
+#define MCS_HDR_SIZE 24
+#define MCS_NAME_MAX 255           /* segment and node names */
+#define MCS_MAX_SLICES 65536       /* slices in one put */
+#define MCS_MAX_HANDLES 4096       /* buffers in one replica */
+#define MCS_MAX_SEGMENTS 65536     /* segments in a stat reply */
+#define MCS_DEFAULT_MAX_BODY (64u << 20)
+
+enum mcs_hdr_flags {
+	MCS_F_RESPONSE = 1u << 0,
+};
+
+enum mcs_opcode {
+	MCS_OP_HELLO = 1,        /* client -> daemon; reply carries the segment memfd */
+	MCS_OP_PING = 2,         /* any; empty body both ways */
+	MCS_OP_MOUNT = 10,       /* daemon -> master */
+	MCS_OP_UNMOUNT = 11,     /* daemon -> master */
+	MCS_OP_HEARTBEAT = 12,   /* daemon -> master */
+	MCS_OP_PUT_START = 20,
+	MCS_OP_PUT_END = 21,
+	MCS_OP_PUT_REVOKE = 22,
+	MCS_OP_GET_REPLICAS = 23,
+	MCS_OP_RELEASE = 24,     /* end a hold taken by GET_REPLICAS with MCS_GET_HOLD */
+	MCS_OP_EXIST = 25,
+	MCS_OP_REMOVE = 26,
+	MCS_OP_REMOVE_ALL = 27,
+	MCS_OP_STAT = 30,
+	MCS_OP_MAX_ = 31,
+};
+
+/* Header, host byte order after decoding. */
+struct mcs_hdr {
+	uint32_t magic;
+	uint8_t version;
+	uint8_t flags;
+	uint16_t opcode;
+	int32_t status;
+	uint64_t req_id;
+	uint32_t body_len;
+};
+
+/* Encode h into out[MCS_HDR_SIZE]. */
+void mcs_hdr_encode(const struct mcs_hdr *h, uint8_t out[MCS_HDR_SIZE]);
+/* Decode and validate magic, version and body_len <= max_body.
+ * 0, MCS_E_PROTO (bad magic), MCS_E_VERSION, or MCS_E_TOO_LARGE. */
+int mcs_hdr_decode(const uint8_t in[MCS_HDR_SIZE], uint32_t max_body, struct mcs_hdr *ret);
+/* Name of an opcode for logs ("PUT_START"), "UNKNOWN" otherwise. */
+const char *mcs_op_name(uint16_t opcode);
+
+/* Bytes not owned by the decoded message: a pointer into the frame body. */
+struct mcs_str {
+	const char *p;
+	uint32_t len;
+};
+static inline struct mcs_str mcs_str_c(const char *s);
+
+/* ---- growable output buffer ------------------------------------------ */
+struct mcs_buf {
+	uint8_t *p;
+	size_t len, cap;
+	int err;          /* sticky -ENOMEM or MCS_E_TOO_LARGE */
+};
+void mcs_buf_init(struct mcs_buf *b);
+void mcs_buf_free(struct mcs_buf *b);
+void mcs_buf_reset(struct mcs_buf *b);            /* len = 0, err = 0 */
+int mcs_buf_reserve(struct mcs_buf *b, size_t extra);
+void mcs_buf_put_u8(struct mcs_buf *b, uint8_t v);
+void mcs_buf_put_u16(struct mcs_buf *b, uint16_t v);
+void mcs_buf_put_u32(struct mcs_buf *b, uint32_t v);
+void mcs_buf_put_u64(struct mcs_buf *b, uint64_t v);
+void mcs_buf_put_str(struct mcs_buf *b, struct mcs_str s);  /* u16 len; err if > 65535 */
+void mcs_buf_put_bytes(struct mcs_buf *b, const void *p, size_t n); /* raw, no prefix */
+
+/* A frame is built in a buf: begin reserves the header, end patches body_len.
+ * mcs_frame_end returns b->err (0 if the frame is complete). */
+void mcs_frame_begin(struct mcs_buf *b, uint16_t opcode, uint8_t flags, int32_t status, uint64_t req_id);
+int mcs_frame_end(struct mcs_buf *b);
+
+/* ---- bounds-checked reader ------------------------------------------- */
+struct mcs_rd {
+	const uint8_t *p, *end;
+	int err;          /* sticky MCS_E_PROTO once anything overran */
+};
+static inline void mcs_rd_init(struct mcs_rd *r, const void *p, size_t n)
+{
+	r->p = (const uint8_t *)p;
+	r->end = r->p + n;
+	r->err = 0;
+}
+uint8_t mcs_rd_u8(struct mcs_rd *r);
+uint16_t mcs_rd_u16(struct mcs_rd *r);
+uint32_t mcs_rd_u32(struct mcs_rd *r);
+uint64_t mcs_rd_u64(struct mcs_rd *r);
+struct mcs_str mcs_rd_str(struct mcs_rd *r, uint32_t max_len);
+/* 0 if no error and every byte was consumed, else MCS_E_PROTO. */
+int mcs_rd_finish(struct mcs_rd *r);
+
+/* ---- messages --------------------------------------------------------
+ * For each message: mcs_enc_X appends the body to a buf (the caller
+ * wraps it in mcs_frame_begin/end), mcs_dec_X parses a whole body and
+ * returns 0 or MCS_E_PROTO / MCS_E_TOO_LARGE / MCS_E_KEY_TOO_LONG / -ENOMEM.
+ * Messages with arrays are allocated by the decoder: free them with the
+ * matching mcs_X_free (which accepts NULL-initialised structs).
+ */
+
+/* HELLO request (client -> daemon) */
+struct mcs_hello_req {
+	uint32_t client_version;   /* MCS_PROTO_VERSION */
+	uint32_t pid;
+};
+/* HELLO response; the segment memfd travels as SCM_RIGHTS with this frame */
+struct mcs_hello_resp {
+	struct mcs_str node;
+	struct mcs_str segment;
+	uint64_t segment_size;
+	uint32_t flags;            /* MCS_HELLO_HUGEPAGES */
+	uint32_t max_body;         /* largest body the daemon accepts */
+};
+enum { MCS_HELLO_HUGEPAGES = 1u << 0 };
+
+/* MOUNT request (daemon -> master) */
+struct mcs_mount_req {
+	struct mcs_str node;
+	struct mcs_str segment;
+	uint64_t size;
+	struct mcs_str endpoint;   /* "host:port" of the node's data service, may be empty */
+};
+/* UNMOUNT request */
+struct mcs_unmount_req {
+	struct mcs_str segment;
+};
+/* HEARTBEAT request */
+struct mcs_heartbeat_req {
+	struct mcs_str node;
+};
+
+/* Keys only: PUT_REVOKE, EXIST */
+struct mcs_key_req {
+	struct mcs_str key;
+};
+
+struct mcs_replicate_cfg {
+	uint32_t replica_num;
+	uint32_t flags;            /* MCS_REPL_* of mcstore.h */
+	uint32_t n_locations;      /* <= MCS_MAX_LOCATIONS */
+	struct mcs_str locations[16];
+};
+
+struct mcs_put_start_req {
+	struct mcs_str key;
+	uint64_t value_len;
+	uint32_t n_slices;         /* <= MCS_MAX_SLICES; sum must equal value_len */
+	uint64_t *slice_lens;      /* allocated by the decoder */
+	struct mcs_replicate_cfg cfg;
+};
+void mcs_put_start_req_free(struct mcs_put_start_req *m);
+
+/* One buffer of a replica: bytes [offset, offset+len) of a segment. */
+struct mcs_handle {
+	struct mcs_str segment;
+	struct mcs_str node;
+	struct mcs_str endpoint;   /* data service of the node, may be empty */
+	uint64_t offset;
+	uint64_t len;
+};
+enum mcs_replica_status {
+	MCS_REPLICA_UNDEFINED = 0,
+	MCS_REPLICA_INITIALIZED = 1,
+	MCS_REPLICA_PROCESSING = 2,
+	MCS_REPLICA_COMPLETE = 3,
+	MCS_REPLICA_REMOVED = 4,
+	MCS_REPLICA_FAILED = 5,
+};
+struct mcs_replica {
+	uint8_t status;
+	uint32_t n_handles;        /* <= MCS_MAX_HANDLES */
+	struct mcs_handle *handles;
+};
+struct mcs_replica_list {
+	uint32_t n_replicas;       /* <= MCS_MAX_REPLICAS */
+	struct mcs_replica *replicas;
+};
+void mcs_replica_list_free(struct mcs_replica_list *l);
+
+/* PUT_START response */
+struct mcs_put_start_resp {
+	struct mcs_replica_list list;
+};
+
+/* PUT_END request */
+struct mcs_put_end_req {
+	struct mcs_str key;
+	uint64_t checksum;         /* XXH3-64 of the whole value */
+};
+
+/* GET_REPLICAS request */
+enum { MCS_GET_HOLD = 1u << 0 }; /* hold a lease until RELEASE (zero-copy views) */
+struct mcs_get_req {
+	struct mcs_str key;
+	uint32_t flags;
+};
+struct mcs_get_resp {
+	uint64_t size;
+	uint64_t checksum;
+	uint64_t hold_id;          /* 0 unless MCS_GET_HOLD was asked */
+	uint32_t lease_ms;
+	struct mcs_replica_list list;
+};
+
+/* RELEASE request */
+struct mcs_release_req {
+	struct mcs_str key;
+	uint64_t hold_id;
+};
+
+/* REMOVE request */
+struct mcs_remove_req {
+	struct mcs_str key;
+	uint32_t flags;            /* MCS_REMOVE_FORCE */
+};
+/* REMOVE_ALL response */
+struct mcs_remove_all_resp {
+	uint64_t count;
+};
+
+/* STAT response */
+struct mcs_seg_stat {
+	struct mcs_str name;
+	struct mcs_str node;
+	uint64_t size;
+	uint64_t used;
+	uint64_t n_allocs;
+};
+struct mcs_stat_resp {
+	uint64_t n_objects;
+	uint64_t capacity;
+	uint64_t used;
+	uint32_t n_segments;       /* <= MCS_MAX_SEGMENTS */
+	struct mcs_seg_stat *segments;
+};
+void mcs_stat_resp_free(struct mcs_stat_resp *m);
+
+void mcs_enc_hello_req(struct mcs_buf *b, const struct mcs_hello_req *m);
+int mcs_dec_hello_req(const void *body, size_t n, struct mcs_hello_req *ret);
+void mcs_enc_hello_resp(struct mcs_buf *b, const struct mcs_hello_resp *m);
+int mcs_dec_hello_resp(const void *body, size_t n, struct mcs_hello_resp *ret);
+void mcs_enc_mount_req(struct mcs_buf *b, const struct mcs_mount_req *m);
+int mcs_dec_mount_req(const void *body, size_t n, struct mcs_mount_req *ret);
+void mcs_enc_unmount_req(struct mcs_buf *b, const struct mcs_unmount_req *m);
+int mcs_dec_unmount_req(const void *body, size_t n, struct mcs_unmount_req *ret);
+void mcs_enc_heartbeat_req(struct mcs_buf *b, const struct mcs_heartbeat_req *m);
+int mcs_dec_heartbeat_req(const void *body, size_t n, struct mcs_heartbeat_req *ret);
+void mcs_enc_key_req(struct mcs_buf *b, const struct mcs_key_req *m);
+int mcs_dec_key_req(const void *body, size_t n, struct mcs_key_req *ret);
+void mcs_enc_put_start_req(struct mcs_buf *b, const struct mcs_put_start_req *m);
+int mcs_dec_put_start_req(const void *body, size_t n, struct mcs_put_start_req *ret);
+void mcs_enc_put_start_resp(struct mcs_buf *b, const struct mcs_put_start_resp *m);
+int mcs_dec_put_start_resp(const void *body, size_t n, struct mcs_put_start_resp *ret);
+void mcs_enc_put_end_req(struct mcs_buf *b, const struct mcs_put_end_req *m);
+int mcs_dec_put_end_req(const void *body, size_t n, struct mcs_put_end_req *ret);
+void mcs_enc_get_req(struct mcs_buf *b, const struct mcs_get_req *m);
+int mcs_dec_get_req(const void *body, size_t n, struct mcs_get_req *ret);
+void mcs_enc_get_resp(struct mcs_buf *b, const struct mcs_get_resp *m);
+int mcs_dec_get_resp(const void *body, size_t n, struct mcs_get_resp *ret);
+void mcs_enc_release_req(struct mcs_buf *b, const struct mcs_release_req *m);
+int mcs_dec_release_req(const void *body, size_t n, struct mcs_release_req *ret);
+void mcs_enc_remove_req(struct mcs_buf *b, const struct mcs_remove_req *m);
+int mcs_dec_remove_req(const void *body, size_t n, struct mcs_remove_req *ret);
+void mcs_enc_remove_all_resp(struct mcs_buf *b, const struct mcs_remove_all_resp *m);
+int mcs_dec_remove_all_resp(const void *body, size_t n, struct mcs_remove_all_resp *ret);
+void mcs_enc_stat_resp(struct mcs_buf *b, const struct mcs_stat_resp *m);
+int mcs_dec_stat_resp(const void *body, size_t n, struct mcs_stat_resp *ret);
+
+/* Replica lists appear in two responses; exposed for the daemon and tests. */
+void mcs_enc_replica_list(struct mcs_buf *b, const struct mcs_replica_list *l);
+int mcs_rd_replica_list(struct mcs_rd *r, struct mcs_replica_list *ret);
+
+static inline struct mcs_str mcs_str_c(const char *s)
+{
+	struct mcs_str r = { s, 0 };
+	if (s)
+		while (s[r.len])
+			r.len++;
+	return r;
+}
+static inline bool mcs_str_eq(struct mcs_str a, struct mcs_str b)
+{
+	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+#endif

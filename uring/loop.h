@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The io_uring event loop used by mcstore-master and mcstored.
+ *
+ * One loop per thread. It owns connections (stream sockets, TCP or unix)
+ * and turns their bytes into whole protocol frames (proto.h header +
+ * body) handed to a callback; it queues outgoing frames and sends them in
+ * order, optionally with a file descriptor (SCM_RIGHTS) on unix sockets.
+ * It also runs listeners (accept), timers and signals (via signalfd), all
+ * as ring operations: no blocking call is made on the loop thread.
+ *
+ * Each turn prepares SQEs, submits once, and reaps every ready CQE.
+ * user_data of each SQE points to a small op record carrying its kind.
+ *
+ * Connection lifetime: a conn is alive from mcs_loop_add_conn (or accept)
+ * until on_close has run. mcs_conn_close() may be called at any time, also
+ * from inside callbacks; pending ops are cancelled, on_close runs exactly
+ * once afterwards (from the loop, never re-entrantly), and the memory is
+ * freed once no reference remains (mcs_conn_ref/unref let tables keep a
+ * pointer past on_close; sends on a closed conn fail with -EPIPE).
+ */
+#ifndef MCS_LOOP_H
+#define MCS_LOOP_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/proto.h"
+
+struct mcs_loop;
+struct mcs_conn;
+struct mcs_timer;
+
+struct mcs_conn_ops {
+	/* A complete, header-validated frame. body is valid only during the
+	 * call. Return < 0 to close the connection (the loop logs nothing;
+	 * the callee says why). */
+	int (*on_frame)(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *userdata);
+	/* The connection is gone. err: 0 for orderly EOF or local close,
+	 * a negative errno for socket errors, MCS_E_PROTO / MCS_E_VERSION /
+	 * MCS_E_TOO_LARGE when the peer sent a bad header. */
+	void (*on_close)(struct mcs_conn *c, int err, void *userdata);
+};
+
+/* Called for every accepted socket. Return 0 and set *ret_ops/*ret_userdata
+ * to adopt it, or a negative value to refuse (the loop closes the fd). */
+typedef int (*mcs_accept_fn)(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret_ops,
+			     void **ret_userdata, void *listen_userdata);
+typedef void (*mcs_timer_fn)(struct mcs_timer *t, void *userdata);
+typedef void (*mcs_signal_fn)(struct mcs_loop *l, int signo, void *userdata);
+
+struct mcs_loop_opts {
+	size_t size;           /* sizeof(struct mcs_loop_opts) */
+	unsigned entries;      /* SQ ring size; 0: 256 */
+	uint32_t max_body;     /* largest body accepted from peers; 0: MCS_DEFAULT_MAX_BODY */
+};
+
+int mcs_loop_new(const struct mcs_loop_opts *opts, struct mcs_loop **ret);
+/* Closes every connection (running on_close), listener and timer. NULL ok. */
+struct mcs_loop *mcs_loop_free(struct mcs_loop *l);
+/* Run until mcs_loop_exit(); returns the code given to it, or a negative
+ * errno if the ring failed. */
+int mcs_loop_run(struct mcs_loop *l);
+void mcs_loop_exit(struct mcs_loop *l, int code);
+
+/* Accept on a listening socket (the loop takes the fd). Peers exhausting
+ * file descriptors (EMFILE/ENFILE) pause accepting for a moment instead of
+ * failing. */
+int mcs_loop_listen(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, void *userdata);
+
+/* Adopt a connected stream socket (the loop takes the fd, sets O_NONBLOCK
+ * not needed: all I/O is through the ring). */
+int mcs_loop_add_conn(struct mcs_loop *l, int fd, const struct mcs_conn_ops *ops, void *userdata,
+		      struct mcs_conn **ret);
+
+/* Queue one frame: header h (body_len is set from len) then body[0..len).
+ * fd >= 0 is sent with the frame's first byte (unix sockets only; the fd is
+ * borrowed: the loop dups it). Frames go out in call order. 0 or -EPIPE
+ * (closed), -ENOMEM. */
+int mcs_conn_send(struct mcs_conn *c, const struct mcs_hdr *h, const void *body, size_t len, int fd);
+/* Queue bytes already framed (one or more whole frames), as built by
+ * mcs_frame_begin/end. */
+int mcs_conn_send_raw(struct mcs_conn *c, const void *data, size_t len);
+void mcs_conn_close(struct mcs_conn *c);
+bool mcs_conn_is_closed(const struct mcs_conn *c);
+struct mcs_conn *mcs_conn_ref(struct mcs_conn *c);
+struct mcs_conn *mcs_conn_unref(struct mcs_conn *c);   /* NULL ok, returns NULL */
+void *mcs_conn_userdata(const struct mcs_conn *c);
+void mcs_conn_set_userdata(struct mcs_conn *c, void *userdata);
+int mcs_conn_fd(const struct mcs_conn *c);
+struct mcs_loop *mcs_conn_loop(const struct mcs_conn *c);
+/* Bytes queued but not yet sent (for back-pressure decisions). */
+size_t mcs_conn_pending_bytes(const struct mcs_conn *c);
+
+/* A timer firing after first_ms, then every interval_ms (0: once). */
+int mcs_loop_add_timer(struct mcs_loop *l, uint64_t first_ms, uint64_t interval_ms, mcs_timer_fn fn,
+		       void *userdata, struct mcs_timer **ret);
+/* Cancel and free (NULL ok). Safe from inside the timer's own callback. */
+void mcs_timer_free(struct mcs_timer *t);
+
+/* Block the given signals in the calling thread and deliver them through
+ * the ring. */
+int mcs_loop_add_signals(struct mcs_loop *l, const sigset_t *set, mcs_signal_fn fn, void *userdata);
+
+#endif
