@@ -91,7 +91,9 @@ static inline struct mcs_str mcs_str_c(const char *s);
 struct mcs_buf {
 	uint8_t *p;
 	size_t len, cap;
-	int err;          /* sticky -ENOMEM or MCS_E_TOO_LARGE */
+	size_t frame_start; /* offset of the header of the frame being built */
+	int err;          /* sticky -ENOMEM, MCS_E_TOO_LARGE, MCS_E_KEY_TOO_LONG
+			   * or MCS_E_INVALID (encoders check the decoders' limits) */
 };
 void mcs_buf_init(struct mcs_buf *b);
 void mcs_buf_free(struct mcs_buf *b);

@@ -44,7 +44,7 @@ struct mcs_conn_ops {
 	void (*on_close)(struct mcs_conn *c, int err, void *userdata);
 };
 
-/* Called for every accepted socket. Return 0 and set *ret_ops/*ret_userdata
+/* Called for every accepted socket. Return 0 and set *ret_ops and *ret_userdata
  * to adopt it, or a negative value to refuse (the loop closes the fd). */
 typedef int (*mcs_accept_fn)(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret_ops,
 			     void **ret_userdata, void *listen_userdata);

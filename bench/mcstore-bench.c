@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mcstore-bench: drives a running node through libmcstore and prints
+ * numbers beside the machine's own limit, measured in the same run:
+ * single-thread memcpy bandwidth with cold buffers (larger than any cache).
+ *
+ *   mcstore-bench [--socket PATH] [--size SIZE] [--count N] [--rounds R]
+ *
+ * Workloads: put (distinct keys), get into a caller buffer (copy + hash
+ * check), get as a zero-copy view (hash check in place), each timed per
+ * operation for p50/p99. It judges nothing.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "common/util.h"
+#include "mcstore.h"
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void *big_alloc(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* memcpy bandwidth with cold buffers: walk 2 x 512 MiB in `size` pieces so
+ * no piece is in cache when it is copied. */
+static double memcpy_gbps(size_t size)
+{
+	size_t span = 512u << 20;
+	uint8_t *a = big_alloc(span), *b = big_alloc(span);
+	if (!a || !b)
+		return 0;
+	memset(a, 1, span);
+	memset(b, 2, span);
+	size_t pieces = span / size;
+	uint64_t t0 = mcs_now_ns(), bytes = 0;
+	for (int round = 0; round < 4; round++)
+		for (size_t i = 0; i < pieces; i++) {
+			memcpy(b + i * size, a + i * size, size);
+			bytes += size;
+		}
+	uint64_t dt = mcs_now_ns() - t0;
+	munmap(a, span);
+	munmap(b, span);
+	return (double)bytes / (double)dt;
+}
+
+static void report(const char *name, uint64_t *lat, size_t n, size_t size, uint64_t total_ns, double limit)
+{
+	qsort(lat, n, sizeof(*lat), cmp_u64);
+	double gbps = (double)(n * size) / (double)total_ns;
+	printf("%-10s %9zu %10.0f %8.2f %9.1f %9.1f %9.1f %7.0f%%\n", name, size, (double)n * 1e9 / (double)total_ns,
+	       gbps, (double)lat[n / 2] / 1000.0, (double)lat[n * 99 / 100] / 1000.0,
+	       (double)lat[n * 999 / 1000] / 1000.0, limit > 0 ? 100.0 * gbps / limit : 0.0);
+	printf("BENCH op=%s size=%zu ops=%zu ops_per_s=%.0f gbps=%.3f p50_us=%.1f p99_us=%.1f p999_us=%.1f "
+	       "memcpy_gbps=%.3f\n",
+	       name, size, n, (double)n * 1e9 / (double)total_ns, gbps, (double)lat[n / 2] / 1000.0,
+	       (double)lat[n * 99 / 100] / 1000.0, (double)lat[n * 999 / 1000] / 1000.0, limit);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option o[] = {
+		{ "socket", required_argument, NULL, 'S' }, { "size", required_argument, NULL, 's' },
+		{ "count", required_argument, NULL, 'n' },  { "rounds", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },         { 0 },
+	};
+	const char *sock = NULL;
+	uint64_t size = 1 << 20, count = 200, rounds = 3;
+	int c;
+	while ((c = getopt_long(argc, argv, "S:s:n:r:h", o, NULL)) != -1) {
+		switch (c) {
+		case 'S': sock = optarg; break;
+		case 's':
+			if (mcs_parse_size(optarg, &size) < 0 || size == 0) {
+				fprintf(stderr, "mcstore-bench: invalid --size\n");
+				return 2;
+			}
+			break;
+		case 'n':
+			if (mcs_parse_u64(optarg, 1000000, &count) < 0 || count == 0) {
+				fprintf(stderr, "mcstore-bench: invalid --count\n");
+				return 2;
+			}
+			break;
+		case 'r':
+			if (mcs_parse_u64(optarg, 1000, &rounds) < 0 || rounds == 0) {
+				fprintf(stderr, "mcstore-bench: invalid --rounds\n");
+				return 2;
+			}
+			break;
+		case 'h':
+			printf("Usage: mcstore-bench [--socket PATH] [--size SIZE] [--count N] [--rounds R]\n"
+			       "Put, get and zero-copy get COUNT objects of SIZE bytes through the local\n"
+			       "node, R rounds, beside the cold memcpy bandwidth of this machine.\n");
+			return 0;
+		default: return 2;
+		}
+	}
+	struct mcs_client_opts co = { .size = sizeof(co), .socket_path = sock };
+	struct mcs_client *cl;
+	int r = mcs_client_new(&co, &cl);
+	if (r < 0) {
+		fprintf(stderr, "mcstore-bench: cannot connect: %s\n", mcs_strerror(r));
+		return 1;
+	}
+	double limit = memcpy_gbps((size_t)size);
+	printf("memcpy (cold, %llu B pieces, 1 thread): %.2f GB/s\n", (unsigned long long)size, limit);
+	printf("%-10s %9s %10s %8s %9s %9s %9s %8s\n", "op", "size", "ops/s", "GB/s", "p50 us", "p99 us", "p999 us",
+	       "memcpy");
+
+	/* sources spread over more than the cache so puts read cold memory */
+	size_t nsrc = MCS_MAX((size_t)1, (size_t)((256u << 20) / size));
+	uint8_t *src = big_alloc(nsrc * size), *dst = big_alloc(nsrc * size);
+	uint64_t *lat = calloc(count, sizeof(*lat));
+	if (!src || !dst || !lat)
+		return 1;
+	for (size_t i = 0; i < nsrc * size; i++)
+		src[i] = (uint8_t)(i * 131 + 7);
+	char key[64];
+	for (uint64_t round = 0; round < rounds; round++) {
+		uint64_t t0 = mcs_now_ns();
+		for (uint64_t i = 0; i < count; i++) {
+			snprintf(key, sizeof(key), "bench-%llu-%llu", (unsigned long long)round, (unsigned long long)i);
+			uint64_t s = mcs_now_ns();
+			r = mcs_put(cl, key, src + (i % nsrc) * size, (size_t)size, NULL);
+			lat[i] = mcs_now_ns() - s;
+			if (r < 0) {
+				fprintf(stderr, "mcstore-bench: put %s: %s\n", key, mcs_strerror(r));
+				return 1;
+			}
+		}
+		report("put", lat, (size_t)count, (size_t)size, mcs_now_ns() - t0, limit);
+
+		t0 = mcs_now_ns();
+		for (uint64_t i = 0; i < count; i++) {
+			snprintf(key, sizeof(key), "bench-%llu-%llu", (unsigned long long)round, (unsigned long long)i);
+			uint64_t s = mcs_now_ns();
+			ssize_t n = mcs_get(cl, key, dst + (i % nsrc) * size, (size_t)size, NULL);
+			lat[i] = mcs_now_ns() - s;
+			if (n != (ssize_t)size) {
+				fprintf(stderr, "mcstore-bench: get %s: %s\n", key, mcs_strerror((int)n));
+				return 1;
+			}
+		}
+		report("get", lat, (size_t)count, (size_t)size, mcs_now_ns() - t0, limit);
+
+		t0 = mcs_now_ns();
+		for (uint64_t i = 0; i < count; i++) {
+			snprintf(key, sizeof(key), "bench-%llu-%llu", (unsigned long long)round, (unsigned long long)i);
+			struct mcs_view *v;
+			uint64_t s = mcs_now_ns();
+			r = mcs_get_view(cl, key, &v);
+			if (r == 0)
+				mcs_view_release(cl, v);
+			lat[i] = mcs_now_ns() - s;
+			if (r < 0) {
+				fprintf(stderr, "mcstore-bench: view %s: %s\n", key, mcs_strerror(r));
+				return 1;
+			}
+		}
+		report("get-view", lat, (size_t)count, (size_t)size, mcs_now_ns() - t0, limit);
+
+		for (uint64_t i = 0; i < count; i++) {
+			snprintf(key, sizeof(key), "bench-%llu-%llu", (unsigned long long)round, (unsigned long long)i);
+			mcs_remove(cl, key, MCS_REMOVE_FORCE);
+		}
+	}
+	free(lat);
+	mcs_client_free(cl);
+	return 0;
+}

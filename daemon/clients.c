@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mcstored's local clients: processes on this node that connect to the
+ * unix socket. HELLO hands them the segment memfd; metadata requests are
+ * checked (decoded) here and relayed to the master.
+ *
+ * The master sees one owner per node, so the daemon keeps per client what
+ * the master would otherwise lose track of: puts started and not yet
+ * ended, and holds (zero-copy views). When a client goes away, its puts
+ * are revoked and its holds released, so a crashed process leaks nothing.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "daemon/node.h"
+#include "mcstore.h"
+
+struct tracked {
+	char *key;
+	uint64_t hold_id;          /* 0 for a pending put */
+};
+
+struct client {
+	struct node *n;
+	struct mcs_conn *conn;
+	struct client *next, **pprev;
+	bool hello;
+	uint32_t pid;
+	struct tracked *t;
+	size_t n_t, cap_t;
+};
+
+static int track_add(struct client *cl, const char *key, uint64_t hold_id)
+{
+	if (cl->n_t == cl->cap_t) {
+		size_t cap = cl->cap_t ? cl->cap_t * 2 : 8;
+		struct tracked *t = realloc(cl->t, cap * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		cl->t = t;
+		cl->cap_t = cap;
+	}
+	char *k = strdup(key);
+	if (!k)
+		return -ENOMEM;
+	cl->t[cl->n_t++] = (struct tracked){ k, hold_id };
+	return 0;
+}
+
+static void track_del(struct client *cl, const char *key, uint64_t hold_id)
+{
+	for (size_t i = 0; i < cl->n_t; i++)
+		if (cl->t[i].hold_id == hold_id && strcmp(cl->t[i].key, key) == 0) {
+			free(cl->t[i].key);
+			cl->t[i] = cl->t[--cl->n_t];
+			return;
+		}
+}
+
+static void track_clear(struct client *cl)
+{
+	for (size_t i = 0; i < cl->n_t; i++)
+		free(cl->t[i].key);
+	cl->n_t = 0;
+}
+
+static int reply_status(struct client *cl, const struct mcs_hdr *req, int status)
+{
+	struct mcs_hdr h = { .opcode = req->opcode, .flags = MCS_F_RESPONSE, .status = status, .req_id = req->req_id };
+	int r = mcs_conn_send(cl->conn, &h, NULL, 0, -1);
+	return r == -EPIPE ? 0 : r;
+}
+
+/* Undo, at the master, what a departed client left: used both when the
+ * client closes and when an answer arrives for a client already gone. */
+static void undo_put(struct node *n, const char *key)
+{
+	struct mcs_key_req q = { .key = mcs_str_c(key) };
+	mcs_buf_reset(&n->scratch);
+	mcs_enc_key_req(&n->scratch, &q);
+	if (!n->scratch.err)
+		node_master_send(n, NULL, 0, MCS_OP_PUT_REVOKE, n->scratch.p, n->scratch.len, (struct mcs_str){ 0 }, 0);
+}
+
+static void undo_hold(struct node *n, const char *key, uint64_t hold_id)
+{
+	struct mcs_release_req q = { .key = mcs_str_c(key), .hold_id = hold_id };
+	mcs_buf_reset(&n->scratch);
+	mcs_enc_release_req(&n->scratch, &q);
+	if (!n->scratch.err)
+		node_master_send(n, NULL, 0, MCS_OP_RELEASE, n->scratch.p, n->scratch.len, (struct mcs_str){ 0 }, 0);
+}
+
+void client_master_reply(struct node *n, struct client *cl, const struct pending *p, const struct mcs_hdr *h,
+			 const uint8_t *body)
+{
+	uint64_t hold_id = 0;
+	if (h->status == 0 && p->opcode == MCS_OP_GET_REPLICAS && (p->get_flags & MCS_GET_HOLD)) {
+		struct mcs_get_resp resp;
+		if (mcs_dec_get_resp(body, h->body_len, &resp) == 0) {
+			hold_id = resp.hold_id;
+			mcs_replica_list_free(&resp.list);
+		}
+	}
+	if (!cl) {
+		/* the client left while its request was in flight */
+		if (h->status == 0 && p->opcode == MCS_OP_PUT_START && p->key)
+			undo_put(n, p->key);
+		if (hold_id && p->key)
+			undo_hold(n, p->key, hold_id);
+		return;
+	}
+	if (h->status == 0 && p->key) {
+		if (p->opcode == MCS_OP_PUT_START)
+			track_add(cl, p->key, 0);
+		else if (hold_id)
+			track_add(cl, p->key, hold_id);
+	}
+	if (p->key && (p->opcode == MCS_OP_PUT_END || p->opcode == MCS_OP_PUT_REVOKE))
+		track_del(cl, p->key, 0);
+
+	struct mcs_hdr out = *h;
+	out.req_id = p->client_req_id;
+	mcs_conn_send(cl->conn, &out, body, h->status == 0 ? h->body_len : 0, -1);
+}
+
+void node_clients_master_lost(struct node *n)
+{
+	/* the master dropped our owner: every put and hold is void there */
+	for (struct client *cl = n->clients; cl; cl = cl->next)
+		track_clear(cl);
+}
+
+static int on_hello(struct client *cl, const struct mcs_hdr *h, const uint8_t *body)
+{
+	struct node *n = cl->n;
+	struct mcs_hello_req q;
+	int r = mcs_dec_hello_req(body, h->body_len, &q);
+	if (r < 0)
+		return reply_status(cl, h, r);
+	if (q.client_version != MCS_PROTO_VERSION)
+		return reply_status(cl, h, MCS_E_VERSION);
+	cl->pid = q.pid;
+	cl->hello = true;
+	struct mcs_hello_resp resp = {
+		.node = mcs_str_c(n->o.name),
+		.segment = mcs_str_c(n->o.segment_name),
+		.segment_size = n->seg.size,
+		.flags = n->seg.hugepages ? MCS_HELLO_HUGEPAGES : 0,
+		.max_body = n->o.max_frame,
+	};
+	mcs_buf_reset(&n->scratch);
+	mcs_enc_hello_resp(&n->scratch, &resp);
+	if (n->scratch.err)
+		return reply_status(cl, h, n->scratch.err);
+	struct mcs_hdr out = { .opcode = h->opcode, .flags = MCS_F_RESPONSE, .req_id = h->req_id };
+	r = mcs_conn_send(cl->conn, &out, n->scratch.p, n->scratch.len, n->seg.fd);
+	log_debug("client pid %u connected", cl->pid);
+	return r == -EPIPE ? 0 : r;
+}
+
+/* Decode to validate (and to learn the key for bookkeeping) before the
+ * request goes to the master: a local client cannot get a malformed
+ * frame past its own daemon. */
+static int relay(struct client *cl, const struct mcs_hdr *h, const uint8_t *body)
+{
+	struct mcs_str key = { 0 };
+	uint32_t get_flags = 0;
+	int r = 0;
+	switch (h->opcode) {
+	case MCS_OP_PUT_START: {
+		struct mcs_put_start_req q;
+		if ((r = mcs_dec_put_start_req(body, h->body_len, &q)) == 0) {
+			key = q.key;
+			mcs_put_start_req_free(&q);
+		}
+		break;
+	}
+	case MCS_OP_PUT_END: {
+		struct mcs_put_end_req q;
+		if ((r = mcs_dec_put_end_req(body, h->body_len, &q)) == 0)
+			key = q.key;
+		break;
+	}
+	case MCS_OP_PUT_REVOKE:
+	case MCS_OP_EXIST: {
+		struct mcs_key_req q;
+		if ((r = mcs_dec_key_req(body, h->body_len, &q)) == 0)
+			key = q.key;
+		break;
+	}
+	case MCS_OP_GET_REPLICAS: {
+		struct mcs_get_req q;
+		if ((r = mcs_dec_get_req(body, h->body_len, &q)) == 0) {
+			key = q.key;
+			get_flags = q.flags;
+		}
+		break;
+	}
+	case MCS_OP_RELEASE: {
+		struct mcs_release_req q;
+		if ((r = mcs_dec_release_req(body, h->body_len, &q)) == 0) {
+			char *k = strndup(q.key.p, q.key.len);
+			if (k) {
+				track_del(cl, k, q.hold_id);
+				free(k);
+			}
+		}
+		break;
+	}
+	case MCS_OP_REMOVE: {
+		struct mcs_remove_req q;
+		r = mcs_dec_remove_req(body, h->body_len, &q);
+		break;
+	}
+	case MCS_OP_REMOVE_ALL:
+	case MCS_OP_STAT:
+		r = h->body_len ? MCS_E_PROTO : 0;
+		break;
+	default:
+		r = MCS_E_PROTO;
+		break;
+	}
+	if (r < 0)
+		return reply_status(cl, h, r);
+	/* only requests whose answer changes our bookkeeping carry the key */
+	bool track = h->opcode == MCS_OP_PUT_START || h->opcode == MCS_OP_PUT_END ||
+		     h->opcode == MCS_OP_PUT_REVOKE || (h->opcode == MCS_OP_GET_REPLICAS && (get_flags & MCS_GET_HOLD));
+	r = node_master_send(cl->n, cl, h->req_id, h->opcode, body, h->body_len, track ? key : (struct mcs_str){ 0 },
+			     get_flags);
+	if (r < 0)
+		return reply_status(cl, h, r);
+	return 0;
+}
+
+static int on_client_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *userdata)
+{
+	struct client *cl = userdata;
+	/* the accept callback does not see the conn; the first frame does */
+	cl->conn = c;
+	if (h->flags & MCS_F_RESPONSE) {
+		log_debug("client pid %u sent a response frame, closing", cl->pid);
+		return MCS_E_PROTO;
+	}
+	if (h->opcode == MCS_OP_HELLO)
+		return on_hello(cl, h, body);
+	if (h->opcode == MCS_OP_PING)
+		return reply_status(cl, h, 0);
+	if (!cl->hello)
+		return reply_status(cl, h, MCS_E_PROTO);
+	return relay(cl, h, body);
+}
+
+static void on_client_close(struct mcs_conn *c, int err, void *userdata)
+{
+	struct client *cl = userdata;
+	struct node *n = cl->n;
+	if (err < 0)
+		log_debug("client pid %u: connection closed: %s", cl->pid, mcs_strerror(err));
+	node_forget_client(n, cl);
+	for (size_t i = 0; i < cl->n_t; i++) {
+		if (cl->t[i].hold_id)
+			undo_hold(n, cl->t[i].key, cl->t[i].hold_id);
+		else
+			undo_put(n, cl->t[i].key);
+	}
+	if (cl->n_t)
+		log_info("client pid %u left %zu unfinished puts/views, released", cl->pid, cl->n_t);
+	track_clear(cl);
+	free(cl->t);
+	*cl->pprev = cl->next;
+	if (cl->next)
+		cl->next->pprev = cl->pprev;
+	n->n_clients--;
+	free(cl);
+}
+
+static const struct mcs_conn_ops client_ops = { .on_frame = on_client_frame, .on_close = on_client_close };
+
+static int on_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret_ops, void **ret_userdata,
+		     void *userdata)
+{
+	struct node *n = userdata;
+	if (n->stopping)
+		return -ESHUTDOWN;
+	struct client *cl = calloc(1, sizeof(*cl));
+	if (!cl)
+		return -ENOMEM;
+	cl->n = n;
+	cl->next = n->clients;
+	if (n->clients)
+		n->clients->pprev = &cl->next;
+	cl->pprev = &n->clients;
+	n->clients = cl;
+	n->n_clients++;
+	*ret_ops = &client_ops;
+	*ret_userdata = cl;
+	return 0;
+}
+
+static int mkdir_parents(const char *path)
+{
+	char buf[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	size_t len = strlen(path);
+	if (len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return 0;
+}
+
+int node_clients_listen(struct node *n)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = n->o.socket_path;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return log_error_errno(ENAMETOOLONG, "socket path %s is too long", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int r = mkdir_parents(path);
+	if (r < 0)
+		return log_error_errno(r, "cannot create the directory of %s: %m", path);
+
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return log_error_errno(errno, "cannot create a unix socket: %m");
+	/* a live daemon on the path is an error; a stale socket file is not */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		close(fd);
+		return log_error_errno(EADDRINUSE, "another mcstored is serving %s", path);
+	}
+	close(fd);
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return log_error_errno(errno, "cannot create a unix socket: %m");
+	mode_t old = umask(0777 & ~n->o.socket_mode);
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || listen(fd, 256) < 0) {
+		r = -errno;
+		close(fd);
+		return log_error_errno(r, "cannot listen on %s: %m", path);
+	}
+	r = mcs_loop_listen(n->loop, fd, on_accept, n);
+	if (r < 0)
+		return log_error_errno(r, "cannot accept on %s: %m", path);
+	return 0;
+}
+
+void node_clients_close_all(struct node *n)
+{
+	for (struct client *cl = n->clients; cl; cl = cl->next)
+		if (cl->conn)
+			mcs_conn_close(cl->conn);
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mcstored's state, shared by its parts:
+ *   main.c        options, start-up, shutdown
+ *   master_link.c the connection to the master: mount, relay, reconnect
+ *   clients.c     local clients on the unix socket: hello + memfd, relay
+ */
+#ifndef MCS_DAEMON_NODE_H
+#define MCS_DAEMON_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto/proto.h"
+#include "shm/shm.h"
+#include "uring/loop.h"
+
+struct client;
+
+/* A request sent to the master, waiting for its answer. */
+struct pending {
+	bool in_use;
+	uint32_t gen;
+	uint16_t opcode;
+	struct client *cl;     /* NULL: the daemon's own request, or client gone */
+	uint64_t client_req_id;
+	char *key;             /* for PUT_START/PUT_END/PUT_REVOKE/GET(hold) bookkeeping */
+	uint32_t get_flags;
+	uint32_t next_free;
+};
+
+struct node_opts {
+	const char *master;        /* host:port */
+	const char *name;          /* node name */
+	const char *segment_name;  /* default "<name>-0" */
+	const char *socket_path;
+	const char *endpoint;      /* advertised data endpoint, may be "" */
+	uint64_t segment_size;
+	enum mcs_seg_mode seg_mode;
+	bool populate;
+	uint32_t max_frame;
+	unsigned socket_mode;
+};
+
+struct node {
+	struct node_opts o;
+	struct mcs_loop *loop;
+	struct mcs_segment seg;
+	char master_host[256];
+	uint16_t master_port;
+
+	struct mcs_conn *master;   /* NULL while disconnected */
+	bool mounted;
+	bool ever_mounted;
+	bool stopping;
+	struct mcs_timer *reconnect;
+	struct mcs_timer *stop_timer;
+	unsigned connect_failures;
+
+	bool listening;
+	struct client *clients;
+	uint64_t n_clients;
+
+	struct pending *pend;      /* indexed by (req_id & 0xffffffff) */
+	uint32_t n_pend, cap_pend, free_pend;
+	uint64_t n_inflight;
+
+	struct mcs_buf scratch;
+};
+
+/* master_link.c */
+int node_master_start(struct node *n);
+/* Send a request to the master on behalf of cl (or the daemon if NULL).
+ * key/get_flags are remembered for bookkeeping. MCS_E_NO_MASTER when not
+ * mounted (own requests: when not connected). */
+int node_master_send(struct node *n, struct client *cl, uint64_t client_req_id, uint16_t opcode,
+		     const void *body, size_t len, struct mcs_str key, uint32_t get_flags);
+void node_master_stop(struct node *n);
+/* Forget cl in every pending request (it is going away). */
+void node_forget_client(struct node *n, struct client *cl);
+
+/* clients.c */
+int node_clients_listen(struct node *n);
+/* The master answered a request of cl. */
+void client_master_reply(struct node *n, struct client *cl, const struct pending *p, const struct mcs_hdr *h,
+			 const uint8_t *body);
+/* The master connection is gone: everything it held for clients is gone too. */
+void node_clients_master_lost(struct node *n);
+void node_clients_close_all(struct node *n);
+
+#endif

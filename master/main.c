@@ -1,0 +1,481 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mcstore-master: the metadata service. It owns no data: nodes mount
+ * their segments here, and clients (through their node's daemon) ask it
+ * where to write and where to read. One io_uring loop on one thread serves
+ * every connection; requests are answered in the order they arrive.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "master/store.h"
+#include "mcstore.h"
+#include "proto/proto.h"
+#include "uring/loop.h"
+
+struct master {
+	struct mcs_loop *loop;
+	struct mcs_store *store;
+	struct mcs_buf out;
+	uint64_t n_conns;
+};
+
+struct peer {
+	struct master *m;
+	char name[64];
+};
+
+static void peer_name(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+		getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
+			    NI_NUMERICHOST | NI_NUMERICSERV);
+	snprintf(buf, len, "%s:%s", host, port);
+}
+
+static int reply(struct mcs_conn *c, struct master *m, const struct mcs_hdr *req, int status)
+{
+	struct mcs_hdr h = { .opcode = req->opcode, .flags = MCS_F_RESPONSE, .status = status, .req_id = req->req_id };
+	const void *body = NULL;
+	size_t len = 0;
+	if (status == 0 && m->out.len) {
+		if (m->out.err)
+			h.status = m->out.err;
+		else {
+			body = m->out.p;
+			len = m->out.len;
+		}
+	}
+	int r = mcs_conn_send(c, &h, body, len, -1);
+	mcs_buf_reset(&m->out);
+	return r == -EPIPE ? 0 : r;
+}
+
+static int encode_replicas(struct master *m, const struct mcs_obj *o, uint8_t only,
+			   void (*enc)(struct master *, const struct mcs_replica_list *, const void *),
+			   const void *extra)
+{
+	struct mcs_replica_list l;
+	int r = mcs_store_replica_list(o, only, &l);
+	if (r < 0)
+		return r;
+	enc(m, &l, extra);
+	mcs_replica_list_free(&l);
+	return m->out.err;
+}
+
+static void enc_put_start(struct master *m, const struct mcs_replica_list *l, const void *extra)
+{
+	struct mcs_put_start_resp resp = { .list = *l };
+	mcs_enc_put_start_resp(&m->out, &resp);
+}
+
+struct get_extra {
+	const struct mcs_obj *o;
+	uint64_t hold_id;
+	uint32_t lease_ms;
+};
+
+static void enc_get(struct master *m, const struct mcs_replica_list *l, const void *extra)
+{
+	const struct get_extra *x = extra;
+	struct mcs_get_resp resp = {
+		.size = x->o->size,
+		.checksum = x->o->checksum,
+		.hold_id = x->hold_id,
+		.lease_ms = x->lease_ms,
+		.list = *l,
+	};
+	mcs_enc_get_resp(&m->out, &resp);
+}
+
+static int handle(struct mcs_conn *c, struct peer *p, const struct mcs_hdr *h, const uint8_t *body)
+{
+	struct master *m = p->m;
+	struct mcs_store *s = m->store;
+	uint64_t now = mcs_now_ms();
+	int r;
+
+	switch (h->opcode) {
+	case MCS_OP_PING:
+		return reply(c, m, h, 0);
+	case MCS_OP_MOUNT: {
+		struct mcs_mount_req q;
+		if ((r = mcs_dec_mount_req(body, h->body_len, &q)) < 0)
+			break;
+		r = mcs_store_mount(s, q.node, q.segment, q.size, q.endpoint, c);
+		if (r < 0)
+			log_warning_errno(r, "mount of segment \"%.*s\" of node \"%.*s\" from %s refused: %m",
+					  (int)q.segment.len, q.segment.p, (int)q.node.len, q.node.p, p->name);
+		else {
+			char sz[32];
+			log_info("segment \"%.*s\" of node \"%.*s\" mounted from %s: %s, data at %.*s",
+				 (int)q.segment.len, q.segment.p, (int)q.node.len, q.node.p, p->name,
+				 mcs_fmt_size(q.size, sz, sizeof(sz)), (int)q.endpoint.len, q.endpoint.p);
+		}
+		break;
+	}
+	case MCS_OP_UNMOUNT: {
+		struct mcs_unmount_req q;
+		if ((r = mcs_dec_unmount_req(body, h->body_len, &q)) < 0)
+			break;
+		r = mcs_store_unmount(s, q.segment, c);
+		if (r >= 0) {
+			log_info("segment \"%.*s\" unmounted by %s, %d objects dropped", (int)q.segment.len,
+				 q.segment.p, p->name, r);
+			r = 0;
+		}
+		break;
+	}
+	case MCS_OP_HEARTBEAT: {
+		struct mcs_heartbeat_req q;
+		r = mcs_dec_heartbeat_req(body, h->body_len, &q);
+		break;
+	}
+	case MCS_OP_PUT_START: {
+		struct mcs_put_start_req q;
+		struct mcs_obj *o;
+		if ((r = mcs_dec_put_start_req(body, h->body_len, &q)) < 0)
+			break;
+		r = mcs_store_put_start(s, &q, c, now, &o);
+		mcs_put_start_req_free(&q);
+		if (r == 0 && (r = encode_replicas(m, o, 0, enc_put_start, NULL)) < 0)
+			mcs_store_put_revoke(s, (struct mcs_str){ o->key, o->keylen }, c);
+		break;
+	}
+	case MCS_OP_PUT_END: {
+		struct mcs_put_end_req q;
+		if ((r = mcs_dec_put_end_req(body, h->body_len, &q)) < 0)
+			break;
+		r = mcs_store_put_end(s, q.key, q.checksum, c, now);
+		break;
+	}
+	case MCS_OP_PUT_REVOKE: {
+		struct mcs_key_req q;
+		if ((r = mcs_dec_key_req(body, h->body_len, &q)) < 0)
+			break;
+		r = mcs_store_put_revoke(s, q.key, c);
+		break;
+	}
+	case MCS_OP_GET_REPLICAS: {
+		struct mcs_get_req q;
+		struct mcs_obj *o;
+		struct get_extra x = { .lease_ms = (uint32_t)mcs_store_lease_ttl_ms(s) };
+		if ((r = mcs_dec_get_req(body, h->body_len, &q)) < 0)
+			break;
+		r = mcs_store_get(s, q.key, q.flags & MCS_GET_HOLD, c, now, &o, &x.hold_id);
+		if (r == 0) {
+			x.o = o;
+			r = encode_replicas(m, o, MCS_REPLICA_COMPLETE, enc_get, &x);
+			if (r < 0 && x.hold_id)
+				mcs_store_release(s, q.key, x.hold_id, c);
+		}
+		break;
+	}
+	case MCS_OP_RELEASE: {
+		struct mcs_release_req q;
+		if ((r = mcs_dec_release_req(body, h->body_len, &q)) < 0)
+			break;
+		r = mcs_store_release(s, q.key, q.hold_id, c);
+		break;
+	}
+	case MCS_OP_EXIST: {
+		struct mcs_key_req q;
+		if ((r = mcs_dec_key_req(body, h->body_len, &q)) < 0)
+			break;
+		r = mcs_store_exist(s, q.key, now);
+		break;
+	}
+	case MCS_OP_REMOVE: {
+		struct mcs_remove_req q;
+		if ((r = mcs_dec_remove_req(body, h->body_len, &q)) < 0)
+			break;
+		r = mcs_store_remove(s, q.key, q.flags & MCS_REMOVE_FORCE, now);
+		break;
+	}
+	case MCS_OP_REMOVE_ALL: {
+		if (h->body_len) {
+			r = MCS_E_PROTO;
+			break;
+		}
+		struct mcs_remove_all_resp resp = { .count = mcs_store_remove_all(s, now) };
+		mcs_enc_remove_all_resp(&m->out, &resp);
+		r = 0;
+		break;
+	}
+	case MCS_OP_STAT: {
+		struct mcs_stat_resp resp;
+		if (h->body_len) {
+			r = MCS_E_PROTO;
+			break;
+		}
+		if ((r = mcs_store_stat(s, &resp)) < 0)
+			break;
+		mcs_enc_stat_resp(&m->out, &resp);
+		mcs_stat_resp_free(&resp);
+		break;
+	}
+	default:
+		log_debug("%s sent unknown opcode %u, answering with an error", p->name, h->opcode);
+		r = MCS_E_PROTO;
+		break;
+	}
+	if (r == MCS_E_PROTO || r == MCS_E_KEY_TOO_LONG || r == MCS_E_TOO_LARGE)
+		log_debug("malformed %s from %s: %s", mcs_op_name(h->opcode), p->name, mcs_strerror(r));
+	if (r < 0)
+		mcs_buf_reset(&m->out);
+	return reply(c, m, h, r < 0 ? r : 0);
+}
+
+static int on_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *userdata)
+{
+	struct peer *p = userdata;
+	if (h->flags & MCS_F_RESPONSE) {
+		log_warning("%s sent a response frame to the master, closing the connection", p->name);
+		return MCS_E_PROTO;
+	}
+	return handle(c, p, h, body);
+}
+
+static void on_close(struct mcs_conn *c, int err, void *userdata)
+{
+	struct peer *p = userdata;
+	if (err < 0)
+		log_info("connection from %s closed: %s", p->name, mcs_strerror(err));
+	else
+		log_debug("connection from %s closed", p->name);
+	uint64_t before = mcs_store_n_objects(p->m->store);
+	struct mcs_seg *had = mcs_store_segments(p->m->store);
+	bool owned = false;
+	for (; had; had = had->next)
+		owned |= had->owner == c;
+	mcs_store_drop_owner(p->m->store, c);
+	if (owned)
+		log_warning("node at %s went away without unmounting, its segments and %llu objects dropped",
+			    p->name, (unsigned long long)(before - mcs_store_n_objects(p->m->store)));
+	p->m->n_conns--;
+	free(p);
+}
+
+static const struct mcs_conn_ops peer_ops = { .on_frame = on_frame, .on_close = on_close };
+
+static int on_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret_ops, void **ret_userdata,
+		     void *userdata)
+{
+	struct master *m = userdata;
+	struct peer *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	p->m = m;
+	peer_name(fd, p->name, sizeof(p->name));
+	log_debug("connection from %s", p->name);
+	m->n_conns++;
+	*ret_ops = &peer_ops;
+	*ret_userdata = p;
+	return 0;
+}
+
+static void on_signal(struct mcs_loop *l, int signo, void *userdata)
+{
+	log_info("received %s, shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
+	mcs_loop_exit(l, 0);
+}
+
+static int listen_tcp(const char *addr, uint16_t port)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res;
+	char ports[8];
+	snprintf(ports, sizeof(ports), "%u", port);
+	int r = getaddrinfo(addr, ports, &hints, &res);
+	if (r)
+		return log_error_errno(EINVAL, "cannot resolve listen address %s: %s", addr, gai_strerror(r));
+	int fd = -1, err = 0;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			err = errno;
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
+			break;
+		err = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		return log_error_errno(err, "cannot listen on %s port %u: %m", addr, port);
+	return fd;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: mcstore-master [OPTION]...\n"
+		"The metadata service of mcstore: segments, objects, replicas, leases.\n\n"
+		"  -l, --listen ADDR         address to listen on (default 0.0.0.0)\n"
+		"  -p, --port PORT           TCP port (default 50051; 0 picks a free one)\n"
+		"      --lease-ttl-ms MS     read lease length (default 200)\n"
+		"      --max-buffer SIZE     largest buffer of one replica before striping\n"
+		"                            (default: no limit; suffixes K, M, G)\n"
+		"      --strategy NAME       segment choice: load (default) or random\n"
+		"      --seed N              seed of the random strategy (default 1)\n"
+		"      --max-frame SIZE      largest request body accepted (default 64M)\n"
+		"      --log-level LEVEL     err, warning, notice, info (default), debug\n"
+		"  -h, --help                show this help and exit\n"
+		"  -V, --version             show the version and exit\n");
+}
+
+enum { OPT_LEASE = 256, OPT_MAXBUF, OPT_STRATEGY, OPT_SEED, OPT_MAXFRAME, OPT_LOGLEVEL };
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "lease-ttl-ms", required_argument, NULL, OPT_LEASE },
+		{ "max-buffer", required_argument, NULL, OPT_MAXBUF },
+		{ "strategy", required_argument, NULL, OPT_STRATEGY },
+		{ "seed", required_argument, NULL, OPT_SEED },
+		{ "max-frame", required_argument, NULL, OPT_MAXFRAME },
+		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	const char *listen_addr = "0.0.0.0";
+	uint64_t port = 50051, max_frame = MCS_DEFAULT_MAX_BODY;
+	struct mcs_store_opts so = { .lease_ttl_ms = 200, .strategy = MCS_STRATEGY_LOAD, .seed = 1 };
+	int c, r;
+
+	mcs_log_init("mcstore-master", MCS_LOG_INFO);
+	while ((c = getopt_long(argc, argv, "l:p:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			listen_addr = optarg;
+			break;
+		case 'p':
+			if (mcs_parse_u64(optarg, 65535, &port) < 0) {
+				fprintf(stderr, "mcstore-master: invalid port '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_LEASE:
+			if (mcs_parse_u64(optarg, 3600 * 1000, &so.lease_ttl_ms) < 0 || so.lease_ttl_ms == 0) {
+				fprintf(stderr, "mcstore-master: invalid --lease-ttl-ms '%s' (1..3600000)\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_MAXBUF:
+			if (mcs_parse_size(optarg, &so.max_buffer) < 0 || so.max_buffer < 4096) {
+				fprintf(stderr, "mcstore-master: invalid --max-buffer '%s' (at least 4K)\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_STRATEGY:
+			if (strcmp(optarg, "load") == 0)
+				so.strategy = MCS_STRATEGY_LOAD;
+			else if (strcmp(optarg, "random") == 0)
+				so.strategy = MCS_STRATEGY_RANDOM;
+			else {
+				fprintf(stderr, "mcstore-master: unknown --strategy '%s' (load or random)\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_SEED:
+			if (mcs_parse_u64(optarg, UINT64_MAX, &so.seed) < 0) {
+				fprintf(stderr, "mcstore-master: invalid --seed '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_MAXFRAME:
+			if (mcs_parse_size(optarg, &max_frame) < 0 || max_frame < 4096 || max_frame > (1u << 30)) {
+				fprintf(stderr, "mcstore-master: invalid --max-frame '%s' (4K..1G)\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_LOGLEVEL:
+			if ((r = mcs_log_parse_level(optarg)) < 0) {
+				fprintf(stderr, "mcstore-master: invalid --log-level '%s'\n", optarg);
+				return 2;
+			}
+			mcs_log_set_level(r);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("mcstore-master %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "mcstore-master: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	struct master m = { 0 };
+	mcs_buf_init(&m.out);
+	if ((r = mcs_store_new(&so, &m.store)) < 0)
+		return log_error_errno(r, "cannot create the object store: %m"), 1;
+	struct mcs_loop_opts lo = { .size = sizeof(lo), .max_body = (uint32_t)max_frame };
+	if ((r = mcs_loop_new(&lo, &m.loop)) < 0) {
+		log_error_errno(r, "cannot set up io_uring: %m");
+		return 1;
+	}
+	sigset_t ss;
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGINT);
+	sigaddset(&ss, SIGTERM);
+	signal(SIGPIPE, SIG_IGN);
+	if ((r = mcs_loop_add_signals(m.loop, &ss, on_signal, &m)) < 0)
+		return log_error_errno(r, "cannot watch signals: %m"), 1;
+	int fd = listen_tcp(listen_addr, (uint16_t)port);
+	if (fd < 0)
+		return 1;
+	if ((r = mcs_loop_listen(m.loop, fd, on_accept, &m)) < 0)
+		return log_error_errno(r, "cannot accept connections: %m"), 1;
+	if (port == 0) {
+		/* --port 0: the kernel chose; tests read the port from this log */
+		struct sockaddr_storage sa;
+		socklen_t sl = sizeof(sa);
+		if (getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+			port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+							      : ((struct sockaddr_in *)&sa)->sin_port);
+	}
+	log_info("mcstore-master %s listening on %s port %llu, lease %llu ms", PACKAGE_VERSION, listen_addr,
+		 (unsigned long long)port, (unsigned long long)so.lease_ttl_ms);
+
+	r = mcs_loop_run(m.loop);
+	if (r < 0)
+		log_error_errno(r, "event loop failed: %m");
+	m.loop = mcs_loop_free(m.loop);
+	m.store = mcs_store_free(m.store);
+	mcs_buf_free(&m.out);
+	log_info("stopped");
+	return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The master's tables: mounted segments and stored objects, with the
+ * object and replica state machine of Mooncake Store.
+ *
+ *   PutStart  -> object PENDING, replicas INITIALIZED, space allocated
+ *   PutEnd    -> object COMPLETE, replicas COMPLETE, checksum recorded
+ *   PutRevoke -> PENDING object dropped, space returned
+ *   Remove    -> COMPLETE object dropped unless leased or held
+ *
+ * This file knows nothing of sockets: "owners" are opaque pointers (the
+ * connection a request came on) so that everything an owner left behind
+ * (mounted segments, pending puts, holds) is dropped when it goes away.
+ * Time is passed in (ms, monotonic) so tests control it.
+ */
+#ifndef MCS_MASTER_STORE_H
+#define MCS_MASTER_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto/proto.h"
+
+struct mcs_store;
+struct mcs_alloc;
+struct mcs_block;
+
+enum mcs_alloc_strategy {
+	MCS_STRATEGY_LOAD = 0,    /* prefer segments with the most free space */
+	MCS_STRATEGY_RANDOM = 1,  /* seeded, deterministic random choice */
+};
+
+struct mcs_store_opts {
+	uint64_t lease_ttl_ms;      /* 0: 200 */
+	uint64_t granule;           /* allocator granule; 0: 64 */
+	uint64_t max_buffer;        /* largest single buffer of a replica; 0: no limit */
+	enum mcs_alloc_strategy strategy;
+	uint64_t seed;              /* for MCS_STRATEGY_RANDOM */
+};
+
+struct mcs_seg {
+	char *name;
+	char *node;
+	char *endpoint;
+	uint64_t size;
+	struct mcs_alloc *alloc;
+	void *owner;
+	struct mcs_seg *next;       /* in the store's segment list */
+};
+
+struct mcs_mhandle {
+	struct mcs_seg *seg;
+	struct mcs_block *blk;
+	uint64_t offset, len;
+};
+
+struct mcs_mreplica {
+	uint8_t status;             /* enum mcs_replica_status */
+	uint32_t n_handles;
+	struct mcs_mhandle *handles;
+};
+
+enum mcs_obj_state { MCS_OBJ_PENDING = 0, MCS_OBJ_COMPLETE = 1 };
+
+struct mcs_hold;
+
+struct mcs_obj {
+	char *key;
+	uint32_t keylen;
+	uint64_t hash;
+	uint64_t size;
+	uint64_t checksum;
+	uint8_t state;
+	uint32_t flags;             /* MCS_REPL_* */
+	uint32_t n_replicas;
+	struct mcs_mreplica *replicas;
+	uint64_t lease_until_ms;
+	uint64_t last_access_ms;
+	uint64_t put_start_ms;
+	void *put_owner;
+	struct mcs_hold *holds;     /* zero-copy views pinning the object */
+	struct mcs_obj *hnext;      /* hash chain */
+};
+
+int mcs_store_new(const struct mcs_store_opts *opts, struct mcs_store **ret);
+struct mcs_store *mcs_store_free(struct mcs_store *s);
+
+int mcs_store_mount(struct mcs_store *s, struct mcs_str node, struct mcs_str segment, uint64_t size,
+		    struct mcs_str endpoint, void *owner);
+/* Unmount: every replica with a buffer on the segment is dropped, and
+ * objects left without a replica are forgotten. Returns objects lost. */
+int mcs_store_unmount(struct mcs_store *s, struct mcs_str segment, void *owner);
+/* Drop everything an owner left: segments, pending puts, holds. */
+void mcs_store_drop_owner(struct mcs_store *s, void *owner);
+
+/* On success *ret_obj is the new PENDING object (replicas to write). */
+int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req, void *owner,
+			uint64_t now_ms, struct mcs_obj **ret_obj);
+int mcs_store_put_end(struct mcs_store *s, struct mcs_str key, uint64_t checksum, void *owner,
+		      uint64_t now_ms);
+int mcs_store_put_revoke(struct mcs_store *s, struct mcs_str key, void *owner);
+/* A COMPLETE object, leased for lease_ttl; with hold, *ret_hold_id names a
+ * hold that keeps it until mcs_store_release. */
+int mcs_store_get(struct mcs_store *s, struct mcs_str key, bool hold, void *owner, uint64_t now_ms,
+		  struct mcs_obj **ret_obj, uint64_t *ret_hold_id);
+int mcs_store_release(struct mcs_store *s, struct mcs_str key, uint64_t hold_id, void *owner);
+int mcs_store_exist(struct mcs_store *s, struct mcs_str key, uint64_t now_ms);
+int mcs_store_remove(struct mcs_store *s, struct mcs_str key, bool force, uint64_t now_ms);
+uint64_t mcs_store_remove_all(struct mcs_store *s, uint64_t now_ms);
+
+uint64_t mcs_store_lease_ttl_ms(const struct mcs_store *s);
+uint64_t mcs_store_n_objects(const struct mcs_store *s);
+uint64_t mcs_store_capacity(const struct mcs_store *s);
+uint64_t mcs_store_used(const struct mcs_store *s);
+struct mcs_seg *mcs_store_segments(const struct mcs_store *s);
+
+/* Build a wire replica list that points into the store (valid until the
+ * object changes); only replicas in state `only` (0: all). Free with
+ * mcs_replica_list_free. */
+int mcs_store_replica_list(const struct mcs_obj *o, uint8_t only, struct mcs_replica_list *ret);
+/* Build a stat response (free with mcs_stat_resp_free). */
+int mcs_store_stat(const struct mcs_store *s, struct mcs_stat_resp *ret);
+
+#endif

@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Hostile peer for the integration tests: connects to the master's TCP
+ * port or a node's unix socket and sends what a broken or malicious peer
+ * would: random bytes, truncated frames, absurd lengths, well-framed
+ * garbage bodies for every opcode, response frames, many half-open
+ * connections. For each case it checks that the server either answers with
+ * an error status or closes the connection, within a bounded time.
+ *
+ *   garbage tcp HOST PORT | garbage unix PATH
+ *
+ * Exit 0 when every case behaved; the caller then checks the server is
+ * still alive and serving.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "mcstore.h"
+#include "proto/proto.h"
+
+static const char *mode, *arg1, *arg2;
+static unsigned failures;
+static uint64_t rng = 0x1234567;
+
+static uint64_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static int dial(void)
+{
+	int fd;
+	if (strcmp(mode, "tcp") == 0) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(arg2)) };
+		inet_pton(AF_INET, arg1, &sa.sin_addr);
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			close(fd);
+			fd = -1;
+		}
+	} else {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", arg1);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (fd < 0) {
+		fprintf(stderr, "garbage: cannot connect: %s\n", strerror(errno));
+		exit(1);
+	}
+	return fd;
+}
+
+static void send_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n) {
+		ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+		if (w <= 0)
+			return; /* the server may close mid-way: that is allowed */
+		c += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Wait for the server's reaction: 1 = closed, 2 = error response,
+ * 3 = success response, 0 = nothing within the timeout. */
+static int reaction(int fd, int timeout_ms, int32_t *ret_status)
+{
+	uint8_t hb[MCS_HDR_SIZE];
+	size_t got = 0;
+	while (got < sizeof(hb)) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, timeout_ms) <= 0)
+			return 0;
+		ssize_t r = recv(fd, hb + got, sizeof(hb) - got, 0);
+		if (r <= 0)
+			return 1;
+		got += (size_t)r;
+	}
+	struct mcs_hdr h;
+	if (mcs_hdr_decode(hb, 1u << 30, &h) < 0)
+		return 0;
+	/* drain the body */
+	char sink[4096];
+	size_t left = h.body_len;
+	while (left) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, timeout_ms) <= 0)
+			break;
+		ssize_t r = recv(fd, sink, left < sizeof(sink) ? left : sizeof(sink), 0);
+		if (r <= 0)
+			break;
+		left -= (size_t)r;
+	}
+	*ret_status = h.status;
+	return h.status < 0 ? 2 : 3;
+}
+
+static void expect(int cond, const char *what)
+{
+	if (!cond) {
+		fprintf(stderr, "garbage: FAILED: %s\n", what);
+		failures++;
+	}
+}
+
+static size_t mkhdr(uint8_t *out, uint16_t op, uint8_t flags, uint64_t id, uint32_t len)
+{
+	struct mcs_hdr h = { .magic = MCS_PROTO_MAGIC, .version = MCS_PROTO_VERSION, .flags = flags,
+			     .opcode = op, .req_id = id, .body_len = len };
+	mcs_hdr_encode(&h, out);
+	return MCS_HDR_SIZE;
+}
+
+/* On the unix socket, requests before HELLO are refused; say hello so
+ * that the garbage bodies reach the decoders behind it. */
+static void hello(int fd)
+{
+	if (strcmp(mode, "unix") != 0)
+		return;
+	struct mcs_buf b;
+	mcs_buf_init(&b);
+	mcs_frame_begin(&b, MCS_OP_HELLO, 0, 0, 1);
+	struct mcs_hello_req q = { .client_version = MCS_PROTO_VERSION, .pid = (uint32_t)getpid() };
+	mcs_enc_hello_req(&b, &q);
+	mcs_frame_end(&b);
+	send_all(fd, b.p, b.len);
+	mcs_buf_free(&b);
+	/* the answer carries an fd: receiving without a cmsg buffer drops it */
+	int32_t st = 0;
+	expect(reaction(fd, 5000, &st) == 3, "hello is answered");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: garbage tcp HOST PORT | garbage unix PATH\n");
+		return 2;
+	}
+	mode = argv[1];
+	arg1 = argv[2];
+	arg2 = argc > 3 ? argv[3] : "";
+	uint8_t buf[70000];
+	int32_t st;
+	int fd, r;
+	unsigned cases = 0;
+
+	/* 1. random bytes: bad magic closes */
+	for (int i = 0; i < 20; i++, cases++) {
+		fd = dial();
+		size_t n = 24 + rnd() % 2000;
+		for (size_t j = 0; j < n; j++)
+			buf[j] = (uint8_t)rnd();
+		send_all(fd, buf, n);
+		r = reaction(fd, 5000, &st);
+		expect(r == 1 || r == 2, "random bytes close or error");
+		close(fd);
+	}
+	/* 2. truncated header, then hang up */
+	for (int cut = 1; cut < MCS_HDR_SIZE; cut += 5, cases++) {
+		fd = dial();
+		mkhdr(buf, MCS_OP_PING, 0, 7, 0);
+		send_all(fd, buf, (size_t)cut);
+		close(fd);
+	}
+	/* 3. absurd body length: closes */
+	fd = dial();
+	mkhdr(buf, MCS_OP_PUT_START, 0, 1, 0xffffffffu);
+	send_all(fd, buf, MCS_HDR_SIZE);
+	expect(reaction(fd, 5000, &st) == 1, "absurd body length closes");
+	close(fd);
+	cases++;
+	/* 4. bad version: closes */
+	fd = dial();
+	mkhdr(buf, MCS_OP_PING, 0, 1, 0);
+	buf[4] = 99;
+	send_all(fd, buf, MCS_HDR_SIZE);
+	expect(reaction(fd, 5000, &st) == 1, "bad version closes");
+	close(fd);
+	cases++;
+	/* 5. declared body, half sent, hang up */
+	fd = dial();
+	mkhdr(buf, MCS_OP_PUT_START, 0, 1, 100);
+	memset(buf + MCS_HDR_SIZE, 0x41, 50);
+	send_all(fd, buf, MCS_HDR_SIZE + 50);
+	close(fd);
+	cases++;
+	/* 6. every opcode with random bodies of random lengths: an error
+	 * answer and the connection stays usable */
+	fd = dial();
+	hello(fd);
+	for (unsigned op = 0; op < 40; op++) {
+		for (int k = 0; k < 30; k++, cases++) {
+			uint32_t len = (uint32_t)(rnd() % 300);
+			if (op == MCS_OP_PING || op == MCS_OP_HELLO)
+				len = len ? len : 1;
+			mkhdr(buf, (uint16_t)op, 0, 1000 + op * 100 + (unsigned)k, len);
+			for (uint32_t j = 0; j < len; j++)
+				buf[MCS_HDR_SIZE + j] = (uint8_t)rnd();
+			send_all(fd, buf, MCS_HDR_SIZE + len);
+			r = reaction(fd, 5000, &st);
+			if (r == 1) {
+				/* allowed (e.g. a request the role never serves), reconnect */
+				close(fd);
+				fd = dial();
+				hello(fd);
+				continue;
+			}
+			if (op == MCS_OP_PING)
+				expect(r == 2 || r == 3, "ping with a body is answered");
+			else if (op == MCS_OP_REMOVE_ALL || op == MCS_OP_STAT)
+				expect(r == 2, "bodiless request with a body is an error");
+			else
+				expect(r == 2, "garbage body gets an error status");
+		}
+	}
+	close(fd);
+	/* 7. a response frame sent as a request: closed or refused */
+	fd = dial();
+	mkhdr(buf, MCS_OP_PUT_END, MCS_F_RESPONSE, 5, 0);
+	send_all(fd, buf, MCS_HDR_SIZE);
+	r = reaction(fd, 5000, &st);
+	expect(r == 1 || r == 2, "response frame refused");
+	close(fd);
+	cases++;
+	/* 8. an absurd but well-formed put: value_len near 2^63 */
+	fd = dial();
+	hello(fd);
+	{
+		struct mcs_buf b;
+		mcs_buf_init(&b);
+		mcs_frame_begin(&b, MCS_OP_PUT_START, 0, 0, 9);
+		uint64_t sl = 1ull << 62;
+		struct mcs_put_start_req q = { .key = mcs_str_c("absurd"), .value_len = sl, .n_slices = 1, .slice_lens = &sl };
+		q.cfg.replica_num = 1;
+		mcs_enc_put_start_req(&b, &q);
+		mcs_frame_end(&b);
+		send_all(fd, b.p, b.len);
+		mcs_buf_free(&b);
+		r = reaction(fd, 5000, &st);
+		expect(r == 2 && st == MCS_E_NO_SPACE, "a 4 EiB put gets 'no space'");
+		cases++;
+	}
+	close(fd);
+	/* 9. many half-open connections at once, then all dropped */
+	int fds[200];
+	for (int i = 0; i < 200; i++) {
+		fds[i] = dial();
+		mkhdr(buf, MCS_OP_STAT, 0, 1, 10);
+		send_all(fds[i], buf, MCS_HDR_SIZE + (size_t)(i % 5));
+	}
+	for (int i = 0; i < 200; i++)
+		close(fds[i]);
+	cases++;
+	/* 10. a frame split into single bytes still works */
+	fd = dial();
+	hello(fd);
+	mkhdr(buf, MCS_OP_PING, 0, 77, 0);
+	for (int i = 0; i < MCS_HDR_SIZE; i++)
+		send_all(fd, buf + i, 1);
+	r = reaction(fd, 5000, &st);
+	expect(r == 3, "ping sent byte by byte is answered");
+	close(fd);
+	cases++;
+
+	printf("garbage %s: %u cases, %u failed\n", mode, cases, failures);
+	return failures ? 1 : 0;
+}

@@ -1,0 +1,169 @@
+# SPDX-License-Identifier: MIT
+# Shared by the integration tests: TAP output, and starting/stopping the
+# real mcstore-master and mcstored from the build tree in a private
+# directory, on loopback. Processes are stopped by PID; each test's
+# daemons are checked for sanitizer reports and for a clean exit.
+#
+# Source it, then: tap_plan N; start_master; start_node NAME SIZE; ...
+
+set -u
+
+: "${MCS_BUILDDIR:?run through make check (MCS_BUILDDIR unset)}"
+: "${MCS_SRCDIR:=$MCS_BUILDDIR/..}"
+
+MASTER_BIN=$MCS_BUILDDIR/master/mcstore-master
+NODE_BIN=$MCS_BUILDDIR/daemon/mcstored
+CTL=$MCS_BUILDDIR/ctl/mcstorectl
+TESTBIN=$MCS_BUILDDIR/tests/integration
+
+T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mcstore-test.XXXXXX")
+T_N=0
+T_FAILED=0
+T_PIDS=()
+MASTER_PID=
+MASTER_PORT=
+
+tap_plan() { echo "1..$1"; }
+
+ok() {
+	# ok CONDITION-EXIT-STATUS DESCRIPTION
+	local st=$1; shift
+	T_N=$((T_N + 1))
+	if [ "$st" -eq 0 ]; then
+		echo "ok $T_N - $*"
+	else
+		echo "not ok $T_N - $*"
+		T_FAILED=$((T_FAILED + 1))
+	fi
+}
+
+# check DESCRIPTION -- COMMAND...: ok if the command succeeds
+check() {
+	local desc=$1; shift
+	[ "$1" = "--" ] && shift
+	"$@" >"$T_DIR/last.out" 2>"$T_DIR/last.err"
+	local st=$?
+	ok $st "$desc"
+	if [ $st -ne 0 ]; then
+		sed 's/^/# /' "$T_DIR/last.err" | head -20
+	fi
+	return $st
+}
+
+# expect_status N DESCRIPTION -- COMMAND...: ok if the command exits N
+expect_status() {
+	local want=$1 desc=$2; shift 2
+	[ "$1" = "--" ] && shift
+	"$@" >"$T_DIR/last.out" 2>"$T_DIR/last.err"
+	local st=$?
+	if [ $st -eq "$want" ]; then
+		ok 0 "$desc"
+	else
+		ok 1 "$desc (exit $st, wanted $want)"
+		sed 's/^/# /' "$T_DIR/last.err" | head -20
+	fi
+}
+
+diag() { echo "# $*"; }
+
+# wait_until SECONDS COMMAND...: poll (every 20 ms) until the command succeeds
+wait_until() {
+	local limit=$1; shift
+	local end=$((SECONDS + limit))
+	while ! "$@" >/dev/null 2>&1; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.02
+	done
+	return 0
+}
+
+alive() { kill -0 "$1" 2>/dev/null; }
+
+master_port_of() {
+	sed -n 's/.*listening on .* port \([0-9][0-9]*\),.*/\1/p' "$1" | head -1
+}
+
+# start_master [EXTRA ARGS...]: on 127.0.0.1, a port the kernel picks
+start_master() {
+	local log=$T_DIR/master.log
+	"$MASTER_BIN" --listen 127.0.0.1 --port 0 "$@" >"$log" 2>&1 &
+	MASTER_PID=$!
+	T_PIDS+=("$MASTER_PID")
+	if ! wait_until 20 grep -q "listening on .* port [0-9]" "$log"; then
+		echo "Bail out! master did not start:"
+		sed 's/^/# /' "$log"
+		exit 1
+	fi
+	MASTER_PORT=$(master_port_of "$log")
+}
+
+# start_node NAME SIZE [EXTRA ARGS...]: sets NODE_PID and NODE_SOCK
+start_node() {
+	local name=$1 size=$2; shift 2
+	NODE_SOCK=$T_DIR/$name.sock
+	"$NODE_BIN" --master "127.0.0.1:$MASTER_PORT" --name "$name" --segment-size "$size" \
+		--socket "$NODE_SOCK" "$@" >"$T_DIR/$name.log" 2>&1 &
+	NODE_PID=$!
+	T_PIDS+=("$NODE_PID")
+	if ! wait_until 30 "$CTL" --socket "$NODE_SOCK" stat; then
+		echo "Bail out! node $name did not become ready:"
+		sed 's/^/# /' "$T_DIR/$name.log"
+		exit 1
+	fi
+}
+
+ctl() { "$CTL" --socket "$NODE_SOCK" "$@"; }
+
+# stop PID: SIGTERM, wait (bounded), return the exit status
+stop_pid() {
+	local pid=$1 i
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for i in $(seq 1 500); do
+		alive "$pid" || break
+		sleep 0.02
+	done
+	if alive "$pid"; then
+		echo "# pid $pid did not stop on SIGTERM, killing"
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null
+}
+
+# no sanitizer report and no crash in any log
+logs_clean() {
+	! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: UndefinedBehavior' "$T_DIR"/*.log
+}
+
+cleanup() {
+	local pid
+	for pid in "${T_PIDS[@]}"; do
+		if alive "$pid"; then
+			kill -KILL "$pid" 2>/dev/null
+			wait "$pid" 2>/dev/null
+		fi
+	done
+	if [ "$T_FAILED" -ne 0 ] || [ -n "${KEEP_LOGS:-}" ]; then
+		for f in "$T_DIR"/*.log; do
+			[ -f "$f" ] || continue
+			echo "# ---- $f (last 30 lines)"
+			tail -30 "$f" | sed 's/^/# /'
+		done
+	fi
+	rm -rf "$T_DIR"
+}
+trap cleanup EXIT
+
+# finish: stop every daemon cleanly (checked), check logs, exit
+finish_daemons() {
+	local pid st all=0
+	for ((i = ${#T_PIDS[@]} - 1; i >= 0; i--)); do
+		pid=${T_PIDS[$i]}
+		alive "$pid" || continue
+		stop_pid "$pid"
+		st=$?
+		[ $st -eq 0 ] || { diag "pid $pid exited with $st"; all=1; }
+	done
+	ok $all "every daemon stopped cleanly on SIGTERM (exit 0)"
+	logs_clean >/dev/null
+	ok $? "no sanitizer report in any daemon log"
+}

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A test client for the integration tests: puts COUNT objects named
+ * PREFIX-<i> whose size and bytes derive from the key alone, reads them
+ * back byte for byte (copy, scatter and zero-copy view in turn), then reads
+ * the objects of another writer (VPREFIX) once they appear. Any process can
+ * thus verify any other's objects without sharing state.
+ *
+ *   stress-client SOCKET PREFIX COUNT [VPREFIX VCOUNT]
+ *
+ * Prints one summary line; exits 0 only if every byte matched.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mcstore.h"
+
+#define MAX_SIZE (8u << 20)
+
+static uint64_t mix(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static uint64_t key_seed(const char *k)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *k; k++)
+		h = (h ^ (unsigned char)*k) * 1099511628211ull;
+	return mix(h);
+}
+
+/* Sizes 0..8 MiB: the edges, then log-uniform so small and large both
+ * appear without making the run gigabytes long. */
+static size_t key_size(const char *k, unsigned i)
+{
+	uint64_t s = key_seed(k);
+	switch (i % 50) {
+	case 0: return 0;
+	case 1: return 1;
+	case 2: return MAX_SIZE;
+	case 3: return 4096;
+	default: break;
+	}
+	unsigned bits = (unsigned)(s % 23) + 1; /* 2^1 .. 2^23 */
+	uint64_t v = mix(s + 1) & ((1ull << bits) - 1);
+	return (size_t)(v > MAX_SIZE ? MAX_SIZE : v);
+}
+
+static void fill(uint8_t *p, size_t n, uint64_t seed)
+{
+	uint64_t x = seed | 1;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		memcpy(p + i, &x, 8);
+	}
+	for (; i < n; i++)
+		p[i] = (uint8_t)(x >> (8 * (i & 7)));
+}
+
+static int verify(struct mcs_client *c, const char *key, unsigned i, uint8_t *expect, uint8_t *got)
+{
+	size_t n = key_size(key, i);
+	fill(expect, n, key_seed(key));
+	int r;
+	switch (i % 3) {
+	case 0: {
+		memset(got, 0xaa, n);
+		ssize_t g = mcs_get(c, key, got, MAX_SIZE, NULL);
+		if (g < 0)
+			return (int)g;
+		r = (size_t)g == n && memcmp(got, expect, n) == 0 ? 0 : 1;
+		break;
+	}
+	case 1: {
+		/* scatter over three uneven pieces */
+		size_t a = n / 3, b = n / 2;
+		struct iovec iov[3] = { { got, a }, { got + a, b }, { got + a + b, MAX_SIZE - a - b } };
+		ssize_t g = mcs_getv(c, key, iov, 3);
+		if (g < 0)
+			return (int)g;
+		r = (size_t)g == n && memcmp(got, expect, n) == 0 ? 0 : 1;
+		break;
+	}
+	default: {
+		struct mcs_view *v;
+		r = mcs_get_view(c, key, &v);
+		if (r < 0)
+			return r;
+		size_t off = 0;
+		r = v->size == n ? 0 : 1;
+		for (size_t j = 0; r == 0 && j < v->n_iov; j++) {
+			if (off + v->iov[j].iov_len > n || memcmp(v->iov[j].iov_base, expect + off, v->iov[j].iov_len))
+				r = 1;
+			off += v->iov[j].iov_len;
+		}
+		if (off != n)
+			r = 1;
+		mcs_view_release(c, v);
+		break;
+	}
+	}
+	if (r)
+		fprintf(stderr, "stress-client: %s: WRONG BYTES (size %zu)\n", key, n);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 4 && argc != 6) {
+		fprintf(stderr, "usage: stress-client SOCKET PREFIX COUNT [VPREFIX VCOUNT]\n");
+		return 2;
+	}
+	const char *prefix = argv[2], *vprefix = argc == 6 ? argv[4] : NULL;
+	unsigned count = (unsigned)atoi(argv[3]), vcount = argc == 6 ? (unsigned)atoi(argv[5]) : 0;
+	struct mcs_client_opts o = { .size = sizeof(o), .socket_path = argv[1] };
+	struct mcs_client *c;
+	int r = mcs_client_new(&o, &c);
+	if (r < 0) {
+		fprintf(stderr, "stress-client: cannot connect: %s\n", mcs_strerror(r));
+		return 1;
+	}
+	uint8_t *buf = malloc(MAX_SIZE), *got = malloc(MAX_SIZE);
+	if (!buf || !got)
+		return 1;
+	unsigned puts = 0, reads = 0, wrong = 0, errors = 0;
+	uint64_t bytes = 0;
+	char key[128];
+
+	for (unsigned i = 0; i < count; i++) {
+		snprintf(key, sizeof(key), "%s-%u", prefix, i);
+		size_t n = key_size(key, i);
+		fill(buf, n, key_seed(key));
+		r = mcs_put(c, key, buf, n, NULL);
+		if (r < 0) {
+			fprintf(stderr, "stress-client: put %s (%zu bytes): %s\n", key, n, mcs_strerror(r));
+			errors++;
+			continue;
+		}
+		puts++;
+		bytes += n;
+	}
+	for (unsigned i = 0; i < count; i++) {
+		snprintf(key, sizeof(key), "%s-%u", prefix, i);
+		r = verify(c, key, i, buf, got);
+		if (r < 0) {
+			fprintf(stderr, "stress-client: get %s: %s\n", key, mcs_strerror(r));
+			errors++;
+		} else {
+			wrong += (unsigned)r;
+			reads++;
+		}
+	}
+	/* the other writer's objects: wait (bounded) for each to appear */
+	for (unsigned i = 0; i < vcount; i++) {
+		snprintf(key, sizeof(key), "%s-%u", vprefix, i);
+		time_t end = time(NULL) + 120;
+		while ((r = verify(c, key, i, buf, got)) == MCS_E_NOT_FOUND && time(NULL) < end) {
+			struct timespec ts = { 0, 5 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+		if (r < 0) {
+			fprintf(stderr, "stress-client: get %s: %s\n", key, mcs_strerror(r));
+			errors++;
+		} else {
+			wrong += (unsigned)r;
+			reads++;
+		}
+	}
+	printf("stress-client %s: %u puts (%llu bytes), %u verified reads, %u wrong, %u errors\n", prefix, puts,
+	       (unsigned long long)bytes, reads, wrong, errors);
+	free(buf);
+	free(got);
+	mcs_client_free(c);
+	return wrong || errors ? 1 : 0;
+}

@@ -1,0 +1,1173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for the io_uring event loop (uring/loop.c).
+ *
+ * Both ends of a stream are usually loop connections (socketpair or TCP on
+ * 127.0.0.1), so the loop drives both sides; a "raw" end is a plain socket
+ * the test writes to or reads from itself. Waiting is never by sleeping:
+ * run_until() runs the loop until a predicate holds (checked every
+ * millisecond by a timer), with a generous deadline that fails the test.
+ *
+ * The suite is skipped when io_uring is unavailable (disabled by sysctl or
+ * seccomp): exit 77, or a TAP "1..0 # SKIP" plan and exit 0 when Check
+ * prints TAP to stdout, since the TAP driver counts any non-zero exit as
+ * an error.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "mcstore.h"
+#include "uring/loop.h"
+
+#define KiB (1u << 10)
+#define MiB (1u << 20)
+#define DEADLINE_MS 20000
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static struct mcs_loop *new_loop(uint32_t max_body)
+{
+	struct mcs_loop_opts o = { .size = sizeof(o), .max_body = max_body };
+	struct mcs_loop *l = NULL;
+	int r = mcs_loop_new(&o, &l);
+	ck_assert_msg(r == 0, "mcs_loop_new: %s", strerror(-r));
+	return l;
+}
+
+typedef bool (*pred_fn)(void *arg);
+
+struct waiter {
+	struct mcs_loop *l;
+	pred_fn pred;
+	void *arg;
+};
+
+static void wait_tick(struct mcs_timer *t, void *ud)
+{
+	struct waiter *w = ud;
+	if (w->pred(w->arg))
+		mcs_loop_exit(w->l, 0);
+}
+
+static void wait_deadline(struct mcs_timer *t, void *ud)
+{
+	mcs_loop_exit(ud, -ETIMEDOUT);
+}
+
+/* Run the loop until pred(arg) holds; fail the test after DEADLINE_MS. */
+static void run_until(struct mcs_loop *l, pred_fn pred, void *arg)
+{
+	struct waiter w = { l, pred, arg };
+	struct mcs_timer *tick = NULL, *deadline = NULL;
+
+	ck_assert_int_eq(mcs_loop_add_timer(l, 1, 1, wait_tick, &w, &tick), 0);
+	ck_assert_int_eq(mcs_loop_add_timer(l, DEADLINE_MS, 0, wait_deadline, l, &deadline), 0);
+	int r = mcs_loop_run(l);
+	mcs_timer_free(tick);
+	mcs_timer_free(deadline);
+	ck_assert_msg(r == 0, "run_until: %s", mcs_strerror(r));
+	ck_assert(pred(arg));
+}
+
+static bool flag_set(void *arg) { return *(bool *)arg; }
+static void set_flag(struct mcs_timer *t, void *ud) { *(bool *)ud = true; }
+
+/* Let the loop run for ms milliseconds (only to give a wrong extra
+ * callback the chance to show up, never to wait for a result). */
+static void run_for(struct mcs_loop *l, uint64_t ms)
+{
+	bool done = false;
+	ck_assert_int_eq(mcs_loop_add_timer(l, ms, 0, set_flag, &done, NULL), 0);
+	run_until(l, flag_set, &done);
+}
+
+static void tcp_listener(int *ret_fd, struct sockaddr_in *ret_addr)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(fd, 64), 0);
+	socklen_t len = sizeof(a);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*ret_fd = fd;
+	*ret_addr = a;
+}
+
+static int tcp_connect(const struct sockaddr_in *a)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	/* Loopback connects complete from the backlog, nobody has to accept. */
+	ck_assert_int_eq(connect(fd, (const struct sockaddr *)a, sizeof(*a)), 0);
+	return fd;
+}
+
+enum { T_UNIX, T_TCP, T_COUNT };
+
+/* A connected stream pair of the given transport. */
+static void make_pair(int transport, int sv[2])
+{
+	if (transport == T_UNIX) {
+		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+		return;
+	}
+	int ls;
+	struct sockaddr_in a;
+	tcp_listener(&ls, &a);
+	sv[0] = tcp_connect(&a);
+	sv[1] = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ge(sv[1], 0);
+	close(ls);
+}
+
+static uint8_t pattern(uint64_t seed, size_t i)
+{
+	return (uint8_t)(seed * 131 + i * 7 + (i >> 9));
+}
+
+static void fill(uint8_t *p, size_t n, uint64_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = pattern(seed, i);
+}
+
+static bool check_fill(const uint8_t *p, size_t n, uint64_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != pattern(seed, i))
+			return false;
+	return true;
+}
+
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Hand-made header, so bad ones can be written too. */
+static void raw_hdr(uint8_t out[MCS_HDR_SIZE], uint32_t magic, uint8_t version, uint16_t opcode, uint64_t req_id,
+		    uint32_t body_len)
+{
+	memset(out, 0, MCS_HDR_SIZE);
+	put_le(out, magic, 4);
+	out[4] = version;
+	put_le(out + 6, opcode, 2);
+	put_le(out + 12, req_id, 8);
+	put_le(out + 20, body_len, 4);
+}
+
+static void write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	while (n > 0) {
+		ssize_t k = write(fd, b, n);
+		ck_assert_msg(k > 0, "write: %s", strerror(errno));
+		b += k;
+		n -= (size_t)k;
+	}
+}
+
+/* ---- a generic peer: counts, checks order and content, may echo ---------- */
+
+struct peer {
+	struct mcs_conn *c;
+	int frames;
+	int closes;
+	int close_err;
+	uint64_t next_id;         /* req_id expected next */
+	int order_errors;
+	int content_errors;
+	bool echo;                /* send each frame back as a response */
+	bool in_frame;
+	int close_after;          /* mcs_conn_close(self) after this many frames */
+	int fail_with;            /* return this from on_frame (after close_after logic) */
+	size_t *lens;             /* expected body lengths, indexed by req_id */
+	size_t n_lens;
+	int send_after_close;     /* result of a send tried after closing self */
+};
+
+static int peer_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *ud)
+{
+	struct peer *p = ud;
+
+	ck_assert(!p->in_frame);
+	p->in_frame = true;
+	if (h->req_id != p->next_id)
+		p->order_errors++;
+	p->next_id = h->req_id + 1;
+	if (p->lens && (h->req_id >= p->n_lens || p->lens[h->req_id] != h->body_len))
+		p->content_errors++;
+	if (!check_fill(body, h->body_len, h->req_id))
+		p->content_errors++;
+	p->frames++;
+	if (p->echo) {
+		struct mcs_hdr r = *h;
+		r.flags |= MCS_F_RESPONSE;
+		ck_assert_int_eq(mcs_conn_send(c, &r, body, h->body_len, -1), 0);
+	}
+	if (p->close_after && p->frames == p->close_after) {
+		mcs_conn_close(c);
+		ck_assert(mcs_conn_is_closed(c));
+		struct mcs_hdr r = *h;
+		p->send_after_close = mcs_conn_send(c, &r, NULL, 0, -1);
+	}
+	p->in_frame = false;
+	return p->fail_with;
+}
+
+static void peer_close(struct mcs_conn *c, int err, void *ud)
+{
+	struct peer *p = ud;
+	/* never re-entrantly from on_frame */
+	ck_assert(!p->in_frame);
+	p->closes++;
+	p->close_err = err;
+}
+
+static const struct mcs_conn_ops peer_ops = { peer_frame, peer_close };
+
+static struct mcs_conn *add_peer(struct mcs_loop *l, int fd, struct peer *p)
+{
+	struct mcs_conn *c = NULL;
+	ck_assert_int_eq(mcs_loop_add_conn(l, fd, &peer_ops, p, &c), 0);
+	ck_assert_ptr_nonnull(c);
+	ck_assert(!mcs_conn_is_closed(c));
+	ck_assert_ptr_eq(mcs_conn_userdata(c), p);
+	ck_assert_ptr_eq(mcs_conn_loop(c), l);
+	ck_assert_int_eq(mcs_conn_fd(c), fd);
+	p->c = c;
+	return c;
+}
+
+static int send_frame(struct mcs_conn *c, uint16_t opcode, uint64_t req_id, size_t len, int fd)
+{
+	uint8_t *body = len ? malloc(len) : NULL;
+	ck_assert(len == 0 || body);
+	fill(body, len, req_id);
+	struct mcs_hdr h = { .opcode = opcode, .req_id = req_id };
+	int r = mcs_conn_send(c, &h, body, len, fd);
+	free(body);
+	return r;
+}
+
+struct count_goal {
+	const int *counter;
+	int goal;
+};
+static bool count_reached(void *arg)
+{
+	const struct count_goal *g = arg;
+	return *g->counter >= g->goal;
+}
+static void run_until_count(struct mcs_loop *l, const int *counter, int goal)
+{
+	struct count_goal g = { counter, goal };
+	run_until(l, count_reached, &g);
+}
+
+/* ---- frames --------------------------------------------------------------- */
+
+static const size_t echo_sizes[] = {
+	0, 1, 2, 23, 24, 25, 100, 64 * KiB - 24, 64 * KiB, 64 * KiB + 1, 1 * MiB + 3, 8 * MiB, 0, 1,
+};
+
+START_TEST(test_echo_sizes)
+{
+	struct mcs_loop *l = new_loop(0);
+	int sv[2];
+	make_pair(_i, sv);
+	size_t lens[MCS_ARRAY_SIZE(echo_sizes)];
+	memcpy(lens, echo_sizes, sizeof(lens));
+	struct peer cl = { .lens = lens, .n_lens = MCS_ARRAY_SIZE(lens) };
+	struct peer sv_p = { .echo = true, .lens = lens, .n_lens = MCS_ARRAY_SIZE(lens) };
+	struct mcs_conn *c = add_peer(l, sv[0], &cl);
+	add_peer(l, sv[1], &sv_p);
+
+	/* All queued before the loop runs: pipelined, mixed with coalescing. */
+	size_t total = 0;
+	for (size_t i = 0; i < MCS_ARRAY_SIZE(echo_sizes); i++) {
+		ck_assert_int_eq(send_frame(c, MCS_OP_PING, i, echo_sizes[i], -1), 0);
+		total += MCS_HDR_SIZE + echo_sizes[i];
+	}
+	ck_assert_uint_eq(mcs_conn_pending_bytes(c), total);
+
+	run_until_count(l, &cl.frames, (int)MCS_ARRAY_SIZE(echo_sizes));
+	ck_assert_int_eq(sv_p.frames, (int)MCS_ARRAY_SIZE(echo_sizes));
+	ck_assert_int_eq(cl.order_errors + sv_p.order_errors, 0);
+	ck_assert_int_eq(cl.content_errors + sv_p.content_errors, 0);
+	ck_assert_uint_eq(mcs_conn_pending_bytes(c), 0);
+	ck_assert_int_eq(cl.closes + sv_p.closes, 0);
+	mcs_loop_free(l);
+	ck_assert_int_eq(cl.closes, 1);
+	ck_assert_int_eq(sv_p.closes, 1);
+}
+END_TEST
+
+START_TEST(test_pipelined_10k)
+{
+	enum { N = 10000 };
+	struct mcs_loop *l = new_loop(0);
+	int sv[2];
+	make_pair(_i, sv);
+	struct peer cl = { 0 }, srv = { .echo = true };
+	struct mcs_conn *c = add_peer(l, sv[0], &cl);
+	add_peer(l, sv[1], &srv);
+
+	for (uint64_t i = 0; i < N; i++)
+		ck_assert_int_eq(send_frame(c, MCS_OP_PING, i, (size_t)(i * 37 % 300), -1), 0);
+	run_until_count(l, &cl.frames, N);
+	ck_assert_int_eq(srv.frames, N);
+	ck_assert_int_eq(srv.order_errors, 0);
+	ck_assert_int_eq(cl.order_errors, 0);
+	ck_assert_int_eq(srv.content_errors + cl.content_errors, 0);
+	ck_assert_uint_eq(mcs_conn_pending_bytes(c), 0);
+	mcs_loop_free(l);
+}
+END_TEST
+
+START_TEST(test_send_raw)
+{
+	struct mcs_loop *l = new_loop(0);
+	int sv[2];
+	make_pair(T_UNIX, sv);
+	struct peer a = { 0 }, b = { 0 };
+	struct mcs_conn *c = add_peer(l, sv[0], &a);
+	add_peer(l, sv[1], &b);
+
+	/* two whole frames in one call, then a large one */
+	uint8_t buf[2 * MCS_HDR_SIZE + 10];
+	raw_hdr(buf, MCS_PROTO_MAGIC, MCS_PROTO_VERSION, MCS_OP_PING, 0, 0);
+	raw_hdr(buf + MCS_HDR_SIZE, MCS_PROTO_MAGIC, MCS_PROTO_VERSION, MCS_OP_PING, 1, 10);
+	fill(buf + 2 * MCS_HDR_SIZE, 10, 1);
+	ck_assert_int_eq(mcs_conn_send_raw(c, buf, sizeof(buf)), 0);
+	size_t big = 300 * KiB;
+	uint8_t *p = malloc(MCS_HDR_SIZE + big);
+	ck_assert_ptr_nonnull(p);
+	raw_hdr(p, MCS_PROTO_MAGIC, MCS_PROTO_VERSION, MCS_OP_PING, 2, (uint32_t)big);
+	fill(p + MCS_HDR_SIZE, big, 2);
+	ck_assert_int_eq(mcs_conn_send_raw(c, p, MCS_HDR_SIZE + big), 0);
+	free(p);
+	ck_assert_int_eq(mcs_conn_send_raw(c, NULL, 0), 0);
+
+	run_until_count(l, &b.frames, 3);
+	ck_assert_int_eq(b.order_errors + b.content_errors, 0);
+	mcs_loop_free(l);
+}
+END_TEST
+
+/* The peer writes two frames one byte per loop tick. */
+struct dribble {
+	int fd;
+	uint8_t data[2 * MCS_HDR_SIZE + 40];
+	size_t pos;
+	const struct peer *p;
+	int ahead;                /* frames delivered before their last byte was written */
+	bool done;
+};
+
+static void dribble_tick(struct mcs_timer *t, void *ud)
+{
+	struct dribble *d = ud;
+	/* Frames complete after byte 24 (empty body) and after the last one. */
+	int complete = (d->pos >= MCS_HDR_SIZE) + (d->pos >= sizeof(d->data));
+	if (d->p->frames > complete)
+		d->ahead++;
+	if (d->pos == sizeof(d->data)) {
+		d->done = true;
+		mcs_timer_free(t);     /* free from inside its own callback */
+		return;
+	}
+	ck_assert_int_eq(write(d->fd, d->data + d->pos, 1), 1);
+	d->pos++;
+}
+
+START_TEST(test_byte_by_byte)
+{
+	struct mcs_loop *l = new_loop(0);
+	int sv[2];
+	make_pair(_i, sv);
+	struct peer p = { 0 };
+	add_peer(l, sv[0], &p);
+
+	struct dribble d = { .fd = sv[1], .p = &p };
+	raw_hdr(d.data, MCS_PROTO_MAGIC, MCS_PROTO_VERSION, MCS_OP_PING, 0, 0);
+	raw_hdr(d.data + MCS_HDR_SIZE, MCS_PROTO_MAGIC, MCS_PROTO_VERSION, MCS_OP_PING, 1, 40);
+	fill(d.data + 2 * MCS_HDR_SIZE, 40, 1);
+	ck_assert_int_eq(mcs_loop_add_timer(l, 1, 1, dribble_tick, &d, NULL), 0);
+
+	run_until_count(l, &p.frames, 2);
+	ck_assert_int_eq(d.ahead, 0);
+	ck_assert_int_eq(p.order_errors + p.content_errors, 0);
+	ck_assert_uint_eq(d.pos, sizeof(d.data));
+	mcs_loop_free(l);
+	close(sv[1]);
+}
+END_TEST
+
+/* _i: 0 bad magic, 1 bad version, 2 body_len > max_body */
+START_TEST(test_bad_header)
+{
+	static const int expect[] = { MCS_E_PROTO, MCS_E_VERSION, MCS_E_TOO_LARGE };
+	struct mcs_loop *l = new_loop(1024);
+	int sv[2];
+	make_pair(T_UNIX, sv);
+	struct peer p = { 0 };
+	add_peer(l, sv[0], &p);
+
+	/* a valid frame at the limit first, then the bad header */
+	uint8_t buf[2 * MCS_HDR_SIZE + 1024];
+	raw_hdr(buf, MCS_PROTO_MAGIC, MCS_PROTO_VERSION, MCS_OP_PING, 0, 1024);
+	fill(buf + MCS_HDR_SIZE, 1024, 0);
+	uint8_t *bad = buf + MCS_HDR_SIZE + 1024;
+	raw_hdr(bad, _i == 0 ? 0x3153434eu : MCS_PROTO_MAGIC, _i == 1 ? MCS_PROTO_VERSION + 1 : MCS_PROTO_VERSION,
+		MCS_OP_PING, 1, _i == 2 ? 1025 : 0);
+	write_all(sv[1], buf, sizeof(buf));
+
+	run_until_count(l, &p.closes, 1);
+	ck_assert_int_eq(p.frames, 1);
+	ck_assert_int_eq(p.close_err, expect[_i]);
+	/* the loop closed its end: the peer reads EOF */
+	char c;
+	ck_assert_int_eq(read(sv[1], &c, 1), 0);
+	run_for(l, 5);
+	ck_assert_int_eq(p.closes, 1);
+	mcs_loop_free(l);
+	ck_assert_int_eq(p.closes, 1);
+	close(sv[1]);
+}
+END_TEST
+
+START_TEST(test_peer_eof)
+{
+	struct mcs_loop *l = new_loop(0);
+	int sv[2];
+	make_pair(_i, sv);
+	struct peer p = { 0 };
+	add_peer(l, sv[0], &p);
+
+	/* a last frame then EOF: the frame is delivered, then on_close(0) */
+	uint8_t buf[MCS_HDR_SIZE + 5];
+	raw_hdr(buf, MCS_PROTO_MAGIC, MCS_PROTO_VERSION, MCS_OP_PING, 0, 5);
+	fill(buf + MCS_HDR_SIZE, 5, 0);
+	write_all(sv[1], buf, sizeof(buf));
+	close(sv[1]);
+
+	run_until_count(l, &p.closes, 1);
+	ck_assert_int_eq(p.frames, 1);
+	ck_assert_int_eq(p.close_err, 0);
+	run_for(l, 5);
+	ck_assert_int_eq(p.closes, 1);
+	mcs_loop_free(l);
+	ck_assert_int_eq(p.closes, 1);
+}
+END_TEST
+
+START_TEST(test_close_in_on_frame)
+{
+	struct mcs_loop *l = new_loop(0);
+	int sv[2];
+	make_pair(T_UNIX, sv);
+	struct peer p = { .close_after = 1, .send_after_close = 1 };
+	add_peer(l, sv[0], &p);
+
+	/* three frames in one write: only the first is delivered */
+	uint8_t buf[3 * MCS_HDR_SIZE];
+	for (int i = 0; i < 3; i++)
+		raw_hdr(buf + i * MCS_HDR_SIZE, MCS_PROTO_MAGIC, MCS_PROTO_VERSION, MCS_OP_PING, (uint64_t)i, 0);
+	write_all(sv[1], buf, sizeof(buf));
+
+	run_until_count(l, &p.closes, 1);
+	ck_assert_int_eq(p.frames, 1);
+	ck_assert_int_eq(p.close_err, 0);
+	ck_assert_int_eq(p.send_after_close, -EPIPE);
+	run_for(l, 5);
+	ck_assert_int_eq(p.closes, 1);
+	mcs_loop_free(l);
+	ck_assert_int_eq(p.closes, 1);
+	close(sv[1]);
+}
+END_TEST
+
+START_TEST(test_on_frame_error)
+{
+	struct mcs_loop *l = new_loop(0);
+	int sv[2];
+	make_pair(T_UNIX, sv);
+	struct peer p = { .fail_with = MCS_E_PROTO };
+	add_peer(l, sv[0], &p);
+
+	uint8_t buf[2 * MCS_HDR_SIZE];
+	raw_hdr(buf, MCS_PROTO_MAGIC, MCS_PROTO_VERSION, MCS_OP_PING, 0, 0);
+	raw_hdr(buf + MCS_HDR_SIZE, MCS_PROTO_MAGIC, MCS_PROTO_VERSION, MCS_OP_PING, 1, 0);
+	write_all(sv[1], buf, sizeof(buf));
+
+	run_until_count(l, &p.closes, 1);
+	ck_assert_int_eq(p.frames, 1);
+	ck_assert_int_eq(p.close_err, MCS_E_PROTO);
+	mcs_loop_free(l);
+	close(sv[1]);
+}
+END_TEST
+
+/* on_frame of one conn closes another and creates a new pair. */
+struct juggler {
+	struct mcs_loop *l;
+	struct mcs_conn *victim;
+	struct peer new_client, new_server;
+	int frames;
+};
+
+static int juggle_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *ud)
+{
+	struct juggler *j = ud;
+	j->frames++;
+	mcs_conn_close(j->victim);
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	j->new_server.echo = true;
+	struct mcs_conn *nc = add_peer(j->l, sv[0], &j->new_client);
+	add_peer(j->l, sv[1], &j->new_server);
+	ck_assert_int_eq(send_frame(nc, MCS_OP_PING, 0, 77, -1), 0);
+	return 0;
+}
+
+static void juggle_close(struct mcs_conn *c, int err, void *ud) {}
+
+static const struct mcs_conn_ops juggle_ops = { juggle_frame, juggle_close };
+
+START_TEST(test_callbacks_touch_other_conns)
+{
+	struct mcs_loop *l = new_loop(0);
+	int a[2], b[2];
+	make_pair(T_UNIX, a);
+	make_pair(T_UNIX, b);
+	struct juggler j = { .l = l };
+	struct peer victim = { 0 };
+	ck_assert_int_eq(mcs_loop_add_conn(l, a[0], &juggle_ops, &j, NULL), 0);
+	j.victim = add_peer(l, b[0], &victim);
+
+	uint8_t hdr[MCS_HDR_SIZE];
+	raw_hdr(hdr, MCS_PROTO_MAGIC, MCS_PROTO_VERSION, MCS_OP_PING, 0, 0);
+	write_all(a[1], hdr, sizeof(hdr));
+
+	run_until_count(l, &j.new_client.frames, 1);
+	ck_assert_int_eq(j.frames, 1);
+	ck_assert_int_eq(victim.closes, 1);
+	ck_assert_int_eq(victim.close_err, 0);
+	ck_assert_int_eq(j.new_client.content_errors, 0);
+	mcs_loop_free(l);
+	ck_assert_int_eq(j.new_client.closes, 1);
+	ck_assert_int_eq(j.new_server.closes, 1);
+	close(a[1]);
+	close(b[1]);
+}
+END_TEST
+
+START_TEST(test_send_closed_epipe)
+{
+	struct mcs_loop *l = new_loop(0);
+	int sv[2];
+	make_pair(T_UNIX, sv);
+	struct peer p = { 0 };
+	struct mcs_conn *c = mcs_conn_ref(add_peer(l, sv[0], &p));
+
+	ck_assert_int_eq(send_frame(c, MCS_OP_PING, 0, 10, -1), 0);
+	mcs_conn_close(c);
+	mcs_conn_close(c);     /* idempotent */
+	ck_assert(mcs_conn_is_closed(c));
+	ck_assert_int_eq(send_frame(c, MCS_OP_PING, 1, 10, -1), -EPIPE);
+	ck_assert_int_eq(mcs_conn_send_raw(c, "x", 1), -EPIPE);
+	ck_assert_int_eq(p.closes, 0);    /* deferred, never from mcs_conn_close */
+
+	run_until_count(l, &p.closes, 1);
+	ck_assert_int_eq(p.close_err, 0);
+	/* still a valid object thanks to our reference */
+	ck_assert(mcs_conn_is_closed(c));
+	ck_assert_int_eq(send_frame(c, MCS_OP_PING, 2, 10, -1), -EPIPE);
+	ck_assert_int_eq(mcs_conn_fd(c), -1);
+	ck_assert_ptr_null(mcs_conn_unref(c));
+	mcs_loop_free(l);
+	ck_assert_int_eq(p.closes, 1);
+	close(sv[1]);
+}
+END_TEST
+
+/* A big send stuck on a peer that does not read is cancelled by close. */
+START_TEST(test_close_with_send_in_flight)
+{
+	struct mcs_loop *l = new_loop(0);
+	int sv[2];
+	make_pair(_i, sv);
+	struct peer p = { 0 };
+	struct mcs_conn *c = add_peer(l, sv[0], &p);
+	size_t total = MCS_HDR_SIZE + 8 * MiB;
+	ck_assert_int_eq(send_frame(c, MCS_OP_PING, 0, 8 * MiB, -1), 0);
+	ck_assert_int_eq(send_frame(c, MCS_OP_PING, 1, 10, -1), 0);
+	ck_assert_uint_eq(mcs_conn_pending_bytes(c), total + MCS_HDR_SIZE + 10);
+
+	run_for(l, 2);     /* the send is submitted and stuck */
+	mcs_conn_close(c);
+	run_until_count(l, &p.closes, 1);
+	ck_assert_int_eq(p.close_err, 0);
+	mcs_loop_free(l);
+	close(sv[1]);
+}
+END_TEST
+
+/* ---- fd passing ----------------------------------------------------------- */
+
+struct fd_reader {
+	int sock;
+	size_t expect;             /* bytes to read */
+	uint8_t *data;
+	int fds[4];
+	size_t fd_read_start[4];   /* [start, end) of the read that carried fds[i] */
+	size_t fd_read_end[4];
+	int n_fds;
+	int err;
+	atomic_bool done;
+};
+
+static void *fd_reader_main(void *arg)
+{
+	struct fd_reader *r = arg;
+	size_t got = 0;
+
+	while (got < r->expect) {
+		union {
+			char buf[CMSG_SPACE(4 * sizeof(int))];
+			struct cmsghdr align;
+		} cbuf;
+		struct iovec iov = { r->data + got, r->expect - got };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+				      .msg_controllen = sizeof(cbuf.buf) };
+		ssize_t k = recvmsg(r->sock, &msg, MSG_CMSG_CLOEXEC);
+		if (k <= 0) {
+			r->err = k < 0 ? -errno : -EPIPE;
+			break;
+		}
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < n && r->n_fds < 4; i++) {
+				memcpy(&r->fds[r->n_fds], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+				r->fd_read_start[r->n_fds] = got;
+				r->fd_read_end[r->n_fds] = got + (size_t)k;
+				r->n_fds++;
+			}
+		}
+		got += (size_t)k;
+	}
+	atomic_store(&r->done, true);
+	return NULL;
+}
+
+static bool reader_done(void *arg)
+{
+	struct fd_reader *r = arg;
+	return atomic_load(&r->done);
+}
+
+static int make_memfd(const char *text)
+{
+	int fd = memfd_create("test-loop", MFD_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	write_all(fd, text, strlen(text));
+	return fd;
+}
+
+static void check_memfd(int fd, const char *text)
+{
+	char buf[64] = { 0 };
+	ck_assert_int_eq(pread(fd, buf, sizeof(buf) - 1, 0), (ssize_t)strlen(text));
+	ck_assert_str_eq(buf, text);
+}
+
+START_TEST(test_fd_passing)
+{
+	struct mcs_loop *l = new_loop(0);
+	int sv[2];
+	make_pair(T_UNIX, sv);
+	struct peer p = { 0 };
+	struct mcs_conn *c = add_peer(l, sv[0], &p);
+
+	/* small, fd + 1 MiB (partial SENDMSG, the rest as SEND), small, fd + small */
+	static const size_t lens[] = { 10, 1 * MiB, 3, 5 };
+	size_t start[4], total = 0;
+	for (int i = 0; i < 4; i++) {
+		start[i] = total;
+		total += MCS_HDR_SIZE + lens[i];
+	}
+	int m1 = make_memfd("first memfd"), m2 = make_memfd("second memfd");
+	ck_assert_int_eq(send_frame(c, MCS_OP_HELLO, 0, lens[0], -1), 0);
+	ck_assert_int_eq(send_frame(c, MCS_OP_HELLO, 1, lens[1], m1), 0);
+	ck_assert_int_eq(send_frame(c, MCS_OP_HELLO, 2, lens[2], -1), 0);
+	ck_assert_int_eq(send_frame(c, MCS_OP_HELLO, 3, lens[3], m2), 0);
+	/* the fd is borrowed: ours can go right away */
+	close(m1);
+	close(m2);
+	ck_assert_int_eq(send_frame(c, MCS_OP_HELLO, 9, 0, 12345), -EBADF);
+
+	struct fd_reader r = { .sock = sv[1], .expect = total };
+	r.data = malloc(total);
+	ck_assert_ptr_nonnull(r.data);
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, fd_reader_main, &r), 0);
+	run_until(l, reader_done, &r);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+
+	ck_assert_int_eq(r.err, 0);
+	ck_assert_uint_eq(mcs_conn_pending_bytes(c), 0);
+	ck_assert_int_eq(r.n_fds, 2);
+	/* each fd came with the read holding its frame's first byte */
+	ck_assert_uint_le(r.fd_read_start[0], start[1]);
+	ck_assert_uint_gt(r.fd_read_end[0], start[1]);
+	ck_assert_uint_le(r.fd_read_start[1], start[3]);
+	ck_assert_uint_gt(r.fd_read_end[1], start[3]);
+	check_memfd(r.fds[0], "first memfd");
+	check_memfd(r.fds[1], "second memfd");
+	close(r.fds[0]);
+	close(r.fds[1]);
+	/* the bytes are the four frames, in order */
+	for (int i = 0; i < 4; i++) {
+		const uint8_t *h = r.data + start[i];
+		ck_assert_uint_eq(h[12], (unsigned)i);
+		ck_assert_uint_eq((uint32_t)h[20] | (uint32_t)h[21] << 8 | (uint32_t)h[22] << 16, lens[i]);
+		ck_assert(check_fill(h + MCS_HDR_SIZE, lens[i], (uint64_t)i));
+	}
+	free(r.data);
+	mcs_loop_free(l);
+	close(sv[1]);
+}
+END_TEST
+
+/* ---- timers --------------------------------------------------------------- */
+
+struct tcount {
+	int n;
+	int free_at;              /* mcs_timer_free(self) at this count */
+	struct mcs_timer *victim; /* freed from this callback */
+};
+
+static void tcount_cb(struct mcs_timer *t, void *ud)
+{
+	struct tcount *c = ud;
+	c->n++;
+	if (c->free_at && c->n == c->free_at)
+		mcs_timer_free(t);
+	if (c->victim) {
+		mcs_timer_free(c->victim);
+		c->victim = NULL;
+	}
+}
+
+START_TEST(test_timer_oneshot)
+{
+	struct mcs_loop *l = new_loop(0);
+	struct tcount a = { 0 }, b = { 0 }, z = { 0 };
+	struct mcs_timer *tb = NULL;
+	ck_assert_int_eq(mcs_loop_add_timer(l, 1, 0, tcount_cb, &a, NULL), 0);   /* auto-freed */
+	ck_assert_int_eq(mcs_loop_add_timer(l, 2, 0, tcount_cb, &b, &tb), 0);
+	ck_assert_int_eq(mcs_loop_add_timer(l, 0, 0, tcount_cb, &z, NULL), 0);   /* asap */
+	run_until_count(l, &b.n, 1);
+	run_for(l, 20);
+	ck_assert_int_eq(a.n, 1);
+	ck_assert_int_eq(b.n, 1);
+	ck_assert_int_eq(z.n, 1);
+	mcs_timer_free(tb);
+	mcs_timer_free(NULL);
+	mcs_loop_free(l);
+}
+END_TEST
+
+START_TEST(test_timer_repeat)
+{
+	struct mcs_loop *l = new_loop(0);
+	struct tcount a = { .free_at = 5 };
+	uint64_t t0 = mcs_now_ms();
+	ck_assert_int_eq(mcs_loop_add_timer(l, 1, 2, tcount_cb, &a, NULL), 0);
+	run_until_count(l, &a.n, 5);
+	/* 1 + 4 * 2 ms at least: repeats are not early */
+	ck_assert_uint_ge(mcs_now_ms() - t0, 9);
+	run_for(l, 20);
+	ck_assert_int_eq(a.n, 5);
+	mcs_loop_free(l);
+}
+END_TEST
+
+START_TEST(test_timer_free_armed)
+{
+	struct mcs_loop *l = new_loop(0);
+	struct tcount never1 = { 0 }, never2 = { 0 }, never3 = { 0 }, killer = { 0 };
+	struct mcs_timer *t1, *t2, *t3;
+
+	/* freed before it was ever submitted */
+	ck_assert_int_eq(mcs_loop_add_timer(l, 5, 0, tcount_cb, &never1, &t1), 0);
+	mcs_timer_free(t1);
+	/* armed in the kernel, then freed */
+	ck_assert_int_eq(mcs_loop_add_timer(l, 30, 0, tcount_cb, &never2, &t2), 0);
+	/* a repeating timer freed by another timer's callback */
+	ck_assert_int_eq(mcs_loop_add_timer(l, 1000, 1000, tcount_cb, &never3, &t3), 0);
+	killer.victim = t3;
+	ck_assert_int_eq(mcs_loop_add_timer(l, 2, 0, tcount_cb, &killer, NULL), 0);
+	run_until_count(l, &killer.n, 1);
+	mcs_timer_free(t2);
+	run_for(l, 50);
+	ck_assert_int_eq(never1.n + never2.n + never3.n, 0);
+
+	/* still armed when the loop goes away */
+	ck_assert_int_eq(mcs_loop_add_timer(l, 10000, 0, tcount_cb, &never1, NULL), 0);
+	ck_assert_int_eq(mcs_loop_add_timer(l, 10000, 10, tcount_cb, &never1, &t1), 0);
+	mcs_loop_free(l);
+	ck_assert_int_eq(never1.n, 0);
+}
+END_TEST
+
+static void exit_cb(struct mcs_timer *t, void *ud)
+{
+	mcs_loop_exit(ud, 42);
+}
+
+START_TEST(test_run_exit_code)
+{
+	struct mcs_loop *l = new_loop(0);
+	ck_assert_int_eq(mcs_loop_add_timer(l, 1, 0, exit_cb, l, NULL), 0);
+	ck_assert_int_eq(mcs_loop_run(l), 42);
+	/* nothing left that could ever complete */
+	ck_assert_int_eq(mcs_loop_run(l), -EDEADLK);
+	mcs_loop_exit(l, 7);
+	ck_assert_int_eq(mcs_loop_run(l), 7);
+	mcs_loop_free(l);
+	ck_assert_ptr_null(mcs_loop_free(NULL));
+}
+END_TEST
+
+/* ---- signals -------------------------------------------------------------- */
+
+struct sigcount {
+	int n;
+	int last;
+};
+
+static void sig_cb(struct mcs_loop *l, int signo, void *ud)
+{
+	struct sigcount *s = ud;
+	s->n++;
+	s->last = signo;
+}
+
+START_TEST(test_signals)
+{
+	struct mcs_loop *l = new_loop(0);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	struct sigcount s = { 0 };
+	ck_assert_int_eq(mcs_loop_add_signals(l, &set, sig_cb, &s), 0);
+
+	ck_assert_int_eq(raise(SIGUSR1), 0);
+	run_until_count(l, &s.n, 1);
+	ck_assert_int_eq(s.last, SIGUSR1);
+	ck_assert_int_eq(raise(SIGUSR2), 0);
+	run_until_count(l, &s.n, 2);
+	ck_assert_int_eq(s.last, SIGUSR2);
+	ck_assert_int_eq(kill(getpid(), SIGUSR1), 0);     /* process-directed too */
+	run_until_count(l, &s.n, 3);
+	ck_assert_int_eq(s.last, SIGUSR1);
+	mcs_loop_free(l);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+END_TEST
+
+/* ---- listening ------------------------------------------------------------ */
+
+struct acceptor {
+	int accepted;
+	int refuse_first;          /* refuse this many */
+	int refused;
+	struct peer servers[16];
+	const bool *must_be_set;   /* if set, *must_be_set must hold at accept time */
+	int early;
+};
+
+static int acceptor_fn(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret_ops, void **ret_userdata,
+		       void *ud)
+{
+	struct acceptor *a = ud;
+	if (a->must_be_set && !*a->must_be_set)
+		a->early++;
+	if (a->refused < a->refuse_first) {
+		a->refused++;
+		return -EPERM;
+	}
+	ck_assert_int_lt(a->accepted, 16);
+	struct peer *p = &a->servers[a->accepted++];
+	p->echo = true;
+	*ret_ops = &peer_ops;
+	*ret_userdata = p;
+	return 0;
+}
+
+struct peers_goal {
+	const struct peer *p;
+	int n;
+	int frames;
+};
+static bool peers_done(void *arg)
+{
+	const struct peers_goal *g = arg;
+	int sum = 0;
+	for (int i = 0; i < g->n; i++)
+		sum += g->p[i].frames;
+	return sum >= g->frames;
+}
+
+START_TEST(test_listen_tcp)
+{
+	enum { N = 8, FRAMES = 3 };
+	struct mcs_loop *l = new_loop(0);
+	int ls;
+	struct sockaddr_in addr;
+	tcp_listener(&ls, &addr);
+	struct acceptor a = { 0 };
+	ck_assert_int_eq(mcs_loop_listen(l, ls, acceptor_fn, &a), 0);
+
+	struct peer clients[N];
+	memset(clients, 0, sizeof(clients));
+	for (int i = 0; i < N; i++) {
+		struct mcs_conn *c = add_peer(l, tcp_connect(&addr), &clients[i]);
+		for (int k = 0; k < FRAMES; k++)
+			ck_assert_int_eq(send_frame(c, MCS_OP_PING, (uint64_t)k, (size_t)(i * 100 + k), -1), 0);
+	}
+	struct peers_goal g = { clients, N, N * FRAMES };
+	run_until(l, peers_done, &g);
+	ck_assert_int_eq(a.accepted, N);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(clients[i].order_errors + clients[i].content_errors, 0);
+		ck_assert_int_eq(a.servers[i].frames, FRAMES);
+	}
+	mcs_loop_free(l);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(clients[i].closes, 1);
+		ck_assert_int_eq(a.servers[i].closes, 1);
+	}
+}
+END_TEST
+
+START_TEST(test_listen_refuse)
+{
+	struct mcs_loop *l = new_loop(0);
+	int ls;
+	struct sockaddr_in addr;
+	tcp_listener(&ls, &addr);
+	struct acceptor a = { .refuse_first = 1 };
+	ck_assert_int_eq(mcs_loop_listen(l, ls, acceptor_fn, &a), 0);
+
+	struct peer refused = { 0 }, ok = { 0 };
+	add_peer(l, tcp_connect(&addr), &refused);
+	run_until_count(l, &refused.closes, 1);
+	ck_assert_msg(refused.close_err == 0 || refused.close_err == -ECONNRESET, "err %d", refused.close_err);
+	struct mcs_conn *c = add_peer(l, tcp_connect(&addr), &ok);
+	ck_assert_int_eq(send_frame(c, MCS_OP_PING, 0, 3, -1), 0);
+	run_until_count(l, &ok.frames, 1);
+	ck_assert_int_eq(a.accepted, 1);
+	mcs_loop_free(l);
+}
+END_TEST
+
+struct fd_filler {
+	int fds[512];
+	int n;
+	struct rlimit old;
+	bool released;
+};
+
+static void release_fds(struct mcs_timer *t, void *ud)
+{
+	struct fd_filler *f = ud;
+	for (int i = 0; i < f->n; i++)
+		close(f->fds[i]);
+	f->n = 0;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &f->old), 0);
+	f->released = true;
+}
+
+/* Out of descriptors: accepting pauses, then resumes on its own. */
+START_TEST(test_listen_emfile)
+{
+	struct mcs_loop *l = new_loop(0);
+	int ls;
+	struct sockaddr_in addr;
+	tcp_listener(&ls, &addr);
+	struct fd_filler f = { .n = 0 };
+	struct acceptor a = { .must_be_set = &f.released };
+	ck_assert_int_eq(mcs_loop_listen(l, ls, acceptor_fn, &a), 0);
+	int cl = tcp_connect(&addr);
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &f.old), 0);
+	struct rlimit lim = f.old;
+	if (lim.rlim_cur > 256)
+		lim.rlim_cur = 256;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	for (;;) {
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			ck_assert_int_eq(errno, EMFILE);
+			break;
+		}
+		ck_assert_int_lt(f.n, (int)MCS_ARRAY_SIZE(f.fds));
+		f.fds[f.n++] = fd;
+	}
+	/* No descriptor can be accepted before this timer frees some. */
+	ck_assert_int_eq(mcs_loop_add_timer(l, 30, 0, release_fds, &f, NULL), 0);
+	run_until_count(l, &a.accepted, 1);
+	ck_assert(f.released);
+	ck_assert_int_eq(a.early, 0);
+	mcs_loop_free(l);
+	close(cl);
+}
+END_TEST
+
+/* ---- teardown ------------------------------------------------------------- */
+
+START_TEST(test_free_with_live_conns)
+{
+	struct mcs_loop *l = new_loop(0);
+	struct peer p[8];
+	memset(p, 0, sizeof(p));
+	int raw[2];
+	for (int i = 0; i < 3; i++) {
+		int sv[2];
+		make_pair(i == 1 ? T_TCP : T_UNIX, sv);
+		add_peer(l, sv[0], &p[2 * i]);
+		add_peer(l, sv[1], &p[2 * i + 1]);
+	}
+	/* one conn with a send stuck on a peer that does not read */
+	make_pair(T_UNIX, raw);
+	struct mcs_conn *stuck = mcs_conn_ref(add_peer(l, raw[0], &p[6]));
+	ck_assert_int_eq(send_frame(stuck, MCS_OP_PING, 0, 4 * MiB, -1), 0);
+	/* and everything else the loop owns */
+	int ls;
+	struct sockaddr_in addr;
+	tcp_listener(&ls, &addr);
+	struct acceptor a = { 0 };
+	ck_assert_int_eq(mcs_loop_listen(l, ls, acceptor_fn, &a), 0);
+	struct tcount never = { 0 };
+	ck_assert_int_eq(mcs_loop_add_timer(l, 10000, 10000, tcount_cb, &never, NULL), 0);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	struct sigcount s = { 0 };
+	ck_assert_int_eq(mcs_loop_add_signals(l, &set, sig_cb, &s), 0);
+	run_for(l, 5);
+	ck_assert_uint_gt(mcs_conn_pending_bytes(stuck), 0);
+
+	mcs_loop_free(l);
+	for (int i = 0; i < 7; i++) {
+		ck_assert_int_eq(p[i].closes, 1);
+		ck_assert_int_eq(p[i].close_err, 0);
+	}
+	ck_assert_int_eq(never.n, 0);
+	ck_assert(mcs_conn_is_closed(stuck));
+	ck_assert_int_eq(send_frame(stuck, MCS_OP_PING, 1, 1, -1), -EPIPE);
+	mcs_conn_unref(stuck);
+	mcs_conn_unref(NULL);
+	close(raw[1]);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+END_TEST
+
+START_TEST(test_bad_args)
+{
+	struct mcs_loop *l = new_loop(0);
+	static const struct mcs_conn_ops no_frame = { NULL, NULL };
+	ck_assert_int_eq(mcs_loop_add_conn(l, -1, &peer_ops, NULL, NULL), -EINVAL);
+	int sv[2];
+	make_pair(T_UNIX, sv);
+	ck_assert_int_eq(mcs_loop_add_conn(l, sv[0], &no_frame, NULL, NULL), -EINVAL);
+	/* the fd was taken (closed) even though adoption failed */
+	ck_assert_int_eq(fcntl(sv[0], F_GETFD), -1);
+	ck_assert_int_eq(mcs_loop_add_timer(l, 1, 0, NULL, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(mcs_loop_listen(l, -1, acceptor_fn, NULL), -EINVAL);
+	mcs_loop_free(l);
+	close(sv[1]);
+}
+END_TEST
+
+static Suite *loop_suite(void)
+{
+	Suite *s = suite_create("loop");
+	TCase *tc = tcase_create("frames");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_echo_sizes, 0, T_COUNT);
+	tcase_add_loop_test(tc, test_pipelined_10k, 0, T_COUNT);
+	tcase_add_test(tc, test_send_raw);
+	tcase_add_loop_test(tc, test_byte_by_byte, 0, T_COUNT);
+	tcase_add_loop_test(tc, test_bad_header, 0, 3);
+	tcase_add_loop_test(tc, test_peer_eof, 0, T_COUNT);
+	tcase_add_test(tc, test_close_in_on_frame);
+	tcase_add_test(tc, test_on_frame_error);
+	tcase_add_test(tc, test_callbacks_touch_other_conns);
+	tcase_add_test(tc, test_send_closed_epipe);
+	tcase_add_loop_test(tc, test_close_with_send_in_flight, 0, T_COUNT);
+	tcase_add_test(tc, test_fd_passing);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("timers-signals");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_timer_oneshot);
+	tcase_add_test(tc, test_timer_repeat);
+	tcase_add_test(tc, test_timer_free_armed);
+	tcase_add_test(tc, test_run_exit_code);
+	tcase_add_test(tc, test_signals);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("listen-teardown");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_listen_tcp);
+	tcase_add_test(tc, test_listen_refuse);
+	tcase_add_test(tc, test_listen_emfile);
+	tcase_add_test(tc, test_free_with_live_conns);
+	tcase_add_test(tc, test_bad_args);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	struct io_uring ring;
+	int r = io_uring_queue_init(4, &ring, 0);
+	if (r == -ENOSYS || r == -EPERM) {
+		printf("1..0 # SKIP io_uring unavailable: %s\n", strerror(-r));
+		const char *tap = getenv("CK_TAP_LOG_FILE_NAME");
+		return tap && strcmp(tap, "-") == 0 ? 0 : 77;
+	}
+	if (r == 0)
+		io_uring_queue_exit(&ring);
+
+	SRunner *sr = srunner_create(loop_suite());
+	srunner_run_all(sr, CK_ENV);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

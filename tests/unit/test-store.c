@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests of the master's tables: the object and replica state machine,
+ * leases and holds, segment loss, replica placement. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "master/alloc.h"
+#include "master/store.h"
+#include "mcstore.h"
+
+#define MiB (1ull << 20)
+
+static int OWNER_A, OWNER_B; /* addresses used as opaque owners */
+#define A ((void *)&OWNER_A)
+#define B ((void *)&OWNER_B)
+
+static struct mcs_str S(const char *s) { return mcs_str_c(s); }
+
+static struct mcs_store *mk(uint64_t lease)
+{
+	struct mcs_store *s;
+	struct mcs_store_opts o = { .lease_ttl_ms = lease };
+	ck_assert_int_eq(mcs_store_new(&o, &s), 0);
+	return s;
+}
+
+static int put_start(struct mcs_store *s, const char *key, uint64_t len, uint32_t replicas, uint32_t flags,
+		     void *owner, struct mcs_obj **ret)
+{
+	uint64_t sl = len;
+	struct mcs_put_start_req q = { .key = S(key), .value_len = len, .n_slices = 1, .slice_lens = &sl };
+	q.cfg.replica_num = replicas;
+	q.cfg.flags = flags;
+	struct mcs_obj *o;
+	int r = mcs_store_put_start(s, &q, owner, 1000, &o);
+	if (r == 0 && ret)
+		*ret = o;
+	return r;
+}
+
+static int put(struct mcs_store *s, const char *key, uint64_t len, void *owner)
+{
+	int r = put_start(s, key, len, 1, 0, owner, NULL);
+	return r < 0 ? r : mcs_store_put_end(s, S(key), 42, owner, 1000);
+}
+
+START_TEST(lifecycle)
+{
+	struct mcs_store *s = mk(200);
+	struct mcs_obj *o;
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 64 * MiB, S(""), A), 0);
+	ck_assert_int_eq(put_start(s, "k", MiB, 1, 0, A, &o), 0);
+	ck_assert_int_eq(o->state, MCS_OBJ_PENDING);
+	ck_assert_int_eq(o->n_replicas, 1);
+	ck_assert_int_eq(o->replicas[0].status, MCS_REPLICA_INITIALIZED);
+	/* not readable, not removable, not re-puttable while pending */
+	ck_assert_int_eq(mcs_store_get(s, S("k"), false, A, 1000, &o, NULL), MCS_E_NOT_FOUND);
+	ck_assert_int_eq(mcs_store_exist(s, S("k"), 1000), MCS_E_NOT_FOUND);
+	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 1000), MCS_E_BUSY);
+	ck_assert_int_eq(put_start(s, "k", MiB, 1, 0, B, NULL), MCS_E_BUSY);
+	/* only the writer ends it */
+	ck_assert_int_eq(mcs_store_put_end(s, S("k"), 7, B, 1000), MCS_E_NOT_FOUND);
+	ck_assert_int_eq(mcs_store_put_end(s, S("k"), 7, A, 1000), 0);
+	ck_assert_int_eq(mcs_store_put_end(s, S("k"), 7, A, 1000), MCS_E_NOT_FOUND);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), false, B, 1000, &o, NULL), 0);
+	ck_assert_int_eq(o->state, MCS_OBJ_COMPLETE);
+	ck_assert_int_eq(o->replicas[0].status, MCS_REPLICA_COMPLETE);
+	ck_assert_uint_eq(o->checksum, 7);
+	ck_assert_uint_eq(o->size, MiB);
+	/* keys are immutable */
+	ck_assert_int_eq(put_start(s, "k", 2 * MiB, 1, 0, B, NULL), MCS_E_EXISTS);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), false, B, 1000, &o, NULL), 0);
+	ck_assert_uint_eq(o->size, MiB);
+	ck_assert_uint_eq(mcs_store_n_objects(s), 1);
+	mcs_store_free(s);
+}
+END_TEST
+
+START_TEST(revoke_returns_space)
+{
+	struct mcs_store *s = mk(200);
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 16 * MiB, S(""), A), 0);
+	ck_assert_int_eq(put_start(s, "k", 10 * MiB, 1, 0, A, NULL), 0);
+	ck_assert_uint_ge(mcs_store_used(s), 10 * MiB);
+	ck_assert_int_eq(put_start(s, "k2", 10 * MiB, 1, 0, A, NULL), MCS_E_NO_SPACE);
+	ck_assert_int_eq(mcs_store_put_revoke(s, S("k"), B), MCS_E_NOT_FOUND);
+	ck_assert_int_eq(mcs_store_put_revoke(s, S("k"), A), 0);
+	ck_assert_uint_eq(mcs_store_used(s), 0);
+	ck_assert_uint_eq(mcs_store_n_objects(s), 0);
+	ck_assert_int_eq(put(s, "k", 10 * MiB, A), 0);
+	/* revoke of a complete object is refused */
+	ck_assert_int_eq(mcs_store_put_revoke(s, S("k"), A), MCS_E_NOT_FOUND);
+	mcs_store_free(s);
+}
+END_TEST
+
+START_TEST(leases)
+{
+	struct mcs_store *s = mk(200);
+	struct mcs_obj *o;
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 16 * MiB, S(""), A), 0);
+	ck_assert_int_eq(put(s, "k", 4096, A), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), false, A, 5000, &o, NULL), 0);
+	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 5100), MCS_E_LEASED);
+	ck_assert_uint_eq(mcs_store_remove_all(s, 5100), 0);
+	/* exist extends too */
+	ck_assert_int_eq(mcs_store_exist(s, S("k"), 5150), 0);
+	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 5300), MCS_E_LEASED);
+	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 5350), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), false, A, 5400, &o, NULL), MCS_E_NOT_FOUND);
+	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 5400), MCS_E_NOT_FOUND);
+	/* force ignores the lease */
+	ck_assert_int_eq(put(s, "f", 4096, A), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("f"), false, A, 6000, &o, NULL), 0);
+	ck_assert_int_eq(mcs_store_remove(s, S("f"), true, 6000), 0);
+	mcs_store_free(s);
+}
+END_TEST
+
+START_TEST(holds)
+{
+	struct mcs_store *s = mk(200);
+	struct mcs_obj *o;
+	uint64_t h1, h2;
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 16 * MiB, S(""), A), 0);
+	ck_assert_int_eq(put(s, "k", 4096, A), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), true, A, 1000, &o, &h1), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), true, B, 1000, &o, &h2), 0);
+	ck_assert_uint_ne(h1, 0);
+	ck_assert_uint_ne(h1, h2);
+	/* held far past the lease */
+	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 100000), MCS_E_LEASED);
+	ck_assert_int_eq(mcs_store_release(s, S("k"), h1, B), MCS_E_NO_HOLD);
+	ck_assert_int_eq(mcs_store_release(s, S("other"), h1, A), MCS_E_NO_HOLD);
+	ck_assert_int_eq(mcs_store_release(s, S("k"), h1, A), 0);
+	ck_assert_int_eq(mcs_store_release(s, S("k"), h1, A), MCS_E_NO_HOLD);
+	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 100000), MCS_E_LEASED);
+	/* an owner going away releases its holds */
+	mcs_store_drop_owner(s, B);
+	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 100000), 0);
+	/* a force remove under a hold leaves a hold that releases cleanly */
+	ck_assert_int_eq(put(s, "k2", 4096, A), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("k2"), true, A, 1000, &o, &h1), 0);
+	ck_assert_int_eq(mcs_store_remove(s, S("k2"), true, 1000), 0);
+	ck_assert_int_eq(mcs_store_release(s, S("k2"), h1, A), 0);
+	mcs_store_free(s);
+}
+END_TEST
+
+START_TEST(owner_drop)
+{
+	struct mcs_store *s = mk(200);
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 16 * MiB, S(""), A), 0);
+	ck_assert_int_eq(mcs_store_mount(s, S("n2"), S("n2-0"), 16 * MiB, S(""), B), 0);
+	ck_assert_int_eq(put_start(s, "pendingB", MiB, 1, 0, B, NULL), 0);
+	ck_assert_int_eq(put(s, "done", MiB, A), 0);
+	uint64_t used = mcs_store_used(s);
+	/* B's pending put goes, A's object stays (wherever it was placed, it
+	 * is dropped only if its segment was B's) */
+	struct mcs_obj *o;
+	ck_assert_int_eq(mcs_store_get(s, S("done"), false, A, 1000, &o, NULL), 0);
+	bool on_b = o->replicas[0].handles[0].seg->owner == B;
+	mcs_store_drop_owner(s, B);
+	ck_assert_int_eq(mcs_store_put_end(s, S("pendingB"), 1, B, 1000), MCS_E_NOT_FOUND);
+	ck_assert_int_eq(mcs_store_get(s, S("done"), false, A, 1000, &o, NULL), on_b ? MCS_E_NOT_FOUND : 0);
+	ck_assert_uint_lt(mcs_store_used(s), used);
+	ck_assert_uint_eq(mcs_store_capacity(s), 16 * MiB);
+	mcs_store_free(s);
+}
+END_TEST
+
+START_TEST(mount_rules)
+{
+	struct mcs_store *s = mk(200);
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("seg"), 16 * MiB, S(""), A), 0);
+	ck_assert_int_eq(mcs_store_mount(s, S("n2"), S("seg"), 16 * MiB, S(""), B), MCS_E_SEGMENT_EXISTS);
+	ck_assert_int_eq(mcs_store_mount(s, S(""), S("x"), 16 * MiB, S(""), B), MCS_E_INVALID);
+	ck_assert_int_eq(mcs_store_mount(s, S("n2"), S("bad name"), 16 * MiB, S(""), B), MCS_E_INVALID);
+	ck_assert_int_eq(mcs_store_mount(s, S("n2"), S("x"), 0, S(""), B), MCS_E_INVALID);
+	ck_assert_int_eq(mcs_store_unmount(s, S("seg"), B), -EPERM);
+	ck_assert_int_eq(mcs_store_unmount(s, S("nope"), A), MCS_E_NO_SEGMENT);
+	ck_assert_int_eq(put(s, "a", MiB, A), 0);
+	ck_assert_int_eq(put(s, "b", 0, A), 0);
+	ck_assert_int_eq(mcs_store_unmount(s, S("seg"), A), 1); /* a lost; b holds no bytes */
+	ck_assert_int_eq(put_start(s, "c", 1, 1, 0, A, NULL), MCS_E_NO_SPACE);
+	mcs_store_free(s);
+}
+END_TEST
+
+START_TEST(replicas_distinct_nodes)
+{
+	struct mcs_store *s = mk(200);
+	struct mcs_obj *o;
+	char name[16], seg[16];
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		snprintf(seg, sizeof(seg), "n%d-0", i);
+		ck_assert_int_eq(mcs_store_mount(s, S(name), S(seg), 64 * MiB, S(""), A), 0);
+	}
+	ck_assert_int_eq(put_start(s, "k", 8 * MiB, 3, 0, A, &o), 0);
+	ck_assert_int_eq(o->n_replicas, 3);
+	for (int i = 0; i < 3; i++)
+		for (int j = i + 1; j < 3; j++)
+			ck_assert_str_ne(o->replicas[i].handles[0].seg->node, o->replicas[j].handles[0].seg->node);
+	/* more replicas than nodes: as many as fit, unless all-or-nothing */
+	ck_assert_int_eq(put_start(s, "k4", MiB, 4, 0, A, &o), 0);
+	ck_assert_int_eq(o->n_replicas, 3);
+	ck_assert_int_eq(put_start(s, "k5", MiB, 4, MCS_REPL_ALL_OR_NOTHING, A, NULL), MCS_E_NO_SPACE);
+	ck_assert_int_eq(put_start(s, "k6", MiB, 17, 0, A, NULL), MCS_E_INVALID);
+	mcs_store_free(s);
+}
+END_TEST
+
+START_TEST(striping)
+{
+	struct mcs_store *s = mk(200);
+	struct mcs_obj *o;
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 16 * MiB, S(""), A), 0);
+	ck_assert_int_eq(mcs_store_mount(s, S("n2"), S("n2-0"), 16 * MiB, S(""), A), 0);
+	/* 24 MiB fits no single segment: striped over both */
+	ck_assert_int_eq(put_start(s, "big", 24 * MiB, 1, 0, A, &o), 0);
+	ck_assert_int_gt(o->replicas[0].n_handles, 1);
+	uint64_t total = 0;
+	for (uint32_t h = 0; h < o->replicas[0].n_handles; h++)
+		total += o->replicas[0].handles[h].len;
+	ck_assert_uint_eq(total, 24 * MiB);
+	/* more than all free space: no space, nothing leaked */
+	uint64_t used = mcs_store_used(s);
+	ck_assert_int_eq(put_start(s, "huge", 9 * MiB, 1, 0, A, NULL), MCS_E_NO_SPACE);
+	ck_assert_uint_eq(mcs_store_used(s), used);
+	mcs_store_free(s);
+}
+END_TEST
+
+START_TEST(many_objects)
+{
+	struct mcs_store *s = mk(200);
+	char key[32];
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 1ull << 30, S(""), A), 0);
+	for (int i = 0; i < 100000; i++) {
+		snprintf(key, sizeof(key), "key-%d", i);
+		ck_assert_int_eq(put(s, key, 4096, A), 0);
+	}
+	ck_assert_uint_eq(mcs_store_n_objects(s), 100000);
+	struct mcs_obj *o;
+	for (int i = 0; i < 100000; i += 7) {
+		snprintf(key, sizeof(key), "key-%d", i);
+		ck_assert_int_eq(mcs_store_get(s, S(key), false, A, 1000, &o, NULL), 0);
+		ck_assert_uint_eq(o->size, 4096);
+	}
+	ck_assert_uint_eq(mcs_store_remove_all(s, 1000000), 100000);
+	ck_assert_uint_eq(mcs_store_used(s), 0);
+	mcs_store_free(s);
+}
+END_TEST
+
+START_TEST(replica_list_and_stat)
+{
+	struct mcs_store *s = mk(200);
+	struct mcs_obj *o;
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 16 * MiB, S("127.0.0.1:9"), A), 0);
+	ck_assert_int_eq(put_start(s, "k", MiB, 1, 0, A, &o), 0);
+	struct mcs_replica_list l;
+	ck_assert_int_eq(mcs_store_replica_list(o, MCS_REPLICA_COMPLETE, &l), 0);
+	ck_assert_uint_eq(l.n_replicas, 0); /* pending: nothing complete */
+	mcs_replica_list_free(&l);
+	ck_assert_int_eq(mcs_store_put_end(s, S("k"), 1, A, 1000), 0);
+	ck_assert_int_eq(mcs_store_replica_list(o, MCS_REPLICA_COMPLETE, &l), 0);
+	ck_assert_uint_eq(l.n_replicas, 1);
+	ck_assert_uint_eq(l.replicas[0].n_handles, 1);
+	ck_assert(mcs_str_eq(l.replicas[0].handles[0].segment, S("n1-0")));
+	ck_assert(mcs_str_eq(l.replicas[0].handles[0].endpoint, S("127.0.0.1:9")));
+	ck_assert_uint_eq(l.replicas[0].handles[0].len, MiB);
+	mcs_replica_list_free(&l);
+	struct mcs_stat_resp st;
+	ck_assert_int_eq(mcs_store_stat(s, &st), 0);
+	ck_assert_uint_eq(st.n_objects, 1);
+	ck_assert_uint_eq(st.capacity, 16 * MiB);
+	ck_assert_uint_eq(st.n_segments, 1);
+	ck_assert_uint_eq(st.segments[0].n_allocs, 1);
+	mcs_stat_resp_free(&st);
+	mcs_store_free(s);
+}
+END_TEST
+
+START_TEST(random_strategy_deterministic)
+{
+	int picks[2][40];
+	for (int run = 0; run < 2; run++) {
+		struct mcs_store *s;
+		struct mcs_store_opts so = { .strategy = MCS_STRATEGY_RANDOM, .seed = 42 };
+		ck_assert_int_eq(mcs_store_new(&so, &s), 0);
+		char n[16], g[16], k[16];
+		for (int i = 0; i < 4; i++) {
+			snprintf(n, sizeof(n), "n%d", i);
+			snprintf(g, sizeof(g), "g%d", i);
+			ck_assert_int_eq(mcs_store_mount(s, S(n), S(g), 64 * MiB, S(""), A), 0);
+		}
+		for (int i = 0; i < 40; i++) {
+			struct mcs_obj *o;
+			snprintf(k, sizeof(k), "k%d", i);
+			ck_assert_int_eq(put_start(s, k, MiB, 1, 0, A, &o), 0);
+			picks[run][i] = o->replicas[0].handles[0].seg->name[1] - '0';
+		}
+		mcs_store_free(s);
+	}
+	ck_assert_mem_eq(picks[0], picks[1], sizeof(picks[0]));
+	int seen[4] = { 0 };
+	for (int i = 0; i < 40; i++)
+		seen[picks[0][i]]++;
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_gt(seen[i], 0);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *t = tcase_create("core");
+	tcase_set_timeout(t, 60);
+	tcase_add_test(t, lifecycle);
+	tcase_add_test(t, revoke_returns_space);
+	tcase_add_test(t, leases);
+	tcase_add_test(t, holds);
+	tcase_add_test(t, owner_drop);
+	tcase_add_test(t, mount_rules);
+	tcase_add_test(t, replicas_distinct_nodes);
+	tcase_add_test(t, striping);
+	tcase_add_test(t, many_objects);
+	tcase_add_test(t, replica_list_and_stat);
+	tcase_add_test(t, random_strategy_deterministic);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	srunner_run_all(sr, CK_ENV);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
