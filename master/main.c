@@ -124,9 +124,10 @@ static int handle(struct mcs_conn *c, struct peer *p, const struct mcs_hdr *h, c
 					  (int)q.segment.len, q.segment.p, (int)q.node.len, q.node.p, p->name);
 		else {
 			char sz[32];
-			log_info("segment \"%.*s\" of node \"%.*s\" mounted from %s: %s, data at %.*s",
+			log_info("segment \"%.*s\" of node \"%.*s\" mounted from %s: %s%s%.*s",
 				 (int)q.segment.len, q.segment.p, (int)q.node.len, q.node.p, p->name,
-				 mcs_fmt_size(q.size, sz, sizeof(sz)), (int)q.endpoint.len, q.endpoint.p);
+				 mcs_fmt_size(q.size, sz, sizeof(sz)), q.endpoint.len ? ", data at " : "",
+				 (int)q.endpoint.len, q.endpoint.p);
 		}
 		break;
 	}

@@ -8,7 +8,7 @@ dir=${1:-build}
 shift || true
 cd "$top"
 if [ ! -x configure ] || [ configure.ac -nt configure ]; then
-	autoreconf -fi >/dev/null
+	autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
 fi
 mkdir -p "$dir"
 cd "$dir"

@@ -146,10 +146,51 @@ static void hello(int fd)
 	expect(reaction(fd, 5000, &st) == 3, "hello is answered");
 }
 
+/* A client that dies half-way: `garbage halfput PATH KEY SIZE` starts a
+ * put and exits without ending it; `garbage halfview PATH KEY` takes a
+ * zero-copy hold and exits without releasing it. Exit 0 once the daemon
+ * confirmed the first step. */
+static int half_way(const char *what, const char *path, const char *key, uint64_t size)
+{
+	mode = "unix";
+	arg1 = path;
+	int fd = dial();
+	hello(fd);
+	struct mcs_buf b;
+	mcs_buf_init(&b);
+	if (strcmp(what, "halfput") == 0) {
+		mcs_frame_begin(&b, MCS_OP_PUT_START, 0, 0, 2);
+		struct mcs_put_start_req q = { .key = mcs_str_c(key), .value_len = size, .n_slices = 1,
+					       .slice_lens = &size };
+		q.cfg.replica_num = 1;
+		mcs_enc_put_start_req(&b, &q);
+	} else {
+		mcs_frame_begin(&b, MCS_OP_GET_REPLICAS, 0, 0, 2);
+		struct mcs_get_req q = { .key = mcs_str_c(key), .flags = MCS_GET_HOLD };
+		mcs_enc_get_req(&b, &q);
+	}
+	mcs_frame_end(&b);
+	send_all(fd, b.p, b.len);
+	mcs_buf_free(&b);
+	int32_t st = 0;
+	int r = reaction(fd, 5000, &st);
+	if (r != 3) {
+		fprintf(stderr, "garbage: %s %s: no success answer (reaction %d, status %d)\n", what, key, r, st);
+		return 1;
+	}
+	/* exit without PUT_END / RELEASE: the daemon must clean up */
+	return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 4 && strcmp(argv[1], "halfput") == 0)
+		return half_way(argv[1], argv[2], argv[3], argc > 4 ? strtoull(argv[4], NULL, 0) : 4096);
+	if (argc >= 4 && strcmp(argv[1], "halfview") == 0)
+		return half_way(argv[1], argv[2], argv[3], 0);
 	if (argc < 3) {
-		fprintf(stderr, "usage: garbage tcp HOST PORT | garbage unix PATH\n");
+		fprintf(stderr, "usage: garbage tcp HOST PORT | garbage unix PATH\n"
+				"       garbage halfput PATH KEY [SIZE] | garbage halfview PATH KEY\n");
 		return 2;
 	}
 	mode = argv[1];

@@ -10,6 +10,9 @@ if [ "$(id -u)" != 0 ] || [ ! -w $NR ] || [ -z "$HP_KB" ]; then
 	echo "1..0 # SKIP needs root and a writable $NR to reserve huge pages"
 	exit 0
 fi
+# the pool is machine-wide: take turns with test-shm (same lock file)
+exec 9>/tmp/mcstore-test-hugepages.lock
+flock 9
 SAVED=$(cat $NR)
 restore() { echo "$SAVED" >$NR; cleanup; }
 trap restore EXIT

@@ -18,6 +18,7 @@
  * left out of the suite and announced as "# skipped: ..." TAP comments.
  */
 #include <check.h>
+#include <sys/file.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +40,7 @@
 #include "shm/shm.h"
 
 #define NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
+#define HUGEPAGE_LOCK "/tmp/mcstore-test-hugepages.lock"
 #define NR_OVERCOMMIT "/proc/sys/vm/nr_overcommit_hugepages"
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -1188,6 +1190,12 @@ int main(void)
 	struct sigaction sa = { .sa_handler = pool_restore_on_abort };
 	SRunner *sr;
 	int failed;
+
+	/* The pool is machine-wide and other tests (t-hugepages.sh) change it
+	 * too, possibly at the same time under make -j: take turns. */
+	int lock = open(HUGEPAGE_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock >= 0)
+		flock(lock, LOCK_EX);
 
 	atexit(pool_restore_at_exit);
 	sigemptyset(&sa.sa_mask);
