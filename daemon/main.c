@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/notify.h"
 #include "common/util.h"
 #include "daemon/node.h"
 #include "mcstore.h"
@@ -34,7 +35,12 @@ static void usage(FILE *f)
 		"  -S, --socket PATH        client socket (default $MCSTORE_SOCKET, else\n"
 		"                           " MCS_DEFAULT_SOCKET ")\n"
 		"      --socket-mode MODE   permissions of the socket, octal (default 0660)\n"
-		"      --endpoint HOST:PORT data endpoint advertised to the master\n"
+		"      --data-port PORT     TCP port serving other nodes (default 50052;\n"
+		"                           0 picks a free one)\n"
+		"      --data-listen ADDR   address the data port binds (default 0.0.0.0)\n"
+		"      --data-host ADDR     address other nodes reach this one at (default:\n"
+		"                           the local address of the master connection)\n"
+		"      --heartbeat-interval-ms MS  heartbeat period to the master (default 1000)\n"
 		"      --max-frame SIZE     largest request body accepted (default 64M)\n"
 		"      --log-level LEVEL    err, warning, notice, info (default), debug\n"
 		"  -h, --help               show this help and exit\n"
@@ -50,13 +56,25 @@ static void on_signal(struct mcs_loop *l, int signo, void *userdata)
 		return;
 	}
 	log_info("received %s, unmounting and shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
+	mcs_notify_stopping();
 	if (n->listening)
 		unlink(n->o.socket_path);
 	node_clients_close_all(n);
 	node_master_stop(n);
 }
 
-enum { OPT_SEGNAME = 256, OPT_HUGE, OPT_POPULATE, OPT_SOCKMODE, OPT_ENDPOINT, OPT_MAXFRAME, OPT_LOGLEVEL };
+enum {
+	OPT_SEGNAME = 256,
+	OPT_HUGE,
+	OPT_POPULATE,
+	OPT_SOCKMODE,
+	OPT_DATAPORT,
+	OPT_DATALISTEN,
+	OPT_DATAHOST,
+	OPT_HEARTBEAT,
+	OPT_MAXFRAME,
+	OPT_LOGLEVEL,
+};
 
 int main(int argc, char **argv)
 {
@@ -69,7 +87,10 @@ int main(int argc, char **argv)
 		{ "populate", no_argument, NULL, OPT_POPULATE },
 		{ "socket", required_argument, NULL, 'S' },
 		{ "socket-mode", required_argument, NULL, OPT_SOCKMODE },
-		{ "endpoint", required_argument, NULL, OPT_ENDPOINT },
+		{ "data-port", required_argument, NULL, OPT_DATAPORT },
+		{ "data-listen", required_argument, NULL, OPT_DATALISTEN },
+		{ "data-host", required_argument, NULL, OPT_DATAHOST },
+		{ "heartbeat-interval-ms", required_argument, NULL, OPT_HEARTBEAT },
 		{ "max-frame", required_argument, NULL, OPT_MAXFRAME },
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
 		{ "help", no_argument, NULL, 'h' },
@@ -91,6 +112,9 @@ int main(int argc, char **argv)
 										   : MCS_DEFAULT_SOCKET;
 	n.o.socket_mode = 0660;
 	n.o.endpoint = "";
+	n.o.data_port = 50052;
+	n.o.data_listen = "0.0.0.0";
+	n.o.heartbeat_ms = 1000;
 
 	while ((c = getopt_long(argc, argv, "m:n:s:S:hV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -137,8 +161,26 @@ int main(int argc, char **argv)
 			n.o.socket_mode = (unsigned)v;
 			break;
 		}
-		case OPT_ENDPOINT:
-			n.o.endpoint = optarg;
+		case OPT_DATAPORT: {
+			uint64_t v;
+			if (mcs_parse_u64(optarg, 65535, &v) < 0) {
+				fprintf(stderr, "mcstored: invalid --data-port '%s'\n", optarg);
+				return 2;
+			}
+			n.o.data_port = (uint16_t)v;
+			break;
+		}
+		case OPT_DATALISTEN:
+			n.o.data_listen = optarg;
+			break;
+		case OPT_DATAHOST:
+			n.o.data_host = optarg;
+			break;
+		case OPT_HEARTBEAT:
+			if (mcs_parse_u64(optarg, 3600 * 1000, &n.o.heartbeat_ms) < 0 || n.o.heartbeat_ms < 10) {
+				fprintf(stderr, "mcstored: invalid --heartbeat-interval-ms '%s' (10..3600000)\n", optarg);
+				return 2;
+			}
 			break;
 		case OPT_MAXFRAME:
 			if (mcs_parse_size(optarg, &max_frame) < 0 || max_frame < 65536 || max_frame > (1u << 30)) {

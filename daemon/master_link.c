@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "common/log.h"
+#include "common/notify.h"
 #include "common/util.h"
 #include "daemon/node.h"
 #include "mcstore.h"
@@ -146,7 +147,10 @@ static void on_mount_reply(struct node *n, const struct mcs_hdr *h)
 		}
 		n->listening = true;
 		log_info("serving clients on %s", n->o.socket_path);
+		mcs_notify_ready(NULL);
 	}
+	mcs_notify_status("segment %s mounted with master %s:%u, serving %s", n->o.segment_name, n->master_host,
+			  n->master_port, n->o.socket_path);
 	n->ever_mounted = true;
 }
 
@@ -207,6 +211,7 @@ static void on_master_close(struct mcs_conn *c, int err, void *userdata)
 		mcs_loop_exit(n->loop, 0);
 		return;
 	}
+	mcs_notify_status("master %s:%u lost, reconnecting", n->master_host, n->master_port);
 	if (was_mounted)
 		log_warning("lost the master %s:%u (%s); segment unmounted there, reconnecting", n->master_host,
 			    n->master_port, err ? mcs_strerror(err) : "closed");

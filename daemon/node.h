@@ -34,7 +34,11 @@ struct node_opts {
 	const char *name;          /* node name */
 	const char *segment_name;  /* default "<name>-0" */
 	const char *socket_path;
-	const char *endpoint;      /* advertised data endpoint, may be "" */
+	const char *endpoint;      /* advertised data endpoint (host:port), set at start */
+	const char *data_host;     /* --data-host: address to advertise, NULL: auto */
+	const char *data_listen;   /* --data-listen: address to bind the data port */
+	uint16_t data_port;        /* --data-port, 0: any free port */
+	uint64_t heartbeat_ms;     /* --heartbeat-interval-ms */
 	uint64_t segment_size;
 	enum mcs_seg_mode seg_mode;
 	bool populate;

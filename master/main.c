@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "common/log.h"
+#include "common/notify.h"
 #include "common/util.h"
 #include "master/store.h"
 #include "mcstore.h"
@@ -30,6 +31,7 @@ struct master {
 	struct mcs_store *store;
 	struct mcs_buf out;
 	uint64_t n_conns;
+	uint64_t node_timeout_ms;
 };
 
 struct peer {
@@ -296,6 +298,7 @@ static int on_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret
 static void on_signal(struct mcs_loop *l, int signo, void *userdata)
 {
 	log_info("received %s, shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
+	mcs_notify_stopping();
 	mcs_loop_exit(l, 0);
 }
 
@@ -337,6 +340,7 @@ static void usage(FILE *f)
 		"  -l, --listen ADDR         address to listen on (default 0.0.0.0)\n"
 		"  -p, --port PORT           TCP port (default 50051; 0 picks a free one)\n"
 		"      --lease-ttl-ms MS     read lease length (default 200)\n"
+		"      --node-timeout-ms MS  drop a node silent for this long (default 5000)\n"
 		"      --max-buffer SIZE     largest buffer of one replica before striping\n"
 		"                            (default: no limit; suffixes K, M, G)\n"
 		"      --strategy NAME       segment choice: load (default) or random\n"
@@ -347,7 +351,7 @@ static void usage(FILE *f)
 		"  -V, --version             show the version and exit\n");
 }
 
-enum { OPT_LEASE = 256, OPT_MAXBUF, OPT_STRATEGY, OPT_SEED, OPT_MAXFRAME, OPT_LOGLEVEL };
+enum { OPT_LEASE = 256, OPT_NODETIMEOUT, OPT_MAXBUF, OPT_STRATEGY, OPT_SEED, OPT_MAXFRAME, OPT_LOGLEVEL };
 
 int main(int argc, char **argv)
 {
@@ -355,6 +359,7 @@ int main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "lease-ttl-ms", required_argument, NULL, OPT_LEASE },
+		{ "node-timeout-ms", required_argument, NULL, OPT_NODETIMEOUT },
 		{ "max-buffer", required_argument, NULL, OPT_MAXBUF },
 		{ "strategy", required_argument, NULL, OPT_STRATEGY },
 		{ "seed", required_argument, NULL, OPT_SEED },
@@ -368,6 +373,8 @@ int main(int argc, char **argv)
 	uint64_t port = 50051, max_frame = MCS_DEFAULT_MAX_BODY;
 	struct mcs_store_opts so = { .lease_ttl_ms = 200, .strategy = MCS_STRATEGY_LOAD, .seed = 1 };
 	int c, r;
+
+	struct master m = { .node_timeout_ms = 5000 };
 
 	mcs_log_init("mcstore-master", MCS_LOG_INFO);
 	while ((c = getopt_long(argc, argv, "l:p:hV", longopts, NULL)) != -1) {
@@ -384,6 +391,12 @@ int main(int argc, char **argv)
 		case OPT_LEASE:
 			if (mcs_parse_u64(optarg, 3600 * 1000, &so.lease_ttl_ms) < 0 || so.lease_ttl_ms == 0) {
 				fprintf(stderr, "mcstore-master: invalid --lease-ttl-ms '%s' (1..3600000)\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_NODETIMEOUT:
+			if (mcs_parse_u64(optarg, 3600 * 1000, &m.node_timeout_ms) < 0 || m.node_timeout_ms < 20) {
+				fprintf(stderr, "mcstore-master: invalid --node-timeout-ms '%s' (20..3600000)\n", optarg);
 				return 2;
 			}
 			break;
@@ -439,7 +452,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	struct master m = { 0 };
 	mcs_buf_init(&m.out);
 	if ((r = mcs_store_new(&so, &m.store)) < 0)
 		return log_error_errno(r, "cannot create the object store: %m"), 1;
@@ -471,6 +483,8 @@ int main(int argc, char **argv)
 	log_info("mcstore-master %s listening on %s port %llu, lease %llu ms", PACKAGE_VERSION, listen_addr,
 		 (unsigned long long)port, (unsigned long long)so.lease_ttl_ms);
 
+	mcs_notify_ready(NULL);
+	mcs_notify_status("listening on %s port %llu", listen_addr, (unsigned long long)port);
 	r = mcs_loop_run(m.loop);
 	if (r < 0)
 		log_error_errno(r, "event loop failed: %m");
