@@ -30,11 +30,14 @@ static void usage(FILE *f)
 		"Usage: mcstorectl [--socket PATH] COMMAND [ARG]...\n"
 		"Store, fetch and inspect objects in mcstore through the local node daemon.\n\n"
 		"Commands:\n"
-		"  put KEY FILE [--replicas N] [--all-or-nothing] [--soft-pin]\n"
-		"                         store FILE (- for stdin) under KEY\n"
+		"  put KEY FILE [--replicas N] [--location NODE|SEGMENT]... [--all-or-nothing]\n"
+		"      [--soft-pin]       store FILE (- for stdin) under KEY, preferably on\n"
+		"                         the given nodes or segments\n"
 		"  get KEY [-o FILE]      write the object to FILE (default stdout)\n"
 		"  exists KEY             exit 0 if KEY is stored, 1 if not\n"
 		"  rm KEY [--force]       remove KEY (--force ignores read leases)\n"
+		"  locate KEY             print each replica's buffers: node, segment,\n"
+		"                         endpoint, offset, length (one per line)\n"
 		"  rm-all                 remove every object without a lease\n"
 		"  stat                   segments, capacity, use and object count\n\n"
 		"Options:\n"
@@ -106,9 +109,12 @@ static int cmd_put(int argc, char **argv)
 		{ "replicas", required_argument, NULL, 'r' },
 		{ "all-or-nothing", no_argument, NULL, 'A' },
 		{ "soft-pin", no_argument, NULL, 'P' },
+		{ "location", required_argument, NULL, 'L' },
 		{ 0 },
 	};
 	struct mcs_replicate_config cfg = { .size = sizeof(cfg), .replica_num = 1 };
+	const char *locs[MCS_MAX_LOCATIONS];
+	cfg.locations = locs;
 	int c;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "r:", o, NULL)) != -1) {
@@ -126,6 +132,13 @@ static int cmd_put(int argc, char **argv)
 			break;
 		case 'P':
 			cfg.flags |= MCS_REPL_SOFT_PIN;
+			break;
+		case 'L':
+			if (cfg.n_locations == MCS_MAX_LOCATIONS) {
+				fprintf(stderr, "mcstorectl: at most %d --location\n", MCS_MAX_LOCATIONS);
+				return EXIT_USAGE;
+			}
+			locs[cfg.n_locations++] = optarg;
 			break;
 		default:
 			return EXIT_USAGE;
@@ -287,6 +300,38 @@ static int cmd_key(int argc, char **argv, const char *name)
 	return r;
 }
 
+static int cmd_locate(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "mcstorectl: locate needs KEY\n");
+		return EXIT_USAGE;
+	}
+	struct mcs_client *cl;
+	int r = open_client(&cl);
+	if (r)
+		return r;
+	struct mcs_object_info *info;
+	r = mcs_locate(cl, argv[1], &info);
+	if (r < 0) {
+		r = fail("locate", argv[1], r);
+		mcs_client_free(cl);
+		return r;
+	}
+	printf("# key %s: %llu bytes, %zu replicas, checksum %016llx\n", argv[1], (unsigned long long)info->size,
+	       info->n_replicas, (unsigned long long)info->checksum);
+	printf("%-8s %-20s %-24s %-22s %14s %14s\n", "REPLICA", "NODE", "SEGMENT", "ENDPOINT", "OFFSET", "LENGTH");
+	for (size_t i = 0; i < info->n_replicas; i++)
+		for (size_t b = 0; b < info->replicas[i].n_buffers; b++) {
+			const struct mcs_buffer_location *l = &info->replicas[i].buffers[b];
+			printf("%-8zu %-20s %-24s %-22s %14llu %14llu\n", i, l->node, l->segment,
+			       *l->endpoint ? l->endpoint : "-", (unsigned long long)l->offset,
+			       (unsigned long long)l->len);
+		}
+	mcs_object_info_free(info);
+	mcs_client_free(cl);
+	return 0;
+}
+
 static int cmd_rm_all(int argc, char **argv)
 {
 	if (argc != 1) {
@@ -382,6 +427,8 @@ int main(int argc, char **argv)
 		return cmd_get(argc, argv);
 	if (strcmp(cmd, "exists") == 0 || strcmp(cmd, "rm") == 0)
 		return cmd_key(argc, argv, cmd);
+	if (strcmp(cmd, "locate") == 0)
+		return cmd_locate(argc, argv);
 	if (strcmp(cmd, "rm-all") == 0)
 		return cmd_rm_all(argc, argv);
 	if (strcmp(cmd, "stat") == 0)

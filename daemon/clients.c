@@ -35,6 +35,8 @@ struct client {
 	uint32_t pid;
 	struct tracked *t;
 	size_t n_t, cap_t;
+	struct cbuf *bufs;
+	uint64_t buf_bytes;
 };
 
 static int track_add(struct client *cl, const char *key, uint64_t hold_id)
@@ -166,6 +168,77 @@ static int on_hello(struct client *cl, const struct mcs_hdr *h, const uint8_t *b
 	return r == -EPIPE ? 0 : r;
 }
 
+static int on_buf_alloc(struct client *cl, const struct mcs_hdr *h, const uint8_t *body)
+{
+	struct node *n = cl->n;
+	struct mcs_buf_alloc_req q;
+	int r = mcs_dec_buf_alloc_req(body, h->body_len, &q);
+	if (r == 0 && (q.size == 0 || q.size > n->o.max_client_buffers - cl->buf_bytes))
+		r = q.size ? MCS_E_TOO_LARGE : MCS_E_INVALID;
+	struct cbuf *b = NULL;
+	if (r == 0)
+		r = cbuf_new(n, MCS_ALIGN_UP(q.size, (uint64_t)4096), &b);
+	if (r < 0)
+		return reply_status(cl, h, r);
+	b->next = cl->bufs;
+	cl->bufs = b;
+	cl->buf_bytes += b->size;
+	struct mcs_buf_alloc_resp resp = { .buf_id = b->id, .size = b->size };
+	mcs_buf_reset(&n->scratch);
+	mcs_enc_buf_alloc_resp(&n->scratch, &resp);
+	struct mcs_hdr out = { .opcode = h->opcode, .flags = MCS_F_RESPONSE, .req_id = h->req_id };
+	r = mcs_conn_send(cl->conn, &out, n->scratch.p, n->scratch.len, b->seg.fd);
+	return r == -EPIPE ? 0 : r;
+}
+
+static struct cbuf *client_buf(struct client *cl, uint32_t id, struct cbuf ***ret_pp)
+{
+	for (struct cbuf **pp = &cl->bufs; *pp; pp = &(*pp)->next)
+		if ((*pp)->id == id) {
+			if (ret_pp)
+				*ret_pp = pp;
+			return *pp;
+		}
+	return NULL;
+}
+
+static int on_buf_free(struct client *cl, const struct mcs_hdr *h, const uint8_t *body)
+{
+	struct mcs_buf_free_req q;
+	struct cbuf **pp;
+	int r = mcs_dec_buf_free_req(body, h->body_len, &q);
+	if (r == 0) {
+		struct cbuf *b = client_buf(cl, q.buf_id, &pp);
+		if (!b)
+			r = MCS_E_INVALID;
+		else {
+			*pp = b->next;
+			cl->buf_bytes -= b->size;
+			cbuf_unref(b);
+		}
+	}
+	return reply_status(cl, h, r);
+}
+
+static int on_transfer(struct client *cl, const struct mcs_hdr *h, const uint8_t *body)
+{
+	struct mcs_transfer_req q;
+	int r = mcs_dec_transfer_req(body, h->body_len, &q);
+	if (r < 0)
+		return reply_status(cl, h, r);
+	struct cbuf *b = client_buf(cl, q.buf_id, NULL);
+	r = b ? node_transfer(cl->n, cl, h->req_id, h->opcode, &q, b) : MCS_E_INVALID;
+	mcs_transfer_req_free(&q);
+	return r < 0 ? reply_status(cl, h, r) : 0;
+}
+
+void client_transfer_done(struct node *n, struct client *cl, uint64_t req_id, uint16_t opcode, int err)
+{
+	struct mcs_hdr h = { .opcode = opcode, .flags = MCS_F_RESPONSE, .status = err, .req_id = req_id };
+	if (cl->conn)
+		mcs_conn_send(cl->conn, &h, NULL, 0, -1);
+}
+
 /* Decode to validate (and to learn the key for bookkeeping) before the
  * request goes to the master: a local client cannot get a malformed
  * frame past its own daemon. */
@@ -255,7 +328,17 @@ static int on_client_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 		return reply_status(cl, h, 0);
 	if (!cl->hello)
 		return reply_status(cl, h, MCS_E_PROTO);
-	return relay(cl, h, body);
+	switch (h->opcode) {
+	case MCS_OP_BUF_ALLOC:
+		return on_buf_alloc(cl, h, body);
+	case MCS_OP_BUF_FREE:
+		return on_buf_free(cl, h, body);
+	case MCS_OP_FETCH:
+	case MCS_OP_PUSH:
+		return on_transfer(cl, h, body);
+	default:
+		return relay(cl, h, body);
+	}
 }
 
 static void on_client_close(struct mcs_conn *c, int err, void *userdata)
@@ -265,6 +348,12 @@ static void on_client_close(struct mcs_conn *c, int err, void *userdata)
 	if (err < 0)
 		log_debug("client pid %u: connection closed: %s", cl->pid, mcs_strerror(err));
 	node_forget_client(n, cl);
+	node_forget_client_xfers(n, cl);
+	while (cl->bufs) {
+		struct cbuf *b = cl->bufs;
+		cl->bufs = b->next;
+		cbuf_unref(b);
+	}
 	for (size_t i = 0; i < cl->n_t; i++) {
 		if (cl->t[i].hold_id)
 			undo_hold(n, cl->t[i].key, cl->t[i].hold_id);

@@ -41,6 +41,10 @@ static void usage(FILE *f)
 		"      --data-host ADDR     address other nodes reach this one at (default:\n"
 		"                           the local address of the master connection)\n"
 		"      --heartbeat-interval-ms MS  heartbeat period to the master (default 1000)\n"
+		"      --data-timeout-ms MS drop a peer that leaves a transfer unanswered this\n"
+		"                           long (default 10000)\n"
+		"      --max-client-buffers SIZE  shared buffer space one client may hold\n"
+		"                           (default 4G)\n"
 		"      --max-frame SIZE     largest request body accepted (default 64M)\n"
 		"      --log-level LEVEL    err, warning, notice, info (default), debug\n"
 		"  -h, --help               show this help and exit\n"
@@ -72,6 +76,8 @@ enum {
 	OPT_DATALISTEN,
 	OPT_DATAHOST,
 	OPT_HEARTBEAT,
+	OPT_DATATIMEOUT,
+	OPT_MAXCLIENTBUF,
 	OPT_MAXFRAME,
 	OPT_LOGLEVEL,
 };
@@ -91,6 +97,8 @@ int main(int argc, char **argv)
 		{ "data-listen", required_argument, NULL, OPT_DATALISTEN },
 		{ "data-host", required_argument, NULL, OPT_DATAHOST },
 		{ "heartbeat-interval-ms", required_argument, NULL, OPT_HEARTBEAT },
+		{ "data-timeout-ms", required_argument, NULL, OPT_DATATIMEOUT },
+		{ "max-client-buffers", required_argument, NULL, OPT_MAXCLIENTBUF },
 		{ "max-frame", required_argument, NULL, OPT_MAXFRAME },
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
 		{ "help", no_argument, NULL, 'h' },
@@ -115,6 +123,8 @@ int main(int argc, char **argv)
 	n.o.data_port = 50052;
 	n.o.data_listen = "0.0.0.0";
 	n.o.heartbeat_ms = 1000;
+	n.o.data_timeout_ms = 10000;
+	n.o.max_client_buffers = 4ull << 30;
 
 	while ((c = getopt_long(argc, argv, "m:n:s:S:hV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -170,6 +180,18 @@ int main(int argc, char **argv)
 			n.o.data_port = (uint16_t)v;
 			break;
 		}
+		case OPT_DATATIMEOUT:
+			if (mcs_parse_u64(optarg, 3600 * 1000, &n.o.data_timeout_ms) < 0 || n.o.data_timeout_ms < 10) {
+				fprintf(stderr, "mcstored: invalid --data-timeout-ms '%s' (10..3600000)\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_MAXCLIENTBUF:
+			if (mcs_parse_size(optarg, &n.o.max_client_buffers) < 0 || n.o.max_client_buffers < 4096) {
+				fprintf(stderr, "mcstored: invalid --max-client-buffers '%s'\n", optarg);
+				return 2;
+			}
+			break;
 		case OPT_DATALISTEN:
 			n.o.data_listen = optarg;
 			break;
@@ -268,10 +290,12 @@ int main(int argc, char **argv)
 	if (r < 0)
 		log_error_errno(r, "cannot watch signals: %m");
 	if (r == 0)
+		r = node_data_listen(&n);
+	if (r == 0)
 		r = node_master_start(&n);
 	if (r == 0) {
-		log_info("mcstored %s: node \"%s\", segment \"%s\", master %s", PACKAGE_VERSION, n.o.name,
-			 n.o.segment_name, n.o.master);
+		log_info("mcstored %s: node \"%s\", segment \"%s\", master %s, data port %u", PACKAGE_VERSION,
+			 n.o.name, n.o.segment_name, n.o.master, n.data_port_bound);
 		r = mcs_loop_run(n.loop);
 		if (r < 0)
 			log_error_errno(r, "event loop failed: %m");
@@ -280,6 +304,7 @@ int main(int argc, char **argv)
 		unlink(n.o.socket_path);
 	n.stopping = true; /* no reconnect while the loop closes everything */
 	n.loop = mcs_loop_free(n.loop);
+	node_data_free(&n);
 	for (uint32_t i = 0; i < n.n_pend; i++)
 		free(n.pend[i].key);
 	free(n.pend);

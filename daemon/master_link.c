@@ -9,6 +9,7 @@
  * forged answer can never be matched to the wrong request.
  */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -100,8 +101,30 @@ void node_forget_client(struct node *n, struct client *cl)
 			n->pend[i].cl = NULL;
 }
 
+/* What other nodes dial to reach our data port: --data-host, or else the
+ * address this host uses to reach the master (the master's network is the
+ * cluster's network). */
+static void set_endpoint(struct node *n)
+{
+	char host[INET6_ADDRSTRLEN] = "127.0.0.1";
+	if (n->o.data_host && *n->o.data_host) {
+		snprintf(host, sizeof(host), "%s", n->o.data_host);
+	} else {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		if (getsockname(mcs_conn_fd(n->master), (struct sockaddr *)&ss, &sl) == 0)
+			getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), NULL, 0, NI_NUMERICHOST);
+	}
+	if (strchr(host, ':'))
+		snprintf(n->endpoint, sizeof(n->endpoint), "[%s]:%u", host, n->data_port_bound);
+	else
+		snprintf(n->endpoint, sizeof(n->endpoint), "%s:%u", host, n->data_port_bound);
+	n->o.endpoint = n->endpoint;
+}
+
 static void send_mount(struct node *n)
 {
+	set_endpoint(n);
 	struct mcs_mount_req q = {
 		.node = mcs_str_c(n->o.name),
 		.segment = mcs_str_c(n->o.segment_name),
@@ -179,6 +202,9 @@ static int on_master_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 		n->mounted = false;
 		if (n->stopping)
 			mcs_loop_exit(n->loop, 0);
+	} else if (p->opcode == MCS_OP_HEARTBEAT && !p->cl) {
+		if (h->status < 0)
+			log_warning_errno(h->status, "master refused a heartbeat: %m");
 	} else
 		client_master_reply(n, p->cl, p, h, body);
 	pend_release(n, i);
@@ -311,8 +337,27 @@ static void schedule_reconnect(struct node *n)
 	}
 }
 
+/* Every heartbeat interval: tell the master we are alive, and drop data
+ * connections that stopped answering. */
+static void on_tick(struct mcs_timer *t, void *userdata)
+{
+	struct node *n = userdata;
+	if (n->mounted && !n->stopping) {
+		struct mcs_heartbeat_req q = { .node = mcs_str_c(n->o.name) };
+		mcs_buf_reset(&n->scratch);
+		mcs_enc_heartbeat_req(&n->scratch, &q);
+		if (!n->scratch.err)
+			node_master_send(n, NULL, 0, MCS_OP_HEARTBEAT, n->scratch.p, n->scratch.len,
+					 (struct mcs_str){ 0 }, 0);
+	}
+	node_data_sweep(n);
+}
+
 int node_master_start(struct node *n)
 {
+	int tr = mcs_loop_add_timer(n->loop, n->o.heartbeat_ms, n->o.heartbeat_ms, on_tick, n, &n->tick);
+	if (tr < 0)
+		return log_error_errno(tr, "cannot arm the heartbeat timer: %m");
 	n->free_pend = UINT32_MAX;
 	int r = mcs_parse_hostport(n->o.master, n->master_host, sizeof(n->master_host), &n->master_port);
 	if (r < 0)

@@ -16,6 +16,21 @@
 #include "uring/loop.h"
 
 struct client;
+struct peer_pool;
+struct xfer;
+
+/* A buffer shared with one client (a memfd the daemon made and mapped):
+ * where remote data lands for FETCH and leaves from for PUSH. Referenced
+ * by the client and by every transfer using it, so a client that leaves
+ * mid-transfer cannot pull the memory from under the ring. */
+struct cbuf {
+	uint32_t id;
+	void *base;
+	uint64_t size;
+	unsigned refs;
+	struct mcs_segment seg;
+	struct cbuf *next;         /* in the client's list */
+};
 
 /* A request sent to the master, waiting for its answer. */
 struct pending {
@@ -39,6 +54,8 @@ struct node_opts {
 	const char *data_listen;   /* --data-listen: address to bind the data port */
 	uint16_t data_port;        /* --data-port, 0: any free port */
 	uint64_t heartbeat_ms;     /* --heartbeat-interval-ms */
+	uint64_t data_timeout_ms;  /* --data-timeout-ms */
+	uint64_t max_client_buffers; /* bytes of shared buffers per client */
 	uint64_t segment_size;
 	enum mcs_seg_mode seg_mode;
 	bool populate;
@@ -70,6 +87,17 @@ struct node {
 	uint64_t n_inflight;
 
 	struct mcs_buf scratch;
+
+	/* data path (data.c) */
+	uint16_t data_port_bound;
+	char endpoint[MCS_NAME_MAX + 1];
+	struct peer_pool *pools;
+	struct xfer *xfers;
+	uint64_t next_buf_id;
+	struct mcs_timer *tick;
+	struct {
+		uint64_t bytes_served, bytes_received;
+	} stats;
 };
 
 /* master_link.c */
@@ -83,7 +111,21 @@ void node_master_stop(struct node *n);
 /* Forget cl in every pending request (it is going away). */
 void node_forget_client(struct node *n, struct client *cl);
 
+/* data.c */
+int node_data_listen(struct node *n);
+/* Start a FETCH or PUSH for cl; the answer goes out through
+ * client_transfer_done. < 0 only when nothing was started. */
+int node_transfer(struct node *n, struct client *cl, uint64_t req_id, uint16_t opcode,
+		  const struct mcs_transfer_req *q, struct cbuf *buf);
+void node_forget_client_xfers(struct node *n, struct client *cl);
+void node_data_sweep(struct node *n);
+void node_data_free(struct node *n);
+int cbuf_new(struct node *n, uint64_t size, struct cbuf **ret);
+struct cbuf *cbuf_ref(struct cbuf *b);
+struct cbuf *cbuf_unref(struct cbuf *b);
+
 /* clients.c */
+void client_transfer_done(struct node *n, struct client *cl, uint64_t req_id, uint16_t opcode, int err);
 int node_clients_listen(struct node *n);
 /* The master answered a request of cl. */
 void client_master_reply(struct node *n, struct client *cl, const struct pending *p, const struct mcs_hdr *h,

@@ -73,6 +73,7 @@ struct mcs_client_opts {
 	size_t size;              /* sizeof(struct mcs_client_opts) */
 	const char *socket_path;  /* NULL: $MCSTORE_SOCKET, else MCS_DEFAULT_SOCKET */
 	unsigned timeout_ms;      /* per request; 0: 30000 */
+	uint64_t staging_size;    /* shared buffer for remote transfers; 0: 64 MiB */
 };
 
 #define MCS_DEFAULT_SOCKET "/run/mcstore/mcstored.sock"
@@ -123,6 +124,35 @@ struct mcs_view {
 int mcs_get_view(struct mcs_client *c, const char *key, struct mcs_view **ret);
 /* Release a view; accepts NULL. */
 void mcs_view_release(struct mcs_client *c, struct mcs_view *v);
+
+/* Memory shared with the node daemon, like Mooncake's registerLocalMemory:
+ * a get into such a buffer lands there straight from the remote node, and
+ * a put from one leaves from there, so remote transfers make no copy in
+ * this process. Freed with mcs_buffer_free or with the handle. */
+int mcs_buffer_alloc(struct mcs_client *c, size_t size, void **ret);
+int mcs_buffer_free(struct mcs_client *c, void *p);
+
+/* Where an object is: every replica and the buffers it is made of. */
+struct mcs_buffer_location {
+	char node[256];
+	char segment[256];
+	char endpoint[256];       /* data address of the node */
+	uint64_t offset;
+	uint64_t len;
+};
+struct mcs_replica_location {
+	uint32_t status;          /* 3: complete */
+	size_t n_buffers;
+	struct mcs_buffer_location *buffers;
+};
+struct mcs_object_info {
+	uint64_t size;
+	uint64_t checksum;
+	size_t n_replicas;
+	struct mcs_replica_location *replicas;
+};
+int mcs_locate(struct mcs_client *c, const char *key, struct mcs_object_info **ret);
+void mcs_object_info_free(struct mcs_object_info *info);
 
 /* 1 if key is stored and complete, 0 if not, negative on error. */
 int mcs_exists(struct mcs_client *c, const char *key);

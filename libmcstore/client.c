@@ -56,6 +56,16 @@ struct mcs_client {
 	struct mcs_hdr in_hdr;
 	XXH3_state_t *xxh;
 	struct view_priv *views;
+	uint64_t staging_size;
+	struct ubuf *staging;     /* for remote transfers, made on first use */
+	struct ubuf *bufs;        /* mcs_buffer_alloc()ed */
+};
+
+/* A buffer shared with the daemon (BUF_ALLOC): the daemon made the memfd. */
+struct ubuf {
+	uint32_t id;
+	struct mcs_segment seg;
+	struct ubuf *next;
 };
 
 MCS_EXPORT const char *mcs_version(void) { return PACKAGE_VERSION; }
@@ -184,6 +194,16 @@ broken:
 	return r;
 }
 
+/* Detach the last response body: decoded strings point into it, and the
+ * next round trip would overwrite it. The caller frees it. */
+static uint8_t *take_in(struct mcs_client *c)
+{
+	uint8_t *p = c->in;
+	c->in = NULL;
+	c->in_cap = 0;
+	return p;
+}
+
 static void begin(struct mcs_client *c, uint16_t op)
 {
 	mcs_buf_reset(&c->out);
@@ -217,11 +237,14 @@ MCS_EXPORT int mcs_client_new(const struct mcs_client_opts *opts, struct mcs_cli
 		return MCS_E_INVALID;
 	const char *path = NULL;
 	unsigned timeout = 0;
+	uint64_t staging = 0;
 	if (opts) {
 		if (opts->size < offsetof(struct mcs_client_opts, timeout_ms) + sizeof(opts->timeout_ms))
 			return MCS_E_INVALID;
 		path = opts->socket_path;
 		timeout = opts->timeout_ms;
+		if (opts->size >= offsetof(struct mcs_client_opts, staging_size) + sizeof(opts->staging_size))
+			staging = opts->staging_size;
 	}
 	if (!path || !*path)
 		path = getenv("MCSTORE_SOCKET");
@@ -238,6 +261,7 @@ MCS_EXPORT int mcs_client_new(const struct mcs_client_opts *opts, struct mcs_cli
 	pthread_mutex_init(&c->lock, NULL);
 	c->seg.fd = -1;
 	c->timeout_ms = timeout ? timeout : 30000;
+	c->staging_size = staging ? MCS_ALIGN_UP(staging, (uint64_t)4096) : (64ull << 20);
 	c->next_req = 1;
 	c->max_body = MCS_DEFAULT_MAX_BODY;
 	mcs_buf_init(&c->out);
@@ -303,7 +327,17 @@ MCS_EXPORT struct mcs_client *mcs_client_free(struct mcs_client *c)
 		free(v->key);
 		free(v);
 	}
-	/* closing the socket makes the daemon release our holds */
+	while (c->bufs) {
+		struct ubuf *b = c->bufs;
+		c->bufs = b->next;
+		mcs_segment_close(&b->seg);
+		free(b);
+	}
+	if (c->staging) {
+		mcs_segment_close(&c->staging->seg);
+		free(c->staging);
+	}
+	/* closing the socket makes the daemon release our holds and buffers */
 	if (c->fd >= 0)
 		close(c->fd);
 	mcs_segment_close(&c->seg);
@@ -386,37 +420,233 @@ static int put_revoke(struct mcs_client *c, struct mcs_str key)
 	return r < 0 ? r : roundtrip(c, NULL);
 }
 
-/* Copy the source stream into every local replica at once, hashing each
- * chunk just before it is copied. */
-static uint64_t write_replicas(struct mcs_client *c, const struct iovec *iov, int iovcnt,
-			       const struct mcs_replica_list *l)
+/* ---- shared buffers and remote transfers --------------------------------- */
+
+static int buf_alloc(struct mcs_client *c, uint64_t size, struct ubuf **ret)
 {
-	uint32_t hidx[MCS_MAX_REPLICAS] = { 0 };
-	uint64_t hoff[MCS_MAX_REPLICAS] = { 0 };
+	begin(c, MCS_OP_BUF_ALLOC);
+	struct mcs_buf_alloc_req q = { .size = size };
+	mcs_enc_buf_alloc_req(&c->out, &q);
+	int fd = -1, r = finish(c);
+	if (r == 0)
+		r = roundtrip(c, &fd);
+	struct mcs_buf_alloc_resp resp;
+	if (r == 0)
+		r = mcs_dec_buf_alloc_resp(c->in, c->in_hdr.body_len, &resp);
+	if (r == 0 && (fd < 0 || resp.size < size))
+		r = MCS_E_PROTO;
+	struct ubuf *b = NULL;
+	if (r == 0 && !(b = calloc(1, sizeof(*b))))
+		r = -ENOMEM;
+	if (r == 0)
+		r = mcs_segment_attach(fd, resp.size, &b->seg);
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		free(b);
+		return r;
+	}
+	b->id = resp.buf_id;
+	*ret = b;
+	return 0;
+}
+
+static void buf_release(struct mcs_client *c, struct ubuf *b)
+{
+	if (!c->broken) {
+		begin(c, MCS_OP_BUF_FREE);
+		struct mcs_buf_free_req q = { .buf_id = b->id };
+		mcs_enc_buf_free_req(&c->out, &q);
+		if (finish(c) == 0)
+			roundtrip(c, NULL);
+	}
+	mcs_segment_close(&b->seg);
+	free(b);
+}
+
+static int staging(struct mcs_client *c, struct ubuf **ret)
+{
+	if (!c->staging) {
+		int r = buf_alloc(c, c->staging_size, &c->staging);
+		if (r < 0)
+			return r;
+	}
+	*ret = c->staging;
+	return 0;
+}
+
+/* The registered buffer wholly containing [p, p+len), if any. */
+static struct ubuf *buf_containing(struct mcs_client *c, const void *p, uint64_t len)
+{
+	for (struct ubuf *b = c->bufs; b; b = b->next) {
+		uintptr_t base = (uintptr_t)b->seg.base, at = (uintptr_t)p;
+		if (at >= base && at - base <= b->seg.size && len <= b->seg.size - (at - base))
+			return b;
+	}
+	return NULL;
+}
+
+/* The pieces of rep's buffers that hold value bytes [off, off+len). */
+static uint32_t slice_handles(const struct mcs_replica *rep, uint64_t off, uint64_t len, struct mcs_handle *out)
+{
+	uint32_t n = 0;
+	uint64_t pos = 0;
+	for (uint32_t h = 0; h < rep->n_handles && len > 0; h++) {
+		const struct mcs_handle *hd = &rep->handles[h];
+		if (off < pos + hd->len) {
+			uint64_t skip = off > pos ? off - pos : 0;
+			uint64_t take = MCS_MIN(hd->len - skip, len);
+			out[n] = *hd;
+			out[n].offset += skip;
+			out[n].len = take;
+			n++;
+			off += take;
+			len -= take;
+		}
+		pos += hd->len;
+	}
+	return n;
+}
+
+/* Queue one FETCH/PUSH frame per replica in reps[] for value bytes
+ * [off, off+len) to/from buffer b at buf_off, then wait for every answer.
+ * One round trip whatever the number of replicas. */
+static int transfer(struct mcs_client *c, uint16_t op, const struct mcs_replica *const *reps, unsigned n_reps,
+		    const struct ubuf *b, uint64_t buf_off, uint64_t off, uint64_t len)
+{
+	if (c->broken)
+		return -ENOTCONN;
+	mcs_buf_reset(&c->out);
+	uint64_t first = c->next_req;
+	for (unsigned i = 0; i < n_reps; i++) {
+		struct mcs_handle *hs = calloc(reps[i]->n_handles ? reps[i]->n_handles : 1, sizeof(*hs));
+		if (!hs)
+			return -ENOMEM;
+		struct mcs_transfer_req q = { .buf_id = b->id, .buf_off = buf_off };
+		q.handles = hs;
+		q.n_handles = slice_handles(reps[i], off, len, hs);
+		mcs_frame_begin(&c->out, op, 0, 0, c->next_req++);
+		mcs_enc_transfer_req(&c->out, &q);
+		int r = mcs_frame_end(&c->out);
+		free(hs);
+		if (r < 0)
+			return r;
+	}
+	int r = write_all(c, c->out.p, c->out.len);
+	if (r < 0) {
+		c->broken = true;
+		return r;
+	}
+	/* answers come in any order; read until all are in */
+	int status = 0;
+	for (unsigned got = 0; got < n_reps;) {
+		uint8_t hb[MCS_HDR_SIZE];
+		if ((r = read_all(c, hb, sizeof(hb), NULL)) < 0 || (r = mcs_hdr_decode(hb, c->max_body, &c->in_hdr)) < 0)
+			goto broken;
+		size_t n = c->in_hdr.body_len;
+		if (n > c->in_cap) {
+			uint8_t *p = realloc(c->in, n);
+			if (!p) {
+				r = -ENOMEM;
+				goto broken;
+			}
+			c->in = p;
+			c->in_cap = n;
+		}
+		if ((r = read_all(c, c->in, n, NULL)) < 0)
+			goto broken;
+		if (c->in_hdr.req_id < first)
+			continue; /* late answer to an earlier request */
+		if (c->in_hdr.req_id >= c->next_req || !(c->in_hdr.flags & MCS_F_RESPONSE)) {
+			r = MCS_E_PROTO;
+			goto broken;
+		}
+		if (c->in_hdr.status < 0 && status == 0)
+			status = c->in_hdr.status;
+		got++;
+	}
+	return status;
+broken:
+	if (r != MCS_E_TIMEOUT)
+		c->broken = true;
+	return r;
+}
+
+/* Walks a replica's buffers in value order for local copies. */
+struct hcursor {
+	uint32_t idx;
+	uint64_t off;
+};
+
+static void hcursor_copy(struct mcs_client *c, const struct mcs_replica *rep, struct hcursor *hc, const uint8_t *src,
+			 size_t n)
+{
+	while (n) {
+		const struct mcs_handle *hd = &rep->handles[hc->idx];
+		size_t k = MCS_MIN(n, hd->len - hc->off);
+		memcpy((uint8_t *)c->seg.base + hd->offset + hc->off, src, k);
+		src += k;
+		n -= k;
+		hc->off += k;
+		if (hc->off == hd->len) {
+			hc->idx++;
+			hc->off = 0;
+		}
+	}
+}
+
+/* Write the value into every replica: local ones by memcpy into the mapped
+ * segment, remote ones through the daemon from a shared buffer, a window
+ * at a time. Each chunk is hashed once, just before it is copied. */
+static int write_replicas(struct mcs_client *c, const struct iovec *iov, int iovcnt, uint64_t total,
+			  const struct mcs_replica_list *l, uint64_t *ret_sum)
+{
+	const struct mcs_replica *local[MCS_MAX_REPLICAS], *remote[MCS_MAX_REPLICAS];
+	struct hcursor hc[MCS_MAX_REPLICAS] = { { 0, 0 } };
+	unsigned n_local = 0, n_remote = 0;
+	for (uint32_t r = 0; r < l->n_replicas; r++) {
+		if (is_local(c, &l->replicas[r]))
+			local[n_local++] = &l->replicas[r];
+		else
+			remote[n_remote++] = &l->replicas[r];
+	}
+	/* a value already in a registered buffer leaves from there */
+	struct ubuf *direct = iovcnt == 1 && n_remote ? buf_containing(c, iov[0].iov_base, total) : NULL;
+	struct ubuf *st = NULL;
+	if (n_remote && !direct) {
+		int r = staging(c, &st);
+		if (r < 0)
+			return r;
+	}
 	struct cursor cu = { iov, iovcnt, 0, 0 };
+	uint64_t voff = 0, win = 0;
 	uint8_t *src;
 	size_t n;
 
 	XXH3_64bits_reset(c->xxh);
-	while ((n = cursor_take(&cu, CHUNK, &src)) > 0) {
+	while ((n = cursor_take(&cu, MCS_MIN((uint64_t)CHUNK, st ? st->seg.size - (voff - win) : (uint64_t)CHUNK),
+				&src)) > 0) {
 		XXH3_64bits_update(c->xxh, src, n);
-		for (uint32_t r = 0; r < l->n_replicas; r++) {
-			const struct mcs_replica *rep = &l->replicas[r];
-			size_t done = 0;
-			while (done < n) {
-				const struct mcs_handle *hd = &rep->handles[hidx[r]];
-				size_t k = MCS_MIN(n - done, hd->len - hoff[r]);
-				memcpy((uint8_t *)c->seg.base + hd->offset + hoff[r], src + done, k);
-				done += k;
-				hoff[r] += k;
-				if (hoff[r] == hd->len) {
-					hidx[r]++;
-					hoff[r] = 0;
-				}
-			}
+		for (unsigned r = 0; r < n_local; r++)
+			hcursor_copy(c, local[r], &hc[r], src, n);
+		if (st)
+			memcpy((uint8_t *)st->seg.base + (voff - win), src, n);
+		voff += n;
+		if (st && (voff - win == st->seg.size || voff == total)) {
+			int r = transfer(c, MCS_OP_PUSH, remote, n_remote, st, 0, win, voff - win);
+			if (r < 0)
+				return r;
+			win = voff;
 		}
 	}
-	return XXH3_64bits_digest(c->xxh);
+	if (direct) {
+		uint64_t off = (uint64_t)((uintptr_t)iov[0].iov_base - (uintptr_t)direct->seg.base);
+		int r = transfer(c, MCS_OP_PUSH, remote, n_remote, direct, off, 0, total);
+		if (r < 0)
+			return r;
+	}
+	*ret_sum = XXH3_64bits_digest(c->xxh);
+	return 0;
 }
 
 static int do_putv(struct mcs_client *c, struct mcs_str key, const struct iovec *iov, int iovcnt,
@@ -460,23 +690,31 @@ static int do_putv(struct mcs_client *c, struct mcs_str key, const struct iovec 
 		put_revoke(c, key);
 		return r;
 	}
+	_cleanup_free_ uint8_t *body = take_in(c);
 	r = resp.list.n_replicas ? 0 : MCS_E_PROTO;
 	for (uint32_t i = 0; r == 0 && i < resp.list.n_replicas; i++) {
-		r = replica_check(c, &resp.list.replicas[i], total);
-		if (r == 0 && !is_local(c, &resp.list.replicas[i]))
-			r = MCS_E_NOT_LOCAL;
+		const struct mcs_replica *rep = &resp.list.replicas[i];
+		uint64_t sum = 0;
+		for (uint32_t h = 0; h < rep->n_handles; h++)
+			sum += rep->handles[h].len;
+		if (sum != total)
+			r = MCS_E_PROTO;
+		else if (is_local(c, rep))
+			r = replica_check(c, rep, total);
 	}
-	if (r < 0) {
-		mcs_replica_list_free(&resp.list);
-		put_revoke(c, key);
-		return r;
-	}
-	uint64_t sum = write_replicas(c, iov, iovcnt, &resp.list);
+	uint64_t checksum = 0;
+	if (r == 0)
+		r = write_replicas(c, iov, iovcnt, total, &resp.list, &checksum);
 	int n_rep = (int)resp.list.n_replicas;
 	mcs_replica_list_free(&resp.list);
+	if (r < 0) {
+		if (!c->broken)
+			put_revoke(c, key);
+		return r;
+	}
 
 	begin(c, MCS_OP_PUT_END);
-	struct mcs_put_end_req e = { .key = key, .checksum = sum };
+	struct mcs_put_end_req e = { .key = key, .checksum = checksum };
 	mcs_enc_put_end_req(&c->out, &e);
 	if ((r = finish(c)) < 0 || (r = roundtrip(c, NULL)) < 0) {
 		if (!c->broken)
@@ -510,8 +748,10 @@ MCS_EXPORT int mcs_put(struct mcs_client *c, const char *key, const void *buf, s
 	return mcs_putv(c, key, &iov, 1, cfg);
 }
 
-/* GET_REPLICAS; on success the decoded answer is in *ret (free the list). */
-static int get_replicas(struct mcs_client *c, struct mcs_str key, uint32_t flags, struct mcs_get_resp *ret)
+/* GET_REPLICAS; on success the decoded answer is in *ret and the body its
+ * strings point into in *ret_body (free both). */
+static int get_replicas(struct mcs_client *c, struct mcs_str key, uint32_t flags, struct mcs_get_resp *ret,
+			uint8_t **ret_body)
 {
 	begin(c, MCS_OP_GET_REPLICAS);
 	struct mcs_get_req q = { .key = key, .flags = flags };
@@ -519,7 +759,10 @@ static int get_replicas(struct mcs_client *c, struct mcs_str key, uint32_t flags
 	int r = finish(c);
 	if (r < 0 || (r = roundtrip(c, NULL)) < 0)
 		return r;
-	return mcs_dec_get_resp(c->in, c->in_hdr.body_len, ret);
+	r = mcs_dec_get_resp(c->in, c->in_hdr.body_len, ret);
+	if (r == 0)
+		*ret_body = take_in(c);
+	return r;
 }
 
 /* Fire and forget: nothing the caller could do about a failed release
@@ -538,10 +781,10 @@ static int release_hold(struct mcs_client *c, struct mcs_str key, uint64_t hold_
 	return r;
 }
 
-/* Copy one replica into the caller's iovecs, hashing each chunk right
- * after it lands; 0 if the hash matches. */
-static int read_replica(struct mcs_client *c, const struct mcs_replica *rep, const struct iovec *iov, int iovcnt,
-			uint64_t checksum)
+/* Copy one local replica into the caller's iovecs, hashing each chunk
+ * right after it lands; 0 if the hash matches. */
+static int read_local(struct mcs_client *c, const struct mcs_replica *rep, const struct iovec *iov, int iovcnt,
+		      uint64_t checksum)
 {
 	struct cursor cu = { iov, iovcnt, 0, 0 };
 	XXH3_64bits_reset(c->xxh);
@@ -562,6 +805,45 @@ static int read_replica(struct mcs_client *c, const struct mcs_replica *rep, con
 	return XXH3_64bits_digest(c->xxh) == checksum ? 0 : MCS_E_CORRUPT;
 }
 
+/* Bring a remote replica: straight into the caller's memory when it is a
+ * registered buffer, else a window at a time through the staging buffer
+ * (one copy, hashed as it lands in the caller's memory). */
+static int read_remote(struct mcs_client *c, const struct mcs_replica *rep, uint64_t size, const struct iovec *iov,
+		       int iovcnt, uint64_t checksum)
+{
+	struct ubuf *direct = iovcnt >= 1 ? buf_containing(c, iov[0].iov_base, size) : NULL;
+	if (direct && iov[0].iov_len >= size) {
+		uint64_t off = (uint64_t)((uintptr_t)iov[0].iov_base - (uintptr_t)direct->seg.base);
+		int r = transfer(c, MCS_OP_FETCH, &rep, 1, direct, off, 0, size);
+		if (r < 0)
+			return r;
+		return XXH3_64bits(iov[0].iov_base, size) == checksum ? 0 : MCS_E_CORRUPT;
+	}
+	struct ubuf *st;
+	int r = staging(c, &st);
+	if (r < 0)
+		return r;
+	struct cursor cu = { iov, iovcnt, 0, 0 };
+	XXH3_64bits_reset(c->xxh);
+	for (uint64_t win = 0; win < size; win += st->seg.size) {
+		uint64_t len = MCS_MIN(st->seg.size, size - win);
+		if ((r = transfer(c, MCS_OP_FETCH, &rep, 1, st, 0, win, len)) < 0)
+			return r;
+		const uint8_t *src = st->seg.base;
+		while (len) {
+			uint8_t *dst;
+			size_t n = cursor_take(&cu, MCS_MIN(len, (uint64_t)CHUNK), &dst);
+			if (!n)
+				return MCS_E_BUF_TOO_SMALL;
+			memcpy(dst, src, n);
+			XXH3_64bits_update(c->xxh, dst, n);
+			src += n;
+			len -= n;
+		}
+	}
+	return XXH3_64bits_digest(c->xxh) == checksum ? 0 : MCS_E_CORRUPT;
+}
+
 static ssize_t do_getv(struct mcs_client *c, struct mcs_str key, const struct iovec *iov, int iovcnt, size_t *ret_size)
 {
 	bool bad;
@@ -569,7 +851,8 @@ static ssize_t do_getv(struct mcs_client *c, struct mcs_str key, const struct io
 	if (bad || iovcnt < 0 || (iovcnt > 0 && !iov))
 		return MCS_E_INVALID;
 	struct mcs_get_resp g;
-	int r = get_replicas(c, key, 0, &g);
+	_cleanup_free_ uint8_t *body = NULL;
+	int r = get_replicas(c, key, 0, &g, &body);
 	if (r < 0)
 		return r;
 	if (g.size > cap) {
@@ -578,18 +861,27 @@ static ssize_t do_getv(struct mcs_client *c, struct mcs_str key, const struct io
 		mcs_replica_list_free(&g.list);
 		return MCS_E_BUF_TOO_SMALL;
 	}
-	r = MCS_E_NOT_LOCAL;
+	/* local replicas first (a memcpy), then remote ones; on a failed
+	 * transfer or a checksum mismatch, the next replica */
+	r = MCS_E_NOT_FOUND;
 	bool any_corrupt = false;
-	for (uint32_t i = 0; i < g.list.n_replicas; i++) {
-		const struct mcs_replica *rep = &g.list.replicas[i];
-		if (!is_local(c, rep))
-			continue;
-		if ((r = replica_check(c, rep, g.size)) < 0)
-			break;
-		r = read_replica(c, rep, iov, iovcnt, g.checksum);
-		if (r == 0)
-			break;
-		any_corrupt |= r == MCS_E_CORRUPT;
+	for (int pass = 0; pass < 2 && r < 0; pass++) {
+		for (uint32_t i = 0; i < g.list.n_replicas && r < 0; i++) {
+			const struct mcs_replica *rep = &g.list.replicas[i];
+			uint64_t sum = 0;
+			for (uint32_t h = 0; h < rep->n_handles; h++)
+				sum += rep->handles[h].len;
+			if (sum != g.size || is_local(c, rep) != (pass == 0))
+				continue;
+			if (pass == 0)
+				r = replica_check(c, rep, g.size) < 0 ? MCS_E_PROTO
+								      : read_local(c, rep, iov, iovcnt, g.checksum);
+			else
+				r = read_remote(c, rep, g.size, iov, iovcnt, g.checksum);
+			any_corrupt |= r == MCS_E_CORRUPT;
+			if (c->broken)
+				break;
+		}
 	}
 	if (r < 0 && any_corrupt)
 		r = MCS_E_CORRUPT;
@@ -678,7 +970,8 @@ MCS_EXPORT int mcs_get_view(struct mcs_client *c, const char *key, struct mcs_vi
 		return r;
 	pthread_mutex_lock(&c->lock);
 	struct mcs_get_resp g;
-	r = get_replicas(c, k, MCS_GET_HOLD, &g);
+	_cleanup_free_ uint8_t *body = NULL;
+	r = get_replicas(c, k, MCS_GET_HOLD, &g, &body);
 	if (r < 0)
 		goto out;
 	const struct mcs_replica *rep = NULL;
@@ -856,4 +1149,99 @@ MCS_EXPORT void mcs_stat_free(struct mcs_stat *s)
 		return;
 	free(s->segments);
 	free(s);
+}
+
+MCS_EXPORT int mcs_buffer_alloc(struct mcs_client *c, size_t size, void **ret)
+{
+	if (!c || !ret || size == 0)
+		return MCS_E_INVALID;
+	pthread_mutex_lock(&c->lock);
+	struct ubuf *b;
+	int r = buf_alloc(c, size, &b);
+	if (r == 0) {
+		b->next = c->bufs;
+		c->bufs = b;
+		*ret = b->seg.base;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+MCS_EXPORT int mcs_buffer_free(struct mcs_client *c, void *p)
+{
+	if (!c || !p)
+		return MCS_E_INVALID;
+	pthread_mutex_lock(&c->lock);
+	int r = MCS_E_INVALID;
+	for (struct ubuf **pp = &c->bufs; *pp; pp = &(*pp)->next)
+		if ((*pp)->seg.base == p) {
+			struct ubuf *b = *pp;
+			*pp = b->next;
+			buf_release(c, b);
+			r = 0;
+			break;
+		}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+MCS_EXPORT int mcs_locate(struct mcs_client *c, const char *key, struct mcs_object_info **ret)
+{
+	struct mcs_str k;
+	if (!c || !ret)
+		return MCS_E_INVALID;
+	int r = key_check(key, &k);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&c->lock);
+	struct mcs_get_resp g;
+	_cleanup_free_ uint8_t *body = NULL;
+	r = get_replicas(c, k, 0, &g, &body);
+	pthread_mutex_unlock(&c->lock);
+	if (r < 0)
+		return r;
+	struct mcs_object_info *info = calloc(1, sizeof(*info));
+	if (!info) {
+		mcs_replica_list_free(&g.list);
+		return -ENOMEM;
+	}
+	info->size = g.size;
+	info->checksum = g.checksum;
+	info->replicas = g.list.n_replicas ? calloc(g.list.n_replicas, sizeof(*info->replicas)) : NULL;
+	r = g.list.n_replicas && !info->replicas ? -ENOMEM : 0;
+	for (uint32_t i = 0; r == 0 && i < g.list.n_replicas; i++) {
+		const struct mcs_replica *rep = &g.list.replicas[i];
+		struct mcs_replica_location *rl = &info->replicas[info->n_replicas++];
+		rl->status = rep->status;
+		rl->buffers = rep->n_handles ? calloc(rep->n_handles, sizeof(*rl->buffers)) : NULL;
+		if (rep->n_handles && !rl->buffers) {
+			r = -ENOMEM;
+			break;
+		}
+		rl->n_buffers = rep->n_handles;
+		for (uint32_t h = 0; h < rep->n_handles; h++) {
+			copy_name(rl->buffers[h].node, rep->handles[h].node);
+			copy_name(rl->buffers[h].segment, rep->handles[h].segment);
+			copy_name(rl->buffers[h].endpoint, rep->handles[h].endpoint);
+			rl->buffers[h].offset = rep->handles[h].offset;
+			rl->buffers[h].len = rep->handles[h].len;
+		}
+	}
+	mcs_replica_list_free(&g.list);
+	if (r < 0) {
+		mcs_object_info_free(info);
+		return r;
+	}
+	*ret = info;
+	return 0;
+}
+
+MCS_EXPORT void mcs_object_info_free(struct mcs_object_info *info)
+{
+	if (!info)
+		return;
+	for (size_t i = 0; i < info->n_replicas; i++)
+		free(info->replicas[i].buffers);
+	free(info->replicas);
+	free(info);
 }

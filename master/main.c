@@ -32,11 +32,17 @@ struct master {
 	struct mcs_buf out;
 	uint64_t n_conns;
 	uint64_t node_timeout_ms;
+	struct peer *peers;
+	struct mcs_timer *sweep;
+	uint64_t nodes_lost;
 };
 
 struct peer {
 	struct master *m;
+	struct mcs_conn *conn;     /* known from the first frame on */
 	char name[64];
+	uint64_t last_seen_ms;
+	struct peer *next, **pprev;
 };
 
 static void peer_name(int fd, char *buf, size_t len)
@@ -248,6 +254,8 @@ static int handle(struct mcs_conn *c, struct peer *p, const struct mcs_hdr *h, c
 static int on_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *userdata)
 {
 	struct peer *p = userdata;
+	p->conn = c;
+	p->last_seen_ms = mcs_now_ms();
 	if (h->flags & MCS_F_RESPONSE) {
 		log_warning("%s sent a response frame to the master, closing the connection", p->name);
 		return MCS_E_PROTO;
@@ -272,6 +280,9 @@ static void on_close(struct mcs_conn *c, int err, void *userdata)
 		log_warning("node at %s went away without unmounting, its segments and %llu objects dropped",
 			    p->name, (unsigned long long)(before - mcs_store_n_objects(p->m->store)));
 	p->m->n_conns--;
+	*p->pprev = p->next;
+	if (p->next)
+		p->next->pprev = p->pprev;
 	free(p);
 }
 
@@ -287,12 +298,45 @@ static int on_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	p->m = m;
+	p->last_seen_ms = mcs_now_ms();
+	p->next = m->peers;
+	if (m->peers)
+		m->peers->pprev = &p->next;
+	p->pprev = &m->peers;
+	m->peers = p;
 	peer_name(fd, p->name, sizeof(p->name));
 	log_debug("connection from %s", p->name);
 	m->n_conns++;
 	*ret_ops = &peer_ops;
 	*ret_userdata = p;
 	return 0;
+}
+
+static bool owns_segment(struct master *m, const struct peer *p)
+{
+	for (struct mcs_seg *g = mcs_store_segments(m->store); g; g = g->next)
+		if (p->conn && g->owner == p->conn)
+			return true;
+	return false;
+}
+
+/* A node that mounted segments and then fell silent (hung, or cut off
+ * without its TCP connection closing) is declared lost: closing its
+ * connection drops its segments, and with them its replicas. */
+static void on_sweep(struct mcs_timer *t, void *userdata)
+{
+	struct master *m = userdata;
+	uint64_t now = mcs_now_ms();
+	for (struct peer *p = m->peers; p; p = p->next) {
+		if (!p->conn || mcs_conn_is_closed(p->conn) || now - p->last_seen_ms <= m->node_timeout_ms)
+			continue;
+		if (!owns_segment(m, p))
+			continue;
+		log_warning("node at %s sent nothing for %llu ms (timeout %llu ms), declaring it lost", p->name,
+			    (unsigned long long)(now - p->last_seen_ms), (unsigned long long)m->node_timeout_ms);
+		m->nodes_lost++;
+		mcs_conn_close(p->conn);
+	}
 }
 
 static void on_signal(struct mcs_loop *l, int signo, void *userdata)
@@ -480,9 +524,13 @@ int main(int argc, char **argv)
 			port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
 							      : ((struct sockaddr_in *)&sa)->sin_port);
 	}
-	log_info("mcstore-master %s listening on %s port %llu, lease %llu ms", PACKAGE_VERSION, listen_addr,
-		 (unsigned long long)port, (unsigned long long)so.lease_ttl_ms);
+	log_info("mcstore-master %s listening on %s port %llu, lease %llu ms, node timeout %llu ms", PACKAGE_VERSION,
+		 listen_addr, (unsigned long long)port, (unsigned long long)so.lease_ttl_ms,
+		 (unsigned long long)m.node_timeout_ms);
 
+	uint64_t every = MCS_MAX(m.node_timeout_ms / 4, (uint64_t)5);
+	if ((r = mcs_loop_add_timer(m.loop, every, every, on_sweep, &m, &m.sweep)) < 0)
+		return log_error_errno(r, "cannot arm the node sweep timer: %m"), 1;
 	mcs_notify_ready(NULL);
 	mcs_notify_status("listening on %s port %llu", listen_addr, (unsigned long long)port);
 	r = mcs_loop_run(m.loop);

@@ -139,6 +139,18 @@ const char *mcs_op_name(uint16_t opcode)
 		return "REMOVE_ALL";
 	case MCS_OP_STAT:
 		return "STAT";
+	case MCS_OP_BUF_ALLOC:
+		return "BUF_ALLOC";
+	case MCS_OP_BUF_FREE:
+		return "BUF_FREE";
+	case MCS_OP_FETCH:
+		return "FETCH";
+	case MCS_OP_PUSH:
+		return "PUSH";
+	case MCS_OP_DATA_READ:
+		return "DATA_READ";
+	case MCS_OP_DATA_WRITE:
+		return "DATA_WRITE";
 	default:
 		return "UNKNOWN";
 	}
@@ -1093,4 +1105,200 @@ void mcs_stat_resp_free(struct mcs_stat_resp *m)
 		return;
 	free(m->segments);
 	memset(m, 0, sizeof(*m));
+}
+
+/* ---- BUF_ALLOC, BUF_FREE -------------------------------------------------------- */
+
+void mcs_enc_buf_alloc_req(struct mcs_buf *b, const struct mcs_buf_alloc_req *m)
+{
+	mcs_buf_put_u64(b, m->size);
+}
+
+int mcs_dec_buf_alloc_req(const void *body, size_t n, struct mcs_buf_alloc_req *ret)
+{
+	struct mcs_rd r;
+	int s;
+
+	rd_begin(&r, body, n);
+	uint64_t size = mcs_rd_u64(&r);
+	s = mcs_rd_finish(&r);
+	if (s < 0) {
+		memset(ret, 0, sizeof(*ret));
+		return s;
+	}
+	ret->size = size;
+	return 0;
+}
+
+void mcs_enc_buf_alloc_resp(struct mcs_buf *b, const struct mcs_buf_alloc_resp *m)
+{
+	mcs_buf_put_u32(b, m->buf_id);
+	mcs_buf_put_u64(b, m->size);
+}
+
+int mcs_dec_buf_alloc_resp(const void *body, size_t n, struct mcs_buf_alloc_resp *ret)
+{
+	struct mcs_buf_alloc_resp m = { 0 };
+	struct mcs_rd r;
+	int s;
+
+	rd_begin(&r, body, n);
+	m.buf_id = mcs_rd_u32(&r);
+	m.size = mcs_rd_u64(&r);
+	s = mcs_rd_finish(&r);
+	if (s < 0) {
+		memset(ret, 0, sizeof(*ret));
+		return s;
+	}
+	*ret = m;
+	return 0;
+}
+
+void mcs_enc_buf_free_req(struct mcs_buf *b, const struct mcs_buf_free_req *m)
+{
+	mcs_buf_put_u32(b, m->buf_id);
+}
+
+int mcs_dec_buf_free_req(const void *body, size_t n, struct mcs_buf_free_req *ret)
+{
+	struct mcs_rd r;
+	int s;
+
+	rd_begin(&r, body, n);
+	uint32_t id = mcs_rd_u32(&r);
+	s = mcs_rd_finish(&r);
+	if (s < 0) {
+		memset(ret, 0, sizeof(*ret));
+		return s;
+	}
+	ret->buf_id = id;
+	return 0;
+}
+
+/* ---- FETCH, PUSH ------------------------------------------------------------------ */
+
+
+void mcs_enc_transfer_req(struct mcs_buf *b, const struct mcs_transfer_req *m)
+{
+	if (m->n_handles > MCS_MAX_HANDLES) {
+		buf_fail(b, MCS_E_TOO_LARGE);
+		return;
+	}
+	mcs_buf_put_u32(b, m->buf_id);
+	mcs_buf_put_u64(b, m->buf_off);
+	mcs_buf_put_u32(b, m->n_handles);
+	for (uint32_t j = 0; j < m->n_handles; j++) {
+		const struct mcs_handle *h = &m->handles[j];
+		uint64_t end;
+
+		if (__builtin_add_overflow(h->offset, h->len, &end)) {
+			buf_fail(b, MCS_E_INVALID);
+			return;
+		}
+		put_name(b, h->segment);
+		put_name(b, h->node);
+		put_name(b, h->endpoint);
+		mcs_buf_put_u64(b, h->offset);
+		mcs_buf_put_u64(b, h->len);
+	}
+}
+
+int mcs_dec_transfer_req(const void *body, size_t n, struct mcs_transfer_req *ret)
+{
+	struct mcs_transfer_req m = { 0 };
+	struct mcs_rd r;
+	int s;
+
+	rd_begin(&r, body, n);
+	m.buf_id = mcs_rd_u32(&r);
+	m.buf_off = mcs_rd_u64(&r);
+	m.n_handles = mcs_rd_u32(&r);
+	s = rd_count(&r, m.n_handles, MCS_MAX_HANDLES, HANDLE_WIRE_MIN);
+	if (s == 0 && m.n_handles) {
+		m.handles = calloc(m.n_handles, sizeof(*m.handles));
+		if (!m.handles)
+			s = rd_fail(&r, -ENOMEM);
+	}
+	for (uint32_t j = 0; s == 0 && j < m.n_handles; j++)
+		s = rd_handle(&r, &m.handles[j]);
+	if (s == 0)
+		s = mcs_rd_finish(&r);
+	if (s < 0) {
+		free(m.handles);
+		memset(ret, 0, sizeof(*ret));
+		return s;
+	}
+	*ret = m;
+	return 0;
+}
+
+void mcs_transfer_req_free(struct mcs_transfer_req *m)
+{
+	if (!m)
+		return;
+	free(m->handles);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---- DATA_READ, DATA_WRITE -------------------------------------------------------- */
+
+void mcs_enc_data_req(struct mcs_buf *b, const struct mcs_data_req *m)
+{
+	uint64_t end;
+
+	if (m->len == 0 || m->len > MCS_MAX_DATA_CHUNK || __builtin_add_overflow(m->offset, m->len, &end)) {
+		buf_fail(b, MCS_E_INVALID);
+		return;
+	}
+	put_name(b, m->segment);
+	mcs_buf_put_u64(b, m->offset);
+	mcs_buf_put_u64(b, m->len);
+}
+
+int mcs_dec_data_req(const void *body, size_t n, struct mcs_data_req *ret)
+{
+	struct mcs_data_req m = { 0 };
+	struct mcs_rd r;
+	uint64_t end;
+	int s;
+
+	rd_begin(&r, body, n);
+	s = rd_name(&r, &m.segment);
+	m.offset = mcs_rd_u64(&r);
+	m.len = mcs_rd_u64(&r);
+	if (s == 0)
+		s = mcs_rd_finish(&r);
+	if (s == 0 && (m.segment.len == 0 || m.len == 0 || __builtin_add_overflow(m.offset, m.len, &end)))
+		s = MCS_E_PROTO;
+	if (s == 0 && m.len > MCS_MAX_DATA_CHUNK)
+		s = MCS_E_TOO_LARGE;
+	if (s < 0) {
+		memset(ret, 0, sizeof(*ret));
+		return s;
+	}
+	*ret = m;
+	return 0;
+}
+
+void mcs_enc_data_resp(struct mcs_buf *b, const struct mcs_data_resp *m)
+{
+	mcs_buf_put_u64(b, m->len);
+}
+
+int mcs_dec_data_resp(const void *body, size_t n, struct mcs_data_resp *ret)
+{
+	struct mcs_rd r;
+	int s;
+
+	rd_begin(&r, body, n);
+	uint64_t len = mcs_rd_u64(&r);
+	s = mcs_rd_finish(&r);
+	if (s == 0 && len > MCS_MAX_DATA_CHUNK)
+		s = MCS_E_TOO_LARGE;
+	if (s < 0) {
+		memset(ret, 0, sizeof(*ret));
+		return s;
+	}
+	ret->len = len;
+	return 0;
 }

@@ -58,7 +58,13 @@ enum mcs_opcode {
 	MCS_OP_REMOVE = 26,
 	MCS_OP_REMOVE_ALL = 27,
 	MCS_OP_STAT = 30,
-	MCS_OP_MAX_ = 31,
+	MCS_OP_BUF_ALLOC = 3,    /* client -> daemon; reply carries the buffer memfd */
+	MCS_OP_BUF_FREE = 4,     /* client -> daemon */
+	MCS_OP_FETCH = 40,       /* client -> daemon: remote buffers -> client buffer */
+	MCS_OP_PUSH = 41,        /* client -> daemon: client buffer -> remote buffers */
+	MCS_OP_DATA_READ = 50,   /* daemon -> daemon; answer: data_resp + len raw bytes */
+	MCS_OP_DATA_WRITE = 51,  /* daemon -> daemon; len raw bytes follow the frame */
+	MCS_OP_MAX_ = 52,
 };
 
 /* Header, host byte order after decoding. */
@@ -274,6 +280,55 @@ struct mcs_stat_resp {
 	struct mcs_seg_stat *segments;
 };
 void mcs_stat_resp_free(struct mcs_stat_resp *m);
+
+/* BUF_ALLOC: a buffer shared between a client and its daemon (memfd,
+ * passed with the answer), where remote data lands and leaves from. */
+struct mcs_buf_alloc_req {
+	uint64_t size;
+};
+struct mcs_buf_alloc_resp {
+	uint32_t buf_id;
+	uint64_t size;
+};
+struct mcs_buf_free_req {
+	uint32_t buf_id;
+};
+
+/* FETCH / PUSH: move the bytes of handles[0..n) (in order, back to back)
+ * from / to the client's buffer buf_id at buf_off. */
+struct mcs_transfer_req {
+	uint32_t buf_id;
+	uint64_t buf_off;
+	uint32_t n_handles;        /* <= MCS_MAX_HANDLES */
+	struct mcs_handle *handles;
+};
+void mcs_transfer_req_free(struct mcs_transfer_req *m);
+
+/* DATA_READ / DATA_WRITE between daemons: bytes [offset, offset+len) of a
+ * segment. A DATA_WRITE frame is followed by len raw bytes; a successful
+ * DATA_READ answer carries mcs_data_resp and is followed by len raw bytes. */
+#define MCS_MAX_DATA_CHUNK (64ull << 20)
+struct mcs_data_req {
+	struct mcs_str segment;
+	uint64_t offset;
+	uint64_t len;              /* 1 .. MCS_MAX_DATA_CHUNK */
+};
+struct mcs_data_resp {
+	uint64_t len;
+};
+
+void mcs_enc_buf_alloc_req(struct mcs_buf *b, const struct mcs_buf_alloc_req *m);
+int mcs_dec_buf_alloc_req(const void *body, size_t n, struct mcs_buf_alloc_req *ret);
+void mcs_enc_buf_alloc_resp(struct mcs_buf *b, const struct mcs_buf_alloc_resp *m);
+int mcs_dec_buf_alloc_resp(const void *body, size_t n, struct mcs_buf_alloc_resp *ret);
+void mcs_enc_buf_free_req(struct mcs_buf *b, const struct mcs_buf_free_req *m);
+int mcs_dec_buf_free_req(const void *body, size_t n, struct mcs_buf_free_req *ret);
+void mcs_enc_transfer_req(struct mcs_buf *b, const struct mcs_transfer_req *m);
+int mcs_dec_transfer_req(const void *body, size_t n, struct mcs_transfer_req *ret);
+void mcs_enc_data_req(struct mcs_buf *b, const struct mcs_data_req *m);
+int mcs_dec_data_req(const void *body, size_t n, struct mcs_data_req *ret);
+void mcs_enc_data_resp(struct mcs_buf *b, const struct mcs_data_resp *m);
+int mcs_dec_data_resp(const void *body, size_t n, struct mcs_data_resp *ret);
 
 void mcs_enc_hello_req(struct mcs_buf *b, const struct mcs_hello_req *m);
 int mcs_dec_hello_req(const void *body, size_t n, struct mcs_hello_req *ret);

@@ -19,10 +19,41 @@
  * chunks, frames carrying an fd get their own entry sent with SENDMSG.
  * Closing cancels what is in flight; on_close runs from the turn, after
  * the last CQE, so never from inside mcs_conn_close or on_frame.
+ *
+ * Bulk data (mcs_conn_recv_into / mcs_conn_send_ref):
+ *
+ * - recv_into only records the destination; the parse loop does the rest.
+ *   After on_frame returns, the loop sees the pending payload before it
+ *   looks for another header: it copies what the receive buffer holds past
+ *   the frame, and if that completes the payload it runs done and goes on
+ *   parsing the frames buffered behind it. Otherwise the buffer is empty,
+ *   and the next recv goes straight into the destination (MSG_WAITALL, for
+ *   the whole remainder up to IO_CHUNK_MAX) unless the remainder is small
+ *   (< RIN_DIRECT_MIN), when receiving into the buffer, with whatever
+ *   follows, costs fewer CQEs; the parse loop copies it out again. No
+ *   frame is parsed while a payload is pending.
+ *
+ * - send_ref appends an entry pointing at the caller's memory to the same
+ *   ordered queue (never coalesced into, never coalesced with), so it goes
+ *   out after everything queued before it and before everything queued
+ *   after. It is sent with one SEND (MSG_WAITALL) per IO_CHUNK_MAX, or
+ *   SEND_ZC at or above zc_threshold. A SEND_ZC keeps the conn's single
+ *   send slot busy until its notification CQE, so the memory is never
+ *   reported done (nor the next bytes sent) before the kernel lets go of
+ *   it; a refusal (-EOPNOTSUPP/-EINVAL) switches the conn to plain sends.
+ *
+ * - Callbacks of bulk I/O that never finished (done(err < 0)) run when the
+ *   conn is finalized, once every op is back, right before on_close.
+ *
+ * mcs_loop_connect creates the conn in a "connecting" state: sends are
+ * queued but not started, no recv is armed; an IORING_OP_CONNECT (linked
+ * to an IORING_OP_LINK_TIMEOUT when there is a time limit) completes it.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
@@ -37,6 +68,7 @@
 #define OUT_COALESCE (64u << 10)          /* small frames share chunks up to this */
 #define OUT_MIN_CAP 4096u
 #define IO_CHUNK_MAX (1u << 30)           /* sqe->len is 32 bits: stay well below */
+#define RIN_DIRECT_MIN (16u << 10)        /* smaller payload rests go via the buffer */
 #define ACCEPT_PAUSE_NS (100ull * 1000 * 1000)
 #define CQE_BATCH 128
 #define SQE_RETRIES 8
@@ -45,6 +77,8 @@ enum op_kind {
 	OP_RECV,
 	OP_SEND,                /* SEND or SENDMSG: one in flight per conn */
 	OP_CONN_CANCEL,
+	OP_CONNECT,
+	OP_CONNECT_TIMEOUT,
 	OP_ACCEPT,
 	OP_ACCEPT_PAUSE,
 	OP_LISTEN_CANCEL,
@@ -96,6 +130,7 @@ struct cqe_copy {
 struct mcs_loop {
 	struct io_uring ring;
 	uint32_t max_body;
+	uint32_t zc_threshold;      /* 0: never SEND_ZC */
 	unsigned inflight;          /* SQEs prepared whose final CQE is not reaped */
 	bool exit_requested;
 	int exit_code;
@@ -113,9 +148,12 @@ struct mcs_loop {
 /* One run of outgoing bytes. Entries are sent strictly in order. */
 struct out_ent {
 	struct out_ent *next;
-	uint8_t *data;
+	uint8_t *data;              /* ours, or the caller's if ref */
 	size_t len, cap, off;       /* off: bytes already sent */
 	int fd;                     /* dup to pass with the first byte, or -1 */
+	bool ref;                   /* mcs_conn_send_ref: not copied, not ours to free */
+	mcs_io_done_fn done;        /* ref only; NULL ok */
+	void *done_arg;
 	/* SENDMSG arguments: must stay put until its CQE */
 	struct msghdr msg;
 	struct iovec iov;
@@ -138,11 +176,30 @@ struct mcs_conn {
 	int close_err;
 	unsigned inflight;
 	bool recv_armed, send_armed;
-	struct op recv_op, send_op, cancel_op;
+	bool recv_direct;           /* the armed recv lands in rin.dest */
+	bool send_zc;               /* the armed send is a SEND_ZC ... */
+	bool zc_more;               /* ... whose result is in, its notification not */
+	int zc_res;                 /* that result */
+	bool no_zc;                 /* the kernel refused SEND_ZC on this socket */
+	bool connecting;            /* mcs_loop_connect not completed: no I/O yet */
+	bool connect_armed;
+	bool in_frame;              /* inside on_frame: recv_into allowed */
+	struct op recv_op, send_op, cancel_op, connect_op, ctimeout_op;
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 	struct out_ent *out_head, *out_tail;
 	size_t out_bytes;
+	struct {                    /* mcs_conn_recv_into */
+		bool active;
+		uint8_t *dest;
+		size_t len, got;
+		mcs_io_done_fn done;
+		void *arg;
+	} rin;
+	/* connect arguments, read by the kernel when the SQE is submitted */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	struct __kernel_timespec connect_ts;
 };
 
 struct listener {
@@ -209,18 +266,53 @@ static void sqe_own(struct mcs_loop *l, struct io_uring_sqe *sqe, struct op *op,
 
 /* ---- connections: lifetime ------------------------------------------------ */
 
-static void out_free_all(struct mcs_conn *c)
+/* Unlink the head entry of the out queue. */
+static struct out_ent *out_pop(struct mcs_conn *c)
 {
 	struct out_ent *e = c->out_head;
-	while (e) {
-		struct out_ent *next = e->next;
-		if (e->fd >= 0)
-			close(e->fd);
+	c->out_head = e->next;
+	if (!c->out_head)
+		c->out_tail = NULL;
+	e->next = NULL;
+	return e;
+}
+
+static void out_append(struct mcs_conn *c, struct out_ent *e)
+{
+	if (c->out_tail)
+		c->out_tail->next = e;
+	else
+		c->out_head = e;
+	c->out_tail = e;
+}
+
+/* Release an unlinked entry; a reference reports err to its owner. With
+ * leak, our own buffer stays allocated (the kernel may still read it). */
+static void out_release(struct mcs_conn *c, struct out_ent *e, int err, bool leak)
+{
+	mcs_io_done_fn done = e->ref ? e->done : NULL;
+	void *arg = e->done_arg;
+	if (e->fd >= 0)
+		close(e->fd);
+	if (!e->ref && !leak)
 		free(e->data);
+	if (!leak)
 		free(e);
-		e = next;
+	if (done)
+		done(c, err, arg);
+}
+
+/* A finished conn: report every unfinished bulk transfer (err < 0). */
+static void conn_drop_io(struct mcs_conn *c, bool leak)
+{
+	int err = c->close_err < 0 ? c->close_err : -EPIPE;
+	if (c->rin.active) {
+		c->rin.active = false;
+		if (c->rin.done)
+			c->rin.done(c, err, c->rin.arg);
 	}
-	c->out_head = c->out_tail = NULL;
+	while (c->out_head)
+		out_release(c, out_pop(c), err, leak);
 	c->out_bytes = 0;
 }
 
@@ -255,8 +347,20 @@ static void conn_fail(struct mcs_conn *c, int err)
 	link_move_tail(&c->loop->closing, &c->link);
 	if (c->recv_armed)
 		conn_cancel(c, &c->recv_op);
-	if (c->send_armed)
-		conn_cancel(c, &c->send_op);
+	if (c->send_armed) {
+		if (!c->zc_more)
+			conn_cancel(c, &c->send_op);
+		if (c->send_zc) {
+			/* A SEND_ZC's notification waits until the kernel frees
+			 * the data it queued, which a peer that does not read
+			 * can put off forever: drop the queued data (TCP
+			 * disconnect, the peer gets a reset). */
+			struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+			(void)connect(c->fd, &unspec, sizeof(unspec));
+		}
+	}
+	if (c->connect_armed)
+		conn_cancel(c, &c->connect_op);
 	if (c->inflight == 0) {
 		c->state = CONN_READY;
 		link_move_tail(&c->loop->ready, &c->link);
@@ -272,14 +376,12 @@ static void conn_finalize(struct mcs_conn *c, bool leak_buffers)
 	c->fd = -1;
 	/* A broken ring may still hold ops on these buffers: leak rather than
 	 * risk the kernel writing into freed memory. */
-	if (!leak_buffers) {
+	if (!leak_buffers)
 		free(c->rbuf);
-		out_free_all(c);
-	}
 	c->rbuf = NULL;
 	c->rlen = c->rcap = 0;
-	c->out_head = c->out_tail = NULL;
-	c->out_bytes = 0;
+	/* done(err) of unfinished bulk I/O comes before on_close. */
+	conn_drop_io(c, leak_buffers);
 	if (c->ops->on_close)
 		c->ops->on_close(c, c->close_err, c->userdata);
 	mcs_conn_unref(c);
@@ -300,11 +402,28 @@ static int conn_arm_recv(struct mcs_conn *c)
 	struct io_uring_sqe *sqe = get_sqe(c->loop);
 	if (!sqe)
 		return -EBUSY;
-	size_t room = MCS_MIN(c->rcap - c->rlen, (size_t)IO_CHUNK_MAX);
-	io_uring_prep_recv(sqe, c->fd, c->rbuf + c->rlen, room, 0);
+	size_t rest = c->rin.active ? c->rin.len - c->rin.got : 0;
+	if (rest >= RIN_DIRECT_MIN) {
+		/* The parse loop emptied the buffer into rin.dest: the rest of
+		 * the payload goes straight where it belongs. */
+		io_uring_prep_recv(sqe, c->fd, c->rin.dest + c->rin.got, MCS_MIN(rest, (size_t)IO_CHUNK_MAX),
+				   MSG_WAITALL);
+		c->recv_direct = true;
+	} else {
+		size_t room = MCS_MIN(c->rcap - c->rlen, (size_t)IO_CHUNK_MAX);
+		io_uring_prep_recv(sqe, c->fd, c->rbuf + c->rlen, room, 0);
+	}
 	sqe_own(c->loop, sqe, &c->recv_op, &c->inflight);
 	c->recv_armed = true;
 	return 0;
+}
+
+/* The payload of recv_into is complete. */
+static void conn_rin_done(struct mcs_conn *c)
+{
+	c->rin.active = false;
+	if (c->rin.done)
+		c->rin.done(c, 0, c->rin.arg);
 }
 
 static int conn_resize_rbuf(struct mcs_conn *c, size_t cap)
@@ -324,7 +443,22 @@ static void conn_parse(struct mcs_conn *c)
 	struct mcs_loop *l = c->loop;
 	size_t pos = 0, want = RBUF_INIT;
 
-	while (c->state == CONN_LIVE && c->rlen - pos >= MCS_HDR_SIZE) {
+	while (c->state == CONN_LIVE) {
+		if (c->rin.active) {
+			/* A payload follows the last frame: take what is
+			 * buffered; parse on only once it is complete. */
+			size_t n = MCS_MIN(c->rlen - pos, c->rin.len - c->rin.got);
+			if (n > 0)
+				memcpy(c->rin.dest + c->rin.got, c->rbuf + pos, n);
+			pos += n;
+			c->rin.got += n;
+			if (c->rin.got < c->rin.len)
+				break;          /* buffer empty: the rest is on its way */
+			conn_rin_done(c);
+			continue;
+		}
+		if (c->rlen - pos < MCS_HDR_SIZE)
+			break;
 		struct mcs_hdr h;
 		int r = mcs_hdr_decode(c->rbuf + pos, l->max_body, &h);
 		if (r < 0) {
@@ -336,7 +470,9 @@ static void conn_parse(struct mcs_conn *c)
 			want = MCS_MAX(want, need);
 			break;
 		}
+		c->in_frame = true;
 		r = c->ops->on_frame(c, &h, c->rbuf + pos + MCS_HDR_SIZE, c->userdata);
+		c->in_frame = false;
 		pos += need;
 		if (r < 0) {
 			conn_fail(c, r);
@@ -360,7 +496,9 @@ static void conn_parse(struct mcs_conn *c)
 
 static void conn_on_recv(struct mcs_conn *c, int res)
 {
+	bool direct = c->recv_direct;
 	c->recv_armed = false;
+	c->recv_direct = false;
 	conn_op_done(c);
 	if (c->state != CONN_LIVE)
 		return;
@@ -372,6 +510,18 @@ static void conn_on_recv(struct mcs_conn *c, int res)
 	} else if (res == 0) {
 		conn_fail(c, 0);
 		return;
+	} else if (direct) {
+		/* Short completions (a signal, MSG_WAITALL cut short) just
+		 * leave a smaller rest for the next recv. */
+		c->rin.got += (size_t)res;
+		if (c->rin.got == c->rin.len) {
+			conn_rin_done(c);
+			if (c->state != CONN_LIVE)
+				return;
+			conn_parse(c);      /* nothing buffered now, but cheap and general */
+			if (c->state != CONN_LIVE)
+				return;
+		}
 	} else {
 		c->rlen += (size_t)res;
 		conn_parse(c);
@@ -387,14 +537,33 @@ static void conn_on_recv(struct mcs_conn *c, int res)
 
 static int conn_kick_send(struct mcs_conn *c)
 {
+	if (c->send_armed || c->connecting || c->state != CONN_LIVE)
+		return 0;
+	/* Empty references are done once everything before them is (done
+	 * may queue more, even arm the send itself, or close the conn). */
+	while (c->out_head && c->out_head->len == 0) {
+		out_release(c, out_pop(c), 0, false);
+		if (c->send_armed || c->state != CONN_LIVE)
+			return 0;
+	}
 	struct out_ent *e = c->out_head;
-	if (c->send_armed || !e || c->state != CONN_LIVE)
+	if (!e)
 		return 0;
 	struct io_uring_sqe *sqe = get_sqe(c->loop);
 	if (!sqe)
 		return -EBUSY;
 	size_t n = MCS_MIN(e->len - e->off, (size_t)IO_CHUNK_MAX);
-	if (e->fd >= 0 && e->off == 0) {
+	if (e->ref) {
+		/* One SQE for the whole range: the kernel loops over short
+		 * sends itself (MSG_WAITALL). */
+		uint32_t zt = c->loop->zc_threshold;
+		if (zt > 0 && e->len >= zt && !c->no_zc) {
+			io_uring_prep_send_zc(sqe, c->fd, e->data + e->off, n, MSG_NOSIGNAL | MSG_WAITALL, 0);
+			c->send_zc = true;
+		} else {
+			io_uring_prep_send(sqe, c->fd, e->data + e->off, n, MSG_NOSIGNAL | MSG_WAITALL);
+		}
+	} else if (e->fd >= 0 && e->off == 0) {
 		/* The fd rides on the first byte; a remainder after a partial
 		 * send goes out as a plain SEND. */
 		memset(&e->msg, 0, sizeof(e->msg));
@@ -419,13 +588,28 @@ static int conn_kick_send(struct mcs_conn *c)
 	return 0;
 }
 
-static void conn_on_send(struct mcs_conn *c, int res)
+static void conn_on_send(struct mcs_conn *c, int res, uint32_t flags)
 {
+	if (flags & IORING_CQE_F_MORE) {
+		/* SEND_ZC result: the memory stays the kernel's, and the send
+		 * slot busy, until the notification. */
+		c->zc_res = res;
+		c->zc_more = true;
+		return;
+	}
+	if (c->zc_more)
+		res = c->zc_res;        /* this is the notification */
+	bool zc = c->send_zc;
 	c->send_armed = false;
+	c->send_zc = false;
+	c->zc_more = false;
 	conn_op_done(c);
 	if (c->state != CONN_LIVE)
 		return;
-	if (res == -EINTR || res == -EAGAIN || res == -ENOBUFS) {
+	if (zc && (res == -EOPNOTSUPP || res == -EINVAL)) {
+		/* No zero-copy on this socket: the same bytes, plain. */
+		c->no_zc = true;
+	} else if (res == -EINTR || res == -EAGAIN || res == -ENOBUFS) {
 		/* transient: resubmit the same bytes */
 	} else if (res < 0) {
 		conn_fail(c, res);
@@ -439,13 +623,10 @@ static void conn_on_send(struct mcs_conn *c, int res)
 		e->off += (size_t)res;
 		c->out_bytes -= (size_t)res;
 		if (e->off == e->len) {
-			c->out_head = e->next;
-			if (!c->out_head)
-				c->out_tail = NULL;
-			if (e->fd >= 0)
-				close(e->fd);
-			free(e->data);
-			free(e);
+			/* done of a reference may send or close */
+			out_release(c, out_pop(c), 0, false);
+			if (c->state != CONN_LIVE)
+				return;
 		}
 	}
 	int r = conn_kick_send(c);
@@ -462,7 +643,7 @@ static uint8_t *out_reserve(struct mcs_conn *c, size_t n, int fd)
 	struct out_ent *t = c->out_tail;
 	bool tail_busy = t && t == c->out_head && c->send_armed;
 
-	if (fd < 0 && t && t->fd < 0 && !tail_busy && t->len + n <= OUT_COALESCE) {
+	if (fd < 0 && t && t->fd < 0 && !t->ref && !tail_busy && t->len + n <= OUT_COALESCE) {
 		if (t->len + n > t->cap) {
 			size_t cap = MCS_MIN(MCS_MAX(t->cap * 2, t->len + n), (size_t)OUT_COALESCE);
 			uint8_t *p = realloc(t->data, cap);
@@ -487,11 +668,7 @@ static uint8_t *out_reserve(struct mcs_conn *c, size_t n, int fd)
 	}
 	e->len = n;
 	e->fd = fd;
-	if (t)
-		t->next = e;
-	else
-		c->out_head = e;
-	c->out_tail = e;
+	out_append(c, e);
 	return e->data;
 }
 
@@ -556,7 +733,80 @@ MCS_EXPORT int mcs_conn_send_raw(struct mcs_conn *c, const void *data, size_t le
 	return 0;
 }
 
+MCS_EXPORT int mcs_conn_send_ref(struct mcs_conn *c, const void *p, size_t len, mcs_io_done_fn done, void *arg)
+{
+	if (!c || c->state != CONN_LIVE)
+		return -EPIPE;
+	if (len > 0 && !p)
+		return -EINVAL;
+	struct out_ent *e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->data = (uint8_t *)(uintptr_t)p;
+	e->len = e->cap = len;
+	e->fd = -1;
+	e->ref = true;
+	e->done = done;
+	e->done_arg = arg;
+	out_append(c, e);
+	c->out_bytes += len;
+	/* Once queued, done reports the outcome: a conn that cannot send
+	 * fails, and done(err) follows; the call itself succeeded. */
+	int r = conn_kick_send(c);
+	if (r < 0)
+		conn_fail(c, r);
+	return 0;
+}
+
+/* ---- connections: receive into caller memory ------------------------------ */
+
+MCS_EXPORT int mcs_conn_recv_into(struct mcs_conn *c, void *dest, size_t len, mcs_io_done_fn done, void *arg)
+{
+	if (!c || c->state != CONN_LIVE)
+		return -EPIPE;
+	/* Only on_frame knows where "right after the frame" is. */
+	if (!c->in_frame || (len > 0 && !dest))
+		return -EINVAL;
+	if (c->rin.active)
+		return -EBUSY;
+	/* The parse loop takes it from here once on_frame returns (len 0:
+	 * done runs right then). */
+	c->rin.active = true;
+	c->rin.dest = dest;
+	c->rin.len = len;
+	c->rin.got = 0;
+	c->rin.done = done;
+	c->rin.arg = arg;
+	return 0;
+}
+
 /* ---- connections: API ----------------------------------------------------- */
+
+/* A conn not yet live, or NULL (-ENOMEM). The fd stays the caller's. */
+static struct mcs_conn *conn_new(struct mcs_loop *l, int fd, const struct mcs_conn_ops *ops, void *userdata)
+{
+	struct mcs_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->loop = l;
+	c->refs = 1;           /* the loop's, dropped after on_close */
+	c->fd = fd;
+	c->ops = ops;
+	c->userdata = userdata;
+	c->recv_op = (struct op){ OP_RECV, c };
+	c->send_op = (struct op){ OP_SEND, c };
+	c->cancel_op = (struct op){ OP_CONN_CANCEL, c };
+	c->connect_op = (struct op){ OP_CONNECT, c };
+	c->ctimeout_op = (struct op){ OP_CONNECT_TIMEOUT, c };
+	link_init(&c->link);
+	c->rbuf = malloc(RBUF_INIT);
+	if (!c->rbuf) {
+		free(c);
+		return NULL;
+	}
+	c->rcap = RBUF_INIT;
+	return c;
+}
 
 MCS_EXPORT int mcs_loop_add_conn(struct mcs_loop *l, int fd, const struct mcs_conn_ops *ops, void *userdata,
 				 struct mcs_conn **ret)
@@ -566,27 +816,11 @@ MCS_EXPORT int mcs_loop_add_conn(struct mcs_loop *l, int fd, const struct mcs_co
 			close(fd);
 		return -EINVAL;
 	}
-	struct mcs_conn *c = calloc(1, sizeof(*c));
+	struct mcs_conn *c = conn_new(l, fd, ops, userdata);
 	if (!c) {
 		close(fd);
 		return -ENOMEM;
 	}
-	c->loop = l;
-	c->refs = 1;           /* the loop's, dropped after on_close */
-	c->fd = fd;
-	c->ops = ops;
-	c->userdata = userdata;
-	c->recv_op = (struct op){ OP_RECV, c };
-	c->send_op = (struct op){ OP_SEND, c };
-	c->cancel_op = (struct op){ OP_CONN_CANCEL, c };
-	link_init(&c->link);
-	c->rbuf = malloc(RBUF_INIT);
-	if (!c->rbuf) {
-		free(c);
-		close(fd);
-		return -ENOMEM;
-	}
-	c->rcap = RBUF_INIT;
 	int r = conn_arm_recv(c);
 	if (r < 0) {
 		free(c->rbuf);
@@ -594,6 +828,81 @@ MCS_EXPORT int mcs_loop_add_conn(struct mcs_loop *l, int fd, const struct mcs_co
 		close(fd);
 		return r;
 	}
+	c->state = CONN_LIVE;
+	link_add_tail(&l->conns, &c->link);
+	if (ret)
+		*ret = c;
+	return 0;
+}
+
+static void conn_on_connect(struct mcs_conn *c, int res)
+{
+	c->connect_armed = false;
+	conn_op_done(c);
+	if (c->state != CONN_LIVE)
+		return;
+	if (res < 0) {
+		/* Live, so not cancelled by us: by the linked timeout. */
+		conn_fail(c, res == -ECANCELED ? -ETIMEDOUT : res);
+		return;
+	}
+	c->connecting = false;
+	int r = conn_arm_recv(c);
+	if (r == 0)
+		r = conn_kick_send(c);
+	if (r < 0)
+		conn_fail(c, r);
+}
+
+MCS_EXPORT int mcs_loop_connect(struct mcs_loop *l, const struct sockaddr *sa, socklen_t salen, unsigned timeout_ms,
+				const struct mcs_conn_ops *ops, void *userdata, struct mcs_conn **ret)
+{
+	if (!l || !sa || salen < sizeof(sa_family_t) || salen > sizeof(struct sockaddr_storage) || !ops ||
+	    !ops->on_frame)
+		return -EINVAL;
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
+		int one = 1;
+		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
+			int r = -errno;
+			close(fd);
+			return r;
+		}
+	}
+	struct mcs_conn *c = conn_new(l, fd, ops, userdata);
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	memcpy(&c->addr, sa, salen);
+	c->addrlen = salen;
+
+	/* A linked pair must reach the kernel together: make room for both
+	 * first, so get_sqe cannot submit the first one alone. */
+	unsigned need = timeout_ms > 0 ? 2 : 1;
+	if (io_uring_sq_space_left(&l->ring) < need)
+		(void)io_uring_submit(&l->ring);
+	struct io_uring_sqe *sqe = io_uring_sq_space_left(&l->ring) >= need ? get_sqe(l) : NULL;
+	if (!sqe) {
+		free(c->rbuf);
+		free(c);
+		close(fd);
+		return -EBUSY;
+	}
+	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&c->addr, c->addrlen);
+	sqe_own(l, sqe, &c->connect_op, &c->inflight);
+	if (timeout_ms > 0) {
+		sqe->flags |= IOSQE_IO_LINK;
+		c->connect_ts.tv_sec = timeout_ms / 1000;
+		c->connect_ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
+		struct io_uring_sqe *tsqe = get_sqe(l);     /* cannot fail: room was made */
+		io_uring_prep_link_timeout(tsqe, &c->connect_ts, 0);
+		sqe_own(l, tsqe, &c->ctimeout_op, &c->inflight);
+	}
+	c->connecting = true;
+	c->connect_armed = true;
 	c->state = CONN_LIVE;
 	link_add_tail(&l->conns, &c->link);
 	if (ret)
@@ -1018,7 +1327,15 @@ static void dispatch(struct mcs_loop *l, const struct cqe_copy *cq)
 		conn_on_recv(op->owner, cq->res);
 		break;
 	case OP_SEND:
-		conn_on_send(op->owner, cq->res);
+		conn_on_send(op->owner, cq->res, cq->flags);
+		break;
+	case OP_CONNECT:
+		conn_on_connect(op->owner, cq->res);
+		break;
+	case OP_CONNECT_TIMEOUT:
+		/* -ETIME: it fired and the connect fails with -ECANCELED;
+		 * -ECANCELED: the connect finished first. Nothing to do. */
+		conn_op_done(op->owner);
 		break;
 	case OP_CONN_CANCEL: {
 		struct mcs_conn *c = op->owner;
@@ -1096,12 +1413,14 @@ MCS_EXPORT int mcs_loop_new(const struct mcs_loop_opts *opts, struct mcs_loop **
 	(opts && opts->size >= offsetof(struct mcs_loop_opts, f) + sizeof(opts->f) && opts->f ? opts->f : (dflt))
 	unsigned entries = OPT(entries, 256u);
 	uint32_t max_body = OPT(max_body, (uint32_t)MCS_DEFAULT_MAX_BODY);
+	uint32_t zc_threshold = OPT(zc_threshold, 0u);
 #undef OPT
 
 	struct mcs_loop *l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
 	l->max_body = max_body;
+	l->zc_threshold = zc_threshold;
 	link_init(&l->conns);
 	link_init(&l->closing);
 	link_init(&l->ready);

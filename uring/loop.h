@@ -23,6 +23,7 @@
 #define MCS_LOOP_H
 
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +56,9 @@ struct mcs_loop_opts {
 	size_t size;           /* sizeof(struct mcs_loop_opts) */
 	unsigned entries;      /* SQ ring size; 0: 256 */
 	uint32_t max_body;     /* largest body accepted from peers; 0: MCS_DEFAULT_MAX_BODY */
+	uint32_t zc_threshold; /* mcs_conn_send_ref of at least this many bytes uses
+				* IORING_OP_SEND_ZC; 0: never (on loopback the kernel
+				* copies anyway and zero-copy send is slower) */
 };
 
 int mcs_loop_new(const struct mcs_loop_opts *opts, struct mcs_loop **ret);
@@ -83,6 +87,35 @@ int mcs_conn_send(struct mcs_conn *c, const struct mcs_hdr *h, const void *body,
 /* Queue bytes already framed (one or more whole frames), as built by
  * mcs_frame_begin/end. */
 int mcs_conn_send_raw(struct mcs_conn *c, const void *data, size_t len);
+
+/* Bulk data, for the node-to-node data path: payloads travel as raw bytes
+ * right after a small frame, so they can land where they belong (a
+ * segment, a client's buffer) and leave from where they are, without
+ * passing through the connection's buffers. */
+typedef void (*mcs_io_done_fn)(struct mcs_conn *c, int err, void *arg);
+
+/* From inside on_frame: the next len bytes of the stream, right after the
+ * frame being handled, go to dest instead of being parsed as frames. Bytes
+ * already buffered are copied; the rest is received straight into dest.
+ * done(c, 0, arg) runs once all len bytes are there, then frame parsing
+ * resumes; if the connection fails first, done(c, err < 0, arg) runs
+ * before on_close. One such receive per frame (-EBUSY otherwise); -EPIPE
+ * on a closed conn. dest must stay valid until done. */
+int mcs_conn_recv_into(struct mcs_conn *c, void *dest, size_t len, mcs_io_done_fn done, void *arg);
+/* Queue len bytes at p without copying them, in order with every frame
+ * and send queued before and after. p must stay valid until done runs:
+ * done(c, 0, arg) once the kernel has the bytes (for SEND_ZC: once it no
+ * longer needs them), done(c, err < 0, arg) if the conn failed first.
+ * done may be NULL. 0, -EPIPE (closed) or -ENOMEM. */
+int mcs_conn_send_ref(struct mcs_conn *c, const void *p, size_t len, mcs_io_done_fn done, void *arg);
+
+/* Open a TCP (or unix) connection without blocking: the conn exists at
+ * once and frames may be queued on it; they go out once connected. A
+ * failed connect, or no connection within timeout_ms (0: no limit),
+ * closes the conn: on_close(c, err < 0). The loop sets TCP_NODELAY. */
+int mcs_loop_connect(struct mcs_loop *l, const struct sockaddr *sa, socklen_t salen, unsigned timeout_ms,
+		     const struct mcs_conn_ops *ops, void *userdata, struct mcs_conn **ret);
+
 void mcs_conn_close(struct mcs_conn *c);
 bool mcs_conn_is_closed(const struct mcs_conn *c);
 struct mcs_conn *mcs_conn_ref(struct mcs_conn *c);

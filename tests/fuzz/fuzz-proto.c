@@ -84,6 +84,17 @@ WRAP(release_req)
 WRAP(remove_req)
 WRAP(remove_all_resp)
 WRAP(stat_resp)
+WRAP(buf_alloc_req)
+WRAP(buf_alloc_resp)
+WRAP(buf_free_req)
+WRAP(transfer_req)
+WRAP(data_req)
+WRAP(data_resp)
+
+static void free_transfer_req(void *m)
+{
+	mcs_transfer_req_free(m);
+}
 
 #define DEC(name, op, resp, freefn) \
 	{ op, resp, sizeof(struct mcs_##name), enc_##name, dec_##name, freefn }
@@ -105,6 +116,14 @@ static const struct fuzz_dec decoders[] = {
 	DEC(remove_req, MCS_OP_REMOVE, false, free_nothing),
 	DEC(remove_all_resp, MCS_OP_REMOVE_ALL, true, free_nothing),
 	DEC(stat_resp, MCS_OP_STAT, true, free_stat_resp),
+	DEC(buf_alloc_req, MCS_OP_BUF_ALLOC, false, free_nothing),
+	DEC(buf_alloc_resp, MCS_OP_BUF_ALLOC, true, free_nothing),
+	DEC(buf_free_req, MCS_OP_BUF_FREE, false, free_nothing),
+	DEC(transfer_req, MCS_OP_FETCH, false, free_transfer_req),
+	DEC(transfer_req, MCS_OP_PUSH, false, free_transfer_req),
+	DEC(data_req, MCS_OP_DATA_READ, false, free_nothing),
+	DEC(data_req, MCS_OP_DATA_WRITE, false, free_nothing),
+	DEC(data_resp, MCS_OP_DATA_READ, true, free_nothing),
 };
 #define N_DECODERS MCS_ARRAY_SIZE(decoders)
 #define SEL_REPLICA_LIST N_DECODERS

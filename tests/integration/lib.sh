@@ -97,14 +97,17 @@ start_master() {
 	MASTER_PORT=$(master_port_of "$log")
 }
 
-# start_node NAME SIZE [EXTRA ARGS...]: sets NODE_PID and NODE_SOCK
+# start_node NAME SIZE [EXTRA ARGS...]: sets NODE_PID and NODE_SOCK, and
+# PID_<NAME> / SOCK_<NAME> for clusters (data port: a free one)
 start_node() {
 	local name=$1 size=$2; shift 2
 	NODE_SOCK=$T_DIR/$name.sock
 	"$NODE_BIN" --master "127.0.0.1:$MASTER_PORT" --name "$name" --segment-size "$size" \
-		--socket "$NODE_SOCK" "$@" >"$T_DIR/$name.log" 2>&1 &
+		--socket "$NODE_SOCK" --data-port 0 --data-host 127.0.0.1 "$@" >>"$T_DIR/$name.log" 2>&1 &
 	NODE_PID=$!
 	T_PIDS+=("$NODE_PID")
+	printf -v "PID_$name" %s "$NODE_PID"
+	printf -v "SOCK_$name" %s "$NODE_SOCK"
 	if ! wait_until 30 "$CTL" --socket "$NODE_SOCK" stat; then
 		echo "Bail out! node $name did not become ready:"
 		sed 's/^/# /' "$T_DIR/$name.log"
@@ -167,3 +170,7 @@ finish_daemons() {
 	logs_clean >/dev/null
 	ok $? "no sanitizer report in any daemon log"
 }
+
+# on NODE CTL-ARGS...: mcstorectl against node NAME
+on() { local sv="SOCK_$1"; shift; "$CTL" --socket "${!sv}" "$@"; }
+pid_of() { local pv="PID_$1"; echo "${!pv}"; }

@@ -113,8 +113,74 @@ static int verify(struct mcs_client *c, const char *key, unsigned i, uint8_t *ex
 	return r;
 }
 
+/* Chaos mode, for runs during which nodes die:
+ *   stress-client chaos SOCKET PREFIX SECONDS PEER_PREFIX...
+ * writes PREFIX-<i> with 2 replicas and reads random keys of every prefix
+ * for SECONDS. A read must give the right bytes or a clean "not found";
+ * anything else read is counted as wrong. Puts may fail (a target died).
+ * Small sizes keep the loop fast. */
+static int chaos(int argc, char **argv)
+{
+	const char *prefix = argv[3];
+	int seconds = atoi(argv[4]);
+	struct mcs_client_opts o = { .size = sizeof(o), .socket_path = argv[2], .timeout_ms = 20000 };
+	struct mcs_client *c;
+	int r = mcs_client_new(&o, &c);
+	if (r < 0) {
+		fprintf(stderr, "stress-client: cannot connect: %s\n", mcs_strerror(r));
+		return 1;
+	}
+	uint8_t *buf = malloc(MAX_SIZE), *got = malloc(MAX_SIZE), *expect = malloc(MAX_SIZE);
+	if (!buf || !got || !expect)
+		return 1;
+	unsigned puts = 0, put_fail = 0, good = 0, notfound = 0, wrong = 0, errors = 0, next = 0;
+	uint64_t rng = key_seed(prefix);
+	struct mcs_replicate_config cfg = { .size = sizeof(cfg), .replica_num = 2 };
+	time_t end = time(NULL) + seconds;
+	char key[128];
+	while (time(NULL) < end) {
+		snprintf(key, sizeof(key), "%s-%u", prefix, next);
+		size_t n = key_size(key, next) & ((1u << 20) - 1);
+		fill(buf, n, key_seed(key));
+		r = mcs_put(c, key, buf, n, &cfg);
+		if (r < 0)
+			put_fail++;
+		else
+			puts++;
+		next++;
+		for (int k = 0; k < 4; k++) {
+			rng = mix(rng + 1);
+			const char *p = argv[5 + (int)(rng % (uint64_t)(argc - 5))];
+			unsigned i = (unsigned)(mix(rng) % (next + 10));
+			snprintf(key, sizeof(key), "%s-%u", p, i);
+			size_t want = key_size(key, i) & ((1u << 20) - 1);
+			fill(expect, want, key_seed(key));
+			ssize_t g = mcs_get(c, key, got, MAX_SIZE, NULL);
+			if (g == MCS_E_NOT_FOUND)
+				notfound++;
+			else if (g < 0) {
+				fprintf(stderr, "stress-client: get %s: %s\n", key, mcs_strerror((int)g));
+				errors++;
+			} else if ((size_t)g != want || memcmp(got, expect, want)) {
+				fprintf(stderr, "stress-client: get %s: WRONG BYTES\n", key);
+				wrong++;
+			} else
+				good++;
+		}
+	}
+	printf("stress-client chaos %s: %u puts (%u failed), reads: %u right, %u not found, %u wrong, %u errors\n",
+	       prefix, puts, put_fail, good, notfound, wrong, errors);
+	free(buf);
+	free(got);
+	free(expect);
+	mcs_client_free(c);
+	return wrong || errors || good == 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 6 && strcmp(argv[1], "chaos") == 0)
+		return chaos(argc, argv);
 	if (argc != 4 && argc != 6) {
 		fprintf(stderr, "usage: stress-client SOCKET PREFIX COUNT [VPREFIX VCOUNT]\n");
 		return 2;

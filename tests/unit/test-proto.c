@@ -286,6 +286,58 @@ static bool eq_stat_resp(const void *pa, const void *pb)
 	return true;
 }
 
+static bool eq_buf_alloc_req(const void *pa, const void *pb)
+{
+	const struct mcs_buf_alloc_req *a = pa, *b = pb;
+
+	return a->size == b->size;
+}
+
+static bool eq_buf_alloc_resp(const void *pa, const void *pb)
+{
+	const struct mcs_buf_alloc_resp *a = pa, *b = pb;
+
+	return a->buf_id == b->buf_id && a->size == b->size;
+}
+
+static bool eq_buf_free_req(const void *pa, const void *pb)
+{
+	const struct mcs_buf_free_req *a = pa, *b = pb;
+
+	return a->buf_id == b->buf_id;
+}
+
+static bool eq_transfer_req(const void *pa, const void *pb)
+{
+	const struct mcs_transfer_req *a = pa, *b = pb;
+
+	if (a->buf_id != b->buf_id || a->buf_off != b->buf_off || a->n_handles != b->n_handles)
+		return false;
+	for (uint32_t i = 0; i < a->n_handles; i++)
+		if (!handle_eq(&a->handles[i], &b->handles[i]))
+			return false;
+	return true;
+}
+
+static bool eq_data_req(const void *pa, const void *pb)
+{
+	const struct mcs_data_req *a = pa, *b = pb;
+
+	return mcs_str_eq(a->segment, b->segment) && a->offset == b->offset && a->len == b->len;
+}
+
+static bool eq_data_resp(const void *pa, const void *pb)
+{
+	const struct mcs_data_resp *a = pa, *b = pb;
+
+	return a->len == b->len;
+}
+
+static void free_transfer_req(void *m)
+{
+	mcs_transfer_req_free(m);
+}
+
 static void free_nothing(void *m)
 {
 }
@@ -340,6 +392,12 @@ WRAP(release_req)
 WRAP(remove_req)
 WRAP(remove_all_resp)
 WRAP(stat_resp)
+WRAP(buf_alloc_req)
+WRAP(buf_alloc_resp)
+WRAP(buf_free_req)
+WRAP(transfer_req)
+WRAP(data_req)
+WRAP(data_resp)
 
 #define TYPE(name, op, resp, keyed, freefn)                                          \
 	{ #name, op, resp, keyed, sizeof(struct mcs_##name), enc_##name, dec_##name, \
@@ -361,6 +419,12 @@ enum {
 	T_REMOVE_REQ,
 	T_REMOVE_ALL_RESP,
 	T_STAT_RESP,
+	T_BUF_ALLOC_REQ,
+	T_BUF_ALLOC_RESP,
+	T_BUF_FREE_REQ,
+	T_TRANSFER_REQ,
+	T_DATA_REQ,
+	T_DATA_RESP,
 	N_TYPES
 };
 
@@ -380,6 +444,12 @@ static const struct msg_type types[N_TYPES] = {
 	[T_REMOVE_REQ] = TYPE(remove_req, MCS_OP_REMOVE, false, true, free_nothing),
 	[T_REMOVE_ALL_RESP] = TYPE(remove_all_resp, MCS_OP_REMOVE_ALL, true, false, free_nothing),
 	[T_STAT_RESP] = TYPE(stat_resp, MCS_OP_STAT, true, false, free_stat_resp),
+	[T_BUF_ALLOC_REQ] = TYPE(buf_alloc_req, MCS_OP_BUF_ALLOC, false, false, free_nothing),
+	[T_BUF_ALLOC_RESP] = TYPE(buf_alloc_resp, MCS_OP_BUF_ALLOC, true, false, free_nothing),
+	[T_BUF_FREE_REQ] = TYPE(buf_free_req, MCS_OP_BUF_FREE, false, false, free_nothing),
+	[T_TRANSFER_REQ] = TYPE(transfer_req, MCS_OP_FETCH, false, false, free_transfer_req),
+	[T_DATA_REQ] = TYPE(data_req, MCS_OP_DATA_READ, false, false, free_nothing),
+	[T_DATA_RESP] = TYPE(data_resp, MCS_OP_DATA_READ, true, false, free_nothing),
 };
 
 /* ---- samples --------------------------------------------------------------------
@@ -418,6 +488,12 @@ static struct mcs_release_req s_release_req[2];
 static struct mcs_remove_req s_remove_req[2];
 static struct mcs_remove_all_resp s_remove_all_resp[2];
 static struct mcs_stat_resp s_stat_resp[3];
+static struct mcs_buf_alloc_req s_buf_alloc_req[2];
+static struct mcs_buf_alloc_resp s_buf_alloc_resp[2];
+static struct mcs_buf_free_req s_buf_free_req[2];
+static struct mcs_transfer_req s_transfer_req[3];
+static struct mcs_data_req s_data_req[2];
+static struct mcs_data_resp s_data_resp[2];
 
 static uint64_t slices3[] = { 100, 100, 100 };
 static uint64_t slices_edge[] = { UINT64_MAX - 10, 0, 10 };
@@ -571,6 +647,31 @@ static void samples_init(void)
 	s_stat_resp[2] = (struct mcs_stat_resp){ 1, 2, 3, MCS_MAX_SEGMENTS, many_segments };
 	for (unsigned i = 0; i < 3; i++)
 		add_sample(T_STAT_RESP, &s_stat_resp[i], i == 2);
+
+	s_buf_alloc_req[0].size = 64ull << 20;
+	s_buf_alloc_req[1].size = UINT64_MAX;
+	s_buf_alloc_resp[0] = (struct mcs_buf_alloc_resp){ 1, 64ull << 20 };
+	s_buf_alloc_resp[1] = (struct mcs_buf_alloc_resp){ UINT32_MAX, UINT64_MAX };
+	s_buf_free_req[0].buf_id = 0;
+	s_buf_free_req[1].buf_id = UINT32_MAX;
+	for (unsigned i = 0; i < 2; i++) {
+		add_sample(T_BUF_ALLOC_REQ, &s_buf_alloc_req[i], false);
+		add_sample(T_BUF_ALLOC_RESP, &s_buf_alloc_resp[i], false);
+		add_sample(T_BUF_FREE_REQ, &s_buf_free_req[i], false);
+	}
+	s_transfer_req[0] = (struct mcs_transfer_req){ 3, 4096, 2, replicas2[0].handles };
+	s_transfer_req[1] = (struct mcs_transfer_req){ 0, 0, 0, NULL };
+	s_transfer_req[2] = (struct mcs_transfer_req){ UINT32_MAX, UINT64_MAX, MCS_MAX_HANDLES, many_handles };
+	for (unsigned i = 0; i < 3; i++)
+		add_sample(T_TRANSFER_REQ, &s_transfer_req[i], i == 2);
+	s_data_req[0] = (struct mcs_data_req){ S("seg-0"), 4096, 1 };
+	s_data_req[1] = (struct mcs_data_req){ mn, UINT64_MAX - MCS_MAX_DATA_CHUNK, MCS_MAX_DATA_CHUNK };
+	s_data_resp[0].len = 0;
+	s_data_resp[1].len = MCS_MAX_DATA_CHUNK;
+	for (unsigned i = 0; i < 2; i++) {
+		add_sample(T_DATA_REQ, &s_data_req[i], false);
+		add_sample(T_DATA_RESP, &s_data_resp[i], false);
+	}
 }
 
 /* Encode a sample's body alone. */
@@ -764,8 +865,10 @@ START_TEST(test_op_names)
 		{ MCS_OP_PUT_REVOKE, "PUT_REVOKE" }, { MCS_OP_GET_REPLICAS, "GET_REPLICAS" },
 		{ MCS_OP_RELEASE, "RELEASE" }, { MCS_OP_EXIST, "EXIST" }, { MCS_OP_REMOVE, "REMOVE" },
 		{ MCS_OP_REMOVE_ALL, "REMOVE_ALL" }, { MCS_OP_STAT, "STAT" },
+		{ MCS_OP_BUF_ALLOC, "BUF_ALLOC" }, { MCS_OP_BUF_FREE, "BUF_FREE" }, { MCS_OP_FETCH, "FETCH" },
+		{ MCS_OP_PUSH, "PUSH" }, { MCS_OP_DATA_READ, "DATA_READ" }, { MCS_OP_DATA_WRITE, "DATA_WRITE" },
 	};
-	static const uint16_t unknown[] = { 0, 3, 9, 13, 19, 28, 29, MCS_OP_MAX_, 0xffff };
+	static const uint16_t unknown[] = { 0, 5, 9, 13, 19, 28, 29, 42, 49, MCS_OP_MAX_, 0xffff };
 
 	for (size_t i = 0; i < MCS_ARRAY_SIZE(ops); i++)
 		ck_assert_str_eq(mcs_op_name(ops[i].op), ops[i].name);

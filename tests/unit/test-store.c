@@ -316,6 +316,91 @@ START_TEST(random_strategy_deterministic)
 }
 END_TEST
 
+START_TEST(load_strategy_prefers_free_space)
+{
+	struct mcs_store *s = mk(200);
+	struct mcs_obj *o;
+	ck_assert_int_eq(mcs_store_mount(s, S("small"), S("small-0"), 16 * MiB, S(""), A), 0);
+	ck_assert_int_eq(mcs_store_mount(s, S("big"), S("big-0"), 64 * MiB, S(""), A), 0);
+	/* the emptier segment takes puts until both have the same free space */
+	for (int i = 0; i < 48; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "k%d", i);
+		ck_assert_int_eq(put_start(s, k, MiB, 1, 0, A, &o), 0);
+		ck_assert_str_eq(o->replicas[0].handles[0].seg->node, "big");
+	}
+	/* now 16 MiB free on each: they alternate */
+	int seen_small = 0;
+	for (int i = 48; i < 56; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "k%d", i);
+		ck_assert_int_eq(put_start(s, k, MiB, 1, 0, A, &o), 0);
+		seen_small += strcmp(o->replicas[0].handles[0].seg->node, "small") == 0;
+	}
+	ck_assert_int_eq(seen_small, 4);
+	/* preferred locations win over load */
+	const char *loc = "small";
+	uint64_t sl = MiB;
+	struct mcs_put_start_req q = { .key = S("pref"), .value_len = MiB, .n_slices = 1, .slice_lens = &sl };
+	q.cfg.replica_num = 1;
+	q.cfg.n_locations = 1;
+	q.cfg.locations[0] = S(loc);
+	ck_assert_int_eq(mcs_store_put_start(s, &q, A, 1000, &o), 0);
+	ck_assert_str_eq(o->replicas[0].handles[0].seg->node, "small");
+	mcs_store_free(s);
+}
+END_TEST
+
+/* A lost node takes its replicas with it: objects with another replica
+ * survive with one, objects with none are forgotten, pending puts that
+ * wrote there lose that replica, and the space of the survivors stays. */
+START_TEST(node_loss_bookkeeping)
+{
+	struct mcs_store *s = mk(200);
+	struct mcs_obj *o;
+	static int N1, N2, N3;
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 64 * MiB, S("h:1"), &N1), 0);
+	ck_assert_int_eq(mcs_store_mount(s, S("n2"), S("n2-0"), 64 * MiB, S("h:2"), &N2), 0);
+	ck_assert_int_eq(mcs_store_mount(s, S("n3"), S("n3-0"), 64 * MiB, S("h:3"), &N3), 0);
+	const char *both[] = { "n1", "n2" };
+	for (int i = 0; i < 2; i++) {
+		uint64_t sl = MiB;
+		struct mcs_put_start_req q = { .key = S(i ? "two" : "two-b"), .value_len = MiB, .n_slices = 1,
+					       .slice_lens = &sl };
+		q.cfg.replica_num = 2;
+		q.cfg.n_locations = 2;
+		q.cfg.locations[0] = S(both[0]);
+		q.cfg.locations[1] = S(both[1]);
+		ck_assert_int_eq(mcs_store_put_start(s, &q, A, 1000, &o), 0);
+		ck_assert_int_eq(o->n_replicas, 2);
+		ck_assert_int_eq(mcs_store_put_end(s, S(i ? "two" : "two-b"), 9, A, 1000), 0);
+	}
+	uint64_t sl = MiB;
+	struct mcs_put_start_req q = { .key = S("only-n1"), .value_len = MiB, .n_slices = 1, .slice_lens = &sl };
+	q.cfg.replica_num = 1;
+	q.cfg.n_locations = 1;
+	q.cfg.locations[0] = S("n1");
+	ck_assert_int_eq(mcs_store_put_start(s, &q, A, 1000, &o), 0);
+	ck_assert_int_eq(mcs_store_put_end(s, S("only-n1"), 9, A, 1000), 0);
+	q.key = S("pending-n1");
+	ck_assert_int_eq(mcs_store_put_start(s, &q, A, 1000, &o), 0);
+	ck_assert_uint_eq(mcs_store_n_objects(s), 4);
+
+	mcs_store_drop_owner(s, &N1);
+	ck_assert_uint_eq(mcs_store_capacity(s), 128 * MiB);
+	ck_assert_int_eq(mcs_store_get(s, S("two"), false, A, 1000, &o, NULL), 0);
+	ck_assert_int_eq(o->n_replicas, 1);
+	ck_assert_str_eq(o->replicas[0].handles[0].seg->node, "n2");
+	ck_assert_int_eq(mcs_store_get(s, S("only-n1"), false, A, 1000, &o, NULL), MCS_E_NOT_FOUND);
+	ck_assert_int_eq(mcs_store_put_end(s, S("pending-n1"), 1, A, 1000), MCS_E_NOT_FOUND);
+	ck_assert_uint_eq(mcs_store_n_objects(s), 2);
+	ck_assert_uint_eq(mcs_store_used(s), 2 * MiB);
+	/* the key of a lost object can be stored again */
+	ck_assert_int_eq(put(s, "only-n1", MiB, A), 0);
+	mcs_store_free(s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("store");
@@ -332,6 +417,8 @@ static Suite *suite(void)
 	tcase_add_test(t, many_objects);
 	tcase_add_test(t, replica_list_and_stat);
 	tcase_add_test(t, random_strategy_deterministic);
+	tcase_add_test(t, load_strategy_prefers_free_space);
+	tcase_add_test(t, node_loss_bookkeeping);
 	suite_add_tcase(s, t);
 	return s;
 }
