@@ -19,7 +19,9 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,6 +31,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -1119,6 +1122,954 @@ START_TEST(test_bad_args)
 }
 END_TEST
 
+/* ---- bulk data: helpers --------------------------------------------------- */
+
+/* Shared anonymous memory, like the segments payloads really land in. */
+static uint8_t *map_buf(size_t n)
+{
+	void *p = mmap(NULL, n ? n : 1, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert(p != MAP_FAILED);
+	return p;
+}
+
+static void unmap_buf(uint8_t *p, size_t n)
+{
+	ck_assert_int_eq(munmap(p, n ? n : 1), 0);
+}
+
+/* A position-dependent pattern, a word at a time (fill() is too slow for
+ * hundreds of MiB under the sanitizers). */
+static void fill_fast(uint8_t *p, size_t n, uint64_t seed)
+{
+	uint64_t x = (seed + 1) * 0x9E3779B97F4A7C15ull;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t v = x ^ (i * 0xff51afd7ed558ccdull);
+		memcpy(p + i, &v, 8);
+	}
+	for (; i < n; i++)
+		p[i] = (uint8_t)(x ^ i);
+}
+
+static uint64_t get_le(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static void set_nodelay(int fd)
+{
+	int one = 1;
+	ck_assert_int_eq(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
+}
+
+/* Writes data to a raw socket from a thread; the ranges in slow[] one byte
+ * per write() (so the loop sees them trickle in), the rest in big writes. */
+struct feeder {
+	int fd;
+	const uint8_t *data;
+	size_t len;
+	size_t slow[2][2];
+	int n_slow;
+	int err;
+	atomic_bool done;
+};
+
+static void *feeder_main(void *arg)
+{
+	struct feeder *f = arg;
+	size_t pos = 0;
+	while (pos < f->len && !f->err) {
+		size_t end = f->len;
+		bool slow = false;
+		for (int i = 0; i < f->n_slow; i++) {
+			if (pos >= f->slow[i][0] && pos < f->slow[i][1])
+				slow = true;
+			else if (f->slow[i][0] > pos && f->slow[i][0] < end)
+				end = f->slow[i][0];
+		}
+		if (slow)
+			end = pos + 1;
+		ssize_t k = write(f->fd, f->data + pos, end - pos);
+		if (k <= 0)
+			f->err = k < 0 ? errno : EPIPE;
+		else
+			pos += (size_t)k;
+	}
+	atomic_store(&f->done, true);
+	return NULL;
+}
+
+/* A conn that lands every DATA_WRITE payload (length: the frame's 8-byte
+ * body) in dest, one after the other, and checks the PING frames. */
+struct sink {
+	struct mcs_conn *c;
+	uint8_t *dest;
+	size_t dest_off;
+	int frames, pings, dones, done_errs, closes;
+	int last_done_err, close_err;
+	int frames_at_done;        /* frames seen when done last ran */
+	bool pending;              /* recv_into called, done not yet */
+	bool try_second;           /* call recv_into twice in one on_frame */
+	int second_call;
+	bool close_in_frame;       /* close, then try recv_into */
+	int after_close_call;
+	int closed_while_pending;  /* on_close ran before done */
+	int content_errors;
+	bool in_frame;
+};
+
+static void sink_done(struct mcs_conn *c, int err, void *arg)
+{
+	struct sink *s = arg;
+	ck_assert(!s->in_frame);
+	ck_assert(s->pending);
+	s->pending = false;
+	s->dones++;
+	s->frames_at_done = s->frames;
+	s->last_done_err = err;
+	if (err < 0)
+		s->done_errs++;
+}
+
+static int sink_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *ud)
+{
+	struct sink *s = ud;
+	ck_assert(!s->pending);    /* no frame is parsed while a payload is due */
+	s->in_frame = true;
+	s->frames++;
+	if (h->opcode == MCS_OP_DATA_WRITE) {
+		ck_assert_uint_eq(h->body_len, 8);
+		size_t len = (size_t)get_le(body, 8);
+		if (s->close_in_frame) {
+			mcs_conn_close(c);
+			s->after_close_call = mcs_conn_recv_into(c, s->dest, len, sink_done, s);
+		} else {
+			ck_assert_int_eq(mcs_conn_recv_into(c, s->dest + s->dest_off, len, sink_done, s), 0);
+			s->pending = true;
+			s->dest_off += len;
+			if (s->try_second)
+				s->second_call = mcs_conn_recv_into(c, s->dest, 1, sink_done, s);
+		}
+	} else {
+		s->pings++;
+		if (!check_fill(body, h->body_len, h->req_id))
+			s->content_errors++;
+	}
+	s->in_frame = false;
+	return 0;
+}
+
+static void sink_close(struct mcs_conn *c, int err, void *ud)
+{
+	struct sink *s = ud;
+	ck_assert(!s->in_frame);
+	s->closes++;
+	s->close_err = err;
+	if (s->pending)
+		s->closed_while_pending++;
+}
+
+static const struct mcs_conn_ops sink_ops = { sink_frame, sink_close };
+
+/* DATA_WRITE header announcing len payload bytes; returns its size. */
+static size_t put_write_hdr(uint8_t *p, uint64_t req_id, uint64_t len)
+{
+	raw_hdr(p, MCS_PROTO_MAGIC, MCS_PROTO_VERSION, MCS_OP_DATA_WRITE, req_id, 8);
+	put_le(p + MCS_HDR_SIZE, len, 8);
+	return MCS_HDR_SIZE + 8;
+}
+
+struct sink_goal {
+	const struct sink *s;
+	int pings, dones;
+};
+static bool sink_reached(void *arg)
+{
+	const struct sink_goal *g = arg;
+	return g->s->pings >= g->pings && g->s->dones >= g->dones;
+}
+
+/* ---- bulk data: recv_into ------------------------------------------------- */
+
+static const size_t ri_sizes[] = { 1, 100 * KiB, 16 * MiB, 64 * MiB, 0 };
+#define RI_CASES ((int)MCS_ARRAY_SIZE(ri_sizes) * T_COUNT * 2)
+
+/* _i: size x transport x (one write | trickled). The peer sends a
+ * DATA_WRITE header, the payload and a PING frame; the payload must land
+ * in dest, byte-exact and nothing past it, and the PING must follow. */
+START_TEST(test_recv_into)
+{
+	size_t len = ri_sizes[_i % (int)MCS_ARRAY_SIZE(ri_sizes)];
+	int transport = (_i / (int)MCS_ARRAY_SIZE(ri_sizes)) % T_COUNT;
+	bool trickle = _i / ((int)MCS_ARRAY_SIZE(ri_sizes) * T_COUNT);
+
+	struct mcs_loop *l = new_loop(0);
+	int sv[2];
+	make_pair(transport, sv);
+	if (transport == T_TCP)
+		set_nodelay(sv[1]);
+	enum { GUARD = 4096, PING_LEN = 40 };
+	struct sink s = { .dest = map_buf(len + GUARD) };
+	memset(s.dest, 0xa5, len + GUARD);
+	ck_assert_int_eq(mcs_loop_add_conn(l, sv[0], &sink_ops, &s, &s.c), 0);
+
+	size_t total = MCS_HDR_SIZE + 8 + len + MCS_HDR_SIZE + PING_LEN;
+	uint8_t *wire = map_buf(total);
+	size_t h = put_write_hdr(wire, 0, len);
+	fill_fast(wire + h, len, len);
+	raw_hdr(wire + h + len, MCS_PROTO_MAGIC, MCS_PROTO_VERSION, MCS_OP_PING, 1, PING_LEN);
+	fill(wire + h + len + MCS_HDR_SIZE, PING_LEN, 1);
+
+	struct feeder f = { .fd = sv[1], .data = wire, .len = total };
+	if (trickle) {
+		/* header and the payload's first bytes, then its last bytes
+		 * and the PING, one byte at a time */
+		size_t a = h + MCS_MIN(len, (size_t)2000);
+		size_t b = MCS_MAX(a, h + len - MCS_MIN(len, (size_t)100));
+		f.slow[0][0] = 0;
+		f.slow[0][1] = a;
+		f.slow[1][0] = b;
+		f.slow[1][1] = total;
+		f.n_slow = 2;
+	}
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, feeder_main, &f), 0);
+	struct sink_goal g = { &s, 1, 1 };
+	run_until(l, sink_reached, &g);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(f.err, 0);
+
+	ck_assert_int_eq(s.dones, 1);
+	ck_assert_int_eq(s.last_done_err, 0);
+	ck_assert_int_eq(s.frames_at_done, 1);       /* before the PING was parsed */
+	ck_assert_int_eq(s.frames, 2);
+	ck_assert_int_eq(s.content_errors, 0);
+	ck_assert(memcmp(s.dest, wire + h, len) == 0);
+	for (size_t i = 0; i < GUARD; i++)
+		ck_assert_uint_eq(s.dest[len + i], 0xa5);
+	run_for(l, 2);
+	ck_assert_int_eq(s.dones, 1);
+	ck_assert_int_eq(s.closes, 0);
+	mcs_loop_free(l);
+	ck_assert_int_eq(s.closes, 1);
+	ck_assert_int_eq(s.dones, 1);
+	close(sv[1]);
+	unmap_buf(wire, total);
+	unmap_buf(s.dest, len + GUARD);
+}
+END_TEST
+
+static bool sink_pending(void *arg) { return ((const struct sink *)arg)->pending; }
+static bool sink_closed(void *arg) { return ((const struct sink *)arg)->closes > 0; }
+
+/* A payload cut short: _i 0/1: the peer closes (unix/TCP), 2: the TCP peer
+ * resets, 3: closed locally while the payload is being received. done(err
+ * < 0) runs once, before on_close. */
+START_TEST(test_recv_into_fail)
+{
+	struct mcs_loop *l = new_loop(0);
+	int sv[2];
+	make_pair(_i == 0 ? T_UNIX : T_TCP, sv);
+	size_t len = 128 * KiB;    /* half of it fits in a unix socket buffer */
+	struct sink s = { .dest = map_buf(len) };
+	ck_assert_int_eq(mcs_loop_add_conn(l, sv[0], &sink_ops, &s, &s.c), 0);
+
+	uint8_t *wire = malloc(MCS_HDR_SIZE + 8 + len);
+	ck_assert_ptr_nonnull(wire);
+	size_t h = put_write_hdr(wire, 0, len);
+	fill_fast(wire + h, len, 3);
+	write_all(sv[1], wire, h + len / 2);
+	run_until(l, sink_pending, &s);
+
+	if (_i == 3) {
+		mcs_conn_close(s.c);
+	} else if (_i == 2) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		ck_assert_int_eq(setsockopt(sv[1], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+		close(sv[1]);
+	} else {
+		close(sv[1]);
+	}
+	run_until(l, sink_closed, &s);
+	ck_assert_int_eq(s.dones, 1);
+	ck_assert_int_eq(s.done_errs, 1);
+	ck_assert_int_lt(s.last_done_err, 0);
+	ck_assert_int_eq(s.closed_while_pending, 0);
+	/* A reset may read as EOF: the error can be consumed by the kernel
+	 * attempt that io_uring reports as the partial MSG_WAITALL count. */
+	if (_i == 2)
+		ck_assert_msg(s.close_err == 0 || s.close_err == -ECONNRESET, "err %d", s.close_err);
+	else
+		ck_assert_int_eq(s.close_err, 0);
+	/* whatever arrived before the end did land */
+	ck_assert(memcmp(s.dest, wire + h, len / 2) == 0);
+	mcs_loop_free(l);
+	ck_assert_int_eq(s.dones, 1);
+	ck_assert_int_eq(s.closes, 1);
+	if (_i == 3)
+		close(sv[1]);
+	free(wire);
+	unmap_buf(s.dest, len);
+}
+END_TEST
+
+START_TEST(test_recv_into_busy)
+{
+	struct mcs_loop *l = new_loop(0);
+	int sv[2];
+	make_pair(T_UNIX, sv);
+	uint8_t dest[16];
+	struct sink s = { .dest = dest, .try_second = true, .second_call = 1 };
+	ck_assert_int_eq(mcs_loop_add_conn(l, sv[0], &sink_ops, &s, &s.c), 0);
+	/* only from inside on_frame */
+	ck_assert_int_eq(mcs_conn_recv_into(s.c, dest, 1, sink_done, &s), -EINVAL);
+
+	uint8_t wire[MCS_HDR_SIZE + 8 + 10 + MCS_HDR_SIZE + 3];
+	size_t h = put_write_hdr(wire, 0, 10);
+	fill(wire + h, 10, 0);
+	raw_hdr(wire + h + 10, MCS_PROTO_MAGIC, MCS_PROTO_VERSION, MCS_OP_PING, 1, 3);
+	fill(wire + h + 10 + MCS_HDR_SIZE, 3, 1);
+	write_all(sv[1], wire, sizeof(wire));
+	struct sink_goal g = { &s, 1, 1 };
+	run_until(l, sink_reached, &g);
+	ck_assert_int_eq(s.second_call, -EBUSY);
+	ck_assert_int_eq(s.dones, 1);
+	ck_assert_int_eq(s.last_done_err, 0);
+	ck_assert(check_fill(dest, 10, 0));
+
+	/* on a conn closed inside on_frame: -EPIPE, no done */
+	s.close_in_frame = true;
+	s.after_close_call = 1;
+	write_all(sv[1], wire, h);
+	run_until(l, sink_closed, &s);
+	ck_assert_int_eq(s.after_close_call, -EPIPE);
+	ck_assert_int_eq(s.dones, 1);
+	mcs_loop_free(l);
+	close(sv[1]);
+}
+END_TEST
+
+/* ---- bulk data: send_ref -------------------------------------------------- */
+
+struct ref_track {
+	int calls;
+	int err;
+	int seq;                  /* order of completion */
+	int closes_at_done;       /* on_close calls seen when done ran */
+	int *counter;
+	const struct peer *p;
+};
+
+static void ref_done(struct mcs_conn *c, int err, void *arg)
+{
+	struct ref_track *t = arg;
+	t->calls++;
+	t->err = err;
+	t->seq = (*t->counter)++;
+	t->closes_at_done = t->p ? t->p->closes : 0;
+}
+
+/* Whether the kernel takes SEND_ZC on a connected TCP socket (a 1-byte
+ * probe on a pair of its own). */
+static int probe_send_zc(void)
+{
+	int sv[2];
+	make_pair(T_TCP, sv);
+	struct io_uring ring;
+	ck_assert_int_eq(io_uring_queue_init(4, &ring, 0), 0);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_send_zc(sqe, sv[0], "z", 1, MSG_NOSIGNAL, 0);
+	ck_assert_int_eq(io_uring_submit(&ring), 1);
+	int res = 0;
+	for (bool more = true; more;) {
+		struct io_uring_cqe *cqe;
+		ck_assert_int_eq(io_uring_wait_cqe(&ring, &cqe), 0);
+		if (!(cqe->flags & IORING_CQE_F_NOTIF))
+			res = cqe->res;
+		more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	io_uring_queue_exit(&ring);
+	close(sv[0]);
+	close(sv[1]);
+	return res;
+}
+
+static struct mcs_loop *new_loop_zc(uint32_t zc_threshold)
+{
+	struct mcs_loop_opts o = { .size = sizeof(o), .zc_threshold = zc_threshold };
+	struct mcs_loop *l = NULL;
+	int r = mcs_loop_new(&o, &l);
+	ck_assert_msg(r == 0, "mcs_loop_new: %s", strerror(-r));
+	return l;
+}
+
+/* _i: transport x (plain | zc_threshold 64 KiB). Frames and references,
+ * interleaved and all queued at once, reach a raw reader byte-exact and in
+ * call order; every done runs once, with 0, in queue order. On unix
+ * sockets the kernel refuses SEND_ZC: the conn falls back to SEND. */
+START_TEST(test_send_ref_order)
+{
+	int transport = _i % T_COUNT;
+	bool zc = _i / T_COUNT;
+	if (zc && transport == T_TCP) {
+		int r = probe_send_zc();
+		if (r < 0) {
+			printf("# SKIP send_ref SEND_ZC over TCP: the kernel refuses SEND_ZC (%s)\n", strerror(-r));
+			return;
+		}
+	}
+	struct mcs_loop *l = new_loop_zc(zc ? 64 * KiB : 0);
+	int sv[2];
+	make_pair(transport, sv);
+	struct peer p = { 0 };
+	struct mcs_conn *c = add_peer(l, sv[0], &p);
+
+	/* F: frame (len: body), R: reference */
+	static const struct {
+		char kind;
+		size_t len;
+	} items[] = {
+		{ 'F', 8 * MiB }, { 'F', 10 }, { 'R', 100 * KiB }, { 'F', 5 }, { 'R', 0 },
+		{ 'R', 1 },       { 'F', 0 },  { 'R', 16 * MiB },  { 'F', 3 }, { 'R', 64 * MiB },
+		{ 'F', 7 },       { 'R', 3 },
+	};
+	enum { N = MCS_ARRAY_SIZE(items) };
+	size_t src_len = 0, total = 0;
+	for (int i = 0; i < N; i++) {
+		if (items[i].kind == 'R')
+			src_len += items[i].len;
+		total += items[i].kind == 'R' ? items[i].len : MCS_HDR_SIZE + items[i].len;
+	}
+	uint8_t *src = map_buf(src_len);
+	fill_fast(src, src_len, 77);
+	struct ref_track t[N];
+	memset(t, 0, sizeof(t));
+	int seq = 0;
+	size_t off = 0;
+	for (int i = 0; i < N; i++) {
+		t[i].counter = &seq;
+		if (items[i].kind == 'F') {
+			ck_assert_int_eq(send_frame(c, MCS_OP_PING, (uint64_t)i, items[i].len, -1), 0);
+		} else {
+			ck_assert_int_eq(mcs_conn_send_ref(c, src + off, items[i].len, ref_done, &t[i]), 0);
+			off += items[i].len;
+		}
+	}
+	ck_assert_uint_eq(mcs_conn_pending_bytes(c), total);
+	/* done may be NULL */
+	uint8_t tail[MCS_HDR_SIZE];
+	raw_hdr(tail, MCS_PROTO_MAGIC, MCS_PROTO_VERSION, MCS_OP_PING, 99, 0);
+	ck_assert_int_eq(mcs_conn_send_ref(c, tail, sizeof(tail), NULL, NULL), 0);
+	total += sizeof(tail);
+
+	struct fd_reader r = { .sock = sv[1], .expect = total };
+	r.data = malloc(total);
+	ck_assert_ptr_nonnull(r.data);
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, fd_reader_main, &r), 0);
+	run_until(l, reader_done, &r);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(r.err, 0);
+
+	/* the stream is the items, in order */
+	const uint8_t *q = r.data;
+	off = 0;
+	for (int i = 0; i < N; i++) {
+		if (items[i].kind == 'F') {
+			ck_assert_uint_eq(get_le(q + 12, 8), (uint64_t)i);
+			ck_assert_uint_eq(get_le(q + 20, 4), items[i].len);
+			ck_assert(check_fill(q + MCS_HDR_SIZE, items[i].len, (uint64_t)i));
+			q += MCS_HDR_SIZE + items[i].len;
+		} else {
+			ck_assert_msg(memcmp(q, src + off, items[i].len) == 0, "reference %d differs", i);
+			q += items[i].len;
+			off += items[i].len;
+		}
+	}
+	ck_assert(memcmp(q, tail, sizeof(tail)) == 0);
+	/* each reference done once, with 0, in order (once the kernel had
+	 * the bytes: for SEND_ZC after the notification) */
+	run_for(l, 2);
+	int last = -1;
+	for (int i = 0; i < N; i++) {
+		if (items[i].kind != 'R')
+			continue;
+		ck_assert_int_eq(t[i].calls, 1);
+		ck_assert_int_eq(t[i].err, 0);
+		ck_assert_int_gt(t[i].seq, last);
+		last = t[i].seq;
+	}
+	ck_assert_uint_eq(mcs_conn_pending_bytes(c), 0);
+	ck_assert_int_eq(p.closes, 0);
+	free(r.data);
+	mcs_loop_free(l);
+	ck_assert_int_eq(p.closes, 1);
+	for (int i = 0; i < N; i++)
+		ck_assert_int_eq(t[i].calls, items[i].kind == 'R');
+	close(sv[1]);
+	unmap_buf(src, src_len);
+}
+END_TEST
+
+/* References stuck behind a peer that does not read, then the conn goes:
+ * _i 0: unix, closed locally; 1: TCP, closed locally; 2: TCP with SEND_ZC,
+ * closed locally; 3: TCP with SEND_ZC, the peer resets. Every done runs
+ * once with err < 0, before on_close. */
+START_TEST(test_send_ref_close)
+{
+	bool zc = _i >= 2;
+	if (zc) {
+		int r = probe_send_zc();
+		if (r < 0) {
+			printf("# SKIP send_ref SEND_ZC close: the kernel refuses SEND_ZC (%s)\n", strerror(-r));
+			return;
+		}
+	}
+	struct mcs_loop *l = new_loop_zc(zc ? 64 * KiB : 0);
+	int sv[2];
+	make_pair(_i == 0 ? T_UNIX : T_TCP, sv);
+	struct peer p = { 0 };
+	struct mcs_conn *c = mcs_conn_ref(add_peer(l, sv[0], &p));
+	size_t big = 64 * MiB, small = 1 * MiB;
+	uint8_t *src = map_buf(big + small);
+	fill_fast(src, big + small, 5);
+	int seq = 0;
+	struct ref_track t1 = { .counter = &seq, .p = &p }, t2 = { .counter = &seq, .p = &p };
+	ck_assert_int_eq(send_frame(c, MCS_OP_PING, 0, 10, -1), 0);
+	ck_assert_int_eq(mcs_conn_send_ref(c, src, big, ref_done, &t1), 0);
+	ck_assert_int_eq(mcs_conn_send_ref(c, src + big, small, ref_done, &t2), 0);
+	ck_assert_int_eq(send_frame(c, MCS_OP_PING, 1, 10, -1), 0);
+
+	run_for(l, 5);    /* the big send is submitted and stuck */
+	ck_assert_int_eq(t1.calls + t2.calls, 0);
+	ck_assert_uint_gt(mcs_conn_pending_bytes(c), small);
+	if (_i == 3) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		ck_assert_int_eq(setsockopt(sv[1], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+		close(sv[1]);
+	} else {
+		mcs_conn_close(c);
+	}
+	run_until_count(l, &p.closes, 1);
+	ck_assert_int_eq(t1.calls, 1);
+	ck_assert_int_eq(t2.calls, 1);
+	ck_assert_int_lt(t1.err, 0);
+	ck_assert_int_lt(t2.err, 0);
+	ck_assert_int_eq(t1.closes_at_done + t2.closes_at_done, 0);
+	ck_assert_int_lt(t1.seq, t2.seq);
+	if (_i == 3)
+		ck_assert_msg(p.close_err == 0 || p.close_err == -ECONNRESET, "err %d", p.close_err);
+	/* closed: refused at once, done never runs */
+	struct ref_track t3 = { .counter = &seq };
+	ck_assert_int_eq(mcs_conn_send_ref(c, src, 1, ref_done, &t3), -EPIPE);
+	mcs_conn_unref(c);
+	mcs_loop_free(l);
+	ck_assert_int_eq(t1.calls + t2.calls + t3.calls, 2);
+	if (_i != 3)
+		close(sv[1]);
+	unmap_buf(src, big + small);
+}
+END_TEST
+
+/* ---- bulk data: a node-to-node round trip ---------------------------------- */
+
+/*
+ * Node A connects to node B. A sends DATA_WRITE {off, len} frames, each
+ * followed by len bytes (send_ref); B lands them (recv_into) in its big
+ * buffer and acknowledges each once it is complete. Then A sends DATA_READ
+ * {off, len}; B answers each with a frame {off, len} followed by the bytes
+ * (send_ref straight from its buffer), which A lands (recv_into). All
+ * requests of a phase are pipelined on the one conn. _i 1: with SEND_ZC.
+ */
+#define RT_TOTAL (256u * MiB)
+
+struct rt_req {
+	size_t off, len;
+};
+
+struct node {
+	struct mcs_conn *c;
+	uint8_t *buf;
+	const struct rt_req *reqs;
+	int n_reqs;
+	int write_acks, read_frames, read_dones, ref_dones;
+	int errors, closes;
+	bool in_frame;
+};
+
+static void rt_ref_done(struct mcs_conn *c, int err, void *arg)
+{
+	struct node *n = arg;
+	n->ref_dones++;
+	if (err)
+		n->errors++;
+}
+
+/* B: a write payload is in; acknowledge it (req_id rides in arg). */
+static void rt_write_landed(struct mcs_conn *c, int err, void *arg)
+{
+	const struct rt_req *rq = arg;
+	struct node *b = mcs_conn_userdata(c);
+	if (err) {
+		b->errors++;
+		return;
+	}
+	struct mcs_hdr h = { .opcode = MCS_OP_DATA_WRITE, .flags = MCS_F_RESPONSE,
+			     .req_id = (uint64_t)(rq - b->reqs) };
+	uint8_t st[8] = { 0 };
+	ck_assert_int_eq(mcs_conn_send(c, &h, st, sizeof(st), -1), 0);
+}
+
+static int node_b_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *ud)
+{
+	struct node *b = ud;
+	if (h->body_len != 16 || h->req_id >= (uint64_t)b->n_reqs) {
+		b->errors++;
+		return MCS_E_PROTO;
+	}
+	const struct rt_req *rq = &b->reqs[h->req_id];
+	if (get_le(body, 8) != rq->off || get_le(body + 8, 8) != rq->len)
+		b->errors++;
+	if (h->opcode == MCS_OP_DATA_WRITE) {
+		ck_assert_int_eq(mcs_conn_recv_into(c, b->buf + rq->off, rq->len, rt_write_landed, (void *)rq), 0);
+	} else if (h->opcode == MCS_OP_DATA_READ) {
+		struct mcs_hdr r = *h;
+		r.flags |= MCS_F_RESPONSE;
+		ck_assert_int_eq(mcs_conn_send(c, &r, body, 16, -1), 0);
+		ck_assert_int_eq(mcs_conn_send_ref(c, b->buf + rq->off, rq->len, rt_ref_done, b), 0);
+	} else {
+		b->errors++;
+	}
+	return 0;
+}
+
+static void rt_read_landed(struct mcs_conn *c, int err, void *arg)
+{
+	struct node *a = arg;
+	a->read_dones++;
+	if (err)
+		a->errors++;
+}
+
+static int node_a_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *ud)
+{
+	struct node *a = ud;
+	if (!(h->flags & MCS_F_RESPONSE) || h->req_id >= (uint64_t)a->n_reqs) {
+		a->errors++;
+		return MCS_E_PROTO;
+	}
+	const struct rt_req *rq = &a->reqs[h->req_id];
+	if (h->opcode == MCS_OP_DATA_WRITE) {
+		/* acks come in request order */
+		if (h->req_id != (uint64_t)a->write_acks || get_le(body, 8) != 0)
+			a->errors++;
+		a->write_acks++;
+	} else if (h->opcode == MCS_OP_DATA_READ) {
+		if (h->req_id != (uint64_t)a->read_frames || get_le(body, 8) != rq->off ||
+		    get_le(body + 8, 8) != rq->len)
+			a->errors++;
+		a->read_frames++;
+		ck_assert_int_eq(mcs_conn_recv_into(c, a->buf + rq->off, rq->len, rt_read_landed, a), 0);
+	} else {
+		a->errors++;
+	}
+	return 0;
+}
+
+static void node_close(struct mcs_conn *c, int err, void *ud)
+{
+	struct node *n = ud;
+	n->closes++;
+	if (err)
+		n->errors++;
+}
+
+static const struct mcs_conn_ops node_a_ops = { node_a_frame, node_close };
+static const struct mcs_conn_ops node_b_ops = { node_b_frame, node_close };
+
+static int node_b_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret_ops, void **ret_userdata,
+			 void *ud)
+{
+	struct node *b = ud;
+	ck_assert_int_eq(b->closes, 0);
+	*ret_ops = &node_b_ops;
+	*ret_userdata = b;
+	return 0;
+}
+
+struct rt_goal {
+	const struct node *a, *b;
+	int acks, read_dones;
+};
+/* ref_dones too: with SEND_ZC the sender's done may come after the
+ * receiver has the bytes (it waits for the notification) */
+static bool rt_reached(void *arg)
+{
+	const struct rt_goal *g = arg;
+	return g->a->write_acks >= g->acks && g->a->ref_dones >= g->acks && g->a->read_dones >= g->read_dones &&
+	       g->b->ref_dones >= g->read_dones;
+}
+
+static void rt_send_req(struct node *a, uint16_t opcode, int i)
+{
+	uint8_t body[16];
+	put_le(body, a->reqs[i].off, 8);
+	put_le(body + 8, a->reqs[i].len, 8);
+	struct mcs_hdr h = { .opcode = opcode, .req_id = (uint64_t)i };
+	ck_assert_int_eq(mcs_conn_send(a->c, &h, body, sizeof(body), -1), 0);
+}
+
+START_TEST(test_node_round_trip)
+{
+	static const size_t sizes[] = {
+		64 * MiB, 1, 100 * KiB, 32 * MiB, 7 * KiB + 3, 16 * MiB, 0, 8 * MiB + 5, 3 * MiB, 4 * KiB, 20 * MiB,
+		1 * MiB - 1, 512, 2 * MiB, 0 /* the rest */
+	};
+	enum { N = MCS_ARRAY_SIZE(sizes) };
+	struct rt_req reqs[N];
+	size_t off = 0;
+	for (int i = 0; i < N; i++) {
+		reqs[i].off = off;
+		reqs[i].len = i == N - 1 ? RT_TOTAL - off : sizes[i];
+		off += reqs[i].len;
+	}
+	ck_assert_uint_eq(off, RT_TOTAL);
+
+	struct mcs_loop *l = new_loop_zc(_i ? 1 * MiB : 0);
+	int ls;
+	struct sockaddr_in addr;
+	tcp_listener(&ls, &addr);
+	struct node a = { .reqs = reqs, .n_reqs = N }, b = { .reqs = reqs, .n_reqs = N };
+	ck_assert_int_eq(mcs_loop_listen(l, ls, node_b_accept, &b), 0);
+	uint8_t *src = map_buf(RT_TOTAL);
+	fill_fast(src, RT_TOTAL, 2024);
+	a.buf = map_buf(RT_TOTAL);
+	b.buf = map_buf(RT_TOTAL);
+
+	ck_assert_int_eq(mcs_loop_connect(l, (struct sockaddr *)&addr, sizeof(addr), 5000, &node_a_ops, &a, &a.c), 0);
+	/* queued before the connection is even up */
+	for (int i = 0; i < N; i++) {
+		rt_send_req(&a, MCS_OP_DATA_WRITE, i);
+		ck_assert_int_eq(mcs_conn_send_ref(a.c, src + reqs[i].off, reqs[i].len, rt_ref_done, &a), 0);
+	}
+	struct rt_goal g = { &a, &b, N, 0 };
+	run_until(l, rt_reached, &g);
+	ck_assert_int_eq(a.ref_dones, N);
+	ck_assert_int_eq(a.errors + b.errors, 0);
+	ck_assert(memcmp(b.buf, src, RT_TOTAL) == 0);
+
+	for (int i = 0; i < N; i++)
+		rt_send_req(&a, MCS_OP_DATA_READ, i);
+	g.read_dones = N;
+	run_until(l, rt_reached, &g);
+	ck_assert_int_eq(a.read_frames, N);
+	ck_assert_int_eq(b.ref_dones, N);
+	ck_assert_int_eq(a.errors + b.errors, 0);
+	ck_assert(memcmp(a.buf, src, RT_TOTAL) == 0);
+	ck_assert_int_eq(a.closes + b.closes, 0);
+	mcs_loop_free(l);
+	ck_assert_int_eq(a.closes, 1);
+	ck_assert_int_eq(b.closes, 1);
+	ck_assert_int_eq(a.errors + b.errors, 0);
+	unmap_buf(src, RT_TOTAL);
+	unmap_buf(a.buf, RT_TOTAL);
+	unmap_buf(b.buf, RT_TOTAL);
+}
+END_TEST
+
+/* ---- connect -------------------------------------------------------------- */
+
+/* A listening unix socket on a fresh abstract address. */
+static int unix_listener(struct sockaddr_un *ret_addr, socklen_t *ret_len, int backlog)
+{
+	static int seq;
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int n = snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "mcs-test-loop-%d-%d", (int)getpid(), seq++);
+	*ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+	*ret_addr = a;
+	if (backlog < 0)
+		return -1;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, *ret_len), 0);
+	ck_assert_int_eq(listen(fd, backlog), 0);
+	return fd;
+}
+
+/* Frames and a reference queued before the connection is up go out once it
+ * is, in order; replies come back (echo). */
+START_TEST(test_connect)
+{
+	struct mcs_loop *l = new_loop(0);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int ls;
+	if (_i == T_TCP) {
+		struct sockaddr_in a;
+		tcp_listener(&ls, &a);
+		memcpy(&ss, &a, sizeof(a));
+		len = sizeof(a);
+	} else {
+		struct sockaddr_un a;
+		ls = unix_listener(&a, &len, 16);
+		memcpy(&ss, &a, len);
+	}
+	struct acceptor acc = { 0 };
+	ck_assert_int_eq(mcs_loop_listen(l, ls, acceptor_fn, &acc), 0);
+
+	struct peer p = { 0 };
+	struct mcs_conn *c = NULL;
+	ck_assert_int_eq(mcs_loop_connect(l, (struct sockaddr *)&ss, len, 5000, &peer_ops, &p, &c), 0);
+	ck_assert_ptr_nonnull(c);
+	ck_assert(!mcs_conn_is_closed(c));
+	ck_assert_ptr_eq(mcs_conn_userdata(c), &p);
+	if (_i == T_TCP) {
+		int v = 0;
+		socklen_t vl = sizeof(v);
+		ck_assert_int_eq(getsockopt(mcs_conn_fd(c), IPPROTO_TCP, TCP_NODELAY, &v, &vl), 0);
+		ck_assert_int_ne(v, 0);
+	}
+	ck_assert_int_eq(send_frame(c, MCS_OP_PING, 0, 0, -1), 0);
+	ck_assert_int_eq(send_frame(c, MCS_OP_PING, 1, 100, -1), 0);
+	/* a whole frame sent by reference */
+	uint8_t ref[MCS_HDR_SIZE + 300];
+	raw_hdr(ref, MCS_PROTO_MAGIC, MCS_PROTO_VERSION, MCS_OP_PING, 2, 300);
+	fill(ref + MCS_HDR_SIZE, 300, 2);
+	int seq = 0;
+	struct ref_track t = { .counter = &seq };
+	ck_assert_int_eq(mcs_conn_send_ref(c, ref, sizeof(ref), ref_done, &t), 0);
+	ck_assert_int_eq(send_frame(c, MCS_OP_PING, 3, 1 * MiB, -1), 0);
+	ck_assert_int_eq(t.calls, 0);
+
+	run_until_count(l, &p.frames, 4);
+	ck_assert_int_eq(p.order_errors + p.content_errors, 0);
+	ck_assert_int_eq(acc.accepted, 1);
+	ck_assert_int_eq(acc.servers[0].frames, 4);
+	ck_assert_int_eq(t.calls, 1);
+	ck_assert_int_eq(t.err, 0);
+	ck_assert_int_eq(p.closes, 0);
+	/* the timeout is gone with the connect: nothing fires later */
+	mcs_loop_free(l);
+	ck_assert_int_eq(p.closes, 1);
+	ck_assert_int_eq(p.close_err, 0);
+}
+END_TEST
+
+/* Nobody listens: on_close(-ECONNREFUSED); what was queued reports the
+ * error first. */
+START_TEST(test_connect_refused)
+{
+	struct mcs_loop *l = new_loop(0);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int hold = -1;
+	if (_i == T_TCP) {
+		/* a port that is ours but not listening */
+		hold = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		ck_assert_int_eq(bind(hold, (struct sockaddr *)&a, sizeof(a)), 0);
+		len = sizeof(a);
+		ck_assert_int_eq(getsockname(hold, (struct sockaddr *)&a, &len), 0);
+		memcpy(&ss, &a, sizeof(a));
+	} else {
+		struct sockaddr_un a;
+		unix_listener(&a, &len, -1);
+		memcpy(&ss, &a, len);
+	}
+	struct peer p = { 0 };
+	struct mcs_conn *c = NULL;
+	ck_assert_int_eq(mcs_loop_connect(l, (struct sockaddr *)&ss, len, 5000, &peer_ops, &p, &c), 0);
+	int seq = 0;
+	struct ref_track t = { .counter = &seq, .p = &p };
+	ck_assert_int_eq(send_frame(c, MCS_OP_PING, 0, 10, -1), 0);
+	ck_assert_int_eq(mcs_conn_send_ref(c, "abc", 3, ref_done, &t), 0);
+	run_until_count(l, &p.closes, 1);
+	ck_assert_int_eq(p.close_err, -ECONNREFUSED);
+	ck_assert_int_eq(t.calls, 1);
+	ck_assert_int_eq(t.err, -ECONNREFUSED);
+	ck_assert_int_eq(t.closes_at_done, 0);
+	ck_assert_int_eq(p.frames, 0);
+	ck_assert_int_eq(mcs_loop_connect(l, NULL, 0, 0, &peer_ops, &p, NULL), -EINVAL);
+	mcs_loop_free(l);
+	ck_assert_int_eq(p.closes, 1);
+	if (hold >= 0)
+		close(hold);
+}
+END_TEST
+
+static bool acceptq_full(int ls)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	ck_assert_int_eq(getsockopt(ls, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	/* for a listener: unacked = accept queue length, sacked = backlog */
+	return ti.tcpi_unacked > ti.tcpi_sacked;
+}
+
+/*
+ * A TCP listener with backlog 0 that never accepts, its accept queue
+ * filled by one connection: Linux drops further SYNs (retried only after
+ * 1 s), so a connect with a 50 ms limit times out: on_close(-ETIMEDOUT).
+ * Also: a connect without limit closed locally (on_close(0)), and one
+ * still pending when the loop is freed.
+ */
+START_TEST(test_connect_timeout)
+{
+	struct mcs_loop *l = new_loop(0);
+	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(ls, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	ck_assert_int_eq(bind(ls, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(ls, 0), 0);
+	socklen_t alen = sizeof(a);
+	ck_assert_int_eq(getsockname(ls, (struct sockaddr *)&a, &alen), 0);
+	int filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	ck_assert_int_ge(filler, 0);
+	int r = connect(filler, (struct sockaddr *)&a, sizeof(a));
+	ck_assert(r == 0 || errno == EINPROGRESS);
+	/* the handshake completes in softirq context: wait for it (bounded) */
+	uint64_t t0 = mcs_now_ms();
+	while (!acceptq_full(ls)) {
+		ck_assert_uint_lt(mcs_now_ms() - t0, DEADLINE_MS);
+		sched_yield();
+	}
+
+	struct peer p = { 0 }, q = { 0 }, z = { 0 };
+	struct mcs_conn *c = NULL, *cq = NULL;
+	ck_assert_int_eq(mcs_loop_connect(l, (struct sockaddr *)&a, sizeof(a), 50, &peer_ops, &p, &c), 0);
+	ck_assert_int_eq(mcs_loop_connect(l, (struct sockaddr *)&a, sizeof(a), 0, &peer_ops, &q, &cq), 0);
+	ck_assert_int_eq(mcs_loop_connect(l, (struct sockaddr *)&a, sizeof(a), 60000, &peer_ops, &z, NULL), 0);
+	int seq = 0;
+	struct ref_track t = { .counter = &seq, .p = &p };
+	ck_assert_int_eq(mcs_conn_send_ref(c, "abc", 3, ref_done, &t), 0);
+	uint64_t start = mcs_now_ms();
+	run_until_count(l, &p.closes, 1);
+	ck_assert_int_eq(p.close_err, -ETIMEDOUT);
+	ck_assert_uint_ge(mcs_now_ms() - start, 40);
+	ck_assert_int_eq(t.calls, 1);
+	ck_assert_int_eq(t.err, -ETIMEDOUT);
+	ck_assert_int_eq(t.closes_at_done, 0);
+
+	/* no limit: still connecting; closing it cancels the connect */
+	ck_assert(!mcs_conn_is_closed(cq));
+	ck_assert_int_eq(q.closes, 0);
+	mcs_conn_close(cq);
+	run_until_count(l, &q.closes, 1);
+	ck_assert_int_eq(q.close_err, 0);
+	ck_assert_int_eq(z.closes, 0);
+	mcs_loop_free(l);
+	ck_assert_int_eq(z.closes, 1);
+	ck_assert_int_eq(z.close_err, 0);
+	ck_assert_int_eq(p.closes + q.closes, 2);
+	close(filler);
+	close(ls);
+}
+END_TEST
+
 static Suite *loop_suite(void)
 {
 	Suite *s = suite_create("loop");
@@ -1154,6 +2105,23 @@ static Suite *loop_suite(void)
 	tcase_add_test(tc, test_listen_emfile);
 	tcase_add_test(tc, test_free_with_live_conns);
 	tcase_add_test(tc, test_bad_args);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("bulk");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_recv_into, 0, RI_CASES);
+	tcase_add_loop_test(tc, test_recv_into_fail, 0, 4);
+	tcase_add_test(tc, test_recv_into_busy);
+	tcase_add_loop_test(tc, test_send_ref_order, 0, 4);
+	tcase_add_loop_test(tc, test_send_ref_close, 0, 4);
+	tcase_add_loop_test(tc, test_node_round_trip, 0, 2);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("connect");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_connect, 0, T_COUNT);
+	tcase_add_loop_test(tc, test_connect_refused, 0, T_COUNT);
+	tcase_add_test(tc, test_connect_timeout);
 	suite_add_tcase(s, tc);
 	return s;
 }
