@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/conf.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/util.h"
@@ -31,7 +32,7 @@ static void usage(FILE *f)
 		"  -s, --segment-size SIZE  segment size, suffixes K, M, G (default 1G)\n"
 		"      --hugepages MODE     auto (default: huge pages, else normal pages\n"
 		"                           with a warning), on (huge pages or fail), off\n"
-		"      --populate           fault the whole segment in at start\n"
+		"      --populate[=BOOL]    fault the whole segment in at start\n"
 		"  -S, --socket PATH        client socket (default $MCSTORE_SOCKET, else\n"
 		"                           " MCS_DEFAULT_SOCKET ")\n"
 		"      --socket-mode MODE   permissions of the socket, octal (default 0660)\n"
@@ -46,9 +47,16 @@ static void usage(FILE *f)
 		"      --max-client-buffers SIZE  shared buffer space one client may hold\n"
 		"                           (default 4G)\n"
 		"      --max-frame SIZE     largest request body accepted (default 64M)\n"
-		"      --log-level LEVEL    err, warning, notice, info (default), debug\n"
+		"      --log-level LEVEL    error, warning, notice, info (default),\n"
+		"                           debug\n"
 		"  -h, --help               show this help and exit\n"
 		"  -V, --version            show the version and exit\n");
+	fprintf(f,
+		"\nConfiguration file: a line NAME = VALUE sets option --NAME (see\n"
+		"mcstore.conf(5)); options on the command line win.\n"
+		"      --config FILE        read FILE instead of %s/mcstored.conf\n"
+		"      --no-config          read no configuration file\n",
+		mcs_conf_dir());
 }
 
 static void on_signal(struct mcs_loop *l, int signo, void *userdata)
@@ -67,6 +75,11 @@ static void on_signal(struct mcs_loop *l, int signo, void *userdata)
 	node_master_stop(n);
 }
 
+static void on_watchdog(struct mcs_timer *t, void *userdata)
+{
+	mcs_notify_watchdog();
+}
+
 enum {
 	OPT_SEGNAME = 256,
 	OPT_HUGE,
@@ -80,7 +93,106 @@ enum {
 	OPT_MAXCLIENTBUF,
 	OPT_MAXFRAME,
 	OPT_LOGLEVEL,
+	OPT_CONFIG,
+	OPT_NOCONFIG,
 };
+
+/* One option, from the command line or the configuration file. */
+static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, void *userdata)
+{
+	struct node *n = userdata;
+	int r;
+
+	switch (c) {
+	case 'm':
+		n->o.master = arg;
+		break;
+	case 'n':
+		n->o.name = arg;
+		break;
+	case OPT_SEGNAME:
+		n->o.segment_name = arg;
+		break;
+	case 's':
+		if (mcs_parse_size(arg, &n->o.segment_size) < 0 || n->o.segment_size < (1u << 20))
+			return mcs_opt_invalid(ctx, "at least 1M");
+		break;
+	case OPT_HUGE:
+		if (strcmp(arg, "auto") == 0)
+			n->o.seg_mode = MCS_SEG_HUGE_OR_NORMAL;
+		else if (strcmp(arg, "on") == 0)
+			n->o.seg_mode = MCS_SEG_HUGE_ONLY;
+		else if (strcmp(arg, "off") == 0)
+			n->o.seg_mode = MCS_SEG_NORMAL;
+		else
+			return mcs_opt_invalid(ctx, "auto, on or off");
+		break;
+	case OPT_POPULATE: {
+		int b = arg ? mcs_conf_parse_bool(arg) : 1;
+		if (b < 0)
+			return mcs_opt_invalid(ctx, "yes or no");
+		n->o.populate = b;
+		break;
+	}
+	case 'S':
+		n->o.socket_path = arg;
+		break;
+	case OPT_SOCKMODE: {
+		char *end;
+		unsigned long v = strtoul(arg, &end, 8);
+		if (*end || end == arg || v > 0777)
+			return mcs_opt_invalid(ctx, "octal, e.g. 0660");
+		n->o.socket_mode = (unsigned)v;
+		break;
+	}
+	case OPT_DATAPORT: {
+		uint64_t v;
+		if (mcs_parse_u64(arg, 65535, &v) < 0)
+			return mcs_opt_invalid(ctx, "0..65535");
+		n->o.data_port = (uint16_t)v;
+		break;
+	}
+	case OPT_DATATIMEOUT:
+		if (mcs_parse_u64(arg, 3600 * 1000, &n->o.data_timeout_ms) < 0 || n->o.data_timeout_ms < 10)
+			return mcs_opt_invalid(ctx, "10..3600000");
+		break;
+	case OPT_MAXCLIENTBUF:
+		if (mcs_parse_size(arg, &n->o.max_client_buffers) < 0 || n->o.max_client_buffers < 4096)
+			return mcs_opt_invalid(ctx, "at least 4K");
+		break;
+	case OPT_DATALISTEN:
+		n->o.data_listen = arg;
+		break;
+	case OPT_DATAHOST:
+		n->o.data_host = arg;
+		break;
+	case OPT_HEARTBEAT:
+		if (mcs_parse_u64(arg, 3600 * 1000, &n->o.heartbeat_ms) < 0 || n->o.heartbeat_ms < 10)
+			return mcs_opt_invalid(ctx, "10..3600000");
+		break;
+	case OPT_MAXFRAME: {
+		uint64_t v;
+		if (mcs_parse_size(arg, &v) < 0 || v < 65536 || v > (1u << 30))
+			return mcs_opt_invalid(ctx, "64K..1G");
+		n->o.max_frame = (uint32_t)v;
+		break;
+	}
+	case OPT_LOGLEVEL:
+		if ((r = mcs_log_parse_level(arg)) < 0)
+			return mcs_opt_invalid(ctx, "error, warning, notice, info or debug");
+		mcs_log_set_level(r);
+		break;
+	case 'h':
+		usage(stdout);
+		return 1;
+	case 'V':
+		printf("mcstored %s\n", PACKAGE_VERSION);
+		return 1;
+	default:
+		return mcs_opt_invalid(ctx, NULL);
+	}
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -90,7 +202,7 @@ int main(int argc, char **argv)
 		{ "segment-name", required_argument, NULL, OPT_SEGNAME },
 		{ "segment-size", required_argument, NULL, 's' },
 		{ "hugepages", required_argument, NULL, OPT_HUGE },
-		{ "populate", no_argument, NULL, OPT_POPULATE },
+		{ "populate", optional_argument, NULL, OPT_POPULATE },
 		{ "socket", required_argument, NULL, 'S' },
 		{ "socket-mode", required_argument, NULL, OPT_SOCKMODE },
 		{ "data-port", required_argument, NULL, OPT_DATAPORT },
@@ -101,14 +213,15 @@ int main(int argc, char **argv)
 		{ "max-client-buffers", required_argument, NULL, OPT_MAXCLIENTBUF },
 		{ "max-frame", required_argument, NULL, OPT_MAXFRAME },
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "no-config", no_argument, NULL, OPT_NOCONFIG },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	struct node n = { 0 };
 	char hostname[256] = "localhost", segname[MCS_NAME_MAX + 1];
-	uint64_t max_frame = MCS_DEFAULT_MAX_BODY;
-	int c, r;
+	int r;
 
 	mcs_log_init("mcstored", MCS_LOG_INFO);
 	gethostname(hostname, sizeof(hostname) - 1);
@@ -123,117 +236,28 @@ int main(int argc, char **argv)
 	n.o.data_port = 50052;
 	n.o.data_listen = "0.0.0.0";
 	n.o.heartbeat_ms = 1000;
+	n.o.max_frame = MCS_DEFAULT_MAX_BODY;
 	n.o.data_timeout_ms = 10000;
 	n.o.max_client_buffers = 4ull << 30;
 
-	while ((c = getopt_long(argc, argv, "m:n:s:S:hV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'm':
-			n.o.master = optarg;
-			break;
-		case 'n':
-			n.o.name = optarg;
-			break;
-		case OPT_SEGNAME:
-			n.o.segment_name = optarg;
-			break;
-		case 's':
-			if (mcs_parse_size(optarg, &n.o.segment_size) < 0 || n.o.segment_size < (1u << 20)) {
-				fprintf(stderr, "mcstored: invalid --segment-size '%s' (at least 1M)\n", optarg);
-				return 2;
-			}
-			break;
-		case OPT_HUGE:
-			if (strcmp(optarg, "auto") == 0)
-				n.o.seg_mode = MCS_SEG_HUGE_OR_NORMAL;
-			else if (strcmp(optarg, "on") == 0)
-				n.o.seg_mode = MCS_SEG_HUGE_ONLY;
-			else if (strcmp(optarg, "off") == 0)
-				n.o.seg_mode = MCS_SEG_NORMAL;
-			else {
-				fprintf(stderr, "mcstored: invalid --hugepages '%s' (auto, on or off)\n", optarg);
-				return 2;
-			}
-			break;
-		case OPT_POPULATE:
-			n.o.populate = true;
-			break;
-		case 'S':
-			n.o.socket_path = optarg;
-			break;
-		case OPT_SOCKMODE: {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 8);
-			if (*end || end == optarg || v > 0777) {
-				fprintf(stderr, "mcstored: invalid --socket-mode '%s' (octal, e.g. 0660)\n", optarg);
-				return 2;
-			}
-			n.o.socket_mode = (unsigned)v;
-			break;
-		}
-		case OPT_DATAPORT: {
-			uint64_t v;
-			if (mcs_parse_u64(optarg, 65535, &v) < 0) {
-				fprintf(stderr, "mcstored: invalid --data-port '%s'\n", optarg);
-				return 2;
-			}
-			n.o.data_port = (uint16_t)v;
-			break;
-		}
-		case OPT_DATATIMEOUT:
-			if (mcs_parse_u64(optarg, 3600 * 1000, &n.o.data_timeout_ms) < 0 || n.o.data_timeout_ms < 10) {
-				fprintf(stderr, "mcstored: invalid --data-timeout-ms '%s' (10..3600000)\n", optarg);
-				return 2;
-			}
-			break;
-		case OPT_MAXCLIENTBUF:
-			if (mcs_parse_size(optarg, &n.o.max_client_buffers) < 0 || n.o.max_client_buffers < 4096) {
-				fprintf(stderr, "mcstored: invalid --max-client-buffers '%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case OPT_DATALISTEN:
-			n.o.data_listen = optarg;
-			break;
-		case OPT_DATAHOST:
-			n.o.data_host = optarg;
-			break;
-		case OPT_HEARTBEAT:
-			if (mcs_parse_u64(optarg, 3600 * 1000, &n.o.heartbeat_ms) < 0 || n.o.heartbeat_ms < 10) {
-				fprintf(stderr, "mcstored: invalid --heartbeat-interval-ms '%s' (10..3600000)\n", optarg);
-				return 2;
-			}
-			break;
-		case OPT_MAXFRAME:
-			if (mcs_parse_size(optarg, &max_frame) < 0 || max_frame < 65536 || max_frame > (1u << 30)) {
-				fprintf(stderr, "mcstored: invalid --max-frame '%s' (64K..1G)\n", optarg);
-				return 2;
-			}
-			break;
-		case OPT_LOGLEVEL:
-			if ((r = mcs_log_parse_level(optarg)) < 0) {
-				fprintf(stderr, "mcstored: invalid --log-level '%s'\n", optarg);
-				return 2;
-			}
-			mcs_log_set_level(r);
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("mcstored %s\n", PACKAGE_VERSION);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "mcstored: unexpected argument '%s'\n", argv[optind]);
-		usage(stderr);
-		return 2;
-	}
-	n.o.max_frame = (uint32_t)max_frame;
+	/* options: the command line, over the configuration file */
+	static const int early[] = { 'h', 'V', 0 };
+	const struct mcs_opt_spec spec = {
+		.prog = "mcstored",
+		.shortopts = "m:n:s:S:hV",
+		.longopts = longopts,
+		.default_config = "mcstored.conf",
+		.opt_config = OPT_CONFIG,
+		.opt_no_config = OPT_NOCONFIG,
+		.early = early,
+		.set = set_option,
+		.usage = usage,
+		.userdata = &n,
+	};
+	_cleanup_(mcs_conf_freep) struct mcs_conf *conf = NULL;
+	r = mcs_opt_parse(&spec, argc, argv, &conf);
+	if (r != 0)
+		return r > 0 ? 0 : 2;
 	if (!n.o.segment_name) {
 		if ((size_t)snprintf(segname, sizeof(segname), "%s-0", n.o.name) >= sizeof(segname)) {
 			fprintf(stderr, "mcstored: --name is too long\n");
@@ -281,6 +305,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	mcs_buf_init(&n.scratch);
+	uint64_t wd = mcs_notify_watchdog_usec() / 4000; /* ms: ping every quarter interval */
+	if (wd && (r = mcs_loop_add_timer(n.loop, wd, wd, on_watchdog, NULL, NULL)) < 0)
+		log_warning_errno(r, "cannot arm the watchdog timer: %m, ignoring");
 	sigset_t ss;
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGINT);
@@ -296,6 +323,7 @@ int main(int argc, char **argv)
 	if (r == 0) {
 		log_info("mcstored %s: node \"%s\", segment \"%s\", master %s, data port %u", PACKAGE_VERSION,
 			 n.o.name, n.o.segment_name, n.o.master, n.data_port_bound);
+		mcs_notify_status("mounting segment %s with master %s", n.o.segment_name, n.o.master);
 		r = mcs_loop_run(n.loop);
 		if (r < 0)
 			log_error_errno(r, "event loop failed: %m");

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "common/conf.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/util.h"
@@ -346,6 +347,11 @@ static void on_signal(struct mcs_loop *l, int signo, void *userdata)
 	mcs_loop_exit(l, 0);
 }
 
+static void on_watchdog(struct mcs_timer *t, void *userdata)
+{
+	mcs_notify_watchdog();
+}
+
 static int listen_tcp(const char *addr, uint16_t port)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
@@ -390,12 +396,87 @@ static void usage(FILE *f)
 		"      --strategy NAME       segment choice: load (default) or random\n"
 		"      --seed N              seed of the random strategy (default 1)\n"
 		"      --max-frame SIZE      largest request body accepted (default 64M)\n"
-		"      --log-level LEVEL     err, warning, notice, info (default), debug\n"
+		"      --log-level LEVEL     error, warning, notice, info (default),\n"
+		"                            debug\n"
 		"  -h, --help                show this help and exit\n"
 		"  -V, --version             show the version and exit\n");
+	fprintf(f,
+		"\nConfiguration file: a line NAME = VALUE sets option --NAME (see\n"
+		"mcstore.conf(5)); options on the command line win.\n"
+		"      --config FILE         read FILE instead of %s/master.conf\n"
+		"      --no-config           read no configuration file\n",
+		mcs_conf_dir());
 }
 
-enum { OPT_LEASE = 256, OPT_NODETIMEOUT, OPT_MAXBUF, OPT_STRATEGY, OPT_SEED, OPT_MAXFRAME, OPT_LOGLEVEL };
+enum { OPT_LEASE = 256, OPT_NODETIMEOUT, OPT_MAXBUF, OPT_STRATEGY, OPT_SEED, OPT_MAXFRAME, OPT_LOGLEVEL,
+       OPT_CONFIG, OPT_NOCONFIG };
+
+/* Where the options land: main()'s variables. */
+struct master_opts {
+	const char **listen_addr;
+	uint64_t *port, *max_frame;
+	struct mcs_store_opts *so;
+	struct master *m;
+};
+
+/* One option, from the command line or the configuration file. */
+static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, void *userdata)
+{
+	struct master_opts *o = userdata;
+	int r;
+
+	switch (c) {
+	case 'l':
+		*o->listen_addr = arg;
+		break;
+	case 'p':
+		if (mcs_parse_u64(arg, 65535, o->port) < 0)
+			return mcs_opt_invalid(ctx, "0..65535");
+		break;
+	case OPT_LEASE:
+		if (mcs_parse_u64(arg, 3600 * 1000, &o->so->lease_ttl_ms) < 0 || o->so->lease_ttl_ms == 0)
+			return mcs_opt_invalid(ctx, "1..3600000");
+		break;
+	case OPT_NODETIMEOUT:
+		if (mcs_parse_u64(arg, 3600 * 1000, &o->m->node_timeout_ms) < 0 || o->m->node_timeout_ms < 20)
+			return mcs_opt_invalid(ctx, "20..3600000");
+		break;
+	case OPT_MAXBUF:
+		if (mcs_parse_size(arg, &o->so->max_buffer) < 0 || o->so->max_buffer < 4096)
+			return mcs_opt_invalid(ctx, "at least 4K");
+		break;
+	case OPT_STRATEGY:
+		if (strcmp(arg, "load") == 0)
+			o->so->strategy = MCS_STRATEGY_LOAD;
+		else if (strcmp(arg, "random") == 0)
+			o->so->strategy = MCS_STRATEGY_RANDOM;
+		else
+			return mcs_opt_invalid(ctx, "load or random");
+		break;
+	case OPT_SEED:
+		if (mcs_parse_u64(arg, UINT64_MAX, &o->so->seed) < 0)
+			return mcs_opt_invalid(ctx, NULL);
+		break;
+	case OPT_MAXFRAME:
+		if (mcs_parse_size(arg, o->max_frame) < 0 || *o->max_frame < 4096 || *o->max_frame > (1u << 30))
+			return mcs_opt_invalid(ctx, "4K..1G");
+		break;
+	case OPT_LOGLEVEL:
+		if ((r = mcs_log_parse_level(arg)) < 0)
+			return mcs_opt_invalid(ctx, "error, warning, notice, info or debug");
+		mcs_log_set_level(r);
+		break;
+	case 'h':
+		usage(stdout);
+		return 1;
+	case 'V':
+		printf("mcstore-master %s\n", PACKAGE_VERSION);
+		return 1;
+	default:
+		return mcs_opt_invalid(ctx, NULL);
+	}
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -409,6 +490,8 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "max-frame", required_argument, NULL, OPT_MAXFRAME },
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "no-config", no_argument, NULL, OPT_NOCONFIG },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -416,85 +499,30 @@ int main(int argc, char **argv)
 	const char *listen_addr = "0.0.0.0";
 	uint64_t port = 50051, max_frame = MCS_DEFAULT_MAX_BODY;
 	struct mcs_store_opts so = { .lease_ttl_ms = 200, .strategy = MCS_STRATEGY_LOAD, .seed = 1 };
-	int c, r;
+	int r;
 
 	struct master m = { .node_timeout_ms = 5000 };
 
 	mcs_log_init("mcstore-master", MCS_LOG_INFO);
-	while ((c = getopt_long(argc, argv, "l:p:hV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			listen_addr = optarg;
-			break;
-		case 'p':
-			if (mcs_parse_u64(optarg, 65535, &port) < 0) {
-				fprintf(stderr, "mcstore-master: invalid port '%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case OPT_LEASE:
-			if (mcs_parse_u64(optarg, 3600 * 1000, &so.lease_ttl_ms) < 0 || so.lease_ttl_ms == 0) {
-				fprintf(stderr, "mcstore-master: invalid --lease-ttl-ms '%s' (1..3600000)\n", optarg);
-				return 2;
-			}
-			break;
-		case OPT_NODETIMEOUT:
-			if (mcs_parse_u64(optarg, 3600 * 1000, &m.node_timeout_ms) < 0 || m.node_timeout_ms < 20) {
-				fprintf(stderr, "mcstore-master: invalid --node-timeout-ms '%s' (20..3600000)\n", optarg);
-				return 2;
-			}
-			break;
-		case OPT_MAXBUF:
-			if (mcs_parse_size(optarg, &so.max_buffer) < 0 || so.max_buffer < 4096) {
-				fprintf(stderr, "mcstore-master: invalid --max-buffer '%s' (at least 4K)\n", optarg);
-				return 2;
-			}
-			break;
-		case OPT_STRATEGY:
-			if (strcmp(optarg, "load") == 0)
-				so.strategy = MCS_STRATEGY_LOAD;
-			else if (strcmp(optarg, "random") == 0)
-				so.strategy = MCS_STRATEGY_RANDOM;
-			else {
-				fprintf(stderr, "mcstore-master: unknown --strategy '%s' (load or random)\n", optarg);
-				return 2;
-			}
-			break;
-		case OPT_SEED:
-			if (mcs_parse_u64(optarg, UINT64_MAX, &so.seed) < 0) {
-				fprintf(stderr, "mcstore-master: invalid --seed '%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case OPT_MAXFRAME:
-			if (mcs_parse_size(optarg, &max_frame) < 0 || max_frame < 4096 || max_frame > (1u << 30)) {
-				fprintf(stderr, "mcstore-master: invalid --max-frame '%s' (4K..1G)\n", optarg);
-				return 2;
-			}
-			break;
-		case OPT_LOGLEVEL:
-			if ((r = mcs_log_parse_level(optarg)) < 0) {
-				fprintf(stderr, "mcstore-master: invalid --log-level '%s'\n", optarg);
-				return 2;
-			}
-			mcs_log_set_level(r);
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("mcstore-master %s\n", PACKAGE_VERSION);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "mcstore-master: unexpected argument '%s'\n", argv[optind]);
-		usage(stderr);
-		return 2;
-	}
+	/* options: the command line, over the configuration file */
+	struct master_opts mo = { &listen_addr, &port, &max_frame, &so, &m };
+	static const int early[] = { 'h', 'V', 0 };
+	const struct mcs_opt_spec spec = {
+		.prog = "mcstore-master",
+		.shortopts = "l:p:hV",
+		.longopts = longopts,
+		.default_config = "master.conf",
+		.opt_config = OPT_CONFIG,
+		.opt_no_config = OPT_NOCONFIG,
+		.early = early,
+		.set = set_option,
+		.usage = usage,
+		.userdata = &mo,
+	};
+	_cleanup_(mcs_conf_freep) struct mcs_conf *conf = NULL;
+	r = mcs_opt_parse(&spec, argc, argv, &conf);
+	if (r != 0)
+		return r > 0 ? 0 : 2;
 
 	mcs_buf_init(&m.out);
 	if ((r = mcs_store_new(&so, &m.store)) < 0)
@@ -531,6 +559,9 @@ int main(int argc, char **argv)
 	uint64_t every = MCS_MAX(m.node_timeout_ms / 4, (uint64_t)5);
 	if ((r = mcs_loop_add_timer(m.loop, every, every, on_sweep, &m, &m.sweep)) < 0)
 		return log_error_errno(r, "cannot arm the node sweep timer: %m"), 1;
+	uint64_t wd = mcs_notify_watchdog_usec() / 4000; /* ms: ping every quarter interval */
+	if (wd && (r = mcs_loop_add_timer(m.loop, wd, wd, on_watchdog, NULL, NULL)) < 0)
+		log_warning_errno(r, "cannot arm the watchdog timer: %m, ignoring");
 	mcs_notify_ready(NULL);
 	mcs_notify_status("listening on %s port %llu", listen_addr, (unsigned long long)port);
 	r = mcs_loop_run(m.loop);

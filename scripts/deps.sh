@@ -9,6 +9,7 @@ PKGS=(
 	gcc make autoconf automake libtool pkg-config
 	liburing-dev libxxhash-dev check
 	procps
+	libsystemd-dev
 )
 
 missing=()
