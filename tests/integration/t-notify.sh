@@ -8,6 +8,10 @@
 # STOPPING=1 on SIGTERM.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
+# Messages are read by another process: every check of one that may just
+# have been sent waits for it (wait_until), and only a check that something
+# was NOT sent relies on a delay.
+
 # listen NAME: a notification socket $T_DIR/NAME.notify; messages go to
 # $T_DIR/NAME.msgs ("pid N MS" then the message's lines)
 listen() {
@@ -34,7 +38,7 @@ wait_until 10 grep -qx READY=1 "$T_DIR/master.msgs"
 ok $? "master: READY=1"
 sent_by "$MASTER_PID" "$T_DIR/master.msgs" | grep -qx READY=1
 ok $? "master: sent by the master's own pid"
-grep -qx "STATUS=listening on 127.0.0.1 port $MASTER_PORT" "$T_DIR/master.msgs"
+wait_until 5 grep -qx "STATUS=listening on 127.0.0.1 port $MASTER_PORT" "$T_DIR/master.msgs"
 ok $? "master: STATUS= says where it listens"
 # WatchdogSec=1s: pings at most every 500 ms (half the interval: the rate
 # limit), and every 750 ms at worst (the timer runs every 250 ms), well
@@ -60,14 +64,14 @@ sleep 0.5
 ok $? "second master: no watchdog ping when WATCHDOG_PID is another process"
 stop_pid "$OTHER_PID"
 ok $? "second master: exits 0 on SIGTERM"
-grep -qx STOPPING=1 "$T_DIR/other.msgs"
+wait_until 5 grep -qx STOPPING=1 "$T_DIR/other.msgs"
 ok $? "second master: STOPPING=1 on SIGTERM"
 
 # ---- a node that starts before its master
 port=$MASTER_PORT
 stop_pid "$MASTER_PID"
 ok $? "master: exits 0 on SIGTERM"
-grep -qx STOPPING=1 "$T_DIR/master.msgs"
+wait_until 5 grep -qx STOPPING=1 "$T_DIR/master.msgs"
 ok $? "master: STOPPING=1 on SIGTERM"
 listen node
 NODE_SOCK=$T_DIR/n1.sock
@@ -78,7 +82,7 @@ NODE_PID=$!
 T_PIDS+=("$NODE_PID")
 wait_until 10 grep -q "cannot reach master" "$T_DIR/n1.log"
 ok $? "node: cannot reach the master (not started yet)"
-grep -qx "STATUS=mounting segment n1-0 with master 127.0.0.1:$port" "$T_DIR/node.msgs"
+wait_until 5 grep -qx "STATUS=mounting segment n1-0 with master 127.0.0.1:$port" "$T_DIR/node.msgs"
 ok $? "node: STATUS= says what it waits for"
 ! grep -qx READY=1 "$T_DIR/node.msgs" && [ ! -S "$NODE_SOCK" ]
 ok $? "node: no READY=1 and no socket without a master"
@@ -91,12 +95,13 @@ ok $? "node: READY=1 once the master is up"
 # no retry: READY=1 promises a serving socket
 "$CTL" --socket "$NODE_SOCK" stat >"$T_DIR/stat.out" 2>&1
 ok $? "node: serves clients as soon as it says READY=1"
-sent_by "$NODE_PID" "$T_DIR/node.msgs" | grep -q "^STATUS=segment n1-0 mounted with master 127.0.0.1:$port"
+node_mounted() { sent_by "$NODE_PID" "$T_DIR/node.msgs" | grep -q "^STATUS=segment n1-0 mounted with master 127.0.0.1:$port"; }
+wait_until 5 node_mounted
 ok $? "node: STATUS= says the segment is mounted"
 
 stop_pid "$NODE_PID"
 ok $? "node: exits 0 on SIGTERM (segment unmounted)"
-grep -qx STOPPING=1 "$T_DIR/node.msgs"
+wait_until 5 grep -qx STOPPING=1 "$T_DIR/node.msgs"
 ok $? "node: STOPPING=1 on SIGTERM"
 
 finish_daemons
