@@ -10,6 +10,8 @@ PKGS=(
 	liburing-dev libxxhash-dev check
 	procps
 	libsystemd-dev
+	# the man page tests (t-manpages)
+	mandoc man-db groff-base
 )
 
 missing=()
