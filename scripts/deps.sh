@@ -10,8 +10,11 @@ PKGS=(
 	liburing-dev libxxhash-dev check
 	procps
 	libsystemd-dev
-	# the man page tests (t-manpages)
+	# the man page, packaging and unit tests (t-manpages, t-package)
 	mandoc man-db groff-base
+	dpkg-dev debhelper
+	rpm cpio
+	systemd
 )
 
 missing=()

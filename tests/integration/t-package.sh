@@ -1,0 +1,227 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The packages, built from this tree and used: packaging/build.sh builds
+# the .debs (dpkg-buildpackage -us -uc -b), which are unpacked into a
+# scratch root with dpkg -x (nothing is installed on the machine). From
+# there: the files are where they belong, the library has its SONAME and
+# exports exactly the public API (and the symbols file lists it), the
+# sysusers/tmpfiles snippets work on that root, systemd-analyze verify
+# accepts the units, and the installed mcstore-master, mcstored and
+# mcstorectl, plus a program built against libmcstore-dev, store and read
+# objects on loopback. Then the RPMs (rpmbuild -bb) are built and checked
+# the same way, more briefly.
+. "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+
+if [ -n "${MCS_IN_PACKAGE_BUILD:-}" ]; then
+	echo "1..0 # SKIP running inside a package build"
+	exit 0
+fi
+for tool in dpkg-buildpackage dpkg-checkbuilddeps dpkg-architecture; do
+	if ! command -v "$tool" >/dev/null; then
+		echo "1..0 # SKIP $tool is not installed (scripts/deps.sh installs it)"
+		exit 0
+	fi
+done
+if ! dpkg-checkbuilddeps -P nocheck "$MCS_SRCDIR/packaging/debian/control" >"$T_DIR/deps" 2>&1; then
+	echo "1..0 # SKIP build dependencies missing: $(sed 's/.*Unmet build dependencies: //' "$T_DIR/deps" | head -1)"
+	exit 0
+fi
+
+skip() {
+	T_N=$((T_N + 1))
+	echo "ok $T_N # SKIP $*"
+}
+version=$("$CTL" --version | awk '{ print $2 }')
+MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+SYM=$MCS_SRCDIR/libmcstore/libmcstore.sym
+# the exported names libmcstore.sym lists
+sym_names() { sed -n 's/^[[:space:]]*\(mcs_[a-z0-9_]*\);.*/\1/p' "$SYM" | sort; }
+
+tap_plan 32
+
+# ---- build
+OUT=$T_DIR/out
+DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" "$MCS_SRCDIR/packaging/build.sh" deb "$OUT" >"$T_DIR/build.out" 2>&1
+ok $? "dpkg-buildpackage -us -uc -b builds"
+if [ $T_FAILED -ne 0 ]; then
+	sed 's/^/# /' "$T_DIR/build.out" | tail -40
+	echo "Bail out! no packages"
+	exit 1
+fi
+for p in mcstore libmcstore0 libmcstore-dev; do
+	f=$OUT/${p}_${version}_$(dpkg-architecture -qDEB_HOST_ARCH).deb
+	[ -f "$f" ] && [ "$(dpkg-deb -f "$f" Package)" = "$p" ] && [ "$(dpkg-deb -f "$f" Version)" = "$version" ]
+	ok $? "$p $version built"
+	eval "DEB_$(echo "$p" | tr -d -- '-' )=\$f"
+done
+dpkg-deb -f "$DEB_mcstore" Depends | grep -q "libmcstore0 (>= $version)"
+ok $? "mcstore depends on libmcstore0 (from the symbols file)"
+dpkg-deb -I "$DEB_mcstore" conffiles | sort >"$T_DIR/conffiles"
+printf '/etc/mcstore/master.conf\n/etc/mcstore/mcstored.conf\n' | diff - "$T_DIR/conffiles" >/dev/null
+ok $? "both configuration files are conffiles"
+dpkg-deb -e "$DEB_mcstore" "$T_DIR/ctrl"
+bad=
+for s in "$T_DIR"/ctrl/{preinst,postinst,prerm,postrm}; do [ ! -f "$s" ] || sh -n "$s" || bad=1; done
+[ -z "$bad" ] && grep -q "systemd-sysusers.*mcstore.conf" "$T_DIR/ctrl/postinst" &&
+	grep -q "systemd-tmpfiles.*--create mcstore.conf" "$T_DIR/ctrl/postinst" &&
+	! grep -qE "deb-systemd-invoke (start|restart)" "$T_DIR/ctrl/postinst"
+ok $? "maintainer scripts: valid sh, create the user and /run/mcstore, start nothing"
+
+# ---- unpack
+ROOT=$T_DIR/root
+bad=
+for f in "$DEB_mcstore" "$DEB_libmcstore0" "$DEB_libmcstoredev"; do dpkg -x "$f" "$ROOT" || bad=1; done
+[ -z "$bad" ]
+ok $? "dpkg -x of the three packages"
+LIB=usr/lib/$MA
+missing=
+for f in usr/sbin/mcstored usr/sbin/mcstore-master usr/bin/mcstorectl \
+	etc/mcstore/mcstored.conf etc/mcstore/master.conf \
+	lib/systemd/system/mcstored.service lib/systemd/system/mcstore-master.service \
+	usr/lib/tmpfiles.d/mcstore.conf usr/lib/sysusers.d/mcstore.conf \
+	usr/share/man/man1/mcstorectl.1.gz usr/share/man/man3/libmcstore.3.gz usr/share/man/man3/mcs_put.3.gz \
+	usr/share/man/man5/mcstore.conf.5.gz usr/share/man/man7/mcstore-protocol.7.gz \
+	usr/share/man/man8/mcstored.8.gz usr/share/man/man8/mcstore-master.8.gz \
+	usr/include/mcstore.h "$LIB/libmcstore.so.0" "$LIB/libmcstore.so" "$LIB/pkgconfig/mcstore.pc"; do
+	[ -e "$ROOT/$f" ] || missing="$missing $f"
+done
+[ -z "$missing" ]
+ok $? "every file is installed where it belongs"
+[ -z "$missing" ] || diag "missing:$missing"
+grep -q "^ExecStart=/usr/sbin/mcstored$" "$ROOT/lib/systemd/system/mcstored.service" &&
+	grep -q "^ExecStart=/usr/sbin/mcstore-master$" "$ROOT/lib/systemd/system/mcstore-master.service"
+ok $? "the units start the installed binaries"
+
+# ---- the library's ABI
+objdump -p "$ROOT/$LIB/libmcstore.so.0" | grep -q "SONAME *libmcstore.so.0$"
+ok $? "SONAME libmcstore.so.0"
+nm -D --defined-only "$ROOT/$LIB/libmcstore.so.0" | awk '$2 == "T" { sub(/@.*/, "", $3); print $3 }' | sort >"$T_DIR/exported"
+sym_names | diff - "$T_DIR/exported" >"$T_DIR/d" 2>&1
+ok $? "exports exactly the functions of libmcstore.sym ($(wc -l <"$T_DIR/exported"))"
+sed 's/^/# /' "$T_DIR/d"
+objdump -T "$ROOT/$LIB/libmcstore.so.0" | awk '$NF ~ /^mcs_/ && $(NF-1) != "MCSTORE_0.1" { bad = 1 } END { exit bad }'
+ok $? "every export is versioned MCSTORE_0.1"
+sed -n 's/^ \(mcs_[a-z0-9_]*\)@.*/\1/p' "$MCS_SRCDIR/packaging/debian/libmcstore0.symbols" | sort | diff <(sym_names) - >"$T_DIR/d" 2>&1
+ok $? "packaging/debian/libmcstore0.symbols lists the same functions"
+sed 's/^/# /' "$T_DIR/d"
+
+# ---- sysusers.d and tmpfiles.d, applied to the scratch root
+if command -v systemd-sysusers >/dev/null && command -v systemd-tmpfiles >/dev/null; then
+	systemd-sysusers --root="$ROOT" >"$T_DIR/sysusers.out" 2>&1 &&
+		grep -q "^mcstore:x:[0-9]*:[0-9]*:mcstore daemons:" "$ROOT/etc/passwd" && grep -q "^mcstore:x:" "$ROOT/etc/group"
+	ok $? "sysusers.d creates the mcstore user and group"
+	uid=$(awk -F: '$1 == "mcstore" { print $3 }' "$ROOT/etc/passwd")
+	gid=$(awk -F: '$1 == "mcstore" { print $3 }' "$ROOT/etc/group")
+	systemd-tmpfiles --root="$ROOT" --create mcstore.conf >"$T_DIR/tmpfiles.out" 2>&1 &&
+		[ "$(stat -c '%F %a %u %g' "$ROOT/run/mcstore")" = "directory 750 $uid $gid" ]
+	ok $? "tmpfiles.d creates /run/mcstore, 0750 mcstore:mcstore"
+else
+	skip "systemd-sysusers or systemd-tmpfiles is not installed"
+	skip "systemd-sysusers or systemd-tmpfiles is not installed"
+fi
+
+# ---- the units
+if ! command -v systemd-analyze >/dev/null; then
+	skip "systemd-analyze is not installed"
+	skip "systemd-analyze is not installed"
+elif [ ! -f /lib/systemd/system/multi-user.target ]; then
+	skip "no systemd units on this machine to verify against"
+	skip "no systemd units on this machine to verify against"
+else
+	# verify against this machine's units, with our binaries in the root,
+	# and the pages Documentation= names among the root's pages
+	cp -an /lib/systemd/system/. "$ROOT/lib/systemd/system/" 2>/dev/null
+	man_check=(--man=yes)
+	command -v man >/dev/null || man_check=(--man=no)
+	for u in mcstore-master.service mcstored.service; do
+		MANPATH=$ROOT/usr/share/man systemd-analyze verify "${man_check[@]}" --root="$ROOT" "$u" \
+			>"$T_DIR/verify.out" 2>&1
+		st=$?
+		[ $st -eq 0 ] && [ ! -s "$T_DIR/verify.out" ]
+		ok $? "systemd-analyze verify $u: no complaint"
+		sed 's/^/# /' "$T_DIR/verify.out"
+	done
+fi
+
+# ---- the installed programs
+export LD_LIBRARY_PATH=$ROOT/$LIB
+MASTER_BIN=$ROOT/usr/sbin/mcstore-master
+NODE_BIN=$ROOT/usr/sbin/mcstored
+CTL=$ROOT/usr/bin/mcstorectl
+[ "$("$CTL" --version)" = "mcstorectl $version (libmcstore $version)" ]
+ok $? "installed mcstorectl --version: mcstorectl $version (libmcstore $version)"
+ldd "$CTL" | grep -q "libmcstore.so.0 => $ROOT/$LIB/libmcstore.so.0"
+ok $? "which uses the installed libmcstore.so.0"
+# the shipped configuration files, as they are, under the test's options
+start_master --config "$ROOT/etc/mcstore/master.conf"
+start_node pkg 64M --config "$ROOT/etc/mcstore/mcstored.conf" --hugepages off
+ok 0 "installed mcstore-master and mcstored start and serve"
+head -c 3000000 /dev/urandom >"$T_DIR/v.bin"
+check "put with the installed mcstorectl" -- ctl put k "$T_DIR/v.bin"
+check "get with the installed mcstorectl" -- ctl get k -o "$T_DIR/v.out"
+check "bytes identical" -- cmp "$T_DIR/v.bin" "$T_DIR/v.out"
+
+# a program built against libmcstore-dev (pkg-config, header, .so)
+cat >"$T_DIR/client.c" <<'EOF'
+#include <stdio.h>
+#include <string.h>
+#include <mcstore.h>
+
+int main(int argc, char **argv)
+{
+	struct mcs_client_opts o = { .size = sizeof(o), .socket_path = argv[1] };
+	struct mcs_client *c;
+	char buf[64];
+	int r = mcs_client_new(&o, &c);
+	if (r < 0 || argc != 2) {
+		fprintf(stderr, "connect: %s\n", mcs_strerror(r));
+		return 1;
+	}
+	r = mcs_put(c, "from-dev", "hello, mcstore", 14, NULL);
+	ssize_t n = mcs_get(c, "from-dev", buf, sizeof(buf), NULL);
+	printf("%d %zd %.*s %s\n", r, n, n > 0 ? (int)n : 0, buf, mcs_version());
+	mcs_client_free(c);
+	return !(r == 1 && n == 14 && memcmp(buf, "hello, mcstore", 14) == 0);
+}
+EOF
+PKG_CONFIG_PATH=$ROOT/$LIB/pkgconfig PKG_CONFIG_SYSROOT_DIR=$ROOT \
+	sh -c 'cc -o "$1/client" "$1/client.c" $(pkg-config --cflags --libs mcstore)' sh "$T_DIR" >"$T_DIR/cc.out" 2>&1
+ok $? "a client builds against libmcstore-dev with pkg-config"
+sed 's/^/# /' "$T_DIR/cc.out"
+"$T_DIR/client" "$NODE_SOCK" >"$T_DIR/client.out" 2>&1
+ok $? "and stores and reads through the daemon"
+grep -qx "1 14 hello, mcstore $version" "$T_DIR/client.out"
+ok $? "(output: $(cat "$T_DIR/client.out"))"
+
+finish_daemons
+
+# ---- RPM
+if ! command -v rpmbuild >/dev/null || ! command -v rpm2cpio >/dev/null || ! command -v cpio >/dev/null; then
+	skip "rpmbuild, rpm2cpio or cpio is not installed"
+	skip "rpmbuild, rpm2cpio or cpio is not installed"
+	skip "rpmbuild, rpm2cpio or cpio is not installed"
+else
+	RPMBUILD_ARGS=--nocheck "$MCS_SRCDIR/packaging/build.sh" rpm "$T_DIR/rpms" >"$T_DIR/rpm.out" 2>&1
+	ok $? "rpmbuild -bb builds mcstore, mcstore-libs, mcstore-devel"
+	sed 's/^/# /' "$T_DIR/rpm.out" | tail -20
+	arch=$(uname -m)
+	rpm -qlp "$T_DIR"/rpms/mcstore{,-libs,-devel}-"$version"-1."$arch".rpm 2>/dev/null | sort >"$T_DIR/rpm-files"
+	missing=
+	for f in /usr/sbin/mcstored /usr/sbin/mcstore-master /usr/bin/mcstorectl /etc/mcstore/mcstored.conf \
+		/etc/mcstore/master.conf /usr/lib/systemd/system/mcstored.service \
+		/usr/lib/systemd/system/mcstore-master.service /usr/lib/tmpfiles.d/mcstore.conf \
+		/usr/lib/sysusers.d/mcstore.conf /usr/include/mcstore.h /usr/share/man/man8/mcstored.8 \
+		/usr/share/man/man3/libmcstore.3; do
+		grep -q "^$f" "$T_DIR/rpm-files" || missing="$missing $f"
+	done
+	[ -s "$T_DIR/rpm-files" ] && [ -z "$missing" ]
+	ok $? "the RPMs hold the daemons, units, configuration, snippets, header and pages"
+	[ -z "$missing" ] || diag "missing:$missing"
+	mkdir -p "$T_DIR/rpmroot"
+	for r in "$T_DIR"/rpms/mcstore{,-libs}-"$version"-1."$arch".rpm; do
+		(cd "$T_DIR/rpmroot" && rpm2cpio "$r" | cpio -idm --quiet)
+	done
+	[ "$(LD_LIBRARY_PATH=$(dirname "$(find "$T_DIR/rpmroot" -name libmcstore.so.0 | head -1)") \
+		"$T_DIR/rpmroot/usr/bin/mcstorectl" --version)" = "mcstorectl $version (libmcstore $version)" ]
+	ok $? "mcstorectl from the RPMs runs"
+fi
