@@ -48,18 +48,19 @@ if [ $T_FAILED -ne 0 ]; then
 	echo "Bail out! no packages"
 	exit 1
 fi
+declare -A DEB
 for p in mcstore libmcstore0 libmcstore-dev; do
 	f=$OUT/${p}_${version}_$(dpkg-architecture -qDEB_HOST_ARCH).deb
 	[ -f "$f" ] && [ "$(dpkg-deb -f "$f" Package)" = "$p" ] && [ "$(dpkg-deb -f "$f" Version)" = "$version" ]
 	ok $? "$p $version built"
-	eval "DEB_$(echo "$p" | tr -d -- '-' )=\$f"
+	DEB[$p]=$f
 done
-dpkg-deb -f "$DEB_mcstore" Depends | grep -q "libmcstore0 (>= $version)"
+dpkg-deb -f "${DEB[mcstore]}" Depends | grep -q "libmcstore0 (>= $version)"
 ok $? "mcstore depends on libmcstore0 (from the symbols file)"
-dpkg-deb -I "$DEB_mcstore" conffiles | sort >"$T_DIR/conffiles"
+dpkg-deb -I "${DEB[mcstore]}" conffiles | sort >"$T_DIR/conffiles"
 printf '/etc/mcstore/master.conf\n/etc/mcstore/mcstored.conf\n' | diff - "$T_DIR/conffiles" >/dev/null
 ok $? "both configuration files are conffiles"
-dpkg-deb -e "$DEB_mcstore" "$T_DIR/ctrl"
+dpkg-deb -e "${DEB[mcstore]}" "$T_DIR/ctrl"
 bad=
 for s in "$T_DIR"/ctrl/{preinst,postinst,prerm,postrm}; do [ ! -f "$s" ] || sh -n "$s" || bad=1; done
 [ -z "$bad" ] && grep -q "systemd-sysusers.*mcstore.conf" "$T_DIR/ctrl/postinst" &&
@@ -70,7 +71,7 @@ ok $? "maintainer scripts: valid sh, create the user and /run/mcstore, start not
 # ---- unpack
 ROOT=$T_DIR/root
 bad=
-for f in "$DEB_mcstore" "$DEB_libmcstore0" "$DEB_libmcstoredev"; do dpkg -x "$f" "$ROOT" || bad=1; done
+for f in "${DEB[mcstore]}" "${DEB[libmcstore0]}" "${DEB[libmcstore-dev]}"; do dpkg -x "$f" "$ROOT" || bad=1; done
 [ -z "$bad" ]
 ok $? "dpkg -x of the three packages"
 LIB=usr/lib/$MA
