@@ -31,8 +31,10 @@ static void usage(FILE *f)
 		"Store, fetch and inspect objects in mcstore through the local node daemon.\n\n"
 		"Commands:\n"
 		"  put KEY FILE [--replicas N] [--location NODE|SEGMENT]... [--all-or-nothing]\n"
-		"      [--soft-pin]       store FILE (- for stdin) under KEY, preferably on\n"
-		"                         the given nodes or segments\n"
+		"      [--soft-pin] [--hard-pin]\n"
+		"                         store FILE (- for stdin) under KEY, preferably on\n"
+		"                         the given nodes or segments; a soft pin is evicted\n"
+		"                         last, a hard pin never (operators)\n"
 		"  get KEY [-o FILE]      write the object to FILE (default stdout)\n"
 		"  exists KEY             exit 0 if KEY is stored, 1 if not\n"
 		"  rm KEY [--force]       remove KEY (--force ignores read leases)\n"
@@ -109,6 +111,7 @@ static int cmd_put(int argc, char **argv)
 		{ "replicas", required_argument, NULL, 'r' },
 		{ "all-or-nothing", no_argument, NULL, 'A' },
 		{ "soft-pin", no_argument, NULL, 'P' },
+		{ "hard-pin", no_argument, NULL, 'H' },
 		{ "location", required_argument, NULL, 'L' },
 		{ 0 },
 	};
@@ -132,6 +135,9 @@ static int cmd_put(int argc, char **argv)
 			break;
 		case 'P':
 			cfg.flags |= MCS_REPL_SOFT_PIN;
+			break;
+		case 'H':
+			cfg.flags |= MCS_REPL_HARD_PIN;
 			break;
 		case 'L':
 			if (cfg.n_locations == MCS_MAX_LOCATIONS) {
@@ -377,6 +383,14 @@ static int cmd_stat(int argc, char **argv)
 	printf("used:      %s (%llu bytes, %.1f%%)\n", mcs_fmt_size(s->used, b, sizeof(b)), (unsigned long long)s->used,
 	       s->capacity ? 100.0 * (double)s->used / (double)s->capacity : 0.0);
 	printf("objects:   %llu\n", (unsigned long long)s->n_objects);
+	printf("evictions: %llu objects, %llu bytes in %llu runs\n", (unsigned long long)s->evictions,
+	       (unsigned long long)s->evicted_bytes, (unsigned long long)s->evict_runs);
+	printf("put_no_space: %llu\n", (unsigned long long)s->put_no_space);
+	printf("leases_granted: %llu\n", (unsigned long long)s->leases_granted);
+	printf("remove_refused_leased: %llu\n", (unsigned long long)s->remove_refused);
+	printf("puts_timed_out: %llu\n", (unsigned long long)s->puts_timed_out);
+	printf("soft_pins_refused: %llu\n", (unsigned long long)s->soft_pins_refused);
+	printf("nodes_lost: %llu\n", (unsigned long long)s->nodes_lost);
 	printf("\n%-24s %-20s %14s %14s %10s\n", "SEGMENT", "NODE", "SIZE", "USED", "BUFFERS");
 	for (uint64_t i = 0; i < s->n_segments; i++) {
 		const struct mcs_segment_info *g = &s->segments[i];

@@ -120,8 +120,16 @@ void client_master_reply(struct node *n, struct client *cl, const struct pending
 		return;
 	}
 	if (h->status == 0 && p->key) {
-		if (p->opcode == MCS_OP_PUT_START)
+		if (p->opcode == MCS_OP_PUT_START) {
+			/* the master holds one pending put per key for this node:
+			 * now cl's. Another client's stale claim on the key (its
+			 * put timed out at the master) must not revoke cl's put
+			 * when that client leaves. */
+			for (struct client *o = n->clients; o; o = o->next)
+				if (o != cl)
+					track_del(o, p->key, 0);
 			track_add(cl, p->key, 0);
+		}
 		else if (hold_id)
 			track_add(cl, p->key, hold_id);
 	}

@@ -182,6 +182,16 @@ struct mcs_stat {
 	char local_node[256];
 	char local_segment[256];
 	int local_hugepages;      /* 1 if the local segment uses huge pages */
+	/* master counters since it started */
+	uint64_t evict_runs;
+	uint64_t evictions;
+	uint64_t evicted_bytes;
+	uint64_t put_no_space;    /* puts refused for space even after eviction */
+	uint64_t leases_granted;
+	uint64_t remove_refused;  /* removes refused because of a lease */
+	uint64_t puts_timed_out;
+	uint64_t soft_pins_refused;
+	uint64_t nodes_lost;
 };
 int mcs_stat(struct mcs_client *c, struct mcs_stat **ret);
 void mcs_stat_free(struct mcs_stat *s);

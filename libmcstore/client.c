@@ -1135,6 +1135,18 @@ MCS_EXPORT int mcs_stat(struct mcs_client *c, struct mcs_stat **ret)
 			memcpy(s->local_segment, c->segment, sizeof(c->segment) < 256 ? sizeof(c->segment) : 256);
 			s->local_node[255] = s->local_segment[255] = '\0';
 			s->local_hugepages = c->seg.hugepages;
+			uint64_t k[MCS_STAT_N_] = { 0 };
+			for (uint32_t i = 0; i < resp.n_counters && i < MCS_STAT_N_; i++)
+				k[i] = resp.counters[i];
+			s->evict_runs = k[MCS_STAT_EVICT_RUNS];
+			s->evictions = k[MCS_STAT_EVICTIONS];
+			s->evicted_bytes = k[MCS_STAT_EVICTED_BYTES];
+			s->put_no_space = k[MCS_STAT_PUT_NO_SPACE];
+			s->leases_granted = k[MCS_STAT_LEASES_GRANTED];
+			s->remove_refused = k[MCS_STAT_REMOVE_REFUSED];
+			s->puts_timed_out = k[MCS_STAT_PUTS_TIMED_OUT];
+			s->soft_pins_refused = k[MCS_STAT_SOFT_PINS_REFUSED];
+			s->nodes_lost = k[MCS_STAT_NODES_LOST];
 			*ret = s;
 		}
 		mcs_stat_resp_free(&resp);

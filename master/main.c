@@ -173,6 +173,8 @@ static int handle(struct mcs_conn *c, struct peer *p, const struct mcs_hdr *h, c
 		if ((r = mcs_dec_put_end_req(body, h->body_len, &q)) < 0)
 			break;
 		r = mcs_store_put_end(s, q.key, q.checksum, c, now);
+		if (r == 0)
+			mcs_store_evict_if_needed(s, now);
 		break;
 	}
 	case MCS_OP_PUT_REVOKE: {
@@ -236,6 +238,17 @@ static int handle(struct mcs_conn *c, struct peer *p, const struct mcs_hdr *h, c
 		}
 		if ((r = mcs_store_stat(s, &resp)) < 0)
 			break;
+		const struct mcs_store_counters *k = mcs_store_counters(s);
+		resp.n_counters = MCS_STAT_N_;
+		resp.counters[MCS_STAT_EVICT_RUNS] = k->evict_runs;
+		resp.counters[MCS_STAT_EVICTIONS] = k->evictions;
+		resp.counters[MCS_STAT_EVICTED_BYTES] = k->evicted_bytes;
+		resp.counters[MCS_STAT_PUT_NO_SPACE] = k->put_no_space;
+		resp.counters[MCS_STAT_LEASES_GRANTED] = k->leases_granted;
+		resp.counters[MCS_STAT_REMOVE_REFUSED] = k->remove_refused;
+		resp.counters[MCS_STAT_PUTS_TIMED_OUT] = k->puts_timed_out;
+		resp.counters[MCS_STAT_SOFT_PINS_REFUSED] = k->soft_pins_refused;
+		resp.counters[MCS_STAT_NODES_LOST] = m->nodes_lost;
 		mcs_enc_stat_resp(&m->out, &resp);
 		mcs_stat_resp_free(&resp);
 		break;
@@ -340,6 +353,22 @@ static void on_sweep(struct mcs_timer *t, void *userdata)
 	}
 }
 
+/* The background part of eviction runs, a slice per tick. */
+static void on_evict_tick(struct mcs_timer *t, void *userdata)
+{
+	struct master *m = userdata;
+	mcs_store_evict_step(m->store, 512, mcs_now_ms());
+}
+
+static void on_put_expiry(struct mcs_timer *t, void *userdata)
+{
+	struct master *m = userdata;
+	uint64_t n = mcs_store_expire_puts(m->store, mcs_now_ms());
+	if (n)
+		log_warning("%llu puts not ended within the put timeout were revoked, their space reclaimed",
+			    (unsigned long long)n);
+}
+
 static void on_signal(struct mcs_loop *l, int signo, void *userdata)
 {
 	log_info("received %s, shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
@@ -390,7 +419,14 @@ static void usage(FILE *f)
 		"  -l, --listen ADDR         address to listen on (default 0.0.0.0)\n"
 		"  -p, --port PORT           TCP port (default 50051; 0 picks a free one)\n"
 		"      --lease-ttl-ms MS     read lease length (default 200)\n"
+		"      --default-kv-lease-ttl MS  the same as --lease-ttl-ms\n"
 		"      --node-timeout-ms MS  drop a node silent for this long (default 5000)\n"
+		"      --eviction-high-watermark-ratio R  evict when use passes R of the\n"
+		"                            capacity (default 1.0: only when full)\n"
+		"      --eviction-ratio R    share of objects one eviction run removes, and\n"
+		"                            the gap down to the low watermark (default 0.1)\n"
+		"      --max-soft-pin-ratio R  share of capacity soft pins may hold (default 0.5)\n"
+		"      --put-timeout-ms MS   revoke puts not ended within MS (default 30000)\n"
 		"      --max-buffer SIZE     largest buffer of one replica before striping\n"
 		"                            (default: no limit; suffixes K, M, G)\n"
 		"      --strategy NAME       segment choice: load (default) or random\n"
@@ -408,7 +444,7 @@ static void usage(FILE *f)
 		mcs_conf_dir());
 }
 
-enum { OPT_LEASE = 256, OPT_NODETIMEOUT, OPT_MAXBUF, OPT_STRATEGY, OPT_SEED, OPT_MAXFRAME, OPT_LOGLEVEL,
+enum { OPT_LEASE = 256, OPT_NODETIMEOUT, OPT_HIGHWM, OPT_EVRATIO, OPT_PINRATIO, OPT_PUTTIMEOUT, OPT_MAXBUF, OPT_STRATEGY, OPT_SEED, OPT_MAXFRAME, OPT_LOGLEVEL,
        OPT_CONFIG, OPT_NOCONFIG };
 
 /* Where the options land: main()'s variables. */
@@ -436,6 +472,25 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 	case OPT_LEASE:
 		if (mcs_parse_u64(arg, 3600 * 1000, &o->so->lease_ttl_ms) < 0 || o->so->lease_ttl_ms == 0)
 			return mcs_opt_invalid(ctx, "1..3600000");
+		break;
+	case OPT_HIGHWM:
+	case OPT_EVRATIO:
+	case OPT_PINRATIO: {
+		char *end;
+		double v = strtod(arg, &end);
+		if (*end || end == arg || !(v > 0.0 && v <= 1.0))
+			return mcs_opt_invalid(ctx, "a ratio, 0 < R <= 1");
+		if (c == OPT_HIGHWM)
+			o->so->high_watermark = v;
+		else if (c == OPT_EVRATIO)
+			o->so->eviction_ratio = v;
+		else
+			o->so->max_soft_pin_ratio = v;
+		break;
+	}
+	case OPT_PUTTIMEOUT:
+		if (mcs_parse_u64(arg, 24ull * 3600 * 1000, &o->so->put_timeout_ms) < 0 || o->so->put_timeout_ms < 10)
+			return mcs_opt_invalid(ctx, "10..86400000");
 		break;
 	case OPT_NODETIMEOUT:
 		if (mcs_parse_u64(arg, 3600 * 1000, &o->m->node_timeout_ms) < 0 || o->m->node_timeout_ms < 20)
@@ -484,7 +539,12 @@ int main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "lease-ttl-ms", required_argument, NULL, OPT_LEASE },
+		{ "default-kv-lease-ttl", required_argument, NULL, OPT_LEASE },
 		{ "node-timeout-ms", required_argument, NULL, OPT_NODETIMEOUT },
+		{ "eviction-high-watermark-ratio", required_argument, NULL, OPT_HIGHWM },
+		{ "eviction-ratio", required_argument, NULL, OPT_EVRATIO },
+		{ "max-soft-pin-ratio", required_argument, NULL, OPT_PINRATIO },
+		{ "put-timeout-ms", required_argument, NULL, OPT_PUTTIMEOUT },
 		{ "max-buffer", required_argument, NULL, OPT_MAXBUF },
 		{ "strategy", required_argument, NULL, OPT_STRATEGY },
 		{ "seed", required_argument, NULL, OPT_SEED },
@@ -498,7 +558,9 @@ int main(int argc, char **argv)
 	};
 	const char *listen_addr = "0.0.0.0";
 	uint64_t port = 50051, max_frame = MCS_DEFAULT_MAX_BODY;
-	struct mcs_store_opts so = { .lease_ttl_ms = 200, .strategy = MCS_STRATEGY_LOAD, .seed = 1 };
+	struct mcs_store_opts so = { .lease_ttl_ms = 200, .strategy = MCS_STRATEGY_LOAD, .seed = 1,
+				     .high_watermark = 1.0, .eviction_ratio = 0.1, .max_soft_pin_ratio = 0.5,
+				     .put_timeout_ms = 30000 };
 	int r;
 
 	struct master m = { .node_timeout_ms = 5000 };
@@ -556,6 +618,11 @@ int main(int argc, char **argv)
 		 listen_addr, (unsigned long long)port, (unsigned long long)so.lease_ttl_ms,
 		 (unsigned long long)m.node_timeout_ms);
 
+	uint64_t pe = MCS_MAX(MCS_MIN(so.put_timeout_ms / 4, (uint64_t)1000), (uint64_t)5);
+	if ((r = mcs_loop_add_timer(m.loop, pe, pe, on_put_expiry, &m, NULL)) < 0)
+		return log_error_errno(r, "cannot arm the put expiry timer: %m"), 1;
+	if ((r = mcs_loop_add_timer(m.loop, 10, 10, on_evict_tick, &m, NULL)) < 0)
+		return log_error_errno(r, "cannot arm the eviction timer: %m"), 1;
 	uint64_t every = MCS_MAX(m.node_timeout_ms / 4, (uint64_t)5);
 	if ((r = mcs_loop_add_timer(m.loop, every, every, on_sweep, &m, &m.sweep)) < 0)
 		return log_error_errno(r, "cannot arm the node sweep timer: %m"), 1;

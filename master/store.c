@@ -35,6 +35,13 @@ struct mcs_store {
 	struct mcs_hold *holds;
 	uint64_t next_hold_id;
 	uint64_t rng;
+	/* every object, for O(1) uniform sampling by eviction */
+	struct mcs_obj **vec;
+	uint64_t vec_len, vec_cap;
+	struct mcs_obj *pending_head, *pending_tail;
+	uint64_t soft_pinned_bytes;
+	uint64_t evict_debt;        /* objects still to evict in the background */
+	struct mcs_store_counters ctr;
 };
 
 static uint64_t key_hash(const char *p, uint32_t len) { return XXH3_64bits(p, len); }
@@ -56,6 +63,16 @@ int mcs_store_new(const struct mcs_store_opts *opts, struct mcs_store **ret)
 		free(s);
 		return -ENOMEM;
 	}
+	if (s->opts.high_watermark <= 0 || s->opts.high_watermark > 1)
+		s->opts.high_watermark = 1.0;
+	if (s->opts.eviction_ratio <= 0 || s->opts.eviction_ratio > 1)
+		s->opts.eviction_ratio = 0.1;
+	if (s->opts.max_soft_pin_ratio <= 0 || s->opts.max_soft_pin_ratio > 1)
+		s->opts.max_soft_pin_ratio = 0.5;
+	if (!s->opts.evict_samples)
+		s->opts.evict_samples = 16;
+	if (!s->opts.put_timeout_ms)
+		s->opts.put_timeout_ms = 30000;
 	s->next_hold_id = 1;
 	s->rng = s->opts.seed ? s->opts.seed : 0x9e3779b97f4a7c15ull;
 	*ret = s;
@@ -117,6 +134,7 @@ struct mcs_store *mcs_store_free(struct mcs_store *s)
 		}
 	}
 	free(s->buckets);
+	free(s->vec);
 	while (s->segments) {
 		struct mcs_seg *g = s->segments;
 		s->segments = g->next;
@@ -166,13 +184,43 @@ static void table_grow(struct mcs_store *s)
 	s->n_buckets = n;
 }
 
+static uint64_t obj_bytes(const struct mcs_obj *o)
+{
+	uint64_t b = 0;
+	for (uint32_t r = 0; r < o->n_replicas; r++)
+		for (uint32_t h = 0; h < o->replicas[r].n_handles; h++)
+			b += o->replicas[r].handles[h].len;
+	return b;
+}
+
+static void pending_unlink(struct mcs_store *s, struct mcs_obj *o)
+{
+	if (o->pprev)
+		o->pprev->pnext = o->pnext;
+	else if (s->pending_head == o)
+		s->pending_head = o->pnext;
+	if (o->pnext)
+		o->pnext->pprev = o->pprev;
+	else if (s->pending_tail == o)
+		s->pending_tail = o->pprev;
+	o->pnext = o->pprev = NULL;
+}
+
 static void obj_delete(struct mcs_store *s, struct mcs_obj *o)
 {
 	struct mcs_obj **pp = obj_slot(s, (struct mcs_str){ o->key, o->keylen }, o->hash);
 	if (*pp == o) {
 		*pp = o->hnext;
 		s->n_objects--;
+		/* swap-remove from the sampling vector */
+		struct mcs_obj *last = s->vec[--s->vec_len];
+		s->vec[o->vidx] = last;
+		last->vidx = o->vidx;
 	}
+	if (o->state == MCS_OBJ_PENDING)
+		pending_unlink(s, o);
+	if (o->flags & MCS_REPL_SOFT_PIN)
+		s->soft_pinned_bytes -= MCS_MIN(s->soft_pinned_bytes, o->size);
 	obj_free(o);
 }
 
@@ -470,8 +518,10 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 	struct mcs_obj **slot = obj_slot(s, key, hash);
 	if (*slot)
 		return (*slot)->state == MCS_OBJ_COMPLETE ? MCS_E_EXISTS : MCS_E_BUSY;
-	if (!s->segments || req->value_len > mcs_store_capacity(s) - mcs_store_used(s))
+	if (!s->segments || req->value_len > mcs_store_capacity(s)) {
+		s->ctr.put_no_space++;
 		return MCS_E_NO_SPACE;
+	}
 
 	struct mcs_obj *o = calloc(1, sizeof(*o));
 	if (!o)
@@ -491,25 +541,203 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 	o->put_start_ms = now_ms;
 	o->last_access_ms = now_ms;
 
-	struct mcs_seg *nodes[MCS_MAX_REPLICAS * 8];
-	uint32_t n_nodes = 0;
-	for (uint32_t r = 0; r < want; r++) {
-		if (alloc_replica(s, &req->cfg, req->value_len, nodes, &n_nodes, MCS_ARRAY_SIZE(nodes),
-				  &o->replicas[o->n_replicas]) < 0)
-			break;
-		o->n_replicas++;
+	if (s->vec_len == s->vec_cap) {
+		uint64_t cap = s->vec_cap ? s->vec_cap * 2 : 1024;
+		struct mcs_obj **v = realloc(s->vec, cap * sizeof(*v));
+		if (!v) {
+			obj_free(o);
+			return -ENOMEM;
+		}
+		s->vec = v;
+		s->vec_cap = cap;
 	}
-	if (o->n_replicas == 0 || ((req->cfg.flags & MCS_REPL_ALL_OR_NOTHING) && o->n_replicas < want)) {
+	if ((o->flags & MCS_REPL_SOFT_PIN) &&
+	    (double)(s->soft_pinned_bytes + o->size) > s->opts.max_soft_pin_ratio * (double)mcs_store_capacity(s)) {
+		/* the pin bound is reached: store it, but as evictable */
+		o->flags &= ~(uint32_t)MCS_REPL_SOFT_PIN;
+		s->ctr.soft_pins_refused++;
+	}
+
+	/* When the space is not there, evict (least recently used first)
+	 * and try again; give up only when eviction frees nothing more. */
+	bool all = req->cfg.flags & MCS_REPL_ALL_OR_NOTHING;
+	for (int attempt = 0;; attempt++) {
+		struct mcs_seg *nodes[MCS_MAX_REPLICAS * 8];
+		uint32_t n_nodes = 0;
+		for (uint32_t r = o->n_replicas; r < want; r++) {
+			if (alloc_replica(s, &req->cfg, req->value_len, nodes, &n_nodes, MCS_ARRAY_SIZE(nodes),
+					  &o->replicas[o->n_replicas]) < 0)
+				break;
+			o->n_replicas++;
+		}
+		if (o->n_replicas == want || (o->n_replicas > 0 && !all && attempt > 0))
+			break;
+		/* free what this put needs, plus the usual run */
+		uint64_t need = req->value_len * (want - o->n_replicas);
+		/* only what this put needs is evicted now; the rest of the
+		 * run (eviction_ratio of the objects) goes to the background,
+		 * so a put never waits for a 100k-object sweep */
+		uint64_t min_obj = 0;
+		if (attempt == 0 && s->evict_debt == 0)
+			s->evict_debt = (uint64_t)((double)s->n_objects * s->opts.eviction_ratio);
+		/* nodes already holding replicas of this object cannot take
+		 * another: retry placement from scratch after evicting */
+		obj_release_space(o);
+		o->replicas = calloc(want, sizeof(*o->replicas));
+		if (!o->replicas) {
+			obj_free(o);
+			return -ENOMEM;
+		}
+		if (attempt > 8 || mcs_store_evict(s, min_obj, need, now_ms) == 0) {
+			/* last try with what is free now */
+			n_nodes = 0;
+			for (uint32_t r = 0; r < want; r++) {
+				if (alloc_replica(s, &req->cfg, req->value_len, nodes, &n_nodes,
+						  MCS_ARRAY_SIZE(nodes), &o->replicas[o->n_replicas]) < 0)
+					break;
+				o->n_replicas++;
+			}
+			break;
+		}
+	}
+	if (o->n_replicas == 0 || (all && o->n_replicas < want)) {
 		obj_free(o);
+		s->ctr.put_no_space++;
 		return MCS_E_NO_SPACE;
 	}
+	/* eviction may have rehashed nothing, but it removed entries: find
+	 * the slot again */
+	slot = obj_slot(s, key, hash);
 	*slot = o;
 	s->n_objects++;
+	o->vidx = s->vec_len;
+	s->vec[s->vec_len++] = o;
+	o->pprev = s->pending_tail;
+	if (s->pending_tail)
+		s->pending_tail->pnext = o;
+	else
+		s->pending_head = o;
+	s->pending_tail = o;
+	if (o->flags & MCS_REPL_SOFT_PIN)
+		s->soft_pinned_bytes += o->size;
 	if (s->n_objects > s->n_buckets)
 		table_grow(s);
 	*ret_obj = o;
 	return 0;
 }
+
+/* ---- eviction -------------------------------------------------------- */
+
+static bool evictable(const struct mcs_obj *o, uint64_t now_ms, bool soft_too)
+{
+	if (o->state != MCS_OBJ_COMPLETE || o->holds || now_ms < o->lease_until_ms)
+		return false;
+	if (o->flags & MCS_REPL_HARD_PIN)
+		return false;
+	return soft_too || !(o->flags & MCS_REPL_SOFT_PIN);
+}
+
+#define EVICT_POOL 16
+
+uint64_t mcs_store_evict(struct mcs_store *s, uint64_t min_objects, uint64_t need_bytes, uint64_t now_ms)
+{
+	struct mcs_obj *pool[EVICT_POOL];
+	unsigned n_pool = 0;
+	uint64_t freed = 0, evicted = 0, samples = 0;
+	bool soft_too = false;
+	/* a bound on the work of one run, proportional to what it may
+	 * evict, so a store full of leased objects cannot stall the master */
+	uint64_t budget = (min_objects + 64) * s->opts.evict_samples * 8 +
+			  (need_bytes / 4096 + 1) * s->opts.evict_samples;
+
+	s->ctr.evict_runs++;
+	while ((evicted < min_objects || freed < need_bytes) && s->vec_len > 0 && samples < budget) {
+		/* top the pool up with a fresh sample */
+		for (unsigned k = 0; k < s->opts.evict_samples && samples < budget; k++) {
+			struct mcs_obj *o = s->vec[rng_next(s) % s->vec_len];
+			samples++;
+			if (!evictable(o, now_ms, soft_too))
+				continue;
+			bool dup = false;
+			for (unsigned i = 0; i < n_pool && !dup; i++)
+				dup = pool[i] == o;
+			if (dup)
+				continue;
+			/* insertion into the pool, oldest first */
+			if (n_pool == EVICT_POOL) {
+				if (o->last_access_ms >= pool[n_pool - 1]->last_access_ms)
+					continue;
+				n_pool--;
+			}
+			unsigned at = n_pool;
+			while (at > 0 && pool[at - 1]->last_access_ms > o->last_access_ms) {
+				pool[at] = pool[at - 1];
+				at--;
+			}
+			pool[at] = o;
+			n_pool++;
+		}
+		if (n_pool == 0) {
+			if (!soft_too) {
+				soft_too = true; /* soft pins go only when nothing else is left */
+				continue;
+			}
+			if (samples >= s->vec_len * 4)
+				break; /* nothing evictable, by a wide sample */
+			continue;
+		}
+		struct mcs_obj *victim = pool[0];
+		memmove(pool, pool + 1, (--n_pool) * sizeof(*pool));
+		uint64_t b = obj_bytes(victim);
+		freed += b;
+		evicted++;
+		s->ctr.evictions++;
+		s->ctr.evicted_bytes += b;
+		obj_delete(s, victim);
+	}
+	s->ctr.evict_samples += samples;
+	return freed + (evicted && !freed ? 1 : 0);
+}
+
+uint64_t mcs_store_evict_if_needed(struct mcs_store *s, uint64_t now_ms)
+{
+	uint64_t cap = mcs_store_capacity(s), used = mcs_store_used(s);
+	if (!cap || (double)used < s->opts.high_watermark * (double)cap || s->opts.high_watermark >= 1.0)
+		return 0;
+	double low = s->opts.high_watermark - s->opts.eviction_ratio;
+	uint64_t target = (uint64_t)((low > 0 ? low : 0) * (double)cap);
+	if (s->evict_debt == 0)
+		s->evict_debt = (uint64_t)((double)s->n_objects * s->opts.eviction_ratio);
+	return mcs_store_evict(s, 0, used > target ? used - target : 0, now_ms);
+}
+
+uint64_t mcs_store_evict_step(struct mcs_store *s, uint64_t max_objects, uint64_t now_ms)
+{
+	uint64_t n = MCS_MIN(s->evict_debt, max_objects);
+	if (n == 0)
+		return 0;
+	uint64_t before = s->ctr.evictions;
+	mcs_store_evict(s, n, 0, now_ms);
+	uint64_t done = s->ctr.evictions - before;
+	/* nothing evictable: drop the debt rather than spin on it */
+	s->evict_debt = done ? s->evict_debt - MCS_MIN(done, s->evict_debt) : 0;
+	return done;
+}
+
+uint64_t mcs_store_evict_debt(const struct mcs_store *s) { return s->evict_debt; }
+
+uint64_t mcs_store_expire_puts(struct mcs_store *s, uint64_t now_ms)
+{
+	uint64_t n = 0;
+	while (s->pending_head && now_ms - s->pending_head->put_start_ms >= s->opts.put_timeout_ms) {
+		obj_delete(s, s->pending_head);
+		n++;
+	}
+	s->ctr.puts_timed_out += n;
+	return n;
+}
+
+const struct mcs_store_counters *mcs_store_counters(const struct mcs_store *s) { return &s->ctr; }
 
 int mcs_store_put_end(struct mcs_store *s, struct mcs_str key, uint64_t checksum, void *owner, uint64_t now_ms)
 {
@@ -518,6 +746,7 @@ int mcs_store_put_end(struct mcs_store *s, struct mcs_str key, uint64_t checksum
 		return MCS_E_NOT_FOUND;
 	if (o->state != MCS_OBJ_PENDING)
 		return MCS_E_EXISTS;
+	pending_unlink(s, o);
 	o->state = MCS_OBJ_COMPLETE;
 	o->checksum = checksum;
 	o->put_owner = NULL;
@@ -562,6 +791,7 @@ int mcs_store_get(struct mcs_store *s, struct mcs_str key, bool hold, void *owne
 	}
 	o->lease_until_ms = MCS_MAX(o->lease_until_ms, now_ms + s->opts.lease_ttl_ms);
 	o->last_access_ms = now_ms;
+	s->ctr.leases_granted++;
 	*ret_obj = o;
 	if (ret_hold_id)
 		*ret_hold_id = hold_id;
@@ -588,6 +818,8 @@ int mcs_store_exist(struct mcs_store *s, struct mcs_str key, uint64_t now_ms)
 	if (!o || o->state != MCS_OBJ_COMPLETE)
 		return MCS_E_NOT_FOUND;
 	o->lease_until_ms = MCS_MAX(o->lease_until_ms, now_ms + s->opts.lease_ttl_ms);
+	o->last_access_ms = now_ms;
+	s->ctr.leases_granted++;
 	return 0;
 }
 
@@ -598,8 +830,10 @@ int mcs_store_remove(struct mcs_store *s, struct mcs_str key, bool force, uint64
 		return MCS_E_NOT_FOUND;
 	if (o->state != MCS_OBJ_COMPLETE)
 		return MCS_E_BUSY;
-	if (!force && obj_leased(o, now_ms))
+	if (!force && obj_leased(o, now_ms)) {
+		s->ctr.remove_refused++;
 		return MCS_E_LEASED;
+	}
 	obj_delete(s, o);
 	return 0;
 }

@@ -36,6 +36,25 @@ struct mcs_store_opts {
 	uint64_t max_buffer;        /* largest single buffer of a replica; 0: no limit */
 	enum mcs_alloc_strategy strategy;
 	uint64_t seed;              /* for MCS_STRATEGY_RANDOM */
+	/* eviction (approximate LRU by sampling, as Redis does) */
+	double high_watermark;      /* evict when used/capacity passes this; 0: 1.0 */
+	double eviction_ratio;      /* share of objects per run, and the distance
+				     * from the high to the low watermark; 0: 0.1 */
+	double max_soft_pin_ratio;  /* share of capacity soft pins may hold; 0: 0.5 */
+	unsigned evict_samples;     /* objects sampled per pick; 0: 16 */
+	uint64_t put_timeout_ms;    /* revoke puts not ended by then; 0: 30000 */
+};
+
+struct mcs_store_counters {
+	uint64_t evict_runs;
+	uint64_t evictions;
+	uint64_t evicted_bytes;
+	uint64_t evict_samples;     /* objects looked at by eviction */
+	uint64_t put_no_space;      /* puts refused for space, even after eviction */
+	uint64_t leases_granted;
+	uint64_t remove_refused;    /* removes refused because of a lease */
+	uint64_t puts_timed_out;
+	uint64_t soft_pins_refused; /* soft pins dropped: bound reached */
 };
 
 struct mcs_seg {
@@ -78,6 +97,8 @@ struct mcs_obj {
 	uint64_t last_access_ms;
 	uint64_t put_start_ms;
 	void *put_owner;
+	uint64_t vidx;              /* index in the store's sampling vector */
+	struct mcs_obj *pnext, *pprev; /* pending puts, oldest first */
 	struct mcs_hold *holds;     /* zero-copy views pinning the object */
 	struct mcs_obj *hnext;      /* hash chain */
 };
@@ -107,6 +128,24 @@ int mcs_store_release(struct mcs_store *s, struct mcs_str key, uint64_t hold_id,
 int mcs_store_exist(struct mcs_store *s, struct mcs_str key, uint64_t now_ms);
 int mcs_store_remove(struct mcs_store *s, struct mcs_str key, bool force, uint64_t now_ms);
 uint64_t mcs_store_remove_all(struct mcs_store *s, uint64_t now_ms);
+
+/* Revoke puts started more than put_timeout_ms ago and never ended: a
+ * writer that hung must not pin space forever. Returns how many. */
+uint64_t mcs_store_expire_puts(struct mcs_store *s, uint64_t now_ms);
+/* One eviction run: at least min_objects objects and need_bytes bytes
+ * (rounded allocation sizes), least recently used first among samples;
+ * never leased, held, pending or hard-pinned objects, soft-pinned ones only
+ * when nothing else is left. Returns bytes freed. */
+uint64_t mcs_store_evict(struct mcs_store *s, uint64_t min_objects, uint64_t need_bytes, uint64_t now_ms);
+/* Evict down to the low watermark if usage passed the high one. */
+uint64_t mcs_store_evict_if_needed(struct mcs_store *s, uint64_t now_ms);
+/* A put that found the store full evicts only what it needs at once and
+ * leaves the rest of the run (eviction_ratio of the objects) as a debt,
+ * paid here in slices of at most max_objects from a timer, so no request
+ * waits behind a long sweep. Returns objects evicted. */
+uint64_t mcs_store_evict_step(struct mcs_store *s, uint64_t max_objects, uint64_t now_ms);
+uint64_t mcs_store_evict_debt(const struct mcs_store *s);
+const struct mcs_store_counters *mcs_store_counters(const struct mcs_store *s);
 
 uint64_t mcs_store_lease_ttl_ms(const struct mcs_store *s);
 uint64_t mcs_store_n_objects(const struct mcs_store *s);

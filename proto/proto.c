@@ -1052,6 +1052,13 @@ void mcs_enc_stat_resp(struct mcs_buf *b, const struct mcs_stat_resp *m)
 		mcs_buf_put_u64(b, g->used);
 		mcs_buf_put_u64(b, g->n_allocs);
 	}
+	if (m->n_counters > MCS_STAT_MAX_COUNTERS) {
+		buf_fail(b, MCS_E_TOO_LARGE);
+		return;
+	}
+	mcs_buf_put_u32(b, m->n_counters);
+	for (uint32_t i = 0; i < m->n_counters; i++)
+		mcs_buf_put_u64(b, m->counters[i]);
 }
 
 int mcs_dec_stat_resp(const void *body, size_t n, struct mcs_stat_resp *ret)
@@ -1088,6 +1095,12 @@ int mcs_dec_stat_resp(const void *body, size_t n, struct mcs_stat_resp *ret)
 		if (r.err)
 			break;
 	}
+	m.n_counters = mcs_rd_u32(&r);
+	s = rd_count(&r, m.n_counters, MCS_STAT_MAX_COUNTERS, 8);
+	if (s < 0)
+		goto fail;
+	for (uint32_t i = 0; i < m.n_counters; i++)
+		m.counters[i] = mcs_rd_u64(&r);
 	s = mcs_rd_finish(&r);
 	if (s < 0)
 		goto fail;

@@ -272,12 +272,29 @@ struct mcs_seg_stat {
 	uint64_t used;
 	uint64_t n_allocs;
 };
+/* Master counters, sent as a count and that many u64s, so that a newer
+ * master can add some (an older client ignores the extra ones). */
+enum mcs_stat_counter {
+	MCS_STAT_EVICT_RUNS,
+	MCS_STAT_EVICTIONS,
+	MCS_STAT_EVICTED_BYTES,
+	MCS_STAT_PUT_NO_SPACE,
+	MCS_STAT_LEASES_GRANTED,
+	MCS_STAT_REMOVE_REFUSED,
+	MCS_STAT_PUTS_TIMED_OUT,
+	MCS_STAT_SOFT_PINS_REFUSED,
+	MCS_STAT_NODES_LOST,
+	MCS_STAT_N_,
+};
+#define MCS_STAT_MAX_COUNTERS 32
 struct mcs_stat_resp {
 	uint64_t n_objects;
 	uint64_t capacity;
 	uint64_t used;
 	uint32_t n_segments;       /* <= MCS_MAX_SEGMENTS */
 	struct mcs_seg_stat *segments;
+	uint32_t n_counters;       /* <= MCS_STAT_MAX_COUNTERS */
+	uint64_t counters[MCS_STAT_MAX_COUNTERS];
 };
 void mcs_stat_resp_free(struct mcs_stat_resp *m);
 

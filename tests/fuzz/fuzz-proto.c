@@ -315,7 +315,7 @@ static void build_seeds(void)
 	add_seed(sel_of(MCS_OP_RELEASE, false), &(struct mcs_release_req){ mcs_str_c("obj"), 9 });
 	add_seed(sel_of(MCS_OP_REMOVE, false), &(struct mcs_remove_req){ mcs_str_c("obj"), MCS_REMOVE_FORCE });
 	add_seed(sel_of(MCS_OP_REMOVE_ALL, true), &(struct mcs_remove_all_resp){ 7 });
-	add_seed(sel_of(MCS_OP_STAT, true), &(struct mcs_stat_resp){ 2, 1 << 30, 4096, 2, segs });
+	add_seed(sel_of(MCS_OP_STAT, true), &(struct mcs_stat_resp){ 2, 1 << 30, 4096, 2, segs, 2, { 5, 6 } });
 
 	/* The bare replica list, and a stream of three frames. */
 	stream = &seeds[n_seeds++];

@@ -178,7 +178,15 @@ static int half_way(const char *what, const char *path, const char *key, uint64_
 		fprintf(stderr, "garbage: %s %s: no success answer (reaction %d, status %d)\n", what, key, r, st);
 		return 1;
 	}
-	/* exit without PUT_END / RELEASE: the daemon must clean up */
+	/* exit without PUT_END / RELEASE: the daemon must clean up; with
+	 * HANG_SECONDS set, first hang with the connection open (a stuck
+	 * writer: only the master's put timeout can help) */
+	const char *hang = getenv("HANG_SECONDS");
+	if (hang) {
+		printf("started, hanging\n");
+		fflush(stdout);
+		sleep((unsigned)atoi(hang));
+	}
 	return failures ? 1 : 0;
 }
 

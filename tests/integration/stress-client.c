@@ -10,6 +10,7 @@
  *
  * Prints one summary line; exits 0 only if every byte matched.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,8 +178,83 @@ static int chaos(int argc, char **argv)
 	return wrong || errors || good == 0 ? 1 : 0;
 }
 
+/* Fill mode, for eviction:
+ *   stress-client fill SOCKET COUNT SIZE PINNED
+ * puts PINNED soft-pinned objects pin-<i>, one object "hot", then COUNT
+ * objects fill-<i> of SIZE bytes, reading "hot" after every put (so it
+ * stays recently used). No put may fail; afterwards every object still
+ * present must read back exactly. Prints what survived. */
+static int fill_mode(int argc, char **argv)
+{
+	struct mcs_client_opts o = { .size = sizeof(o), .socket_path = argv[2] };
+	struct mcs_client *c;
+	unsigned count = (unsigned)atoi(argv[3]), size = (unsigned)atoi(argv[4]), pinned = (unsigned)atoi(argv[5]);
+	int r = mcs_client_new(&o, &c);
+	if (r < 0 || size > MAX_SIZE) {
+		fprintf(stderr, "stress-client: cannot connect: %s\n", mcs_strerror(r));
+		return 1;
+	}
+	uint8_t *buf = malloc(MAX_SIZE), *got = malloc(MAX_SIZE);
+	if (!buf || !got)
+		return 1;
+	char key[64];
+	unsigned failed = 0, wrong = 0, present = 0, pins_left = 0;
+	struct mcs_replicate_config pin = { .size = sizeof(pin), .replica_num = 1, .flags = MCS_REPL_SOFT_PIN };
+	for (unsigned i = 0; i < pinned; i++) {
+		snprintf(key, sizeof(key), "pin-%u", i);
+		fill(buf, size, key_seed(key));
+		failed += mcs_put(c, key, buf, size, &pin) < 0;
+	}
+	fill(buf, size, key_seed("hot"));
+	failed += mcs_put(c, "hot", buf, size, NULL) < 0;
+	for (unsigned i = 0; i < count; i++) {
+		snprintf(key, sizeof(key), "fill-%u", i);
+		fill(buf, size, key_seed(key));
+		r = mcs_put(c, key, buf, size, NULL);
+		if (r < 0) {
+			fprintf(stderr, "stress-client: put %s: %s\n", key, mcs_strerror(r));
+			failed++;
+		}
+		ssize_t g = mcs_get(c, "hot", got, MAX_SIZE, NULL);
+		if (g != (ssize_t)size) {
+			fprintf(stderr, "stress-client: hot object lost at put %u: %s\n", i, mcs_strerror((int)g));
+			failed++;
+		}
+	}
+	for (unsigned i = 0; i < count + pinned + 1; i++) {
+		if (i < count)
+			snprintf(key, sizeof(key), "fill-%u", i);
+		else if (i < count + pinned)
+			snprintf(key, sizeof(key), "pin-%u", i - count);
+		else
+			snprintf(key, sizeof(key), "hot");
+		ssize_t g = mcs_get(c, key, got, MAX_SIZE, NULL);
+		if (g == MCS_E_NOT_FOUND)
+			continue;
+		fill(buf, size, key_seed(key));
+		if (g != (ssize_t)size || memcmp(got, buf, size)) {
+			fprintf(stderr, "stress-client: %s: WRONG BYTES or error %zd\n", key, g);
+			wrong++;
+			continue;
+		}
+		present++;
+		pins_left += i >= count && i < count + pinned;
+	}
+	bool first_gone = mcs_exists(c, "fill-0") == 0, hot = mcs_exists(c, "hot") == 1;
+	printf("fill: %u puts of %u bytes, %u failed, %u present and exact, %u wrong, pins kept %u/%u, "
+	       "hot %s, first %s\n",
+	       count, size, failed, present, wrong, pins_left, pinned, hot ? "kept" : "EVICTED",
+	       first_gone ? "evicted" : "kept");
+	free(buf);
+	free(got);
+	mcs_client_free(c);
+	return failed || wrong || !hot || !first_gone || pins_left != pinned ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 6 && strcmp(argv[1], "fill") == 0)
+		return fill_mode(argc, argv);
 	if (argc >= 6 && strcmp(argv[1], "chaos") == 0)
 		return chaos(argc, argv);
 	if (argc != 4 && argc != 6) {

@@ -274,8 +274,11 @@ static bool eq_stat_resp(const void *pa, const void *pb)
 	const struct mcs_stat_resp *a = pa, *b = pb;
 
 	if (a->n_objects != b->n_objects || a->capacity != b->capacity || a->used != b->used ||
-	    a->n_segments != b->n_segments)
+	    a->n_segments != b->n_segments || a->n_counters != b->n_counters)
 		return false;
+	for (uint32_t i = 0; i < a->n_counters; i++)
+		if (a->counters[i] != b->counters[i])
+			return false;
 	for (uint32_t i = 0; i < a->n_segments; i++) {
 		const struct mcs_seg_stat *x = &a->segments[i], *y = &b->segments[i];
 
@@ -642,9 +645,15 @@ static void samples_init(void)
 	segs2[1] = (struct mcs_seg_stat){ mn, S(""), UINT64_MAX, UINT64_MAX, UINT64_MAX };
 	for (unsigned i = 0; i < MCS_MAX_SEGMENTS; i++)
 		many_segments[i] = (struct mcs_seg_stat){ S("s"), S("n"), i, i / 2, i / 4 };
-	s_stat_resp[0] = (struct mcs_stat_resp){ 3, 1ull << 31, 1000, 2, segs2 };
-	s_stat_resp[1] = (struct mcs_stat_resp){ 0, 0, 0, 0, NULL };
-	s_stat_resp[2] = (struct mcs_stat_resp){ 1, 2, 3, MCS_MAX_SEGMENTS, many_segments };
+	s_stat_resp[0] = (struct mcs_stat_resp){ 3, 1ull << 31, 1000, 2, segs2, 0, { 0 } };
+	s_stat_resp[1] = (struct mcs_stat_resp){ 0, 0, 0, 0, NULL, 0, { 0 } };
+	s_stat_resp[2] = (struct mcs_stat_resp){ 1, 2, 3, MCS_MAX_SEGMENTS, many_segments, 0, { 0 } };
+	s_stat_resp[0].n_counters = MCS_STAT_N_;
+	for (unsigned i = 0; i < MCS_STAT_N_; i++)
+		s_stat_resp[0].counters[i] = 1000 + i;
+	s_stat_resp[2].n_counters = MCS_STAT_MAX_COUNTERS;
+	for (unsigned i = 0; i < MCS_STAT_MAX_COUNTERS; i++)
+		s_stat_resp[2].counters[i] = UINT64_MAX - i;
 	for (unsigned i = 0; i < 3; i++)
 		add_sample(T_STAT_RESP, &s_stat_resp[i], i == 2);
 
