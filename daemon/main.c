@@ -49,6 +49,9 @@ static void usage(FILE *f)
 		"      --max-frame SIZE     largest request body accepted (default 64M)\n"
 		"      --log-level LEVEL    error, warning, notice, info (default),\n"
 		"                           debug\n"
+		"      --metrics-port PORT  serve Prometheus metrics over HTTP on PORT of\n"
+		"                           the --data-listen address (default: none;\n"
+		"                           0 picks a free one)\n"
 		"  -h, --help               show this help and exit\n"
 		"  -V, --version            show the version and exit\n");
 	fprintf(f,
@@ -95,6 +98,7 @@ enum {
 	OPT_LOGLEVEL,
 	OPT_CONFIG,
 	OPT_NOCONFIG,
+	OPT_METRICSPORT,
 };
 
 /* One option, from the command line or the configuration file. */
@@ -182,6 +186,13 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 			return mcs_opt_invalid(ctx, "error, warning, notice, info or debug");
 		mcs_log_set_level(r);
 		break;
+	case OPT_METRICSPORT: {
+		uint64_t v;
+		if (mcs_parse_u64(arg, 65535, &v) < 0)
+			return mcs_opt_invalid(ctx, "0..65535");
+		n->o.metrics_port = (int32_t)v;
+		break;
+	}
 	case 'h':
 		usage(stdout);
 		return 1;
@@ -213,6 +224,7 @@ int main(int argc, char **argv)
 		{ "max-client-buffers", required_argument, NULL, OPT_MAXCLIENTBUF },
 		{ "max-frame", required_argument, NULL, OPT_MAXFRAME },
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
+		{ "metrics-port", required_argument, NULL, OPT_METRICSPORT },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "no-config", no_argument, NULL, OPT_NOCONFIG },
 		{ "help", no_argument, NULL, 'h' },
@@ -239,6 +251,7 @@ int main(int argc, char **argv)
 	n.o.max_frame = MCS_DEFAULT_MAX_BODY;
 	n.o.data_timeout_ms = 10000;
 	n.o.max_client_buffers = 4ull << 30;
+	n.o.metrics_port = -1;
 
 	/* options: the command line, over the configuration file */
 	static const int early[] = { 'h', 'V', 0 };
@@ -319,6 +332,8 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = node_data_listen(&n);
 	if (r == 0)
+		r = node_metrics_start(&n);
+	if (r == 0)
 		r = node_master_start(&n);
 	if (r == 0) {
 		log_info("mcstored %s: node \"%s\", segment \"%s\", master %s, data port %u", PACKAGE_VERSION,
@@ -331,6 +346,7 @@ int main(int argc, char **argv)
 	if (n.listening && !n.stopping)
 		unlink(n.o.socket_path);
 	n.stopping = true; /* no reconnect while the loop closes everything */
+	node_metrics_stop(&n);
 	n.loop = mcs_loop_free(n.loop);
 	node_data_free(&n);
 	for (uint32_t i = 0; i < n.n_pend; i++)

@@ -203,8 +203,12 @@ static int on_master_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 		if (n->stopping)
 			mcs_loop_exit(n->loop, 0);
 	} else if (p->opcode == MCS_OP_HEARTBEAT && !p->cl) {
-		if (h->status < 0)
+		n->tel.heartbeats_answered++;
+		n->tel.heartbeat_rtt_ns = mcs_now_ns() - n->tel.heartbeat_sent_ns;
+		if (h->status < 0) {
+			n->tel.heartbeats_refused++;
 			log_warning_errno(h->status, "master refused a heartbeat: %m");
+		}
 	} else
 		client_master_reply(n, p->cl, p, h, body);
 	pend_release(n, i);
@@ -346,9 +350,11 @@ static void on_tick(struct mcs_timer *t, void *userdata)
 		struct mcs_heartbeat_req q = { .node = mcs_str_c(n->o.name) };
 		mcs_buf_reset(&n->scratch);
 		mcs_enc_heartbeat_req(&n->scratch, &q);
-		if (!n->scratch.err)
-			node_master_send(n, NULL, 0, MCS_OP_HEARTBEAT, n->scratch.p, n->scratch.len,
-					 (struct mcs_str){ 0 }, 0);
+		if (!n->scratch.err && node_master_send(n, NULL, 0, MCS_OP_HEARTBEAT, n->scratch.p, n->scratch.len,
+							(struct mcs_str){ 0 }, 0) == 0) {
+			n->tel.heartbeats_sent++;
+			n->tel.heartbeat_sent_ns = mcs_now_ns();
+		}
 	}
 	node_data_sweep(n);
 }

@@ -15,6 +15,8 @@
 #include "shm/shm.h"
 #include "uring/loop.h"
 
+struct mcs_metrics;
+
 struct client;
 struct peer_pool;
 struct xfer;
@@ -61,6 +63,7 @@ struct node_opts {
 	bool populate;
 	uint32_t max_frame;
 	unsigned socket_mode;
+	int32_t metrics_port;      /* --metrics-port, -1: none */
 };
 
 struct node {
@@ -98,6 +101,12 @@ struct node {
 	struct {
 		uint64_t bytes_served, bytes_received;
 	} stats;
+	/* for the metrics page (metrics.c) */
+	struct {
+		uint64_t heartbeats_sent, heartbeats_answered, heartbeats_refused;
+		uint64_t heartbeat_sent_ns, heartbeat_rtt_ns; /* the last one */
+	} tel;
+	struct mcs_metrics *metrics;
 };
 
 /* master_link.c */
@@ -123,6 +132,10 @@ void node_data_free(struct node *n);
 int cbuf_new(struct node *n, uint64_t size, struct cbuf **ret);
 struct cbuf *cbuf_ref(struct cbuf *b);
 struct cbuf *cbuf_unref(struct cbuf *b);
+
+/* metrics.c: --metrics-port */
+int node_metrics_start(struct node *n);
+void node_metrics_stop(struct node *n);
 
 /* clients.c */
 void client_transfer_done(struct node *n, struct client *cl, uint64_t req_id, uint16_t opcode, int err);

@@ -20,8 +20,10 @@
 
 #include "common/conf.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/notify.h"
 #include "common/util.h"
+#include "master/metrics.h"
 #include "master/store.h"
 #include "mcstore.h"
 #include "proto/proto.h"
@@ -36,6 +38,9 @@ struct master {
 	struct peer *peers;
 	struct mcs_timer *sweep;
 	uint64_t nodes_lost;
+	uint64_t requests[MASTER_N_OPS]; /* by opcode, for the metrics page */
+	uint64_t metrics_port;           /* --metrics-port; UINT64_MAX: none */
+	struct mcs_metrics *metrics;
 };
 
 struct peer {
@@ -270,6 +275,8 @@ static int on_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *
 	struct peer *p = userdata;
 	p->conn = c;
 	p->last_seen_ms = mcs_now_ms();
+	if (h->opcode < MASTER_N_OPS)
+		p->m->requests[h->opcode]++;
 	if (h->flags & MCS_F_RESPONSE) {
 		log_warning("%s sent a response frame to the master, closing the connection", p->name);
 		return MCS_E_PROTO;
@@ -369,6 +376,31 @@ static void on_put_expiry(struct mcs_timer *t, void *userdata)
 			    (unsigned long long)n);
 }
 
+static uint64_t owner_last_seen(const void *owner, const void *userdata)
+{
+	const struct master *m = userdata;
+	for (const struct peer *p = m->peers; p; p = p->next)
+		if (p->conn == owner)
+			return p->last_seen_ms;
+	return 0;
+}
+
+/* --metrics-port: the page is rendered here, on the loop thread, and
+ * served by the metrics thread (common/metrics.h). */
+static void on_metrics(struct mcs_timer *t, void *userdata)
+{
+	struct master *m = userdata;
+	struct master_metrics_in in = {
+		.store = m->store, .requests = m->requests, .n_conns = m->n_conns, .nodes_lost = m->nodes_lost,
+		.now_ms = mcs_now_ms(), .last_seen_ms = owner_last_seen, .userdata = m,
+	};
+	FILE *f = mcs_metrics_begin(m->metrics);
+	if (f)
+		master_metrics_render(f, &in);
+	if (mcs_metrics_commit(m->metrics, f) < 0)
+		log_warning("cannot render the metrics page: out of memory, ignoring");
+}
+
 static void on_signal(struct mcs_loop *l, int signo, void *userdata)
 {
 	log_info("received %s, shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
@@ -434,6 +466,8 @@ static void usage(FILE *f)
 		"      --max-frame SIZE      largest request body accepted (default 64M)\n"
 		"      --log-level LEVEL     error, warning, notice, info (default),\n"
 		"                            debug\n"
+		"      --metrics-port PORT   serve Prometheus metrics over HTTP on PORT of\n"
+		"                            the --listen address (default: none; 0 picks one)\n"
 		"  -h, --help                show this help and exit\n"
 		"  -V, --version             show the version and exit\n");
 	fprintf(f,
@@ -445,7 +479,7 @@ static void usage(FILE *f)
 }
 
 enum { OPT_LEASE = 256, OPT_NODETIMEOUT, OPT_HIGHWM, OPT_EVRATIO, OPT_PINRATIO, OPT_PUTTIMEOUT, OPT_MAXBUF, OPT_STRATEGY, OPT_SEED, OPT_MAXFRAME, OPT_LOGLEVEL,
-       OPT_CONFIG, OPT_NOCONFIG };
+       OPT_CONFIG, OPT_METRICSPORT, OPT_NOCONFIG };
 
 /* Where the options land: main()'s variables. */
 struct master_opts {
@@ -521,6 +555,10 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 			return mcs_opt_invalid(ctx, "error, warning, notice, info or debug");
 		mcs_log_set_level(r);
 		break;
+	case OPT_METRICSPORT:
+		if (mcs_parse_u64(arg, 65535, &o->m->metrics_port) < 0)
+			return mcs_opt_invalid(ctx, "0..65535");
+		break;
 	case 'h':
 		usage(stdout);
 		return 1;
@@ -550,6 +588,7 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "max-frame", required_argument, NULL, OPT_MAXFRAME },
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
+		{ "metrics-port", required_argument, NULL, OPT_METRICSPORT },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "no-config", no_argument, NULL, OPT_NOCONFIG },
 		{ "help", no_argument, NULL, 'h' },
@@ -563,7 +602,7 @@ int main(int argc, char **argv)
 				     .put_timeout_ms = 30000 };
 	int r;
 
-	struct master m = { .node_timeout_ms = 5000 };
+	struct master m = { .node_timeout_ms = 5000, .metrics_port = UINT64_MAX };
 
 	mcs_log_init("mcstore-master", MCS_LOG_INFO);
 	/* options: the command line, over the configuration file */
@@ -629,11 +668,22 @@ int main(int argc, char **argv)
 	uint64_t wd = mcs_notify_watchdog_usec() / 4000; /* ms: ping every quarter interval */
 	if (wd && (r = mcs_loop_add_timer(m.loop, wd, wd, on_watchdog, NULL, NULL)) < 0)
 		log_warning_errno(r, "cannot arm the watchdog timer: %m, ignoring");
+	if (m.metrics_port != UINT64_MAX) {
+		if ((r = mcs_metrics_start(listen_addr, (uint16_t)m.metrics_port, &m.metrics)) < 0)
+			return log_error_errno(r, "cannot serve metrics on %s port %llu: %m", listen_addr,
+					       (unsigned long long)m.metrics_port), 1;
+		on_metrics(NULL, &m);
+		if ((r = mcs_loop_add_timer(m.loop, MCS_METRICS_PUBLISH_MS, MCS_METRICS_PUBLISH_MS, on_metrics, &m,
+					    NULL)) < 0)
+			return log_error_errno(r, "cannot arm the metrics timer: %m"), 1;
+		log_info("metrics at http://%s:%u/metrics", listen_addr, mcs_metrics_port(m.metrics));
+	}
 	mcs_notify_ready(NULL);
 	mcs_notify_status("listening on %s port %llu", listen_addr, (unsigned long long)port);
 	r = mcs_loop_run(m.loop);
 	if (r < 0)
 		log_error_errno(r, "event loop failed: %m");
+	m.metrics = mcs_metrics_stop(m.metrics);
 	m.loop = mcs_loop_free(m.loop);
 	m.store = mcs_store_free(m.store);
 	mcs_buf_free(&m.out);

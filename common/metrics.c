@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The metrics endpoint: a listening socket, a thread that accepts one
+ * scraper at a time, and the latest page rendered by the loop thread.
+ * See metrics.h for why this is a thread and not part of the loop.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/util.h"
+
+struct mcs_metrics {
+	int listen_fd;
+	int stop_fd;               /* eventfd: written once to stop the thread */
+	uint16_t port;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;      /* guards page, page_len */
+	char *page;
+	size_t page_len;
+	/* the stream being rendered (loop thread only) */
+	char *draft;
+	size_t draft_len;
+};
+
+static int listen_on(const char *addr, uint16_t port, uint16_t *ret_port)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res;
+	char ports[8];
+	snprintf(ports, sizeof(ports), "%u", port);
+	if (getaddrinfo(addr, ports, &hints, &res) != 0)
+		return -EINVAL;
+	int fd = -1, err = EADDRNOTAVAIL;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			err = errno;
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 16) == 0)
+			break;
+		err = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		return -err;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		*ret_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							 : ((struct sockaddr_in *)&ss)->sin_port);
+	return fd;
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* One scraper: read the request head (bounded, with a timeout), answer,
+ * close. HTTP/1.0 semantics: the body ends when the connection does. */
+static void serve_one(struct mcs_metrics *m, int fd)
+{
+	struct timeval tv = { .tv_sec = 2 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	char req[2048];
+	size_t have = 0;
+	while (have < sizeof(req) - 1) {
+		ssize_t r = recv(fd, req + have, sizeof(req) - 1 - have, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+		req[have] = 0;
+		if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
+			break;
+	}
+	req[have] = 0;
+	bool get = strncmp(req, "GET ", 4) == 0, head = strncmp(req, "HEAD ", 5) == 0;
+	const char *path = req + (get ? 4 : 5);
+	bool found = (get || head) && (strncmp(path, "/metrics", 8) == 0 || strncmp(path, "/ ", 2) == 0) &&
+		     (path[1] == ' ' || path[8] == ' ' || path[8] == '?');
+	char hdr[256];
+	if (!found) {
+		static const char nf[] = "not found: try /metrics\n";
+		int n = snprintf(hdr, sizeof(hdr),
+				 "HTTP/1.0 %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+				 "Connection: close\r\n\r\n",
+				 get || head ? "404 Not Found" : "405 Method Not Allowed", sizeof(nf) - 1);
+		write_all(fd, hdr, (size_t)n);
+		write_all(fd, nf, sizeof(nf) - 1);
+		return;
+	}
+	pthread_mutex_lock(&m->lock);
+	int n = snprintf(hdr, sizeof(hdr),
+			 "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+			 m->page_len);
+	write_all(fd, hdr, (size_t)n);
+	/* The page is written under the lock: a scraper is a reader of at most
+	 * a few KiB, and the loop thread only swaps a pointer while holding it. */
+	if (get)
+		write_all(fd, m->page ? m->page : "", m->page_len);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void *serve(void *arg)
+{
+	struct mcs_metrics *m = arg;
+	for (;;) {
+		struct pollfd p[2] = { { .fd = m->listen_fd, .events = POLLIN }, { .fd = m->stop_fd, .events = POLLIN } };
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents)
+			break;
+		if (!(p[0].revents & POLLIN))
+			continue;
+		int fd = accept4(m->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				poll(NULL, 0, 100); /* pause instead of spinning */
+			continue;
+		}
+		serve_one(m, fd);
+		shutdown(fd, SHUT_WR);
+		close(fd);
+	}
+	return NULL;
+}
+
+int mcs_metrics_start(const char *addr, uint16_t port, struct mcs_metrics **ret)
+{
+	struct mcs_metrics *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->listen_fd = -1;
+	m->stop_fd = -1;
+	pthread_mutex_init(&m->lock, NULL);
+	int r = listen_on(addr, port, &m->port);
+	if (r < 0) {
+		mcs_metrics_stop(m);
+		return r;
+	}
+	m->listen_fd = r;
+	m->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (m->stop_fd < 0) {
+		r = -errno;
+		mcs_metrics_stop(m);
+		return r;
+	}
+	/* The loop thread blocks signals it takes through signalfd; the
+	 * metrics thread must not take them either. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = -pthread_create(&m->thread, NULL, serve, m);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r < 0) {
+		mcs_metrics_stop(m);
+		return r;
+	}
+	m->started = true;
+	*ret = m;
+	return 0;
+}
+
+uint16_t mcs_metrics_port(const struct mcs_metrics *m) { return m->port; }
+
+struct mcs_metrics *mcs_metrics_stop(struct mcs_metrics *m)
+{
+	if (!m)
+		return NULL;
+	if (m->started) {
+		uint64_t one = 1;
+		if (write(m->stop_fd, &one, sizeof(one)) == sizeof(one))
+			pthread_join(m->thread, NULL);
+		else
+			pthread_cancel(m->thread);
+	}
+	if (m->listen_fd >= 0)
+		close(m->listen_fd);
+	if (m->stop_fd >= 0)
+		close(m->stop_fd);
+	pthread_mutex_destroy(&m->lock);
+	free(m->page);
+	free(m);
+	return NULL;
+}
+
+FILE *mcs_metrics_begin(struct mcs_metrics *m)
+{
+	m->draft = NULL;
+	m->draft_len = 0;
+	return open_memstream(&m->draft, &m->draft_len);
+}
+
+int mcs_metrics_commit(struct mcs_metrics *m, FILE *f)
+{
+	if (!f)
+		return -ENOMEM;
+	bool bad = ferror(f);
+	if (fclose(f) != 0 || bad) {
+		free(m->draft);
+		m->draft = NULL;
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&m->lock);
+	char *old = m->page;
+	m->page = TAKE_PTR(m->draft);
+	m->page_len = m->draft_len;
+	pthread_mutex_unlock(&m->lock);
+	free(old);
+	return 0;
+}
+
+void mcs_metric_head(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void mcs_metric_u64(FILE *f, const char *name, const char *type, const char *help, uint64_t v)
+{
+	mcs_metric_head(f, name, type, help);
+	fprintf(f, "%s %llu\n", name, (unsigned long long)v);
+}
+
+void mcs_metric_label(FILE *f, const char *label, const char *value, size_t len)
+{
+	fprintf(f, "%s=\"", label);
+	for (size_t i = 0; i < len; i++) {
+		char c = value[i];
+		if (c == '\\' || c == '"')
+			fprintf(f, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", f);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Prometheus text metrics over HTTP for the daemons (--metrics-port).
+ *
+ * The page is served by a thread of its own, never by the io_uring loop:
+ * the loop only parses mcstore frames, and scrapers are slow, rare peers
+ * that must not hold a loop turn. The loop thread renders the whole page
+ * from its own tables (which no other thread may read) on a timer and
+ * publishes it with mcs_metrics_publish(); the metrics thread serves the
+ * latest page under a mutex. A scrape thus sees numbers at most one
+ * publishing interval old. The thread does blocking I/O with short socket
+ * timeouts, one scraper at a time: GET /metrics (or /) answers 200 with
+ * the page, anything else 404.
+ */
+#ifndef MCS_METRICS_H
+#define MCS_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct mcs_metrics;
+
+/* How often the daemons publish a new page. */
+#define MCS_METRICS_PUBLISH_MS 100
+
+/* Listen on addr:port (port 0: a free one) and start the serving thread.
+ * 0 or a negative errno (logged by the caller). */
+int mcs_metrics_start(const char *addr, uint16_t port, struct mcs_metrics **ret);
+/* The port actually bound. */
+uint16_t mcs_metrics_port(const struct mcs_metrics *m);
+/* Stop the thread, close the socket, free (NULL ok). Returns NULL. */
+struct mcs_metrics *mcs_metrics_stop(struct mcs_metrics *m);
+
+/* Render a page: mcs_metrics_begin() gives a stream to write the page
+ * into (with the helpers below), mcs_metrics_commit() publishes it. */
+FILE *mcs_metrics_begin(struct mcs_metrics *m);
+int mcs_metrics_commit(struct mcs_metrics *m, FILE *f);
+
+/* "# HELP name help\n# TYPE name type\n" */
+void mcs_metric_head(FILE *f, const char *name, const char *type, const char *help);
+/* A sample without labels, with its HELP and TYPE lines. */
+void mcs_metric_u64(FILE *f, const char *name, const char *type, const char *help, uint64_t v);
+/* A value for a label: label="value" with \, " and newline escaped. */
+void mcs_metric_label(FILE *f, const char *label, const char *value, size_t len);
+
+#endif
