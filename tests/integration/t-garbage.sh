@@ -5,7 +5,7 @@
 # every stored object intact.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 9
+tap_plan 10
 start_master
 start_node n1 64M --hugepages off
 head -c 300000 /dev/urandom >"$T_DIR/v.bin"
@@ -14,6 +14,9 @@ check "store an object before the attack" -- ctl put victim "$T_DIR/v.bin"
 check "hostile peer on the master port" -- "$TESTBIN/garbage" tcp 127.0.0.1 "$MASTER_PORT"
 sed 's/^/# /' "$T_DIR/last.out"
 check "hostile peer on the node socket" -- "$TESTBIN/garbage" unix "$NODE_SOCK"
+sed 's/^/# /' "$T_DIR/last.out"
+DPORT=$(sed -n 's/.*data port \([0-9][0-9]*\).*/\1/p' "$T_DIR/n1.log" | head -1)
+check "hostile peer on the node's data port ($DPORT)" -- "$TESTBIN/garbage" data 127.0.0.1 "$DPORT"
 sed 's/^/# /' "$T_DIR/last.out"
 alive "$MASTER_PID" && alive "$NODE_PID"
 ok $? "master and node are alive"
