@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "ctl/top.h"
 #include "mcstore.h"
 
 enum { EXIT_NOTFOUND = 1, EXIT_USAGE = 2, EXIT_ERROR = 3 };
@@ -41,7 +42,10 @@ static void usage(FILE *f)
 		"  locate KEY             print each replica's buffers: node, segment,\n"
 		"                         endpoint, offset, length (one per line)\n"
 		"  rm-all                 remove every object without a lease\n"
-		"  stat                   segments, capacity, use and object count\n\n"
+		"  stat                   segments, capacity, use and object count\n"
+		"  top --pid PID [--json] [--once] [--interval SECONDS]\n"
+		"                         live lease, heartbeat, put and get telemetry of\n"
+		"                         a running daemon (eBPF, as root)\n\n"
 		"Options:\n"
 		"  -S, --socket PATH      daemon socket (default $MCSTORE_SOCKET, else\n"
 		"                         " MCS_DEFAULT_SOCKET ")\n"
@@ -447,6 +451,8 @@ int main(int argc, char **argv)
 		return cmd_rm_all(argc, argv);
 	if (strcmp(cmd, "stat") == 0)
 		return cmd_stat(argc, argv);
+	if (strcmp(cmd, "top") == 0)
+		return mcs_ctl_top(argc, argv);
 	if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -21,6 +21,7 @@
 
 #include "common/log.h"
 #include "common/notify.h"
+#include "common/probes.h"
 #include "common/util.h"
 #include "daemon/node.h"
 #include "mcstore.h"
@@ -71,6 +72,7 @@ int node_master_send(struct node *n, struct client *cl, uint64_t client_req_id, 
 	struct pending *p = &n->pend[i];
 	p->in_use = true;
 	p->opcode = opcode;
+	p->sent_ns = mcs_now_ns();
 	p->cl = cl;
 	p->client_req_id = client_req_id;
 	p->get_flags = get_flags;
@@ -205,12 +207,15 @@ static int on_master_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 	} else if (p->opcode == MCS_OP_HEARTBEAT && !p->cl) {
 		n->tel.heartbeats_answered++;
 		n->tel.heartbeat_rtt_ns = mcs_now_ns() - n->tel.heartbeat_sent_ns;
+		MCS_PROBE3(heartbeat_ack, n->tel.heartbeats_answered, n->tel.heartbeat_rtt_ns, h->status);
 		if (h->status < 0) {
 			n->tel.heartbeats_refused++;
 			log_warning_errno(h->status, "master refused a heartbeat: %m");
 		}
-	} else
+	} else {
+		MCS_PROBE3(request, p->opcode, h->status, mcs_now_ns() - p->sent_ns);
 		client_master_reply(n, p->cl, p, h, body);
+	}
 	pend_release(n, i);
 	return 0;
 }
@@ -347,6 +352,9 @@ static void on_tick(struct mcs_timer *t, void *userdata)
 {
 	struct node *n = userdata;
 	if (n->mounted && !n->stopping) {
+		if (n->tel.heartbeats_sent > n->tel.heartbeats_answered)
+			MCS_PROBE2(heartbeat_missed, n->tel.heartbeats_sent,
+				   n->tel.heartbeats_sent - n->tel.heartbeats_answered);
 		struct mcs_heartbeat_req q = { .node = mcs_str_c(n->o.name) };
 		mcs_buf_reset(&n->scratch);
 		mcs_enc_heartbeat_req(&n->scratch, &q);
@@ -354,6 +362,7 @@ static void on_tick(struct mcs_timer *t, void *userdata)
 							(struct mcs_str){ 0 }, 0) == 0) {
 			n->tel.heartbeats_sent++;
 			n->tel.heartbeat_sent_ns = mcs_now_ns();
+			MCS_PROBE1(heartbeat_send, n->tel.heartbeats_sent);
 		}
 	}
 	node_data_sweep(n);

@@ -44,6 +44,7 @@ struct pending {
 	char *key;             /* for PUT_START/PUT_END/PUT_REVOKE/GET(hold) bookkeeping */
 	uint32_t get_flags;
 	uint32_t next_free;
+	uint64_t sent_ns;      /* for the request probe */
 };
 
 struct node_opts {

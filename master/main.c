@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/notify.h"
+#include "common/probes.h"
 #include "common/util.h"
 #include "master/metrics.h"
 #include "master/store.h"
@@ -48,6 +49,8 @@ struct peer {
 	struct mcs_conn *conn;     /* known from the first frame on */
 	char name[64];
 	uint64_t last_seen_ms;
+	uint64_t last_heartbeat_ns; /* for the heartbeat_recv probe */
+	bool lost;                  /* declared lost by the sweep (node_lost, not node_gone) */
 	struct peer *next, **pprev;
 };
 
@@ -277,6 +280,11 @@ static int on_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *
 	p->last_seen_ms = mcs_now_ms();
 	if (h->opcode < MASTER_N_OPS)
 		p->m->requests[h->opcode]++;
+	if (h->opcode == MCS_OP_HEARTBEAT) {
+		uint64_t ns = mcs_now_ns();
+		MCS_PROBE3(heartbeat_recv, (uintptr_t)p, p->last_heartbeat_ns ? ns - p->last_heartbeat_ns : 0, p->name);
+		p->last_heartbeat_ns = ns;
+	}
 	if (h->flags & MCS_F_RESPONSE) {
 		log_warning("%s sent a response frame to the master, closing the connection", p->name);
 		return MCS_E_PROTO;
@@ -297,6 +305,8 @@ static void on_close(struct mcs_conn *c, int err, void *userdata)
 	for (; had; had = had->next)
 		owned |= had->owner == c;
 	mcs_store_drop_owner(p->m->store, c);
+	if (owned && !p->lost)
+		MCS_PROBE3(node_gone, (uintptr_t)p, before - mcs_store_n_objects(p->m->store), p->name);
 	if (owned)
 		log_warning("node at %s went away without unmounting, its segments and %llu objects dropped",
 			    p->name, (unsigned long long)(before - mcs_store_n_objects(p->m->store)));
@@ -356,6 +366,8 @@ static void on_sweep(struct mcs_timer *t, void *userdata)
 		log_warning("node at %s sent nothing for %llu ms (timeout %llu ms), declaring it lost", p->name,
 			    (unsigned long long)(now - p->last_seen_ms), (unsigned long long)m->node_timeout_ms);
 		m->nodes_lost++;
+		MCS_PROBE3(node_lost, (uintptr_t)p, now - p->last_seen_ms, p->name);
+		p->lost = true;
 		mcs_conn_close(p->conn);
 	}
 }

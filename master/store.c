@@ -13,6 +13,7 @@
 
 #include "common/util.h"
 #include "master/alloc.h"
+#include "common/probes.h"
 #include "master/store.h"
 #include "mcstore.h"
 
@@ -603,6 +604,7 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 	if (o->n_replicas == 0 || (all && o->n_replicas < want)) {
 		obj_free(o);
 		s->ctr.put_no_space++;
+		MCS_PROBE3(put_start, hash, req->value_len, MCS_E_NO_SPACE);
 		return MCS_E_NO_SPACE;
 	}
 	/* eviction may have rehashed nothing, but it removed entries: find
@@ -623,6 +625,7 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 	if (s->n_objects > s->n_buckets)
 		table_grow(s);
 	*ret_obj = o;
+	MCS_PROBE3(put_start, hash, o->size, 0);
 	return 0;
 }
 
@@ -643,7 +646,7 @@ uint64_t mcs_store_evict(struct mcs_store *s, uint64_t min_objects, uint64_t nee
 {
 	struct mcs_obj *pool[EVICT_POOL];
 	unsigned n_pool = 0;
-	uint64_t freed = 0, evicted = 0, samples = 0;
+	uint64_t freed = 0, evicted = 0, samples = 0, t0 = mcs_now_ns();
 	bool soft_too = false;
 	/* a bound on the work of one run, proportional to what it may
 	 * evict, so a store full of leased objects cannot stall the master */
@@ -696,6 +699,7 @@ uint64_t mcs_store_evict(struct mcs_store *s, uint64_t min_objects, uint64_t nee
 		obj_delete(s, victim);
 	}
 	s->ctr.evict_samples += samples;
+	MCS_PROBE4(evict_run, evicted, freed, samples, mcs_now_ns() - t0);
 	return freed + (evicted && !freed ? 1 : 0);
 }
 
@@ -753,6 +757,7 @@ int mcs_store_put_end(struct mcs_store *s, struct mcs_str key, uint64_t checksum
 	o->last_access_ms = now_ms;
 	for (uint32_t r = 0; r < o->n_replicas; r++)
 		o->replicas[r].status = MCS_REPLICA_COMPLETE;
+	MCS_PROBE3(put_end, o->hash, o->size, now_ms - o->put_start_ms);
 	return 0;
 }
 
@@ -761,11 +766,26 @@ int mcs_store_put_revoke(struct mcs_store *s, struct mcs_str key, void *owner)
 	struct mcs_obj *o = obj_find(s, key);
 	if (!o || o->state != MCS_OBJ_PENDING || o->put_owner != owner)
 		return MCS_E_NOT_FOUND;
+	MCS_PROBE1(put_revoke, o->hash);
 	obj_delete(s, o);
 	return 0;
 }
 
 static bool obj_leased(const struct mcs_obj *o, uint64_t now_ms) { return o->holds || now_ms < o->lease_until_ms; }
+
+/* The lease probes (common/probes.h), before a grant moves lease_until_ms.
+ * Leases end without a timer: one that ran out is seen at the next grant. */
+static void lease_probe(struct mcs_obj *o, uint64_t now_ms, uint64_t ttl_ms, int kind)
+{
+	if (now_ms < o->lease_until_ms) {
+		MCS_PROBE3(lease_extend, o->hash, ttl_ms, kind);
+		return;
+	}
+	if (o->lease_until_ms)
+		MCS_PROBE3(lease_expire, o->hash, o->lease_until_ms - o->lease_since_ms, now_ms - o->lease_until_ms);
+	o->lease_since_ms = now_ms;
+	MCS_PROBE3(lease_grant, o->hash, ttl_ms, kind);
+}
 
 int mcs_store_get(struct mcs_store *s, struct mcs_str key, bool hold, void *owner, uint64_t now_ms,
 		  struct mcs_obj **ret_obj, uint64_t *ret_hold_id)
@@ -789,6 +809,8 @@ int mcs_store_get(struct mcs_store *s, struct mcs_str key, bool hold, void *owne
 		h->pprev = &s->holds;
 		s->holds = h;
 	}
+	lease_probe(o, now_ms, s->opts.lease_ttl_ms, 0);
+	MCS_PROBE3(get, o->hash, o->size, hold);
 	o->lease_until_ms = MCS_MAX(o->lease_until_ms, now_ms + s->opts.lease_ttl_ms);
 	o->last_access_ms = now_ms;
 	s->ctr.leases_granted++;
@@ -817,6 +839,7 @@ int mcs_store_exist(struct mcs_store *s, struct mcs_str key, uint64_t now_ms)
 	struct mcs_obj *o = obj_find(s, key);
 	if (!o || o->state != MCS_OBJ_COMPLETE)
 		return MCS_E_NOT_FOUND;
+	lease_probe(o, now_ms, s->opts.lease_ttl_ms, 1);
 	o->lease_until_ms = MCS_MAX(o->lease_until_ms, now_ms + s->opts.lease_ttl_ms);
 	o->last_access_ms = now_ms;
 	s->ctr.leases_granted++;

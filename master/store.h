@@ -94,6 +94,7 @@ struct mcs_obj {
 	uint32_t n_replicas;
 	struct mcs_mreplica *replicas;
 	uint64_t lease_until_ms;
+	uint64_t lease_since_ms;    /* first grant of the current lease (probes) */
 	uint64_t last_access_ms;
 	uint64_t put_start_ms;
 	void *put_owner;

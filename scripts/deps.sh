@@ -10,6 +10,9 @@ PKGS=(
 	liburing-dev libxxhash-dev check
 	procps
 	libsystemd-dev
+	# USDT probes, and the eBPF telemetry of mcstorectl top (optional in
+	# configure: without them top says it was built without BPF)
+	systemtap-sdt-dev libbpf-dev bpftool clang
 	# the man page, packaging and unit tests (t-manpages, t-package)
 	mandoc man-db groff-base
 	dpkg-dev debhelper
