@@ -157,6 +157,28 @@ void mcs_object_info_free(struct mcs_object_info *info);
 /* 1 if key is stored and complete, 0 if not, negative on error. */
 int mcs_exists(struct mcs_client *c, const char *key);
 
+/* Batches, as Mooncake's BatchPut / BatchGet / BatchIsExist: one request
+ * per key, all written at once and answered together, so n keys cost the
+ * round trips of one (a put: one for every PUT_START, one for every
+ * PUT_END; the copies in between are those of mcs_put). Each key succeeds
+ * or fails on its own: results[i] gets what the single call would return
+ * for keys[i]. The return value is the number of keys that succeeded
+ * (present, for mcs_exists_batch), or a negative status when the batch
+ * could not be carried out at all (invalid arguments, a connection error;
+ * results[] is then undefined). At most MCS_BATCH_MAX keys per call. */
+#define MCS_BATCH_MAX 4096
+/* Store values[i] under keys[i]; results[i]: replicas stored or a status. */
+int mcs_put_batch(struct mcs_client *c, size_t n, const char *const *keys, const struct iovec *values,
+		  const struct mcs_replicate_config *cfg, int *results);
+/* Copy each object into bufs[i]; results[i]: its size or a status. */
+int mcs_get_batch(struct mcs_client *c, size_t n, const char *const *keys, const struct iovec *bufs,
+		  ssize_t *results);
+/* A view of each object (NULL where results[i] < 0); release each one. */
+int mcs_get_view_batch(struct mcs_client *c, size_t n, const char *const *keys, struct mcs_view **views,
+		       int *results);
+/* results[i]: 1 if keys[i] is stored and complete, 0 if not, or a status. */
+int mcs_exists_batch(struct mcs_client *c, size_t n, const char *const *keys, int *results);
+
 enum {
 	MCS_REMOVE_FORCE = 1u << 0, /* ignore leases (operators) */
 };

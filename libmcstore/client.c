@@ -960,25 +960,16 @@ MCS_EXPORT int mcs_get_alloc(struct mcs_client *c, const char *key, void **ret_b
 	return MCS_E_BUSY;
 }
 
-MCS_EXPORT int mcs_get_view(struct mcs_client *c, const char *key, struct mcs_view **ret)
+/* Turn a GET_REPLICAS answer with a hold into a view of a local replica,
+ * checked against the checksum; releases the hold on failure. Frees the
+ * replica list either way. */
+static int make_view(struct mcs_client *c, struct mcs_str k, struct mcs_get_resp *g, struct mcs_view **ret)
 {
-	struct mcs_str k;
-	if (!c || !ret)
-		return MCS_E_INVALID;
-	int r = key_check(key, &k);
-	if (r < 0)
-		return r;
-	pthread_mutex_lock(&c->lock);
-	struct mcs_get_resp g;
-	_cleanup_free_ uint8_t *body = NULL;
-	r = get_replicas(c, k, MCS_GET_HOLD, &g, &body);
-	if (r < 0)
-		goto out;
 	const struct mcs_replica *rep = NULL;
-	for (uint32_t i = 0; i < g.list.n_replicas && !rep; i++)
-		if (is_local(c, &g.list.replicas[i]) && replica_check(c, &g.list.replicas[i], g.size) == 0)
-			rep = &g.list.replicas[i];
-	r = MCS_E_NOT_LOCAL;
+	for (uint32_t i = 0; i < g->list.n_replicas && !rep; i++)
+		if (is_local(c, &g->list.replicas[i]) && replica_check(c, &g->list.replicas[i], g->size) == 0)
+			rep = &g->list.replicas[i];
+	int r = MCS_E_NOT_LOCAL;
 	struct view_priv *v = NULL;
 	if (rep) {
 		v = calloc(1, sizeof(*v) + rep->n_handles * sizeof(struct iovec));
@@ -993,30 +984,46 @@ MCS_EXPORT int mcs_get_view(struct mcs_client *c, const char *key, struct mcs_vi
 			v->iov[h].iov_len = rep->handles[h].len;
 			XXH3_64bits_update(c->xxh, v->iov[h].iov_base, v->iov[h].iov_len);
 		}
-		if (XXH3_64bits_digest(c->xxh) != g.checksum)
+		if (XXH3_64bits_digest(c->xxh) != g->checksum)
 			r = MCS_E_CORRUPT;
 	}
 	if (r < 0) {
 		if (v)
 			free(v->key);
 		free(v);
-		if (g.hold_id)
-			release_hold(c, k, g.hold_id);
-		mcs_replica_list_free(&g.list);
-		goto out;
+		if (g->hold_id)
+			release_hold(c, k, g->hold_id);
+		mcs_replica_list_free(&g->list);
+		return r;
 	}
-	v->pub.size = g.size;
+	v->pub.size = g->size;
 	v->pub.n_iov = rep->n_handles;
 	v->pub.iov = v->iov;
-	v->hold_id = g.hold_id;
+	v->hold_id = g->hold_id;
 	v->next = c->views;
 	if (c->views)
 		c->views->pprev = &v->next;
 	v->pprev = &c->views;
 	c->views = v;
-	mcs_replica_list_free(&g.list);
+	mcs_replica_list_free(&g->list);
 	*ret = &v->pub;
-out:
+	return 0;
+}
+
+MCS_EXPORT int mcs_get_view(struct mcs_client *c, const char *key, struct mcs_view **ret)
+{
+	struct mcs_str k;
+	if (!c || !ret)
+		return MCS_E_INVALID;
+	int r = key_check(key, &k);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&c->lock);
+	struct mcs_get_resp g;
+	_cleanup_free_ uint8_t *body = NULL;
+	r = get_replicas(c, k, MCS_GET_HOLD, &g, &body);
+	if (r == 0)
+		r = make_view(c, k, &g, ret);
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }
@@ -1034,6 +1041,381 @@ MCS_EXPORT void mcs_view_release(struct mcs_client *c, struct mcs_view *pub)
 	free(v->key);
 	free(v);
 	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- batches: many requests in one write, all answers in one read --------
+ *
+ * A batch encodes one frame per key back to back, writes them at once and
+ * collects the answers, matched by request id (the daemon relays them to
+ * the master pipelined as well). N keys thus cost one round trip instead
+ * of N, with no new opcode: the protocol already allows pipelining. */
+
+struct answer {
+	int status;
+	bool got;
+	uint32_t len;
+	uint8_t *body;
+};
+
+static void answers_free(struct answer *a, size_t n)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(a[i].body);
+	free(a);
+}
+
+/* c->out holds frames with request ids first .. first+n-1; send them and
+ * fill ans[i] with the answer to first+i. Any failure leaves the stream
+ * unusable (some answers would still be in flight). */
+static int pipeline(struct mcs_client *c, uint64_t first, size_t n, struct answer *ans)
+{
+	if (c->broken)
+		return -ENOTCONN;
+	if (c->out.err)
+		return c->out.err;
+	int r = write_all(c, c->out.p, c->out.len);
+	if (r < 0)
+		goto broken;
+	for (size_t got = 0; got < n;) {
+		uint8_t hb[MCS_HDR_SIZE];
+		struct mcs_hdr h;
+		if ((r = read_all(c, hb, sizeof(hb), NULL)) < 0 || (r = mcs_hdr_decode(hb, c->max_body, &h)) < 0)
+			goto broken;
+		uint8_t *body = h.body_len ? malloc(h.body_len) : NULL;
+		if (h.body_len && !body) {
+			r = -ENOMEM;
+			goto broken;
+		}
+		if ((r = read_all(c, body, h.body_len, NULL)) < 0) {
+			free(body);
+			goto broken;
+		}
+		if (h.req_id < first) {
+			free(body); /* late answer to an earlier request */
+			continue;
+		}
+		if (h.req_id - first >= n || ans[h.req_id - first].got || !(h.flags & MCS_F_RESPONSE)) {
+			free(body);
+			r = MCS_E_PROTO;
+			goto broken;
+		}
+		struct answer *a = &ans[h.req_id - first];
+		*a = (struct answer){ .status = h.status, .got = true, .len = h.body_len, .body = body };
+		got++;
+	}
+	return 0;
+broken:
+	c->broken = true;
+	return r;
+}
+
+static int batch_args(struct mcs_client *c, size_t n, const char *const *keys, const void *a, const void *b,
+		      struct mcs_str **ret_keys)
+{
+	if (!c || (n && (!keys || !a || !b)) || n > MCS_BATCH_MAX)
+		return MCS_E_INVALID;
+	struct mcs_str *k = calloc(n ? n : 1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		int r = key_check(keys[i], &k[i]);
+		if (r < 0) {
+			free(k);
+			return r;
+		}
+	}
+	*ret_keys = k;
+	return 0;
+}
+
+static int put_start_req(const struct mcs_replicate_config *cfg, struct mcs_put_start_req *q)
+{
+	q->cfg.replica_num = 1;
+	if (!cfg)
+		return 0;
+	if (cfg->size < offsetof(struct mcs_replicate_config, n_locations) + sizeof(cfg->n_locations))
+		return MCS_E_INVALID;
+	if (cfg->replica_num > MCS_MAX_REPLICAS || cfg->n_locations > MCS_MAX_LOCATIONS ||
+	    (cfg->n_locations && !cfg->locations))
+		return MCS_E_INVALID;
+	q->cfg.replica_num = cfg->replica_num ? cfg->replica_num : 1;
+	q->cfg.flags = cfg->flags;
+	q->cfg.n_locations = (uint32_t)cfg->n_locations;
+	for (size_t i = 0; i < cfg->n_locations; i++) {
+		if (!cfg->locations[i] || !*cfg->locations[i] || strlen(cfg->locations[i]) > MCS_NAME_MAX)
+			return MCS_E_INVALID;
+		q->cfg.locations[i] = mcs_str_c(cfg->locations[i]);
+	}
+	return 0;
+}
+
+static int do_put_batch(struct mcs_client *c, size_t n, const struct mcs_str *k, const struct iovec *values,
+			const struct mcs_replicate_config *cfg, int *results)
+{
+	struct mcs_put_start_req q = { .n_slices = 1 };
+	int r = put_start_req(cfg, &q);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		if (values[i].iov_len && !values[i].iov_base)
+			return MCS_E_INVALID;
+	struct answer *ans = calloc(n ? n : 1, sizeof(*ans));
+	uint64_t *checksums = calloc(n ? n : 1, sizeof(*checksums));
+	if (!ans || !checksums) {
+		free(ans);
+		free(checksums);
+		return -ENOMEM;
+	}
+	/* 1: every PUT_START at once */
+	mcs_buf_reset(&c->out);
+	uint64_t first = c->next_req;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t one = values[i].iov_len;
+		q.key = k[i];
+		q.value_len = one;
+		q.slice_lens = &one;
+		mcs_frame_begin(&c->out, MCS_OP_PUT_START, 0, 0, c->next_req++);
+		mcs_enc_put_start_req(&c->out, &q);
+		if ((r = mcs_frame_end(&c->out)) < 0)
+			goto out;
+	}
+	if ((r = pipeline(c, first, n, ans)) < 0)
+		goto out;
+	/* 2: the copies, as mcs_put does them */
+	for (size_t i = 0; i < n; i++) {
+		results[i] = ans[i].status;
+		if (ans[i].status < 0)
+			continue;
+		struct mcs_put_start_resp resp;
+		int e = mcs_dec_put_start_resp(ans[i].body, ans[i].len, &resp);
+		if (e == 0) {
+			uint64_t total = values[i].iov_len;
+			e = resp.list.n_replicas ? 0 : MCS_E_PROTO;
+			for (uint32_t j = 0; e == 0 && j < resp.list.n_replicas; j++) {
+				const struct mcs_replica *rep = &resp.list.replicas[j];
+				uint64_t sum = 0;
+				for (uint32_t h = 0; h < rep->n_handles; h++)
+					sum += rep->handles[h].len;
+				if (sum != total)
+					e = MCS_E_PROTO;
+				else if (is_local(c, rep))
+					e = replica_check(c, rep, total);
+			}
+			if (e == 0)
+				e = write_replicas(c, &values[i], 1, total, &resp.list, &checksums[i]);
+			if (e == 0)
+				e = (int)resp.list.n_replicas;
+			mcs_replica_list_free(&resp.list);
+		}
+		results[i] = e;
+		if (c->broken) {
+			r = -ENOTCONN;
+			goto out;
+		}
+	}
+	/* 3: PUT_END for what was written, PUT_REVOKE for what was started
+	 * and not written (never for a refused start: the key may be another
+	 * client's put in progress on this node) */
+	mcs_buf_reset(&c->out);
+	first = c->next_req;
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool started = ans[i].status >= 0;
+		free(ans[i].body);
+		ans[i] = (struct answer){ 0 };
+		if (!started)
+			continue;
+		if (results[i] >= 0) {
+			struct mcs_put_end_req e = { .key = k[i], .checksum = checksums[i] };
+			mcs_frame_begin(&c->out, MCS_OP_PUT_END, 0, 0, c->next_req++);
+			mcs_enc_put_end_req(&c->out, &e);
+		} else {
+			struct mcs_key_req e = { .key = k[i] };
+			mcs_frame_begin(&c->out, MCS_OP_PUT_REVOKE, 0, 0, c->next_req++);
+			mcs_enc_key_req(&c->out, &e);
+		}
+		if ((r = mcs_frame_end(&c->out)) < 0)
+			goto out;
+		checksums[m++] = i; /* reused: frame m is about key i */
+	}
+	if (m && (r = pipeline(c, first, m, ans)) < 0)
+		goto out;
+	for (size_t j = 0; j < m; j++) {
+		size_t i = (size_t)checksums[j];
+		if (results[i] >= 0 && ans[j].status < 0)
+			results[i] = ans[j].status;
+	}
+	int stored = 0;
+	for (size_t i = 0; i < n; i++)
+		stored += results[i] >= 0;
+	r = stored;
+out:
+	answers_free(ans, n);
+	free(checksums);
+	return r;
+}
+
+MCS_EXPORT int mcs_put_batch(struct mcs_client *c, size_t n, const char *const *keys, const struct iovec *values,
+			     const struct mcs_replicate_config *cfg, int *results)
+{
+	struct mcs_str *k;
+	int r = batch_args(c, n, keys, values, results, &k);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&c->lock);
+	r = do_put_batch(c, n, k, values, cfg, results);
+	pthread_mutex_unlock(&c->lock);
+	free(k);
+	return r;
+}
+
+/* GET_REPLICAS (or EXIST) for every key at once. */
+static int batch_query(struct mcs_client *c, uint16_t op, uint32_t flags, size_t n, const struct mcs_str *k,
+		       struct answer **ret)
+{
+	struct answer *ans = calloc(n ? n : 1, sizeof(*ans));
+	if (!ans)
+		return -ENOMEM;
+	mcs_buf_reset(&c->out);
+	uint64_t first = c->next_req;
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		mcs_frame_begin(&c->out, op, 0, 0, c->next_req++);
+		if (op == MCS_OP_GET_REPLICAS) {
+			struct mcs_get_req q = { .key = k[i], .flags = flags };
+			mcs_enc_get_req(&c->out, &q);
+		} else {
+			struct mcs_key_req q = { .key = k[i] };
+			mcs_enc_key_req(&c->out, &q);
+		}
+		r = mcs_frame_end(&c->out);
+	}
+	if (r >= 0)
+		r = pipeline(c, first, n, ans);
+	if (r < 0) {
+		answers_free(ans, n);
+		return r;
+	}
+	*ret = ans;
+	return 0;
+}
+
+/* The copy part of a get, once the replica list is known. */
+static ssize_t get_from(struct mcs_client *c, const struct mcs_get_resp *g, const struct iovec *iov, int iovcnt)
+{
+	bool bad;
+	uint64_t cap = iov_total(iov, iovcnt, &bad);
+	if (bad)
+		return MCS_E_INVALID;
+	if (g->size > cap)
+		return MCS_E_BUF_TOO_SMALL;
+	int r = MCS_E_NOT_FOUND;
+	bool any_corrupt = false;
+	for (int pass = 0; pass < 2 && r < 0; pass++) {
+		for (uint32_t i = 0; i < g->list.n_replicas && r < 0; i++) {
+			const struct mcs_replica *rep = &g->list.replicas[i];
+			uint64_t sum = 0;
+			for (uint32_t h = 0; h < rep->n_handles; h++)
+				sum += rep->handles[h].len;
+			if (sum != g->size || is_local(c, rep) != (pass == 0))
+				continue;
+			if (pass == 0)
+				r = replica_check(c, rep, g->size) < 0 ? MCS_E_PROTO
+								       : read_local(c, rep, iov, iovcnt, g->checksum);
+			else
+				r = read_remote(c, rep, g->size, iov, iovcnt, g->checksum);
+			any_corrupt |= r == MCS_E_CORRUPT;
+			if (c->broken)
+				break;
+		}
+	}
+	if (r < 0 && any_corrupt)
+		r = MCS_E_CORRUPT;
+	return r < 0 ? r : (ssize_t)g->size;
+}
+
+MCS_EXPORT int mcs_get_batch(struct mcs_client *c, size_t n, const char *const *keys, const struct iovec *bufs,
+			     ssize_t *results)
+{
+	struct mcs_str *k;
+	int r = batch_args(c, n, keys, bufs, results, &k);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&c->lock);
+	struct answer *ans = NULL;
+	r = batch_query(c, MCS_OP_GET_REPLICAS, 0, n, k, &ans);
+	int done = 0;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		results[i] = ans[i].status;
+		if (ans[i].status < 0)
+			continue;
+		struct mcs_get_resp g;
+		int e = mcs_dec_get_resp(ans[i].body, ans[i].len, &g);
+		if (e < 0) {
+			results[i] = e;
+			continue;
+		}
+		results[i] = get_from(c, &g, &bufs[i], 1);
+		mcs_replica_list_free(&g.list);
+		done += results[i] >= 0;
+		if (c->broken)
+			r = -ENOTCONN;
+	}
+	pthread_mutex_unlock(&c->lock);
+	answers_free(ans, n);
+	free(k);
+	return r < 0 ? r : done;
+}
+
+MCS_EXPORT int mcs_exists_batch(struct mcs_client *c, size_t n, const char *const *keys, int *results)
+{
+	struct mcs_str *k;
+	int r = batch_args(c, n, keys, results, results, &k);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&c->lock);
+	struct answer *ans = NULL;
+	r = batch_query(c, MCS_OP_EXIST, 0, n, k, &ans);
+	pthread_mutex_unlock(&c->lock);
+	int present = 0;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		results[i] = ans[i].status == MCS_E_NOT_FOUND ? 0 : ans[i].status < 0 ? ans[i].status : 1;
+		present += results[i] == 1;
+	}
+	answers_free(ans, n);
+	free(k);
+	return r < 0 ? r : present;
+}
+
+MCS_EXPORT int mcs_get_view_batch(struct mcs_client *c, size_t n, const char *const *keys, struct mcs_view **views,
+				  int *results)
+{
+	struct mcs_str *k;
+	int r = batch_args(c, n, keys, views, results, &k);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		views[i] = NULL;
+	pthread_mutex_lock(&c->lock);
+	struct answer *ans = NULL;
+	r = batch_query(c, MCS_OP_GET_REPLICAS, MCS_GET_HOLD, n, k, &ans);
+	int done = 0;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		results[i] = ans[i].status;
+		if (ans[i].status < 0)
+			continue;
+		struct mcs_get_resp g;
+		results[i] = mcs_dec_get_resp(ans[i].body, ans[i].len, &g);
+		if (results[i] == 0)
+			results[i] = make_view(c, k[i], &g, &views[i]);
+		done += results[i] == 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	answers_free(ans, n);
+	free(k);
+	return r < 0 ? r : done;
 }
 
 static int simple(struct mcs_client *c, uint16_t op, const char *key, uint32_t flags)
