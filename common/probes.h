@@ -28,7 +28,9 @@
  *   heartbeat_recv(peer, gap_ns, name)  a heartbeat; peer: an id of the
  *                                       connection, gap_ns since the
  *                                       previous one (0: first), name:
- *                                       the node's name (NUL-terminated)
+ *                                       "NODE@ADDR:PORT", the name the
+ *                                       heartbeats give and the peer's
+ *                                       address (NUL-terminated)
  *   node_lost(peer, silent_ms, name)    a node declared lost after silent_ms
  *   node_gone(peer, objects, name)      a node's connection closed from its
  *                                       side (it died) with segments still

@@ -188,7 +188,7 @@ static void print_json(int pid, const char *prog, bool master, const struct samp
 		printf(",\"nodes\":[");
 		for (unsigned i = 0; i < b->n_nodes; i++) {
 			const struct mcs_top_node *n = &b->nodes[i];
-			printf("%s{\"peer\":\"", i ? "," : "");
+			printf("%s{\"node\":\"", i ? "," : "");
 			for (const char *c = n->name; *c && c < n->name + sizeof(n->name); c++)
 				if (*c != '"' && *c != '\\' && (unsigned char)*c >= 0x20)
 					putchar(*c);
@@ -230,11 +230,11 @@ static void print_text(int pid, const char *prog, bool master, const struct samp
 		       hist_pct(h, 0.9), hist_pct(h, 0.99));
 	}
 	if (master) {
-		printf("\n%-24s %10s %14s %14s %14s %5s\n", "NODE (PEER)", "HEARTBEATS", "INTERVAL P50", "JITTER P50",
+		printf("\n%-28s %10s %14s %14s %14s %5s\n", "NODE@PEER", "HEARTBEATS", "INTERVAL P50", "JITTER P50",
 		       "JITTER P99", "LOST");
 		for (unsigned i = 0; i < b->n_nodes; i++) {
 			const struct mcs_top_node *n = &b->nodes[i];
-			printf("%-24.*s %10llu %11.3f ms %11.3f ms %11.3f ms %5llu\n", (int)sizeof(n->name), n->name,
+			printf("%-28.*s %10llu %11.3f ms %11.3f ms %11.3f ms %5llu\n", (int)sizeof(n->name), n->name,
 			       n->heartbeats, hist_pct(&n->gap_ns, 0.5) / 1e6, hist_pct(&n->jitter_ns, 0.5) / 1e6,
 			       hist_pct(&n->jitter_ns, 0.99) / 1e6, n->lost);
 		}

@@ -51,6 +51,7 @@ struct peer {
 	uint64_t last_seen_ms;
 	uint64_t last_heartbeat_ns; /* for the heartbeat_recv probe */
 	bool lost;                  /* declared lost by the sweep (node_lost, not node_gone) */
+	char node[64];              /* the name its heartbeats give, for the probes */
 	struct peer *next, **pprev;
 };
 
@@ -282,7 +283,18 @@ static int on_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *
 		p->m->requests[h->opcode]++;
 	if (h->opcode == MCS_OP_HEARTBEAT) {
 		uint64_t ns = mcs_now_ns();
-		MCS_PROBE3(heartbeat_recv, (uintptr_t)p, p->last_heartbeat_ns ? ns - p->last_heartbeat_ns : 0, p->name);
+		struct mcs_heartbeat_req q;
+		if (!p->node[0] && mcs_dec_heartbeat_req(body, h->body_len, &q) == 0 && q.node.len) {
+			/* "NODE@ADDR:PORT", cut to fit */
+			size_t nl = MCS_MIN((size_t)q.node.len, sizeof(p->node) / 2), al = strlen(p->name);
+			memcpy(p->node, q.node.p, nl);
+			p->node[nl] = '@';
+			al = MCS_MIN(al, sizeof(p->node) - nl - 2);
+			memcpy(p->node + nl + 1, p->name, al);
+			p->node[nl + 1 + al] = 0;
+		}
+		MCS_PROBE3(heartbeat_recv, (uintptr_t)p, p->last_heartbeat_ns ? ns - p->last_heartbeat_ns : 0,
+			   p->node[0] ? p->node : p->name);
 		p->last_heartbeat_ns = ns;
 	}
 	if (h->flags & MCS_F_RESPONSE) {
@@ -306,7 +318,8 @@ static void on_close(struct mcs_conn *c, int err, void *userdata)
 		owned |= had->owner == c;
 	mcs_store_drop_owner(p->m->store, c);
 	if (owned && !p->lost)
-		MCS_PROBE3(node_gone, (uintptr_t)p, before - mcs_store_n_objects(p->m->store), p->name);
+		MCS_PROBE3(node_gone, (uintptr_t)p, before - mcs_store_n_objects(p->m->store),
+			   p->node[0] ? p->node : p->name);
 	if (owned)
 		log_warning("node at %s went away without unmounting, its segments and %llu objects dropped",
 			    p->name, (unsigned long long)(before - mcs_store_n_objects(p->m->store)));
@@ -366,7 +379,7 @@ static void on_sweep(struct mcs_timer *t, void *userdata)
 		log_warning("node at %s sent nothing for %llu ms (timeout %llu ms), declaring it lost", p->name,
 			    (unsigned long long)(now - p->last_seen_ms), (unsigned long long)m->node_timeout_ms);
 		m->nodes_lost++;
-		MCS_PROBE3(node_lost, (uintptr_t)p, now - p->last_seen_ms, p->name);
+		MCS_PROBE3(node_lost, (uintptr_t)p, now - p->last_seen_ms, p->node[0] ? p->node : p->name);
 		p->lost = true;
 		mcs_conn_close(p->conn);
 	}

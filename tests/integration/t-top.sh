@@ -85,7 +85,7 @@ ok $? "master: the killed node gives one node_gone ($(field master nodes_gone))"
 ok $? "master: the silent node gives one node_lost ($(field master nodes_lost))"
 [ "$(hist_count master loss_detect_ms)" = 1 ]
 ok $? "master: one loss-detection time recorded"
-[ "$(field master heartbeats_recv)" -gt 0 ] && grep -q '"nodes":\[{"peer":"127.0.0.1:' "$T_DIR/top-master.json"
+[ "$(field master heartbeats_recv)" -gt 0 ] && grep -q '"nodes":\[{"node":"n[123]@127.0.0.1:' "$T_DIR/top-master.json"
 ok $? "master: heartbeats per node ($(field master heartbeats_recv) received)"
 [ "$(hist_count n1 get_ns)" = "$N" ]
 ok $? "node: $N get round trips timed ($(hist_count n1 get_ns))"
