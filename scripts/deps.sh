@@ -18,6 +18,8 @@ PKGS=(
 	dpkg-dev debhelper
 	rpm cpio
 	systemd
+	# bench/compare only (never make check): the peers and their C clients
+	redis-server memcached libhiredis-dev libmemcached-dev
 )
 
 missing=()
