@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -44,6 +45,7 @@ struct mcs_client {
 	pthread_mutex_t lock;
 	int fd;
 	unsigned timeout_ms;
+	unsigned busy_poll_us;    /* $MCSTORE_BUSY_POLL_US: spin before sleeping */
 	uint64_t next_req;
 	bool broken;              /* stream out of sync: every call fails */
 	struct mcs_segment seg;
@@ -124,6 +126,15 @@ static int read_all(struct mcs_client *c, uint8_t *p, size_t n, int *ret_fd)
 				*ret_fd = fd;
 		} else {
 			r = recv(c->fd, p, n, MSG_DONTWAIT);
+			/* opt-in: spin on the socket for a while before sleeping
+			 * in poll(), trading a core for the wake-up of this
+			 * process (tens of microseconds on a busy machine) */
+			if (r < 0 && errno == EAGAIN && c->busy_poll_us) {
+				uint64_t end = mcs_now_ns() + (uint64_t)c->busy_poll_us * 1000;
+				do
+					r = recv(c->fd, p, n, MSG_DONTWAIT);
+				while (r < 0 && errno == EAGAIN && mcs_now_ns() < end);
+			}
 		}
 		if (r == 0)
 			return -ECONNRESET;
@@ -310,6 +321,16 @@ MCS_EXPORT int mcs_client_new(const struct mcs_client_opts *opts, struct mcs_cli
 		goto fail;
 	}
 	c->seg.hugepages = hr.flags & MCS_HELLO_HUGEPAGES;
+	/* opt-in: map every page of the segment now rather than fault them
+	 * in 4 KiB at a time under the first copies (which halves the speed
+	 * of a put into untouched memory); this commits the whole segment */
+	const char *env = getenv("MCSTORE_PREFAULT");
+	if (env && !strcmp(env, "1"))
+		(void)madvise(c->seg.base, c->seg.size, MADV_POPULATE_WRITE);
+	env = getenv("MCSTORE_BUSY_POLL_US");
+	uint64_t us;
+	if (env && mcs_parse_u64(env, 1000000, &us) == 0)
+		c->busy_poll_us = (unsigned)us;
 	*ret = c;
 	return 0;
 fail:

@@ -6,7 +6,7 @@
 # whose objects sit on another node.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 13
+tap_plan 14
 start_master
 start_node n1 256M --hugepages off
 start_node n2 256M --hugepages off
@@ -14,6 +14,8 @@ B=$TESTBIN/batch-client
 
 check "put a batch of 64 objects on n1" -- "$B" "$SOCK_n1" put a 64 n1-0
 check "get the batch back byte for byte" -- "$B" "$SOCK_n1" get a 64
+check "the same with a prefaulted segment and busy polling" -- \
+	env MCSTORE_PREFAULT=1 MCSTORE_BUSY_POLL_US=100 "$B" "$SOCK_n1" get a 64
 check "views of the batch match byte for byte" -- "$B" "$SOCK_n1" view a 64
 check "exists: 64 present, 64 absent, in one batch" -- "$B" "$SOCK_n1" exists a 64
 on n1 stat >"$T_DIR/stat.out"
