@@ -329,8 +329,12 @@ static void client(const struct opts *o, unsigned id, const char *const *ops, si
 		_exit(1);
 	}
 	size_t size = (size_t)o->size;
-	/* sources and destinations spread over 64 MiB so copies read cold memory */
-	size_t nbuf = MCS_MAX((size_t)MCS_MAX(o->batch, 1), (size_t)((64u << 20) / size));
+	/* sources and destinations spread over 64 MiB so copies read cold
+	 * memory, and at least a batch of them when batches run */
+	bool batches = false;
+	for (size_t p = 0; p < n_ops; p++)
+		batches |= ops[p][0] == 'b';
+	size_t nbuf = MCS_MAX(batches ? (size_t)o->batch : 1, (size_t)((64u << 20) / size));
 	uint8_t *src = big_alloc(nbuf * size), *dst = big_alloc(nbuf * size);
 	uint64_t *lat = calloc(o->count, sizeof(*lat));
 	char **keys = calloc(o->count, sizeof(*keys));
