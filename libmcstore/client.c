@@ -155,6 +155,25 @@ static int read_all(struct mcs_client *c, uint8_t *p, size_t n, int *ret_fd)
 	return 0;
 }
 
+/* Read one whole frame: header into c->in_hdr, body into c->in (grown as
+ * needed). Any failure leaves the stream unusable: the caller marks it. */
+static int read_frame(struct mcs_client *c, int *ret_fd)
+{
+	uint8_t hb[MCS_HDR_SIZE];
+	int r;
+	if ((r = read_all(c, hb, sizeof(hb), ret_fd)) < 0 || (r = mcs_hdr_decode(hb, c->max_body, &c->in_hdr)) < 0)
+		return r;
+	size_t n = c->in_hdr.body_len;
+	if (n > c->in_cap) {
+		uint8_t *p = realloc(c->in, n);
+		if (!p)
+			return -ENOMEM;
+		c->in = p;
+		c->in_cap = n;
+	}
+	return read_all(c, c->in, n, NULL);
+}
+
 /* Send the frame in c->out and wait for its answer (body in c->in).
  * Returns the response status. ret_fd receives a passed fd (HELLO). */
 static int roundtrip(struct mcs_client *c, int *ret_fd)
@@ -168,22 +187,7 @@ static int roundtrip(struct mcs_client *c, int *ret_fd)
 		goto broken;
 	uint64_t want = c->next_req - 1;
 	for (;;) {
-		uint8_t hb[MCS_HDR_SIZE];
-		if ((r = read_all(c, hb, sizeof(hb), ret_fd)) < 0)
-			goto broken;
-		if ((r = mcs_hdr_decode(hb, c->max_body, &c->in_hdr)) < 0)
-			goto broken;
-		size_t n = c->in_hdr.body_len;
-		if (n > c->in_cap) {
-			uint8_t *p = realloc(c->in, n);
-			if (!p) {
-				r = -ENOMEM;
-				goto broken;
-			}
-			c->in = p;
-			c->in_cap = n;
-		}
-		if ((r = read_all(c, c->in, n, NULL)) < 0)
+		if ((r = read_frame(c, ret_fd)) < 0)
 			goto broken;
 		if (!(c->in_hdr.flags & MCS_F_RESPONSE)) {
 			r = MCS_E_PROTO;
@@ -561,20 +565,7 @@ static int transfer(struct mcs_client *c, uint16_t op, const struct mcs_replica 
 	/* answers come in any order; read until all are in */
 	int status = 0;
 	for (unsigned got = 0; got < n_reps;) {
-		uint8_t hb[MCS_HDR_SIZE];
-		if ((r = read_all(c, hb, sizeof(hb), NULL)) < 0 || (r = mcs_hdr_decode(hb, c->max_body, &c->in_hdr)) < 0)
-			goto broken;
-		size_t n = c->in_hdr.body_len;
-		if (n > c->in_cap) {
-			uint8_t *p = realloc(c->in, n);
-			if (!p) {
-				r = -ENOMEM;
-				goto broken;
-			}
-			c->in = p;
-			c->in_cap = n;
-		}
-		if ((r = read_all(c, c->in, n, NULL)) < 0)
+		if ((r = read_frame(c, NULL)) < 0)
 			goto broken;
 		if (c->in_hdr.req_id < first)
 			continue; /* late answer to an earlier request */
@@ -1100,19 +1091,11 @@ static int pipeline(struct mcs_client *c, uint64_t first, size_t n, struct answe
 	if (r < 0)
 		goto broken;
 	for (size_t got = 0; got < n;) {
-		uint8_t hb[MCS_HDR_SIZE];
-		struct mcs_hdr h;
-		if ((r = read_all(c, hb, sizeof(hb), NULL)) < 0 || (r = mcs_hdr_decode(hb, c->max_body, &h)) < 0)
+		if ((r = read_frame(c, NULL)) < 0)
 			goto broken;
-		uint8_t *body = h.body_len ? malloc(h.body_len) : NULL;
-		if (h.body_len && !body) {
-			r = -ENOMEM;
-			goto broken;
-		}
-		if ((r = read_all(c, body, h.body_len, NULL)) < 0) {
-			free(body);
-			goto broken;
-		}
+		struct mcs_hdr h = c->in_hdr;
+		/* each answer keeps its own body: take the receive buffer */
+		uint8_t *body = h.body_len ? take_in(c) : NULL;
 		if (h.req_id < first) {
 			free(body); /* late answer to an earlier request */
 			continue;
