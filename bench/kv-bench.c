@@ -35,6 +35,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench/limits.h"
 #include "common/util.h"
 #include "mcstore.h"
 #ifdef HAVE_HIREDIS
@@ -60,90 +61,6 @@ struct conn {
 	memcached_st *mc;
 #endif
 };
-
-static void *big_alloc(size_t n)
-{
-	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* ---- the limits ---------------------------------------------------------- */
-
-/* memcpy with cold buffers: 2 x 1 GiB walked in `size` pieces. */
-static double memcpy_gbps(size_t size)
-{
-	size_t span = 1u << 30;
-	size = MCS_MIN(size, span);
-	uint8_t *a = big_alloc(span), *b = big_alloc(span);
-	if (!a || !b)
-		return 0;
-	memset(a, 1, span);
-	memset(b, 2, span);
-	size_t pieces = span / size;
-	uint64_t t0 = mcs_now_ns(), bytes = 0;
-	for (int round = 0; round < 3; round++)
-		for (size_t i = 0; i < pieces; i++) {
-			memcpy(b + i * size, a + i * size, size);
-			bytes += size;
-		}
-	uint64_t dt = mcs_now_ns() - t0;
-	munmap(a, span);
-	munmap(b, span);
-	return (double)bytes / (double)dt;
-}
-
-/* One TCP stream over loopback between two processes, `size` writes,
- * 4 GiB; the reader reads into a 16 MiB buffer. */
-static double tcp_gbps(size_t size)
-{
-	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-	if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(ls, 1) < 0 ||
-	    getsockname(ls, (struct sockaddr *)&sa, &sl) < 0)
-		return 0;
-	uint64_t total = 4ull << 30;
-	pid_t pid = fork();
-	if (pid == 0) {
-		int c = accept(ls, NULL, NULL);
-		uint8_t *b = malloc(16u << 20);
-		uint64_t got = 0;
-		while (c >= 0 && b && got < total) {
-			ssize_t n = read(c, b, 16u << 20);
-			if (n <= 0)
-				break;
-			got += (uint64_t)n;
-		}
-		_exit(got == total ? 0 : 1);
-	}
-	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return 0;
-	uint8_t *b = big_alloc(size);
-	if (!b)
-		return 0;
-	memset(b, 3, size);
-	uint64_t t0 = mcs_now_ns(), sent = 0;
-	while (sent < total) {
-		ssize_t n = write(s, b, MCS_MIN((uint64_t)size, total - sent));
-		if (n <= 0)
-			break;
-		sent += (uint64_t)n;
-	}
-	close(s);
-	int st = 0;
-	waitpid(pid, &st, 0);
-	uint64_t dt = mcs_now_ns() - t0;
-	close(ls);
-	munmap(b, size);
-	return (double)sent / (double)dt;
-}
 
 /* ---- the three clients --------------------------------------------------- */
 
@@ -335,7 +252,7 @@ static void client(const struct opts *o, unsigned id, const char *const *ops, si
 	for (size_t p = 0; p < n_ops; p++)
 		batches |= ops[p][0] == 'b';
 	size_t nbuf = MCS_MAX(batches ? (size_t)o->batch : 1, (size_t)((64u << 20) / size));
-	uint8_t *src = big_alloc(nbuf * size), *dst = big_alloc(nbuf * size);
+	uint8_t *src = bench_alloc(nbuf * size), *dst = bench_alloc(nbuf * size);
 	uint64_t *lat = calloc(o->count, sizeof(*lat));
 	char **keys = calloc(o->count, sizeof(*keys));
 	if (!src || !dst || !lat || !keys)
@@ -385,7 +302,7 @@ static void client(const struct opts *o, unsigned id, const char *const *ops, si
 			pr.ops += step;
 		}
 		pr.ns = mcs_now_ns() - t0;
-		qsort(lat, n_lat, sizeof(*lat), cmp_u64);
+		qsort(lat, n_lat, sizeof(*lat), bench_cmp_u64);
 		pr.p50_ns = n_lat ? lat[n_lat / 2] : 0;
 		pr.p99_ns = n_lat ? lat[n_lat * 99 / 100] : 0;
 		if (write(to_parent, &pr, sizeof(pr)) != sizeof(pr))
@@ -523,8 +440,11 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	if (limits) {
-		printf("LIMIT memcpy size=%llu gbps=%.3f\n", (unsigned long long)o.size, memcpy_gbps((size_t)o.size));
-		printf("LIMIT tcp size=%llu gbps=%.3f\n", (unsigned long long)o.size, tcp_gbps((size_t)o.size));
+		/* cold memcpy over 2 x 1 GiB, 3 rounds; 4 GiB over one stream */
+		printf("LIMIT memcpy size=%llu gbps=%.3f\n", (unsigned long long)o.size,
+		       bench_memcpy_gbps((size_t)o.size, 1u << 30, 3));
+		printf("LIMIT tcp size=%llu gbps=%.3f\n", (unsigned long long)o.size,
+		       bench_tcp_gbps((size_t)o.size, 4ull << 30));
 		return 0;
 	}
 	if (!o.target)

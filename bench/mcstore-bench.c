@@ -10,106 +10,18 @@
  * check), get as a zero-copy view (hash check in place), each timed per
  * operation for p50/p99. It judges nothing.
  */
-#include <arpa/inet.h>
 #include <getopt.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <time.h>
 
+#include "bench/limits.h"
 #include "common/util.h"
 #include "mcstore.h"
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static void *big_alloc(size_t n)
-{
-	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
-}
-
-/* memcpy bandwidth with cold buffers: walk 2 x 512 MiB in `size` pieces so
- * no piece is in cache when it is copied. */
-static double memcpy_gbps(size_t size)
-{
-	size_t span = 512u << 20;
-	uint8_t *a = big_alloc(span), *b = big_alloc(span);
-	if (!a || !b)
-		return 0;
-	memset(a, 1, span);
-	memset(b, 2, span);
-	size_t pieces = span / size;
-	uint64_t t0 = mcs_now_ns(), bytes = 0;
-	for (int round = 0; round < 4; round++)
-		for (size_t i = 0; i < pieces; i++) {
-			memcpy(b + i * size, a + i * size, size);
-			bytes += size;
-		}
-	uint64_t dt = mcs_now_ns() - t0;
-	munmap(a, span);
-	munmap(b, span);
-	return (double)bytes / (double)dt;
-}
-
-/* One TCP stream between two processes over loopback: the child reads
- * into a 16 MiB buffer, the parent sends 2 GiB in `size` writes. */
-static double tcp_gbps(size_t size)
-{
-	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-	if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(ls, 1) < 0 ||
-	    getsockname(ls, (struct sockaddr *)&sa, &sl) < 0)
-		return 0;
-	uint64_t total = 2ull << 30;
-	pid_t pid = fork();
-	if (pid == 0) {
-		int c = accept(ls, NULL, NULL);
-		uint8_t *b = malloc(16u << 20);
-		uint64_t got = 0;
-		while (c >= 0 && b && got < total) {
-			ssize_t n = read(c, b, 16u << 20);
-			if (n <= 0)
-				break;
-			got += (uint64_t)n;
-		}
-		_exit(got == total ? 0 : 1);
-	}
-	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return 0;
-	uint8_t *b = big_alloc(size);
-	if (!b)
-		return 0;
-	memset(b, 3, size);
-	uint64_t t0 = mcs_now_ns(), sent = 0;
-	while (sent < total) {
-		ssize_t n = write(s, b, MCS_MIN((uint64_t)size, total - sent));
-		if (n <= 0)
-			break;
-		sent += (uint64_t)n;
-	}
-	close(s);
-	int st = 0;
-	waitpid(pid, &st, 0);
-	uint64_t dt = mcs_now_ns() - t0;
-	close(ls);
-	munmap(b, size);
-	return (double)sent / (double)dt;
-}
-
 static void report(const char *name, uint64_t *lat, size_t n, size_t size, uint64_t total_ns, double limit)
 {
-	qsort(lat, n, sizeof(*lat), cmp_u64);
+	qsort(lat, n, sizeof(*lat), bench_cmp_u64);
 	double gbps = (double)(n * size) / (double)total_ns;
 	printf("%-10s %9zu %10.0f %8.2f %9.1f %9.1f %9.1f %7.0f%%\n", name, size, (double)n * 1e9 / (double)total_ns,
 	       gbps, (double)lat[n / 2] / 1000.0, (double)lat[n * 99 / 100] / 1000.0,
@@ -177,10 +89,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mcstore-bench: cannot connect: %s\n", mcs_strerror(r));
 		return 1;
 	}
-	double limit = memcpy_gbps((size_t)size);
+	double limit = bench_memcpy_gbps((size_t)size, 512u << 20, 4);
 	printf("memcpy (cold, %llu B pieces, 1 thread): %.2f GB/s\n", (unsigned long long)size, limit);
 	if (tcp) {
-		double t = tcp_gbps((size_t)size);
+		double t = bench_tcp_gbps((size_t)size, 2ull << 30);
 		printf("tcp (loopback, 1 stream, 2 processes, %llu B writes): %.2f GB/s\n", (unsigned long long)size, t);
 		printf("BENCH op=tcp-stream size=%llu gbps=%.3f\n", (unsigned long long)size, t);
 		if (location)
@@ -206,8 +118,8 @@ int main(int argc, char **argv)
 		src = a;
 		dst = b;
 	} else {
-		src = big_alloc(nsrc * size);
-		dst = big_alloc(nsrc * size);
+		src = bench_alloc(nsrc * size);
+		dst = bench_alloc(nsrc * size);
 	}
 	uint64_t *lat = calloc(count, sizeof(*lat));
 	if (!src || !dst || !lat)
