@@ -304,6 +304,14 @@ static int on_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *
 	return handle(c, p, h, body);
 }
 
+static bool conn_owns_segment(struct master *m, const struct mcs_conn *c)
+{
+	for (struct mcs_seg *g = mcs_store_segments(m->store); g; g = g->next)
+		if (g->owner == c)
+			return true;
+	return false;
+}
+
 static void on_close(struct mcs_conn *c, int err, void *userdata)
 {
 	struct peer *p = userdata;
@@ -312,17 +320,14 @@ static void on_close(struct mcs_conn *c, int err, void *userdata)
 	else
 		log_debug("connection from %s closed", p->name);
 	uint64_t before = mcs_store_n_objects(p->m->store);
-	struct mcs_seg *had = mcs_store_segments(p->m->store);
-	bool owned = false;
-	for (; had; had = had->next)
-		owned |= had->owner == c;
+	bool owned = conn_owns_segment(p->m, c);
 	mcs_store_drop_owner(p->m->store, c);
+	uint64_t dropped = before - mcs_store_n_objects(p->m->store);
 	if (owned && !p->lost)
-		MCS_PROBE3(node_gone, (uintptr_t)p, before - mcs_store_n_objects(p->m->store),
-			   p->node[0] ? p->node : p->name);
+		MCS_PROBE3(node_gone, (uintptr_t)p, dropped, p->node[0] ? p->node : p->name);
 	if (owned)
 		log_warning("node at %s went away without unmounting, its segments and %llu objects dropped",
-			    p->name, (unsigned long long)(before - mcs_store_n_objects(p->m->store)));
+			    p->name, (unsigned long long)dropped);
 	p->m->n_conns--;
 	*p->pprev = p->next;
 	if (p->next)
@@ -356,14 +361,6 @@ static int on_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret
 	return 0;
 }
 
-static bool owns_segment(struct master *m, const struct peer *p)
-{
-	for (struct mcs_seg *g = mcs_store_segments(m->store); g; g = g->next)
-		if (p->conn && g->owner == p->conn)
-			return true;
-	return false;
-}
-
 /* A node that mounted segments and then fell silent (hung, or cut off
  * without its TCP connection closing) is declared lost: closing its
  * connection drops its segments, and with them its replicas. */
@@ -374,7 +371,7 @@ static void on_sweep(struct mcs_timer *t, void *userdata)
 	for (struct peer *p = m->peers; p; p = p->next) {
 		if (!p->conn || mcs_conn_is_closed(p->conn) || now - p->last_seen_ms <= m->node_timeout_ms)
 			continue;
-		if (!owns_segment(m, p))
+		if (!conn_owns_segment(m, p->conn))
 			continue;
 		log_warning("node at %s sent nothing for %llu ms (timeout %llu ms), declaring it lost", p->name,
 			    (unsigned long long)(now - p->last_seen_ms), (unsigned long long)m->node_timeout_ms);
