@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A test client for checksum verification (t-corrupt.sh). It damages
+ * stored bytes the way a stray write would: a client maps its node's
+ * segment read-write, a view's iov_base points into it, so casting the
+ * const away lets it flip a byte of the local replica in place. Then it
+ * checks what every read path makes of it.
+ *
+ * A key names its size after its last '.' ("solo.1048579"); its value
+ * derives from the key, so any process can tell right bytes from wrong.
+ *
+ *   corrupt-client SOCKET put KEY [REPLICAS [LOCATION...]]
+ *   corrupt-client SOCKET flip KEY [OFFSET]     xor 0xff into byte OFFSET
+ *                                               (default size/2) of the local replica
+ *   corrupt-client SOCKET expect KEY=STATE...   STATE ok or corrupt: mcs_get, mcs_getv,
+ *                                               mcs_get_alloc, a get into mcs_buffer_alloc
+ *                                               memory, and one mcs_get_batch of all keys
+ *   corrupt-client SOCKET view KEY STATE        mcs_get_view: ok (the bytes match) or corrupt
+ *                                               (then the key can be removed: no hold is left)
+ *
+ * Prints what failed; exits 0 only if everything matched.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mcstore.h"
+
+static int failures;
+
+#define expect(cond, ...)                                                    \
+	do {                                                                 \
+		if (!(cond)) {                                               \
+			failures++;                                          \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+			fprintf(stderr, __VA_ARGS__);                        \
+			fputc('\n', stderr);                                 \
+		}                                                            \
+	} while (0)
+
+static size_t size_of(const char *key)
+{
+	const char *dot = strrchr(key, '.');
+	if (!dot) {
+		fprintf(stderr, "key %s does not name its size (NAME.SIZE)\n", key);
+		exit(2);
+	}
+	return (size_t)strtoull(dot + 1, NULL, 10);
+}
+
+static uint8_t *value(const char *key, size_t n)
+{
+	uint8_t *p = malloc(n ? n : 1);
+	if (!p)
+		exit(2);
+	uint64_t x = 1469598103934665603ull;
+	for (const char *k = key; *k; k++)
+		x = (x ^ (unsigned char)*k) * 1099511628211ull;
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[i] = (uint8_t)x;
+	}
+	return p;
+}
+
+static bool is_ok(const char *state)
+{
+	if (!strcmp(state, "ok"))
+		return true;
+	if (strcmp(state, "corrupt")) {
+		fprintf(stderr, "state %s: ok or corrupt\n", state);
+		exit(2);
+	}
+	return false;
+}
+
+static void do_put(struct mcs_client *c, const char *key, int argc, char **argv)
+{
+	size_t n = size_of(key);
+	uint8_t *v = value(key, n);
+	struct mcs_replicate_config cfg = { .size = sizeof(cfg), .replica_num = 1 };
+	if (argc > 0)
+		cfg.replica_num = (uint32_t)strtoul(argv[0], NULL, 10);
+	if (argc > 1) {
+		cfg.locations = (const char *const *)argv + 1;
+		cfg.n_locations = (size_t)argc - 1;
+	}
+	int r = mcs_put(c, key, v, n, &cfg);
+	expect(r == (int)cfg.replica_num, "put %s: %d (%s), wanted %u replicas", key, r, mcs_strerror(r),
+	       cfg.replica_num);
+	free(v);
+}
+
+/* The byte at offset off of a view, through its pieces. */
+static uint8_t *byte_at(const struct mcs_view *v, size_t off)
+{
+	for (size_t i = 0; i < v->n_iov; i++) {
+		if (off < v->iov[i].iov_len)
+			return (uint8_t *)v->iov[i].iov_base + off;
+		off -= v->iov[i].iov_len;
+	}
+	return NULL;
+}
+
+static void do_flip(struct mcs_client *c, const char *key, const char *offset)
+{
+	size_t n = size_of(key), off = offset ? (size_t)strtoull(offset, NULL, 10) : n / 2;
+	struct mcs_view *v = NULL;
+	int r = mcs_get_view(c, key, &v);
+	expect(r == 0, "view of %s to damage it: %s", key, mcs_strerror(r));
+	if (r < 0)
+		return;
+	uint8_t *p = byte_at(v, off);
+	expect(p && v->size == n, "view of %s: size %zu, offset %zu", key, v->size, off);
+	if (p)
+		*p ^= 0xff; /* the segment is mapped read-write: the view is read-only by contract only */
+	mcs_view_release(c, v);
+}
+
+/* Every copying read of one key, one at a time. */
+static void get_one(struct mcs_client *c, const char *key, bool ok, uint8_t *shared)
+{
+	size_t n = size_of(key);
+	uint8_t *want = value(key, n), *buf = malloc(n + 1);
+	if (!buf)
+		exit(2);
+	memset(buf, 0, n + 1);
+	ssize_t r = mcs_get(c, key, buf, n + 1, NULL);
+	if (ok)
+		expect(r == (ssize_t)n && !memcmp(buf, want, n), "mcs_get %s: %zd (%s), wanted %zu right bytes", key,
+		       r, r < 0 ? mcs_strerror((int)r) : "", n);
+	else
+		expect(r == MCS_E_CORRUPT, "mcs_get %s: %zd (%s), wanted MCS_E_CORRUPT", key, r,
+		       r < 0 ? mcs_strerror((int)r) : "data");
+
+	/* three pieces of uneven sizes */
+	memset(buf, 0, n + 1);
+	size_t a = n / 3, b = n / 2;
+	struct iovec iov[3] = { { buf, a }, { buf + a, b - a }, { buf + b, n + 1 - b } };
+	r = mcs_getv(c, key, iov, 3);
+	if (ok)
+		expect(r == (ssize_t)n && !memcmp(buf, want, n), "mcs_getv %s: %zd, wanted %zu right bytes", key, r, n);
+	else
+		expect(r == MCS_E_CORRUPT, "mcs_getv %s: %zd, wanted MCS_E_CORRUPT", key, r);
+
+	void *got = NULL;
+	size_t len = 0;
+	int ri = mcs_get_alloc(c, key, &got, &len);
+	if (ok)
+		expect(ri == 0 && len == n && !memcmp(got, want, n), "mcs_get_alloc %s: %d (%s), %zu bytes", key, ri,
+		       mcs_strerror(ri), len);
+	else
+		expect(ri == MCS_E_CORRUPT && !got, "mcs_get_alloc %s: %d (%s), wanted MCS_E_CORRUPT", key, ri,
+		       mcs_strerror(ri));
+	free(got);
+
+	/* into memory shared with the daemon: a remote replica lands there
+	 * straight from the other node and is hashed in place */
+	memset(shared, 0, n);
+	r = mcs_get(c, key, shared, n, NULL);
+	if (ok)
+		expect(r == (ssize_t)n && !memcmp(shared, want, n), "mcs_get %s into a shared buffer: %zd", key, r);
+	else
+		expect(r == MCS_E_CORRUPT, "mcs_get %s into a shared buffer: %zd, wanted MCS_E_CORRUPT", key, r);
+	free(want);
+	free(buf);
+}
+
+static void do_expect(struct mcs_client *c, int n, char **args)
+{
+	const char **keys = calloc((size_t)n, sizeof(*keys));
+	bool *ok = calloc((size_t)n, sizeof(*ok));
+	struct iovec *bufs = calloc((size_t)n, sizeof(*bufs));
+	ssize_t *res = calloc((size_t)n, sizeof(*res));
+	if (!keys || !ok || !bufs || !res)
+		exit(2);
+	size_t biggest = 1;
+	for (int i = 0; i < n; i++) {
+		char *eq = strrchr(args[i], '=');
+		if (!eq) {
+			fprintf(stderr, "%s: KEY=STATE\n", args[i]);
+			exit(2);
+		}
+		*eq = 0;
+		keys[i] = args[i];
+		ok[i] = is_ok(eq + 1);
+		if (size_of(keys[i]) > biggest)
+			biggest = size_of(keys[i]);
+	}
+	void *shared;
+	int r = mcs_buffer_alloc(c, biggest, &shared);
+	expect(r == 0, "mcs_buffer_alloc %zu: %s", biggest, mcs_strerror(r));
+	if (r < 0)
+		exit(1);
+	for (int i = 0; i < n; i++)
+		get_one(c, keys[i], ok[i], shared);
+
+	int good = 0;
+	for (int i = 0; i < n; i++) {
+		bufs[i].iov_len = size_of(keys[i]);
+		bufs[i].iov_base = calloc(1, bufs[i].iov_len + 1);
+		good += ok[i];
+	}
+	r = mcs_get_batch(c, (size_t)n, keys, bufs, res);
+	expect(r == good, "mcs_get_batch: %d (%s), wanted %d", r, r < 0 ? mcs_strerror(r) : "keys", good);
+	for (int i = 0; i < n; i++) {
+		size_t sz = size_of(keys[i]);
+		uint8_t *want = value(keys[i], sz);
+		if (ok[i])
+			expect(res[i] == (ssize_t)sz && !memcmp(bufs[i].iov_base, want, sz),
+			       "mcs_get_batch %s: %zd, wanted %zu right bytes", keys[i], res[i], sz);
+		else
+			expect(res[i] == MCS_E_CORRUPT, "mcs_get_batch %s: %zd, wanted MCS_E_CORRUPT", keys[i], res[i]);
+		free(want);
+		free(bufs[i].iov_base);
+	}
+	mcs_buffer_free(c, shared);
+	free(keys);
+	free(ok);
+	free(bufs);
+	free(res);
+}
+
+/* Remove key, waiting out the read lease of the last get (a hold would
+ * never go away while this handle is open). */
+static int remove_soon(struct mcs_client *c, const char *key)
+{
+	int r = MCS_E_LEASED;
+	for (int i = 0; i < 500 && r == MCS_E_LEASED; i++) {
+		r = mcs_remove(c, key, 0);
+		if (r == MCS_E_LEASED)
+			nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+	}
+	return r;
+}
+
+static void do_view(struct mcs_client *c, const char *key, bool ok)
+{
+	size_t n = size_of(key);
+	struct mcs_view *v = (struct mcs_view *)0x1;
+	int r = mcs_get_view(c, key, &v);
+	if (!ok) {
+		expect(r == MCS_E_CORRUPT, "mcs_get_view %s: %d (%s), wanted MCS_E_CORRUPT", key, r,
+		       mcs_strerror(r));
+		expect(v == (struct mcs_view *)0x1, "a failed mcs_get_view set *ret");
+		if (r == 0)
+			mcs_view_release(c, v);
+		r = remove_soon(c, key);
+		expect(r == 0, "remove %s after the failed view: %d (%s)", key, r, mcs_strerror(r));
+		expect(mcs_exists(c, key) == 0, "%s still exists after its removal", key);
+		return;
+	}
+	expect(r == 0, "mcs_get_view %s: %d (%s)", key, r, mcs_strerror(r));
+	if (r < 0)
+		return;
+	uint8_t *want = value(key, n), *p = want;
+	expect(v->size == n, "view of %s: size %zu, wanted %zu", key, v->size, n);
+	for (size_t i = 0; i < v->n_iov && v->size == n; i++) {
+		expect(!memcmp(p, v->iov[i].iov_base, v->iov[i].iov_len), "view of %s: piece %zu differs", key, i);
+		p += v->iov[i].iov_len;
+	}
+	mcs_view_release(c, v);
+	free(want);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4) {
+		fprintf(stderr, "usage: corrupt-client SOCKET put|flip|expect|view ARGS...\n");
+		return 2;
+	}
+	struct mcs_client_opts o = { .size = sizeof(o), .socket_path = argv[1] };
+	struct mcs_client *c;
+	int r = mcs_client_new(&o, &c);
+	if (r < 0) {
+		fprintf(stderr, "connect: %s\n", mcs_strerror(r));
+		return 1;
+	}
+	const char *cmd = argv[2];
+	if (!strcmp(cmd, "put"))
+		do_put(c, argv[3], argc - 4, argv + 4);
+	else if (!strcmp(cmd, "flip"))
+		do_flip(c, argv[3], argc > 4 ? argv[4] : NULL);
+	else if (!strcmp(cmd, "expect"))
+		do_expect(c, argc - 3, argv + 3);
+	else if (!strcmp(cmd, "view") && argc == 5)
+		do_view(c, argv[3], is_ok(argv[4]));
+	else
+		return 2;
+	mcs_client_free(c);
+	return failures ? 1 : 0;
+}
