@@ -43,6 +43,7 @@ struct view_priv {
 	struct mcs_view pub;
 	char *key;
 	uint64_t hold_id;
+	uint64_t checksum;        /* recorded at PutEnd, for mcs_view_verify */
 	struct view_priv *next, **pprev;
 	struct iovec iov[];
 };
@@ -978,10 +979,30 @@ MCS_EXPORT int mcs_get_alloc(struct mcs_client *c, const char *key, void **ret_b
 	return MCS_E_BUSY;
 }
 
+/* The XXH3-64 of the bytes a view covers, as put computed it. Uses no
+ * state of the handle, so a view can be verified without its lock. */
+static int view_sum(const struct iovec *iov, size_t n, uint64_t *ret)
+{
+	if (n <= 1) {
+		*ret = n ? XXH3_64bits(iov[0].iov_base, iov[0].iov_len) : XXH3_64bits(NULL, 0);
+		return 0;
+	}
+	XXH3_state_t *st = XXH3_createState();
+	if (!st)
+		return -ENOMEM;
+	XXH3_64bits_reset(st);
+	for (size_t i = 0; i < n; i++)
+		XXH3_64bits_update(st, iov[i].iov_base, iov[i].iov_len);
+	*ret = XXH3_64bits_digest(st);
+	XXH3_freeState(st);
+	return 0;
+}
+
 /* Turn a GET_REPLICAS answer with a hold into a view of a local replica,
- * checked against the checksum; releases the hold on failure. Frees the
- * replica list either way. */
-static int make_view(struct mcs_client *c, struct mcs_str k, struct mcs_get_resp *g, struct mcs_view **ret)
+ * checked against the checksum unless MCS_VIEW_NOVERIFY; releases the
+ * hold on failure. Frees the replica list either way. */
+static int make_view(struct mcs_client *c, struct mcs_str k, struct mcs_get_resp *g, unsigned flags,
+		     struct mcs_view **ret)
 {
 	const struct mcs_replica *rep = NULL;
 	for (uint32_t i = 0; i < g->list.n_replicas && !rep; i++)
@@ -996,13 +1017,13 @@ static int make_view(struct mcs_client *c, struct mcs_str k, struct mcs_get_resp
 		r = v && v->key ? 0 : -ENOMEM;
 	}
 	if (r == 0) {
-		XXH3_64bits_reset(c->xxh);
 		for (uint32_t h = 0; h < rep->n_handles; h++) {
 			v->iov[h].iov_base = (uint8_t *)c->seg.base + rep->handles[h].offset;
 			v->iov[h].iov_len = rep->handles[h].len;
-			XXH3_64bits_update(c->xxh, v->iov[h].iov_base, v->iov[h].iov_len);
 		}
-		if (XXH3_64bits_digest(c->xxh) != g->checksum)
+		uint64_t sum;
+		if (!(flags & MCS_VIEW_NOVERIFY) && (r = view_sum(v->iov, rep->n_handles, &sum)) == 0 &&
+		    sum != g->checksum)
 			r = MCS_E_CORRUPT;
 	}
 	if (r < 0) {
@@ -1018,6 +1039,7 @@ static int make_view(struct mcs_client *c, struct mcs_str k, struct mcs_get_resp
 	v->pub.n_iov = rep->n_handles;
 	v->pub.iov = v->iov;
 	v->hold_id = g->hold_id;
+	v->checksum = g->checksum;
 	v->next = c->views;
 	if (c->views)
 		c->views->pprev = &v->next;
@@ -1028,10 +1050,10 @@ static int make_view(struct mcs_client *c, struct mcs_str k, struct mcs_get_resp
 	return 0;
 }
 
-MCS_EXPORT int mcs_get_view(struct mcs_client *c, const char *key, struct mcs_view **ret)
+MCS_EXPORT int mcs_get_view_flags(struct mcs_client *c, const char *key, unsigned flags, struct mcs_view **ret)
 {
 	struct mcs_str k;
-	if (!c || !ret)
+	if (!c || !ret || (flags & ~(unsigned)MCS_VIEW_NOVERIFY))
 		return MCS_E_INVALID;
 	int r = key_check(key, &k);
 	if (r < 0)
@@ -1041,16 +1063,40 @@ MCS_EXPORT int mcs_get_view(struct mcs_client *c, const char *key, struct mcs_vi
 	_cleanup_free_ uint8_t *body = NULL;
 	r = get_replicas(c, k, MCS_GET_HOLD, &g, &body);
 	if (r == 0)
-		r = make_view(c, k, &g, ret);
+		r = make_view(c, k, &g, flags, ret);
 	pthread_mutex_unlock(&c->lock);
 	return r;
+}
+
+MCS_EXPORT int mcs_get_view(struct mcs_client *c, const char *key, struct mcs_view **ret)
+{
+	return mcs_get_view_flags(c, key, 0, ret);
+}
+
+static struct view_priv *view_priv_of(const struct mcs_view *pub)
+{
+	return (struct view_priv *)((char *)pub - offsetof(struct view_priv, pub));
+}
+
+/* Without the handle's lock: it reads only the view, which the caller
+ * keeps until mcs_view_release, and hashes with its own state. */
+MCS_EXPORT int mcs_view_verify(struct mcs_client *c, const struct mcs_view *pub)
+{
+	if (!c || !pub)
+		return MCS_E_INVALID;
+	const struct view_priv *v = view_priv_of(pub);
+	uint64_t sum;
+	int r = view_sum(v->iov, v->pub.n_iov, &sum);
+	if (r < 0)
+		return r;
+	return sum == v->checksum ? 0 : MCS_E_CORRUPT;
 }
 
 MCS_EXPORT void mcs_view_release(struct mcs_client *c, struct mcs_view *pub)
 {
 	if (!c || !pub)
 		return;
-	struct view_priv *v = (struct view_priv *)((char *)pub - offsetof(struct view_priv, pub));
+	struct view_priv *v = view_priv_of(pub);
 	pthread_mutex_lock(&c->lock);
 	release_hold(c, mcs_str_c(v->key), v->hold_id);
 	*v->pprev = v->next;
@@ -1399,10 +1445,12 @@ MCS_EXPORT int mcs_exists_batch(struct mcs_client *c, size_t n, const char *cons
 	return r < 0 ? r : present;
 }
 
-MCS_EXPORT int mcs_get_view_batch(struct mcs_client *c, size_t n, const char *const *keys, struct mcs_view **views,
-				  int *results)
+MCS_EXPORT int mcs_get_view_batch_flags(struct mcs_client *c, size_t n, const char *const *keys, unsigned flags,
+					struct mcs_view **views, int *results)
 {
 	struct mcs_str *k;
+	if (flags & ~(unsigned)MCS_VIEW_NOVERIFY)
+		return MCS_E_INVALID;
 	int r = batch_args(c, n, keys, views, results, &k);
 	if (r < 0)
 		return r;
@@ -1419,13 +1467,19 @@ MCS_EXPORT int mcs_get_view_batch(struct mcs_client *c, size_t n, const char *co
 		struct mcs_get_resp g;
 		results[i] = mcs_dec_get_resp(ans[i].body, ans[i].len, &g);
 		if (results[i] == 0)
-			results[i] = make_view(c, k[i], &g, &views[i]);
+			results[i] = make_view(c, k[i], &g, flags, &views[i]);
 		done += results[i] == 0;
 	}
 	pthread_mutex_unlock(&c->lock);
 	answers_free(ans, n);
 	free(k);
 	return r < 0 ? r : done;
+}
+
+MCS_EXPORT int mcs_get_view_batch(struct mcs_client *c, size_t n, const char *const *keys, struct mcs_view **views,
+				  int *results)
+{
+	return mcs_get_view_batch_flags(c, n, keys, 0, views, results);
 }
 
 static int simple(struct mcs_client *c, uint16_t op, const char *key, uint32_t flags)

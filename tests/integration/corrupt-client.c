@@ -8,6 +8,7 @@
  *
  * A key names its size after its last '.' ("solo.1048579"); its value
  * derives from the key, so any process can tell right bytes from wrong.
+ * A key with "stripe" in its name must be striped (a view has pieces).
  *
  *   corrupt-client SOCKET put KEY [REPLICAS [LOCATION...]]
  *   corrupt-client SOCKET flip KEY [OFFSET]     xor 0xff into byte OFFSET
@@ -17,6 +18,12 @@
  *                                               memory, and one mcs_get_batch of all keys
  *   corrupt-client SOCKET view KEY STATE        mcs_get_view: ok (the bytes match) or corrupt
  *                                               (then the key can be removed: no hold is left)
+ *   corrupt-client SOCKET viewnv KEY=STATE...   views with MCS_VIEW_NOVERIFY (one by one and in
+ *                                               one batch) succeed either way; mcs_view_verify
+ *                                               says ok or MCS_E_CORRUPT, as does a verified
+ *                                               batch; corrupt keys are then removed
+ *   corrupt-client SOCKET reverify KEY          damage an intact object under a verified view and
+ *                                               repair it: mcs_view_verify follows
  *
  * Prints what failed; exits 0 only if everything matched.
  */
@@ -77,6 +84,27 @@ static bool is_ok(const char *state)
 		exit(2);
 	}
 	return false;
+}
+
+/* KEY=STATE arguments: the keys (the '=' cut off) and their states */
+static const char **parse_states(int n, char **args, bool **ret_ok)
+{
+	const char **keys = calloc((size_t)n, sizeof(*keys));
+	bool *ok = calloc((size_t)n, sizeof(*ok));
+	if (!keys || !ok)
+		exit(2);
+	for (int i = 0; i < n; i++) {
+		char *eq = strrchr(args[i], '=');
+		if (!eq) {
+			fprintf(stderr, "%s: KEY=STATE\n", args[i]);
+			exit(2);
+		}
+		*eq = 0;
+		keys[i] = args[i];
+		ok[i] = is_ok(eq + 1);
+	}
+	*ret_ok = ok;
+	return keys;
 }
 
 static void do_put(struct mcs_client *c, const char *key, int argc, char **argv)
@@ -173,25 +201,16 @@ static void get_one(struct mcs_client *c, const char *key, bool ok, uint8_t *sha
 
 static void do_expect(struct mcs_client *c, int n, char **args)
 {
-	const char **keys = calloc((size_t)n, sizeof(*keys));
-	bool *ok = calloc((size_t)n, sizeof(*ok));
+	bool *ok;
+	const char **keys = parse_states(n, args, &ok);
 	struct iovec *bufs = calloc((size_t)n, sizeof(*bufs));
 	ssize_t *res = calloc((size_t)n, sizeof(*res));
-	if (!keys || !ok || !bufs || !res)
+	if (!bufs || !res)
 		exit(2);
 	size_t biggest = 1;
-	for (int i = 0; i < n; i++) {
-		char *eq = strrchr(args[i], '=');
-		if (!eq) {
-			fprintf(stderr, "%s: KEY=STATE\n", args[i]);
-			exit(2);
-		}
-		*eq = 0;
-		keys[i] = args[i];
-		ok[i] = is_ok(eq + 1);
+	for (int i = 0; i < n; i++)
 		if (size_of(keys[i]) > biggest)
 			biggest = size_of(keys[i]);
-	}
 	void *shared;
 	int r = mcs_buffer_alloc(c, biggest, &shared);
 	expect(r == 0, "mcs_buffer_alloc %zu: %s", biggest, mcs_strerror(r));
@@ -226,6 +245,23 @@ static void do_expect(struct mcs_client *c, int n, char **args)
 	free(res);
 }
 
+static bool view_matches(const struct mcs_view *v, const char *key)
+{
+	size_t n = size_of(key);
+	expect(!strstr(key, "stripe") || v->n_iov > 1, "view of %s: %zu piece(s), wanted stripes", key, v->n_iov);
+	if (v->size != n)
+		return false;
+	uint8_t *want = value(key, n), *p = want;
+	bool same = true;
+	for (size_t i = 0; i < v->n_iov && same; i++) {
+		same = (size_t)(p - want) + v->iov[i].iov_len <= n && !memcmp(p, v->iov[i].iov_base, v->iov[i].iov_len);
+		p += v->iov[i].iov_len;
+	}
+	same = same && (size_t)(p - want) == n;
+	free(want);
+	return same;
+}
+
 /* Remove key, waiting out the read lease of the last get (a hold would
  * never go away while this handle is open). */
 static int remove_soon(struct mcs_client *c, const char *key)
@@ -258,20 +294,96 @@ static void do_view(struct mcs_client *c, const char *key, bool ok)
 	expect(r == 0, "mcs_get_view %s: %d (%s)", key, r, mcs_strerror(r));
 	if (r < 0)
 		return;
-	uint8_t *want = value(key, n), *p = want;
-	expect(v->size == n, "view of %s: size %zu, wanted %zu", key, v->size, n);
-	for (size_t i = 0; i < v->n_iov && v->size == n; i++) {
-		expect(!memcmp(p, v->iov[i].iov_base, v->iov[i].iov_len), "view of %s: piece %zu differs", key, i);
-		p += v->iov[i].iov_len;
-	}
+	expect(v->size == n && view_matches(v, key), "view of %s: size %zu, wanted %zu right bytes", key, v->size, n);
 	mcs_view_release(c, v);
-	free(want);
+}
+
+static void do_viewnv(struct mcs_client *c, int n, char **args)
+{
+	bool *ok;
+	const char **keys = parse_states(n, args, &ok);
+	struct mcs_view **v = calloc((size_t)n, sizeof(*v)), *bad = (struct mcs_view *)0x1;
+	int *res = calloc((size_t)n, sizeof(*res));
+	if (!v || !res)
+		exit(2);
+	int want_ok = 0;
+	for (int i = 0; i < n; i++) {
+		want_ok += ok[i];
+		int r = mcs_get_view_flags(c, keys[i], MCS_VIEW_NOVERIFY, &v[i]);
+		expect(r == 0, "unverified view of %s: %d (%s)", keys[i], r, mcs_strerror(r));
+		if (r < 0)
+			continue;
+		expect(v[i]->size == size_of(keys[i]), "unverified view of %s: size %zu", keys[i], v[i]->size);
+		expect(view_matches(v[i], keys[i]) == ok[i], "unverified view of %s: bytes %s", keys[i],
+		       ok[i] ? "differ" : "match though damaged");
+		r = mcs_view_verify(c, v[i]);
+		expect(r == (ok[i] ? 0 : MCS_E_CORRUPT), "mcs_view_verify %s: %d (%s)", keys[i], r, mcs_strerror(r));
+		r = mcs_view_verify(c, v[i]);
+		expect(r == (ok[i] ? 0 : MCS_E_CORRUPT), "mcs_view_verify %s again: %d", keys[i], r);
+		mcs_view_release(c, v[i]);
+	}
+
+	int r = mcs_get_view_batch_flags(c, (size_t)n, keys, MCS_VIEW_NOVERIFY, v, res);
+	expect(r == n, "unverified view batch: %d (%s), wanted %d", r, r < 0 ? mcs_strerror(r) : "views", n);
+	for (int i = 0; r >= 0 && i < n; i++) {
+		expect(res[i] == 0 && v[i], "unverified batch view of %s: %d", keys[i], res[i]);
+		if (res[i] < 0 || !v[i])
+			continue;
+		int vr = mcs_view_verify(c, v[i]);
+		expect(vr == (ok[i] ? 0 : MCS_E_CORRUPT), "mcs_view_verify of batch view %s: %d", keys[i], vr);
+		mcs_view_release(c, v[i]);
+	}
+	r = mcs_get_view_batch(c, (size_t)n, keys, v, res);
+	expect(r == want_ok, "verified view batch: %d, wanted %d", r, want_ok);
+	for (int i = 0; r >= 0 && i < n; i++) {
+		expect(ok[i] ? res[i] == 0 && v[i] && view_matches(v[i], keys[i]) : res[i] == MCS_E_CORRUPT && !v[i],
+		       "verified batch view of %s: %d (%s)", keys[i], res[i], mcs_strerror(res[i]));
+		mcs_view_release(c, res[i] == 0 ? v[i] : NULL);
+	}
+
+	/* bad flags and arguments are refused, leaving *ret alone */
+	expect(mcs_get_view_flags(c, keys[0], 2, &bad) == MCS_E_INVALID && bad == (struct mcs_view *)0x1,
+	       "mcs_get_view_flags with an unknown flag");
+	expect(mcs_get_view_batch_flags(c, (size_t)n, keys, ~0u, v, res) == MCS_E_INVALID,
+	       "mcs_get_view_batch_flags with unknown flags");
+	expect(mcs_view_verify(c, NULL) == MCS_E_INVALID, "mcs_view_verify of NULL");
+
+	/* neither kind of view left a hold behind */
+	for (int i = 0; i < n; i++) {
+		if (ok[i])
+			continue;
+		r = remove_soon(c, keys[i]);
+		expect(r == 0, "remove %s after its views: %d (%s)", keys[i], r, mcs_strerror(r));
+	}
+	free(keys);
+	free(ok);
+	free(v);
+	free(res);
+}
+
+static void do_reverify(struct mcs_client *c, const char *key)
+{
+	size_t n = size_of(key);
+	struct mcs_view *v;
+	int r = mcs_get_view(c, key, &v);
+	expect(r == 0, "view of %s: %s", key, mcs_strerror(r));
+	if (r < 0)
+		return;
+	expect(mcs_view_verify(c, v) == 0, "mcs_view_verify of an intact view");
+	uint8_t *p = byte_at(v, n - 1);
+	if (!p)
+		exit(2);
+	*p ^= 0x01;
+	expect(mcs_view_verify(c, v) == MCS_E_CORRUPT, "mcs_view_verify after the last bit changed");
+	*p ^= 0x01;
+	expect(mcs_view_verify(c, v) == 0, "mcs_view_verify after the repair");
+	mcs_view_release(c, v);
 }
 
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: corrupt-client SOCKET put|flip|expect|view ARGS...\n");
+		fprintf(stderr, "usage: corrupt-client SOCKET put|flip|expect|view|viewnv|reverify ARGS...\n");
 		return 2;
 	}
 	struct mcs_client_opts o = { .size = sizeof(o), .socket_path = argv[1] };
@@ -290,6 +402,10 @@ int main(int argc, char **argv)
 		do_expect(c, argc - 3, argv + 3);
 	else if (!strcmp(cmd, "view") && argc == 5)
 		do_view(c, argv[3], is_ok(argv[4]));
+	else if (!strcmp(cmd, "viewnv"))
+		do_viewnv(c, argc - 3, argv + 3);
+	else if (!strcmp(cmd, "reverify"))
+		do_reverify(c, argv[3]);
 	else
 		return 2;
 	mcs_client_free(c);

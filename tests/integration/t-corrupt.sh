@@ -10,7 +10,7 @@
 # the other objects read back byte for byte.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 36
+tap_plan 42
 # stripes of at most 2 MiB; short leases so a removal need not wait long
 start_master --max-buffer 2M --lease-ttl-ms 50
 start_node n1 64M --hugepages off
@@ -30,7 +30,8 @@ intact() { # after a detection: the daemons run, the bystanders are intact on bo
 }
 
 st=0
-for k in by.4096 by.1048579 by.5242881 solo.4096 solo.1048579 stripe.5242881 view.1048579; do
+for k in by.4096 by.1048579 by.5242881 solo.4096 solo.1048579 stripe.5242881 view.1048579 nv.1048579 \
+	nvstripe.5242881; do
 	"$C" "$SOCK_n1" put "$k" 1 n1-0 || st=1
 done
 for k in by2.300001 pair.1048579 pair2.65536; do
@@ -90,6 +91,17 @@ check "its view: MCS_E_CORRUPT, then the key is removed (no hold leaked)" -- \
 on n1 exists view.1048579 >/dev/null
 ok $([ $? -eq 1 ] && echo 0 || echo 1) "mcstorectl agrees: view.1048579 is gone"
 intact "after the views"
+
+# ---- unverified views (MCS_VIEW_NOVERIFY) and mcs_view_verify
+check "unverified views of intact objects (single, striped, batch): right bytes, verified 0" -- \
+	"$C" "$SOCK_n1" viewnv by.4096=ok nv.1048579=ok nvstripe.5242881=ok
+check "mcs_view_verify notices a byte changed under a verified view, and its repair" -- \
+	"$C" "$SOCK_n1" reverify by.1048579
+check "damage nv.1048579" -- "$C" "$SOCK_n1" flip nv.1048579
+check "damage the second stripe of nvstripe.5242881" -- "$C" "$SOCK_n1" flip nvstripe.5242881 2097152
+check "unverified views of them succeed, mcs_view_verify says MCS_E_CORRUPT, no hold is left" -- \
+	"$C" "$SOCK_n1" viewnv nv.1048579=corrupt by.4096=ok nvstripe.5242881=corrupt
+intact "after the unverified views"
 
 on n1 stat >"$T_DIR/stat.out"
 grep -q "^objects: *8$" "$T_DIR/stat.out"
