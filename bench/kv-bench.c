@@ -14,7 +14,8 @@
  * T is the node's socket (mcstore) or HOST:PORT. Each client is a process
  * with its own connection; all start each phase together (a pipe barrier).
  * Ops: put, get (into a caller buffer; for mcstore the checksum is verified),
- * view (mcstore only: zero-copy, verified in place), bput/bget (batches of
+ * view (mcstore only: zero-copy, verified in place), viewnv (the same view
+ * with MCS_VIEW_NOVERIFY: not hashed, one round trip), bput/bget (batches of
  * --batch keys: mcs_put_batch/mcs_get_batch, pipelined SET/GET, memcached
  * mget). Prints one line per op:
  *   RESULT backend=B op=O size=S clients=N ops_per_s=X gbps=X p50_us=X p99_us=X
@@ -135,9 +136,10 @@ static int run_op(const struct opts *o, struct conn *c, const char *op, const ch
 			return mcs_put(c->mcs, keys[0], bufs[0], size, &cfg) > 0 ? 0 : -1;
 		if (!strcmp(op, "get"))
 			return mcs_get(c->mcs, keys[0], bufs[0], size, NULL) == (ssize_t)size ? 0 : -1;
-		if (!strcmp(op, "view")) {
+		if (!strcmp(op, "view") || !strcmp(op, "viewnv")) {
 			struct mcs_view *v;
-			if (mcs_get_view(c->mcs, keys[0], &v) < 0)
+			unsigned flags = !strcmp(op, "viewnv") ? MCS_VIEW_NOVERIFY : 0;
+			if (mcs_get_view_flags(c->mcs, keys[0], flags, &v) < 0)
 				return -1;
 			mcs_view_release(c->mcs, v);
 			return 0;
@@ -433,7 +435,7 @@ int main(int argc, char **argv)
 			printf("Usage: kv-bench --limits [--size SIZE] | --backends\n"
 			       "       kv-bench --backend mcstore|redis|memcached --target SOCKET|HOST:PORT\n"
 			       "                --size SIZE [--clients N] [--count N] [--batch N]\n"
-			       "                [--location SEGMENT] [--ops put,get,view,bput,bget]\n");
+			       "                [--location SEGMENT] [--ops put,get,view,viewnv,bput,bget]\n");
 			return 0;
 		default: return 2;
 		}
