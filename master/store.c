@@ -101,8 +101,7 @@ static void obj_free(struct mcs_obj *o)
 	obj_release_space(o);
 	for (struct mcs_hold *h = o->holds; h; h = h->obj_next)
 		h->obj = NULL;
-	free(o->key);
-	free(o);
+	free(o); /* the key lives in the same allocation */
 }
 
 static void hold_unlink_free(struct mcs_hold *h)
@@ -524,12 +523,15 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 		return MCS_E_NO_SPACE;
 	}
 
-	struct mcs_obj *o = calloc(1, sizeof(*o));
+	/* the key right behind the object: one allocation, and a lookup
+	 * reads it next to the fields it has just compared */
+	struct mcs_obj *o = calloc(1, sizeof(*o) + key.len + 1);
 	if (!o)
 		return -ENOMEM;
+	o->key = (char *)(o + 1);
+	memcpy(o->key, key.p, key.len);
 	o->replicas = calloc(want, sizeof(*o->replicas));
-	o->key = str_dup(key);
-	if (!o->replicas || !o->key) {
+	if (!o->replicas) {
 		obj_free(o);
 		return -ENOMEM;
 	}
