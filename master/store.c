@@ -353,14 +353,12 @@ void mcs_store_drop_owner(struct mcs_store *s, void *owner)
 		if (h->owner == owner)
 			hold_unlink_free(h);
 	}
-	for (uint64_t i = 0; i < s->n_buckets; i++) {
-		struct mcs_obj *o = s->buckets[i];
-		while (o) {
-			struct mcs_obj *next = o->hnext;
-			if (o->state == MCS_OBJ_PENDING && o->put_owner == owner)
-				obj_delete(s, o);
-			o = next;
-		}
+	/* every pending put is on the pending list: no walk over the whole
+	 * table (clients that talk to the master directly come and go) */
+	for (struct mcs_obj *o = s->pending_head, *next; o; o = next) {
+		next = o->pnext;
+		if (o->put_owner == owner)
+			obj_delete(s, o);
 	}
 	for (struct mcs_seg *g = s->segments, *n; g; g = n) {
 		n = g->next;
