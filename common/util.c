@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include <ctype.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/util.h"
 
@@ -105,4 +111,50 @@ const char *mcs_fmt_size(uint64_t v, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%.1f %s", d, units[u]);
 	return buf;
+}
+
+int mcs_tcp_connect(const char *host, uint16_t port, int timeout_ms)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *res;
+	char ps[8];
+	snprintf(ps, sizeof(ps), "%u", port);
+	int r = getaddrinfo(host, ps, &hints, &res);
+	if (r)
+		return r == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+	int fd = -1;
+	r = -ECONNREFUSED;
+	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0) {
+			r = -errno;
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+			r = -errno;
+			close(fd);
+			fd = -1;
+			continue;
+		}
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		int err = 0, pr;
+		socklen_t el = sizeof(err);
+		while ((pr = poll(&pfd, 1, timeout_ms)) < 0 && errno == EINTR)
+			;
+		if (pr <= 0)
+			err = pr == 0 ? ETIMEDOUT : errno;
+		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+			err = errno;
+		if (err) {
+			r = -err;
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		return r;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
 }

@@ -52,6 +52,11 @@ int mcs_parse_size(const char *s, uint64_t *ret);
 int mcs_parse_u64(const char *s, uint64_t max, uint64_t *ret);
 /* Split "host:port" (or "[v6]:port"); host is written NUL-terminated. */
 int mcs_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *ret_port);
+/* Connect a TCP socket to host:port (numeric port), trying every address
+ * getaddrinfo() gives, each bounded by timeout_ms. Returns a non-blocking,
+ * close-on-exec fd with TCP_NODELAY, or a negative errno (-EHOSTUNREACH
+ * when the name does not resolve). */
+int mcs_tcp_connect(const char *host, uint16_t port, int timeout_ms);
 /* Format a byte count as "1.5 GiB" into buf. */
 const char *mcs_fmt_size(uint64_t v, char *buf, size_t len);
 

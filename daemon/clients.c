@@ -166,6 +166,11 @@ static int on_hello(struct client *cl, const struct mcs_hdr *h, const uint8_t *b
 		.flags = n->seg.hugepages ? MCS_HELLO_HUGEPAGES : 0,
 		.max_body = n->o.max_frame,
 	};
+	/* clients send their metadata to the master themselves (one hop
+	 * less); the master then cleans up after them as it does for us */
+	const char *cm = n->o.client_master ? n->o.client_master : n->o.master;
+	if (strcmp(cm, "none") != 0 && strlen(cm) <= MCS_NAME_MAX)
+		resp.master = mcs_str_c(cm);
 	mcs_buf_reset(&n->scratch);
 	mcs_enc_hello_resp(&n->scratch, &resp);
 	if (n->scratch.err)
@@ -318,6 +323,7 @@ static int relay(struct client *cl, const struct mcs_hdr *h, const uint8_t *body
 			     get_flags);
 	if (r < 0)
 		return reply_status(cl, h, r);
+	cl->n->stats.relayed++;
 	return 0;
 }
 

@@ -41,6 +41,9 @@ static void usage(FILE *f)
 		"      --data-listen ADDR   address the data port binds (default 0.0.0.0)\n"
 		"      --data-host ADDR     address other nodes reach this one at (default:\n"
 		"                           the local address of the master connection)\n"
+		"      --client-master ADDR master address local clients send their metadata\n"
+		"                           requests to directly (default: the --master\n"
+		"                           address; none: through this daemon)\n"
 		"      --heartbeat-interval-ms MS  heartbeat period to the master (default 1000)\n"
 		"      --data-timeout-ms MS drop a peer that leaves a transfer unanswered this\n"
 		"                           long (default 10000)\n"
@@ -99,6 +102,7 @@ enum {
 	OPT_CONFIG,
 	OPT_NOCONFIG,
 	OPT_METRICSPORT,
+	OPT_CLIENTMASTER,
 };
 
 /* One option, from the command line or the configuration file. */
@@ -170,6 +174,14 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 	case OPT_DATAHOST:
 		n->o.data_host = arg;
 		break;
+	case OPT_CLIENTMASTER: {
+		char host[256];
+		uint16_t port;
+		if (strcmp(arg, "none") != 0 && mcs_parse_hostport(arg, host, sizeof(host), &port) < 0)
+			return mcs_opt_invalid(ctx, "HOST:PORT or none");
+		n->o.client_master = arg;
+		break;
+	}
 	case OPT_HEARTBEAT:
 		if (mcs_parse_u64(arg, 3600 * 1000, &n->o.heartbeat_ms) < 0 || n->o.heartbeat_ms < 10)
 			return mcs_opt_invalid(ctx, "10..3600000");
@@ -219,6 +231,7 @@ int main(int argc, char **argv)
 		{ "data-port", required_argument, NULL, OPT_DATAPORT },
 		{ "data-listen", required_argument, NULL, OPT_DATALISTEN },
 		{ "data-host", required_argument, NULL, OPT_DATAHOST },
+		{ "client-master", required_argument, NULL, OPT_CLIENTMASTER },
 		{ "heartbeat-interval-ms", required_argument, NULL, OPT_HEARTBEAT },
 		{ "data-timeout-ms", required_argument, NULL, OPT_DATATIMEOUT },
 		{ "max-client-buffers", required_argument, NULL, OPT_MAXCLIENTBUF },

@@ -259,46 +259,7 @@ static const struct mcs_conn_ops master_ops = { .on_frame = on_master_frame, .on
  * daemon makes outside the ring, and only while it has no master. */
 static int connect_master(struct node *n)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *res;
-	char port[8];
-	snprintf(port, sizeof(port), "%u", n->master_port);
-	int r = getaddrinfo(n->master_host, port, &hints, &res);
-	if (r)
-		return r == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
-	int fd = -1;
-	r = -ECONNREFUSED;
-	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fd < 0) {
-			r = -errno;
-			continue;
-		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
-			r = -errno;
-			close(fd);
-			fd = -1;
-			continue;
-		}
-		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		int err = 0;
-		socklen_t el = sizeof(err);
-		if (poll(&pfd, 1, CONNECT_TIMEOUT_MS) <= 0)
-			err = ETIMEDOUT;
-		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
-			err = errno;
-		if (err) {
-			r = -err;
-			close(fd);
-			fd = -1;
-		}
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		return r;
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
+	return mcs_tcp_connect(n->master_host, n->master_port, CONNECT_TIMEOUT_MS);
 }
 
 static int try_connect(struct node *n)

@@ -34,6 +34,9 @@ static void render(struct node *n, FILE *f)
 	mcs_metric_u64(f, "mcstore_node_clients", "gauge", "Local clients connected.", n->n_clients);
 	mcs_metric_u64(f, "mcstore_node_master_requests_in_flight", "gauge", "Requests sent to the master, unanswered.",
 		       n->n_inflight);
+	mcs_metric_u64(f, "mcstore_node_relayed_requests_total", "counter",
+		       "Client requests relayed to the master (clients that cannot reach it directly).",
+		       n->stats.relayed);
 	mcs_metric_u64(f, "mcstore_node_heartbeats_sent_total", "counter", "Heartbeats sent to the master.",
 		       n->tel.heartbeats_sent);
 	mcs_metric_u64(f, "mcstore_node_heartbeats_answered_total", "counter", "Heartbeats the master answered.",

@@ -55,6 +55,7 @@ struct node_opts {
 	const char *endpoint;      /* advertised data endpoint (host:port), set at start */
 	const char *data_host;     /* --data-host: address to advertise, NULL: auto */
 	const char *data_listen;   /* --data-listen: address to bind the data port */
+	const char *client_master; /* --client-master: for clients' HELLO; NULL: master */
 	uint16_t data_port;        /* --data-port, 0: any free port */
 	uint64_t heartbeat_ms;     /* --heartbeat-interval-ms */
 	uint64_t data_timeout_ms;  /* --data-timeout-ms */
@@ -101,6 +102,7 @@ struct node {
 	struct mcs_timer *tick;
 	struct {
 		uint64_t bytes_served, bytes_received;
+		uint64_t relayed;  /* client requests relayed to the master */
 	} stats;
 	/* for the metrics page (metrics.c) */
 	struct {

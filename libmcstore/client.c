@@ -44,6 +44,7 @@ struct view_priv {
 	char *key;
 	uint64_t hold_id;
 	uint64_t checksum;        /* recorded at PutEnd, for mcs_view_verify */
+	uint64_t gen;             /* c->mgen of the direct link holding it, 0: daemon */
 	struct view_priv *next, **pprev;
 	struct iovec iov[];
 };
@@ -68,6 +69,14 @@ struct mcs_client {
 	uint64_t staging_size;
 	struct ubuf *staging;     /* for remote transfers, made on first use */
 	struct ubuf *bufs;        /* mcs_buffer_alloc()ed */
+	/* metadata straight to the master (the daemon's HELLO names it): one
+	 * hop less than through the daemon; else c->fd relays them */
+	int mfd;                  /* TCP to the master, -1: none */
+	bool mbroken;             /* mfd out of sync: reconnect on the next call */
+	bool direct;              /* the current exchange goes on mfd */
+	uint64_t mgen;            /* bumped on every connect; holds die with mfd */
+	uint64_t mretry_ms;       /* no connect attempt before this time */
+	char master[MCS_NAME_MAX + 1]; /* host:port, "" for none */
 };
 
 /* A buffer shared with the daemon (BUF_ALLOC): the daemon made the memfd. */
@@ -81,9 +90,9 @@ MCS_EXPORT const char *mcs_version(void) { return PACKAGE_VERSION; }
 
 /* ---- framing over a blocking socket ------------------------------------ */
 
-static int wait_fd(struct mcs_client *c, short events)
+static int wait_on(struct mcs_client *c, int fd, short events)
 {
-	struct pollfd p = { .fd = c->fd, .events = events };
+	struct pollfd p = { .fd = fd, .events = events };
 	for (;;) {
 		int r = poll(&p, 1, (int)c->timeout_ms);
 		if (r > 0)
@@ -95,15 +104,17 @@ static int wait_fd(struct mcs_client *c, short events)
 	}
 }
 
-static int write_all(struct mcs_client *c, const uint8_t *p, size_t n)
+static inline int wait_fd(struct mcs_client *c, short events) { return wait_on(c, c->fd, events); }
+
+static int write_on(struct mcs_client *c, int fd, const uint8_t *p, size_t n)
 {
 	while (n) {
-		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
-				int r = wait_fd(c, POLLOUT);
+				int r = wait_on(c, fd, POLLOUT);
 				if (r < 0)
 					return r;
 				continue;
@@ -116,30 +127,32 @@ static int write_all(struct mcs_client *c, const uint8_t *p, size_t n)
 	return 0;
 }
 
+static inline int write_all(struct mcs_client *c, const uint8_t *p, size_t n) { return write_on(c, c->fd, p, n); }
+
 /* Read exactly n bytes; the first read may carry an fd (HELLO). */
-static int read_all(struct mcs_client *c, uint8_t *p, size_t n, int *ret_fd)
+static int read_on(struct mcs_client *c, int sock, uint8_t *p, size_t n, int *ret_fd)
 {
 	while (n) {
 		ssize_t r;
 		if (ret_fd && *ret_fd < 0) {
 			/* the fd rides on the first byte of the frame */
-			int fd = -1, e = wait_fd(c, POLLIN);
+			int fd = -1, e = wait_on(c, sock, POLLIN);
 			if (e < 0)
 				return e;
-			r = mcs_recv_with_fd(c->fd, p, n, &fd);
+			r = mcs_recv_with_fd(sock, p, n, &fd);
 			if (r < 0)
 				return (int)r;
 			if (fd >= 0)
 				*ret_fd = fd;
 		} else {
-			r = recv(c->fd, p, n, MSG_DONTWAIT);
+			r = recv(sock, p, n, MSG_DONTWAIT);
 			/* opt-in: spin on the socket for a while before sleeping
 			 * in poll(), trading a core for the wake-up of this
 			 * process (tens of microseconds on a busy machine) */
 			if (r < 0 && errno == EAGAIN && c->busy_poll_us) {
 				uint64_t end = mcs_now_ns() + (uint64_t)c->busy_poll_us * 1000;
 				do
-					r = recv(c->fd, p, n, MSG_DONTWAIT);
+					r = recv(sock, p, n, MSG_DONTWAIT);
 				while (r < 0 && errno == EAGAIN && mcs_now_ns() < end);
 			}
 		}
@@ -149,7 +162,7 @@ static int read_all(struct mcs_client *c, uint8_t *p, size_t n, int *ret_fd)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
-				int e = wait_fd(c, POLLIN);
+				int e = wait_on(c, sock, POLLIN);
 				if (e < 0)
 					return e;
 				continue;
@@ -162,13 +175,18 @@ static int read_all(struct mcs_client *c, uint8_t *p, size_t n, int *ret_fd)
 	return 0;
 }
 
+static inline int read_all(struct mcs_client *c, uint8_t *p, size_t n, int *ret_fd)
+{
+	return read_on(c, c->fd, p, n, ret_fd);
+}
+
 /* Read one whole frame: header into c->in_hdr, body into c->in (grown as
  * needed). Any failure leaves the stream unusable: the caller marks it. */
-static int read_frame(struct mcs_client *c, int *ret_fd)
+static int read_frame_on(struct mcs_client *c, int sock, int *ret_fd)
 {
 	uint8_t hb[MCS_HDR_SIZE];
 	int r;
-	if ((r = read_all(c, hb, sizeof(hb), ret_fd)) < 0 || (r = mcs_hdr_decode(hb, c->max_body, &c->in_hdr)) < 0)
+	if ((r = read_on(c, sock, hb, sizeof(hb), ret_fd)) < 0 || (r = mcs_hdr_decode(hb, c->max_body, &c->in_hdr)) < 0)
 		return r;
 	size_t n = c->in_hdr.body_len;
 	if (n > c->in_cap) {
@@ -178,23 +196,25 @@ static int read_frame(struct mcs_client *c, int *ret_fd)
 		c->in = p;
 		c->in_cap = n;
 	}
-	return read_all(c, c->in, n, NULL);
+	return read_on(c, sock, c->in, n, NULL);
 }
 
-/* Send the frame in c->out and wait for its answer (body in c->in).
+static inline int read_frame(struct mcs_client *c, int *ret_fd) { return read_frame_on(c, c->fd, ret_fd); }
+
+/* Send the frame in c->out on sock and wait for its answer (body in c->in).
  * Returns the response status. ret_fd receives a passed fd (HELLO). */
-static int roundtrip(struct mcs_client *c, int *ret_fd)
+static int roundtrip_on(struct mcs_client *c, int sock, bool *broken, int *ret_fd)
 {
-	if (c->broken)
+	if (*broken)
 		return -ENOTCONN;
 	if (c->out.err)
 		return c->out.err;
-	int r = write_all(c, c->out.p, c->out.len);
+	int r = write_on(c, sock, c->out.p, c->out.len);
 	if (r < 0)
 		goto broken;
 	uint64_t want = c->next_req - 1;
 	for (;;) {
-		if ((r = read_frame(c, ret_fd)) < 0)
+		if ((r = read_frame_on(c, sock, ret_fd)) < 0)
 			goto broken;
 		if (!(c->in_hdr.flags & MCS_F_RESPONSE)) {
 			r = MCS_E_PROTO;
@@ -212,8 +232,54 @@ broken:
 	/* a timeout leaves the answer in flight; later frames resynchronise
 	 * by request id, anything else leaves the stream unusable */
 	if (r != MCS_E_TIMEOUT)
-		c->broken = true;
+		*broken = true;
 	return r;
+}
+
+/* A request to the daemon (buffers, transfers, STAT). */
+static int roundtrip(struct mcs_client *c, int *ret_fd) { return roundtrip_on(c, c->fd, &c->broken, ret_fd); }
+
+/* Open the direct connection to the master. Failing is not an error: the
+ * daemon relays instead, and another attempt waits a second. */
+static void master_connect(struct mcs_client *c)
+{
+	char host[MCS_NAME_MAX + 1];
+	uint16_t port;
+	if (mcs_parse_hostport(c->master, host, sizeof(host), &port) < 0) {
+		c->master[0] = '\0';
+		return;
+	}
+	int fd = mcs_tcp_connect(host, port, (int)MCS_MIN(c->timeout_ms, 2000u));
+	if (fd < 0) {
+		c->mretry_ms = mcs_now_ms() + 1000;
+		return;
+	}
+	c->mfd = fd;
+	c->mbroken = false;
+	c->mgen++;
+}
+
+/* Pick the link of the metadata exchanges of the operation that starts
+ * (never in the middle of one: a put is owned by the link that started
+ * it): the master itself when it can be reached, else the daemon. A broken
+ * direct link (the master restarted, say) is closed here: whatever it held
+ * (pending puts, holds) the master has dropped with it. */
+static void meta_pick(struct mcs_client *c)
+{
+	if (c->mfd >= 0 && c->mbroken) {
+		close(c->mfd);
+		c->mfd = -1;
+	}
+	if (c->mfd < 0 && c->master[0] && mcs_now_ms() >= c->mretry_ms)
+		master_connect(c);
+	c->direct = c->mfd >= 0;
+}
+
+/* A metadata request (put, get, exists, remove, release), on the link
+ * meta_pick() chose for the current operation. */
+static int mroundtrip(struct mcs_client *c)
+{
+	return c->direct ? roundtrip_on(c, c->mfd, &c->mbroken, NULL) : roundtrip(c, NULL);
 }
 
 /* Detach the last response body: decoded strings point into it, and the
@@ -281,7 +347,9 @@ MCS_EXPORT int mcs_client_new(const struct mcs_client_opts *opts, struct mcs_cli
 	if (!c)
 		return -ENOMEM;
 	pthread_mutex_init(&c->lock, NULL);
+	c->fd = -1;
 	c->seg.fd = -1;
+	c->mfd = -1;
 	c->timeout_ms = timeout ? timeout : 30000;
 	c->staging_size = staging ? MCS_ALIGN_UP(staging, (uint64_t)4096) : (64ull << 20);
 	c->next_req = 1;
@@ -326,6 +394,8 @@ MCS_EXPORT int mcs_client_new(const struct mcs_client_opts *opts, struct mcs_cli
 	memcpy(c->segment, hr.segment.p, hr.segment.len);
 	if (hr.max_body)
 		c->max_body = MCS_MAX(hr.max_body, MCS_DEFAULT_MAX_BODY);
+	memcpy(c->master, hr.master.p, hr.master.len);
+	c->master[hr.master.len] = '\0';
 	r = mcs_segment_attach(fd, hr.segment_size, &c->seg);
 	if (r < 0) {
 		close(fd);
@@ -342,6 +412,13 @@ MCS_EXPORT int mcs_client_new(const struct mcs_client_opts *opts, struct mcs_cli
 	uint64_t us;
 	if (env && mcs_parse_u64(env, 1000000, &us) == 0)
 		c->busy_poll_us = (unsigned)us;
+	/* metadata straight to the master unless told not to; if it cannot
+	 * be reached, through the daemon (see meta_pick) */
+	env = getenv("MCSTORE_DIRECT_MASTER");
+	if (env && !strcmp(env, "0"))
+		c->master[0] = '\0';
+	if (c->master[0])
+		master_connect(c);
 	*ret = c;
 	return 0;
 fail:
@@ -372,6 +449,8 @@ MCS_EXPORT struct mcs_client *mcs_client_free(struct mcs_client *c)
 	/* closing the socket makes the daemon release our holds and buffers */
 	if (c->fd >= 0)
 		close(c->fd);
+	if (c->mfd >= 0)
+		close(c->mfd); /* and the master releases the holds taken on it */
 	mcs_segment_close(&c->seg);
 	mcs_buf_free(&c->out);
 	free(c->in);
@@ -449,7 +528,7 @@ static int put_revoke(struct mcs_client *c, struct mcs_str key)
 	struct mcs_key_req q = { .key = key };
 	mcs_enc_key_req(&c->out, &q);
 	int r = finish(c);
-	return r < 0 ? r : roundtrip(c, NULL);
+	return r < 0 ? r : mroundtrip(c);
 }
 
 /* ---- shared buffers and remote transfers --------------------------------- */
@@ -695,12 +774,13 @@ static int do_putv(struct mcs_client *c, struct mcs_str key, const struct iovec 
 			q.cfg.locations[i] = mcs_str_c(cfg->locations[i]);
 		}
 	}
+	meta_pick(c);
 	begin(c, MCS_OP_PUT_START);
 	mcs_enc_put_start_req(&c->out, &q);
 	int r = finish(c);
 	if (r < 0)
 		return r;
-	r = roundtrip(c, NULL);
+	r = mroundtrip(c);
 	if (r < 0)
 		return r;
 	struct mcs_put_start_resp resp;
@@ -735,7 +815,7 @@ static int do_putv(struct mcs_client *c, struct mcs_str key, const struct iovec 
 	begin(c, MCS_OP_PUT_END);
 	struct mcs_put_end_req e = { .key = key, .checksum = checksum };
 	mcs_enc_put_end_req(&c->out, &e);
-	if ((r = finish(c)) < 0 || (r = roundtrip(c, NULL)) < 0) {
+	if ((r = finish(c)) < 0 || (r = mroundtrip(c)) < 0) {
 		if (!c->broken)
 			put_revoke(c, key);
 		return r;
@@ -772,11 +852,12 @@ MCS_EXPORT int mcs_put(struct mcs_client *c, const char *key, const void *buf, s
 static int get_replicas(struct mcs_client *c, struct mcs_str key, uint32_t flags, struct mcs_get_resp *ret,
 			uint8_t **ret_body)
 {
+	meta_pick(c);
 	begin(c, MCS_OP_GET_REPLICAS);
 	struct mcs_get_req q = { .key = key, .flags = flags };
 	mcs_enc_get_req(&c->out, &q);
 	int r = finish(c);
-	if (r < 0 || (r = roundtrip(c, NULL)) < 0)
+	if (r < 0 || (r = mroundtrip(c)) < 0)
 		return r;
 	r = mcs_dec_get_resp(c->in, c->in_hdr.body_len, ret);
 	if (r == 0)
@@ -784,19 +865,26 @@ static int get_replicas(struct mcs_client *c, struct mcs_str key, uint32_t flags
 	return r;
 }
 
-/* Fire and forget: nothing the caller could do about a failed release
- * (the daemon releases whatever is left when we disconnect), so do not
- * wait a round trip for it; roundtrip() skips the late answer. */
-static int release_hold(struct mcs_client *c, struct mcs_str key, uint64_t hold_id)
+/* Fire and forget, on the link that took the hold: nothing the caller
+ * could do about a failed release (whoever holds the other end of the link,
+ * daemon or master, releases whatever is left when we disconnect), so do
+ * not wait a round trip for it; roundtrip() skips the late answer. gen is
+ * the direct link's generation when the hold was taken (0: the daemon's):
+ * a hold taken on a direct link since closed is gone already. */
+static int release_hold(struct mcs_client *c, struct mcs_str key, uint64_t hold_id, uint64_t gen)
 {
-	if (c->broken)
+	bool direct = gen != 0;
+	if (direct && (gen != c->mgen || c->mfd < 0 || c->mbroken))
+		return 0;
+	bool *broken = direct ? &c->mbroken : &c->broken;
+	if (*broken)
 		return -ENOTCONN;
 	begin(c, MCS_OP_RELEASE);
 	struct mcs_release_req q = { .key = key, .hold_id = hold_id };
 	mcs_enc_release_req(&c->out, &q);
 	int r = finish(c);
-	if (r == 0 && (r = write_all(c, c->out.p, c->out.len)) < 0)
-		c->broken = true;
+	if (r == 0 && (r = write_on(c, direct ? c->mfd : c->fd, c->out.p, c->out.len)) < 0)
+		*broken = true;
 	return r;
 }
 
@@ -1031,7 +1119,7 @@ static int make_view(struct mcs_client *c, struct mcs_str k, struct mcs_get_resp
 			free(v->key);
 		free(v);
 		if (g->hold_id)
-			release_hold(c, k, g->hold_id);
+			release_hold(c, k, g->hold_id, c->direct ? c->mgen : 0);
 		mcs_replica_list_free(&g->list);
 		return r;
 	}
@@ -1040,6 +1128,7 @@ static int make_view(struct mcs_client *c, struct mcs_str k, struct mcs_get_resp
 	v->pub.iov = v->iov;
 	v->hold_id = g->hold_id;
 	v->checksum = g->checksum;
+	v->gen = c->direct ? c->mgen : 0;
 	v->next = c->views;
 	if (c->views)
 		c->views->pprev = &v->next;
@@ -1098,7 +1187,7 @@ MCS_EXPORT void mcs_view_release(struct mcs_client *c, struct mcs_view *pub)
 		return;
 	struct view_priv *v = view_priv_of(pub);
 	pthread_mutex_lock(&c->lock);
-	release_hold(c, mcs_str_c(v->key), v->hold_id);
+	release_hold(c, mcs_str_c(v->key), v->hold_id, v->gen);
 	*v->pprev = v->next;
 	if (v->next)
 		v->next->pprev = v->pprev;
@@ -1135,15 +1224,17 @@ static void answers_free(struct answer *a, size_t n)
  * unusable (some answers would still be in flight). */
 static int pipeline(struct mcs_client *c, uint64_t first, size_t n, struct answer *ans)
 {
-	if (c->broken)
+	int sock = c->direct ? c->mfd : c->fd;
+	bool *broken = c->direct ? &c->mbroken : &c->broken;
+	if (*broken)
 		return -ENOTCONN;
 	if (c->out.err)
 		return c->out.err;
-	int r = write_all(c, c->out.p, c->out.len);
+	int r = write_on(c, sock, c->out.p, c->out.len);
 	if (r < 0)
 		goto broken;
 	for (size_t got = 0; got < n;) {
-		if ((r = read_frame(c, NULL)) < 0)
+		if ((r = read_frame_on(c, sock, NULL)) < 0)
 			goto broken;
 		struct mcs_hdr h = c->in_hdr;
 		/* each answer keeps its own body: take the receive buffer */
@@ -1163,7 +1254,7 @@ static int pipeline(struct mcs_client *c, uint64_t first, size_t n, struct answe
 	}
 	return 0;
 broken:
-	c->broken = true;
+	*broken = true;
 	return r;
 }
 
@@ -1225,6 +1316,7 @@ static int do_put_batch(struct mcs_client *c, size_t n, const struct mcs_str *k,
 		return -ENOMEM;
 	}
 	/* 1: every PUT_START at once */
+	meta_pick(c);
 	mcs_buf_reset(&c->out);
 	uint64_t first = c->next_req;
 	for (size_t i = 0; i < n; i++) {
@@ -1334,6 +1426,7 @@ static int batch_query(struct mcs_client *c, uint16_t op, uint32_t flags, size_t
 	struct answer *ans = calloc(n ? n : 1, sizeof(*ans));
 	if (!ans)
 		return -ENOMEM;
+	meta_pick(c);
 	mcs_buf_reset(&c->out);
 	uint64_t first = c->next_req;
 	int r = 0;
@@ -1491,6 +1584,7 @@ static int simple(struct mcs_client *c, uint16_t op, const char *key, uint32_t f
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&c->lock);
+	meta_pick(c);
 	begin(c, op);
 	if (op == MCS_OP_REMOVE) {
 		struct mcs_remove_req q = { .key = k, .flags = flags };
@@ -1501,7 +1595,7 @@ static int simple(struct mcs_client *c, uint16_t op, const char *key, uint32_t f
 	}
 	r = finish(c);
 	if (r == 0)
-		r = roundtrip(c, NULL);
+		r = mroundtrip(c);
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }
@@ -1524,10 +1618,11 @@ MCS_EXPORT int mcs_remove_all(struct mcs_client *c, uint64_t *ret_count)
 	if (!c)
 		return MCS_E_INVALID;
 	pthread_mutex_lock(&c->lock);
+	meta_pick(c);
 	begin(c, MCS_OP_REMOVE_ALL);
 	int r = finish(c);
 	if (r == 0)
-		r = roundtrip(c, NULL);
+		r = mroundtrip(c);
 	if (r == 0) {
 		struct mcs_remove_all_resp resp;
 		r = mcs_dec_remove_all_resp(c->in, c->in_hdr.body_len, &resp);

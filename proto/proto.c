@@ -490,6 +490,7 @@ void mcs_enc_hello_resp(struct mcs_buf *b, const struct mcs_hello_resp *m)
 	mcs_buf_put_u64(b, m->segment_size);
 	mcs_buf_put_u32(b, m->flags);
 	mcs_buf_put_u32(b, m->max_body);
+	put_name(b, m->master);
 }
 
 int mcs_dec_hello_resp(const void *body, size_t n, struct mcs_hello_resp *ret)
@@ -504,6 +505,7 @@ int mcs_dec_hello_resp(const void *body, size_t n, struct mcs_hello_resp *ret)
 	m.segment_size = mcs_rd_u64(&r);
 	m.flags = mcs_rd_u32(&r);
 	m.max_body = mcs_rd_u32(&r);
+	rd_name(&r, &m.master);
 	s = mcs_rd_finish(&r);
 	if (s < 0) {
 		memset(ret, 0, sizeof(*ret));

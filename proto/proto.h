@@ -156,6 +156,7 @@ struct mcs_hello_resp {
 	uint64_t segment_size;
 	uint32_t flags;            /* MCS_HELLO_HUGEPAGES */
 	uint32_t max_body;         /* largest body the daemon accepts */
+	struct mcs_str master;     /* host:port clients may ask directly; "" for none */
 };
 enum { MCS_HELLO_HUGEPAGES = 1u << 0 };
 

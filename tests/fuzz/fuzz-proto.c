@@ -297,7 +297,7 @@ static void build_seeds(void)
 
 	add_seed(sel_of(MCS_OP_HELLO, false), &(struct mcs_hello_req){ MCS_PROTO_VERSION, 42 });
 	add_seed(sel_of(MCS_OP_HELLO, true), &(struct mcs_hello_resp){ mcs_str_c("node-a"), mcs_str_c("seg-0"),
-								       1 << 30, MCS_HELLO_HUGEPAGES, 1 << 26 });
+								       1 << 30, MCS_HELLO_HUGEPAGES, 1 << 26, { "127.0.0.1:7000", 14 } });
 	add_seed(sel_of(MCS_OP_MOUNT, false), &(struct mcs_mount_req){ mcs_str_c("node-a"), mcs_str_c("seg-0"),
 								       1 << 30, mcs_str_c("10.0.0.1:7000") });
 	add_seed(sel_of(MCS_OP_UNMOUNT, false), &(struct mcs_unmount_req){ mcs_str_c("seg-0") });

@@ -175,7 +175,8 @@ static bool eq_hello_resp(const void *pa, const void *pb)
 	const struct mcs_hello_resp *a = pa, *b = pb;
 
 	return mcs_str_eq(a->node, b->node) && mcs_str_eq(a->segment, b->segment) &&
-	       a->segment_size == b->segment_size && a->flags == b->flags && a->max_body == b->max_body;
+	       a->segment_size == b->segment_size && a->flags == b->flags && a->max_body == b->max_body &&
+	       mcs_str_eq(a->master, b->master);
 }
 
 static bool eq_mount_req(const void *pa, const void *pb)
@@ -534,9 +535,9 @@ static void samples_init(void)
 		add_sample(T_HELLO_REQ, &s_hello_req[i], false);
 
 	s_hello_resp[0] = (struct mcs_hello_resp){ S("node-a"), S("seg-0"), 1ull << 30, MCS_HELLO_HUGEPAGES,
-						   MCS_DEFAULT_MAX_BODY };
-	s_hello_resp[1] = (struct mcs_hello_resp){ S(""), S(""), 0, 0, 0 };
-	s_hello_resp[2] = (struct mcs_hello_resp){ mn, mn, UINT64_MAX, UINT32_MAX, UINT32_MAX };
+						   MCS_DEFAULT_MAX_BODY, S("127.0.0.1:7400") };
+	s_hello_resp[1] = (struct mcs_hello_resp){ S(""), S(""), 0, 0, 0, S("") };
+	s_hello_resp[2] = (struct mcs_hello_resp){ mn, mn, UINT64_MAX, UINT32_MAX, UINT32_MAX, mn };
 	for (unsigned i = 0; i < 3; i++)
 		add_sample(T_HELLO_RESP, &s_hello_resp[i], false);
 

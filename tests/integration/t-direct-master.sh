@@ -1,0 +1,104 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Clients send their metadata requests straight to the master (the
+# daemon's HELLO names it), one hop shorter than through the daemon. The
+# daemon's relayed-requests counter shows which way requests went: none
+# relayed by default, all of them with MCSTORE_DIRECT_MASTER=0 or a node
+# started with --client-master none, and a client whose direct address is
+# unreachable falls back to the daemon. A client keeps its handle across a
+# master restart (the link is re-established), and a view held on the old
+# link can still be released.
+. "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+
+tap_plan 20
+
+metrics_port_of() { sed -n 's/.*metrics at http:\/\/[^ ]*:\([0-9][0-9]*\)\/metrics.*/\1/p' "$1" | head -1; }
+relayed() {
+	local port=$1
+	exec 3<>"/dev/tcp/127.0.0.1/$port" || return 1
+	printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3
+	timeout 5 cat <&3 | tr -d '\r' | awk '$1 == "mcstore_node_relayed_requests_total" { print $2; exit }'
+	exec 3<&-
+}
+# the page is rendered every 100 ms
+settle() { sleep 0.3; }
+
+start_master
+start_node n1 64M --hugepages off --metrics-port 0 --data-listen 127.0.0.1
+P1=$(metrics_port_of "$T_DIR/n1.log")
+start_node n2 64M --hugepages off --metrics-port 0 --data-listen 127.0.0.1 --client-master none
+P2=$(metrics_port_of "$T_DIR/n2.log")
+start_node n3 64M --hugepages off --client-master 127.0.0.1:1
+
+head -c $((1 << 20)) /dev/urandom >"$T_DIR/v.bin"
+settle
+r0=$(relayed "$P1")
+all=0
+for i in $(seq 1 10); do
+	on n1 put "k$i" "$T_DIR/v.bin" && on n1 get "k$i" | cmp -s - "$T_DIR/v.bin" && on n1 exists "k$i" || all=1
+done
+ok $all "10 puts, gets and exists on n1 byte-exact"
+settle
+r1=$(relayed "$P1")
+[ -n "$r0" ] && [ "$r1" = "$r0" ]
+ok $? "none of the 30 requests went through n1's daemon ($r0 -> $r1 relayed)"
+
+all=0
+for i in $(seq 1 10); do
+	MCSTORE_DIRECT_MASTER=0 on n1 get "k$i" | cmp -s - "$T_DIR/v.bin" || all=1
+done
+ok $all "with MCSTORE_DIRECT_MASTER=0, 10 gets byte-exact"
+settle
+r2=$(relayed "$P1")
+[ "$r2" -ge $((r1 + 10)) ]
+ok $? "and the daemon relayed them ($r1 -> $r2)"
+
+s0=$(relayed "$P2")
+all=0
+for i in $(seq 1 5); do
+	on n2 get "k$i" | cmp -s - "$T_DIR/v.bin" || all=1
+done
+ok $all "a node with --client-master none serves 5 remote gets byte-exact"
+settle
+s1=$(relayed "$P2")
+[ "$s1" -ge $((s0 + 5)) ]
+ok $? "through its daemon ($s0 -> $s1 relayed)"
+
+check "a client told an unreachable master address falls back: put" -- on n3 put n3key "$T_DIR/v.bin"
+on n3 get n3key | cmp -s - "$T_DIR/v.bin"
+ok $? "and get, byte-exact"
+
+# one handle across a master restart
+coproc DC { "$TESTBIN/direct-client" "$SOCK_n1"; }
+dc() { echo "$1" >&"${DC[1]}"; local line=; read -r -t 20 line <&"${DC[0]}"; echo "$line"; }
+[ "$(dc 'put before 100000')" = "ok 1" ]
+ok $? "long-lived client: put"
+[ "$(dc 'get before 100000')" = "ok" ]
+ok $? "long-lived client: get"
+[ "$(dc 'view before')" = "ok" ]
+ok $? "long-lived client: takes a view"
+expect_status 3 "the viewed object cannot be removed (held)" -- on n1 rm before
+
+stop_pid "$MASTER_PID"
+ok $? "master stopped"
+start_master --port "$MASTER_PORT"
+wait_until 20 sh -c "\"$CTL\" --socket \"$SOCK_n1\" stat | grep -q n1-0"
+ok $? "the restarted master has n1 mounted again"
+
+[ "$(dc 'release')" = "ok" ]
+ok $? "releasing the view taken on the old link does not hurt"
+res=
+for i in $(seq 1 50); do
+	res=$(dc 'put after 200000')
+	[ "$res" = "ok 1" ] && break
+	sleep 0.2
+done
+[ "$res" = "ok 1" ]
+ok $? "the same handle puts again after the restart ($res)"
+[ "$(dc 'get after 200000')" = "ok" ]
+ok $? "and reads it back byte-exact"
+echo quit >&"${DC[1]}"
+wait "$DC_PID"
+ok $? "the long-lived client exits cleanly"
+
+finish_daemons
