@@ -490,6 +490,8 @@ static void usage(FILE *f)
 		"                            debug\n"
 		"      --metrics-port PORT   serve Prometheus metrics over HTTP on PORT of\n"
 		"                            the --listen address (default: none; 0 picks one)\n"
+		"      --busy-poll-us US     poll for requests US microseconds before sleeping\n"
+		"                            (a core spins while requests flow; default 0)\n"
 		"  -h, --help                show this help and exit\n"
 		"  -V, --version             show the version and exit\n");
 	fprintf(f,
@@ -501,12 +503,12 @@ static void usage(FILE *f)
 }
 
 enum { OPT_LEASE = 256, OPT_NODETIMEOUT, OPT_HIGHWM, OPT_EVRATIO, OPT_PINRATIO, OPT_PUTTIMEOUT, OPT_MAXBUF, OPT_STRATEGY, OPT_SEED, OPT_MAXFRAME, OPT_LOGLEVEL,
-       OPT_CONFIG, OPT_METRICSPORT, OPT_NOCONFIG };
+       OPT_CONFIG, OPT_METRICSPORT, OPT_NOCONFIG, OPT_BUSYPOLL };
 
 /* Where the options land: main()'s variables. */
 struct master_opts {
 	const char **listen_addr;
-	uint64_t *port, *max_frame;
+	uint64_t *port, *max_frame, *busy_poll_us;
 	struct mcs_store_opts *so;
 	struct master *m;
 };
@@ -581,6 +583,10 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		if (mcs_parse_u64(arg, 65535, &o->m->metrics_port) < 0)
 			return mcs_opt_invalid(ctx, "0..65535");
 		break;
+	case OPT_BUSYPOLL:
+		if (mcs_parse_u64(arg, 1000000, o->busy_poll_us) < 0)
+			return mcs_opt_invalid(ctx, "0..1000000");
+		break;
 	case 'h':
 		usage(stdout);
 		return 1;
@@ -610,6 +616,7 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "max-frame", required_argument, NULL, OPT_MAXFRAME },
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
+		{ "busy-poll-us", required_argument, NULL, OPT_BUSYPOLL },
 		{ "metrics-port", required_argument, NULL, OPT_METRICSPORT },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "no-config", no_argument, NULL, OPT_NOCONFIG },
@@ -618,7 +625,7 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	const char *listen_addr = "0.0.0.0";
-	uint64_t port = 50051, max_frame = MCS_DEFAULT_MAX_BODY;
+	uint64_t port = 50051, max_frame = MCS_DEFAULT_MAX_BODY, busy_poll_us = 0;
 	struct mcs_store_opts so = { .lease_ttl_ms = 200, .strategy = MCS_STRATEGY_LOAD, .seed = 1,
 				     .high_watermark = 1.0, .eviction_ratio = 0.1, .max_soft_pin_ratio = 0.5,
 				     .put_timeout_ms = 30000 };
@@ -628,7 +635,7 @@ int main(int argc, char **argv)
 
 	mcs_log_init("mcstore-master", MCS_LOG_INFO);
 	/* options: the command line, over the configuration file */
-	struct master_opts mo = { &listen_addr, &port, &max_frame, &so, &m };
+	struct master_opts mo = { &listen_addr, &port, &max_frame, &busy_poll_us, &so, &m };
 	static const int early[] = { 'h', 'V', 0 };
 	const struct mcs_opt_spec spec = {
 		.prog = "mcstore-master",
@@ -650,7 +657,8 @@ int main(int argc, char **argv)
 	mcs_buf_init(&m.out);
 	if ((r = mcs_store_new(&so, &m.store)) < 0)
 		return log_error_errno(r, "cannot create the object store: %m"), 1;
-	struct mcs_loop_opts lo = { .size = sizeof(lo), .max_body = (uint32_t)max_frame };
+	struct mcs_loop_opts lo = { .size = sizeof(lo), .max_body = (uint32_t)max_frame,
+				    .busy_poll_us = (unsigned)busy_poll_us };
 	if ((r = mcs_loop_new(&lo, &m.loop)) < 0) {
 		log_error_errno(r, "cannot set up io_uring: %m");
 		return 1;

@@ -131,6 +131,7 @@ struct mcs_loop {
 	struct io_uring ring;
 	uint32_t max_body;
 	uint32_t zc_threshold;      /* 0: never SEND_ZC */
+	uint64_t busy_poll_ns;      /* 0: sleep for completions at once */
 	unsigned inflight;          /* SQEs prepared whose final CQE is not reaped */
 	bool exit_requested;
 	int exit_code;
@@ -1395,9 +1396,24 @@ static void reap(struct mcs_loop *l)
 	}
 }
 
-/* Submit, wait for at least one CQE, dispatch all. */
+/* Submit, wait for at least one CQE, dispatch all. With busy polling,
+ * first enter the kernel without sleeping (which also runs the task work
+ * that COOP_TASKRUN defers to the next entry) until a CQE shows up or the
+ * time is over. */
 static int wait_and_reap(struct mcs_loop *l)
 {
+	if (l->busy_poll_ns) {
+		uint64_t end = mcs_now_ns() + l->busy_poll_ns;
+		do {
+			int r = io_uring_submit_and_get_events(&l->ring);
+			if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+				return r;
+			if (io_uring_cq_ready(&l->ring)) {
+				reap(l);
+				return 0;
+			}
+		} while (mcs_now_ns() < end);
+	}
 	int r = io_uring_submit_and_wait(&l->ring, 1);
 	if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME)
 		return r;
@@ -1414,6 +1430,7 @@ MCS_EXPORT int mcs_loop_new(const struct mcs_loop_opts *opts, struct mcs_loop **
 	unsigned entries = OPT(entries, 256u);
 	uint32_t max_body = OPT(max_body, (uint32_t)MCS_DEFAULT_MAX_BODY);
 	uint32_t zc_threshold = OPT(zc_threshold, 0u);
+	unsigned busy_poll_us = OPT(busy_poll_us, 0u);
 #undef OPT
 
 	struct mcs_loop *l = calloc(1, sizeof(*l));
@@ -1421,6 +1438,7 @@ MCS_EXPORT int mcs_loop_new(const struct mcs_loop_opts *opts, struct mcs_loop **
 		return -ENOMEM;
 	l->max_body = max_body;
 	l->zc_threshold = zc_threshold;
+	l->busy_poll_ns = (uint64_t)MCS_MIN(busy_poll_us, 1000000u) * 1000;
 	link_init(&l->conns);
 	link_init(&l->closing);
 	link_init(&l->ready);

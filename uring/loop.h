@@ -59,6 +59,9 @@ struct mcs_loop_opts {
 	uint32_t zc_threshold; /* mcs_conn_send_ref of at least this many bytes uses
 				* IORING_OP_SEND_ZC; 0: never (on loopback the kernel
 				* copies anyway and zero-copy send is slower) */
+	unsigned busy_poll_us; /* before sleeping for completions, poll for them this
+				* long (a core spins; the wake-up of this thread is
+				* saved); 0: sleep at once */
 };
 
 int mcs_loop_new(const struct mcs_loop_opts *opts, struct mcs_loop **ret);

@@ -802,6 +802,38 @@ START_TEST(test_timer_oneshot)
 }
 END_TEST
 
+/* --busy-poll: frames still flow (no completion is lost between the
+ * polling and the sleeping wait), and a timer 50 ms away, far past the
+ * polling time, still fires (the loop goes to sleep and wakes up). */
+START_TEST(test_busy_poll)
+{
+	enum { N = 2000 };
+	struct mcs_loop_opts o = { .size = sizeof(o), .busy_poll_us = 200 };
+	struct mcs_loop *l = NULL;
+	ck_assert_int_eq(mcs_loop_new(&o, &l), 0);
+	int sv[2];
+	make_pair(T_TCP, sv);
+	struct peer cl = { 0 }, srv = { .echo = true };
+	struct mcs_conn *c = add_peer(l, sv[0], &cl);
+	add_peer(l, sv[1], &srv);
+	for (uint64_t i = 0; i < N; i++)
+		ck_assert_int_eq(send_frame(c, MCS_OP_PING, i, (size_t)(i * 53 % 5000), -1), 0);
+	run_until_count(l, &cl.frames, N);
+	ck_assert_int_eq(srv.frames, N);
+	ck_assert_int_eq(srv.order_errors + cl.order_errors, 0);
+	ck_assert_int_eq(srv.content_errors + cl.content_errors, 0);
+	struct tcount t = { 0 };
+	uint64_t t0 = mcs_now_ns();
+	ck_assert_int_eq(mcs_loop_add_timer(l, 50, 0, tcount_cb, &t, NULL), 0);
+	run_until_count(l, &t.n, 1);
+	ck_assert_uint_ge(mcs_now_ns() - t0, 50ull * 1000000);
+	/* one frame after the loop slept: served all the same */
+	ck_assert_int_eq(send_frame(c, MCS_OP_PING, N, 100, -1), 0);
+	run_until_count(l, &cl.frames, N + 1);
+	mcs_loop_free(l);
+}
+END_TEST
+
 START_TEST(test_timer_repeat)
 {
 	struct mcs_loop *l = new_loop(0);
@@ -2077,6 +2109,7 @@ static Suite *loop_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_echo_sizes, 0, T_COUNT);
 	tcase_add_loop_test(tc, test_pipelined_10k, 0, T_COUNT);
+	tcase_add_test(tc, test_busy_poll);
 	tcase_add_test(tc, test_send_raw);
 	tcase_add_loop_test(tc, test_byte_by_byte, 0, T_COUNT);
 	tcase_add_loop_test(tc, test_bad_header, 0, 3);
