@@ -33,6 +33,7 @@
 #endif
 
 #include "common/util.h"
+#include "libmcstore/peer.h"
 #include "mcstore.h"
 #include "proto/proto.h"
 #include "shm/shm.h"
@@ -77,6 +78,8 @@ struct mcs_client {
 	uint64_t mgen;            /* bumped on every connect; holds die with mfd */
 	uint64_t mretry_ms;       /* no connect attempt before this time */
 	char master[MCS_NAME_MAX + 1]; /* host:port, "" for none */
+	int data_direct;          /* remote data: 0 unknown, 1 straight to peers, -1 via the daemon */
+	struct mcs_peers *peers;  /* data connections to other nodes (peer.c) */
 };
 
 /* A buffer shared with the daemon (BUF_ALLOC): the daemon made the memfd. */
@@ -446,6 +449,7 @@ MCS_EXPORT struct mcs_client *mcs_client_free(struct mcs_client *c)
 		mcs_segment_close(&c->staging->seg);
 		free(c->staging);
 	}
+	peers_free(c->peers);
 	/* closing the socket makes the daemon release our holds and buffers */
 	if (c->fd >= 0)
 		close(c->fd);
@@ -586,6 +590,24 @@ static int staging(struct mcs_client *c, struct ubuf **ret)
 	return 0;
 }
 
+/* The data connections to other nodes, unless $MCSTORE_DIRECT_DATA=0 sends
+ * remote bytes through the daemon (FETCH / PUSH and the staging buffer). */
+static struct mcs_peers *direct_peers(struct mcs_client *c)
+{
+	if (c->data_direct == 0) {
+		const char *env = getenv("MCSTORE_DIRECT_DATA");
+		c->data_direct = env && !strcmp(env, "0") ? -1 : 1;
+		if (c->data_direct > 0 && peers_new(c->timeout_ms, &c->peers) < 0)
+			c->data_direct = -1;
+	}
+	return c->data_direct > 0 ? c->peers : NULL;
+}
+
+static struct peer_self self_of(const struct mcs_client *c)
+{
+	return (struct peer_self){ mcs_str_c(c->segment), c->seg.base, c->seg.size };
+}
+
 /* The registered buffer wholly containing [p, p+len), if any. */
 static struct ubuf *buf_containing(struct mcs_client *c, const void *p, uint64_t len)
 {
@@ -693,20 +715,60 @@ static void hcursor_copy(struct mcs_client *c, const struct mcs_replica *rep, st
 	}
 }
 
+/* The replicas of one put, split by where they are. */
+struct put_reps {
+	struct mcs_client *c;
+	const struct mcs_replica *local[MCS_MAX_REPLICAS], *remote[MCS_MAX_REPLICAS];
+	struct hcursor hc[MCS_MAX_REPLICAS];
+	unsigned n_local, n_remote;
+};
+
+static void put_reps_init(struct mcs_client *c, const struct mcs_replica_list *l, struct put_reps *pr)
+{
+	pr->c = c;
+	pr->n_local = pr->n_remote = 0;
+	for (uint32_t r = 0; r < l->n_replicas && r < MCS_MAX_REPLICAS; r++) {
+		pr->hc[r] = (struct hcursor){ 0, 0 };
+		if (is_local(c, &l->replicas[r]))
+			pr->local[pr->n_local++] = &l->replicas[r];
+		else
+			pr->remote[pr->n_remote++] = &l->replicas[r];
+	}
+}
+
+/* peer_write's copy function: the local replicas of items arg[item]. */
+static void copy_local(void *arg, size_t item, uint64_t voff, const uint8_t *p, size_t n)
+{
+	struct put_reps *pr = (struct put_reps *)arg + item;
+	(void)voff;
+	for (unsigned r = 0; r < pr->n_local; r++)
+		hcursor_copy(pr->c, pr->local[r], &pr->hc[r], p, n);
+}
+
 /* Write the value into every replica: local ones by memcpy into the mapped
- * segment, remote ones through the daemon from a shared buffer, a window
- * at a time. Each chunk is hashed once, just before it is copied. */
+ * segment, remote ones straight from the caller's memory to their nodes
+ * (peer.c), or, with $MCSTORE_DIRECT_DATA=0 or a node we cannot reach,
+ * through the daemon from a shared buffer, a window at a time. Each chunk
+ * is hashed once, just before it is copied. */
 static int write_replicas(struct mcs_client *c, const struct iovec *iov, int iovcnt, uint64_t total,
 			  const struct mcs_replica_list *l, uint64_t *ret_sum)
 {
-	const struct mcs_replica *local[MCS_MAX_REPLICAS], *remote[MCS_MAX_REPLICAS];
-	struct hcursor hc[MCS_MAX_REPLICAS] = { { 0, 0 } };
-	unsigned n_local = 0, n_remote = 0;
-	for (uint32_t r = 0; r < l->n_replicas; r++) {
-		if (is_local(c, &l->replicas[r]))
-			local[n_local++] = &l->replicas[r];
-		else
-			remote[n_remote++] = &l->replicas[r];
+	struct put_reps pr;
+	put_reps_init(c, l, &pr);
+	const struct mcs_replica **local = pr.local, **remote = pr.remote;
+	struct hcursor *hc = pr.hc;
+	unsigned n_local = pr.n_local, n_remote = pr.n_remote;
+	struct mcs_peers *peers = n_remote ? direct_peers(c) : NULL;
+	if (peers) {
+		struct peer_self self = self_of(c);
+		struct peer_put it = { .reps = remote, .n_reps = n_remote, .iov = iov, .iovcnt = iovcnt, .size = total };
+		int r = peer_write(peers, &self, &it, 1, c->xxh, n_local ? copy_local : NULL, &pr);
+		if (r < 0)
+			return r;
+		if (it.status != PEER_UNREACHABLE) {
+			*ret_sum = it.sum;
+			return it.status;
+		}
 	}
 	/* a value already in a registered buffer leaves from there */
 	struct ubuf *direct = iovcnt == 1 && n_remote ? buf_containing(c, iov[0].iov_base, total) : NULL;
@@ -912,12 +974,25 @@ static int read_local(struct mcs_client *c, const struct mcs_replica *rep, const
 	return XXH3_64bits_digest(c->xxh) == checksum ? 0 : MCS_E_CORRUPT;
 }
 
-/* Bring a remote replica: straight into the caller's memory when it is a
- * registered buffer, else a window at a time through the staging buffer
- * (one copy, hashed as it lands in the caller's memory). */
+/* Bring a remote replica: straight from its node into the caller's memory
+ * (peer.c). With $MCSTORE_DIRECT_DATA=0 or a node we cannot reach, through
+ * the daemon: straight into the caller's memory when it is a registered
+ * buffer, else a window at a time through the staging buffer (one copy,
+ * hashed as it lands in the caller's memory). */
 static int read_remote(struct mcs_client *c, const struct mcs_replica *rep, uint64_t size, const struct iovec *iov,
 		       int iovcnt, uint64_t checksum)
 {
+	/* straight from the node holding it into the caller's memory */
+	struct mcs_peers *peers = direct_peers(c);
+	if (peers) {
+		struct peer_self self = self_of(c);
+		struct peer_get g = { .rep = rep, .iov = iov, .iovcnt = iovcnt, .size = size, .checksum = checksum };
+		int r = peer_read(peers, &self, &g, 1, c->xxh);
+		if (r < 0)
+			return r;
+		if (g.status != PEER_UNREACHABLE)
+			return g.status;
+	}
 	struct ubuf *direct = iovcnt >= 1 ? buf_containing(c, iov[0].iov_base, size) : NULL;
 	if (direct && iov[0].iov_len >= size) {
 		uint64_t off = (uint64_t)((uintptr_t)iov[0].iov_base - (uintptr_t)direct->seg.base);
@@ -1298,6 +1373,78 @@ static int put_start_req(const struct mcs_replicate_config *cfg, struct mcs_put_
 	return 0;
 }
 
+/* The copies of a batch put, once every PUT_START is answered: with direct
+ * data, every value that starts right goes to all its replicas in one
+ * peer_write() (the DATA_WRITEs of all keys pipelined, one wait for their
+ * answers); values it could not send go through write_replicas(). */
+static int put_batch_write(struct mcs_client *c, size_t n, const struct iovec *values, const struct answer *ans,
+			   int *results, uint64_t *checksums)
+{
+	struct mcs_put_start_resp *resps = calloc(n ? n : 1, sizeof(*resps));
+	struct put_reps *prs = calloc(n ? n : 1, sizeof(*prs));
+	struct peer_put *items = calloc(n ? n : 1, sizeof(*items));
+	size_t *idx = calloc(n ? n : 1, sizeof(*idx)), m = 0;
+	int r = resps && prs && items && idx ? 0 : -ENOMEM;
+	struct mcs_peers *peers = r == 0 ? direct_peers(c) : NULL;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		results[i] = ans[i].status;
+		if (ans[i].status < 0)
+			continue;
+		int e = mcs_dec_put_start_resp(ans[i].body, ans[i].len, &resps[i]);
+		uint64_t total = values[i].iov_len;
+		if (e == 0)
+			e = resps[i].list.n_replicas ? 0 : MCS_E_PROTO;
+		for (uint32_t j = 0; e == 0 && j < resps[i].list.n_replicas; j++) {
+			const struct mcs_replica *rep = &resps[i].list.replicas[j];
+			uint64_t sum = 0;
+			for (uint32_t h = 0; h < rep->n_handles; h++)
+				sum += rep->handles[h].len;
+			if (sum != total)
+				e = MCS_E_PROTO;
+			else if (is_local(c, rep))
+				e = replica_check(c, rep, total);
+		}
+		results[i] = e;
+		if (e < 0)
+			continue;
+		if (peers) {
+			put_reps_init(c, &resps[i].list, &prs[m]);
+			items[m] = (struct peer_put){ .reps = prs[m].remote, .n_reps = prs[m].n_remote,
+						      .iov = &values[i], .iovcnt = 1, .size = total };
+			idx[m++] = i;
+		} else {
+			results[i] = write_replicas(c, &values[i], 1, total, &resps[i].list, &checksums[i]);
+		}
+		if (c->broken)
+			r = -ENOTCONN;
+	}
+	if (r == 0 && m) {
+		struct peer_self self = self_of(c);
+		r = peer_write(peers, &self, items, m, c->xxh, copy_local, prs);
+		for (size_t j = 0; r == 0 && j < m && !c->broken; j++) {
+			size_t i = idx[j];
+			results[i] = items[j].status;
+			if (items[j].status == 0)
+				checksums[i] = items[j].sum;
+			else if (items[j].status == PEER_UNREACHABLE)
+				results[i] = write_replicas(c, &values[i], 1, values[i].iov_len, &resps[i].list,
+							    &checksums[i]);
+		}
+	}
+	for (size_t i = 0; r == 0 && i < n; i++)
+		if (ans[i].status >= 0 && results[i] >= 0)
+			results[i] = (int)resps[i].list.n_replicas;
+	if (r == 0 && c->broken)
+		r = -ENOTCONN;
+	for (size_t i = 0; resps && i < n; i++)
+		mcs_replica_list_free(&resps[i].list);
+	free(resps);
+	free(prs);
+	free(items);
+	free(idx);
+	return r;
+}
+
 static int do_put_batch(struct mcs_client *c, size_t n, const struct mcs_str *k, const struct iovec *values,
 			const struct mcs_replicate_config *cfg, int *results)
 {
@@ -1331,38 +1478,9 @@ static int do_put_batch(struct mcs_client *c, size_t n, const struct mcs_str *k,
 	}
 	if ((r = pipeline(c, first, n, ans)) < 0)
 		goto out;
-	/* 2: the copies, as mcs_put does them */
-	for (size_t i = 0; i < n; i++) {
-		results[i] = ans[i].status;
-		if (ans[i].status < 0)
-			continue;
-		struct mcs_put_start_resp resp;
-		int e = mcs_dec_put_start_resp(ans[i].body, ans[i].len, &resp);
-		if (e == 0) {
-			uint64_t total = values[i].iov_len;
-			e = resp.list.n_replicas ? 0 : MCS_E_PROTO;
-			for (uint32_t j = 0; e == 0 && j < resp.list.n_replicas; j++) {
-				const struct mcs_replica *rep = &resp.list.replicas[j];
-				uint64_t sum = 0;
-				for (uint32_t h = 0; h < rep->n_handles; h++)
-					sum += rep->handles[h].len;
-				if (sum != total)
-					e = MCS_E_PROTO;
-				else if (is_local(c, rep))
-					e = replica_check(c, rep, total);
-			}
-			if (e == 0)
-				e = write_replicas(c, &values[i], 1, total, &resp.list, &checksums[i]);
-			if (e == 0)
-				e = (int)resp.list.n_replicas;
-			mcs_replica_list_free(&resp.list);
-		}
-		results[i] = e;
-		if (c->broken) {
-			r = -ENOTCONN;
-			goto out;
-		}
-	}
+	/* 2: the copies, as mcs_put does them; remote ones all in one go */
+	if ((r = put_batch_write(c, n, values, ans, results, checksums)) < 0)
+		goto out;
 	/* 3: PUT_END for what was written, PUT_REVOKE for what was started
 	 * and not written (never for a refused start: the key may be another
 	 * client's put in progress on this node) */
@@ -1451,8 +1569,11 @@ static int batch_query(struct mcs_client *c, uint16_t op, uint32_t flags, size_t
 	return 0;
 }
 
-/* The copy part of a get, once the replica list is known. */
-static ssize_t get_from(struct mcs_client *c, const struct mcs_get_resp *g, const struct iovec *iov, int iovcnt)
+/* The copy part of a get, once the replica list is known. Skips replica
+ * skip; with defer, stops after the local replicas and sets *defer when a
+ * remote one is left for get_batch_remote(). */
+static ssize_t get_from(struct mcs_client *c, const struct mcs_get_resp *g, const struct iovec *iov, int iovcnt,
+			const struct mcs_replica *skip, bool *defer)
 {
 	bool bad;
 	uint64_t cap = iov_total(iov, iovcnt, &bad);
@@ -1468,8 +1589,12 @@ static ssize_t get_from(struct mcs_client *c, const struct mcs_get_resp *g, cons
 			uint64_t sum = 0;
 			for (uint32_t h = 0; h < rep->n_handles; h++)
 				sum += rep->handles[h].len;
-			if (sum != g->size || is_local(c, rep) != (pass == 0))
+			if (sum != g->size || is_local(c, rep) != (pass == 0) || rep == skip)
 				continue;
+			if (pass == 1 && defer) {
+				*defer = true;
+				return MCS_E_NOT_FOUND;
+			}
 			if (pass == 0)
 				r = replica_check(c, rep, g->size) < 0 ? MCS_E_PROTO
 								       : read_local(c, rep, iov, iovcnt, g->checksum);
@@ -1485,6 +1610,44 @@ static ssize_t get_from(struct mcs_client *c, const struct mcs_get_resp *g, cons
 	return r < 0 ? r : (ssize_t)g->size;
 }
 
+/* The remote part of a batch get: the first remote replica of every key
+ * left by get_from() in one pipelined peer_read(); keys it could not bring
+ * go through get_from() again, one by one, with their other replicas. */
+static void get_batch_remote(struct mcs_client *c, size_t n, const struct mcs_get_resp *gs, const size_t *idx,
+			     const struct iovec *bufs, ssize_t *results)
+{
+	struct peer_get *items = calloc(n ? n : 1, sizeof(*items));
+	struct peer_self self = self_of(c);
+	int r = items ? 0 : -ENOMEM;
+	for (size_t j = 0; r == 0 && j < n; j++) {
+		const struct mcs_get_resp *g = &gs[idx[j]];
+		for (uint32_t i = 0; i < g->list.n_replicas && !items[j].rep; i++) {
+			const struct mcs_replica *rep = &g->list.replicas[i];
+			uint64_t sum = 0;
+			for (uint32_t h = 0; h < rep->n_handles; h++)
+				sum += rep->handles[h].len;
+			if (sum == g->size && !is_local(c, rep))
+				items[j] = (struct peer_get){ .rep = rep, .iov = &bufs[idx[j]], .iovcnt = 1,
+							      .size = g->size, .checksum = g->checksum };
+		}
+	}
+	if (r == 0)
+		r = peer_read(c->peers, &self, items, n, c->xxh);
+	for (size_t j = 0; j < n && !c->broken; j++) {
+		size_t i = idx[j];
+		int st = r < 0 ? r : items[j].status;
+		if (st == 0) {
+			results[i] = (ssize_t)gs[i].size;
+			continue;
+		}
+		/* unreachable: the same replica through the daemon */
+		results[i] = get_from(c, &gs[i], &bufs[i], 1, st == PEER_UNREACHABLE ? NULL : items[j].rep, NULL);
+		if (results[i] < 0 && st == MCS_E_CORRUPT)
+			results[i] = MCS_E_CORRUPT;
+	}
+	free(items);
+}
+
 MCS_EXPORT int mcs_get_batch(struct mcs_client *c, size_t n, const char *const *keys, const struct iovec *bufs,
 			     ssize_t *results)
 {
@@ -1496,22 +1659,38 @@ MCS_EXPORT int mcs_get_batch(struct mcs_client *c, size_t n, const char *const *
 	struct answer *ans = NULL;
 	r = batch_query(c, MCS_OP_GET_REPLICAS, 0, n, k, &ans);
 	int done = 0;
+	/* local replicas now; remote ones all at once afterwards */
+	struct mcs_get_resp *gs = r == 0 ? calloc(n ? n : 1, sizeof(*gs)) : NULL;
+	size_t *idx = r == 0 ? calloc(n ? n : 1, sizeof(*idx)) : NULL, m = 0;
+	if (r == 0 && (!gs || !idx))
+		r = -ENOMEM;
+	bool direct = r == 0 && direct_peers(c);
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		results[i] = ans[i].status;
 		if (ans[i].status < 0)
 			continue;
-		struct mcs_get_resp g;
-		int e = mcs_dec_get_resp(ans[i].body, ans[i].len, &g);
+		int e = mcs_dec_get_resp(ans[i].body, ans[i].len, &gs[i]);
 		if (e < 0) {
 			results[i] = e;
 			continue;
 		}
-		results[i] = get_from(c, &g, &bufs[i], 1);
-		mcs_replica_list_free(&g.list);
-		done += results[i] >= 0;
+		bool defer = false;
+		results[i] = get_from(c, &gs[i], &bufs[i], 1, NULL, direct ? &defer : NULL);
+		if (defer)
+			idx[m++] = i;
 		if (c->broken)
 			r = -ENOTCONN;
 	}
+	if (r == 0 && m)
+		get_batch_remote(c, m, gs, idx, bufs, results);
+	if (r == 0 && c->broken)
+		r = -ENOTCONN;
+	for (size_t i = 0; gs && i < n; i++) {
+		done += r == 0 && results[i] >= 0;
+		mcs_replica_list_free(&gs[i].list);
+	}
+	free(gs);
+	free(idx);
 	pthread_mutex_unlock(&c->lock);
 	answers_free(ans, n);
 	free(k);
