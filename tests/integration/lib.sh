@@ -86,6 +86,9 @@ master_port_of() {
 # start_master [EXTRA ARGS...]: on 127.0.0.1, a port the kernel picks
 start_master() {
 	local log=$T_DIR/master.log
+	# emptied here, not only by the child's redirection: a restarted
+	# master's old line must not be taken for the new one
+	: >"$log"
 	"$MASTER_BIN" --listen 127.0.0.1 --port 0 "$@" >"$log" 2>&1 &
 	MASTER_PID=$!
 	T_PIDS+=("$MASTER_PID")
