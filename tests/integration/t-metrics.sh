@@ -84,7 +84,9 @@ ok $? "capacity is the node's segment"
 value_is "$MPORT" 'mcstore_segment_size_bytes{node="n1",segment="n1-0"}' $((64 << 20))
 ok $? "per-node segment line"
 hb=$(value "$NPORT" mcstore_node_heartbeats_sent_total)
-wait_until 5 test "$(value "$MPORT" mcstore_master_heartbeats_received_total)" -ge "${hb:-1}"
+# re-read on every try (a $(...) argument would be read once)
+master_hb_ge() { [ "$(value "$MPORT" mcstore_master_heartbeats_received_total)" -ge "$1" ]; }
+wait_until 5 master_hb_ge "${hb:-1}"
 ok $? "the master counts the heartbeats the node sent ($hb sent)"
 value_is "$NPORT" mcstore_node_mounted 1
 ok $? "node: mounted"
