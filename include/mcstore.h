@@ -124,8 +124,8 @@ struct mcs_view {
 };
 /* A view verified against the checksum: its bytes are hashed before it is
  * returned (MCS_E_CORRUPT on a mismatch), which costs a pass over the
- * whole object (about 1 ms for 16 MiB). Same as mcs_get_view_flags(c,
- * key, 0, ret). */
+ * whole object (over half a millisecond for 16 MiB). Same as
+ * mcs_get_view_flags(c, key, 0, ret). */
 int mcs_get_view(struct mcs_client *c, const char *key, struct mcs_view **ret);
 enum {
 	/* Return the view after the round trip, without hashing it: the cost
