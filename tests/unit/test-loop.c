@@ -859,7 +859,7 @@ START_TEST(test_timer_free_armed)
 	ck_assert_int_eq(mcs_loop_add_timer(l, 5, 0, tcount_cb, &never1, &t1), 0);
 	mcs_timer_free(t1);
 	/* armed in the kernel, then freed */
-	ck_assert_int_eq(mcs_loop_add_timer(l, 30, 0, tcount_cb, &never2, &t2), 0);
+	ck_assert_int_eq(mcs_loop_add_timer(l, 10000, 0, tcount_cb, &never2, &t2), 0);
 	/* a repeating timer freed by another timer's callback */
 	ck_assert_int_eq(mcs_loop_add_timer(l, 1000, 1000, tcount_cb, &never3, &t3), 0);
 	killer.victim = t3;
