@@ -469,9 +469,13 @@ static int rx_read(struct pconn *pc, struct ritem *items)
 			struct msghdr m = { .msg_iov = v };
 			int n = iov_slice(g->iov, g->iovcnt, ch->voff + ch->landed, MCS_MIN(left, (uint64_t)RECV_MAX),
 					  v, 16);
+			uint64_t span = 0;
+			for (int i = 0; i < n; i++)
+				span += v[i].iov_len;
 			/* read ahead into the next answer's header, saving
-			 * a recv per chunk when chunks are small */
-			if (ch->next && ch->landed + RECV_MAX >= ch->len) {
+			 * a recv per chunk when chunks are small (only when
+			 * the iovecs hold the whole rest of this payload) */
+			if (ch->next && span == left) {
 				v[n].iov_base = pc->st;
 				v[n].iov_len = sizeof(pc->st);
 				n++;

@@ -6,7 +6,8 @@
  *   data-client SOCKET TIMEOUT_MS put KEY FILE [LOCATION...]
  *       store FILE under KEY, one replica per LOCATION (segment name)
  *   data-client SOCKET TIMEOUT_MS get KEY OUT [PIECES]
- *       get KEY into PIECES uneven iovecs (default 1), write it to OUT
+ *       get KEY into PIECES (at most 4096) uneven iovecs (default 1) that
+ *       add up to a byte more than its size, write it to OUT
  *   data-client SOCKET TIMEOUT_MS loop SECONDS KEY FILE [KEY FILE...]
  *       get every KEY over and over on one handle for SECONDS, comparing
  *       with its FILE; prints one line per get ("KEY ok" or "KEY error
@@ -99,20 +100,31 @@ int main(int argc, char **argv)
 		free(v);
 	} else if (!strcmp(cmd, "get") && argc >= 6) {
 		int pieces = argc > 6 ? atoi(argv[6]) : 1;
-		if (pieces < 1 || pieces > 64)
+		if (pieces < 1 || pieces > 4096)
 			return usage();
-		/* room for 256 MiB, cut into uneven pieces */
-		size_t cap = 256u << 20;
+		/* the object's size, then as many uneven pieces over it (the
+		 * last one a byte larger than needed) */
+		size_t size = 0;
+		ssize_t n0 = mcs_get(c, argv[4], NULL, 0, &size);
+		if (n0 < 0 && n0 != MCS_E_BUF_TOO_SMALL) {
+			fprintf(stderr, "data-client: get %s: %s\n", argv[4], mcs_strerror((int)n0));
+			return 3;
+		}
+		size_t cap = size + 1;
 		uint8_t *buf = malloc(cap);
-		struct iovec iov[64];
+		struct iovec *iov = calloc((size_t)pieces, sizeof(*iov));
+		if (!buf || !iov)
+			return 2;
 		size_t off = 0;
 		for (int i = 0; i < pieces; i++) {
-			size_t len = i == pieces - 1 ? cap - off : (cap / (size_t)pieces / 3) * (size_t)(i % 3 + 1) + 7;
+			size_t len = (cap / (size_t)pieces / 2) * (size_t)(i % 3 + 1) / 2 + 1;
+			if (i == pieces - 1 || len > cap - off)
+				len = cap - off;
 			iov[i] = (struct iovec){ buf + off, len };
 			off += len;
 		}
 		uint64_t t0 = now_ms();
-		ssize_t n = buf ? mcs_getv(c, argv[4], iov, pieces) : -ENOMEM;
+		ssize_t n = mcs_getv(c, argv[4], iov, pieces);
 		fprintf(stderr, "ms=%llu\n", (unsigned long long)(now_ms() - t0));
 		if (n < 0) {
 			fprintf(stderr, "data-client: get %s: %s\n", argv[4], mcs_strerror((int)n));
@@ -123,6 +135,7 @@ int main(int argc, char **argv)
 				st = 2;
 		}
 		free(buf);
+		free(iov);
 	} else if (!strcmp(cmd, "loop") && argc >= 7 && (argc - 5) % 2 == 0) {
 		int nk = (argc - 5) / 2;
 		uint8_t *want[16];

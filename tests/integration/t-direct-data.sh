@@ -9,7 +9,7 @@
 # connection in direct mode and on the daemon's otherwise.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 51
+tap_plan 52
 # node losses come only from the kill below (its connection closes)
 start_master --node-timeout-ms 60000
 for n in n1 n2 n3; do start_node $n 160M --hugepages off --heartbeat-interval-ms 100; done
@@ -50,6 +50,8 @@ for i in 4 6; do
 	dc direct n3 get direct$i "$T_DIR/o.bin" 5 2>/dev/null && cmp -s "$T_DIR/v$i.bin" "$T_DIR/o.bin"
 	ok $? "direct: object $i got into 5 uneven iovecs, byte-exact"
 done
+dc direct n3 get direct6 "$T_DIR/o.bin" 2000 2>/dev/null && cmp -s "$T_DIR/v6.bin" "$T_DIR/o.bin"
+ok $? "direct: 64 MiB+3 got into 2000 iovecs (more than one recvmsg takes), byte-exact"
 dc daemon n3 get direct5 "$T_DIR/o.bin" 2>/dev/null && cmp -s "$T_DIR/v5.bin" "$T_DIR/o.bin" &&
 	dc direct n3 get daemon5 "$T_DIR/o.bin" 2>/dev/null && cmp -s "$T_DIR/v5.bin" "$T_DIR/o.bin"
 ok $? "what one path wrote, the other reads"
