@@ -38,6 +38,7 @@ struct master {
 	uint64_t node_timeout_ms;
 	struct peer *peers;
 	struct mcs_timer *sweep;
+	uint64_t sweep_every_ms, last_sweep_ms;
 	uint64_t nodes_lost;
 	uint64_t requests[MASTER_N_OPS]; /* by opcode, for the metrics page */
 	uint64_t metrics_port;           /* --metrics-port; UINT64_MAX: none */
@@ -368,6 +369,17 @@ static void on_sweep(struct mcs_timer *t, void *userdata)
 {
 	struct master *m = userdata;
 	uint64_t now = mcs_now_ms();
+	uint64_t gap = m->last_sweep_ms ? now - m->last_sweep_ms : 0;
+	m->last_sweep_ms = now;
+	if (gap > 2 * m->sweep_every_ms) {
+		/* the master itself did not run for a while (starved of CPU,
+		 * stopped, a paused VM): the nodes' heartbeats may be sitting
+		 * unread in its sockets. Judge silence at the next sweep, once
+		 * they are read, rather than declare live nodes lost. */
+		log_notice("the master did not run for %llu ms; node silence is judged at the next sweep",
+			   (unsigned long long)gap);
+		return;
+	}
 	for (struct peer *p = m->peers; p; p = p->next) {
 		if (!p->conn || mcs_conn_is_closed(p->conn) || now - p->last_seen_ms <= m->node_timeout_ms)
 			continue;
@@ -693,6 +705,7 @@ int main(int argc, char **argv)
 	if ((r = mcs_loop_add_timer(m.loop, 10, 10, on_evict_tick, &m, NULL)) < 0)
 		return log_error_errno(r, "cannot arm the eviction timer: %m"), 1;
 	uint64_t every = MCS_MAX(m.node_timeout_ms / 4, (uint64_t)5);
+	m.sweep_every_ms = every;
 	if ((r = mcs_loop_add_timer(m.loop, every, every, on_sweep, &m, &m.sweep)) < 0)
 		return log_error_errno(r, "cannot arm the node sweep timer: %m"), 1;
 	uint64_t wd = mcs_notify_watchdog_usec() / 4000; /* ms: ping every quarter interval */

@@ -6,7 +6,7 @@
 # the survivor's, and a restarted node rejoins and takes new puts.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 34
+tap_plan 35
 start_master --node-timeout-ms 1000
 for n in n1 n2 n3; do start_node $n 128M --hugepages off --heartbeat-interval-ms 100; done
 
@@ -97,6 +97,18 @@ ok $? "its objects still read from the other replica"
 kill -CONT "$(pid_of n2)"
 wait_until 15 sh -c "\"$CTL\" --socket \"$SOCK_n3\" stat | grep -q '^segments: *3$'"
 ok $? "the resumed node remounts on its own"
+
+# a master that does not run for a while (stopped here; starved of CPU or
+# in a paused VM elsewhere) must not declare live nodes lost when it
+# resumes: their heartbeats are waiting, unread, in its sockets
+lost0=$(grep -c "declaring it lost" "$T_DIR/master.log")
+kill -STOP "$MASTER_PID"
+sleep 2.5
+kill -CONT "$MASTER_PID"
+sleep 1.5
+lost1=$(grep -c "declaring it lost" "$T_DIR/master.log")
+[ "$lost1" = "$lost0" ] && on n3 stat | grep -q '^segments: *3$'
+ok $? "a master stopped for 2.5 s declares no live node lost when it resumes ($lost0 -> $lost1 losses)"
 
 alive "$MASTER_PID" && alive "$(pid_of n2)" && alive "$(pid_of n3)"
 ok $? "master and surviving nodes alive"
