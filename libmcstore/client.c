@@ -1026,6 +1026,9 @@ static int read_remote(struct mcs_client *c, const struct mcs_replica *rep, uint
 	return XXH3_64bits_digest(c->xxh) == checksum ? 0 : MCS_E_CORRUPT;
 }
 
+static ssize_t get_from(struct mcs_client *c, const struct mcs_get_resp *g, const struct iovec *iov, int iovcnt,
+			const struct mcs_replica *skip, bool *defer);
+
 static ssize_t do_getv(struct mcs_client *c, struct mcs_str key, const struct iovec *iov, int iovcnt, size_t *ret_size)
 {
 	bool bad;
@@ -1045,35 +1048,11 @@ static ssize_t do_getv(struct mcs_client *c, struct mcs_str key, const struct io
 	}
 	/* local replicas first (a memcpy), then remote ones; on a failed
 	 * transfer or a checksum mismatch, the next replica */
-	r = MCS_E_NOT_FOUND;
-	bool any_corrupt = false;
-	for (int pass = 0; pass < 2 && r < 0; pass++) {
-		for (uint32_t i = 0; i < g.list.n_replicas && r < 0; i++) {
-			const struct mcs_replica *rep = &g.list.replicas[i];
-			uint64_t sum = 0;
-			for (uint32_t h = 0; h < rep->n_handles; h++)
-				sum += rep->handles[h].len;
-			if (sum != g.size || is_local(c, rep) != (pass == 0))
-				continue;
-			if (pass == 0)
-				r = replica_check(c, rep, g.size) < 0 ? MCS_E_PROTO
-								      : read_local(c, rep, iov, iovcnt, g.checksum);
-			else
-				r = read_remote(c, rep, g.size, iov, iovcnt, g.checksum);
-			any_corrupt |= r == MCS_E_CORRUPT;
-			if (c->broken)
-				break;
-		}
-	}
-	if (r < 0 && any_corrupt)
-		r = MCS_E_CORRUPT;
-	uint64_t size = g.size;
+	ssize_t n = get_from(c, &g, iov, iovcnt, NULL, NULL);
 	mcs_replica_list_free(&g.list);
-	if (r < 0)
-		return r;
-	if (ret_size)
-		*ret_size = size;
-	return (ssize_t)size;
+	if (n >= 0 && ret_size)
+		*ret_size = (size_t)n;
+	return n;
 }
 
 MCS_EXPORT ssize_t mcs_getv(struct mcs_client *c, const char *key, const struct iovec *iov, int iovcnt)
