@@ -9,7 +9,7 @@
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 MAN=$MCS_SRCDIR/man
-PAGES=(mcstored.8 mcstore-master.8 mcstorectl.1 libmcstore.3 mcstore.conf.5 mcstore-protocol.7)
+PAGES=(mcstored.8 mcstore-master.8 mcstorectl.1 mcstore-bench.1 libmcstore.3 mcstore.conf.5 mcstore-protocol.7)
 
 skip() {
 	T_N=$((T_N + 1))
@@ -32,7 +32,7 @@ missing() {
 	done <"$1"
 }
 
-tap_plan 22
+tap_plan 25
 
 # ---- rendering
 if command -v mandoc >/dev/null; then
@@ -60,7 +60,8 @@ else
 fi
 
 # ---- options
-for prog in "$NODE_BIN:mcstored.8" "$MASTER_BIN:mcstore-master.8" "$CTL:mcstorectl.1"; do
+for prog in "$NODE_BIN:mcstored.8" "$MASTER_BIN:mcstore-master.8" "$CTL:mcstorectl.1" \
+	"$MCS_BUILDDIR/bench/mcstore-bench:mcstore-bench.1"; do
 	bin=${prog%%:*} page=${prog#*:}
 	help_flags "$bin" >"$T_DIR/flags"
 	plain "$MAN/$page" >"$T_DIR/page"
