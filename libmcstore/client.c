@@ -278,11 +278,21 @@ static void meta_pick(struct mcs_client *c)
 	c->direct = c->mfd >= 0;
 }
 
-/* A metadata request (put, get, exists, remove, release), on the link
- * meta_pick() chose for the current operation. */
+/* The link meta_pick() chose for the current operation: its socket and
+ * broken flag, and its generation for holds taken on it (0: the daemon). */
+static int meta_sock(struct mcs_client *c, bool **ret_broken)
+{
+	*ret_broken = c->direct ? &c->mbroken : &c->broken;
+	return c->direct ? c->mfd : c->fd;
+}
+static uint64_t meta_gen(const struct mcs_client *c) { return c->direct ? c->mgen : 0; }
+
+/* A metadata request (put, get, exists, remove, release) on that link. */
 static int mroundtrip(struct mcs_client *c)
 {
-	return c->direct ? roundtrip_on(c, c->mfd, &c->mbroken, NULL) : roundtrip(c, NULL);
+	bool *broken;
+	int sock = meta_sock(c, &broken);
+	return roundtrip_on(c, sock, broken, NULL);
 }
 
 /* Detach the last response body: decoded strings point into it, and the
@@ -952,24 +962,33 @@ static int release_hold(struct mcs_client *c, struct mcs_str key, uint64_t hold_
 
 /* Copy one local replica into the caller's iovecs, hashing each chunk
  * right after it lands; 0 if the hash matches. */
+/* Copy len bytes from src into the caller's iovecs at cu, CHUNK at a time,
+ * hashing each chunk right after it lands (still in cache). */
+static int copy_out_hashed(struct mcs_client *c, struct cursor *cu, const uint8_t *src, uint64_t len)
+{
+	while (len) {
+		uint8_t *dst;
+		size_t n = cursor_take(cu, MCS_MIN(len, (uint64_t)CHUNK), &dst);
+		if (!n)
+			return MCS_E_BUF_TOO_SMALL;
+		memcpy(dst, src, n);
+		XXH3_64bits_update(c->xxh, dst, n);
+		src += n;
+		len -= n;
+	}
+	return 0;
+}
+
 static int read_local(struct mcs_client *c, const struct mcs_replica *rep, const struct iovec *iov, int iovcnt,
 		      uint64_t checksum)
 {
 	struct cursor cu = { iov, iovcnt, 0, 0 };
 	XXH3_64bits_reset(c->xxh);
 	for (uint32_t h = 0; h < rep->n_handles; h++) {
-		const uint8_t *src = (const uint8_t *)c->seg.base + rep->handles[h].offset;
-		uint64_t left = rep->handles[h].len;
-		while (left) {
-			uint8_t *dst;
-			size_t n = cursor_take(&cu, MCS_MIN(left, CHUNK), &dst);
-			if (!n)
-				return MCS_E_BUF_TOO_SMALL;
-			memcpy(dst, src, n);
-			XXH3_64bits_update(c->xxh, dst, n);
-			src += n;
-			left -= n;
-		}
+		int r = copy_out_hashed(c, &cu, (const uint8_t *)c->seg.base + rep->handles[h].offset,
+					rep->handles[h].len);
+		if (r < 0)
+			return r;
 	}
 	return XXH3_64bits_digest(c->xxh) == checksum ? 0 : MCS_E_CORRUPT;
 }
@@ -1009,19 +1028,9 @@ static int read_remote(struct mcs_client *c, const struct mcs_replica *rep, uint
 	XXH3_64bits_reset(c->xxh);
 	for (uint64_t win = 0; win < size; win += st->seg.size) {
 		uint64_t len = MCS_MIN(st->seg.size, size - win);
-		if ((r = transfer(c, MCS_OP_FETCH, &rep, 1, st, 0, win, len)) < 0)
+		if ((r = transfer(c, MCS_OP_FETCH, &rep, 1, st, 0, win, len)) < 0 ||
+		    (r = copy_out_hashed(c, &cu, st->seg.base, len)) < 0)
 			return r;
-		const uint8_t *src = st->seg.base;
-		while (len) {
-			uint8_t *dst;
-			size_t n = cursor_take(&cu, MCS_MIN(len, (uint64_t)CHUNK), &dst);
-			if (!n)
-				return MCS_E_BUF_TOO_SMALL;
-			memcpy(dst, src, n);
-			XXH3_64bits_update(c->xxh, dst, n);
-			src += n;
-			len -= n;
-		}
 	}
 	return XXH3_64bits_digest(c->xxh) == checksum ? 0 : MCS_E_CORRUPT;
 }
@@ -1173,7 +1182,7 @@ static int make_view(struct mcs_client *c, struct mcs_str k, struct mcs_get_resp
 			free(v->key);
 		free(v);
 		if (g->hold_id)
-			release_hold(c, k, g->hold_id, c->direct ? c->mgen : 0);
+			release_hold(c, k, g->hold_id, meta_gen(c));
 		mcs_replica_list_free(&g->list);
 		return r;
 	}
@@ -1182,7 +1191,7 @@ static int make_view(struct mcs_client *c, struct mcs_str k, struct mcs_get_resp
 	v->pub.iov = v->iov;
 	v->hold_id = g->hold_id;
 	v->checksum = g->checksum;
-	v->gen = c->direct ? c->mgen : 0;
+	v->gen = meta_gen(c);
 	v->next = c->views;
 	if (c->views)
 		c->views->pprev = &v->next;
@@ -1278,8 +1287,8 @@ static void answers_free(struct answer *a, size_t n)
  * unusable (some answers would still be in flight). */
 static int pipeline(struct mcs_client *c, uint64_t first, size_t n, struct answer *ans)
 {
-	int sock = c->direct ? c->mfd : c->fd;
-	bool *broken = c->direct ? &c->mbroken : &c->broken;
+	bool *broken;
+	int sock = meta_sock(c, &broken);
 	if (*broken)
 		return -ENOTCONN;
 	if (c->out.err)
