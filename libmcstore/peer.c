@@ -170,41 +170,19 @@ static struct pool *pool_get(struct mcs_peers *p, struct mcs_str endpoint)
 
 static int conn_open(struct mcs_peers *p, struct pool *pl, int slot)
 {
-	char host[MCS_NAME_MAX + 1], ps[8];
+	char host[MCS_NAME_MAX + 1];
 	uint16_t port;
 	if (mcs_parse_hostport(pl->endpoint, host, sizeof(host), &port) < 0)
 		return MCS_E_INVALID;
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
-	struct addrinfo *res;
-	snprintf(ps, sizeof(ps), "%u", port);
-	if (getaddrinfo(host, ps, &hints, &res))
-		return MCS_E_INVALID;
-	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	int r = fd < 0 ? -errno : 0;
-	if (r == 0 && connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
-		r = -errno;
-		if (r == -EINPROGRESS) {
-			socklen_t sl = sizeof(int);
-			int err = 0;
-			r = wait_one(fd, POLLOUT, p->timeout_ms);
-			if (r == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
-				err = errno;
-			if (r == 0)
-				r = -err;
-		}
+	/* non-blocking, TCP_NODELAY, bounded by the handle's timeout */
+	int fd = mcs_tcp_connect(host, port, (int)p->timeout_ms);
+	if (fd < 0)
+		return fd;
+	struct pconn *pc = calloc(1, sizeof(*pc));
+	if (!pc) {
+		close(fd);
+		return -ENOMEM;
 	}
-	freeaddrinfo(res);
-	struct pconn *pc = r == 0 ? calloc(1, sizeof(*pc)) : NULL;
-	if (r == 0 && !pc)
-		r = -ENOMEM;
-	if (r < 0) {
-		if (fd >= 0)
-			close(fd);
-		return r;
-	}
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	pc->fd = fd;
 	pc->pool = pl;
 	pc->checked = p->gen;
