@@ -72,31 +72,40 @@ static int fail(struct worker *w, const char *what, const char *key, int r)
 	return -1;
 }
 
-/* Keys [i, i+n) of this thread: one call (n == 1) or one batch. */
+/* Keys [i, i+n) of this thread, for one call (n == 1) or one batch, with
+ * the slots of buf (the sources or the destinations) they go with. */
+struct keys {
+	char names[MCS_BATCH_MAX][80];
+	const char *k[MCS_BATCH_MAX];
+	struct iovec v[MCS_BATCH_MAX];
+};
+
+static void keys_fill(struct keys *ks, const struct worker *w, const char *kind, uint64_t i, uint64_t n, uint8_t *buf)
+{
+	for (uint64_t j = 0; j < n; j++) {
+		key_of(ks->names[j], sizeof(ks->names[j]), w, kind, i + j);
+		ks->k[j] = ks->names[j];
+		ks->v[j] = (struct iovec){ buf + ((i + j) % w->nsrc) * w->b->size, (size_t)w->b->size };
+	}
+}
+
 static int put_keys(struct worker *w, const char *kind, uint64_t i, uint64_t n)
 {
 	if (n == 0 || n > MCS_BATCH_MAX)
 		return 0;
-	const struct bench *b = w->b;
-	char keys[MCS_BATCH_MAX][80];
-	const char *kp[MCS_BATCH_MAX];
-	struct iovec v[MCS_BATCH_MAX];
+	struct keys ks;
 	int res[MCS_BATCH_MAX];
-	for (uint64_t j = 0; j < n; j++) {
-		key_of(keys[j], sizeof(keys[j]), w, kind, i + j);
-		kp[j] = keys[j];
-		v[j] = (struct iovec){ w->src + ((i + j) % w->nsrc) * b->size, (size_t)b->size };
-	}
+	keys_fill(&ks, w, kind, i, n, w->src);
 	if (n == 1) {
-		int r = mcs_put(w->cl, kp[0], v[0].iov_base, v[0].iov_len, &b->cfg);
-		return r < 0 ? fail(w, "put", kp[0], r) : 0;
+		int r = mcs_put(w->cl, ks.k[0], ks.v[0].iov_base, ks.v[0].iov_len, &w->b->cfg);
+		return r < 0 ? fail(w, "put", ks.k[0], r) : 0;
 	}
-	int r = mcs_put_batch(w->cl, n, kp, v, &b->cfg, res);
+	int r = mcs_put_batch(w->cl, n, ks.k, ks.v, &w->b->cfg, res);
 	if (r < 0)
-		return fail(w, "put batch at", kp[0], r);
+		return fail(w, "put batch at", ks.k[0], r);
 	for (uint64_t j = 0; j < n; j++)
 		if (res[j] < 0)
-			return fail(w, "put", kp[j], res[j]);
+			return fail(w, "put", ks.k[j], res[j]);
 	return 0;
 }
 
@@ -104,26 +113,20 @@ static int get_keys(struct worker *w, const char *kind, uint64_t i, uint64_t n)
 {
 	if (n == 0 || n > MCS_BATCH_MAX)
 		return 0;
-	const struct bench *b = w->b;
-	char keys[MCS_BATCH_MAX][80];
-	const char *kp[MCS_BATCH_MAX];
-	struct iovec v[MCS_BATCH_MAX];
+	const ssize_t size = (ssize_t)w->b->size;
+	struct keys ks;
 	ssize_t res[MCS_BATCH_MAX];
-	for (uint64_t j = 0; j < n; j++) {
-		key_of(keys[j], sizeof(keys[j]), w, kind, i + j);
-		kp[j] = keys[j];
-		v[j] = (struct iovec){ w->dst + ((i + j) % w->nsrc) * b->size, (size_t)b->size };
-	}
+	keys_fill(&ks, w, kind, i, n, w->dst);
 	if (n == 1) {
-		ssize_t r = mcs_get(w->cl, kp[0], v[0].iov_base, v[0].iov_len, NULL);
-		return r != (ssize_t)b->size ? fail(w, "get", kp[0], r < 0 ? (int)r : MCS_E_PROTO) : 0;
+		ssize_t r = mcs_get(w->cl, ks.k[0], ks.v[0].iov_base, ks.v[0].iov_len, NULL);
+		return r != size ? fail(w, "get", ks.k[0], r < 0 ? (int)r : MCS_E_PROTO) : 0;
 	}
-	int r = mcs_get_batch(w->cl, n, kp, v, res);
+	int r = mcs_get_batch(w->cl, n, ks.k, ks.v, res);
 	if (r < 0)
-		return fail(w, "get batch at", kp[0], r);
+		return fail(w, "get batch at", ks.k[0], r);
 	for (uint64_t j = 0; j < n; j++)
-		if (res[j] != (ssize_t)b->size)
-			return fail(w, "get", kp[j], res[j] < 0 ? (int)res[j] : MCS_E_PROTO);
+		if (res[j] != size)
+			return fail(w, "get", ks.k[j], res[j] < 0 ? (int)res[j] : MCS_E_PROTO);
 	return 0;
 }
 
