@@ -38,40 +38,6 @@ struct mcs_metrics {
 	size_t draft_len;
 };
 
-static int listen_on(const char *addr, uint16_t port, uint16_t *ret_port)
-{
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-	struct addrinfo *res;
-	char ports[8];
-	snprintf(ports, sizeof(ports), "%u", port);
-	if (getaddrinfo(addr, ports, &hints, &res) != 0)
-		return -EINVAL;
-	int fd = -1, err = EADDRNOTAVAIL;
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			err = errno;
-			continue;
-		}
-		int one = 1;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 16) == 0)
-			break;
-		err = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		return -err;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-		*ret_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-							 : ((struct sockaddr_in *)&ss)->sin_port);
-	return fd;
-}
 
 static void write_all(int fd, const char *p, size_t n)
 {
@@ -170,7 +136,7 @@ int mcs_metrics_start(const char *addr, uint16_t port, struct mcs_metrics **ret)
 	m->listen_fd = -1;
 	m->stop_fd = -1;
 	pthread_mutex_init(&m->lock, NULL);
-	int r = listen_on(addr, port, &m->port);
+	int r = mcs_tcp_listen(addr, port, 16, &m->port, NULL);
 	if (r < 0) {
 		mcs_metrics_stop(m);
 		return r;

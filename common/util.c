@@ -158,3 +158,42 @@ int mcs_tcp_connect(const char *host, uint16_t port, int timeout_ms)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
 }
+
+int mcs_tcp_listen(const char *addr, uint16_t port, int backlog, uint16_t *ret_port, const char **ret_why)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res;
+	char ps[8];
+	snprintf(ps, sizeof(ps), "%u", port);
+	int r = getaddrinfo(addr, ps, &hints, &res);
+	if (r) {
+		if (ret_why)
+			*ret_why = gai_strerror(r);
+		return -EINVAL;
+	}
+	int fd = -1, err = EADDRNOTAVAIL;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			err = errno;
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0)
+			break;
+		err = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		return -err;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (ret_port && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		*ret_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							 : ((struct sockaddr_in *)&ss)->sin_port);
+	return fd;
+}

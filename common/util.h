@@ -57,6 +57,12 @@ int mcs_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *ret_
  * close-on-exec fd with TCP_NODELAY, or a negative errno (-EHOSTUNREACH
  * when the name does not resolve). */
 int mcs_tcp_connect(const char *host, uint16_t port, int timeout_ms);
+/* Bind a TCP socket to addr:port (the first address getaddrinfo() gives
+ * that binds; SO_REUSEADDR, close-on-exec) and listen with backlog. Returns
+ * the fd, and in *ret_port (if not NULL) the port bound, which the kernel
+ * picks for port 0; or a negative errno: -EINVAL when addr does not
+ * resolve, with getaddrinfo()'s reason in *ret_why (if not NULL). */
+int mcs_tcp_listen(const char *addr, uint16_t port, int backlog, uint16_t *ret_port, const char **ret_why);
 /* Format a byte count as "1.5 GiB" into buf. */
 const char *mcs_fmt_size(uint64_t v, char *buf, size_t len);
 

@@ -175,34 +175,14 @@ static int on_data_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops 
 
 int node_data_listen(struct node *n)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST };
-	struct addrinfo *res;
-	char port[8];
-	snprintf(port, sizeof(port), "%u", n->o.data_port);
-	int r = getaddrinfo(n->o.data_listen, port, &hints, &res);
-	if (r)
-		return log_error_errno(EINVAL, "invalid --data-listen address %s: %s", n->o.data_listen,
-				       gai_strerror(r));
-	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int one = 1;
-	if (fd >= 0)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 256) < 0) {
-		r = -errno;
-		freeaddrinfo(res);
-		if (fd >= 0)
-			close(fd);
-		return log_error_errno(r, "cannot listen for peers on %s port %u: %m", n->o.data_listen,
+	const char *why = NULL;
+	int fd = mcs_tcp_listen(n->o.data_listen, n->o.data_port, 256, &n->data_port_bound, &why);
+	if (fd < 0 && why)
+		return log_error_errno(EINVAL, "invalid --data-listen address %s: %s", n->o.data_listen, why);
+	if (fd < 0)
+		return log_error_errno(fd, "cannot listen for peers on %s port %u: %m", n->o.data_listen,
 				       n->o.data_port);
-	}
-	freeaddrinfo(res);
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-		n->data_port_bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-								     : ((struct sockaddr_in *)&ss)->sin_port);
-	r = mcs_loop_listen(n->loop, fd, on_data_accept, n);
+	int r = mcs_loop_listen(n->loop, fd, on_data_accept, n);
 	if (r < 0)
 		return log_error_errno(r, "cannot accept peers: %m");
 	return 0;

@@ -447,35 +447,6 @@ static void on_watchdog(struct mcs_timer *t, void *userdata)
 	mcs_notify_watchdog();
 }
 
-static int listen_tcp(const char *addr, uint16_t port)
-{
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-	struct addrinfo *res;
-	char ports[8];
-	snprintf(ports, sizeof(ports), "%u", port);
-	int r = getaddrinfo(addr, ports, &hints, &res);
-	if (r)
-		return log_error_errno(EINVAL, "cannot resolve listen address %s: %s", addr, gai_strerror(r));
-	int fd = -1, err = 0;
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			err = errno;
-			continue;
-		}
-		int one = 1;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
-			break;
-		err = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		return log_error_errno(err, "cannot listen on %s port %u: %m", addr, port);
-	return fd;
-}
 
 static void usage(FILE *f)
 {
@@ -682,19 +653,17 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if ((r = mcs_loop_add_signals(m.loop, &ss, on_signal, &m)) < 0)
 		return log_error_errno(r, "cannot watch signals: %m"), 1;
-	int fd = listen_tcp(listen_addr, (uint16_t)port);
+	/* --port 0: the kernel chooses; tests read the port from the log */
+	uint16_t bound = 0;
+	const char *why = NULL;
+	int fd = mcs_tcp_listen(listen_addr, (uint16_t)port, 1024, &bound, &why);
+	if (fd < 0 && why)
+		return log_error_errno(EINVAL, "cannot resolve listen address %s: %s", listen_addr, why), 1;
 	if (fd < 0)
-		return 1;
+		return log_error_errno(fd, "cannot listen on %s port %u: %m", listen_addr, (unsigned)port), 1;
+	port = bound;
 	if ((r = mcs_loop_listen(m.loop, fd, on_accept, &m)) < 0)
 		return log_error_errno(r, "cannot accept connections: %m"), 1;
-	if (port == 0) {
-		/* --port 0: the kernel chose; tests read the port from this log */
-		struct sockaddr_storage sa;
-		socklen_t sl = sizeof(sa);
-		if (getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
-			port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
-							      : ((struct sockaddr_in *)&sa)->sin_port);
-	}
 	log_info("mcstore-master %s listening on %s port %llu, lease %llu ms, node timeout %llu ms", PACKAGE_VERSION,
 		 listen_addr, (unsigned long long)port, (unsigned long long)so.lease_ttl_ms,
 		 (unsigned long long)m.node_timeout_ms);
