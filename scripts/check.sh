@@ -43,6 +43,21 @@ else
 	echo "distcheck: FAILED (tail of build/distcheck.log follows)"
 	tail -60 build/distcheck.log
 	status=1
+	# a failed distcheck leaves its tree: show its failed tests in full
+	# and count them in the final line, which sums the whole suite
+	DF=0
+	dtree=$(find build -maxdepth 2 -type d -name _build 2>/dev/null | head -1)
+	if [ -n "$dtree" ]; then
+		for log in $(grep -lE '^:test-result: (FAIL|XPASS|ERROR)' $(find "$dtree" -name '*.trs') /dev/null 2>/dev/null); do
+			echo "---- distcheck: ${log%.trs}.log"
+			cat "${log%.trs}.log"
+		done
+		read -r _ DF _ < <(count "$dtree")
+	fi
+	# no test result failed: the build, install or dist step did; count it
+	[ "$DF" -gt 0 ] || DF=1
+	echo "distcheck: $DF failed"
+	F=$((F + DF))
 fi
 
 if [ "$P" -eq 0 ]; then
