@@ -23,7 +23,8 @@ T_PIDS=()
 MASTER_PID=
 MASTER_PORT=
 
-tap_plan() { echo "1..$1"; }
+T_PLAN=0
+tap_plan() { T_PLAN=$1; echo "1..$1"; }
 
 ok() {
 	# ok CONDITION-EXIT-STATUS DESCRIPTION
@@ -141,7 +142,13 @@ logs_clean() {
 }
 
 cleanup() {
-	local pid
+	local st=$? pid
+	# a script that stops before its plan (a Bail out!, an unset variable)
+	# must say where, and show its daemons' logs like a failed check
+	if [ "$T_N" -lt "$T_PLAN" ]; then
+		echo "# stopped after $T_N of $T_PLAN checks (exit $st): the logs follow"
+		T_FAILED=$((T_FAILED + 1))
+	fi
 	for pid in "${T_PIDS[@]}"; do
 		if alive "$pid"; then
 			kill -KILL "$pid" 2>/dev/null

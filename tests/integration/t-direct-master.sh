@@ -69,8 +69,15 @@ on n3 get n3key | cmp -s - "$T_DIR/v.bin"
 ok $? "and get, byte-exact"
 
 # one handle across a master restart
-coproc DC { "$TESTBIN/direct-client" "$SOCK_n1"; }
-dc() { echo "$1" >&"${DC[1]}"; local line=; read -r -t 20 line <&"${DC[0]}"; echo "$line"; }
+# (through fifos, not a coproc: bash unsets a coproc's variables as soon
+# as it reaps it, so "wait $DC_PID" after "quit" raced the client's exit
+# and, under set -u, ended the script)
+mkfifo "$T_DIR/dc.in" "$T_DIR/dc.out"
+"$TESTBIN/direct-client" "$SOCK_n1" <"$T_DIR/dc.in" >"$T_DIR/dc.out" &
+DC_PID=$!
+T_PIDS+=("$DC_PID")
+exec {DCW}>"$T_DIR/dc.in" {DCR}<"$T_DIR/dc.out"
+dc() { echo "$1" >&"$DCW"; local line=; read -r -t 20 line <&"$DCR"; echo "$line"; }
 [ "$(dc 'put before 100000')" = "ok 1" ]
 ok $? "long-lived client: put"
 [ "$(dc 'get before 100000')" = "ok" ]
@@ -97,7 +104,7 @@ done
 ok $? "the same handle puts again after the restart ($res)"
 [ "$(dc 'get after 200000')" = "ok" ]
 ok $? "and reads it back byte-exact"
-echo quit >&"${DC[1]}"
+echo quit >&"$DCW"
 wait "$DC_PID"
 ok $? "the long-lived client exits cleanly"
 
