@@ -17,6 +17,10 @@
  * Connections keep one recv in flight into a private buffer and one send
  * in flight from an ordered queue; small frames are coalesced into shared
  * chunks, frames carrying an fd get their own entry sent with SENDMSG.
+ * Sends start when the turn is about to submit, not when a frame is
+ * queued, and one SENDMSG takes up to SEND_GATHER consecutive entries: an
+ * answer's header and the payload queued behind it, or all the answers to
+ * a pipelined batch, leave in one send (one CQE, one wake-up of the peer).
  * Closing cancels what is in flight; on_close runs from the turn, after
  * the last CQE, so never from inside mcs_conn_close or on_frame.
  *
@@ -34,10 +38,10 @@
  *   frame is parsed while a payload is pending.
  *
  * - send_ref appends an entry pointing at the caller's memory to the same
- *   ordered queue (never coalesced into, never coalesced with), so it goes
- *   out after everything queued before it and before everything queued
- *   after. It is sent with one SEND (MSG_WAITALL) per IO_CHUNK_MAX, or
- *   SEND_ZC at or above zc_threshold. A SEND_ZC keeps the conn's single
+ *   ordered queue (never copied, never coalesced into), so it goes out
+ *   after everything queued before it and before everything queued after.
+ *   It is sent with the entries around it in one SENDMSG (MSG_WAITALL), or
+ *   alone with SEND_ZC at or above zc_threshold. A SEND_ZC keeps the conn's single
  *   send slot busy until its notification CQE, so the memory is never
  *   reported done (nor the next bytes sent) before the kernel lets go of
  *   it; a refusal (-EOPNOTSUPP/-EINVAL) switches the conn to plain sends.
@@ -72,6 +76,7 @@
 #define ACCEPT_PAUSE_NS (100ull * 1000 * 1000)
 #define CQE_BATCH 128
 #define SQE_RETRIES 8
+#define SEND_GATHER 16                    /* queued entries one SENDMSG may take */
 
 enum op_kind {
 	OP_RECV,
@@ -102,6 +107,7 @@ struct link {
 
 static void link_init(struct link *n) { n->prev = n->next = n; }
 static bool link_empty(const struct link *h) { return h->next == h; }
+static bool link_linked(const struct link *n) { return n->next != n; }
 static void link_del(struct link *n)
 {
 	n->prev->next = n->next;
@@ -137,6 +143,7 @@ struct mcs_loop {
 	int exit_code;
 	bool freeing;               /* in mcs_loop_free: only on_close runs */
 	bool broken;                /* the ring failed: give up waiting */
+	struct link kicks;          /* live conns with bytes queued, send not armed */
 	struct link conns;          /* live */
 	struct link closing;        /* closed, ops still in flight */
 	struct link ready;          /* closed, nothing in flight: on_close due */
@@ -153,6 +160,7 @@ struct out_ent {
 	size_t len, cap, off;       /* off: bytes already sent */
 	int fd;                     /* dup to pass with the first byte, or -1 */
 	bool ref;                   /* mcs_conn_send_ref: not copied, not ours to free */
+	bool busy;                  /* in the armed send: append nothing, move nothing */
 	mcs_io_done_fn done;        /* ref only; NULL ok */
 	void *done_arg;
 	/* SENDMSG arguments: must stay put until its CQE */
@@ -177,6 +185,10 @@ struct mcs_conn {
 	int close_err;
 	unsigned inflight;
 	bool recv_armed, send_armed;
+	unsigned send_nents;        /* queue entries the armed send covers */
+	struct link kick;           /* on loop->kicks while a send is due */
+	struct msghdr smsg;         /* a gathered SENDMSG: must stay put until its CQE */
+	struct iovec siov[SEND_GATHER];
 	bool recv_direct;           /* the armed recv lands in rin.dest */
 	bool send_zc;               /* the armed send is a SEND_ZC ... */
 	bool zc_more;               /* ... whose result is in, its notification not */
@@ -338,11 +350,22 @@ static void conn_cancel(struct mcs_conn *c, struct op *target)
 	sqe_own(c->loop, sqe, &c->cancel_op, &c->inflight);
 }
 
+static int conn_kick_send(struct mcs_conn *c);
+
 /* Stop all I/O; on_close(err) follows from the loop once every op is back. */
+
 static void conn_fail(struct mcs_conn *c, int err)
 {
 	if (c->state != CONN_LIVE)
 		return;
+	if (link_linked(&c->kick)) {
+		/* What was queued before the close goes out before it (an
+		 * error answer before a hang-up), as if sent at once. */
+		link_del(&c->kick);
+		(void)conn_kick_send(c);
+		if (c->state != CONN_LIVE)
+			return;     /* a done callback closed it meanwhile */
+	}
 	c->state = CONN_CLOSING;
 	c->close_err = err;
 	link_move_tail(&c->loop->closing, &c->link);
@@ -536,6 +559,54 @@ static void conn_on_recv(struct mcs_conn *c, int res)
 
 /* ---- connections: send ---------------------------------------------------- */
 
+/* Sends start from the turn, right before it submits (flush_kicks), not
+ * from mcs_conn_send: what callbacks queue in a row (an answer's header and
+ * its payload, the answers to a pipelined batch) then leaves in one SEND or
+ * SENDMSG. */
+static void conn_want_send(struct mcs_conn *c)
+{
+	if (c->send_armed || c->connecting || c->state != CONN_LIVE || link_linked(&c->kick) || !c->out_head)
+		return;
+	link_add_tail(&c->loop->kicks, &c->kick);
+}
+
+static void flush_kicks(struct mcs_loop *l)
+{
+	/* take from the head: a kick may close other conns (unlinking them) */
+	while (!link_empty(&l->kicks)) {
+		struct mcs_conn *c = link_entry(l->kicks.next, struct mcs_conn, kick);
+		link_del(&c->kick);
+		int r = conn_kick_send(c);
+		if (r < 0)
+			conn_fail(c, r);
+	}
+}
+
+static bool wants_zc(const struct mcs_conn *c, const struct out_ent *e)
+{
+	uint32_t zt = c->loop->zc_threshold;
+	return e->ref && zt > 0 && e->len >= zt && !c->no_zc;
+}
+
+/* The head entry and those after it that can leave in one SENDMSG (none
+ * with an fd to pass, none empty, none bound for SEND_ZC) into c->siov;
+ * returns how many. */
+static unsigned gather(struct mcs_conn *c)
+{
+	unsigned k = 0;
+	size_t sum = 0;
+	for (struct out_ent *e = c->out_head; e && k < SEND_GATHER; e = e->next) {
+		size_t n = e->len - e->off;
+		if (n == 0 || (e->fd >= 0 && e->off == 0) || wants_zc(c, e) || n > IO_CHUNK_MAX - sum)
+			break;
+		c->siov[k].iov_base = e->data + e->off;
+		c->siov[k].iov_len = n;
+		sum += n;
+		k++;
+	}
+	return k;
+}
+
 static int conn_kick_send(struct mcs_conn *c)
 {
 	if (c->send_armed || c->connecting || c->state != CONN_LIVE)
@@ -554,16 +625,22 @@ static int conn_kick_send(struct mcs_conn *c)
 	if (!sqe)
 		return -EBUSY;
 	size_t n = MCS_MIN(e->len - e->off, (size_t)IO_CHUNK_MAX);
-	if (e->ref) {
+	unsigned k = 1;
+	if (wants_zc(c, e)) {
 		/* One SQE for the whole range: the kernel loops over short
 		 * sends itself (MSG_WAITALL). */
-		uint32_t zt = c->loop->zc_threshold;
-		if (zt > 0 && e->len >= zt && !c->no_zc) {
-			io_uring_prep_send_zc(sqe, c->fd, e->data + e->off, n, MSG_NOSIGNAL | MSG_WAITALL, 0);
-			c->send_zc = true;
-		} else {
-			io_uring_prep_send(sqe, c->fd, e->data + e->off, n, MSG_NOSIGNAL | MSG_WAITALL);
-		}
+		io_uring_prep_send_zc(sqe, c->fd, e->data + e->off, n, MSG_NOSIGNAL | MSG_WAITALL, 0);
+		c->send_zc = true;
+	} else if (!(e->fd >= 0 && e->off == 0) && (k = gather(c)) > 1) {
+		/* several entries (a header and the payload behind it, many
+		 * small answers and a reference...): one SENDMSG */
+		memset(&c->smsg, 0, sizeof(c->smsg));
+		c->smsg.msg_iov = c->siov;
+		c->smsg.msg_iovlen = k;
+		io_uring_prep_sendmsg(sqe, c->fd, &c->smsg, MSG_NOSIGNAL | MSG_WAITALL);
+	} else if (e->ref) {
+		k = 1;
+		io_uring_prep_send(sqe, c->fd, e->data + e->off, n, MSG_NOSIGNAL | MSG_WAITALL);
 	} else if (e->fd >= 0 && e->off == 0) {
 		/* The fd rides on the first byte; a remainder after a partial
 		 * send goes out as a plain SEND. */
@@ -582,10 +659,14 @@ static int conn_kick_send(struct mcs_conn *c)
 		memcpy(CMSG_DATA(cm), &e->fd, sizeof(int));
 		io_uring_prep_sendmsg(sqe, c->fd, &e->msg, MSG_NOSIGNAL);
 	} else {
+		k = 1;
 		io_uring_prep_send(sqe, c->fd, e->data + e->off, n, MSG_NOSIGNAL);
 	}
 	sqe_own(c->loop, sqe, &c->send_op, &c->inflight);
 	c->send_armed = true;
+	c->send_nents = k;
+	for (struct out_ent *x = e; k-- > 0; x = x->next)
+		x->busy = true;
 	return 0;
 }
 
@@ -604,6 +685,11 @@ static void conn_on_send(struct mcs_conn *c, int res, uint32_t flags)
 	c->send_armed = false;
 	c->send_zc = false;
 	c->zc_more = false;
+	/* the entries it covered may be appended to (and move) again */
+	struct out_ent *x = c->out_head;
+	for (unsigned i = 0; i < c->send_nents && x; i++, x = x->next)
+		x->busy = false;
+	c->send_nents = 0;
 	conn_op_done(c);
 	if (c->state != CONN_LIVE)
 		return;
@@ -620,19 +706,23 @@ static void conn_on_send(struct mcs_conn *c, int res, uint32_t flags)
 		conn_fail(c, -EIO);
 		return;
 	} else {
-		struct out_ent *e = c->out_head;
-		e->off += (size_t)res;
-		c->out_bytes -= (size_t)res;
-		if (e->off == e->len) {
-			/* done of a reference may send or close */
-			out_release(c, out_pop(c), 0, false);
-			if (c->state != CONN_LIVE)
-				return;
+		/* res bytes from the head on, over one or more entries */
+		size_t left = (size_t)res;
+		while (left > 0 && c->out_head) {
+			struct out_ent *e = c->out_head;
+			size_t k = MCS_MIN(left, e->len - e->off);
+			e->off += k;
+			left -= k;
+			c->out_bytes -= k;
+			if (e->off == e->len) {
+				/* done of a reference may send or close */
+				out_release(c, out_pop(c), 0, false);
+				if (c->state != CONN_LIVE)
+					return;
+			}
 		}
 	}
-	int r = conn_kick_send(c);
-	if (r < 0)
-		conn_fail(c, r);
+	conn_want_send(c);
 }
 
 /* Room for n more bytes at the end of the queue. Frames without an fd are
@@ -642,7 +732,7 @@ static void conn_on_send(struct mcs_conn *c, int res, uint32_t flags)
 static uint8_t *out_reserve(struct mcs_conn *c, size_t n, int fd)
 {
 	struct out_ent *t = c->out_tail;
-	bool tail_busy = t && t == c->out_head && c->send_armed;
+	bool tail_busy = t && t->busy;
 
 	if (fd < 0 && t && t->fd < 0 && !t->ref && !tail_busy && t->len + n <= OUT_COALESCE) {
 		if (t->len + n > t->cap) {
@@ -703,13 +793,7 @@ MCS_EXPORT int mcs_conn_send(struct mcs_conn *c, const struct mcs_hdr *h, const 
 	if (len > 0)
 		memcpy(p + MCS_HDR_SIZE, body, len);
 	c->out_bytes += MCS_HDR_SIZE + len;
-
-	int r = conn_kick_send(c);
-	if (r < 0) {
-		/* Queued but cannot go out: the conn is unusable. */
-		conn_fail(c, r);
-		return r;
-	}
+	conn_want_send(c);
 	return 0;
 }
 
@@ -726,11 +810,7 @@ MCS_EXPORT int mcs_conn_send_raw(struct mcs_conn *c, const void *data, size_t le
 		return -ENOMEM;
 	memcpy(p, data, len);
 	c->out_bytes += len;
-	int r = conn_kick_send(c);
-	if (r < 0) {
-		conn_fail(c, r);
-		return r;
-	}
+	conn_want_send(c);
 	return 0;
 }
 
@@ -753,9 +833,7 @@ MCS_EXPORT int mcs_conn_send_ref(struct mcs_conn *c, const void *p, size_t len, 
 	c->out_bytes += len;
 	/* Once queued, done reports the outcome: a conn that cannot send
 	 * fails, and done(err) follows; the call itself succeeded. */
-	int r = conn_kick_send(c);
-	if (r < 0)
-		conn_fail(c, r);
+	conn_want_send(c);
 	return 0;
 }
 
@@ -800,6 +878,7 @@ static struct mcs_conn *conn_new(struct mcs_loop *l, int fd, const struct mcs_co
 	c->connect_op = (struct op){ OP_CONNECT, c };
 	c->ctimeout_op = (struct op){ OP_CONNECT_TIMEOUT, c };
 	link_init(&c->link);
+	link_init(&c->kick);
 	c->rbuf = malloc(RBUF_INIT);
 	if (!c->rbuf) {
 		free(c);
@@ -849,10 +928,10 @@ static void conn_on_connect(struct mcs_conn *c, int res)
 	}
 	c->connecting = false;
 	int r = conn_arm_recv(c);
-	if (r == 0)
-		r = conn_kick_send(c);
 	if (r < 0)
 		conn_fail(c, r);
+	else
+		conn_want_send(c);
 }
 
 MCS_EXPORT int mcs_loop_connect(struct mcs_loop *l, const struct sockaddr *sa, socklen_t salen, unsigned timeout_ms,
@@ -1402,6 +1481,7 @@ static void reap(struct mcs_loop *l)
  * time is over. */
 static int wait_and_reap(struct mcs_loop *l)
 {
+	flush_kicks(l);
 	if (l->busy_poll_ns) {
 		uint64_t end = mcs_now_ns() + l->busy_poll_ns;
 		do {
@@ -1439,6 +1519,7 @@ MCS_EXPORT int mcs_loop_new(const struct mcs_loop_opts *opts, struct mcs_loop **
 	l->max_body = max_body;
 	l->zc_threshold = zc_threshold;
 	l->busy_poll_ns = (uint64_t)MCS_MIN(busy_poll_us, 1000000u) * 1000;
+	link_init(&l->kicks);
 	link_init(&l->conns);
 	link_init(&l->closing);
 	link_init(&l->ready);
@@ -1491,6 +1572,7 @@ MCS_EXPORT int mcs_loop_run(struct mcs_loop *l)
 		run_ready(l);
 	}
 	/* Hand queued work (e.g. a last reply) to the kernel before returning. */
+	flush_kicks(l);
 	io_uring_submit(&l->ring);
 	l->exit_requested = false;
 	return r < 0 ? r : l->exit_code;

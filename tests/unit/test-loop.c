@@ -1647,6 +1647,98 @@ START_TEST(test_send_ref_order)
 }
 END_TEST
 
+/* _i: transport. Sends start from the turn, and what was queued in a row
+ * leaves in one SENDMSG: here small frames (coalesced into shared chunks)
+ * and references alternate (an empty reference first: the gather stops
+ * before it), the peer does not read at first (a small send buffer: the
+ * gathered send stalls part way), and more frames are queued while it is
+ * in flight, which must go to new entries, never into the last chunk the
+ * kernel is still reading. The reader then gets every byte, in order. */
+START_TEST(test_send_gather)
+{
+	struct mcs_loop *l = new_loop(0);
+	int sv[2];
+	make_pair(_i, sv);
+	int small = 4096;
+	ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+	struct peer p = { 0 };
+	struct mcs_conn *c = add_peer(l, sv[0], &p);
+
+	enum { ROUNDS = 6, FRAMES = 40, LATE = 300 };
+	size_t ref_len[ROUNDS] = { 0, 256 * KiB, 1, 3 * MiB, 17, 512 * KiB };
+	size_t src_len = 0;
+	for (int i = 0; i < ROUNDS; i++)
+		src_len += ref_len[i];
+	uint8_t *src = map_buf(src_len);
+	fill_fast(src, src_len, 5);
+	size_t total = 0, off = 0;
+	uint64_t id = 0;
+	for (int i = 0; i < ROUNDS; i++) {
+		for (int f = 0; f < FRAMES; f++, id++) {
+			ck_assert_int_eq(send_frame(c, MCS_OP_PING, id, id % 50, -1), 0);
+			total += MCS_HDR_SIZE + id % 50;
+		}
+		ck_assert_int_eq(mcs_conn_send_ref(c, src + off, ref_len[i], NULL, NULL), 0);
+		off += ref_len[i];
+		total += ref_len[i];
+	}
+	/* ends in a chunk of frames that the stalled send covers */
+	for (int f = 0; f < FRAMES; f++, id++) {
+		ck_assert_int_eq(send_frame(c, MCS_OP_PING, id, id % 50, -1), 0);
+		total += MCS_HDR_SIZE + id % 50;
+	}
+	/* the gathered send goes out and stalls on the full socket */
+	run_for(l, 20);
+	ck_assert_uint_gt(mcs_conn_pending_bytes(c), 0);
+	for (int f = 0; f < LATE; f++, id++) {
+		ck_assert_int_eq(send_frame(c, MCS_OP_PING, id, id % 300, -1), 0);
+		total += MCS_HDR_SIZE + id % 300;
+	}
+
+	struct fd_reader r = { .sock = sv[1], .expect = total };
+	r.data = malloc(total);
+	ck_assert_ptr_nonnull(r.data);
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, fd_reader_main, &r), 0);
+	run_until(l, reader_done, &r);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(r.err, 0);
+
+	const uint8_t *q = r.data;
+	off = 0;
+	id = 0;
+	for (int i = 0; i < ROUNDS; i++) {
+		for (int f = 0; f < FRAMES; f++, id++) {
+			ck_assert_uint_eq(get_le(q + 12, 8), id);
+			ck_assert_uint_eq(get_le(q + 20, 4), id % 50);
+			ck_assert(check_fill(q + MCS_HDR_SIZE, id % 50, id));
+			q += MCS_HDR_SIZE + id % 50;
+		}
+		ck_assert_msg(memcmp(q, src + off, ref_len[i]) == 0, "reference %d differs", i);
+		q += ref_len[i];
+		off += ref_len[i];
+	}
+	for (int f = 0; f < FRAMES; f++, id++) {
+		ck_assert_uint_eq(get_le(q + 12, 8), id);
+		ck_assert(check_fill(q + MCS_HDR_SIZE, id % 50, id));
+		q += MCS_HDR_SIZE + id % 50;
+	}
+	for (int f = 0; f < LATE; f++, id++) {
+		ck_assert_uint_eq(get_le(q + 12, 8), id);
+		ck_assert_msg(check_fill(q + MCS_HDR_SIZE, id % 300, id), "late frame %d differs", f);
+		q += MCS_HDR_SIZE + id % 300;
+	}
+	ck_assert_uint_eq((size_t)(q - r.data), total);
+	run_for(l, 2);
+	ck_assert_uint_eq(mcs_conn_pending_bytes(c), 0);
+	ck_assert_int_eq(p.closes, 0);
+	free(r.data);
+	mcs_loop_free(l);
+	close(sv[1]);
+	unmap_buf(src, src_len);
+}
+END_TEST
+
 /* References stuck behind a peer that does not read, then the conn goes:
  * _i 0: unix, closed locally; 1: TCP, closed locally; 2: TCP with SEND_ZC,
  * closed locally; 3: TCP with SEND_ZC, the peer resets. Every done runs
@@ -2146,6 +2238,7 @@ static Suite *loop_suite(void)
 	tcase_add_loop_test(tc, test_recv_into_fail, 0, 4);
 	tcase_add_test(tc, test_recv_into_busy);
 	tcase_add_loop_test(tc, test_send_ref_order, 0, 4);
+	tcase_add_loop_test(tc, test_send_gather, 0, T_COUNT);
 	tcase_add_loop_test(tc, test_send_ref_close, 0, 4);
 	tcase_add_loop_test(tc, test_node_round_trip, 0, 2);
 	suite_add_tcase(s, tc);
