@@ -50,6 +50,16 @@ struct view_priv {
 	struct iovec iov[];
 };
 
+/* Read-ahead of one link: frames are taken from here, so that an answer
+ * (header and body, or a batch of answers) costs one recv, not two each. A
+ * frame is consumed only once whole: a timeout in the middle of one leaves
+ * it for the next call, which resynchronises by request id. */
+#define RA_SIZE (64u << 10)
+struct rahead {
+	uint8_t *buf;             /* RA_SIZE bytes, made on first use */
+	size_t off, len;          /* unread bytes: [off, len) */
+};
+
 struct mcs_client {
 	pthread_mutex_t lock;
 	int fd;
@@ -80,6 +90,9 @@ struct mcs_client {
 	char master[MCS_NAME_MAX + 1]; /* host:port, "" for none */
 	int data_direct;          /* remote data: 0 unknown, 1 straight to peers, -1 via the daemon */
 	struct mcs_peers *peers;  /* data connections to other nodes (peer.c) */
+	/* what one recv brought beyond the frame asked for, per link */
+	struct rahead ra_d, ra_m; /* daemon link, master link */
+	bool poll_first;          /* a request just left: its answer is not in yet */
 };
 
 /* A buffer shared with the daemon (BUF_ALLOC): the daemon made the memfd. */
@@ -132,6 +145,44 @@ static int write_on(struct mcs_client *c, int fd, const uint8_t *p, size_t n)
 
 static inline int write_all(struct mcs_client *c, const uint8_t *p, size_t n) { return write_on(c, c->fd, p, n); }
 
+/* Receive what is there, at most cap bytes (at least one: waits, within
+ * the handle's timeout). */
+static ssize_t recv_some(struct mcs_client *c, int sock, uint8_t *p, size_t cap)
+{
+	for (;;) {
+		/* right after a request, the answer is never in yet: sleep in
+		 * poll() first rather than try a recv bound to fail */
+		if (c->poll_first && !c->busy_poll_us) {
+			c->poll_first = false;
+			int e = wait_on(c, sock, POLLIN);
+			if (e < 0)
+				return e;
+		}
+		c->poll_first = false;
+		ssize_t r = recv(sock, p, cap, MSG_DONTWAIT);
+		/* opt-in: spin on the socket for a while before sleeping in
+		 * poll(), trading a core for the wake-up of this process (tens
+		 * of microseconds on a busy machine) */
+		if (r < 0 && errno == EAGAIN && c->busy_poll_us) {
+			uint64_t end = mcs_now_ns() + (uint64_t)c->busy_poll_us * 1000;
+			do
+				r = recv(sock, p, cap, MSG_DONTWAIT);
+			while (r < 0 && errno == EAGAIN && mcs_now_ns() < end);
+		}
+		if (r > 0)
+			return r;
+		if (r == 0)
+			return -ECONNRESET;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		int e = wait_on(c, sock, POLLIN);
+		if (e < 0)
+			return e;
+	}
+}
+
 /* Read exactly n bytes; the first read may carry an fd (HELLO). */
 static int read_on(struct mcs_client *c, int sock, uint8_t *p, size_t n, int *ret_fd)
 {
@@ -145,32 +196,12 @@ static int read_on(struct mcs_client *c, int sock, uint8_t *p, size_t n, int *re
 			r = mcs_recv_with_fd(sock, p, n, &fd);
 			if (r < 0)
 				return (int)r;
+			if (r == 0)
+				return -ECONNRESET;
 			if (fd >= 0)
 				*ret_fd = fd;
-		} else {
-			r = recv(sock, p, n, MSG_DONTWAIT);
-			/* opt-in: spin on the socket for a while before sleeping
-			 * in poll(), trading a core for the wake-up of this
-			 * process (tens of microseconds on a busy machine) */
-			if (r < 0 && errno == EAGAIN && c->busy_poll_us) {
-				uint64_t end = mcs_now_ns() + (uint64_t)c->busy_poll_us * 1000;
-				do
-					r = recv(sock, p, n, MSG_DONTWAIT);
-				while (r < 0 && errno == EAGAIN && mcs_now_ns() < end);
-			}
-		}
-		if (r == 0)
-			return -ECONNRESET;
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				int e = wait_on(c, sock, POLLIN);
-				if (e < 0)
-					return e;
-				continue;
-			}
-			return -errno;
+		} else if ((r = recv_some(c, sock, p, n)) < 0) {
+			return (int)r;
 		}
 		p += r;
 		n -= (size_t)r;
@@ -178,28 +209,84 @@ static int read_on(struct mcs_client *c, int sock, uint8_t *p, size_t n, int *re
 	return 0;
 }
 
-static inline int read_all(struct mcs_client *c, uint8_t *p, size_t n, int *ret_fd)
+/* Make ra hold at least n unread bytes (n <= RA_SIZE). */
+static int ra_fill(struct mcs_client *c, int sock, struct rahead *ra, size_t n)
 {
-	return read_on(c, c->fd, p, n, ret_fd);
+	if (!ra->buf && !(ra->buf = malloc(RA_SIZE)))
+		return -ENOMEM;
+	if (ra->len - ra->off >= n)
+		return 0;
+	if (ra->off + n > RA_SIZE) {
+		memmove(ra->buf, ra->buf + ra->off, ra->len - ra->off);
+		ra->len -= ra->off;
+		ra->off = 0;
+	}
+	while (ra->len - ra->off < n) {
+		ssize_t r = recv_some(c, sock, ra->buf + ra->len, RA_SIZE - ra->len);
+		if (r < 0)
+			return (int)r;
+		ra->len += (size_t)r;
+	}
+	return 0;
+}
+
+static void ra_consume(struct rahead *ra, size_t n)
+{
+	ra->off += n;
+	if (ra->off == ra->len)
+		ra->off = ra->len = 0;
+}
+
+static int in_reserve(struct mcs_client *c, size_t n)
+{
+	if (n <= c->in_cap)
+		return 0;
+	uint8_t *p = realloc(c->in, n);
+	if (!p)
+		return -ENOMEM;
+	c->in = p;
+	c->in_cap = n;
+	return 0;
 }
 
 /* Read one whole frame: header into c->in_hdr, body into c->in (grown as
- * needed). Any failure leaves the stream unusable: the caller marks it. */
+ * needed). Any failure but a timeout leaves the stream unusable: the
+ * caller marks it. */
 static int read_frame_on(struct mcs_client *c, int sock, int *ret_fd)
 {
-	uint8_t hb[MCS_HDR_SIZE];
 	int r;
-	if ((r = read_on(c, sock, hb, sizeof(hb), ret_fd)) < 0 || (r = mcs_hdr_decode(hb, c->max_body, &c->in_hdr)) < 0)
+	if (ret_fd && *ret_fd < 0) {
+		/* HELLO, the first frame on the daemon link: an fd may ride on
+		 * its first byte, so no read-ahead */
+		uint8_t hb[MCS_HDR_SIZE];
+		if ((r = read_on(c, sock, hb, sizeof(hb), ret_fd)) < 0 ||
+		    (r = mcs_hdr_decode(hb, c->max_body, &c->in_hdr)) < 0)
+			return r;
+		if ((r = in_reserve(c, c->in_hdr.body_len)) < 0)
+			return r;
+		return read_on(c, sock, c->in, c->in_hdr.body_len, NULL);
+	}
+	struct rahead *ra = c->mfd >= 0 && sock == c->mfd ? &c->ra_m : &c->ra_d;
+	if ((r = ra_fill(c, sock, ra, MCS_HDR_SIZE)) < 0 ||
+	    (r = mcs_hdr_decode(ra->buf + ra->off, c->max_body, &c->in_hdr)) < 0)
 		return r;
 	size_t n = c->in_hdr.body_len;
-	if (n > c->in_cap) {
-		uint8_t *p = realloc(c->in, n);
-		if (!p)
-			return -ENOMEM;
-		c->in = p;
-		c->in_cap = n;
+	if ((r = in_reserve(c, n)) < 0)
+		return r;
+	if (MCS_HDR_SIZE + n <= RA_SIZE) {
+		if ((r = ra_fill(c, sock, ra, MCS_HDR_SIZE + n)) < 0)
+			return r;
+		if (n)
+			memcpy(c->in, ra->buf + ra->off + MCS_HDR_SIZE, n);
+		ra_consume(ra, MCS_HDR_SIZE + n);
+		return 0;
 	}
-	return read_on(c, sock, c->in, n, NULL);
+	/* a large body: what is buffered, then the rest straight in place */
+	ra_consume(ra, MCS_HDR_SIZE);
+	size_t k = MCS_MIN(n, ra->len - ra->off);
+	memcpy(c->in, ra->buf + ra->off, k);
+	ra_consume(ra, k);
+	return read_on(c, sock, c->in + k, n - k, NULL);
 }
 
 static inline int read_frame(struct mcs_client *c, int *ret_fd) { return read_frame_on(c, c->fd, ret_fd); }
@@ -215,6 +302,7 @@ static int roundtrip_on(struct mcs_client *c, int sock, bool *broken, int *ret_f
 	int r = write_on(c, sock, c->out.p, c->out.len);
 	if (r < 0)
 		goto broken;
+	c->poll_first = true;
 	uint64_t want = c->next_req - 1;
 	for (;;) {
 		if ((r = read_frame_on(c, sock, ret_fd)) < 0)
@@ -260,6 +348,7 @@ static void master_connect(struct mcs_client *c)
 	c->mfd = fd;
 	c->mbroken = false;
 	c->mgen++;
+	c->ra_m.off = c->ra_m.len = 0; /* nothing of the old link is read */
 }
 
 /* Pick the link of the metadata exchanges of the operation that starts
@@ -468,6 +557,8 @@ MCS_EXPORT struct mcs_client *mcs_client_free(struct mcs_client *c)
 	mcs_segment_close(&c->seg);
 	mcs_buf_free(&c->out);
 	free(c->in);
+	free(c->ra_d.buf);
+	free(c->ra_m.buf);
 	if (c->xxh)
 		XXH3_freeState(c->xxh);
 	pthread_mutex_destroy(&c->lock);
@@ -680,6 +771,7 @@ static int transfer(struct mcs_client *c, uint16_t op, const struct mcs_replica 
 		c->broken = true;
 		return r;
 	}
+	c->poll_first = true;
 	/* answers come in any order; read until all are in */
 	int status = 0;
 	for (unsigned got = 0; got < n_reps;) {
@@ -1296,6 +1388,7 @@ static int pipeline(struct mcs_client *c, uint64_t first, size_t n, struct answe
 	int r = write_on(c, sock, c->out.p, c->out.len);
 	if (r < 0)
 		goto broken;
+	c->poll_first = true;
 	for (size_t got = 0; got < n;) {
 		if ((r = read_frame_on(c, sock, NULL)) < 0)
 			goto broken;
