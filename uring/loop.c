@@ -143,7 +143,8 @@ struct mcs_loop {
 	int exit_code;
 	bool freeing;               /* in mcs_loop_free: only on_close runs */
 	bool broken;                /* the ring failed: give up waiting */
-	struct link kicks;          /* live conns with bytes queued, send not armed */
+	struct link kicks;          /* conns with bytes queued, send not armed (any
+	                               that stopped being live are skipped) */
 	struct link conns;          /* live */
 	struct link closing;        /* closed, ops still in flight */
 	struct link ready;          /* closed, nothing in flight: on_close due */
@@ -363,8 +364,15 @@ static void conn_fail(struct mcs_conn *c, int err)
 		 * error answer before a hang-up), as if sent at once. */
 		link_del(&c->kick);
 		(void)conn_kick_send(c);
-		if (c->state != CONN_LIVE)
-			return;     /* a done callback closed it meanwhile */
+		/* a done callback run by the kick may have queued more (and
+		 * linked the conn again) or closed it already */
+		if (link_linked(&c->kick))
+			link_del(&c->kick);
+		if (c->state != CONN_LIVE) {
+			if (err < 0 && c->close_err == 0)
+				c->close_err = err;
+			return;
+		}
 	}
 	c->state = CONN_CLOSING;
 	c->close_err = err;
@@ -394,6 +402,8 @@ static void conn_fail(struct mcs_conn *c, int err)
 static void conn_finalize(struct mcs_conn *c, bool leak_buffers)
 {
 	link_del(&c->link);
+	if (link_linked(&c->kick))
+		link_del(&c->kick);
 	c->state = CONN_DONE;
 	if (c->fd >= 0)
 		close(c->fd);
@@ -706,21 +716,32 @@ static void conn_on_send(struct mcs_conn *c, int res, uint32_t flags)
 		conn_fail(c, -EIO);
 		return;
 	} else {
-		/* res bytes from the head on, over one or more entries */
+		/* res bytes from the head on, over one or more entries: credit
+		 * and unlink every finished entry first, then release them, as
+		 * a done callback may queue (coalescing into the entry after
+		 * them) and even close, which sends what is queued at once */
 		size_t left = (size_t)res;
+		struct out_ent *fin = NULL, **fin_tail = &fin;
 		while (left > 0 && c->out_head) {
 			struct out_ent *e = c->out_head;
 			size_t k = MCS_MIN(left, e->len - e->off);
 			e->off += k;
 			left -= k;
 			c->out_bytes -= k;
-			if (e->off == e->len) {
-				/* done of a reference may send or close */
-				out_release(c, out_pop(c), 0, false);
-				if (c->state != CONN_LIVE)
-					return;
-			}
+			if (e->off < e->len)
+				break;
+			*fin_tail = out_pop(c);
+			fin_tail = &(*fin_tail)->next;
 		}
+		while (fin) {
+			struct out_ent *e = fin;
+			fin = e->next;
+			e->next = NULL;
+			/* sent: done(0), even if an earlier done closed the conn */
+			out_release(c, e, 0, false);
+		}
+		if (c->state != CONN_LIVE)
+			return;
 	}
 	conn_want_send(c);
 }

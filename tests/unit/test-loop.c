@@ -1739,6 +1739,73 @@ START_TEST(test_send_gather)
 }
 END_TEST
 
+/* _i: transport x (done only queues | done queues and closes). A reference
+ * and a frame leave in one gathered send; the reference's done, run when
+ * that send completes, queues another frame (and closes the conn): the peer
+ * gets each byte once, in order (reference, frame 1, frame 2), frame 2
+ * included when the close follows it at once. */
+struct gdone {
+	int calls, err;
+	bool close;
+};
+
+static void gdone_fn(struct mcs_conn *c, int err, void *arg)
+{
+	struct gdone *g = arg;
+	g->calls++;
+	g->err = err;
+	if (err == 0) {
+		ck_assert_int_eq(send_frame(c, MCS_OP_PING, 2, 5, -1), 0);
+		if (g->close)
+			mcs_conn_close(c);
+	}
+}
+
+START_TEST(test_send_done_queues)
+{
+	int transport = _i % T_COUNT;
+	bool close_it = _i / T_COUNT;
+	struct mcs_loop *l = new_loop(0);
+	int sv[2];
+	make_pair(transport, sv);
+	struct peer p = { 0 };
+	struct mcs_conn *c = add_peer(l, sv[0], &p);
+	static uint8_t A[100];
+	memset(A, 'A', sizeof(A));
+	struct gdone g = { .close = close_it };
+	ck_assert_int_eq(mcs_conn_send_ref(c, A, sizeof(A), gdone_fn, &g), 0);
+	ck_assert_int_eq(send_frame(c, MCS_OP_PING, 1, 10, -1), 0);
+	size_t want = sizeof(A) + MCS_HDR_SIZE + 10 + MCS_HDR_SIZE + 5;
+	if (close_it) {
+		run_until_count(l, &p.closes, 1);
+	} else {
+		run_for(l, 50);
+		ck_assert_int_eq(p.closes, 0);
+		ck_assert_uint_eq(mcs_conn_pending_bytes(c), 0);
+	}
+	ck_assert_int_eq(g.calls, 1);
+	ck_assert_int_eq(g.err, 0);
+	uint8_t buf[4096];
+	size_t got = 0;
+	for (;;) {
+		ssize_t k = recv(sv[1], buf + got, sizeof(buf) - got, MSG_DONTWAIT);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	ck_assert_uint_eq(got, want);
+	ck_assert(memcmp(buf, A, sizeof(A)) == 0);
+	const uint8_t *q = buf + sizeof(A);
+	ck_assert_uint_eq(get_le(q + 12, 8), 1);
+	ck_assert(check_fill(q + MCS_HDR_SIZE, 10, 1));
+	q += MCS_HDR_SIZE + 10;
+	ck_assert_uint_eq(get_le(q + 12, 8), 2);
+	ck_assert(check_fill(q + MCS_HDR_SIZE, 5, 2));
+	mcs_loop_free(l);
+	close(sv[1]);
+}
+END_TEST
+
 /* References stuck behind a peer that does not read, then the conn goes:
  * _i 0: unix, closed locally; 1: TCP, closed locally; 2: TCP with SEND_ZC,
  * closed locally; 3: TCP with SEND_ZC, the peer resets. Every done runs
@@ -2239,6 +2306,7 @@ static Suite *loop_suite(void)
 	tcase_add_test(tc, test_recv_into_busy);
 	tcase_add_loop_test(tc, test_send_ref_order, 0, 4);
 	tcase_add_loop_test(tc, test_send_gather, 0, T_COUNT);
+	tcase_add_loop_test(tc, test_send_done_queues, 0, 2 * T_COUNT);
 	tcase_add_loop_test(tc, test_send_ref_close, 0, 4);
 	tcase_add_loop_test(tc, test_node_round_trip, 0, 2);
 	suite_add_tcase(s, tc);
