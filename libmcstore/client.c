@@ -52,8 +52,10 @@ struct view_priv {
 
 /* Read-ahead of one link: frames are taken from here, so that an answer
  * (header and body, or a batch of answers) costs one recv, not two each. A
- * frame is consumed only once whole: a timeout in the middle of one leaves
- * it for the next call, which resynchronises by request id. */
+ * frame of up to RA_SIZE bytes is consumed only once whole: a timeout in
+ * the middle of one leaves it for the next call, which resynchronises by
+ * request id. A larger body lands in place; a timeout inside it breaks the
+ * link. */
 #define RA_SIZE (64u << 10)
 struct rahead {
 	uint8_t *buf;             /* RA_SIZE bytes, made on first use */
@@ -209,8 +211,10 @@ static int read_on(struct mcs_client *c, int sock, uint8_t *p, size_t n, int *re
 	return 0;
 }
 
-/* Make ra hold at least n unread bytes (n <= RA_SIZE). */
-static int ra_fill(struct mcs_client *c, int sock, struct rahead *ra, size_t n)
+/* Make ra hold at least n unread bytes (n <= RA_SIZE). With exact, read
+ * no byte beyond them (what follows may be an answer whose fd a plain recv
+ * would drop). */
+static int ra_fill(struct mcs_client *c, int sock, struct rahead *ra, size_t n, bool exact)
 {
 	if (!ra->buf && !(ra->buf = malloc(RA_SIZE)))
 		return -ENOMEM;
@@ -222,7 +226,8 @@ static int ra_fill(struct mcs_client *c, int sock, struct rahead *ra, size_t n)
 		ra->off = 0;
 	}
 	while (ra->len - ra->off < n) {
-		ssize_t r = recv_some(c, sock, ra->buf + ra->len, RA_SIZE - ra->len);
+		size_t cap = exact ? n - (ra->len - ra->off) : RA_SIZE - ra->len;
+		ssize_t r = recv_some(c, sock, ra->buf + ra->len, cap);
 		if (r < 0)
 			return (int)r;
 		ra->len += (size_t)r;
@@ -250,14 +255,17 @@ static int in_reserve(struct mcs_client *c, size_t n)
 }
 
 /* Read one whole frame: header into c->in_hdr, body into c->in (grown as
- * needed). Any failure but a timeout leaves the stream unusable: the
+ * needed). A timeout inside a frame of up to RA_SIZE bytes leaves the link
+ * usable (see struct rahead); any other failure leaves it unusable: the
  * caller marks it. */
 static int read_frame_on(struct mcs_client *c, int sock, int *ret_fd)
 {
 	int r;
-	if (ret_fd && *ret_fd < 0) {
-		/* HELLO, the first frame on the daemon link: an fd may ride on
-		 * its first byte, so no read-ahead */
+	struct rahead *ra = c->mfd >= 0 && sock == c->mfd ? &c->ra_m : &c->ra_d;
+	bool fd_due = ret_fd && *ret_fd < 0;
+	if (fd_due && ra->len == ra->off) {
+		/* an answer carrying an fd on its first byte (HELLO,
+		 * BUF_ALLOC): straight from the socket, no read-ahead */
 		uint8_t hb[MCS_HDR_SIZE];
 		if ((r = read_on(c, sock, hb, sizeof(hb), ret_fd)) < 0 ||
 		    (r = mcs_hdr_decode(hb, c->max_body, &c->in_hdr)) < 0)
@@ -266,27 +274,30 @@ static int read_frame_on(struct mcs_client *c, int sock, int *ret_fd)
 			return r;
 		return read_on(c, sock, c->in, c->in_hdr.body_len, NULL);
 	}
-	struct rahead *ra = c->mfd >= 0 && sock == c->mfd ? &c->ra_m : &c->ra_d;
-	if ((r = ra_fill(c, sock, ra, MCS_HDR_SIZE)) < 0 ||
+	/* (with an fd due, what is buffered is a late answer to an earlier
+	 * request: complete it without reading past it) */
+	if ((r = ra_fill(c, sock, ra, MCS_HDR_SIZE, fd_due)) < 0 ||
 	    (r = mcs_hdr_decode(ra->buf + ra->off, c->max_body, &c->in_hdr)) < 0)
 		return r;
 	size_t n = c->in_hdr.body_len;
 	if ((r = in_reserve(c, n)) < 0)
 		return r;
 	if (MCS_HDR_SIZE + n <= RA_SIZE) {
-		if ((r = ra_fill(c, sock, ra, MCS_HDR_SIZE + n)) < 0)
+		if ((r = ra_fill(c, sock, ra, MCS_HDR_SIZE + n, fd_due)) < 0)
 			return r;
 		if (n)
 			memcpy(c->in, ra->buf + ra->off + MCS_HDR_SIZE, n);
 		ra_consume(ra, MCS_HDR_SIZE + n);
 		return 0;
 	}
-	/* a large body: what is buffered, then the rest straight in place */
+	/* a large body: what is buffered, then the rest straight in place;
+	 * the header is gone, so a timeout now must break the link */
 	ra_consume(ra, MCS_HDR_SIZE);
 	size_t k = MCS_MIN(n, ra->len - ra->off);
 	memcpy(c->in, ra->buf + ra->off, k);
 	ra_consume(ra, k);
-	return read_on(c, sock, c->in + k, n - k, NULL);
+	r = read_on(c, sock, c->in + k, n - k, NULL);
+	return r == MCS_E_TIMEOUT ? -ETIMEDOUT : r;
 }
 
 static inline int read_frame(struct mcs_client *c, int *ret_fd) { return read_frame_on(c, c->fd, ret_fd); }
