@@ -165,6 +165,11 @@ cleanup() {
 	rm -rf "$T_DIR"
 }
 trap cleanup EXIT
+# a signal ends the script through exit, so that cleanup stops the daemons
+# (SIGPIPE: a write to a helper that died; TERM/INT: make check stopped)
+trap 'echo "# killed by SIGPIPE"; exit 141' PIPE
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 # finish: stop every daemon cleanly (checked), check logs, exit
 finish_daemons() {
