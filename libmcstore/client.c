@@ -16,6 +16,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -94,7 +95,6 @@ struct mcs_client {
 	struct mcs_peers *peers;  /* data connections to other nodes (peer.c) */
 	/* what one recv brought beyond the frame asked for, per link */
 	struct rahead ra_d, ra_m; /* daemon link, master link */
-	bool poll_first;          /* a request just left: its answer is not in yet */
 };
 
 /* A buffer shared with the daemon (BUF_ALLOC): the daemon made the memfd. */
@@ -147,41 +147,44 @@ static int write_on(struct mcs_client *c, int fd, const uint8_t *p, size_t n)
 
 static inline int write_all(struct mcs_client *c, const uint8_t *p, size_t n) { return write_on(c, c->fd, p, n); }
 
+/* Metadata links are blocking sockets with the handle's timeout as
+ * SO_RCVTIMEO: a recv sleeps for the answer itself, one system call where
+ * poll() then recv() took two. */
+static int link_setup(const struct mcs_client *c, int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return -errno;
+	struct timeval tv = { .tv_sec = c->timeout_ms / 1000, .tv_usec = (c->timeout_ms % 1000) * 1000 };
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		return -errno;
+	return 0;
+}
+
 /* Receive what is there, at most cap bytes (at least one: waits, within
  * the handle's timeout). */
 static ssize_t recv_some(struct mcs_client *c, int sock, uint8_t *p, size_t cap)
 {
 	for (;;) {
-		/* right after a request, the answer is never in yet: sleep in
-		 * poll() first rather than try a recv bound to fail */
-		if (c->poll_first && !c->busy_poll_us) {
-			c->poll_first = false;
-			int e = wait_on(c, sock, POLLIN);
-			if (e < 0)
-				return e;
-		}
-		c->poll_first = false;
-		ssize_t r = recv(sock, p, cap, MSG_DONTWAIT);
-		/* opt-in: spin on the socket for a while before sleeping in
-		 * poll(), trading a core for the wake-up of this process (tens
-		 * of microseconds on a busy machine) */
-		if (r < 0 && errno == EAGAIN && c->busy_poll_us) {
+		ssize_t r = -1;
+		/* opt-in: spin on the socket for a while before sleeping,
+		 * trading a core for the wake-up of this process (tens of
+		 * microseconds on a busy machine) */
+		if (c->busy_poll_us) {
 			uint64_t end = mcs_now_ns() + (uint64_t)c->busy_poll_us * 1000;
 			do
 				r = recv(sock, p, cap, MSG_DONTWAIT);
 			while (r < 0 && errno == EAGAIN && mcs_now_ns() < end);
 		}
+		if (r < 0 && (!c->busy_poll_us || errno == EAGAIN))
+			r = recv(sock, p, cap, 0);      /* sleeps, up to SO_RCVTIMEO */
 		if (r > 0)
 			return r;
 		if (r == 0)
 			return -ECONNRESET;
 		if (errno == EINTR)
 			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		int e = wait_on(c, sock, POLLIN);
-		if (e < 0)
-			return e;
+		return errno == EAGAIN || errno == EWOULDBLOCK ? MCS_E_TIMEOUT : -errno;
 	}
 }
 
@@ -313,7 +316,6 @@ static int roundtrip_on(struct mcs_client *c, int sock, bool *broken, int *ret_f
 	int r = write_on(c, sock, c->out.p, c->out.len);
 	if (r < 0)
 		goto broken;
-	c->poll_first = true;
 	uint64_t want = c->next_req - 1;
 	for (;;) {
 		if ((r = read_frame_on(c, sock, ret_fd)) < 0)
@@ -352,6 +354,10 @@ static void master_connect(struct mcs_client *c)
 		return;
 	}
 	int fd = mcs_tcp_connect(host, port, (int)MCS_MIN(c->timeout_ms, 2000u));
+	if (fd >= 0 && link_setup(c, fd) < 0) {
+		close(fd);
+		fd = -1;
+	}
 	if (fd < 0) {
 		c->mretry_ms = mcs_now_ms() + 1000;
 		return;
@@ -481,6 +487,8 @@ MCS_EXPORT int mcs_client_new(const struct mcs_client_opts *opts, struct mcs_cli
 		r = -errno;
 		goto fail;
 	}
+	if ((r = link_setup(c, c->fd)) < 0)
+		goto fail;
 
 	begin(c, MCS_OP_HELLO);
 	struct mcs_hello_req hq = { .client_version = MCS_PROTO_VERSION, .pid = (uint32_t)getpid() };
@@ -782,7 +790,6 @@ static int transfer(struct mcs_client *c, uint16_t op, const struct mcs_replica 
 		c->broken = true;
 		return r;
 	}
-	c->poll_first = true;
 	/* answers come in any order; read until all are in */
 	int status = 0;
 	for (unsigned got = 0; got < n_reps;) {
@@ -1399,7 +1406,6 @@ static int pipeline(struct mcs_client *c, uint64_t first, size_t n, struct answe
 	int r = write_on(c, sock, c->out.p, c->out.len);
 	if (r < 0)
 		goto broken;
-	c->poll_first = true;
 	for (size_t got = 0; got < n;) {
 		if ((r = read_frame_on(c, sock, NULL)) < 0)
 			goto broken;

@@ -10,7 +10,7 @@
 # link can still be released.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 20
+tap_plan 23
 
 metrics_port_of() { sed -n 's/.*metrics at http:\/\/[^ ]*:\([0-9][0-9]*\)\/metrics.*/\1/p' "$1" | head -1; }
 relayed() {
@@ -104,6 +104,27 @@ done
 ok $? "the same handle puts again after the restart ($res)"
 [ "$(dc 'get after 200000')" = "ok" ]
 ok $? "and reads it back byte-exact"
+
+# a master that stops answering: the client's wait is bounded by its
+# timeout (5 s in direct-client), and the same handle works once the
+# master answers again (the late answer is skipped by request id)
+kill -STOP "$MASTER_PID"
+t0=$(date +%s%N)
+res=$(dc 'get after 200000')
+ms=$((($(date +%s%N) - t0) / 1000000))
+kill -CONT "$MASTER_PID"
+case $res in "err "*[Tt]ime*) st=0 ;; *) st=1 ;; esac
+ok $st "a get while the master is stopped fails with a timeout ($res)"
+[ "$ms" -ge 4500 ] && [ "$ms" -lt 9000 ]
+ok $? "after about the 5 s timeout ($ms ms)"
+res=
+for i in $(seq 1 25); do
+	res=$(dc 'get after 200000')
+	[ "$res" = "ok" ] && break
+	sleep 0.2
+done
+[ "$res" = "ok" ]
+ok $? "the same handle reads again once the master resumes ($res)"
 echo quit >&"$DCW"
 wait "$DC_PID"
 ok $? "the long-lived client exits cleanly"
