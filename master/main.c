@@ -369,7 +369,7 @@ static void on_sweep(struct mcs_timer *t, void *userdata)
 {
 	struct master *m = userdata;
 	uint64_t now = mcs_now_ms();
-	uint64_t gap = m->last_sweep_ms ? now - m->last_sweep_ms : 0;
+	uint64_t gap = now - m->last_sweep_ms;
 	m->last_sweep_ms = now;
 	if (gap > 2 * m->sweep_every_ms) {
 		/* the master itself did not run for a while (starved of CPU,
@@ -675,6 +675,9 @@ int main(int argc, char **argv)
 		return log_error_errno(r, "cannot arm the eviction timer: %m"), 1;
 	uint64_t every = MCS_MAX(m.node_timeout_ms / 4, (uint64_t)5);
 	m.sweep_every_ms = every;
+	/* the first sweep too must see a stall that came before it (a master
+	 * stopped right after it started), so it counts from here */
+	m.last_sweep_ms = mcs_now_ms();
 	if ((r = mcs_loop_add_timer(m.loop, every, every, on_sweep, &m, &m.sweep)) < 0)
 		return log_error_errno(r, "cannot arm the node sweep timer: %m"), 1;
 	uint64_t wd = mcs_notify_watchdog_usec() / 4000; /* ms: ping every quarter interval */

@@ -6,7 +6,7 @@
 # the survivor's, and a restarted node rejoins and takes new puts.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 35
+tap_plan 36
 start_master --node-timeout-ms 1000
 for n in n1 n2 n3; do start_node $n 128M --hugepages off --heartbeat-interval-ms 100; done
 
@@ -110,6 +110,20 @@ lost1=$(grep -c "declaring it lost" "$T_DIR/master.log")
 [ "$lost1" = "$lost0" ] && on n3 stat | grep -q '^segments: *3$'
 ok $? "a master stopped for 2.5 s declares no live node lost when it resumes ($lost0 -> $lost1 losses)"
 
-alive "$MASTER_PID" && alive "$(pid_of n2)" && alive "$(pid_of n3)"
-ok $? "master and surviving nodes alive"
+# the same for a master stopped before its first sweep (a second master,
+# node timeout 4 s: sweeps every second; stopped as soon as n4 mounted;
+# its next heartbeat, 2 s later, comes after that first sweep is due)
+M1=$MASTER_PID; tstart=$(date +%s%N)
+start_master --node-timeout-ms 4000
+start_node n4 64M --hugepages off --heartbeat-interval-ms 2000
+kill -STOP "$MASTER_PID"
+diag "stopped $((($(date +%s%N) - tstart) / 1000000)) ms after the start"
+sleep 4.5
+kill -CONT "$MASTER_PID"
+sleep 1.5
+! grep -q "declaring it lost" "$T_DIR/master.log" && on n4 stat | grep -q '^segments: *1$'
+ok $? "a master stopped right after it started declares no live node lost when it resumes"
+
+alive "$M1" && alive "$MASTER_PID" && alive "$(pid_of n2)" && alive "$(pid_of n3)" && alive "$(pid_of n4)"
+ok $? "both masters and the surviving nodes alive"
 finish_daemons
