@@ -122,7 +122,6 @@ static int wait_on(struct mcs_client *c, int fd, short events)
 	}
 }
 
-static inline int wait_fd(struct mcs_client *c, short events) { return wait_on(c, c->fd, events); }
 
 static int write_on(struct mcs_client *c, int fd, const uint8_t *p, size_t n)
 {

@@ -78,6 +78,18 @@ DC_PID=$!
 T_PIDS+=("$DC_PID")
 exec {DCW}>"$T_DIR/dc.in" {DCR}<"$T_DIR/dc.out"
 dc() { echo "$1" >&"$DCW"; local line=; read -r -t 20 line <&"$DCR"; echo "$line"; }
+# dc_until WANT COMMAND: send COMMAND every 0.2 s until it answers WANT
+# (10 s at most); the last answer is left in $res
+dc_until() {
+	local i
+	res=
+	for i in $(seq 1 50); do
+		res=$(dc "$2")
+		[ "$res" = "$1" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
 [ "$(dc 'put before 100000')" = "ok 1" ]
 ok $? "long-lived client: put"
 [ "$(dc 'get before 100000')" = "ok" ]
@@ -94,13 +106,7 @@ ok $? "the restarted master has n1 mounted again"
 
 [ "$(dc 'release')" = "ok" ]
 ok $? "releasing the view taken on the old link does not hurt"
-res=
-for i in $(seq 1 50); do
-	res=$(dc 'put after 200000')
-	[ "$res" = "ok 1" ] && break
-	sleep 0.2
-done
-[ "$res" = "ok 1" ]
+dc_until "ok 1" 'put after 200000'
 ok $? "the same handle puts again after the restart ($res)"
 [ "$(dc 'get after 200000')" = "ok" ]
 ok $? "and reads it back byte-exact"
@@ -117,13 +123,7 @@ case $res in "err "*[Tt]ime*) st=0 ;; *) st=1 ;; esac
 ok $st "a get while the master is stopped fails with a timeout ($res)"
 [ "$ms" -ge 4500 ] && [ "$ms" -lt 9000 ]
 ok $? "after about the 5 s timeout ($ms ms)"
-res=
-for i in $(seq 1 25); do
-	res=$(dc 'get after 200000')
-	[ "$res" = "ok" ] && break
-	sleep 0.2
-done
-[ "$res" = "ok" ]
+dc_until ok 'get after 200000'
 ok $? "the same handle reads again once the master resumes ($res)"
 echo quit >&"$DCW"
 wait "$DC_PID"

@@ -690,6 +690,19 @@ static bool reader_done(void *arg)
 	return atomic_load(&r->done);
 }
 
+/* Run the loop while a thread reads r->expect bytes from r->sock into
+ * r->data (allocated here; the caller frees it): all must arrive. */
+static void read_while_running(struct mcs_loop *l, struct fd_reader *r)
+{
+	r->data = malloc(r->expect ? r->expect : 1);
+	ck_assert_ptr_nonnull(r->data);
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, fd_reader_main, r), 0);
+	run_until(l, reader_done, r);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(r->err, 0);
+}
+
 static int make_memfd(const char *text)
 {
 	int fd = memfd_create("test-loop", MFD_CLOEXEC);
@@ -731,14 +744,7 @@ START_TEST(test_fd_passing)
 	ck_assert_int_eq(send_frame(c, MCS_OP_HELLO, 9, 0, 12345), -EBADF);
 
 	struct fd_reader r = { .sock = sv[1], .expect = total };
-	r.data = malloc(total);
-	ck_assert_ptr_nonnull(r.data);
-	pthread_t th;
-	ck_assert_int_eq(pthread_create(&th, NULL, fd_reader_main, &r), 0);
-	run_until(l, reader_done, &r);
-	ck_assert_int_eq(pthread_join(th, NULL), 0);
-
-	ck_assert_int_eq(r.err, 0);
+	read_while_running(l, &r);
 	ck_assert_uint_eq(mcs_conn_pending_bytes(c), 0);
 	ck_assert_int_eq(r.n_fds, 2);
 	/* each fd came with the read holding its frame's first byte */
@@ -1599,13 +1605,7 @@ START_TEST(test_send_ref_order)
 	total += sizeof(tail);
 
 	struct fd_reader r = { .sock = sv[1], .expect = total };
-	r.data = malloc(total);
-	ck_assert_ptr_nonnull(r.data);
-	pthread_t th;
-	ck_assert_int_eq(pthread_create(&th, NULL, fd_reader_main, &r), 0);
-	run_until(l, reader_done, &r);
-	ck_assert_int_eq(pthread_join(th, NULL), 0);
-	ck_assert_int_eq(r.err, 0);
+	read_while_running(l, &r);
 
 	/* the stream is the items, in order */
 	const uint8_t *q = r.data;
@@ -1696,13 +1696,7 @@ START_TEST(test_send_gather)
 	}
 
 	struct fd_reader r = { .sock = sv[1], .expect = total };
-	r.data = malloc(total);
-	ck_assert_ptr_nonnull(r.data);
-	pthread_t th;
-	ck_assert_int_eq(pthread_create(&th, NULL, fd_reader_main, &r), 0);
-	run_until(l, reader_done, &r);
-	ck_assert_int_eq(pthread_join(th, NULL), 0);
-	ck_assert_int_eq(r.err, 0);
+	read_while_running(l, &r);
 
 	const uint8_t *q = r.data;
 	off = 0;
