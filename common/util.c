@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "mcstore.h"
 
 int mcs_parse_u64(const char *s, uint64_t max, uint64_t *ret)
 {
@@ -113,6 +114,20 @@ const char *mcs_fmt_size(uint64_t v, char *buf, size_t len)
 	return buf;
 }
 
+int mcs_poll_fd(int fd, short events, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	for (;;) {
+		int r = poll(&p, 1, timeout_ms);
+		if (r > 0)
+			return 0;
+		if (r == 0)
+			return MCS_E_TIMEOUT;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
 int mcs_tcp_connect(const char *host, uint16_t port, int timeout_ms)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
@@ -136,13 +151,10 @@ int mcs_tcp_connect(const char *host, uint16_t port, int timeout_ms)
 			fd = -1;
 			continue;
 		}
-		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		int err = 0, pr;
+		int err = 0, pr = mcs_poll_fd(fd, POLLOUT, timeout_ms);
 		socklen_t el = sizeof(err);
-		while ((pr = poll(&pfd, 1, timeout_ms)) < 0 && errno == EINTR)
-			;
-		if (pr <= 0)
-			err = pr == 0 ? ETIMEDOUT : errno;
+		if (pr < 0)
+			err = pr == MCS_E_TIMEOUT ? ETIMEDOUT : -pr;
 		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
 			err = errno;
 		if (err) {

@@ -108,19 +108,7 @@ MCS_EXPORT const char *mcs_version(void) { return PACKAGE_VERSION; }
 
 /* ---- framing over a blocking socket ------------------------------------ */
 
-static int wait_on(struct mcs_client *c, int fd, short events)
-{
-	struct pollfd p = { .fd = fd, .events = events };
-	for (;;) {
-		int r = poll(&p, 1, (int)c->timeout_ms);
-		if (r > 0)
-			return 0;
-		if (r == 0)
-			return MCS_E_TIMEOUT;
-		if (errno != EINTR)
-			return -errno;
-	}
-}
+static int wait_on(struct mcs_client *c, int fd, short events) { return mcs_poll_fd(fd, events, (int)c->timeout_ms); }
 
 
 static int write_on(struct mcs_client *c, int fd, const uint8_t *p, size_t n)

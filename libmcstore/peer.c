@@ -138,20 +138,6 @@ void peers_free(struct mcs_peers *p)
 
 /* ---- connections ----------------------------------------------------------- */
 
-static int wait_one(int fd, short events, unsigned timeout_ms)
-{
-	struct pollfd pf = { .fd = fd, .events = events };
-	for (;;) {
-		int r = poll(&pf, 1, (int)timeout_ms);
-		if (r > 0)
-			return 0;
-		if (r == 0)
-			return MCS_E_TIMEOUT;
-		if (errno != EINTR)
-			return -errno;
-	}
-}
-
 static struct pool *pool_get(struct mcs_peers *p, struct mcs_str endpoint)
 {
 	if (endpoint.len == 0 || endpoint.len > MCS_NAME_MAX)
@@ -743,7 +729,7 @@ static int target_send(struct mcs_peers *p, const struct peer_self *self, struct
 						continue;
 					if (errno != EAGAIN && errno != EWOULDBLOCK)
 						return -errno;
-					int r = wait_one(ch->conn->fd, POLLOUT, p->timeout_ms);
+					int r = mcs_poll_fd(ch->conn->fd, POLLOUT, (int)p->timeout_ms);
 					if (r < 0)
 						return r;
 					continue;
