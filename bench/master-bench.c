@@ -17,12 +17,10 @@
  * master's resident memory before and after the load gives bytes per object.
  * It judges nothing.
  */
-#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -179,33 +177,19 @@ static long proc_rss_kb(void)
 
 static int dial(void)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *res;
-	char ports[8];
-	snprintf(ports, sizeof(ports), "%u", B.port);
-	int r = getaddrinfo(B.host, ports, &hints, &res);
-	if (r)
-		die("cannot resolve %s: %s", B.host, gai_strerror(r));
-	int fd = -1, err = 0;
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			err = errno;
-			continue;
-		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		err = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
+	/* blocking from here on: the bench reads and writes whole frames */
+	int fd = mcs_tcp_connect(B.host, B.port, 5000);
 	if (fd < 0) {
-		errno = err;
+		errno = -fd;
 		return -1;
 	}
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
 	return fd;
 }
 
