@@ -27,6 +27,7 @@ static const char *const status_names[] = {
 	[-MCS_E_NO_HOLD - MCS_E_BASE] = "no such hold",
 	[-MCS_E_PARTIAL - MCS_E_BASE] = "fewer replicas than requested",
 	[-MCS_E_PINNED - MCS_E_BASE] = "object is pinned",
+	[-MCS_E_TOO_FEW_NODES - MCS_E_BASE] = "not enough nodes for the replicas asked",
 };
 
 MCS_EXPORT const char *mcs_strerror(int status)

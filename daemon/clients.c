@@ -138,7 +138,8 @@ void client_master_reply(struct node *n, struct client *cl, const struct pending
 
 	struct mcs_hdr out = *h;
 	out.req_id = p->client_req_id;
-	mcs_conn_send(cl->conn, &out, body, h->status == 0 ? h->body_len : 0, -1);
+	/* a refusal's body is its detail, if any (struct mcs_err_detail) */
+	mcs_conn_send(cl->conn, &out, body, h->status == 0 || h->body_len <= 8 ? h->body_len : 0, -1);
 }
 
 void node_clients_master_lost(struct node *n)
@@ -304,6 +305,11 @@ static int relay(struct client *cl, const struct mcs_hdr *h, const uint8_t *body
 	case MCS_OP_REMOVE: {
 		struct mcs_remove_req q;
 		r = mcs_dec_remove_req(body, h->body_len, &q);
+		break;
+	}
+	case MCS_OP_LIST: {
+		struct mcs_list_req q;
+		r = mcs_dec_list_req(body, h->body_len, &q);
 		break;
 	}
 	case MCS_OP_REMOVE_ALL:

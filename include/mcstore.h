@@ -55,7 +55,8 @@ enum mcs_status {
 	MCS_E_NO_HOLD = -1019,        /* unknown view/lease hold */
 	MCS_E_PARTIAL = -1020,        /* fewer replicas than requested */
 	MCS_E_PINNED = -1021,         /* object is hard-pinned */
-	MCS_E_LAST = -1022,
+	MCS_E_TOO_FEW_NODES = -1022,  /* fewer nodes than replicas can hold the object */
+	MCS_E_LAST = -1023,
 };
 
 #define MCS_KEY_MAX 4096        /* bytes in a key */
@@ -64,6 +65,13 @@ enum mcs_status {
 
 /* Name of a status (or of a negated errno). Never NULL. */
 const char *mcs_strerror(int status);
+
+/* After a call failed with one of these statuses, the detail the master
+ * gave with it, in the thread that made the call (as errno): for
+ * MCS_E_LEASED the milliseconds left on the read lease, for
+ * MCS_E_TOO_FEW_NODES how many nodes can hold a replica of the object.
+ * 0 when the refusal came without one. */
+uint64_t mcs_error_detail(void);
 
 /* Library version string, e.g. "0.1.0". */
 const char *mcs_version(void);
@@ -215,6 +223,26 @@ enum {
 int mcs_remove(struct mcs_client *c, const char *key, unsigned flags);
 /* Remove every object without a lease; *ret_count (may be NULL) gets how many. */
 int mcs_remove_all(struct mcs_client *c, uint64_t *ret_count);
+
+/* A page of keys, as mcs_list_keys() gives it: keys[0..n_keys), each a
+ * NUL-terminated string; next_cursor continues the walk, 0 when it is
+ * over. Free with mcs_key_page_free(). */
+struct mcs_key_page {
+	uint64_t next_cursor;
+	size_t n_keys;
+	const char *const *keys;
+};
+/* List stored (complete) keys that start with prefix (NULL or "": every
+ * key), for operators: a page of about max keys (at most 1000) from
+ * cursor, 0 for the first page. A page may hold fewer keys than asked,
+ * even none, while next_cursor is not 0: the master bounds the work of
+ * one request. Walking every page lists each key stored for the whole
+ * walk at least once (a key may come twice when the table grew); keys put
+ * or removed meanwhile may or may not appear. No lease is taken. */
+int mcs_list_keys(struct mcs_client *c, const char *prefix, uint64_t cursor, size_t max,
+		  struct mcs_key_page **ret);
+/* Accepts NULL; returns NULL. */
+struct mcs_key_page *mcs_key_page_free(struct mcs_key_page *page);
 
 /* Cluster statistics. */
 struct mcs_segment_info {

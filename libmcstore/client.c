@@ -292,6 +292,21 @@ static int read_frame_on(struct mcs_client *c, int sock, int *ret_fd)
 
 static inline int read_frame(struct mcs_client *c, int *ret_fd) { return read_frame_on(c, c->fd, ret_fd); }
 
+/* The detail of the calling thread's last refusal (mcs_error_detail). */
+static __thread uint64_t last_detail;
+
+static void note_detail(int status, const uint8_t *body, uint32_t len)
+{
+	struct mcs_err_detail d = { 0 };
+	if (status < 0) {
+		if (len && mcs_dec_err_detail(body, len, &d) < 0)
+			d.value = 0;
+		last_detail = d.value;
+	}
+}
+
+MCS_EXPORT uint64_t mcs_error_detail(void) { return last_detail; }
+
 /* Send the frame in c->out on sock and wait for its answer (body in c->in).
  * Returns the response status. ret_fd receives a passed fd (HELLO). */
 static int roundtrip_on(struct mcs_client *c, int sock, bool *broken, int *ret_fd)
@@ -311,8 +326,10 @@ static int roundtrip_on(struct mcs_client *c, int sock, bool *broken, int *ret_f
 			r = MCS_E_PROTO;
 			goto broken;
 		}
-		if (c->in_hdr.req_id == want)
+		if (c->in_hdr.req_id == want) {
+			note_detail(c->in_hdr.status, c->in, c->in_hdr.body_len);
 			return c->in_hdr.status;
+		}
 		/* an answer to an earlier request that timed out: skip it */
 		if (c->in_hdr.req_id > want) {
 			r = MCS_E_PROTO;
@@ -1895,6 +1912,59 @@ MCS_EXPORT int mcs_remove_all(struct mcs_client *c, uint64_t *ret_count)
 	}
 	pthread_mutex_unlock(&c->lock);
 	return r;
+}
+
+MCS_EXPORT int mcs_list_keys(struct mcs_client *c, const char *prefix, uint64_t cursor, size_t max,
+			     struct mcs_key_page **ret)
+{
+	if (!c || !ret || max == 0)
+		return MCS_E_INVALID;
+	struct mcs_list_req q = { .prefix = mcs_str_c(prefix), .cursor = cursor,
+				  .limit = (uint32_t)MCS_MIN(max, (size_t)MCS_LIST_MAX) };
+	if (q.prefix.len > MCS_KEY_MAX)
+		return MCS_E_KEY_TOO_LONG;
+	pthread_mutex_lock(&c->lock);
+	meta_pick(c);
+	begin(c, MCS_OP_LIST);
+	mcs_enc_list_req(&c->out, &q);
+	int r = finish(c);
+	if (r == 0)
+		r = mroundtrip(c);
+	struct mcs_list_resp resp;
+	if (r == 0)
+		r = mcs_dec_list_resp(c->in, c->in_hdr.body_len, &resp);
+	if (r == 0) {
+		/* one allocation: the page, its key pointers, then the keys */
+		size_t bytes = sizeof(struct mcs_key_page) + resp.n_keys * sizeof(char *);
+		for (uint32_t i = 0; i < resp.n_keys; i++)
+			bytes += resp.keys[i].len + 1u;
+		struct mcs_key_page *pg = malloc(bytes);
+		if (!pg)
+			r = -ENOMEM;
+		else {
+			char **kp = (char **)(pg + 1);
+			char *p = (char *)(kp + resp.n_keys);
+			pg->next_cursor = resp.next_cursor;
+			pg->n_keys = resp.n_keys;
+			pg->keys = (const char *const *)kp;
+			for (uint32_t i = 0; i < resp.n_keys; i++) {
+				kp[i] = p;
+				memcpy(p, resp.keys[i].p, resp.keys[i].len);
+				p[resp.keys[i].len] = '\0';
+				p += resp.keys[i].len + 1u;
+			}
+			*ret = pg;
+		}
+		mcs_list_resp_free(&resp);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+MCS_EXPORT struct mcs_key_page *mcs_key_page_free(struct mcs_key_page *page)
+{
+	free(page);
+	return NULL;
 }
 
 static void copy_name(char dst[256], struct mcs_str s)

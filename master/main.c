@@ -30,6 +30,9 @@
 #include "proto/proto.h"
 #include "uring/loop.h"
 
+/* buckets one LIST request may walk (a few ms at most) */
+#define LIST_MAX_BUCKETS 65536
+
 struct master {
 	struct mcs_loop *loop;
 	struct mcs_store *store;
@@ -72,9 +75,10 @@ static int reply(struct mcs_conn *c, struct master *m, const struct mcs_hdr *req
 	struct mcs_hdr h = { .opcode = req->opcode, .flags = MCS_F_RESPONSE, .status = status, .req_id = req->req_id };
 	const void *body = NULL;
 	size_t len = 0;
-	if (status == 0 && m->out.len) {
+	/* an answer's body, or a refusal's detail */
+	if (m->out.len) {
 		if (m->out.err)
-			h.status = m->out.err;
+			h.status = status == 0 ? m->out.err : status;
 		else {
 			body = m->out.p;
 			len = m->out.len;
@@ -128,6 +132,8 @@ static int handle(struct mcs_conn *c, struct peer *p, const struct mcs_hdr *h, c
 	struct master *m = p->m;
 	struct mcs_store *s = m->store;
 	uint64_t now = mcs_now_ms();
+	bool has_detail = false;
+	struct mcs_err_detail detail = { 0 };
 	int r;
 
 	switch (h->opcode) {
@@ -173,6 +179,10 @@ static int handle(struct mcs_conn *c, struct peer *p, const struct mcs_hdr *h, c
 		if ((r = mcs_dec_put_start_req(body, h->body_len, &q)) < 0)
 			break;
 		r = mcs_store_put_start(s, &q, c, now, &o);
+		if (r == MCS_E_TOO_FEW_NODES) {
+			has_detail = true;
+			detail.value = mcs_store_nodes_able(s, q.value_len);
+		}
 		mcs_put_start_req_free(&q);
 		if (r == 0 && (r = encode_replicas(m, o, 0, enc_put_start, NULL)) < 0)
 			mcs_store_put_revoke(s, (struct mcs_str){ o->key, o->keylen }, c);
@@ -228,6 +238,25 @@ static int handle(struct mcs_conn *c, struct peer *p, const struct mcs_hdr *h, c
 		if ((r = mcs_dec_remove_req(body, h->body_len, &q)) < 0)
 			break;
 		r = mcs_store_remove(s, q.key, q.flags & MCS_REMOVE_FORCE, now);
+		if (r == MCS_E_LEASED) {
+			/* how long to wait: 0 for a hold, which has no end */
+			has_detail = true;
+			detail.value = mcs_store_lease_left_ms(s, q.key, now);
+		}
+		break;
+	}
+	case MCS_OP_LIST: {
+		struct mcs_list_req q;
+		struct mcs_str keys[MCS_LIST_MAX];
+		if ((r = mcs_dec_list_req(body, h->body_len, &q)) < 0)
+			break;
+		struct mcs_list_resp resp = { .keys = keys };
+		/* a bounded walk per request: a sparse table or a prefix that
+		 * matches little costs several pages, never one long stall */
+		resp.next_cursor = mcs_store_list(s, q.prefix, q.cursor, q.limit, LIST_MAX_BUCKETS, keys,
+						  MCS_LIST_MAX, &resp.n_keys);
+		mcs_enc_list_resp(&m->out, &resp);
+		r = 0;
 		break;
 	}
 	case MCS_OP_REMOVE_ALL: {
@@ -270,8 +299,11 @@ static int handle(struct mcs_conn *c, struct peer *p, const struct mcs_hdr *h, c
 	}
 	if (r == MCS_E_PROTO || r == MCS_E_KEY_TOO_LONG || r == MCS_E_TOO_LARGE)
 		log_debug("malformed %s from %s: %s", mcs_op_name(h->opcode), p->name, mcs_strerror(r));
-	if (r < 0)
+	if (r < 0) {
 		mcs_buf_reset(&m->out);
+		if (has_detail)
+			mcs_enc_err_detail(&m->out, &detail);
+	}
 	return reply(c, m, h, r < 0 ? r : 0);
 }
 

@@ -452,6 +452,40 @@ static struct mcs_seg *pick_segment(struct mcs_store *s, const struct mcs_replic
 	return best;
 }
 
+uint32_t mcs_store_nodes_able(const struct mcs_store *s, uint64_t size)
+{
+	/* Each replica needs nodes of its own. A node whose segments add up
+	 * to size can hold one alone; smaller nodes only together, so at most
+	 * (their capacity / size) replicas come from them. An upper bound,
+	 * counted from capacities: what is used can be evicted. */
+	struct node_cap {
+		const char *node;
+		uint64_t cap;
+	} *nc = calloc(s->n_segments ? s->n_segments : 1, sizeof(*nc));
+	if (!nc)
+		return UINT32_MAX; /* no bound known: never refuse for it */
+	size_t n = 0;
+	for (const struct mcs_seg *g = s->segments; g; g = g->next) {
+		size_t i = 0;
+		while (i < n && strcmp(nc[i].node, g->node) != 0)
+			i++;
+		if (i == n)
+			nc[n++] = (struct node_cap){ g->node, 0 };
+		nc[i].cap += g->size;
+	}
+	uint64_t able = 0, small = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (size == 0 || nc[i].cap >= size)
+			able++;
+		else
+			small += nc[i].cap;
+	}
+	free(nc);
+	if (size)
+		able += small / size;
+	return (uint32_t)MCS_MIN(able, (uint64_t)UINT32_MAX - 1);
+}
+
 /* Allocate one replica of `size` bytes on nodes not in other_nodes.
  * Prefers one buffer; stripes over several segments of distinct nodes not
  * used by other replicas when no single extent fits or when size exceeds
@@ -580,8 +614,11 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 	}
 
 	/* When the space is not there, evict (least recently used first)
-	 * and try again; give up only when eviction frees nothing more. */
+	 * and try again; give up only when eviction frees nothing more. Fewer
+	 * nodes than replicas is not a lack of space: once every node that
+	 * can take a replica has one, nothing is evicted. */
 	bool all = req->cfg.flags & MCS_REPL_ALL_OR_NOTHING;
+	uint32_t able = UINT32_MAX; /* counted only when placement falls short */
 	for (int attempt = 0;; attempt++) {
 		struct mcs_seg *nodes[MCS_MAX_REPLICAS * 8];
 		uint32_t n_nodes = 0;
@@ -592,6 +629,10 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 			o->n_replicas++;
 		}
 		if (o->n_replicas == want || (o->n_replicas > 0 && !all && attempt > 0))
+			break;
+		if (able == UINT32_MAX)
+			able = mcs_store_nodes_able(s, req->value_len);
+		if (all ? able < want : o->n_replicas >= MCS_MIN(want, able))
 			break;
 		/* free what this put needs, plus the usual run */
 		uint64_t need = req->value_len * (want - o->n_replicas);
@@ -620,10 +661,12 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 		}
 	}
 	if (o->n_replicas == 0 || (all && o->n_replicas < want)) {
+		int st = all && able < want ? MCS_E_TOO_FEW_NODES : MCS_E_NO_SPACE;
 		obj_free(o);
-		s->ctr.put_no_space++;
-		MCS_PROBE3(put_start, hash, req->value_len, MCS_E_NO_SPACE);
-		return MCS_E_NO_SPACE;
+		if (st == MCS_E_NO_SPACE)
+			s->ctr.put_no_space++;
+		MCS_PROBE3(put_start, hash, req->value_len, st);
+		return st;
 	}
 	/* eviction may have rehashed nothing, but it removed entries: find
 	 * the slot again */
@@ -877,6 +920,60 @@ int mcs_store_remove(struct mcs_store *s, struct mcs_str key, bool force, uint64
 	}
 	obj_delete(s, o);
 	return 0;
+}
+
+uint64_t mcs_store_lease_left_ms(struct mcs_store *s, struct mcs_str key, uint64_t now_ms)
+{
+	const struct mcs_obj *o = obj_find(s, key);
+	return o && o->lease_until_ms > now_ms ? o->lease_until_ms - now_ms : 0;
+}
+
+/* The cursor's next bucket in reverse-binary order: the high bits of the
+ * index count up first, so that after the table doubles, the buckets an
+ * entry can have moved to (i and i + old size) both lie ahead of a cursor
+ * that had not reached i, and both behind one that had. */
+static uint64_t bitrev64(uint64_t v)
+{
+	v = ((v >> 1) & 0x5555555555555555ull) | ((v & 0x5555555555555555ull) << 1);
+	v = ((v >> 2) & 0x3333333333333333ull) | ((v & 0x3333333333333333ull) << 2);
+	v = ((v >> 4) & 0x0f0f0f0f0f0f0f0full) | ((v & 0x0f0f0f0f0f0f0f0full) << 4);
+	return __builtin_bswap64(v);
+}
+
+static uint64_t cursor_next(uint64_t v, uint64_t mask)
+{
+	v |= ~mask;
+	return bitrev64(bitrev64(v) + 1);
+}
+
+static bool list_match(const struct mcs_obj *o, struct mcs_str prefix)
+{
+	return o->state == MCS_OBJ_COMPLETE && o->keylen >= prefix.len && memcmp(o->key, prefix.p, prefix.len) == 0;
+}
+
+uint64_t mcs_store_list(struct mcs_store *s, struct mcs_str prefix, uint64_t cursor, uint32_t limit,
+			uint64_t max_buckets, struct mcs_str *keys, uint32_t cap, uint32_t *ret_n)
+{
+	uint64_t mask = s->n_buckets - 1, v = cursor;
+	uint32_t n = 0;
+	for (uint64_t visited = 0; visited < max_buckets && n < limit; visited++) {
+		const struct mcs_obj *head = s->buckets[v & mask];
+		uint32_t m = 0;
+		for (const struct mcs_obj *o = head; o; o = o->hnext)
+			m += list_match(o, prefix);
+		/* a bucket is taken whole: one that does not fit starts the
+		 * next page (only a chain longer than cap is ever cut) */
+		if (n > 0 && m > cap - n)
+			break;
+		for (const struct mcs_obj *o = head; o && n < cap; o = o->hnext)
+			if (list_match(o, prefix))
+				keys[n++] = (struct mcs_str){ o->key, o->keylen };
+		v = cursor_next(v, mask);
+		if (v == 0)
+			break;
+	}
+	*ret_n = n;
+	return v;
 }
 
 uint64_t mcs_store_remove_all(struct mcs_store *s, uint64_t now_ms)

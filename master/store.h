@@ -128,6 +128,24 @@ int mcs_store_get(struct mcs_store *s, struct mcs_str key, bool hold, void *owne
 int mcs_store_release(struct mcs_store *s, struct mcs_str key, uint64_t hold_id, void *owner);
 int mcs_store_exist(struct mcs_store *s, struct mcs_str key, uint64_t now_ms);
 int mcs_store_remove(struct mcs_store *s, struct mcs_str key, bool force, uint64_t now_ms);
+/* Milliseconds left on key's read lease (0: none), for the detail of an
+ * MCS_E_LEASED refusal. */
+uint64_t mcs_store_lease_left_ms(struct mcs_store *s, struct mcs_str key, uint64_t now_ms);
+/* How many replicas of size bytes the mounted nodes could hold at most,
+ * each on nodes of its own, were they empty: a put asking for more gets
+ * that many (MCS_E_TOO_FEW_NODES with all-or-nothing), and evicts nothing
+ * for the rest. */
+uint32_t mcs_store_nodes_able(const struct mcs_store *s, uint64_t size);
+/* A page of COMPLETE keys starting with prefix: walks buckets from cursor
+ * (0: the first) until limit keys are found, max_buckets were visited, or
+ * the table ends. A bucket is taken whole, or left to the next page when
+ * it would pass cap keys in all (cap >= limit; only a chain longer than
+ * cap on its own is cut). The
+ * keys point into the store (valid until it changes). Returns the cursor
+ * to go on from, 0 when the walk is over. A key present during the whole
+ * walk is returned at least once, even if the table grows in between. */
+uint64_t mcs_store_list(struct mcs_store *s, struct mcs_str prefix, uint64_t cursor, uint32_t limit,
+			uint64_t max_buckets, struct mcs_str *keys, uint32_t cap, uint32_t *ret_n);
 uint64_t mcs_store_remove_all(struct mcs_store *s, uint64_t now_ms);
 
 /* Revoke puts started more than put_timeout_ms ago and never ended: a

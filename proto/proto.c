@@ -137,6 +137,8 @@ const char *mcs_op_name(uint16_t opcode)
 		return "REMOVE";
 	case MCS_OP_REMOVE_ALL:
 		return "REMOVE_ALL";
+	case MCS_OP_LIST:
+		return "LIST";
 	case MCS_OP_STAT:
 		return "STAT";
 	case MCS_OP_BUF_ALLOC:
@@ -1024,6 +1026,119 @@ int mcs_dec_remove_all_resp(const void *body, size_t n, struct mcs_remove_all_re
 
 	rd_begin(&r, body, n);
 	m.count = mcs_rd_u64(&r);
+	s = mcs_rd_finish(&r);
+	if (s < 0) {
+		memset(ret, 0, sizeof(*ret));
+		return s;
+	}
+	*ret = m;
+	return 0;
+}
+
+/* ---- LIST ---------------------------------------------------------------------- */
+
+void mcs_enc_list_req(struct mcs_buf *b, const struct mcs_list_req *m)
+{
+	if (m->prefix.len > MCS_KEY_MAX)
+		buf_fail(b, MCS_E_KEY_TOO_LONG);
+	else if (m->limit == 0 || m->limit > MCS_LIST_MAX)
+		buf_fail(b, MCS_E_INVALID);
+	mcs_buf_put_str(b, m->prefix);
+	mcs_buf_put_u64(b, m->cursor);
+	mcs_buf_put_u32(b, m->limit);
+}
+
+int mcs_dec_list_req(const void *body, size_t n, struct mcs_list_req *ret)
+{
+	struct mcs_list_req m = { 0 };
+	struct mcs_rd r;
+	int s;
+
+	rd_begin(&r, body, n);
+	m.prefix = mcs_rd_str(&r, UINT16_MAX);
+	m.cursor = mcs_rd_u64(&r);
+	m.limit = mcs_rd_u32(&r);
+	s = mcs_rd_finish(&r);
+	if (s == 0 && m.prefix.len > MCS_KEY_MAX)
+		s = MCS_E_KEY_TOO_LONG;
+	if (s == 0 && (m.limit == 0 || m.limit > MCS_LIST_MAX))
+		s = MCS_E_PROTO;
+	if (s < 0) {
+		memset(ret, 0, sizeof(*ret));
+		return s;
+	}
+	*ret = m;
+	return 0;
+}
+
+void mcs_enc_list_resp(struct mcs_buf *b, const struct mcs_list_resp *m)
+{
+	if (m->n_keys > MCS_LIST_MAX) {
+		buf_fail(b, MCS_E_TOO_LARGE);
+		return;
+	}
+	mcs_buf_put_u64(b, m->next_cursor);
+	mcs_buf_put_u32(b, m->n_keys);
+	for (uint32_t i = 0; i < m->n_keys; i++)
+		put_key(b, m->keys[i]);
+}
+
+int mcs_dec_list_resp(const void *body, size_t n, struct mcs_list_resp *ret)
+{
+	struct mcs_list_resp m = { 0 };
+	struct mcs_rd r;
+	uint32_t nk;
+	int s;
+
+	rd_begin(&r, body, n);
+	m.next_cursor = mcs_rd_u64(&r);
+	nk = mcs_rd_u32(&r);
+	s = rd_count(&r, nk, MCS_LIST_MAX, 3u /* a 1-byte key */);
+	if (s < 0)
+		goto fail;
+	if (nk > 0) {
+		m.keys = calloc(nk, sizeof(*m.keys));
+		if (!m.keys) {
+			s = rd_fail(&r, -ENOMEM);
+			goto fail;
+		}
+		m.n_keys = nk;
+	}
+	for (uint32_t i = 0; i < nk && s == 0; i++)
+		s = rd_key(&r, &m.keys[i]);
+	if (s == 0)
+		s = mcs_rd_finish(&r);
+	if (s < 0)
+		goto fail;
+	*ret = m;
+	return 0;
+fail:
+	mcs_list_resp_free(&m);
+	memset(ret, 0, sizeof(*ret));
+	return s;
+}
+
+void mcs_list_resp_free(struct mcs_list_resp *m)
+{
+	if (!m)
+		return;
+	free(m->keys);
+	memset(m, 0, sizeof(*m));
+}
+
+void mcs_enc_err_detail(struct mcs_buf *b, const struct mcs_err_detail *m)
+{
+	mcs_buf_put_u64(b, m->value);
+}
+
+int mcs_dec_err_detail(const void *body, size_t n, struct mcs_err_detail *ret)
+{
+	struct mcs_err_detail m = { 0 };
+	struct mcs_rd r;
+	int s;
+
+	rd_begin(&r, body, n);
+	m.value = mcs_rd_u64(&r);
 	s = mcs_rd_finish(&r);
 	if (s < 0) {
 		memset(ret, 0, sizeof(*ret));

@@ -19,8 +19,10 @@
  * blobs). Decoders check every length against the bytes remaining and
  * against protocol limits, and reject trailing bytes.
  *
- * A response with status != 0 has an empty body. Decoded strings point into
- * the frame body (no copy, not NUL-terminated): they live as long as it.
+ * A response with status != 0 has an empty body, or the 8 bytes of an
+ * error detail (mcs_err_detail) for the statuses that have one. Decoded
+ * strings point into the frame body (no copy, not NUL-terminated): they
+ * live as long as it.
  */
 #ifndef MCS_PROTO_H
 #define MCS_PROTO_H
@@ -57,6 +59,7 @@ enum mcs_opcode {
 	MCS_OP_EXIST = 25,
 	MCS_OP_REMOVE = 26,
 	MCS_OP_REMOVE_ALL = 27,
+	MCS_OP_LIST = 28,        /* a page of keys, for operators (never one unbounded answer) */
 	MCS_OP_STAT = 30,
 	MCS_OP_BUF_ALLOC = 3,    /* client -> daemon; reply carries the buffer memfd */
 	MCS_OP_BUF_FREE = 4,     /* client -> daemon */
@@ -265,6 +268,33 @@ struct mcs_remove_all_resp {
 	uint64_t count;
 };
 
+/* LIST request: up to limit COMPLETE keys starting with prefix, from
+ * cursor (0: the start). The cursor walks the master's hash buckets in
+ * reverse-binary order, so a key present for the whole walk is listed at
+ * least once even if the table grows in between (a key may come twice). */
+#define MCS_LIST_MAX 1000          /* keys in one LIST answer */
+struct mcs_list_req {
+	struct mcs_str prefix;     /* may be empty; <= MCS_KEY_MAX */
+	uint64_t cursor;
+	uint32_t limit;            /* 1 .. MCS_LIST_MAX */
+};
+/* LIST response: next_cursor 0 when the walk is over. An answer may hold
+ * fewer keys than asked (even none) with a cursor that goes on: the master
+ * bounds the work of one request. */
+struct mcs_list_resp {
+	uint64_t next_cursor;
+	uint32_t n_keys;           /* <= MCS_LIST_MAX */
+	struct mcs_str *keys;      /* allocated by the decoder */
+};
+void mcs_list_resp_free(struct mcs_list_resp *m);
+
+/* The detail some refusals carry as their body: MCS_E_LEASED, the
+ * milliseconds left on the lease; MCS_E_TOO_FEW_NODES, how many nodes can
+ * hold a replica of the object. */
+struct mcs_err_detail {
+	uint64_t value;
+};
+
 /* STAT response */
 struct mcs_seg_stat {
 	struct mcs_str name;
@@ -376,6 +406,12 @@ void mcs_enc_remove_req(struct mcs_buf *b, const struct mcs_remove_req *m);
 int mcs_dec_remove_req(const void *body, size_t n, struct mcs_remove_req *ret);
 void mcs_enc_remove_all_resp(struct mcs_buf *b, const struct mcs_remove_all_resp *m);
 int mcs_dec_remove_all_resp(const void *body, size_t n, struct mcs_remove_all_resp *ret);
+void mcs_enc_list_req(struct mcs_buf *b, const struct mcs_list_req *m);
+int mcs_dec_list_req(const void *body, size_t n, struct mcs_list_req *ret);
+void mcs_enc_list_resp(struct mcs_buf *b, const struct mcs_list_resp *m);
+int mcs_dec_list_resp(const void *body, size_t n, struct mcs_list_resp *ret);
+void mcs_enc_err_detail(struct mcs_buf *b, const struct mcs_err_detail *m);
+int mcs_dec_err_detail(const void *body, size_t n, struct mcs_err_detail *ret);
 void mcs_enc_stat_resp(struct mcs_buf *b, const struct mcs_stat_resp *m);
 int mcs_dec_stat_resp(const void *body, size_t n, struct mcs_stat_resp *ret);
 

@@ -83,6 +83,9 @@ WRAP(get_resp)
 WRAP(release_req)
 WRAP(remove_req)
 WRAP(remove_all_resp)
+WRAP(list_req)
+WRAP(list_resp)
+WRAP(err_detail)
 WRAP(stat_resp)
 WRAP(buf_alloc_req)
 WRAP(buf_alloc_resp)
@@ -94,6 +97,11 @@ WRAP(data_resp)
 static void free_transfer_req(void *m)
 {
 	mcs_transfer_req_free(m);
+}
+
+static void free_list_resp(void *m)
+{
+	mcs_list_resp_free(m);
 }
 
 #define DEC(name, op, resp, freefn) \
@@ -115,6 +123,9 @@ static const struct fuzz_dec decoders[] = {
 	DEC(release_req, MCS_OP_RELEASE, false, free_nothing),
 	DEC(remove_req, MCS_OP_REMOVE, false, free_nothing),
 	DEC(remove_all_resp, MCS_OP_REMOVE_ALL, true, free_nothing),
+	DEC(list_req, MCS_OP_LIST, false, free_nothing),
+	DEC(list_resp, MCS_OP_LIST, true, free_list_resp),
+	DEC(err_detail, MCS_OP_REMOVE, true, free_nothing),
 	DEC(stat_resp, MCS_OP_STAT, true, free_stat_resp),
 	DEC(buf_alloc_req, MCS_OP_BUF_ALLOC, false, free_nothing),
 	DEC(buf_alloc_resp, MCS_OP_BUF_ALLOC, true, free_nothing),
@@ -315,6 +326,10 @@ static void build_seeds(void)
 	add_seed(sel_of(MCS_OP_RELEASE, false), &(struct mcs_release_req){ mcs_str_c("obj"), 9 });
 	add_seed(sel_of(MCS_OP_REMOVE, false), &(struct mcs_remove_req){ mcs_str_c("obj"), MCS_REMOVE_FORCE });
 	add_seed(sel_of(MCS_OP_REMOVE_ALL, true), &(struct mcs_remove_all_resp){ 7 });
+	static struct mcs_str keys[] = { { "a", 1 }, { "prefix/b", 8 } };
+	add_seed(sel_of(MCS_OP_LIST, false), &(struct mcs_list_req){ mcs_str_c("prefix/"), 5, 100 });
+	add_seed(sel_of(MCS_OP_LIST, true), &(struct mcs_list_resp){ 9, 2, keys });
+	add_seed(sel_of(MCS_OP_REMOVE, true), &(struct mcs_err_detail){ 150 });
 	add_seed(sel_of(MCS_OP_STAT, true), &(struct mcs_stat_resp){ 2, 1 << 30, 4096, 2, segs, 2, { 5, 6 } });
 
 	/* The bare replica list, and a stream of three frames. */

@@ -270,6 +270,32 @@ static bool eq_remove_all_resp(const void *pa, const void *pb)
 	return a->count == b->count;
 }
 
+static bool eq_list_req(const void *pa, const void *pb)
+{
+	const struct mcs_list_req *a = pa, *b = pb;
+
+	return mcs_str_eq(a->prefix, b->prefix) && a->cursor == b->cursor && a->limit == b->limit;
+}
+
+static bool eq_list_resp(const void *pa, const void *pb)
+{
+	const struct mcs_list_resp *a = pa, *b = pb;
+
+	if (a->next_cursor != b->next_cursor || a->n_keys != b->n_keys)
+		return false;
+	for (uint32_t i = 0; i < a->n_keys; i++)
+		if (!mcs_str_eq(a->keys[i], b->keys[i]))
+			return false;
+	return true;
+}
+
+static bool eq_err_detail(const void *pa, const void *pb)
+{
+	const struct mcs_err_detail *a = pa, *b = pb;
+
+	return a->value == b->value;
+}
+
 static bool eq_stat_resp(const void *pa, const void *pb)
 {
 	const struct mcs_stat_resp *a = pa, *b = pb;
@@ -371,6 +397,11 @@ static void free_stat_resp(void *m)
 	mcs_stat_resp_free(m);
 }
 
+static void free_list_resp(void *m)
+{
+	mcs_list_resp_free(m);
+}
+
 /* Typed wrappers: calling through a cast function pointer would be UB. */
 #define WRAP(name)                                                          \
 	static void enc_##name(struct mcs_buf *b, const void *m)            \
@@ -395,6 +426,9 @@ WRAP(get_resp)
 WRAP(release_req)
 WRAP(remove_req)
 WRAP(remove_all_resp)
+WRAP(list_req)
+WRAP(list_resp)
+WRAP(err_detail)
 WRAP(stat_resp)
 WRAP(buf_alloc_req)
 WRAP(buf_alloc_resp)
@@ -422,6 +456,9 @@ enum {
 	T_RELEASE_REQ,
 	T_REMOVE_REQ,
 	T_REMOVE_ALL_RESP,
+	T_LIST_REQ,
+	T_LIST_RESP,
+	T_ERR_DETAIL,
 	T_STAT_RESP,
 	T_BUF_ALLOC_REQ,
 	T_BUF_ALLOC_RESP,
@@ -447,6 +484,9 @@ static const struct msg_type types[N_TYPES] = {
 	[T_RELEASE_REQ] = TYPE(release_req, MCS_OP_RELEASE, false, true, free_nothing),
 	[T_REMOVE_REQ] = TYPE(remove_req, MCS_OP_REMOVE, false, true, free_nothing),
 	[T_REMOVE_ALL_RESP] = TYPE(remove_all_resp, MCS_OP_REMOVE_ALL, true, false, free_nothing),
+	[T_LIST_REQ] = TYPE(list_req, MCS_OP_LIST, false, false, free_nothing),
+	[T_LIST_RESP] = TYPE(list_resp, MCS_OP_LIST, true, false, free_list_resp),
+	[T_ERR_DETAIL] = TYPE(err_detail, MCS_OP_REMOVE, true, false, free_nothing),
 	[T_STAT_RESP] = TYPE(stat_resp, MCS_OP_STAT, true, false, free_stat_resp),
 	[T_BUF_ALLOC_REQ] = TYPE(buf_alloc_req, MCS_OP_BUF_ALLOC, false, false, free_nothing),
 	[T_BUF_ALLOC_RESP] = TYPE(buf_alloc_resp, MCS_OP_BUF_ALLOC, true, false, free_nothing),
@@ -492,6 +532,11 @@ static struct mcs_release_req s_release_req[2];
 static struct mcs_remove_req s_remove_req[2];
 static struct mcs_remove_all_resp s_remove_all_resp[2];
 static struct mcs_stat_resp s_stat_resp[3];
+static struct mcs_list_req s_list_req[3];
+static struct mcs_list_resp s_list_resp[3];
+static struct mcs_str many_keys[MCS_LIST_MAX];
+static struct mcs_str keys2[2];
+static struct mcs_err_detail s_err_detail[2];
 static struct mcs_buf_alloc_req s_buf_alloc_req[2];
 static struct mcs_buf_alloc_resp s_buf_alloc_resp[2];
 static struct mcs_buf_free_req s_buf_free_req[2];
@@ -641,6 +686,25 @@ static void samples_init(void)
 	s_remove_all_resp[1].count = UINT64_MAX;
 	for (unsigned i = 0; i < 2; i++)
 		add_sample(T_REMOVE_ALL_RESP, &s_remove_all_resp[i], false);
+
+	s_list_req[0] = (struct mcs_list_req){ S("prefix-"), 0, 100 };
+	s_list_req[1] = (struct mcs_list_req){ S(""), UINT64_MAX, 1 };
+	s_list_req[2] = (struct mcs_list_req){ mk, 12345, MCS_LIST_MAX };
+	keys2[0] = S("a");
+	keys2[1] = mk;
+	for (unsigned i = 0; i < MCS_LIST_MAX; i++)
+		many_keys[i] = S("key");
+	s_list_resp[0] = (struct mcs_list_resp){ 77, 2, keys2 };
+	s_list_resp[1] = (struct mcs_list_resp){ 0, 0, NULL };
+	s_list_resp[2] = (struct mcs_list_resp){ UINT64_MAX, MCS_LIST_MAX, many_keys };
+	for (unsigned i = 0; i < 3; i++) {
+		add_sample(T_LIST_REQ, &s_list_req[i], false);
+		add_sample(T_LIST_RESP, &s_list_resp[i], i == 2);
+	}
+	s_err_detail[0].value = 0;
+	s_err_detail[1].value = UINT64_MAX;
+	for (unsigned i = 0; i < 2; i++)
+		add_sample(T_ERR_DETAIL, &s_err_detail[i], false);
 
 	segs2[0] = (struct mcs_seg_stat){ S("seg-0"), S("node-a"), 1ull << 30, 1000, 3 };
 	segs2[1] = (struct mcs_seg_stat){ mn, S(""), UINT64_MAX, UINT64_MAX, UINT64_MAX };
@@ -874,11 +938,11 @@ START_TEST(test_op_names)
 		{ MCS_OP_PUT_START, "PUT_START" }, { MCS_OP_PUT_END, "PUT_END" },
 		{ MCS_OP_PUT_REVOKE, "PUT_REVOKE" }, { MCS_OP_GET_REPLICAS, "GET_REPLICAS" },
 		{ MCS_OP_RELEASE, "RELEASE" }, { MCS_OP_EXIST, "EXIST" }, { MCS_OP_REMOVE, "REMOVE" },
-		{ MCS_OP_REMOVE_ALL, "REMOVE_ALL" }, { MCS_OP_STAT, "STAT" },
+		{ MCS_OP_REMOVE_ALL, "REMOVE_ALL" }, { MCS_OP_LIST, "LIST" }, { MCS_OP_STAT, "STAT" },
 		{ MCS_OP_BUF_ALLOC, "BUF_ALLOC" }, { MCS_OP_BUF_FREE, "BUF_FREE" }, { MCS_OP_FETCH, "FETCH" },
 		{ MCS_OP_PUSH, "PUSH" }, { MCS_OP_DATA_READ, "DATA_READ" }, { MCS_OP_DATA_WRITE, "DATA_WRITE" },
 	};
-	static const uint16_t unknown[] = { 0, 5, 9, 13, 19, 28, 29, 42, 49, MCS_OP_MAX_, 0xffff };
+	static const uint16_t unknown[] = { 0, 5, 9, 13, 19, 29, 42, 49, MCS_OP_MAX_, 0xffff };
 
 	for (size_t i = 0; i < MCS_ARRAY_SIZE(ops); i++)
 		ck_assert_str_eq(mcs_op_name(ops[i].op), ops[i].name);

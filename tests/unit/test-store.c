@@ -120,6 +120,109 @@ START_TEST(leases)
 }
 END_TEST
 
+START_TEST(lease_left)
+{
+	struct mcs_store *s = mk(200);
+	struct mcs_obj *o;
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 16 * MiB, S(""), A), 0);
+	ck_assert_int_eq(put(s, "k", MiB, A), 0);
+	ck_assert_uint_eq(mcs_store_lease_left_ms(s, S("k"), 1000), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), false, B, 1000, &o, NULL), 0);
+	ck_assert_uint_eq(mcs_store_lease_left_ms(s, S("k"), 1000), 200);
+	ck_assert_uint_eq(mcs_store_lease_left_ms(s, S("k"), 1150), 50);
+	ck_assert_uint_eq(mcs_store_lease_left_ms(s, S("k"), 1200), 0);
+	ck_assert_uint_eq(mcs_store_lease_left_ms(s, S("missing"), 1000), 0);
+	mcs_store_free(s);
+}
+END_TEST
+
+/* Collect every key of a LIST walk in pages of `page`, calling between
+ * pages `between` (which may grow the table); counts how often each of
+ * the keys k0..k(n-1) was seen. */
+static void list_walk(struct mcs_store *s, const char *prefix, uint32_t page, uint32_t cap, int *seen, int n,
+		      void (*between)(struct mcs_store *, int), uint64_t *ret_pages)
+{
+	struct mcs_str keys[MCS_LIST_MAX];
+	uint64_t cursor = 0, pages = 0;
+	do {
+		uint32_t got;
+		cursor = mcs_store_list(s, S(prefix), cursor, page, 64, keys, cap, &got);
+		ck_assert_uint_le(got, cap);
+		for (uint32_t i = 0; i < got; i++) {
+			int k;
+			ck_assert_int_eq(sscanf(keys[i].p, "k%d", &k), 1);
+			ck_assert(k >= 0 && k < n);
+			ck_assert_int_eq(memcmp(keys[i].p, prefix, strlen(prefix)), 0);
+			seen[k]++;
+		}
+		if (between)
+			between(s, (int)pages);
+		pages++;
+		ck_assert_uint_lt(pages, 1u << 20);
+	} while (cursor);
+	*ret_pages = pages;
+}
+
+static void grow(struct mcs_store *s, int page)
+{
+	char key[32];
+	/* new keys (not counted) make the table double under the walk */
+	for (int i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "g%d-%d", page, i);
+		ck_assert_int_eq(put(s, key, 64, A), 0);
+	}
+}
+
+START_TEST(list_pages)
+{
+	struct mcs_store *s = mk(200);
+	enum { N = 3000 };
+	static int seen[N];
+	char key[32];
+	uint64_t pages;
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 256 * MiB, S(""), A), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		ck_assert_int_eq(put(s, key, 64, A), 0);
+	}
+	/* a pending put is not listed */
+	ck_assert_int_eq(put_start(s, "k-pending", 64, 1, 0, A, NULL), 0);
+	memset(seen, 0, sizeof(seen));
+	list_walk(s, "k", 100, MCS_LIST_MAX, seen, N, NULL, &pages);
+	for (int i = 0; i < N; i++)
+		ck_assert_msg(seen[i] == 1, "k%d seen %d times", i, seen[i]);
+	ck_assert_uint_gt(pages, N / 100 - 1);
+	/* cap == limit: a bucket that does not fit starts the next page */
+	memset(seen, 0, sizeof(seen));
+	list_walk(s, "k", 100, 100, seen, N, NULL, &pages);
+	for (int i = 0; i < N; i++)
+		ck_assert_msg(seen[i] == 1, "k%d seen %d times with cap 100", i, seen[i]);
+	/* pages of 1 key (a bucket may give 2) */
+	memset(seen, 0, sizeof(seen));
+	list_walk(s, "k", 1, MCS_LIST_MAX, seen, N, NULL, &pages);
+	for (int i = 0; i < N; i++)
+		ck_assert_msg(seen[i] == 1, "k%d seen %d times in pages of 1", i, seen[i]);
+	/* a prefix */
+	memset(seen, 0, sizeof(seen));
+	list_walk(s, "k12", 1000, MCS_LIST_MAX, seen, N, NULL, &pages);
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		ck_assert_int_eq(seen[i], strncmp(key, "k12", 3) == 0);
+	}
+	/* the table doubles during the walk: every key is still seen */
+	memset(seen, 0, sizeof(seen));
+	list_walk(s, "k", 50, MCS_LIST_MAX, seen, N, grow, &pages);
+	for (int i = 0; i < N; i++)
+		ck_assert_msg(seen[i] >= 1, "k%d lost while the table grew", i);
+	/* a forged cursor is only a place to start */
+	uint32_t got;
+	struct mcs_str keys[MCS_LIST_MAX];
+	(void)mcs_store_list(s, S(""), UINT64_MAX, 10, 64, keys, MCS_LIST_MAX, &got);
+	ck_assert_uint_le(got, MCS_LIST_MAX);
+	mcs_store_free(s);
+}
+END_TEST
+
 START_TEST(holds)
 {
 	struct mcs_store *s = mk(200);
@@ -208,8 +311,42 @@ START_TEST(replicas_distinct_nodes)
 	/* more replicas than nodes: as many as fit, unless all-or-nothing */
 	ck_assert_int_eq(put_start(s, "k4", MiB, 4, 0, A, &o), 0);
 	ck_assert_int_eq(o->n_replicas, 3);
-	ck_assert_int_eq(put_start(s, "k5", MiB, 4, MCS_REPL_ALL_OR_NOTHING, A, NULL), MCS_E_NO_SPACE);
+	ck_assert_int_eq(put_start(s, "k5", MiB, 4, MCS_REPL_ALL_OR_NOTHING, A, NULL), MCS_E_TOO_FEW_NODES);
+	ck_assert_uint_eq(mcs_store_nodes_able(s, MiB), 3);
 	ck_assert_int_eq(put_start(s, "k6", MiB, 17, 0, A, NULL), MCS_E_INVALID);
+	mcs_store_free(s);
+}
+END_TEST
+
+/* Not enough nodes is no lack of space: nothing is evicted for it. */
+START_TEST(too_few_nodes_evicts_nothing)
+{
+	struct mcs_store *s = mk(200);
+	char key[32];
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 256 * MiB, S(""), A), 0);
+	for (int i = 0; i < 200; i++) {
+		snprintf(key, sizeof(key), "small-%d", i);
+		ck_assert_int_eq(put(s, key, 4096, A), 0);
+	}
+	struct mcs_obj *o;
+	ck_assert_int_eq(put_start(s, "two", MiB, 2, 0, A, &o), 0);
+	ck_assert_int_eq(o->n_replicas, 1);
+	ck_assert_int_eq(put_start(s, "two-all", MiB, 2, MCS_REPL_ALL_OR_NOTHING, A, NULL), MCS_E_TOO_FEW_NODES);
+	const struct mcs_store_counters *k = mcs_store_counters(s);
+	ck_assert_uint_eq(k->evictions, 0);
+	ck_assert_uint_eq(k->evict_runs, 0);
+	ck_assert_uint_eq(k->put_no_space, 0);
+	ck_assert_uint_eq(mcs_store_evict_debt(s), 0);
+	ck_assert_uint_eq(mcs_store_n_objects(s), 201);
+	/* a real lack of space still evicts */
+	ck_assert_int_eq(put_start(s, "fill", 254 * MiB + MiB / 2, 1, 0, A, NULL), 0);
+	ck_assert_uint_gt(k->evictions, 0);
+	/* a node too small for the object alone counts only with others */
+	ck_assert_int_eq(mcs_store_mount(s, S("n2"), S("n2-0"), 2 * MiB, S(""), B), 0);
+	ck_assert_int_eq(mcs_store_mount(s, S("n3"), S("n3-0"), 2 * MiB, S(""), B), 0);
+	ck_assert_uint_eq(mcs_store_nodes_able(s, 3 * MiB), 2);  /* n1, n2 + n3 */
+	ck_assert_uint_eq(mcs_store_nodes_able(s, MiB), 3);
+	ck_assert_uint_eq(mcs_store_nodes_able(s, 512 * MiB), 0);
 	mcs_store_free(s);
 }
 END_TEST
@@ -599,6 +736,9 @@ static Suite *suite(void)
 	tcase_add_test(t, owner_drop);
 	tcase_add_test(t, mount_rules);
 	tcase_add_test(t, replicas_distinct_nodes);
+	tcase_add_test(t, too_few_nodes_evicts_nothing);
+	tcase_add_test(t, lease_left);
+	tcase_add_test(t, list_pages);
 	tcase_add_test(t, striping);
 	tcase_add_test(t, many_objects);
 	tcase_add_test(t, replica_list_and_stat);
