@@ -178,7 +178,7 @@ static long proc_rss_kb(void)
 static int dial(void)
 {
 	/* blocking from here on: the bench reads and writes whole frames */
-	int fd = mcs_tcp_connect(B.host, B.port, 5000);
+	int fd = mcs_tcp_connect(B.host, B.port, 5000, NULL);
 	if (fd < 0) {
 		errno = -fd;
 		return -1;

@@ -225,6 +225,36 @@ int mcs_opt_invalid(const struct mcs_opt_ctx *ctx, const char *why)
 	return -EINVAL;
 }
 
+int mcs_opt_size(const struct mcs_opt_ctx *ctx, const char *arg, uint64_t min, uint64_t max, uint64_t *ret)
+{
+	const char *why = NULL;
+	char lim[64], a[32];
+	uint64_t v;
+	if (mcs_parse_size_why(arg, &v, &why) < 0)
+		return mcs_opt_invalid(ctx, why);
+	if (v < min) {
+		snprintf(lim, sizeof(lim), "at least %s", mcs_fmt_size(min, a, sizeof(a)));
+		return mcs_opt_invalid(ctx, lim);
+	}
+	if (v > max) {
+		snprintf(lim, sizeof(lim), "at most %s", mcs_fmt_size(max, a, sizeof(a)));
+		return mcs_opt_invalid(ctx, lim);
+	}
+	*ret = v;
+	return 0;
+}
+
+int mcs_opt_hostport(const struct mcs_opt_ctx *ctx, const char *arg)
+{
+	char host[256];
+	uint16_t port;
+	if (mcs_parse_hostport(arg, host, sizeof(host), &port) == 0)
+		return 0;
+	if (!strchr(arg, ':') || (arg[0] == '[' && !strstr(arg, "]:")))
+		return mcs_opt_invalid(ctx, "no port: HOST:PORT, e.g. 10.0.0.1:50051 or [::1]:50051");
+	return mcs_opt_invalid(ctx, "HOST:PORT with a port 1..65535");
+}
+
 static const struct option *find_val(const struct option *o, int val)
 {
 	for (; o->name; o++)

@@ -16,6 +16,7 @@
 
 #include <getopt.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct mcs_conf_entry {
@@ -85,6 +86,14 @@ struct mcs_opt_spec {
  * "FILE:LINE: invalid NAME 'ARG' (why)" (config file); why may be NULL.
  * Returns -EINVAL. */
 int mcs_opt_invalid(const struct mcs_opt_ctx *ctx, const char *why);
+
+/* A size option (K, M, G, T suffixes) between min and max: 0, or the
+ * result of mcs_opt_invalid() with the reason (not a number, not a whole
+ * number, an unknown suffix, too large, out of range). */
+int mcs_opt_size(const struct mcs_opt_ctx *ctx, const char *arg, uint64_t min, uint64_t max, uint64_t *ret);
+/* A HOST:PORT option: 0, or the result of mcs_opt_invalid() saying what
+ * is missing. */
+int mcs_opt_hostport(const struct mcs_opt_ctx *ctx, const char *arg);
 
 /* The command line, with the configuration file under it: early options,
  * then the file (--config FILE, else spec->default_config if it exists,

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -103,4 +104,26 @@ int mcs_log_errno(int level, int err, const char *fmt, ...)
 	vlog(level, err, fmt, ap);
 	va_end(ap);
 	return -abs(err);
+}
+
+void mcs_log_accept_failed(const char *what, int err)
+{
+	static uint64_t next_ms, suppressed;
+	uint64_t now = mcs_now_ms();
+	if (now < next_ms) {
+		suppressed++;
+		return;
+	}
+	next_ms = now + 60000;
+	char more[64] = "";
+	if (suppressed)
+		snprintf(more, sizeof(more), " (%llu more since the last warning)", (unsigned long long)suppressed);
+	suppressed = 0;
+	struct rlimit rl;
+	if ((err == -EMFILE) && getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		log_warning("cannot accept on %s: %s: this process has reached its limit of %llu open files "
+			    "(RLIMIT_NOFILE; LimitNOFILE= in its unit); pausing new connections%s",
+			    what, strerror(-err), (unsigned long long)rl.rlim_cur, more);
+	else
+		log_warning("cannot accept on %s: %s; pausing new connections%s", what, strerror(-err), more);
 }

@@ -19,6 +19,11 @@ int mcs_log_parse_level(const char *s);
 int mcs_log_errno(int level, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void mcs_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* An accept on the listener named what failed for lack of resources
+ * (err: -EMFILE, -ENFILE, -ENOMEM, -ENOBUFS) and accepting pauses: one
+ * warning a minute at most, naming the descriptor limit. */
+void mcs_log_accept_failed(const char *what, int err);
+
 #define log_error(...) mcs_log(MCS_LOG_ERR, __VA_ARGS__)
 #define log_warning(...) mcs_log(MCS_LOG_WARNING, __VA_ARGS__)
 #define log_notice(...) mcs_log(MCS_LOG_NOTICE, __VA_ARGS__)

@@ -31,25 +31,42 @@ int mcs_parse_u64(const char *s, uint64_t max, uint64_t *ret)
 	return 0;
 }
 
-int mcs_parse_size(const char *s, uint64_t *ret)
+int mcs_parse_size_why(const char *s, uint64_t *ret, const char **ret_why)
 {
-	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
+	const char *why = NULL;
+	int r = 0;
 	uint64_t v = 0;
+	unsigned shift = 0;
+
+	if (!s || !isdigit((unsigned char)*s)) {
+		why = "not a number";
+		r = -EINVAL;
+		goto out;
+	}
 	for (; isdigit((unsigned char)*s); s++) {
 		unsigned d = (unsigned)(*s - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return -ERANGE;
+		if (v > (UINT64_MAX - d) / 10) {
+			why = "too large";
+			r = -ERANGE;
+			goto out;
+		}
 		v = v * 10 + d;
 	}
-	unsigned shift = 0;
+	if (*s == '.' || *s == ',') {
+		why = "not a whole number: use a smaller unit (1536M, not 1.5G)";
+		r = -EINVAL;
+		goto out;
+	}
 	switch (*s) {
 	case '\0': break;
 	case 'k': case 'K': shift = 10; break;
 	case 'm': case 'M': shift = 20; break;
 	case 'g': case 'G': shift = 30; break;
 	case 't': case 'T': shift = 40; break;
-	default: return -EINVAL;
+	default:
+		why = "unknown suffix: K, M, G or T (powers of 1024)";
+		r = -EINVAL;
+		goto out;
 	}
 	if (*s) {
 		s++;
@@ -58,14 +75,25 @@ int mcs_parse_size(const char *s, uint64_t *ret)
 			s++;
 		if (*s == 'b' || *s == 'B')
 			s++;
-		if (*s)
-			return -EINVAL;
+		if (*s) {
+			why = "unknown suffix: K, M, G or T (powers of 1024)";
+			r = -EINVAL;
+			goto out;
+		}
 	}
-	if (shift && v > (UINT64_MAX >> shift))
-		return -ERANGE;
+	if (shift && v > (UINT64_MAX >> shift)) {
+		why = "too large";
+		r = -ERANGE;
+		goto out;
+	}
 	*ret = v << shift;
-	return 0;
+out:
+	if (r < 0 && ret_why)
+		*ret_why = why;
+	return r;
 }
+
+int mcs_parse_size(const char *s, uint64_t *ret) { return mcs_parse_size_why(s, ret, NULL); }
 
 int mcs_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *ret_port)
 {
@@ -128,15 +156,20 @@ int mcs_poll_fd(int fd, short events, int timeout_ms)
 	}
 }
 
-int mcs_tcp_connect(const char *host, uint16_t port, int timeout_ms)
+int mcs_tcp_connect(const char *host, uint16_t port, int timeout_ms, const char **ret_why)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *res;
 	char ps[8];
 	snprintf(ps, sizeof(ps), "%u", port);
 	int r = getaddrinfo(host, ps, &hints, &res);
-	if (r)
-		return r == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+	if (r) {
+		if (r == EAI_SYSTEM)
+			return -errno;
+		if (ret_why)
+			*ret_why = gai_strerror(r);
+		return -EHOSTUNREACH;
+	}
 	int fd = -1;
 	r = -ECONNREFUSED;
 	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {

@@ -48,6 +48,9 @@ static inline uint64_t mcs_now_ms(void) { return mcs_now_ns() / 1000000ull; }
 
 /* Parse "123", "4K", "16M", "1G", "2T" (powers of 1024). 0 or -EINVAL/-ERANGE. */
 int mcs_parse_size(const char *s, uint64_t *ret);
+/* The same, with the reason of a failure in *ret_why (if not NULL): not a
+ * number, not a whole number, an unknown suffix, too large. */
+int mcs_parse_size_why(const char *s, uint64_t *ret, const char **ret_why);
 /* Parse a non-negative decimal integer no larger than max. */
 int mcs_parse_u64(const char *s, uint64_t max, uint64_t *ret);
 /* Split "host:port" (or "[v6]:port"); host is written NUL-terminated. */
@@ -58,9 +61,10 @@ int mcs_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *ret_
 int mcs_poll_fd(int fd, short events, int timeout_ms);
 /* Connect a TCP socket to host:port (numeric port), trying every address
  * getaddrinfo() gives, each bounded by timeout_ms. Returns a non-blocking,
- * close-on-exec fd with TCP_NODELAY, or a negative errno (-EHOSTUNREACH
- * when the name does not resolve). */
-int mcs_tcp_connect(const char *host, uint16_t port, int timeout_ms);
+ * close-on-exec fd with TCP_NODELAY, or a negative errno: -EHOSTUNREACH
+ * when the name does not resolve, with getaddrinfo()'s reason in *ret_why
+ * (if not NULL). */
+int mcs_tcp_connect(const char *host, uint16_t port, int timeout_ms, const char **ret_why);
 /* Bind a TCP socket to addr:port (the first address getaddrinfo() gives
  * that binds; SO_REUSEADDR, close-on-exec) and listen with backlog. Returns
  * the fd, and in *ret_port (if not NULL) the port bound, which the kernel

@@ -397,6 +397,10 @@ static int on_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret
 		     void *userdata)
 {
 	struct node *n = userdata;
+	if (fd < 0) {
+		mcs_log_accept_failed(n->o.socket_path, fd);
+		return fd;
+	}
 	if (n->stopping)
 		return -ESHUTDOWN;
 	struct client *cl = calloc(1, sizeof(*cl));

@@ -162,6 +162,10 @@ static int on_data_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops 
 			  void *userdata)
 {
 	struct node *n = userdata;
+	if (fd < 0) {
+		mcs_log_accept_failed("the data port", fd);
+		return fd;
+	}
 	struct server_conn *sc = calloc(1, sizeof(*sc));
 	if (!sc)
 		return -ENOMEM;

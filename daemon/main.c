@@ -86,6 +86,44 @@ static void on_watchdog(struct mcs_timer *t, void *userdata)
 	mcs_notify_watchdog();
 }
 
+/* A segment the machine cannot hold is refused at start, not found out
+ * when its pages are faulted in (with --populate: at once, filling memory
+ * until the OOM killer comes). */
+static int check_memory(const struct node_opts *o)
+{
+	struct mcs_mem_info mi;
+	char a[32], b[32];
+	if (mcs_mem_info(&mi) < 0)
+		return 0; /* nothing known: nothing to refuse */
+	uint64_t limit = mi.total;
+	const char *what = "this machine's memory";
+	if (mi.cgroup_max && mi.cgroup_max < limit) {
+		limit = mi.cgroup_max;
+		what = "this service's memory limit (cgroup memory.max)";
+	}
+	if (limit && o->segment_size > limit) {
+		log_error("--segment-size %s is more than %s, %s", mcs_fmt_size(o->segment_size, a, sizeof(a)), what,
+			  mcs_fmt_size(limit, b, sizeof(b)));
+		return -ENOMEM;
+	}
+	if (o->seg_mode == MCS_SEG_HUGE_ONLY && mi.hugepage_size &&
+	    o->segment_size > mi.hugepages_free * mi.hugepage_size) {
+		log_error("--segment-size %s needs %llu huge pages of %llu KiB with --hugepages on; %llu are free "
+			  "(vm.nr_hugepages)",
+			  mcs_fmt_size(o->segment_size, a, sizeof(a)),
+			  (unsigned long long)(o->segment_size / mi.hugepage_size),
+			  (unsigned long long)(mi.hugepage_size >> 10), (unsigned long long)mi.hugepages_free);
+		return -ENOMEM;
+	}
+	if (o->populate && o->seg_mode != MCS_SEG_HUGE_ONLY && mi.available &&
+	    o->segment_size > mi.available + mi.hugepages_free * mi.hugepage_size) {
+		log_error("--segment-size %s with --populate is more than the memory available now, %s",
+			  mcs_fmt_size(o->segment_size, a, sizeof(a)), mcs_fmt_size(mi.available, b, sizeof(b)));
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 enum {
 	OPT_SEGNAME = 256,
 	OPT_HUGE,
@@ -113,6 +151,8 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 
 	switch (c) {
 	case 'm':
+		if ((r = mcs_opt_hostport(ctx, arg)) < 0)
+			return r;
 		n->o.master = arg;
 		break;
 	case 'n':
@@ -122,9 +162,7 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		n->o.segment_name = arg;
 		break;
 	case 's':
-		if (mcs_parse_size(arg, &n->o.segment_size) < 0 || n->o.segment_size < (1u << 20))
-			return mcs_opt_invalid(ctx, "at least 1M");
-		break;
+		return mcs_opt_size(ctx, arg, 1u << 20, UINT64_MAX, &n->o.segment_size);
 	case OPT_HUGE:
 		if (strcmp(arg, "auto") == 0)
 			n->o.seg_mode = MCS_SEG_HUGE_OR_NORMAL;
@@ -165,31 +203,26 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 			return mcs_opt_invalid(ctx, "10..3600000");
 		break;
 	case OPT_MAXCLIENTBUF:
-		if (mcs_parse_size(arg, &n->o.max_client_buffers) < 0 || n->o.max_client_buffers < 4096)
-			return mcs_opt_invalid(ctx, "at least 4K");
-		break;
+		return mcs_opt_size(ctx, arg, 4096, UINT64_MAX, &n->o.max_client_buffers);
 	case OPT_DATALISTEN:
 		n->o.data_listen = arg;
 		break;
 	case OPT_DATAHOST:
 		n->o.data_host = arg;
 		break;
-	case OPT_CLIENTMASTER: {
-		char host[256];
-		uint16_t port;
-		if (strcmp(arg, "none") != 0 && mcs_parse_hostport(arg, host, sizeof(host), &port) < 0)
-			return mcs_opt_invalid(ctx, "HOST:PORT or none");
+	case OPT_CLIENTMASTER:
+		if (strcmp(arg, "none") != 0 && (r = mcs_opt_hostport(ctx, arg)) < 0)
+			return r;
 		n->o.client_master = arg;
 		break;
-	}
 	case OPT_HEARTBEAT:
 		if (mcs_parse_u64(arg, 3600 * 1000, &n->o.heartbeat_ms) < 0 || n->o.heartbeat_ms < 10)
 			return mcs_opt_invalid(ctx, "10..3600000");
 		break;
 	case OPT_MAXFRAME: {
 		uint64_t v;
-		if (mcs_parse_size(arg, &v) < 0 || v < 65536 || v > (1u << 30))
-			return mcs_opt_invalid(ctx, "64K..1G");
+		if ((r = mcs_opt_size(ctx, arg, 65536, 1u << 30, &v)) < 0)
+			return r;
 		n->o.max_frame = (uint32_t)v;
 		break;
 	}
@@ -296,6 +329,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	if ((r = check_memory(&n.o)) < 0)
+		return 2;
 	uint64_t hp = mcs_hugepage_size();
 	if (n.o.seg_mode != MCS_SEG_NORMAL && hp && n.o.segment_size % hp) {
 		char a[32];

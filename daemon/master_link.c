@@ -257,18 +257,49 @@ static const struct mcs_conn_ops master_ops = { .on_frame = on_master_frame, .on
 
 /* A non-blocking connect bounded by CONNECT_TIMEOUT_MS: the only wait the
  * daemon makes outside the ring, and only while it has no master. */
-static int connect_master(struct node *n)
+static int connect_master(struct node *n, const char **ret_why)
 {
-	return mcs_tcp_connect(n->master_host, n->master_port, CONNECT_TIMEOUT_MS);
+	return mcs_tcp_connect(n->master_host, n->master_port, CONNECT_TIMEOUT_MS, ret_why);
+}
+
+/* A node started with (or just before) its master, or one whose master
+ * restarts, waits a few seconds as a matter of course: that is news, not
+ * a warning, until it lasts. */
+#define CONNECT_PATIENCE_MS 10000
+
+static void log_connect_failure(struct node *n, int err, const char *why)
+{
+	uint64_t now = mcs_now_ms();
+	unsigned k = n->connect_failures++;
+	if (k == 0)
+		n->connect_failing_since_ms = now;
+	uint64_t waited = now - n->connect_failing_since_ms;
+	char reason[512];
+	if (why)
+		snprintf(reason, sizeof(reason), "cannot resolve \"%s\": %s", n->master_host, why);
+	else
+		snprintf(reason, sizeof(reason), "%s", mcs_strerror(err));
+	if (k == 0)
+		log_info("waiting for master %s:%u (%s); retrying every %d ms", n->master_host, n->master_port,
+			 reason, RECONNECT_MS);
+	else if (waited >= CONNECT_PATIENCE_MS && !n->connect_warned) {
+		n->connect_warned = true;
+		n->connect_warned_at = k;
+		log_warning("cannot reach master %s:%u for %llu s now (%s); retrying every %d ms", n->master_host,
+			    n->master_port, (unsigned long long)(waited / 1000), reason, RECONNECT_MS);
+	} else if (n->connect_warned && (k - n->connect_warned_at) % 60 == 0)
+		log_warning("still cannot reach master %s:%u after %llu s (%s)", n->master_host, n->master_port,
+			    (unsigned long long)(waited / 1000), reason);
+	else
+		log_debug("cannot reach master %s:%u: %s", n->master_host, n->master_port, reason);
 }
 
 static int try_connect(struct node *n)
 {
-	int fd = connect_master(n);
+	const char *why = NULL;
+	int fd = connect_master(n, &why);
 	if (fd < 0) {
-		if (n->connect_failures++ % 30 == 0)
-			log_warning_errno(fd, "cannot reach master %s:%u: %m; retrying every %d ms", n->master_host,
-					  n->master_port, RECONNECT_MS);
+		log_connect_failure(n, fd, why);
 		return fd;
 	}
 	struct mcs_conn *c;
@@ -276,8 +307,13 @@ static int try_connect(struct node *n)
 	if (r < 0)
 		return log_error_errno(r, "cannot watch the master connection: %m");
 	n->master = mcs_conn_ref(c);
+	if (n->connect_warned)
+		log_notice("connected to master %s:%u after %llu s", n->master_host, n->master_port,
+			   (unsigned long long)((mcs_now_ms() - n->connect_failing_since_ms) / 1000));
+	else
+		log_info("connected to master %s:%u", n->master_host, n->master_port);
 	n->connect_failures = 0;
-	log_info("connected to master %s:%u", n->master_host, n->master_port);
+	n->connect_warned = false;
 	send_mount(n);
 	return 0;
 }

@@ -81,7 +81,10 @@ struct node {
 	bool stopping;
 	struct mcs_timer *reconnect;
 	struct mcs_timer *stop_timer;
-	unsigned connect_failures;
+	unsigned connect_failures;      /* in a row, since connect_failing_since_ms */
+	uint64_t connect_failing_since_ms;
+	bool connect_warned;            /* the wait has lasted: warned once */
+	unsigned connect_warned_at;
 
 	bool listening;
 	struct client *clients;

@@ -357,7 +357,7 @@ static void master_connect(struct mcs_client *c)
 		c->master[0] = '\0';
 		return;
 	}
-	int fd = mcs_tcp_connect(host, port, (int)MCS_MIN(c->timeout_ms, 2000u));
+	int fd = mcs_tcp_connect(host, port, (int)MCS_MIN(c->timeout_ms, 2000u), NULL);
 	if (fd >= 0 && link_setup(c, fd) < 0) {
 		close(fd);
 		fd = -1;

@@ -161,7 +161,7 @@ static int conn_open(struct mcs_peers *p, struct pool *pl, int slot)
 	if (mcs_parse_hostport(pl->endpoint, host, sizeof(host), &port) < 0)
 		return MCS_E_INVALID;
 	/* non-blocking, TCP_NODELAY, bounded by the handle's timeout */
-	int fd = mcs_tcp_connect(host, port, (int)p->timeout_ms);
+	int fd = mcs_tcp_connect(host, port, (int)p->timeout_ms, NULL);
 	if (fd < 0)
 		return fd;
 	struct pconn *pc = calloc(1, sizeof(*pc));

@@ -348,10 +348,12 @@ static bool conn_owns_segment(struct master *m, const struct mcs_conn *c)
 static void on_close(struct mcs_conn *c, int err, void *userdata)
 {
 	struct peer *p = userdata;
-	if (err < 0)
+	/* a client that closes with an answer unread (a RELEASE is not
+	 * waited for) resets the connection: a normal end, not news */
+	if (err < 0 && err != -ECONNRESET && err != -EPIPE)
 		log_info("connection from %s closed: %s", p->name, mcs_strerror(err));
 	else
-		log_debug("connection from %s closed", p->name);
+		log_debug("connection from %s closed%s%s", p->name, err ? ": " : "", err ? mcs_strerror(err) : "");
 	uint64_t before = mcs_store_n_objects(p->m->store);
 	bool owned = conn_owns_segment(p->m, c);
 	mcs_store_drop_owner(p->m->store, c);
@@ -374,6 +376,10 @@ static int on_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret
 		     void *userdata)
 {
 	struct master *m = userdata;
+	if (fd < 0) {
+		mcs_log_accept_failed("the master port", fd);
+		return fd;
+	}
 	struct peer *p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -570,9 +576,7 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 			return mcs_opt_invalid(ctx, "20..3600000");
 		break;
 	case OPT_MAXBUF:
-		if (mcs_parse_size(arg, &o->so->max_buffer) < 0 || o->so->max_buffer < 4096)
-			return mcs_opt_invalid(ctx, "at least 4K");
-		break;
+		return mcs_opt_size(ctx, arg, 4096, UINT64_MAX, &o->so->max_buffer);
 	case OPT_STRATEGY:
 		if (strcmp(arg, "load") == 0)
 			o->so->strategy = MCS_STRATEGY_LOAD;
@@ -586,9 +590,7 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 			return mcs_opt_invalid(ctx, NULL);
 		break;
 	case OPT_MAXFRAME:
-		if (mcs_parse_size(arg, o->max_frame) < 0 || *o->max_frame < 4096 || *o->max_frame > (1u << 30))
-			return mcs_opt_invalid(ctx, "4K..1G");
-		break;
+		return mcs_opt_size(ctx, arg, 4096, 1u << 30, o->max_frame);
 	case OPT_LOGLEVEL:
 		if ((r = mcs_log_parse_level(arg)) < 0)
 			return mcs_opt_invalid(ctx, "error, warning, notice, info or debug");

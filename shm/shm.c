@@ -73,6 +73,62 @@ uint64_t mcs_hugepage_size(void)
 	return ret;
 }
 
+/* "Key:   123 kB" lines of /proc/meminfo, in bytes (counts for huge pages). */
+static void meminfo_field(const char *line, const char *key, bool kb, uint64_t *ret)
+{
+	size_t n = strlen(key);
+	unsigned long long v;
+	if (strncmp(line, key, n) != 0 || line[n] != ':' || sscanf(line + n + 1, "%llu", &v) != 1)
+		return;
+	*ret = kb ? (v <= UINT64_MAX / 1024 ? (uint64_t)v * 1024 : UINT64_MAX) : (uint64_t)v;
+}
+
+/* memory.max of the cgroup (v2) this process is in: 0 for none ("max")
+ * or when it cannot be read. */
+static uint64_t cgroup_memory_max(void)
+{
+	char line[4096], path[4200], val[64];
+	uint64_t ret = 0;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::", 3) != 0)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		snprintf(path, sizeof(path), "/sys/fs/cgroup%s/memory.max", line + 3);
+		FILE *m = fopen(path, "re");
+		if (m) {
+			unsigned long long v;
+			if (fgets(val, sizeof(val), m) && sscanf(val, "%llu", &v) == 1)
+				ret = v;
+			fclose(m);
+		}
+		break;
+	}
+	fclose(f);
+	return ret;
+}
+
+int mcs_mem_info(struct mcs_mem_info *ret)
+{
+	char line[256];
+	struct mcs_mem_info mi = { 0 };
+	FILE *f = fopen("/proc/meminfo", "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		meminfo_field(line, "MemTotal", true, &mi.total);
+		meminfo_field(line, "MemAvailable", true, &mi.available);
+		meminfo_field(line, "HugePages_Free", false, &mi.hugepages_free);
+		meminfo_field(line, "Hugepagesize", true, &mi.hugepage_size);
+	}
+	fclose(f);
+	mi.cgroup_max = cgroup_memory_max();
+	*ret = mi;
+	return 0;
+}
+
 static uint64_t base_page_size(void)
 {
 	long ps = sysconf(_SC_PAGESIZE);

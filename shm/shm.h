@@ -29,6 +29,17 @@ enum mcs_seg_mode {
 /* Size of the default huge page (from /proc/meminfo), or 0. */
 uint64_t mcs_hugepage_size(void);
 
+/* What the machine has, for refusing a segment that cannot fit (bytes;
+ * 0 when unknown). */
+struct mcs_mem_info {
+	uint64_t total;          /* MemTotal */
+	uint64_t available;      /* MemAvailable */
+	uint64_t hugepages_free; /* a count */
+	uint64_t hugepage_size;
+	uint64_t cgroup_max;     /* memory.max of our cgroup; 0: no limit */
+};
+int mcs_mem_info(struct mcs_mem_info *ret);
+
 /* Create a segment of `size` bytes named "mcstore:<name>" (the name shows in
  * /proc/PID/fd). With huge pages the size must be a multiple of the huge page
  * size (else -EINVAL). The segment is mapped and its pages are reserved

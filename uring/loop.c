@@ -1124,7 +1124,12 @@ static void listener_on_accept(struct listener *ls, int res, uint32_t flags)
 	int r;
 	if (res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS) {
 		/* Out of descriptors or memory: accepting again right away
-		 * would spin; give the process a moment to free some. */
+		 * would spin; give the process a moment to free some, and
+		 * tell the owner, which may say so (the loop does not log). */
+		const struct mcs_conn_ops *ops = NULL;
+		void *ud = NULL;
+		if (!ls->loop->freeing)
+			(void)ls->fn(ls->loop, res, &ops, &ud, ls->userdata);
 		r = listener_pause(ls);
 	} else if (res == -EINVAL && ls->multishot) {
 		ls->multishot = false;          /* kernel older than 5.19 */

@@ -46,7 +46,10 @@ struct mcs_conn_ops {
 };
 
 /* Called for every accepted socket. Return 0 and set *ret_ops and *ret_userdata
- * to adopt it, or a negative value to refuse (the loop closes the fd). */
+ * to adopt it, or a negative value to refuse (the loop closes the fd).
+ * Also called with fd < 0 (-EMFILE, -ENFILE, -ENOMEM, -ENOBUFS) when an
+ * accept failed for lack of resources and accepting pauses for a moment:
+ * nothing to adopt then, the return value is ignored. */
 typedef int (*mcs_accept_fn)(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret_ops,
 			     void **ret_userdata, void *listen_userdata);
 typedef void (*mcs_timer_fn)(struct mcs_timer *t, void *userdata);
@@ -74,7 +77,7 @@ void mcs_loop_exit(struct mcs_loop *l, int code);
 
 /* Accept on a listening socket (the loop takes the fd). Peers exhausting
  * file descriptors (EMFILE/ENFILE) pause accepting for a moment instead of
- * failing. */
+ * failing (fn hears of it, see mcs_accept_fn). */
 int mcs_loop_listen(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, void *userdata);
 
 /* Adopt a connected stream socket (the loop takes the fd, sets O_NONBLOCK

@@ -79,7 +79,7 @@ fails() {
 B=$T_DIR/bad.conf
 fails "unknown key" "$MASTER_BIN" "$B:3: unknown key 'lease-ttl'" $'# c\nport = 0\nlease-ttl = 5\n'
 fails "bad value" "$MASTER_BIN" "$B:1: invalid lease-ttl-ms '0' (1..3600000)" $'lease-ttl-ms = 0\n'
-fails "bad value, node" "$NODE_BIN" "$B:2: invalid segment-size '1x' (at least 1M)" $'name = x\nsegment-size = 1x\n'
+fails "bad value, node" "$NODE_BIN" "$B:2: invalid segment-size '1x' (unknown suffix: K, M, G or T (powers of 1024))" $'name = x\nsegment-size = 1x\n'
 fails "bad flag value" "$NODE_BIN" "$B:1: invalid populate 'maybe' (yes or no)" $'populate = maybe\n'
 fails "line without =" "$NODE_BIN" "$B:2: expected 'key = value', got 'hugepages off'" $'\nhugepages off\n'
 fails "repeated key" "$MASTER_BIN" "$B:2: 'port' already set on line 1" $'port = 1\nport = 2\n'

@@ -952,12 +952,20 @@ struct acceptor {
 	struct peer servers[16];
 	const bool *must_be_set;   /* if set, *must_be_set must hold at accept time */
 	int early;
+	int errors;                /* accepts that failed for lack of resources */
+	int last_error;
 };
 
 static int acceptor_fn(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret_ops, void **ret_userdata,
 		       void *ud)
 {
 	struct acceptor *a = ud;
+	if (fd < 0) {
+		/* the loop says it pauses: nothing to adopt */
+		a->last_error = fd;
+		a->errors++;
+		return fd;
+	}
 	if (a->must_be_set && !*a->must_be_set)
 		a->early++;
 	if (a->refused < a->refuse_first) {
@@ -1087,6 +1095,9 @@ START_TEST(test_listen_emfile)
 	run_until_count(l, &a.accepted, 1);
 	ck_assert(f.released);
 	ck_assert_int_eq(a.early, 0);
+	/* and the owner heard why accepting paused */
+	ck_assert_int_ge(a.errors, 1);
+	ck_assert_int_eq(a.last_error, -EMFILE);
 	mcs_loop_free(l);
 	close(cl);
 }
