@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <json-c/json.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,51 +156,51 @@ static const struct mcs_hist *hst(const struct mcs_top_stats *s, size_t off)
 static void print_json(int pid, const char *prog, bool master, const struct sample *a, const struct sample *b)
 {
 	double dt = b->t - a->t;
-	printf("{\"pid\":%d,\"program\":\"%s\",\"interval_s\":%.3f,\"counters\":{", pid, prog, dt);
-	bool first = true;
+	struct json_object *o = json_object_new_object(), *cs = json_object_new_object();
+	struct json_object *rs = json_object_new_object(), *hs = json_object_new_object();
+	json_object_object_add(o, "pid", json_object_new_int(pid));
+	json_object_object_add(o, "program", json_object_new_string(prog));
+	json_object_object_add(o, "interval_s", json_object_new_double(dt));
 	for (size_t i = 0; i < MCS_ARRAY_SIZE(counters); i++) {
 		if (counters[i].master != master)
 			continue;
-		printf("%s\"%s\":%llu", first ? "" : ",", counters[i].name, ctr(&b->s, counters[i].off));
-		first = false;
+		unsigned long long now = ctr(&b->s, counters[i].off), then = ctr(&a->s, counters[i].off);
+		json_object_object_add(cs, counters[i].name, json_object_new_uint64(now));
+		json_object_object_add(rs, counters[i].name, json_object_new_double(dt > 0 ? (double)(now - then) / dt : 0));
 	}
-	printf("},\"rates\":{");
-	first = true;
-	for (size_t i = 0; i < MCS_ARRAY_SIZE(counters); i++) {
-		if (counters[i].master != master)
-			continue;
-		double r = dt > 0 ? (double)(ctr(&b->s, counters[i].off) - ctr(&a->s, counters[i].off)) / dt : 0;
-		printf("%s\"%s\":%.3f", first ? "" : ",", counters[i].name, r);
-		first = false;
-	}
-	printf("},\"histograms\":{");
-	first = true;
 	for (size_t i = 0; i < MCS_ARRAY_SIZE(hists); i++) {
 		if (hists[i].master != master)
 			continue;
 		const struct mcs_hist *h = hst(&b->s, hists[i].off);
-		printf("%s\"%s\":{\"count\":%llu,\"sum\":%llu,\"p50\":%llu,\"p90\":%llu,\"p99\":%llu}",
-		       first ? "" : ",", hists[i].name, h->count, h->sum, hist_pct(h, 0.5), hist_pct(h, 0.9),
-		       hist_pct(h, 0.99));
-		first = false;
+		struct json_object *j = json_object_new_object();
+		json_object_object_add(j, "count", json_object_new_uint64(h->count));
+		json_object_object_add(j, "sum", json_object_new_uint64(h->sum));
+		json_object_object_add(j, "p50", json_object_new_uint64(hist_pct(h, 0.5)));
+		json_object_object_add(j, "p90", json_object_new_uint64(hist_pct(h, 0.9)));
+		json_object_object_add(j, "p99", json_object_new_uint64(hist_pct(h, 0.99)));
+		json_object_object_add(hs, hists[i].name, j);
 	}
-	printf("}");
+	json_object_object_add(o, "counters", cs);
+	json_object_object_add(o, "rates", rs);
+	json_object_object_add(o, "histograms", hs);
 	if (master) {
-		printf(",\"nodes\":[");
+		struct json_object *ns = json_object_new_array();
 		for (unsigned i = 0; i < b->n_nodes; i++) {
 			const struct mcs_top_node *n = &b->nodes[i];
-			printf("%s{\"node\":\"", i ? "," : "");
-			for (const char *c = n->name; *c && c < n->name + sizeof(n->name); c++)
-				if (*c != '"' && *c != '\\' && (unsigned char)*c >= 0x20)
-					putchar(*c);
-			printf("\",\"heartbeats\":%llu,\"interval_p50_ns\":%llu,\"jitter_p50_ns\":%llu,"
-			       "\"jitter_p99_ns\":%llu,\"lost\":%llu}",
-			       n->heartbeats, hist_pct(&n->gap_ns, 0.5), hist_pct(&n->jitter_ns, 0.5),
-			       hist_pct(&n->jitter_ns, 0.99), n->lost);
+			struct json_object *j = json_object_new_object();
+			/* the name as the probe copied it: not NUL-terminated when full */
+			json_object_object_add(j, "node", json_object_new_string_len(n->name, (int)strnlen(n->name, sizeof(n->name))));
+			json_object_object_add(j, "heartbeats", json_object_new_uint64(n->heartbeats));
+			json_object_object_add(j, "interval_p50_ns", json_object_new_uint64(hist_pct(&n->gap_ns, 0.5)));
+			json_object_object_add(j, "jitter_p50_ns", json_object_new_uint64(hist_pct(&n->jitter_ns, 0.5)));
+			json_object_object_add(j, "jitter_p99_ns", json_object_new_uint64(hist_pct(&n->jitter_ns, 0.99)));
+			json_object_object_add(j, "lost", json_object_new_uint64(n->lost));
+			json_object_array_add(ns, j);
 		}
-		printf("]");
+		json_object_object_add(o, "nodes", ns);
 	}
-	printf("}\n");
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
 	fflush(stdout);
 }
 

@@ -22,12 +22,12 @@ ok $? "one object, nothing half-written left"
 check "a client takes a view of dead-put and dies" -- "$G" halfview "$NODE_SOCK" dead-put
 wait_until 10 ctl rm dead-put
 ok $? "the object becomes removable (the hold was released)"
-ctl stat | grep -q "^used: .*(0 bytes"
+ctl stat --bytes | grep -q "^used: *0 ("
 ok $? "all segment space is free again"
 
 # many dying writers in a row: still no leak
 for i in $(seq 1 20); do "$G" halfput "$NODE_SOCK" k$i 1048576 || break; done
 ok $? "20 more writers die mid-put"
-wait_until 10 sh -c "\"$CTL\" --socket \"$NODE_SOCK\" stat | grep -q '^used: .*(0 bytes'"
+wait_until 10 sh -c "\"$CTL\" --socket \"$NODE_SOCK\" stat --bytes | grep -q '^used: *0 ('"
 ok $? "and all their space comes back"
 finish_daemons

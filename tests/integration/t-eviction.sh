@@ -15,8 +15,8 @@ start_node n1 32M --hugepages off
 st=$?
 sed 's/^/# /' "$T_DIR/fill.out"; head -5 "$T_DIR/fill.err" | sed 's/^/# /'
 ok $st "300 puts of 512 KiB into 32 MiB: none failed, survivors exact, hot and pinned kept, first evicted"
-ctl stat >"$T_DIR/stat.out"
-used=$(sed -n 's/^used: .*(\([0-9]*\) bytes.*/\1/p' "$T_DIR/stat.out")
+ctl stat --bytes >"$T_DIR/stat.out"
+used=$(sed -n 's/^used: *\([0-9]*\) (.*/\1/p' "$T_DIR/stat.out")
 [ "$used" -le $((32 << 20)) ]
 ok $? "usage stays within capacity ($used bytes)"
 ev=$(sed -n 's/^evictions: \([0-9]*\) objects.*/\1/p' "$T_DIR/stat.out")
@@ -27,7 +27,7 @@ ok $? "no put was refused for space"
 
 # leases: a read leases for 200 ms; remove is refused then allowed
 ctl get hot >/dev/null
-expect_status 3 "rm of a just-read object is refused" -- ctl rm hot
+expect_status 3 "rm --no-wait of a just-read object is refused" -- ctl rm --no-wait hot
 grep -q "leased" "$T_DIR/last.err"
 ok $? "with a 'leased' error"
 wait_until 5 ctl rm hot

@@ -18,7 +18,7 @@ if ! readelf -n "$MASTER_BIN" 2>/dev/null | grep -q "Provider: mcstore"; then
 	skip_all "the daemons have no USDT probes (built without <sys/sdt.h>)"
 fi
 
-tap_plan 18
+tap_plan 20
 expect_status 2 "top without --pid is a usage error" -- "$CTL" top --once
 
 start_master --node-timeout-ms 400
@@ -93,6 +93,18 @@ ok $? "master: heartbeats per node ($(field master heartbeats_recv) received)"
 ok $? "node: $N get round trips timed ($(hist_count n1 get_ns))"
 [ "$(field n1 heartbeats_sent)" -gt 0 ] && [ "$(field n1 heartbeats_acked)" -gt 0 ]
 ok $? "node: heartbeats sent and answered ($(field n1 heartbeats_sent)/$(field n1 heartbeats_acked))"
+jq -e '.program == "mcstore-master" and (.nodes | type) == "array"' "$T_DIR/top-master.json" >/dev/null
+ok $? "the JSON sample is JSON (jq reads it)"
+# a program whose name needs escaping (top reads it from /proc/PID/comm)
+ln -s "$MASTER_BIN" "$T_DIR/mc\"master\\x"
+"$T_DIR/mc\"master\\x" --listen 127.0.0.1 --port 0 --no-config >"$T_DIR/odd.log" 2>&1 &
+ODD=$!
+T_PIDS+=("$ODD")
+wait_until 20 grep -q "listening on" "$T_DIR/odd.log"
+"$CTL" top --pid "$ODD" --once --json --interval 0.2 >"$T_DIR/odd.json" 2>"$T_DIR/odd.err"
+jq -e '.program == "mc\"master\\x"' "$T_DIR/odd.json" >/dev/null
+ok $? "top --json escapes the program's name"
+sed 's/^/# /' "$T_DIR/odd.json" "$T_DIR/odd.err"
 "$CTL" top --pid "$PID_n1" --once --interval 0.2 >"$T_DIR/top.txt" 2>&1
 grep -q "^heartbeats_sent" "$T_DIR/top.txt"
 ok $? "text output (--once)"
