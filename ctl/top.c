@@ -56,7 +56,7 @@ int mcs_ctl_top(int argc, char **argv)
 		}
 	fprintf(stderr,
 		"mcstorectl top: this mcstorectl was built without BPF support (missing at build time: %s);\n"
-		"rebuild with libbpf-dev, clang, bpftool and a kernel with BTF (configure --enable-bpf).\n"
+		"rebuild with libbpf-dev, clang and bpftool (configure --enable-bpf=yes).\n"
 		"The daemons' --metrics-port gives counters without BPF.\n",
 		MCS_BPF_MISSING);
 	return EXIT_FAIL;
@@ -253,8 +253,11 @@ static int preflight(void)
 		return -EPERM;
 	}
 	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
-		fprintf(stderr, "mcstorectl top: the kernel has no BTF (/sys/kernel/btf/vmlinux): "
-				"BPF CO-RE programs cannot load (CONFIG_DEBUG_INFO_BTF)\n");
+		/* the programs are CO-RE: libbpf relocates them against the
+		 * running kernel's types, so they cannot load without them */
+		fprintf(stderr, "mcstorectl top: the running kernel has no BTF (/sys/kernel/btf/vmlinux: %s), "
+				"which the BPF programs need to load (CO-RE); it takes a kernel built with "
+				"CONFIG_DEBUG_INFO_BTF=y\n", strerror(errno));
 		return -ENOTSUP;
 	}
 	struct stat st;

@@ -2,12 +2,18 @@
 /*
  * BPF side of mcstorectl top: programs on the USDT probes of
  * mcstore-master and mcstored (common/probes.h) that count and keep
- * histograms (ebpf/mcstore-top.h). CO-RE: built once against the running
- * kernel's BTF (vmlinux.h from bpftool), loaded with libbpf through the
- * skeleton bpftool generates. Each program is named after its probe, so
- * the loader attaches program NAME to probe mcstore:NAME.
+ * histograms (ebpf/mcstore-top.h). CO-RE: built against the few kernel
+ * types of ebpf/mcstore-vmlinux.h (or, with configure VMLINUX_BTF=FILE,
+ * a vmlinux.h bpftool dumps from that BTF), relocated by libbpf against
+ * the running kernel's BTF when loaded through the skeleton bpftool
+ * generates. Each program is named after its probe, so the loader
+ * attaches program NAME to probe mcstore:NAME.
  */
+#ifdef MCS_VMLINUX_DUMP
 #include "vmlinux.h"
+#else
+#include "ebpf/mcstore-vmlinux.h"
+#endif
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/usdt.bpf.h>

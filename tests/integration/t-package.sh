@@ -8,7 +8,13 @@
 # sysusers/tmpfiles snippets work on that root, systemd-analyze verify
 # accepts the units, and the installed mcstore-master, mcstored and
 # mcstorectl, plus a program built against libmcstore-dev, store and read
-# objects on loopback. Then the RPMs (rpmbuild -bb) are built and checked
+# objects on loopback. Where the packages have mcstorectl top (amd64,
+# arm64), its BPF programs must be in them whatever the build host: the
+# builds run with the running kernel's BTF hidden (root: a mount
+# namespace with /dev/null over it), configure must have taken the
+# checked-in ebpf/mcstore-vmlinux.h, mcstorectl must link libbpf, and as
+# root on a kernel with BTF the installed top must count a get on the
+# installed master. Then the RPMs (rpmbuild -bb) are built and checked
 # the same way, more briefly.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
@@ -37,12 +43,36 @@ SYM=$MCS_SRCDIR/libmcstore/libmcstore.sym
 # the exported names libmcstore.sym lists
 sym_names() { sed -n 's/^[[:space:]]*\(mcs_[a-z0-9_]*\);.*/\1/p' "$SYM" | sort; }
 
-tap_plan 32
+# the architectures whose packages have top (packaging/debian/rules)
+case $(dpkg-architecture -qDEB_HOST_ARCH) in amd64 | arm64) HAS_TOP=1 ;; *) HAS_TOP= ;; esac
+BTF=/sys/kernel/btf/vmlinux
+# pkg_build COMMAND...: with the running kernel's BTF replaced by an
+# empty file when this test can, so that a build reading it fails
+BTF_HIDDEN=
+if [ "$(id -u)" -eq 0 ] && [ -e "$BTF" ] && unshare -m true 2>/dev/null; then
+	BTF_HIDDEN=1
+fi
+pkg_build() {
+	if [ -n "$BTF_HIDDEN" ]; then
+		unshare -m sh -c 'mount --bind /dev/null "$0" && exec "$@"' "$BTF" "$@"
+	else
+		"$@"
+	fi
+}
+hidden_note() { [ -n "$BTF_HIDDEN" ] && echo ", with $BTF hidden" || echo ", $BTF not hidden (not root)"; }
+# kernel_types_from_tree LOG: configure took ebpf/mcstore-vmlinux.h and
+# nothing dumped a vmlinux.h
+kernel_types_from_tree() {
+	grep -q "where the BPF programs take the kernel types from\.\.\. ebpf/mcstore-vmlinux\.h" "$1" &&
+		! grep -qE "btf dump|GEN +ebpf/vmlinux\.h" "$1"
+}
+
+tap_plan 38
 
 # ---- build
 OUT=$T_DIR/out
-DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" "$MCS_SRCDIR/packaging/build.sh" deb "$OUT" >"$T_DIR/build.out" 2>&1
-ok $? "dpkg-buildpackage -us -uc -b builds"
+DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" pkg_build "$MCS_SRCDIR/packaging/build.sh" deb "$OUT" >"$T_DIR/build.out" 2>&1
+ok $? "dpkg-buildpackage -us -uc -b builds$(hidden_note)"
 if [ $T_FAILED -ne 0 ]; then
 	sed 's/^/# /' "$T_DIR/build.out" | tail -40
 	echo "Bail out! no packages"
@@ -57,6 +87,15 @@ for p in mcstore libmcstore0 libmcstore-dev; do
 done
 dpkg-deb -f "${DEB[mcstore]}" Depends | grep -q "libmcstore0 (>= $version)"
 ok $? "mcstore depends on libmcstore0 (from the symbols file)"
+if [ -n "$HAS_TOP" ]; then
+	kernel_types_from_tree "$OUT/build-deb.log"
+	ok $? "configure --enable-bpf=yes took the kernel types from ebpf/mcstore-vmlinux.h, not the build host's kernel"
+	dpkg-deb -f "${DEB[mcstore]}" Depends | grep -q "libbpf1"
+	ok $? "mcstore depends on libbpf1 (shlibs of mcstorectl)"
+else
+	skip "no top in this architecture's packages"
+	skip "no top in this architecture's packages"
+fi
 dpkg-deb -I "${DEB[mcstore]}" conffiles | sort >"$T_DIR/conffiles"
 printf '/etc/mcstore/master.conf\n/etc/mcstore/mcstored.conf\n' | diff - "$T_DIR/conffiles" >/dev/null
 ok $? "both configuration files are conffiles"
@@ -156,6 +195,12 @@ CTL=$ROOT/usr/bin/mcstorectl
 ok $? "installed mcstorectl --version: mcstorectl $version (libmcstore $version)"
 ldd "$CTL" | grep -q "libmcstore.so.0 => $ROOT/$LIB/libmcstore.so.0"
 ok $? "which uses the installed libmcstore.so.0"
+if [ -n "$HAS_TOP" ]; then
+	objdump -p "$CTL" | grep -q "NEEDED *libbpf\.so\." && ! "$CTL" top --pid $$ --once 2>&1 | grep -q "built without BPF"
+	ok $? "and has top's BPF programs (links libbpf)"
+else
+	skip "no top in this architecture's packages"
+fi
 # the shipped configuration files, as they are, under the test's options
 start_master --config "$ROOT/etc/mcstore/master.conf"
 start_node pkg 64M --config "$ROOT/etc/mcstore/mcstored.conf" --hugepages off
@@ -164,6 +209,29 @@ head -c 3000000 /dev/urandom >"$T_DIR/v.bin"
 check "put with the installed mcstorectl" -- ctl put k "$T_DIR/v.bin"
 check "get with the installed mcstorectl" -- ctl get k -o "$T_DIR/v.out"
 check "bytes identical" -- cmp "$T_DIR/v.bin" "$T_DIR/v.out"
+
+# the packaged BPF object loads on this kernel and counts: one get on the
+# master while top is attached
+if [ -z "$HAS_TOP" ]; then
+	skip "no top in this architecture's packages"
+	skip "no top in this architecture's packages"
+elif [ "$(id -u)" -ne 0 ] || [ ! -r "$BTF" ]; then
+	skip "installed top not run: needs root and a kernel with BTF"
+	skip "installed top not run: needs root and a kernel with BTF"
+else
+	"$CTL" top --pid "$MASTER_PID" --once --json --interval 600 >"$T_DIR/top.json" 2>"$T_DIR/top.err" &
+	top_pid=$!
+	wait_until 60 grep -q "attached" "$T_DIR/top.err"
+	ok $? "installed mcstorectl top loads its BPF programs and attaches to the installed master"
+	sed 's/^/# /' "$T_DIR/top.err"
+	MCSTORE_DIRECT_MASTER=0 ctl get k -o /dev/null
+	kill -INT "$top_pid"
+	wait "$top_pid"
+	st=$?
+	gets=$(grep -o '"gets":[0-9]*' "$T_DIR/top.json" | head -1 | sed 's/.*://')
+	[ $st -eq 0 ] && [ "$gets" = 1 ]
+	ok $? "and counts the one get (gets: ${gets:-none}, exit $st)"
+fi
 
 # a program built against libmcstore-dev (pkg-config, header, .so)
 cat >"$T_DIR/client.c" <<'EOF'
@@ -204,9 +272,10 @@ if ! command -v rpmbuild >/dev/null || ! command -v rpm2cpio >/dev/null || ! com
 	skip "rpmbuild, rpm2cpio or cpio is not installed"
 	skip "rpmbuild, rpm2cpio or cpio is not installed"
 	skip "rpmbuild, rpm2cpio or cpio is not installed"
+	skip "rpmbuild, rpm2cpio or cpio is not installed"
 else
-	RPMBUILD_ARGS=--nocheck "$MCS_SRCDIR/packaging/build.sh" rpm "$T_DIR/rpms" >"$T_DIR/rpm.out" 2>&1
-	ok $? "rpmbuild -bb builds mcstore, mcstore-libs, mcstore-devel"
+	RPMBUILD_ARGS=--nocheck pkg_build "$MCS_SRCDIR/packaging/build.sh" rpm "$T_DIR/rpms" >"$T_DIR/rpm.out" 2>&1
+	ok $? "rpmbuild -bb builds mcstore, mcstore-libs, mcstore-devel$(hidden_note)"
 	sed 's/^/# /' "$T_DIR/rpm.out" | tail -20
 	arch=$(uname -m)
 	rpm -qlp "$T_DIR"/rpms/mcstore{,-libs,-devel}-"$version"-1."$arch".rpm 2>/dev/null | sort >"$T_DIR/rpm-files"
@@ -228,4 +297,11 @@ else
 	[ "$(LD_LIBRARY_PATH=$(dirname "$(find "$T_DIR/rpmroot" -name libmcstore.so.0 | head -1)") \
 		"$T_DIR/rpmroot/usr/bin/mcstorectl" --version)" = "mcstorectl $version (libmcstore $version)" ]
 	ok $? "mcstorectl from the RPMs runs"
+	if [ -n "$HAS_TOP" ]; then
+		kernel_types_from_tree "$T_DIR/rpms/build-rpm.log" &&
+			objdump -p "$T_DIR/rpmroot/usr/bin/mcstorectl" | grep -q "NEEDED *libbpf\.so\."
+		ok $? "and has top's BPF programs (ebpf/mcstore-vmlinux.h, links libbpf)"
+	else
+		skip "no top in this architecture's packages"
+	fi
 fi
