@@ -229,6 +229,8 @@ static void on_master_close(struct mcs_conn *c, int err, void *userdata)
 	if (n->master == c) {
 		n->master = mcs_conn_unref(n->master);
 		n->mounted = false;
+		n->master_down_ms = mcs_now_ms();
+		n->master_err = err;
 	}
 	/* every request in flight is lost; answer the clients */
 	for (uint32_t i = 0; i < n->n_pend; i++) {
@@ -266,6 +268,7 @@ static int try_connect(struct node *n)
 {
 	int fd = connect_master(n);
 	if (fd < 0) {
+		n->master_err = fd;
 		if (n->connect_failures++ % 30 == 0)
 			log_warning_errno(fd, "cannot reach master %s:%u: %m; retrying every %d ms", n->master_host,
 					  n->master_port, RECONNECT_MS);
@@ -338,6 +341,7 @@ int node_master_start(struct node *n)
 	int r = mcs_parse_hostport(n->o.master, n->master_host, sizeof(n->master_host), &n->master_port);
 	if (r < 0)
 		return log_error_errno(EINVAL, "invalid --master '%s': expected HOST:PORT", n->o.master);
+	n->master_down_ms = mcs_now_ms();
 	if (try_connect(n) < 0)
 		schedule_reconnect(n);
 	return 0;

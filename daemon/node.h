@@ -82,6 +82,10 @@ struct node {
 	struct mcs_timer *reconnect;
 	struct mcs_timer *stop_timer;
 	unsigned connect_failures;
+	/* for /health: since when the link is down (monotonic ms, 0: not
+	 * tried yet) and why (the last connect error or close status) */
+	uint64_t master_down_ms;
+	int master_err;
 
 	bool listening;
 	struct client *clients;
