@@ -156,6 +156,7 @@ static void on_mount_reply(struct node *n, const struct mcs_hdr *h)
 		}
 		/* the master may still hold our old segment after a reconnect
 		 * race: drop the link and try again later */
+		n->master_err = h->status;
 		mcs_conn_close(n->master);
 		return;
 	}
@@ -230,7 +231,8 @@ static void on_master_close(struct mcs_conn *c, int err, void *userdata)
 		n->master = mcs_conn_unref(n->master);
 		n->mounted = false;
 		n->master_down_ms = mcs_now_ms();
-		n->master_err = err;
+		if (err)  /* else keep a refused mount's status (0: the master closed) */
+			n->master_err = err;
 	}
 	/* every request in flight is lost; answer the clients */
 	for (uint32_t i = 0; i < n->n_pend; i++) {
@@ -280,6 +282,7 @@ static int try_connect(struct node *n)
 		return log_error_errno(r, "cannot watch the master connection: %m");
 	n->master = mcs_conn_ref(c);
 	n->connect_failures = 0;
+	n->master_err = 0;
 	log_info("connected to master %s:%u", n->master_host, n->master_port);
 	send_mount(n);
 	return 0;

@@ -83,7 +83,8 @@ struct node {
 	struct mcs_timer *stop_timer;
 	unsigned connect_failures;
 	/* for /health: since when the link is down (monotonic ms, 0: not
-	 * tried yet) and why (the last connect error or close status) */
+	 * tried yet) and why (the last connect error, refused mount or close
+	 * status; 0: the master closed the link) */
 	uint64_t master_down_ms;
 	int master_err;
 
