@@ -12,7 +12,9 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -30,9 +32,13 @@ struct mcs_metrics {
 	uint16_t port;
 	pthread_t thread;
 	bool started;
-	pthread_mutex_t lock;      /* guards page, page_len */
+	pthread_mutex_t lock;      /* guards page, page_len, health* */
 	char *page;
 	size_t page_len;
+	char health[MCS_METRICS_HEALTH_MAX]; /* "": not published yet */
+	bool health_ok;
+	uint64_t health_ms;        /* when it was published (monotonic) */
+	uint64_t stale_ms;
 	/* the stream being rendered (loop thread only) */
 	char *draft;
 	size_t draft_len;
@@ -50,6 +56,50 @@ static void write_all(int fd, const char *p, size_t n)
 		p += w;
 		n -= (size_t)w;
 	}
+}
+
+/* "HTTP/1.0 STATUS" with the headers; the body follows unless HEAD. */
+static void answer_head(int fd, const char *status, const char *type, size_t len)
+{
+	char hdr[256];
+	int n = snprintf(hdr, sizeof(hdr),
+			 "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+			 status, type, len);
+	write_all(fd, hdr, (size_t)n);
+}
+
+/* Whether the request's path is want: the path ends at a space (then the
+ * version), a query, or the end of a bare "GET /path" line. */
+static bool path_is(const char *path, const char *want)
+{
+	size_t n = strlen(want);
+	return strncmp(path, want, n) == 0 && strchr(" ?\r\n", path[n]);
+}
+
+static void serve_health(struct mcs_metrics *m, int fd, bool body)
+{
+	char text[MCS_METRICS_HEALTH_MAX + 128];
+	bool ok;
+	pthread_mutex_lock(&m->lock);
+	uint64_t age = mcs_now_ms() - m->health_ms;
+	if (!m->health[0]) {
+		ok = false;
+		snprintf(text, sizeof(text), "starting\n");
+	} else if (age > m->stale_ms) {
+		/* the loop that should republish every MCS_METRICS_PUBLISH_MS
+		 * has not: whatever it said last is no longer true */
+		ok = false;
+		snprintf(text, sizeof(text), "event loop stalled: nothing published for %.1f s (last: %s)\n",
+			 (double)age / 1000.0, m->health);
+	} else {
+		ok = m->health_ok;
+		snprintf(text, sizeof(text), "%s\n", m->health);
+	}
+	pthread_mutex_unlock(&m->lock);
+	size_t len = strlen(text);
+	answer_head(fd, ok ? "200 OK" : "503 Service Unavailable", "text/plain; charset=utf-8", len);
+	if (body)
+		write_all(fd, text, len);
 }
 
 /* One scraper: read the request head (bounded, with a timeout), answer,
@@ -75,25 +125,25 @@ static void serve_one(struct mcs_metrics *m, int fd)
 	req[have] = 0;
 	bool get = strncmp(req, "GET ", 4) == 0, head = strncmp(req, "HEAD ", 5) == 0;
 	const char *path = req + (get ? 4 : 5);
-	bool found = (get || head) && (strncmp(path, "/metrics", 8) == 0 || strncmp(path, "/ ", 2) == 0) &&
-		     (path[1] == ' ' || path[8] == ' ' || path[8] == '?');
-	char hdr[256];
-	if (!found) {
-		static const char nf[] = "not found: try /metrics\n";
-		int n = snprintf(hdr, sizeof(hdr),
-				 "HTTP/1.0 %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-				 "Connection: close\r\n\r\n",
-				 get || head ? "404 Not Found" : "405 Method Not Allowed", sizeof(nf) - 1);
-		write_all(fd, hdr, (size_t)n);
-		write_all(fd, nf, sizeof(nf) - 1);
+	if (!get && !head) {
+		static const char na[] = "method not allowed: GET or HEAD\n";
+		answer_head(fd, "405 Method Not Allowed", "text/plain", sizeof(na) - 1);
+		write_all(fd, na, sizeof(na) - 1);
+		return;
+	}
+	if (path_is(path, "/health")) {
+		serve_health(m, fd, get);
+		return;
+	}
+	if (!path_is(path, "/metrics") && !path_is(path, "/")) {
+		static const char nf[] = "not found: try /metrics or /health\n";
+		answer_head(fd, "404 Not Found", "text/plain", sizeof(nf) - 1);
+		if (get)
+			write_all(fd, nf, sizeof(nf) - 1);
 		return;
 	}
 	pthread_mutex_lock(&m->lock);
-	int n = snprintf(hdr, sizeof(hdr),
-			 "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-			 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-			 m->page_len);
-	write_all(fd, hdr, (size_t)n);
+	answer_head(fd, "200 OK", "text/plain; version=0.0.4; charset=utf-8", m->page_len);
 	/* The page is written under the lock: a scraper is a reader of at most
 	 * a few KiB, and the loop thread only swaps a pointer while holding it. */
 	if (get)
@@ -135,6 +185,7 @@ int mcs_metrics_start(const char *addr, uint16_t port, struct mcs_metrics **ret)
 		return -ENOMEM;
 	m->listen_fd = -1;
 	m->stop_fd = -1;
+	m->stale_ms = MCS_METRICS_STALE_MS;
 	pthread_mutex_init(&m->lock, NULL);
 	int r = mcs_tcp_listen(addr, port, 16, &m->port, NULL);
 	if (r < 0) {
@@ -165,6 +216,13 @@ int mcs_metrics_start(const char *addr, uint16_t port, struct mcs_metrics **ret)
 }
 
 uint16_t mcs_metrics_port(const struct mcs_metrics *m) { return m->port; }
+
+void mcs_metrics_set_stale_ms(struct mcs_metrics *m, uint64_t ms)
+{
+	pthread_mutex_lock(&m->lock);
+	m->stale_ms = ms;
+	pthread_mutex_unlock(&m->lock);
+}
 
 struct mcs_metrics *mcs_metrics_stop(struct mcs_metrics *m)
 {
@@ -211,6 +269,22 @@ int mcs_metrics_commit(struct mcs_metrics *m, FILE *f)
 	pthread_mutex_unlock(&m->lock);
 	free(old);
 	return 0;
+}
+
+void mcs_metrics_health(struct mcs_metrics *m, bool ok, const char *fmt, ...)
+{
+	char text[MCS_METRICS_HEALTH_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	/* one line: the answer is "text\n" */
+	text[strcspn(text, "\r\n")] = 0;
+	pthread_mutex_lock(&m->lock);
+	memcpy(m->health, text, sizeof(text));
+	m->health_ok = ok;
+	m->health_ms = mcs_now_ms();
+	pthread_mutex_unlock(&m->lock);
 }
 
 void mcs_metric_head(FILE *f, const char *name, const char *type, const char *help)

@@ -10,11 +10,16 @@
  * latest page under a mutex. A scrape thus sees numbers at most one
  * publishing interval old. The thread does blocking I/O with short socket
  * timeouts, one scraper at a time: GET /metrics (or /) answers 200 with
- * the page, anything else 404.
+ * the page; GET /health answers 200 or 503 with the one line of health
+ * the loop thread publishes beside the page (mcs_metrics_health()), and
+ * 503 by itself when that line is older than MCS_METRICS_STALE_MS (a
+ * stuck loop must not look healthy); HEAD the same without the body;
+ * another path 404, another method 405.
  */
 #ifndef MCS_METRICS_H
 #define MCS_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,10 +28,16 @@ struct mcs_metrics;
 
 /* How often the daemons publish a new page. */
 #define MCS_METRICS_PUBLISH_MS 100
+/* /health says the loop is stuck when it has not published for this long
+ * (a hundred publishing intervals: a loaded machine delays a timer, it
+ * does not skip a hundred). */
+#define MCS_METRICS_STALE_MS 10000
 
 /* Listen on addr:port (port 0: a free one) and start the serving thread.
  * 0 or a negative errno (logged by the caller). */
 int mcs_metrics_start(const char *addr, uint16_t port, struct mcs_metrics **ret);
+/* Tests only: another bound than MCS_METRICS_STALE_MS. */
+void mcs_metrics_set_stale_ms(struct mcs_metrics *m, uint64_t ms);
 /* The port actually bound. */
 uint16_t mcs_metrics_port(const struct mcs_metrics *m);
 /* Stop the thread, close the socket, free (NULL ok). Returns NULL. */
@@ -36,6 +47,13 @@ struct mcs_metrics *mcs_metrics_stop(struct mcs_metrics *m);
  * into (with the helpers below), mcs_metrics_commit() publishes it. */
 FILE *mcs_metrics_begin(struct mcs_metrics *m);
 int mcs_metrics_commit(struct mcs_metrics *m, FILE *f);
+/* Publish the health line (GET /health): ok answers 200, !ok 503; the
+ * text (truncated to MCS_METRICS_HEALTH_MAX, a newline added) says why,
+ * as "ok: ..." or the reason. Until the first call /health answers 503
+ * "starting". Loop thread, with each page. */
+#define MCS_METRICS_HEALTH_MAX 512
+void mcs_metrics_health(struct mcs_metrics *m, bool ok, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* "# HELP name help\n# TYPE name type\n" */
 void mcs_metric_head(FILE *f, const char *name, const char *type, const char *help);

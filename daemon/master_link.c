@@ -156,6 +156,7 @@ static void on_mount_reply(struct node *n, const struct mcs_hdr *h)
 		}
 		/* the master may still hold our old segment after a reconnect
 		 * race: drop the link and try again later */
+		n->master_err = h->status;
 		mcs_conn_close(n->master);
 		return;
 	}
@@ -229,6 +230,9 @@ static void on_master_close(struct mcs_conn *c, int err, void *userdata)
 	if (n->master == c) {
 		n->master = mcs_conn_unref(n->master);
 		n->mounted = false;
+		n->master_down_ms = mcs_now_ms();
+		if (err)  /* else keep a refused mount's status (0: the master closed) */
+			n->master_err = err;
 	}
 	/* every request in flight is lost; answer the clients */
 	for (uint32_t i = 0; i < n->n_pend; i++) {
@@ -299,6 +303,7 @@ static int try_connect(struct node *n)
 	const char *why = NULL;
 	int fd = connect_master(n, &why);
 	if (fd < 0) {
+		n->master_err = fd;
 		log_connect_failure(n, fd, why);
 		return fd;
 	}
@@ -314,6 +319,7 @@ static int try_connect(struct node *n)
 		log_info("connected to master %s:%u", n->master_host, n->master_port);
 	n->connect_failures = 0;
 	n->connect_warned = false;
+	n->master_err = 0;
 	send_mount(n);
 	return 0;
 }
@@ -374,6 +380,7 @@ int node_master_start(struct node *n)
 	int r = mcs_parse_hostport(n->o.master, n->master_host, sizeof(n->master_host), &n->master_port);
 	if (r < 0)
 		return log_error_errno(EINVAL, "invalid --master '%s': expected HOST:PORT", n->o.master);
+	n->master_down_ms = mcs_now_ms();
 	if (try_connect(n) < 0)
 		schedule_reconnect(n);
 	return 0;

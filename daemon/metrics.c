@@ -1,18 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mcstored's Prometheus page (--metrics-port): the segment, the master
- * link and its heartbeats, clients and the data path. Rendered on the
- * loop thread every MCS_METRICS_PUBLISH_MS, served by the metrics thread
- * (common/metrics.h).
+ * link and its heartbeats, clients and the data path; and its /health
+ * line: healthy while the segment is mounted with a connected master.
+ * Rendered on the loop thread every MCS_METRICS_PUBLISH_MS, served by the
+ * metrics thread (common/metrics.h).
  */
 #include "config.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/util.h"
 #include "daemon/node.h"
+#include "mcstore.h"
 
 static void render(struct node *n, FILE *f)
 {
@@ -52,6 +55,39 @@ static void render(struct node *n, FILE *f)
 		       n->stats.bytes_received);
 }
 
+/* The wall-clock time ms_ago milliseconds ago, as 2026-01-02T03:04:05Z. */
+static const char *utc_ago(uint64_t ms_ago, char *buf, size_t len)
+{
+	time_t t = time(NULL) - (time_t)(ms_ago / 1000);
+	struct tm tm;
+	if (!gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+static void health(struct node *n)
+{
+	const char *seg = n->o.segment_name, *master = n->o.master;
+	if (n->stopping) {
+		mcs_metrics_health(n->metrics, false, "stopping");
+	} else if (n->master && n->mounted) {
+		mcs_metrics_health(n->metrics, true, "ok: segment \"%s\" mounted with master %s", seg, master);
+	} else if (n->master) {
+		mcs_metrics_health(n->metrics, false, "segment \"%s\" not mounted: connected to master %s, mounting",
+				   seg, master);
+	} else if (!n->master_down_ms) {
+		mcs_metrics_health(n->metrics, false, "segment \"%s\" not mounted: master %s not tried yet", seg,
+				   master);
+	} else {
+		uint64_t ago = mcs_now_ms() - n->master_down_ms;
+		char when[32];
+		mcs_metrics_health(n->metrics, false,
+				   "master %s unreachable since %s (%.0f s, last error: %s); segment \"%s\" not mounted",
+				   master, utc_ago(ago, when, sizeof(when)), (double)ago / 1000.0,
+				   n->master_err ? mcs_strerror(n->master_err) : "the master closed the connection", seg);
+	}
+}
+
 static void on_publish(struct mcs_timer *t, void *userdata)
 {
 	struct node *n = userdata;
@@ -60,6 +96,7 @@ static void on_publish(struct mcs_timer *t, void *userdata)
 		render(n, f);
 	if (mcs_metrics_commit(n->metrics, f) < 0)
 		log_warning("cannot render the metrics page: out of memory, ignoring");
+	health(n);
 }
 
 int node_metrics_start(struct node *n)

@@ -85,6 +85,11 @@ struct node {
 	uint64_t connect_failing_since_ms;
 	bool connect_warned;            /* the wait has lasted: warned once */
 	unsigned connect_warned_at;
+	/* for /health: since when the link is down (monotonic ms, 0: not
+	 * tried yet) and why (the last connect error, refused mount or close
+	 * status; 0: the master closed the link) */
+	uint64_t master_down_ms;
+	int master_err;
 
 	bool listening;
 	struct client *clients;

@@ -457,8 +457,8 @@ static uint64_t owner_last_seen(const void *owner, const void *userdata)
 	return 0;
 }
 
-/* --metrics-port: the page is rendered here, on the loop thread, and
- * served by the metrics thread (common/metrics.h). */
+/* --metrics-port: the page and the /health line are rendered here, on
+ * the loop thread, and served by the metrics thread (common/metrics.h). */
 static void on_metrics(struct mcs_timer *t, void *userdata)
 {
 	struct master *m = userdata;
@@ -466,11 +466,16 @@ static void on_metrics(struct mcs_timer *t, void *userdata)
 		.store = m->store, .requests = m->requests, .n_conns = m->n_conns, .nodes_lost = m->nodes_lost,
 		.now_ms = mcs_now_ms(), .last_seen_ms = owner_last_seen, .userdata = m,
 	};
+	master_count_segments(m->store, &in.n_nodes, &in.n_segments);
 	FILE *f = mcs_metrics_begin(m->metrics);
 	if (f)
 		master_metrics_render(f, &in);
 	if (mcs_metrics_commit(m->metrics, f) < 0)
 		log_warning("cannot render the metrics page: out of memory, ignoring");
+	/* a master that runs its loop serves; an empty one too (nodes mount
+	 * when they come), so this says what it has rather than judging */
+	mcs_metrics_health(m->metrics, true, "ok: %llu node%s, %llu segment%s", (unsigned long long)in.n_nodes,
+			   in.n_nodes == 1 ? "" : "s", (unsigned long long)in.n_segments, in.n_segments == 1 ? "" : "s");
 }
 
 static void on_signal(struct mcs_loop *l, int signo, void *userdata)

@@ -2,7 +2,8 @@
 /*
  * What the master tells Prometheus: the store's size, its counters, the
  * requests it served, and one line per mounted segment (the per-node
- * state: size, use, and how long since its node was last heard).
+ * state: size, use, and how long since its node was last heard). main.c
+ * publishes the /health line beside it.
  */
 #include "config.h"
 
@@ -12,6 +13,23 @@
 #include "master/alloc.h"
 #include "master/metrics.h"
 #include "proto/proto.h"
+
+void master_count_segments(const struct mcs_store *s, uint64_t *ret_nodes, uint64_t *ret_segments)
+{
+	uint64_t nodes = 0, segs = 0;
+	const struct mcs_seg *first = mcs_store_segments(s);
+	for (const struct mcs_seg *g = first; g; g = g->next) {
+		segs++;
+		/* a node usually mounts one segment: the quadratic walk over
+		 * the earlier ones costs about what the per-segment lines do */
+		const struct mcs_seg *e = first;
+		while (e != g && e->owner != g->owner)
+			e = e->next;
+		nodes += e == g;
+	}
+	*ret_nodes = nodes;
+	*ret_segments = segs;
+}
 
 void master_metrics_render(FILE *f, const struct master_metrics_in *in)
 {
@@ -23,7 +41,10 @@ void master_metrics_render(FILE *f, const struct master_metrics_in *in)
 	mcs_metric_u64(f, "mcstore_master_capacity_bytes", "gauge", "Bytes of all mounted segments.",
 		       mcs_store_capacity(s));
 	mcs_metric_u64(f, "mcstore_master_used_bytes", "gauge", "Bytes allocated to replicas.", mcs_store_used(s));
-	mcs_metric_u64(f, "mcstore_master_connections", "gauge", "Open connections (nodes).", in->n_conns);
+	mcs_metric_u64(f, "mcstore_master_nodes", "gauge", "Nodes with a mounted segment.", in->n_nodes);
+	mcs_metric_u64(f, "mcstore_master_segments", "gauge", "Segments mounted.", in->n_segments);
+	mcs_metric_u64(f, "mcstore_master_connections", "gauge",
+		       "Open connections (nodes, and clients with a direct metadata link).", in->n_conns);
 	mcs_metric_u64(f, "mcstore_master_leases_granted_total", "counter",
 		       "Read leases granted (GetReplicaList and ExistKey).", k->leases_granted);
 	mcs_metric_head(f, "mcstore_master_lease_ttl_seconds", "gauge", "Length of a read lease.");

@@ -14,6 +14,7 @@
 
 struct master_metrics_in {
 	const struct mcs_store *store;
+	uint64_t n_nodes, n_segments; /* from master_count_segments() */
 	const uint64_t *requests;  /* [MASTER_N_OPS], by opcode */
 	uint64_t n_conns;
 	uint64_t nodes_lost;
@@ -22,6 +23,9 @@ struct master_metrics_in {
 	uint64_t (*last_seen_ms)(const void *owner, const void *userdata);
 	const void *userdata;
 };
+
+/* Segments mounted, and the nodes (connections) that mounted them. */
+void master_count_segments(const struct mcs_store *s, uint64_t *ret_nodes, uint64_t *ret_segments);
 
 void master_metrics_render(FILE *f, const struct master_metrics_in *in);
 

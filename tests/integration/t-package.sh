@@ -122,6 +122,7 @@ for f in usr/sbin/mcstored usr/sbin/mcstore-master usr/bin/mcstorectl \
 	usr/share/man/man1/mcstorectl.1.gz usr/share/man/man3/libmcstore.3.gz usr/share/man/man3/mcs_put.3.gz \
 	usr/share/man/man5/mcstore.conf.5.gz usr/share/man/man7/mcstore-protocol.7.gz \
 	usr/share/man/man8/mcstored.8.gz usr/share/man/man8/mcstore-master.8.gz \
+	usr/share/mcstore/mcstore-alerts.yml usr/share/mcstore/mcstore-dashboard.json \
 	usr/include/mcstore.h "$LIB/libmcstore.so.0" "$LIB/libmcstore.so" "$LIB/pkgconfig/mcstore.pc"; do
 	[ -e "$ROOT/$f" ] || missing="$missing $f"
 done
@@ -284,11 +285,12 @@ else
 		/etc/mcstore/master.conf /usr/lib/systemd/system/mcstored.service \
 		/usr/lib/systemd/system/mcstore-master.service /usr/lib/tmpfiles.d/mcstore.conf \
 		/usr/lib/sysusers.d/mcstore.conf /usr/include/mcstore.h /usr/share/man/man8/mcstored.8 \
-		/usr/share/man/man3/libmcstore.3; do
+		/usr/share/man/man3/libmcstore.3 /usr/share/mcstore/mcstore-alerts.yml \
+		/usr/share/mcstore/mcstore-dashboard.json; do
 		grep -q "^$f" "$T_DIR/rpm-files" || missing="$missing $f"
 	done
 	[ -s "$T_DIR/rpm-files" ] && [ -z "$missing" ]
-	ok $? "the RPMs hold the daemons, units, configuration, snippets, header and pages"
+	ok $? "the RPMs hold the daemons, units, configuration, snippets, header, pages and monitoring files"
 	[ -z "$missing" ] || diag "missing:$missing"
 	mkdir -p "$T_DIR/rpmroot"
 	for r in "$T_DIR"/rpms/mcstore{,-libs}-"$version"-1."$arch".rpm; do
