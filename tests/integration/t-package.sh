@@ -123,6 +123,7 @@ for f in usr/sbin/mcstored usr/sbin/mcstore-master usr/bin/mcstorectl \
 	usr/share/man/man5/mcstore.conf.5.gz usr/share/man/man7/mcstore-protocol.7.gz \
 	usr/share/man/man8/mcstored.8.gz usr/share/man/man8/mcstore-master.8.gz \
 	usr/share/mcstore/mcstore-alerts.yml usr/share/mcstore/mcstore-dashboard.json \
+	usr/share/bash-completion/completions/mcstorectl \
 	usr/include/mcstore.h "$LIB/libmcstore.so.0" "$LIB/libmcstore.so" "$LIB/pkgconfig/mcstore.pc"; do
 	[ -e "$ROOT/$f" ] || missing="$missing $f"
 done
@@ -286,7 +287,7 @@ else
 		/usr/lib/systemd/system/mcstore-master.service /usr/lib/tmpfiles.d/mcstore.conf \
 		/usr/lib/sysusers.d/mcstore.conf /usr/include/mcstore.h /usr/share/man/man8/mcstored.8 \
 		/usr/share/man/man3/libmcstore.3 /usr/share/mcstore/mcstore-alerts.yml \
-		/usr/share/mcstore/mcstore-dashboard.json; do
+		/usr/share/mcstore/mcstore-dashboard.json /usr/share/bash-completion/completions/mcstorectl; do
 		grep -q "^$f" "$T_DIR/rpm-files" || missing="$missing $f"
 	done
 	[ -s "$T_DIR/rpm-files" ] && [ -z "$missing" ]
