@@ -26,10 +26,10 @@ set -euo pipefail
 # (timeout, numfmt, stat, nproc, mkfifo, mktemp, seq), util-linux (flock),
 # diffutils (cmp, diff), libc-bin (ldd, getconf), findutils, grep, sed,
 # mawk, tar, gzip, dpkg (dpkg-deb, dpkg-query), apt, init-system-helpers
-# (deb-systemd-helper) and sysvinit-utils (pidof). A minbase root has no
-# procps, iproute2, cpio, binutils, curl or python3: nothing here calls
-# ps, ip, curl or python3; add to the right group what a new script or
-# test calls.
+# (update-rc.d) and sysvinit-utils (pidof). A minbase root has no procps,
+# iproute2, cpio, file, binutils, curl or python3: nothing here calls ps,
+# ip, curl or python3; add to the right group what a new script or test
+# calls.
 BUILD=(
 	# scripts/build.sh: autoreconf -fi (autoconf, automake, libtoolize),
 	# configure and make; cc, as, ld
@@ -51,9 +51,11 @@ TEST=(
 	# systemd-analyze verify --man=yes runs in t-package
 	mandoc man-db groff-base
 	# t-package: dpkg-buildpackage, dpkg-checkbuilddeps, dpkg-architecture
-	# and dh (the .debs); rpmbuild and rpm2cpio (rpm), cpio (the RPMs)
+	# and dh (the .debs); rpmbuild and rpm2cpio (rpm), cpio (the RPMs), and
+	# file, which rpmbuild's brp-strip runs (without it: "file: not found"
+	# in the log and unstripped binaries)
 	dpkg-dev debhelper
-	rpm cpio
+	rpm cpio file
 	# t-package: systemd-sysusers, systemd-tmpfiles, systemd-analyze and
 	# the system units (multi-user.target) the units are verified against
 	systemd
