@@ -1,15 +1,16 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# README command two: install what is missing, build, and run the whole
-# test suite (Check unit tests and integration tests with the real
-# daemons) under AddressSanitizer + UndefinedBehaviorSanitizer, then a
-# plain -Werror build's `make distcheck`. Ends with one line:
+# README command two: install what is missing (scripts/deps.sh test),
+# build, and run the whole test suite (Check unit tests and integration
+# tests with the real daemons) under AddressSanitizer +
+# UndefinedBehaviorSanitizer, then a plain -Werror build's `make
+# distcheck`. Ends with one line:
 #   N passed, N failed, N skipped
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
-"$top/scripts/deps.sh" || exit 1
+"$top/scripts/deps.sh" test || exit 1
 
 count() {
 	# sum the results of every test case from automake's .trs files

@@ -1,40 +1,242 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Install, from Debian's archive, whatever of mcstore's build and test
-# dependencies is missing. Safe to run again: it installs nothing when all
-# is there. Needs root (or sudo) only when something is missing.
+# Install, from Debian's archive, the packages mcstore needs that are
+# missing, for one or more profiles:
+#
+#   scripts/deps.sh [--dry-run] [build|test|bench]...
+#
+#   build  build the tree and run a local cluster (scripts/build.sh,
+#          scripts/run-local.sh)
+#   test   build, and everything scripts/check.sh runs: make check, make
+#          distcheck, t-package (the default)
+#   bench  build, and bench/compare's peers (redis-server, memcached) and
+#          their C clients
+#
+# Safe to run again: it installs nothing when all is there. Needs root (or
+# sudo) only when something is missing. It installs packages only: it never
+# upgrades one that is installed (a -dev package is taken at the version of
+# the library the machine has), and never starts or enables a service
+# (redis-server and memcached are installed stopped and disabled).
+# --dry-run says what it would install, and changes nothing.
 set -euo pipefail
 
-PKGS=(
-	gcc make autoconf automake libtool pkg-config
-	liburing-dev libxxhash-dev check
-	procps
-	libsystemd-dev
-	# USDT probes, and the eBPF telemetry of mcstorectl top (optional in
-	# configure: without them top says it was built without BPF)
+# ---- what each profile needs, by purpose: command (or file) -> package.
+# Checked against a `debootstrap --variant=minbase bookworm` root, which
+# already has what the scripts and tests call besides: bash, coreutils
+# (timeout, numfmt, stat, nproc, mkfifo, mktemp, seq), util-linux (flock),
+# diffutils (cmp, diff), libc-bin (ldd, getconf), findutils, grep, sed,
+# mawk, tar, gzip, dpkg (dpkg-deb, dpkg-query), apt, init-system-helpers
+# (update-rc.d) and sysvinit-utils (pidof). A minbase root has no procps,
+# iproute2, cpio, file, binutils, curl or python3: nothing here calls ps,
+# ip, curl or python3; add to the right group what a new script or test
+# calls.
+BUILD=(
+	# scripts/build.sh: autoreconf -fi (autoconf, automake, libtoolize),
+	# configure and make; cc, as, ld
+	gcc make autoconf automake libtool
+	# configure's PKG_CHECK_MODULES, and the libraries it checks for
+	pkg-config liburing-dev libxxhash-dev libsystemd-dev
+)
+TEST=(
+	# the Check unit tests (tests/unit; configure leaves them out without)
+	check
+	# ss: t-direct-data.sh (which process holds a connection to a node)
+	iproute2
+	# readelf (t-top), objdump and nm (t-package); gcc brings it too
+	binutils
+	# <sys/sdt.h>: the daemons' USDT probes; libbpf, bpftool and clang:
+	# the eBPF programs of mcstorectl top (t-top skips without them)
 	systemtap-sdt-dev libbpf-dev bpftool clang
-	# the man page, packaging and unit tests (t-manpages, t-package)
+	# t-manpages: mandoc -T lint, man --warnings (groff); man is also what
+	# systemd-analyze verify --man=yes runs in t-package
 	mandoc man-db groff-base
+	# t-package: dpkg-buildpackage, dpkg-checkbuilddeps, dpkg-architecture
+	# and dh (the .debs); rpmbuild and rpm2cpio (rpm), cpio (the RPMs), and
+	# file, which rpmbuild's brp-strip runs (without it: "file: not found"
+	# in the log and unstripped binaries)
 	dpkg-dev debhelper
-	rpm cpio
+	rpm cpio file
+	# t-package: systemd-sysusers, systemd-tmpfiles, systemd-analyze and
+	# the system units (multi-user.target) the units are verified against
 	systemd
-	# bench/compare only (never make check): the peers and their C clients
+)
+BENCH=(
+	# bench/compare: the peers it measures (redis-server, redis-cli from
+	# redis-tools, memcached) and kv-bench's clients for them
 	redis-server memcached libhiredis-dev libmemcached-dev
+	# ss: bench/compare's free_port
+	iproute2
 )
 
+usage() {
+	sed -n '3,/^set -e/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'
+	exit "${1:-2}"
+}
+DRY=0
+profiles=()
+for a in "$@"; do
+	case $a in
+	--dry-run | -n) DRY=1 ;;
+	build | test | bench) profiles+=("$a") ;;
+	-h | --help) usage 0 ;;
+	*) echo "deps: unknown profile or option '$a'" >&2; usage ;;
+	esac
+done
+[ ${#profiles[@]} -gt 0 ] || profiles=(test)
+
+want=()
+for p in "${profiles[@]}"; do
+	case $p in
+	build) want+=("${BUILD[@]}") ;;
+	test) want+=("${BUILD[@]}" "${TEST[@]}") ;;
+	bench) want+=("${BUILD[@]}" "${BENCH[@]}") ;;
+	esac
+done
+mapfile -t want < <(printf '%s\n' "${want[@]}" | awk '!seen[$0]++')
+
+# the installed version of a package, empty when it is not installed
+installed_version() {
+	{ dpkg-query -W -f='${Status} ${Version}\n' "$1" 2>/dev/null || true; } | sed -n 's/^install ok installed //p' | head -1
+}
 missing=()
-for p in "${PKGS[@]}"; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-		missing+=("$p")
-	fi
+for p in "${want[@]}"; do
+	[ -n "$(installed_version "$p")" ] || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-	echo "deps: all ${#PKGS[@]} packages present"
+	echo "deps: all ${#want[@]} packages for ${profiles[*]} present"
 	exit 0
 fi
-echo "deps: installing ${missing[*]}"
+
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ $DRY = 0 ]; then
+	echo "deps: missing for ${profiles[*]}: ${missing[*]}"
+	$SUDO apt-get update -qq
+fi
+
+# ---- never upgrade what the machine has. A -dev package requires its
+# library at its own version (libsystemd-dev 252.39 needs libsystemd0
+# 252.39, and systemd the same), so installing the archive's newest one
+# upgrades the library the machine runs, and with it whatever else
+# requires that version (systemd itself). Take the package at the
+# installed library's version instead, with its siblings of the same
+# version, when the archive still has it. (apt-get --no-upgrade does not
+# help: it only keeps the packages named on the command line from being
+# upgraded, not their dependencies.)
+candidate() { apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p' | head -1; }
+available() { # PKG VERSION: the archive has PKG at VERSION
+	apt-cache madison "$1" 2>/dev/null | awk -F'|' '{ gsub(/ /, "", $2); print $2 }' | grep -qxF -- "$2"
+}
+exact_deps() { # PKG VERSION: "DEP VERSION" for each dependency DEP (= VERSION) of PKG at VERSION
+	apt-cache show "$1=$2" 2>/dev/null | sed -n 's/^\(Pre-\)\{0,1\}Depends: //p' | tr ',' '\n' |
+		sed -n 's/^ *\([^ |:]*\)\(:any\)\{0,1\} (= \([^)]*\)) *$/\1 \3/p' | sort -u
+}
+args=()
+declare -A named=()
+for p in "${missing[@]}"; do named[$p]=1; done
+notes=()
+for p in "${missing[@]}"; do
+	cand=$(candidate "$p")
+	if [ -z "$cand" ] || [ "$cand" = "(none)" ]; then
+		echo "deps: $p is not in this machine's package lists (is a bookworm archive in its apt sources?)" >&2
+		exit 1
+	fi
+	spec=$p
+	while read -r dep need; do
+		have=$(installed_version "$dep")
+		[ -n "$have" ] && [ "$have" != "$need" ] || continue
+		if available "$p" "$have"; then
+			spec="$p=$have"
+			# its siblings of that version that are not installed either
+			while read -r sib sv; do
+				[ -n "$(installed_version "$sib")" ] || [ -n "${named[$sib]:-}" ] || ! available "$sib" "$sv" ||
+					{ args+=("$sib=$sv"); named[$sib]=1; }
+			done < <(exact_deps "$p" "$have")
+		else
+			notes+=("$p $cand needs $dep $need; this machine has $dep $have, and the archive has no $p $have, so $dep will be upgraded to $need")
+		fi
+		break
+	done < <(exact_deps "$p" "$cand")
+	args+=("$spec")
+done
+
+# what apt would do: it must install, and upgrade nothing that is not said
+if ! sim=$(apt-get -s install --no-install-recommends "${args[@]}" 2>&1); then
+	echo "$sim" | tail -20 >&2
+	echo "deps: apt cannot install ${args[*]}" >&2
+	exit 1
+fi
+upgrades=$(echo "$sim" | sed -n 's/^Inst \([^ ]*\) \[\([^]]*\)\] (\([^ ]*\) .*/\1 \2 -> \3/p')
+for n in "${notes[@]}"; do echo "deps: note: $n" >&2; done
+if [ -n "$upgrades" ]; then
+	echo "deps: note: installing these upgrades packages this machine already has:" >&2
+	echo "$upgrades" | sed 's/^/deps:   /' >&2
+fi
+if [ $DRY = 1 ]; then
+	echo "deps: would install (with their dependencies): ${args[*]}"
+	exit 0
+fi
+
+# ---- install with every service start denied, then disable what the new
+# packages enabled. redis-server's and memcached's maintainer scripts
+# enable their units (deb-systemd-helper enable, update-rc.d defaults) and
+# start them (deb-systemd-invoke where systemd runs, invoke-rc.d in a
+# chroot); both ask /usr/sbin/policy-rc.d first, and 101 means "not now".
+# A unit is disabled with systemctl (offline, --root=/, where systemd does
+# not run: a chroot), or where there is no systemctl by removing the links
+# the package made, as systemctl would; an init script with update-rc.d
+# disable. An upgrade of the package then leaves it disabled (its script
+# re-enables a unit only if all the links it once made are still there).
+# The units of systemd's own packages (getty and the like, when systemd is
+# installed into a root without it) are how such a root boots, and are
+# left as they are.
+POLICY=/usr/sbin/policy-rc.d
+saved=
+restore_policy() {
+	$SUDO rm -f "$POLICY"
+	[ -z "$saved" ] || $SUDO mv "$saved" "$POLICY"
+}
+if [ -e "$POLICY" ]; then
+	saved=$POLICY.mcstore-deps
+	$SUDO mv "$POLICY" "$saved"
+fi
+trap restore_policy EXIT
+trap 'exit 130' INT TERM
+printf '#!/bin/sh\n# scripts/deps.sh of mcstore, while it installs: start nothing\nexit 101\n' |
+	$SUDO tee "$POLICY" >/dev/null
+$SUDO chmod 755 "$POLICY"
+
+links_to() { find /etc/systemd/system -type l -lname "*/$1" 2>/dev/null; }
+disable_unit() {
+	if ! command -v systemctl >/dev/null; then
+		links_to "$1" | while read -r l; do $SUDO rm -f "$l"; done
+	elif [ -d /run/systemd/system ]; then
+		$SUDO systemctl disable --quiet "$1"
+	else
+		$SUDO systemctl --root=/ disable --quiet "$1"
+	fi
+}
+
+before=$(dpkg-query -W -f='${Package}\n' | sort -u)
+echo "deps: installing ${args[*]}"
+$SUDO apt-get install -y -qq --no-install-recommends "${args[@]}"
+new=$(comm -13 <(echo "$before") <(dpkg-query -W -f='${Package}\n' | sort -u))
+for p in $new; do
+	[ "$(dpkg-query -W -f='${source:Package}' "$p" 2>/dev/null)" != systemd ] || continue
+	while read -r f; do
+		u=${f##*/}
+		case $f in
+		/etc/init.d/*)
+			$SUDO update-rc.d "$u" disable >/dev/null 2>&1 || true
+			;;
+		*@.*) ;; # a template: enabled by instance only
+		*)
+			if [ -n "$(links_to "$u")" ]; then
+				disable_unit "$u"
+				echo "deps: $p: $u disabled (installed, not started)"
+			fi
+			;;
+		esac
+	done < <(dpkg-query -L "$p" 2>/dev/null | grep -E '^(/usr)?/lib/systemd/system/[^/]+\.(service|socket|timer)$|^/etc/init\.d/[^/]+$')
+done

@@ -267,7 +267,7 @@ static bool view_matches(const struct mcs_view *v, const char *key)
 static int remove_soon(struct mcs_client *c, const char *key)
 {
 	int r = MCS_E_LEASED;
-	for (int i = 0; i < 500 && r == MCS_E_LEASED; i++) {
+	for (int i = 0; i < 3000 && r == MCS_E_LEASED; i++) {
 		r = mcs_remove(c, key, 0);
 		if (r == MCS_E_LEASED)
 			nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);

@@ -9,14 +9,16 @@
  *       get KEY into PIECES (at most 4096) uneven iovecs (default 1) that
  *       add up to a byte more than its size, write it to OUT
  *   data-client SOCKET TIMEOUT_MS loop SECONDS KEY FILE [KEY FILE...]
- *       get every KEY over and over on one handle for SECONDS, comparing
- *       with its FILE; prints one line per get ("KEY ok" or "KEY error
+ *       get every KEY over and over on one handle, comparing with its
+ *       FILE, until SIGUSR1 (the get under way ends first) or for SECONDS
+ *       at most; prints one line per get ("KEY ok" or "KEY error
  *       STATUS"), and "KEY WRONG" for bytes that differ from FILE
  *
  * Every call prints "ms=N" (its duration) on stderr. Exit status: 0 ok,
  * 3 an mcstore error, 4 wrong bytes, 2 usage or local trouble.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,10 @@
 #include <time.h>
 
 #include "mcstore.h"
+
+static volatile sig_atomic_t stop_loop;
+
+static void on_usr1(int signo) { stop_loop = 1; }
 
 static uint64_t now_ms(void)
 {
@@ -151,8 +157,11 @@ int main(int argc, char **argv)
 		uint8_t *buf = malloc(cap + 1);
 		if (!buf)
 			return 2;
+		/* SA_RESTART: a get under way is not cut short by the signal */
+		struct sigaction act = { .sa_handler = on_usr1, .sa_flags = SA_RESTART };
+		sigaction(SIGUSR1, &act, NULL);
 		uint64_t end = now_ms() + strtoull(argv[4], NULL, 10) * 1000, worst = 0;
-		while (now_ms() < end) {
+		while (now_ms() < end && !stop_loop) {
 			for (int i = 0; i < nk; i++) {
 				const char *key = argv[5 + 2 * i];
 				memset(buf, 0xa5, wlen[i] < 4096 ? wlen[i] : 4096);

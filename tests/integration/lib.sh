@@ -87,6 +87,11 @@ master_port_of() {
 # start_master [EXTRA ARGS...]: on 127.0.0.1, a port the kernel picks
 start_master() {
 	local log=$T_DIR/master.log
+	# a second master beside a running one: the first keeps its log whole,
+	# as master-PID.log
+	if [ -n "$MASTER_PID" ] && alive "$MASTER_PID" && [ -f "$log" ]; then
+		mv "$log" "$T_DIR/master-$MASTER_PID.log"
+	fi
 	# emptied here, not only by the child's redirection: a restarted
 	# master's old line must not be taken for the new one
 	: >"$log"
@@ -121,12 +126,12 @@ start_node() {
 
 ctl() { "$CTL" --socket "$NODE_SOCK" "$@"; }
 
-# stop PID: SIGTERM, wait (bounded), return the exit status
+# stop PID: SIGTERM, wait (30 s at most: a node unmounts first, and a
+# loaded machine is slow), return the exit status
 stop_pid() {
-	local pid=$1 i
+	local pid=$1 end=$((SECONDS + 30))
 	kill -TERM "$pid" 2>/dev/null || return 0
-	for i in $(seq 1 500); do
-		alive "$pid" || break
+	while alive "$pid" && [ $SECONDS -lt $end ]; do
 		sleep 0.02
 	done
 	if alive "$pid"; then

@@ -3,9 +3,11 @@
  * notify-recv SOCKET: a stand-in for the service manager's notification
  * socket. Binds a unix datagram socket at SOCKET and prints every message
  * it receives as "pid PID MS" (the sender, from SCM_CREDENTIALS, and the
- * CLOCK_MONOTONIC time of arrival in milliseconds) followed by the
- * message's lines, flushing after each, until SIGTERM or SIGINT (exit 0,
- * socket removed).
+ * time the kernel queued the message, SO_TIMESTAMPNS, in milliseconds)
+ * followed by the message's lines, flushing after each, until SIGTERM or
+ * SIGINT (exit 0, socket removed). The kernel's time, not the time this
+ * reads it: on a loaded machine this may read two messages at once, and
+ * their spacing is what the tests look at.
  */
 #include <errno.h>
 #include <signal.h>
@@ -41,7 +43,8 @@ int main(int argc, char **argv)
 
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	int one = 1;
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0) {
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) < 0) {
 		perror("notify-recv: socket");
 		return 1;
 	}
@@ -54,7 +57,7 @@ int main(int argc, char **argv)
 	static char buf[65536];
 	union {
 		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(struct ucred))];
+		char b[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(struct timespec))];
 	} cbuf;
 	while (!stop) {
 		struct iovec iov = { buf, sizeof(buf) - 1 };
@@ -68,14 +71,18 @@ int main(int argc, char **argv)
 		}
 		buf[n] = '\0';
 		long pid = 0;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		struct timespec ts = { 0 };
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
 				struct ucred uc;
 				memcpy(&uc, CMSG_DATA(c), sizeof(uc));
 				pid = uc.pid;
+			} else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+				memcpy(&ts, CMSG_DATA(c), sizeof(ts));
 			}
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
+		}
+		if (!ts.tv_sec)
+			clock_gettime(CLOCK_REALTIME, &ts);
 		printf("pid %ld %lld\n%s%s", pid, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, buf,
 		       n && buf[n - 1] == '\n' ? "" : "\n");
 		fflush(stdout);

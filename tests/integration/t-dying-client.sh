@@ -12,7 +12,7 @@ G=$TESTBIN/garbage
 check "a client starts a 12 MiB put and dies" -- "$G" halfput "$NODE_SOCK" dead-put $((12 << 20))
 # the space comes back and the key can be put again, without any timeout
 head -c $((12 << 20)) /dev/urandom >"$T_DIR/v.bin"
-wait_until 10 ctl put dead-put "$T_DIR/v.bin"
+wait_until 30 ctl put dead-put "$T_DIR/v.bin"
 ok $? "the same key is put again once the daemon revoked the dead put"
 ctl get dead-put | cmp - "$T_DIR/v.bin"
 ok $? "and reads back exactly"
@@ -20,7 +20,7 @@ ctl stat | grep -q "^objects: *1$"
 ok $? "one object, nothing half-written left"
 
 check "a client takes a view of dead-put and dies" -- "$G" halfview "$NODE_SOCK" dead-put
-wait_until 10 ctl rm dead-put
+wait_until 30 ctl rm dead-put
 ok $? "the object becomes removable (the hold was released)"
 ctl stat --bytes | grep -q "^used: *0 ("
 ok $? "all segment space is free again"
@@ -28,6 +28,6 @@ ok $? "all segment space is free again"
 # many dying writers in a row: still no leak
 for i in $(seq 1 20); do "$G" halfput "$NODE_SOCK" k$i 1048576 || break; done
 ok $? "20 more writers die mid-put"
-wait_until 10 sh -c "\"$CTL\" --socket \"$NODE_SOCK\" stat --bytes | grep -q '^used: *0 ('"
+wait_until 30 sh -c "\"$CTL\" --socket \"$NODE_SOCK\" stat --bytes | grep -q '^used: *0 ('"
 ok $? "and all their space comes back"
 finish_daemons

@@ -69,9 +69,16 @@ ok $? "an unknown path answers 404"
 N=7
 head -c 100000 /dev/urandom >"$T_DIR/v.bin"
 for i in 1 2 3; do ctl put "k$i" "$T_DIR/v.bin" || break; done
-leases0=$(value "$MPORT" mcstore_master_leases_granted_total)
+# the count before the gets, from a page that counts the 3 puts (one
+# rendered before them would be short of any lease they took)
+puts_counted() {
+	body "$MPORT" >"$T_DIR/page"
+	grep -qx 'mcstore_master_requests_total{op="PUT_END"} 3' "$T_DIR/page"
+}
+wait_until 30 puts_counted
+leases0=$(awk '$1 == "mcstore_master_leases_granted_total" { print $2 }' "$T_DIR/page")
 for i in $(seq 1 $N); do ctl get k1 -o /dev/null || break; done
-wait_until 5 value_is "$MPORT" mcstore_master_leases_granted_total $((leases0 + N))
+wait_until 30 value_is "$MPORT" mcstore_master_leases_granted_total $((leases0 + N))
 ok $? "$N gets: $N more lease grants ($leases0 -> $(value "$MPORT" mcstore_master_leases_granted_total))"
 value_is "$MPORT" 'mcstore_master_requests_total{op="GET_REPLICAS"}' "$N"
 ok $? "and $N GET_REPLICAS requests"
@@ -86,7 +93,7 @@ ok $? "per-node segment line"
 hb=$(value "$NPORT" mcstore_node_heartbeats_sent_total)
 # re-read on every try (a $(...) argument would be read once)
 master_hb_ge() { [ "$(value "$MPORT" mcstore_master_heartbeats_received_total)" -ge "$1" ]; }
-wait_until 5 master_hb_ge "${hb:-1}"
+wait_until 30 master_hb_ge "${hb:-1}"
 ok $? "the master counts the heartbeats the node sent ($hb sent)"
 value_is "$NPORT" mcstore_node_mounted 1
 ok $? "node: mounted"

@@ -17,7 +17,7 @@
 listen() {
 	"$TESTBIN/notify-recv" "$T_DIR/$1.notify" >"$T_DIR/$1.msgs" 2>"$T_DIR/$1-recv.log" &
 	T_PIDS+=("$!")
-	if ! wait_until 10 test -S "$T_DIR/$1.notify"; then
+	if ! wait_until 30 test -S "$T_DIR/$1.notify"; then
 		echo "Bail out! notify-recv did not start"
 		exit 1
 	fi
@@ -33,23 +33,25 @@ tap_plan 22
 
 # ---- the master
 listen master
-NOTIFY_SOCKET=$T_DIR/master.notify WATCHDOG_USEC=1000000 start_master
-wait_until 10 grep -qx READY=1 "$T_DIR/master.msgs"
+NOTIFY_SOCKET=$T_DIR/master.notify WATCHDOG_USEC=4000000 start_master
+wait_until 30 grep -qx READY=1 "$T_DIR/master.msgs"
 ok $? "master: READY=1"
 sent_by "$MASTER_PID" "$T_DIR/master.msgs" | grep -qx READY=1
 ok $? "master: sent by the master's own pid"
-wait_until 5 grep -qx "STATUS=listening on 127.0.0.1 port $MASTER_PORT" "$T_DIR/master.msgs"
+wait_until 30 grep -qx "STATUS=listening on 127.0.0.1 port $MASTER_PORT" "$T_DIR/master.msgs"
 ok $? "master: STATUS= says where it listens"
-# WatchdogSec=1s: pings at most every 500 ms (half the interval: the rate
-# limit), and every 750 ms at worst (the timer runs every 250 ms), well
-# within the interval; arrival times jitter a little, hence the slack
-wait_until 20 has_pings "$T_DIR/master.msgs" 6
+# WatchdogSec=4s: pings at most every 2 s (half the interval: the rate
+# limit), and every 3 s at worst (the timer runs every second), within the
+# interval with a second to spare for a loaded machine; the times are the
+# kernel's (when each ping was queued), so only the sender's own lateness
+# moves them, hence the little slack below 2 s
+wait_until 60 has_pings "$T_DIR/master.msgs" 4
 ok $? "master: pings the watchdog"
 pings "$T_DIR/master.msgs" | awk 'NR > 1 { d = $1 - p; if (!min || d < min) min = d; if (d > max) max = d }
 	{ p = $1 } END { print min + 0, max + 0 }' >"$T_DIR/gaps"
 read -r gmin gmax <"$T_DIR/gaps"
-[ "$gmin" -ge 450 ] && [ "$gmax" -lt 1000 ]
-ok $? "master: pings $gmin..$gmax ms apart at a 1 s interval (want 450..999)"
+[ "$gmin" -ge 1900 ] && [ "$gmax" -lt 4000 ]
+ok $? "master: pings $gmin..$gmax ms apart at a 4 s interval (want 1900..3999)"
 
 # WATCHDOG_PID names another process: the watchdog is not ours to ping
 listen other
@@ -57,21 +59,24 @@ NOTIFY_SOCKET=$T_DIR/other.notify WATCHDOG_USEC=100000 WATCHDOG_PID=1 \
 	"$MASTER_BIN" --no-config --listen 127.0.0.1 --port 0 >"$T_DIR/other.log" 2>&1 &
 OTHER_PID=$!
 T_PIDS+=("$OTHER_PID")
-wait_until 10 grep -qx READY=1 "$T_DIR/other.msgs"
+wait_until 30 grep -qx READY=1 "$T_DIR/other.msgs"
 ok $? "second master: READY=1"
+# (a ping would be due every 50 ms: half a second of none shows there is
+# none; a check of something NOT sent needs a window, and a loaded machine
+# can only make it pass without testing, never fail)
 sleep 0.5
 ! grep -qx WATCHDOG=1 "$T_DIR/other.msgs"
 ok $? "second master: no watchdog ping when WATCHDOG_PID is another process"
 stop_pid "$OTHER_PID"
 ok $? "second master: exits 0 on SIGTERM"
-wait_until 5 grep -qx STOPPING=1 "$T_DIR/other.msgs"
+wait_until 30 grep -qx STOPPING=1 "$T_DIR/other.msgs"
 ok $? "second master: STOPPING=1 on SIGTERM"
 
 # ---- a node that starts before its master
 port=$MASTER_PORT
 stop_pid "$MASTER_PID"
 ok $? "master: exits 0 on SIGTERM"
-wait_until 5 grep -qx STOPPING=1 "$T_DIR/master.msgs"
+wait_until 30 grep -qx STOPPING=1 "$T_DIR/master.msgs"
 ok $? "master: STOPPING=1 on SIGTERM"
 listen node
 NODE_SOCK=$T_DIR/n1.sock
@@ -80,13 +85,13 @@ NOTIFY_SOCKET=$T_DIR/node.notify WATCHDOG_USEC=200000 \
 	--socket "$NODE_SOCK" --data-port 0 >"$T_DIR/n1.log" 2>&1 &
 NODE_PID=$!
 T_PIDS+=("$NODE_PID")
-wait_until 10 grep -q "info: waiting for master 127.0.0.1:$port (Connection refused)" "$T_DIR/n1.log"
+wait_until 30 grep -q "info: waiting for master 127.0.0.1:$port (Connection refused)" "$T_DIR/n1.log"
 ok $? "node: waits for the master (not started yet), at info: no warning in its first seconds"
-wait_until 5 grep -qx "STATUS=mounting segment n1-0 with master 127.0.0.1:$port" "$T_DIR/node.msgs"
+wait_until 30 grep -qx "STATUS=mounting segment n1-0 with master 127.0.0.1:$port" "$T_DIR/node.msgs"
 ok $? "node: STATUS= says what it waits for"
 ! grep -qx READY=1 "$T_DIR/node.msgs" && [ ! -S "$NODE_SOCK" ]
 ok $? "node: no READY=1 and no socket without a master"
-wait_until 5 grep -qx WATCHDOG=1 "$T_DIR/node.msgs"
+wait_until 30 grep -qx WATCHDOG=1 "$T_DIR/node.msgs"
 ok $? "node: pings the watchdog while it waits (its loop runs)"
 
 start_master --port "$port"
@@ -96,12 +101,12 @@ ok $? "node: READY=1 once the master is up"
 "$CTL" --socket "$NODE_SOCK" stat >"$T_DIR/stat.out" 2>&1
 ok $? "node: serves clients as soon as it says READY=1"
 node_mounted() { sent_by "$NODE_PID" "$T_DIR/node.msgs" | grep -q "^STATUS=segment n1-0 mounted with master 127.0.0.1:$port"; }
-wait_until 5 node_mounted
+wait_until 30 node_mounted
 ok $? "node: STATUS= says the segment is mounted"
 
 stop_pid "$NODE_PID"
 ok $? "node: exits 0 on SIGTERM (segment unmounted)"
-wait_until 5 grep -qx STOPPING=1 "$T_DIR/node.msgs"
+wait_until 30 grep -qx STOPPING=1 "$T_DIR/node.msgs"
 ok $? "node: STOPPING=1 on SIGTERM"
 
 finish_daemons

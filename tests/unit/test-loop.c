@@ -280,6 +280,20 @@ static bool count_reached(void *arg)
 	const struct count_goal *g = arg;
 	return *g->counter >= g->goal;
 }
+
+/* Everything queued on a connection went out, and (when counter is set)
+ * that many done callbacks ran: what a test waits for after its reader got
+ * every byte, rather than a few milliseconds of loop. */
+struct sent_goal {
+	struct mcs_conn *c;
+	const int *counter;
+	int goal;
+};
+static bool all_sent(void *arg)
+{
+	const struct sent_goal *g = arg;
+	return mcs_conn_pending_bytes(g->c) == 0 && (!g->counter || *g->counter >= g->goal);
+}
 static void run_until_count(struct mcs_loop *l, const int *counter, int goal)
 {
 	struct count_goal g = { counter, goal };
@@ -866,8 +880,9 @@ START_TEST(test_timer_free_armed)
 	mcs_timer_free(t1);
 	/* armed in the kernel, then freed */
 	ck_assert_int_eq(mcs_loop_add_timer(l, 10000, 0, tcount_cb, &never2, &t2), 0);
-	/* a repeating timer freed by another timer's callback */
-	ck_assert_int_eq(mcs_loop_add_timer(l, 1000, 1000, tcount_cb, &never3, &t3), 0);
+	/* a repeating timer freed by another timer's callback (10 s away: the
+	 * killer, 2 ms away, runs well before on a loaded machine too) */
+	ck_assert_int_eq(mcs_loop_add_timer(l, 10000, 10000, tcount_cb, &never3, &t3), 0);
 	killer.victim = t3;
 	ck_assert_int_eq(mcs_loop_add_timer(l, 2, 0, tcount_cb, &killer, NULL), 0);
 	run_until_count(l, &killer.n, 1);
@@ -1635,7 +1650,12 @@ START_TEST(test_send_ref_order)
 	}
 	ck_assert(memcmp(q, tail, sizeof(tail)) == 0);
 	/* each reference done once, with 0, in order (once the kernel had
-	 * the bytes: for SEND_ZC after the notification) */
+	 * the bytes: for SEND_ZC after the notification, which may come late) */
+	int refs = 0;
+	for (int i = 0; i < N; i++)
+		refs += items[i].kind == 'R';
+	struct sent_goal sg = { c, &seq, refs };
+	run_until(l, all_sent, &sg);
 	run_for(l, 2);
 	int last = -1;
 	for (int i = 0; i < N; i++) {
@@ -1734,8 +1754,8 @@ START_TEST(test_send_gather)
 		q += MCS_HDR_SIZE + id % 300;
 	}
 	ck_assert_uint_eq((size_t)(q - r.data), total);
-	run_for(l, 2);
-	ck_assert_uint_eq(mcs_conn_pending_bytes(c), 0);
+	struct sent_goal sg = { c, NULL, 0 };
+	run_until(l, all_sent, &sg);
 	ck_assert_int_eq(p.closes, 0);
 	free(r.data);
 	mcs_loop_free(l);
@@ -1784,7 +1804,9 @@ START_TEST(test_send_done_queues)
 	if (close_it) {
 		run_until_count(l, &p.closes, 1);
 	} else {
-		run_for(l, 50);
+		struct sent_goal sg = { c, &g.calls, 1 };
+		run_until(l, all_sent, &sg);
+		run_for(l, 5);
 		ck_assert_int_eq(p.closes, 0);
 		ck_assert_uint_eq(mcs_conn_pending_bytes(c), 0);
 	}
