@@ -35,7 +35,8 @@ BUILD=(
 	# configure and make; cc, as, ld
 	gcc make autoconf automake libtool
 	# configure's PKG_CHECK_MODULES, and the libraries it checks for
-	pkg-config liburing-dev libxxhash-dev libsystemd-dev
+	# (json-c: mcstorectl's --json)
+	pkg-config liburing-dev libxxhash-dev libsystemd-dev libjson-c-dev
 )
 TEST=(
 	# the Check unit tests (tests/unit; configure leaves them out without)
@@ -59,6 +60,10 @@ TEST=(
 	# t-package: systemd-sysusers, systemd-tmpfiles, systemd-analyze and
 	# the system units (multi-user.target) the units are verified against
 	systemd
+	# jq: the JSON of mcstorectl --json, top --json and the Grafana
+	# dashboard (t-ctl, t-top, t-monitoring). promtool (t-monitoring) is
+	# not a package here: see promtool_fetch below.
+	jq
 )
 BENCH=(
 	# bench/compare: the peers it measures (redis-server, redis-cli from
@@ -102,8 +107,17 @@ missing=()
 for p in "${want[@]}"; do
 	[ -n "$(installed_version "$p")" ] || missing+=("$p")
 done
+# promtool for t-monitoring, unpacked from Debian's prometheus package into
+# a cache (installing the package would start a server); the test says it
+# skips without it
+promtool_fetch() {
+	[[ " ${profiles[*]} " == *" test "* ]] && [ $DRY = 0 ] || return 0
+	"$(dirname "$0")/promtool.sh" >/dev/null ||
+		echo "deps: no promtool: t-monitoring will skip its promtool checks" >&2
+}
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "deps: all ${#want[@]} packages for ${profiles[*]} present"
+	promtool_fetch
 	exit 0
 fi
 
@@ -240,3 +254,4 @@ for p in $new; do
 		esac
 	done < <(dpkg-query -L "$p" 2>/dev/null | grep -E '^(/usr)?/lib/systemd/system/[^/]+\.(service|socket|timer)$|^/etc/init\.d/[^/]+$')
 done
+promtool_fetch
