@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "ctl/ctl.h"
@@ -302,43 +303,63 @@ const struct ctl_cmd ctl_keys = {
 
 /* ---- health ------------------------------------------------------------- */
 
-static int health_run(const struct ctl_cmd *cmd, int argc, char **argv)
+/* One look: 0 healthy, EXIT_NOTFOUND not; *line says which. */
+static int health_once(char *line, size_t len)
 {
-	int c;
-	while ((c = ctl_getopt(cmd, argc, argv)) != -1)
-		return c == 'h' ? 0 : EXIT_USAGE;
-	if (argc - optind != 0)
-		return ctl_usage_error(cmd, "takes no argument");
 	struct mcs_client_opts o = { .size = sizeof(o), .socket_path = ctl_socket_path(), .timeout_ms = 10000 };
 	struct mcs_client *cl;
 	int r = mcs_client_new(&o, &cl);
 	if (r < 0) {
-		printf("unhealthy: no node daemon answers at %s (%s)\n", o.socket_path, mcs_strerror(r));
+		snprintf(line, len, "unhealthy: no node daemon answers at %s (%s)", o.socket_path, mcs_strerror(r));
 		return EXIT_NOTFOUND;
 	}
 	struct mcs_stat *s;
 	r = mcs_stat(cl, &s);
 	mcs_client_free(cl);
 	if (r < 0) {
-		printf("unhealthy: node daemon at %s is up, but the master does not answer (%s)\n", o.socket_path,
-		       mcs_strerror(r));
+		snprintf(line, len, "unhealthy: node daemon at %s is up, but the master does not answer (%s)",
+			 o.socket_path, mcs_strerror(r));
 		return EXIT_NOTFOUND;
 	}
 	bool mounted = false;
 	for (uint64_t i = 0; i < s->n_segments && !mounted; i++)
 		mounted = strcmp(s->segments[i].name, s->local_segment) == 0;
 	if (mounted)
-		printf("healthy: node %s, segment %s mounted with the master (%llu segments in the cluster)\n",
-		       s->local_node, s->local_segment, (unsigned long long)s->n_segments);
+		snprintf(line, len, "healthy: node %s, segment %s mounted with the master (%llu segments in the cluster)",
+			 s->local_node, s->local_segment, (unsigned long long)s->n_segments);
 	else
-		printf("unhealthy: node %s: the master answers but does not list segment %s\n", s->local_node,
-		       s->local_segment);
+		snprintf(line, len, "unhealthy: node %s: the master answers but does not list segment %s",
+			 s->local_node, s->local_segment);
 	mcs_stat_free(s);
 	return mounted ? 0 : EXIT_NOTFOUND;
 }
 
+static int health_run(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	uint64_t wait_s = 0;
+	int c;
+	while ((c = ctl_getopt(cmd, argc, argv)) != -1) {
+		if (c != 'w')
+			return c == 'h' ? 0 : EXIT_USAGE;
+		if (mcs_parse_u64(optarg, 24 * 3600, &wait_s) < 0)
+			return ctl_usage_error(cmd, "invalid --wait '%s' (seconds, 0..86400)", optarg);
+	}
+	if (argc - optind != 0)
+		return ctl_usage_error(cmd, "takes no argument");
+	char line[1024];
+	uint64_t until = mcs_now_ms() + wait_s * 1000;
+	int r;
+	/* with --wait: until healthy (a node starting up) or the time is over */
+	while ((r = health_once(line, sizeof(line))) != 0 && mcs_now_ms() < until)
+		usleep(100 * 1000);
+	puts(line);
+	return r;
+}
+
+static const struct option health_opts[] = { { "wait", required_argument, NULL, 'w' }, { 0 } };
 const struct ctl_cmd ctl_health = {
-	"health", "",
-	"exit 0 if this node's segment is mounted and the master answers, 1 if not; one line says which",
-	"", NULL, health_run,
+	"health", "[--wait SECONDS]",
+	"exit 0 if this node's segment is mounted and the master answers, 1 if not; one line says\n"
+	"      which (--wait: until it is, at most SECONDS)",
+	"", health_opts, health_run,
 };

@@ -5,7 +5,7 @@
 # a put asking for more replicas than there are nodes.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 54
+tap_plan 57
 # a lease long enough that the commands after a read find it standing on
 # a loaded machine
 start_master --lease-ttl-ms 10000
@@ -99,6 +99,15 @@ ok $? "one line says so"
 expect_status 1 "health without a daemon: exit 1" -- "$CTL" -S "$T_DIR/nothing.sock" health
 grep -q "^unhealthy: no node daemon answers at $T_DIR/nothing.sock" "$T_DIR/last.out"
 ok $? "one line says why"
+expect_status 1 "health --wait 1 without a daemon gives up: exit 1" -- "$CTL" -S "$T_DIR/nothing.sock" health --wait 1
+# a node just started: health --wait returns once it serves
+"$NODE_BIN" --no-config --master "127.0.0.1:$MASTER_PORT" --name n2 --segment-size 16M --hugepages off \
+	--socket "$T_DIR/n2.sock" --data-port 0 --data-host 127.0.0.1 >"$T_DIR/n2.log" 2>&1 &
+T_PIDS+=("$!")
+check "health --wait 60 right after a node starts: exit 0 once it serves" -- \
+	"$CTL" -S "$T_DIR/n2.sock" health --wait 60
+grep -q "^healthy: node n2" "$T_DIR/last.out"
+ok $? "and says so"
 
 # ---- a socket the user may not use names its group
 chown 65534:65534 "$NODE_SOCK"
