@@ -304,6 +304,7 @@ static int try_connect(struct node *n)
 	int fd = connect_master(n, &why);
 	if (fd < 0) {
 		n->master_err = fd;
+		n->master_why = why;
 		log_connect_failure(n, fd, why);
 		return fd;
 	}
@@ -320,6 +321,7 @@ static int try_connect(struct node *n)
 	n->connect_failures = 0;
 	n->connect_warned = false;
 	n->master_err = 0;
+	n->master_why = NULL;
 	send_mount(n);
 	return 0;
 }

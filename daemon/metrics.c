@@ -80,11 +80,15 @@ static void health(struct node *n)
 				   master);
 	} else {
 		uint64_t ago = mcs_now_ms() - n->master_down_ms;
-		char when[32];
+		char when[32], why[320];
+		if (n->master_why)
+			snprintf(why, sizeof(why), "cannot resolve \"%s\": %s", n->master_host, n->master_why);
+		else
+			snprintf(why, sizeof(why), "%s",
+				 n->master_err ? mcs_strerror(n->master_err) : "the master closed the connection");
 		mcs_metrics_health(n->metrics, false,
 				   "master %s unreachable since %s (%.0f s, last error: %s); segment \"%s\" not mounted",
-				   master, utc_ago(ago, when, sizeof(when)), (double)ago / 1000.0,
-				   n->master_err ? mcs_strerror(n->master_err) : "the master closed the connection", seg);
+				   master, utc_ago(ago, when, sizeof(when)), (double)ago / 1000.0, why, seg);
 	}
 }
 

@@ -90,6 +90,7 @@ struct node {
 	 * status; 0: the master closed the link) */
 	uint64_t master_down_ms;
 	int master_err;
+	const char *master_why;         /* the resolver's reason, when the name did not resolve */
 
 	bool listening;
 	struct client *clients;

@@ -80,6 +80,19 @@ wait_until() {
 
 alive() { kill -0 "$1" 2>/dev/null; }
 
+# metrics_port_of LOG: the metrics port a daemon logged (--metrics-port 0)
+metrics_port_of() { sed -n 's/.*metrics at http:\/\/[^ ]*:\([0-9][0-9]*\)\/metrics.*/\1/p' "$1" | head -1; }
+# http PORT METHOD PATH: the whole HTTP/1.0 answer of 127.0.0.1:PORT
+# (status line, headers, body), CRs removed; bash's /dev/tcp, no client
+http() {
+	exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+	printf '%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" "$3" >&3
+	timeout 5 cat <&3 | tr -d '\r'
+	local st=${PIPESTATUS[0]}
+	exec 3<&-
+	return "$st"
+}
+
 master_port_of() {
 	sed -n 's/.*listening on .* port \([0-9][0-9]*\),.*/\1/p' "$1" | head -1
 }

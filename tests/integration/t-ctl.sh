@@ -5,7 +5,7 @@
 # a put asking for more replicas than there are nodes.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 57
+tap_plan 58
 # a lease long enough that the commands after a read find it standing on
 # a loaded machine
 start_master --lease-ttl-ms 10000
@@ -145,13 +145,18 @@ ok $? "as FILE:LINE: no port"
 
 # ---- a master host that does not resolve: getaddrinfo's own words
 RES_OPTIONS="timeout:1 attempts:1" "$NODE_BIN" --no-config --master no-such-host.invalid:50051 --name unres \
-	--segment-size 4M --hugepages off --socket "$T_DIR/unres.sock" --data-port 0 >"$T_DIR/unres.log" 2>&1 &
+	--segment-size 4M --hugepages off --socket "$T_DIR/unres.sock" --data-port 0 --data-listen 127.0.0.1 \
+	--metrics-port 0 >"$T_DIR/unres.log" 2>&1 &
 UPID=$!
 T_PIDS+=("$UPID")
 wait_until 60 grep -q 'waiting for master no-such-host.invalid:50051 (cannot resolve "no-such-host.invalid": ' "$T_DIR/unres.log"
 ok $? "an unresolvable master is named with getaddrinfo's reason"
 ! grep -q "No route to host" "$T_DIR/unres.log"
 ok $? "not 'No route to host'"
+uport=$(metrics_port_of "$T_DIR/unres.log")
+health_says() { http "$1" GET /health | grep -qF "$2"; }
+wait_until 30 health_says "$uport" 'last error: cannot resolve "no-such-host.invalid": '
+ok $? "and its /health says the same"
 stop_pid "$UPID"
 
 # ---- out of descriptors: one warning naming the limit

@@ -12,7 +12,6 @@
 
 tap_plan 23
 
-metrics_port_of() { sed -n 's/.*metrics at http:\/\/[^ ]*:\([0-9][0-9]*\)\/metrics.*/\1/p' "$1" | head -1; }
 # page PORT: the metrics page (\r dropped); metric NAME: its value, from stdin
 page() {
 	exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1

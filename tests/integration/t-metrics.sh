@@ -10,18 +10,9 @@
 
 tap_plan 17
 
-metrics_port_of() { sed -n 's/.*metrics at http:\/\/[^ ]*:\([0-9][0-9]*\)\/metrics.*/\1/p' "$1" | head -1; }
 
 # scrape PORT [PATH]: the whole HTTP answer (status line, headers, body)
-scrape() {
-	local port=$1 path=${2:-/metrics}
-	exec 3<>"/dev/tcp/127.0.0.1/$port" || return 1
-	printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$path" >&3
-	timeout 5 cat <&3
-	local st=$?
-	exec 3<&-
-	return $st
-}
+scrape() { http "$1" GET "${2:-/metrics}"; }
 # body PORT: the page only
 body() { scrape "$1" | tr -d '\r' | sed '1,/^$/d'; }
 # value PORT NAME[{LABELS}]: the sample's value

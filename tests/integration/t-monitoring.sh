@@ -122,16 +122,6 @@ else
 fi
 
 # ---- the daemons: /health, and their pages against the files
-metrics_port_of() { sed -n 's/.*metrics at http:\/\/[^ ]*:\([0-9][0-9]*\)\/metrics.*/\1/p' "$1" | head -1; }
-# http PORT METHOD PATH: the whole answer (bash's /dev/tcp, no HTTP client)
-http() {
-	exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
-	printf '%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" "$3" >&3
-	timeout 5 cat <&3 | tr -d '\r'
-	local st=${PIPESTATUS[0]}
-	exec 3<&-
-	return "$st"
-}
 status_of() { head -1 | awk '{ print $2 }'; }
 body_of() { sed '1,/^$/d'; }
 page() { http "$1" GET /metrics | body_of; }
