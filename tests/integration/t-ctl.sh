@@ -5,7 +5,7 @@
 # a put asking for more replicas than there are nodes.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 58
+tap_plan 59
 # a lease long enough that the commands after a read find it standing on
 # a loaded machine
 start_master --lease-ttl-ms 10000
@@ -18,6 +18,9 @@ ctl get k1 >/dev/null
 expect_status 3 "rm --no-wait of a key just read is refused" -- ctl rm --no-wait k1
 grep -q "leased by a reader for [0-9]* ms more" "$T_DIR/last.err" && grep -q -- "--force" "$T_DIR/last.err"
 ok $? "the refusal says how long the lease has left and names --force"
+MCSTORE_DIRECT_MASTER=0 ctl rm --no-wait k1 2>"$T_DIR/relayed.err"
+grep -q "leased by a reader for [0-9]* ms more" "$T_DIR/relayed.err"
+ok $? "relayed through the daemon, the refusal keeps its detail"
 check "rm waits the lease out, then removes" -- ctl rm k1
 grep -q "leased by a reader for [0-9]* ms more, waiting" "$T_DIR/last.err"
 ok $? "and says that it waits"
