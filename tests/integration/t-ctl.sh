@@ -12,8 +12,11 @@ start_master --lease-ttl-ms 10000
 start_node n1 64M --hugepages off
 
 
+# a file of some KiB (a minimal root has no /etc/services)
+head -c 20000 /dev/urandom >"$T_DIR/v.bin"
+
 # ---- rm and read leases
-ctl put k1 /etc/services
+ctl put k1 "$T_DIR/v.bin"
 ctl get k1 >/dev/null
 expect_status 3 "rm --no-wait of a key just read is refused" -- ctl rm --no-wait k1
 grep -q "leased by a reader for [0-9]* ms more" "$T_DIR/last.err" && grep -q -- "--force" "$T_DIR/last.err"
@@ -25,7 +28,7 @@ check "rm waits the lease out, then removes" -- ctl rm k1
 grep -q "leased by a reader for [0-9]* ms more, waiting" "$T_DIR/last.err"
 ok $? "and says that it waits"
 expect_status 1 "the key is gone" -- ctl exists k1
-ctl put k2 /etc/services
+ctl put k2 "$T_DIR/v.bin"
 ctl exists k2
 check "rm --force ignores the lease" -- ctl rm --force k2
 
@@ -83,11 +86,11 @@ ok $? "keys of an unknown prefix prints nothing"
 
 # ---- more replicas than nodes: not a lack of space
 ctl stat --json >"$T_DIR/before.json"
-check "put --replicas 2 on one node stores one replica" -- ctl put two /etc/services --replicas 2
+check "put --replicas 2 on one node stores one replica" -- ctl put two "$T_DIR/v.bin" --replicas 2
 grep -q "stored 1 of 2 replicas" "$T_DIR/last.err"
 ok $? "and says so"
 expect_status 3 "put --replicas 2 --all-or-nothing on one node fails" -- \
-	ctl put two-all /etc/services --replicas 2 --all-or-nothing
+	ctl put two-all "$T_DIR/v.bin" --replicas 2 --all-or-nothing
 grep -q "only 1 node can hold a replica, 2 asked" "$T_DIR/last.err"
 ok $? "saying that only 1 node can hold a replica"
 ctl stat --json >"$T_DIR/after.json"

@@ -52,7 +52,7 @@ while IFS= read -r line; do
 done <"$T_DIR/walkthrough.sh"
 [ "$n" -eq 6 ]
 ok $? "the walkthrough has its 6 lines (put, get, exists, stat, rm)"
-cmp -s /etc/services "$T_DIR/tmp/services.copy"
+cmp -s /etc/os-release "$T_DIR/tmp/os-release.copy"
 ok $? "get wrote the bytes put stored"
 grep -qx present "$T_DIR/walk-4.out"
 ok $? "exists said present"
@@ -91,7 +91,7 @@ ok $st "the cluster block runs through"
 sed 's/^/# /' "$T_DIR/cluster.err" | head -20
 [ "${#CPIDS[@]}" -eq 4 ]
 ok $? "it started a master and three nodes"
-cmp -s /etc/services "$T_DIR/tmp/K"
+cmp -s /etc/os-release "$T_DIR/tmp/K"
 ok $? "get from node3 returned what node1 put"
 [ "$(grep -cE '^[01] +node[123] ' "$T_DIR/cluster.out")" -eq 2 ]
 ok $? "locate shows two replicas"
