@@ -3,7 +3,7 @@
 # Install, from Debian's archive, the packages mcstore needs that are
 # missing, for one or more profiles:
 #
-#   scripts/deps.sh [--dry-run] [build|test|bench]...
+#   scripts/deps.sh [--dry-run | --list] [build|test|bench]...
 #
 #   build  build the tree and run a local cluster (scripts/build.sh,
 #          scripts/run-local.sh)
@@ -17,7 +17,8 @@
 # upgrades one that is installed (a -dev package is taken at the version of
 # the library the machine has), and never starts or enables a service
 # (redis-server and memcached are installed stopped and disabled).
-# --dry-run says what it would install, and changes nothing.
+# --dry-run says what it would install, and changes nothing; --list prints
+# the packages of the profiles, one per line, installed or not.
 set -euo pipefail
 
 # ---- what each profile needs, by purpose: command (or file) -> package.
@@ -78,10 +79,12 @@ usage() {
 	exit "${1:-2}"
 }
 DRY=0
+LIST=0
 profiles=()
 for a in "$@"; do
 	case $a in
 	--dry-run | -n) DRY=1 ;;
+	--list) LIST=1 ;;
 	build | test | bench) profiles+=("$a") ;;
 	-h | --help) usage 0 ;;
 	*) echo "deps: unknown profile or option '$a'" >&2; usage ;;
@@ -98,6 +101,10 @@ for p in "${profiles[@]}"; do
 	esac
 done
 mapfile -t want < <(printf '%s\n' "${want[@]}" | awk '!seen[$0]++')
+if [ $LIST = 1 ]; then
+	printf '%s\n' "${want[@]}"
+	exit 0
+fi
 
 # the installed version of a package, empty when it is not installed
 installed_version() {

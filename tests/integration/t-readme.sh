@@ -7,7 +7,7 @@
 # read from README.md, so the README cannot drift from what works.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 24
+tap_plan 27
 README=$MCS_SRCDIR/README.md
 
 # block NAME: the ```sh block after the line <!-- NAME: ... --> of the README
@@ -65,6 +65,23 @@ wait "$RPID"
 ok $? "Ctrl-C stops run-local.sh with exit 0"
 grep -q "^run-local: stopping" "$T_DIR/run-local.log"
 ok $? "after stopping both daemons"
+
+# ---- what command one installs, and how it fails
+"$MCS_SRCDIR/scripts/deps.sh" --list build >"$T_DIR/build-pkgs"
+grep -qx gcc "$T_DIR/build-pkgs" && grep -qx libjson-c-dev "$T_DIR/build-pkgs" &&
+	! grep -qxE 'redis-server|memcached|libhiredis-dev|libmemcached-dev|systemd' "$T_DIR/build-pkgs"
+ok $? "run-local.sh's packages (deps.sh build) are the build's: no bench peers, no systemd"
+"$MASTER_BIN" --no-config --listen 127.0.0.1 --port 0 >"$T_DIR/squatter.log" 2>&1 &
+SQ=$!
+T_PIDS+=("$SQ")
+wait_until 20 grep -q "listening on .* port [0-9]" "$T_DIR/squatter.log"
+taken=$(master_port_of "$T_DIR/squatter.log")
+XDG_RUNTIME_DIR=$T_DIR/xdg2 expect_status 1 "run-local.sh on a taken port exits 1" -- \
+	"$MCS_SRCDIR/scripts/run-local.sh" --port "$taken" --build-dir "$MCS_BUILDDIR" --no-build
+grep -q "Address already in use" "$T_DIR/last.err" && grep -q "^run-local: mcstore-master exited" "$T_DIR/last.err"
+ok $? "saying that the master could not listen, and why"
+sed 's/^/# /' "$T_DIR/last.err" | tail -5
+stop_pid "$SQ"
 
 # ---- the cluster example, as written but on free ports (below the
 # ephemeral range: no other test's connection can hold them)
