@@ -26,13 +26,12 @@ block cluster >"$T_DIR/cluster.sh"
 ok $? "README.md has the walkthrough and cluster blocks"
 
 # ---- command one: run-local.sh, then the walkthrough in "another terminal"
-# with job control on, so that the background script does not ignore
-# SIGINT (the Ctrl-C it is stopped with below)
-set -m
-XDG_RUNTIME_DIR=$T_DIR/xdg "$MCS_SRCDIR/scripts/run-local.sh" --port 0 --build-dir "$MCS_BUILDDIR" --no-build \
-	>"$T_DIR/run-local.log" 2>&1 &
+# SIGINT at its default: a background job of a script, or of anything
+# started in the background, inherits it ignored, and a shell cannot trap
+# what it was started ignoring (Ctrl-C below must reach its trap)
+XDG_RUNTIME_DIR=$T_DIR/xdg env --default-signal=INT \
+	"$MCS_SRCDIR/scripts/run-local.sh" --port 0 --build-dir "$MCS_BUILDDIR" --no-build >"$T_DIR/run-local.log" 2>&1 &
 RPID=$!
-set +m
 T_PIDS+=("$RPID")
 wait_until 120 grep -q "^run-local: cluster up" "$T_DIR/run-local.log"
 ok $? "run-local.sh brings the cluster up"
@@ -60,7 +59,9 @@ expect_status 1 "after rm, the key is gone" -- "$MCS_BUILDDIR/ctl/mcstorectl" ex
 unset XDG_RUNTIME_DIR MCSTORE_SOCKET
 cd - >/dev/null
 
+dead() { ! alive "$1"; }
 kill -INT "$RPID"
+wait_until 60 dead "$RPID" || { diag "run-local.sh did not stop on SIGINT"; kill -KILL "$RPID"; }
 wait "$RPID"
 ok $? "Ctrl-C stops run-local.sh with exit 0"
 grep -q "^run-local: stopping" "$T_DIR/run-local.log"
@@ -97,9 +98,10 @@ ok $? "free ports for the cluster ($P, $D+1..3)"
 for b in mcstore-master:"$MASTER_BIN" mcstored:"$NODE_BIN" mcstorectl:"$CTL"; do
 	ln -s "${b#*:}" "$T_DIR/bin/${b%%:*}"
 done
-sed -e "s/50051/$P/g" -e "s/50060/$D/g" "$T_DIR/cluster.sh" | private_tmp >"$T_DIR/cluster-run.sh"
 # the block leaves its daemons running: their PIDs, to stop them by PID
-printf '\njobs -p >%s\n' "$T_DIR/cluster.pids" >>"$T_DIR/cluster-run.sh"
+# (also when a line of it fails: at the shell's exit)
+printf 'trap "jobs -p >%s" EXIT\n' "$T_DIR/cluster.pids" >"$T_DIR/cluster-run.sh"
+sed -e "s/50051/$P/g" -e "s/50060/$D/g" "$T_DIR/cluster.sh" | private_tmp >>"$T_DIR/cluster-run.sh"
 PATH=$T_DIR/bin:$PATH bash -e "$T_DIR/cluster-run.sh" >"$T_DIR/cluster.out" 2>"$T_DIR/cluster.err"
 st=$?
 mapfile -t CPIDS <"$T_DIR/cluster.pids"
