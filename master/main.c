@@ -621,6 +621,69 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 	return 0;
 }
 
+/* Everything between the options and the loop: the store, the loop, the
+ * listening socket, the timers, the metrics. 0, or a negative errno after
+ * logging why (main frees what was made). */
+static int master_setup(struct master *mp, struct mcs_store_opts *so, const char *listen_addr, uint16_t port,
+			uint32_t max_frame, unsigned busy_poll_us)
+{
+	struct master *m = mp;
+	int r;
+	if ((r = mcs_store_new(so, &m->store)) < 0)
+		return log_error_errno(r, "cannot create the object store: %m");
+	struct mcs_loop_opts lo = { .size = sizeof(lo), .max_body = max_frame, .busy_poll_us = busy_poll_us };
+	if ((r = mcs_loop_new(&lo, &m->loop)) < 0)
+		return log_error_errno(r, "cannot set up io_uring: %m");
+	sigset_t ss;
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGINT);
+	sigaddset(&ss, SIGTERM);
+	signal(SIGPIPE, SIG_IGN);
+	if ((r = mcs_loop_add_signals(m->loop, &ss, on_signal, m)) < 0)
+		return log_error_errno(r, "cannot watch signals: %m");
+	/* --port 0: the kernel chooses; tests read the port from the log */
+	uint16_t bound = 0;
+	const char *why = NULL;
+	int fd = mcs_tcp_listen(listen_addr, port, 1024, &bound, &why);
+	if (fd < 0 && why)
+		return log_error_errno(EINVAL, "cannot resolve listen address %s: %s", listen_addr, why);
+	if (fd < 0)
+		return log_error_errno(fd, "cannot listen on %s port %u: %m", listen_addr, (unsigned)port);
+	if ((r = mcs_loop_listen(m->loop, fd, on_accept, m)) < 0)
+		return log_error_errno(r, "cannot accept connections: %m");
+	log_info("mcstore-master %s listening on %s port %u, lease %llu ms, node timeout %llu ms", PACKAGE_VERSION,
+		 listen_addr, (unsigned)bound, (unsigned long long)so->lease_ttl_ms,
+		 (unsigned long long)m->node_timeout_ms);
+
+	uint64_t pe = MCS_MAX(MCS_MIN(so->put_timeout_ms / 4, (uint64_t)1000), (uint64_t)5);
+	if ((r = mcs_loop_add_timer(m->loop, pe, pe, on_put_expiry, m, NULL)) < 0)
+		return log_error_errno(r, "cannot arm the put expiry timer: %m");
+	if ((r = mcs_loop_add_timer(m->loop, 10, 10, on_evict_tick, m, NULL)) < 0)
+		return log_error_errno(r, "cannot arm the eviction timer: %m");
+	uint64_t every = MCS_MAX(m->node_timeout_ms / 4, (uint64_t)5);
+	m->sweep_every_ms = every;
+	/* the first sweep too must see a stall that came before it (a master
+	 * stopped right after it started), so it counts from here */
+	m->last_sweep_ms = mcs_now_ms();
+	if ((r = mcs_loop_add_timer(m->loop, every, every, on_sweep, m, &m->sweep)) < 0)
+		return log_error_errno(r, "cannot arm the node sweep timer: %m");
+	uint64_t wd = mcs_notify_watchdog_usec() / 4000; /* ms: ping every quarter interval */
+	if (wd && (r = mcs_loop_add_timer(m->loop, wd, wd, on_watchdog, NULL, NULL)) < 0)
+		log_warning_errno(r, "cannot arm the watchdog timer: %m, ignoring");
+	if (m->metrics_port != UINT64_MAX) {
+		if ((r = mcs_metrics_start(listen_addr, (uint16_t)m->metrics_port, &m->metrics)) < 0)
+			return log_error_errno(r, "cannot serve metrics on %s port %llu: %m", listen_addr,
+					       (unsigned long long)m->metrics_port);
+		on_metrics(NULL, m);
+		if ((r = mcs_loop_add_timer(m->loop, MCS_METRICS_PUBLISH_MS, MCS_METRICS_PUBLISH_MS, on_metrics, m,
+					    NULL)) < 0)
+			return log_error_errno(r, "cannot arm the metrics timer: %m");
+		log_info("metrics at http://%s:%u/metrics", listen_addr, mcs_metrics_port(m->metrics));
+	}
+	mcs_notify_status("listening on %s port %u", listen_addr, (unsigned)bound);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -677,70 +740,19 @@ int main(int argc, char **argv)
 		return r > 0 ? 0 : 2;
 
 	mcs_buf_init(&m.out);
-	if ((r = mcs_store_new(&so, &m.store)) < 0)
-		return log_error_errno(r, "cannot create the object store: %m"), 1;
-	struct mcs_loop_opts lo = { .size = sizeof(lo), .max_body = (uint32_t)max_frame,
-				    .busy_poll_us = (unsigned)busy_poll_us };
-	if ((r = mcs_loop_new(&lo, &m.loop)) < 0) {
-		log_error_errno(r, "cannot set up io_uring: %m");
-		return 1;
+	r = master_setup(&m, &so, listen_addr, (uint16_t)port, (uint32_t)max_frame, (unsigned)busy_poll_us);
+	if (r == 0) {
+		mcs_notify_ready(NULL);
+		r = mcs_loop_run(m.loop);
+		if (r < 0)
+			log_error_errno(r, "event loop failed: %m");
 	}
-	sigset_t ss;
-	sigemptyset(&ss);
-	sigaddset(&ss, SIGINT);
-	sigaddset(&ss, SIGTERM);
-	signal(SIGPIPE, SIG_IGN);
-	if ((r = mcs_loop_add_signals(m.loop, &ss, on_signal, &m)) < 0)
-		return log_error_errno(r, "cannot watch signals: %m"), 1;
-	/* --port 0: the kernel chooses; tests read the port from the log */
-	uint16_t bound = 0;
-	const char *why = NULL;
-	int fd = mcs_tcp_listen(listen_addr, (uint16_t)port, 1024, &bound, &why);
-	if (fd < 0 && why)
-		return log_error_errno(EINVAL, "cannot resolve listen address %s: %s", listen_addr, why), 1;
-	if (fd < 0)
-		return log_error_errno(fd, "cannot listen on %s port %u: %m", listen_addr, (unsigned)port), 1;
-	port = bound;
-	if ((r = mcs_loop_listen(m.loop, fd, on_accept, &m)) < 0)
-		return log_error_errno(r, "cannot accept connections: %m"), 1;
-	log_info("mcstore-master %s listening on %s port %llu, lease %llu ms, node timeout %llu ms", PACKAGE_VERSION,
-		 listen_addr, (unsigned long long)port, (unsigned long long)so.lease_ttl_ms,
-		 (unsigned long long)m.node_timeout_ms);
-
-	uint64_t pe = MCS_MAX(MCS_MIN(so.put_timeout_ms / 4, (uint64_t)1000), (uint64_t)5);
-	if ((r = mcs_loop_add_timer(m.loop, pe, pe, on_put_expiry, &m, NULL)) < 0)
-		return log_error_errno(r, "cannot arm the put expiry timer: %m"), 1;
-	if ((r = mcs_loop_add_timer(m.loop, 10, 10, on_evict_tick, &m, NULL)) < 0)
-		return log_error_errno(r, "cannot arm the eviction timer: %m"), 1;
-	uint64_t every = MCS_MAX(m.node_timeout_ms / 4, (uint64_t)5);
-	m.sweep_every_ms = every;
-	/* the first sweep too must see a stall that came before it (a master
-	 * stopped right after it started), so it counts from here */
-	m.last_sweep_ms = mcs_now_ms();
-	if ((r = mcs_loop_add_timer(m.loop, every, every, on_sweep, &m, &m.sweep)) < 0)
-		return log_error_errno(r, "cannot arm the node sweep timer: %m"), 1;
-	uint64_t wd = mcs_notify_watchdog_usec() / 4000; /* ms: ping every quarter interval */
-	if (wd && (r = mcs_loop_add_timer(m.loop, wd, wd, on_watchdog, NULL, NULL)) < 0)
-		log_warning_errno(r, "cannot arm the watchdog timer: %m, ignoring");
-	if (m.metrics_port != UINT64_MAX) {
-		if ((r = mcs_metrics_start(listen_addr, (uint16_t)m.metrics_port, &m.metrics)) < 0)
-			return log_error_errno(r, "cannot serve metrics on %s port %llu: %m", listen_addr,
-					       (unsigned long long)m.metrics_port), 1;
-		on_metrics(NULL, &m);
-		if ((r = mcs_loop_add_timer(m.loop, MCS_METRICS_PUBLISH_MS, MCS_METRICS_PUBLISH_MS, on_metrics, &m,
-					    NULL)) < 0)
-			return log_error_errno(r, "cannot arm the metrics timer: %m"), 1;
-		log_info("metrics at http://%s:%u/metrics", listen_addr, mcs_metrics_port(m.metrics));
-	}
-	mcs_notify_ready(NULL);
-	mcs_notify_status("listening on %s port %llu", listen_addr, (unsigned long long)port);
-	r = mcs_loop_run(m.loop);
-	if (r < 0)
-		log_error_errno(r, "event loop failed: %m");
+	/* one way out, whether the setup failed half-way or the loop ended */
 	m.metrics = mcs_metrics_stop(m.metrics);
 	m.loop = mcs_loop_free(m.loop);
 	m.store = mcs_store_free(m.store);
 	mcs_buf_free(&m.out);
-	log_info("stopped");
+	if (r == 0)
+		log_info("stopped");
 	return r < 0 ? 1 : 0;
 }

@@ -53,10 +53,11 @@ TEST=(
 	# systemd-analyze verify --man=yes runs in t-package
 	mandoc man-db groff-base
 	# t-package: dpkg-buildpackage, dpkg-checkbuilddeps, dpkg-architecture
-	# and dh (the .debs); rpmbuild and rpm2cpio (rpm), cpio (the RPMs), and
+	# and dh (the .debs; dpkg-checkbuilddeps wants build-essential, else
+	# t-package skips); rpmbuild and rpm2cpio (rpm), cpio (the RPMs), and
 	# file, which rpmbuild's brp-strip runs (without it: "file: not found"
 	# in the log and unstripped binaries)
-	dpkg-dev debhelper
+	dpkg-dev debhelper build-essential
 	rpm cpio file
 	# t-package: systemd-sysusers, systemd-tmpfiles, systemd-analyze and
 	# the system units (multi-user.target) the units are verified against
