@@ -119,14 +119,14 @@ static int get_keys(struct worker *w, const char *kind, uint64_t i, uint64_t n)
 	keys_fill(&ks, w, kind, i, n, w->dst);
 	if (n == 1) {
 		ssize_t r = mcs_get(w->cl, ks.k[0], ks.v[0].iov_base, ks.v[0].iov_len, NULL);
-		return r != size ? fail(w, "get", ks.k[0], r < 0 ? (int)r : MCS_E_PROTO) : 0;
+		return r != size ? fail(w, "get", ks.k[0], r < 0 ? (int)r : -EPROTO) : 0;
 	}
 	int r = mcs_get_batch(w->cl, n, ks.k, ks.v, res);
 	if (r < 0)
 		return fail(w, "get batch at", ks.k[0], r);
 	for (uint64_t j = 0; j < n; j++)
 		if (res[j] != size)
-			return fail(w, "get", ks.k[j], res[j] < 0 ? (int)res[j] : MCS_E_PROTO);
+			return fail(w, "get", ks.k[j], res[j] < 0 ? (int)res[j] : -EPROTO);
 	return 0;
 }
 
@@ -137,7 +137,7 @@ static int view_key(struct worker *w, uint64_t i, unsigned flags)
 	key_of(key, sizeof(key), w, "", i);
 	struct mcs_view *v;
 	int r = mcs_get_view_flags(w->cl, key, flags, &v);
-	if (r == MCS_E_NOT_LOCAL)
+	if (r == -EREMOTE)
 		return 1;
 	if (r < 0)
 		return fail(w, "view", key, r);

@@ -150,7 +150,7 @@ int mcs_poll_fd(int fd, short events, int timeout_ms)
 		if (r > 0)
 			return 0;
 		if (r == 0)
-			return MCS_E_TIMEOUT;
+			return -ETIMEDOUT;
 		if (errno != EINTR)
 			return -errno;
 	}
@@ -187,7 +187,7 @@ int mcs_tcp_connect(const char *host, uint16_t port, int timeout_ms, const char 
 		int err = 0, pr = mcs_poll_fd(fd, POLLOUT, timeout_ms);
 		socklen_t el = sizeof(err);
 		if (pr < 0)
-			err = pr == MCS_E_TIMEOUT ? ETIMEDOUT : -pr;
+			err = pr == -ETIMEDOUT ? ETIMEDOUT : -pr;
 		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
 			err = errno;
 		if (err) {

@@ -56,7 +56,7 @@ int mcs_parse_u64(const char *s, uint64_t max, uint64_t *ret);
 /* Split "host:port" (or "[v6]:port"); host is written NUL-terminated. */
 int mcs_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *ret_port);
 /* Wait until fd has one of events (poll(2)), at most timeout_ms (< 0:
- * forever); EINTR restarts the wait. 0 when ready, MCS_E_TIMEOUT, or a
+ * forever); EINTR restarts the wait. 0 when ready, -ETIMEDOUT, or a
  * negative errno. */
 int mcs_poll_fd(int fd, short events, int timeout_ms);
 /* Connect a TCP socket to host:port (numeric port), trying every address

@@ -162,7 +162,7 @@ int ctl_fail(const char *what, const char *key, int r)
 		fprintf(stderr, "mcstorectl: %s %s: %s\n", what, key, mcs_strerror(r));
 	else
 		fprintf(stderr, "mcstorectl: %s: %s\n", what, mcs_strerror(r));
-	return r == MCS_E_NOT_FOUND ? EXIT_NOTFOUND : EXIT_ERROR;
+	return r == -ENOENT ? EXIT_NOTFOUND : EXIT_ERROR;
 }
 
 const char *ctl_size(unsigned long long v, bool bytes, char *buf, size_t len)

@@ -154,7 +154,7 @@ static int put_run(const struct ctl_cmd *cmd, int argc, char **argv)
 	if ((r = ctl_open(&cl)) != 0)
 		goto out;
 	int n = mcs_put(cl, key, in.data, in.len, &cfg);
-	if (n == MCS_E_TOO_FEW_NODES) {
+	if (n == -EXFULL) {
 		uint64_t able = mcs_error_detail();
 		fprintf(stderr, "mcstorectl: put %s: only %llu node%s can hold a replica, %u asked (--all-or-nothing)\n",
 			key, (unsigned long long)able, able == 1 ? "" : "s", cfg.replica_num);
@@ -225,7 +225,7 @@ static int get_run(const struct ctl_cmd *cmd, int argc, char **argv)
 	void *buf = NULL;
 	size_t len = 0;
 	r = mcs_get_view(cl, key, &v);
-	if (r == MCS_E_NOT_LOCAL)
+	if (r == -EREMOTE)
 		r = mcs_get_alloc(cl, key, &buf, &len);
 	if (r < 0) {
 		r = ctl_fail("get", key, r);
@@ -347,7 +347,7 @@ static int rm_run(const struct ctl_cmd *cmd, int argc, char **argv)
 	uint64_t waited = 0;
 	int tries = 0;
 	r = mcs_remove(cl, key, flags);
-	while (r == MCS_E_LEASED && wait && tries < RM_WAIT_MAX_TRIES) {
+	while (r == -EBUSY && wait && tries < RM_WAIT_MAX_TRIES) {
 		uint64_t left = mcs_error_detail();
 		if (left == 0 || waited + left > RM_WAIT_MAX_MS)
 			break; /* a hold has no end; a lease that long is no moment */
@@ -359,7 +359,7 @@ static int rm_run(const struct ctl_cmd *cmd, int argc, char **argv)
 		waited += left + 1;
 		r = mcs_remove(cl, key, flags);
 	}
-	if (r == MCS_E_LEASED)
+	if (r == -EBUSY)
 		r = rm_leased(key, tries > 0, waited);
 	else if (r < 0)
 		r = ctl_fail("rm", key, r);

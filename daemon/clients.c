@@ -157,7 +157,7 @@ static int on_hello(struct client *cl, const struct mcs_hdr *h, const uint8_t *b
 	if (r < 0)
 		return reply_status(cl, h, r);
 	if (q.client_version != MCS_PROTO_VERSION)
-		return reply_status(cl, h, MCS_E_VERSION);
+		return reply_status(cl, h, -EPROTONOSUPPORT);
 	cl->pid = q.pid;
 	cl->hello = true;
 	struct mcs_hello_resp resp = {
@@ -188,7 +188,7 @@ static int on_buf_alloc(struct client *cl, const struct mcs_hdr *h, const uint8_
 	struct mcs_buf_alloc_req q;
 	int r = mcs_dec_buf_alloc_req(body, h->body_len, &q);
 	if (r == 0 && (q.size == 0 || q.size > n->o.max_client_buffers - cl->buf_bytes))
-		r = q.size ? MCS_E_TOO_LARGE : MCS_E_INVALID;
+		r = q.size ? -EMSGSIZE : -EINVAL;
 	struct cbuf *b = NULL;
 	if (r == 0)
 		r = cbuf_new(n, MCS_ALIGN_UP(q.size, (uint64_t)4096), &b);
@@ -224,7 +224,7 @@ static int on_buf_free(struct client *cl, const struct mcs_hdr *h, const uint8_t
 	if (r == 0) {
 		struct cbuf *b = client_buf(cl, q.buf_id, &pp);
 		if (!b)
-			r = MCS_E_INVALID;
+			r = -EINVAL;
 		else {
 			*pp = b->next;
 			cl->buf_bytes -= b->size;
@@ -241,7 +241,7 @@ static int on_transfer(struct client *cl, const struct mcs_hdr *h, const uint8_t
 	if (r < 0)
 		return reply_status(cl, h, r);
 	struct cbuf *b = client_buf(cl, q.buf_id, NULL);
-	r = b ? node_transfer(cl->n, cl, h->req_id, h->opcode, &q, b) : MCS_E_INVALID;
+	r = b ? node_transfer(cl->n, cl, h->req_id, h->opcode, &q, b) : -EINVAL;
 	mcs_transfer_req_free(&q);
 	return r < 0 ? reply_status(cl, h, r) : 0;
 }
@@ -314,10 +314,10 @@ static int relay(struct client *cl, const struct mcs_hdr *h, const uint8_t *body
 	}
 	case MCS_OP_REMOVE_ALL:
 	case MCS_OP_STAT:
-		r = h->body_len ? MCS_E_PROTO : 0;
+		r = h->body_len ? -EPROTO : 0;
 		break;
 	default:
-		r = MCS_E_PROTO;
+		r = -EPROTO;
 		break;
 	}
 	if (r < 0)
@@ -340,14 +340,14 @@ static int on_client_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 	cl->conn = c;
 	if (h->flags & MCS_F_RESPONSE) {
 		log_debug("client pid %u sent a response frame, closing", cl->pid);
-		return MCS_E_PROTO;
+		return -EPROTO;
 	}
 	if (h->opcode == MCS_OP_HELLO)
 		return on_hello(cl, h, body);
 	if (h->opcode == MCS_OP_PING)
 		return reply_status(cl, h, 0);
 	if (!cl->hello)
-		return reply_status(cl, h, MCS_E_PROTO);
+		return reply_status(cl, h, -EPROTO);
 	switch (h->opcode) {
 	case MCS_OP_BUF_ALLOC:
 		return on_buf_alloc(cl, h, body);

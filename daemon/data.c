@@ -104,14 +104,14 @@ static int on_server_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 	struct mcs_hdr rh = { .opcode = h->opcode, .flags = MCS_F_RESPONSE, .req_id = h->req_id };
 
 	if (h->flags & MCS_F_RESPONSE)
-		return MCS_E_PROTO;
+		return -EPROTO;
 	switch (h->opcode) {
 	case MCS_OP_PING:
 		return mcs_conn_send(c, &rh, NULL, 0, -1) == -EPIPE ? 0 : 0;
 	case MCS_OP_DATA_READ: {
 		int r = mcs_dec_data_req(body, h->body_len, &q);
 		if (r == 0 && !seg_range_ok(n, &q))
-			r = MCS_E_NO_SEGMENT;
+			r = -ENODEV;
 		if (r < 0) {
 			rh.status = r;
 			mcs_conn_send(c, &rh, NULL, 0, -1);
@@ -129,7 +129,7 @@ static int on_server_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 	case MCS_OP_DATA_WRITE: {
 		int r = mcs_dec_data_req(body, h->body_len, &q);
 		if (r == 0 && !seg_range_ok(n, &q))
-			r = MCS_E_NO_SEGMENT;
+			r = -ENODEV;
 		if (r < 0) {
 			/* the payload that follows cannot be skipped safely
 			 * without its length: answer and hang up */
@@ -143,7 +143,7 @@ static int on_server_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 		return mcs_conn_recv_into(c, (uint8_t *)n->seg.base + q.offset, q.len, on_write_landed, sc);
 	}
 	default:
-		rh.status = MCS_E_PROTO;
+		rh.status = -EPROTO;
 		mcs_conn_send(c, &rh, NULL, 0, -1);
 		return 0;
 	}
@@ -246,7 +246,7 @@ static void on_read_landed(struct mcs_conn *c, int err, void *arg)
 	pc->receiving = false;
 	struct chunk *ch = pc_pop_chunk(pc);
 	if (ch)
-		chunk_finish(ch, err < 0 ? MCS_E_TIMEOUT : 0);
+		chunk_finish(ch, err < 0 ? -ETIMEDOUT : 0);
 }
 
 static int on_peer_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *userdata)
@@ -256,7 +256,7 @@ static int on_peer_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint
 	if (!(h->flags & MCS_F_RESPONSE) || !ch) {
 		log_warning("peer %s sent an unexpected %s, closing", pc->pool ? pc->pool->endpoint : "?",
 			    mcs_op_name(h->opcode));
-		return MCS_E_PROTO;
+		return -EPROTO;
 	}
 	if (h->status < 0) {
 		pc_pop_chunk(pc);
@@ -273,7 +273,7 @@ static int on_peer_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint
 	if (r < 0 || resp.len != ch->len) {
 		log_warning("peer %s answered a read with a wrong length, closing",
 			    pc->pool ? pc->pool->endpoint : "?");
-		return MCS_E_PROTO;
+		return -EPROTO;
 	}
 	pc->receiving = true;
 	return mcs_conn_recv_into(c, ch->local, ch->len, on_read_landed, pc);
@@ -319,7 +319,7 @@ static int peer_connect(struct node *n, struct peer_pool *p, struct peer_conn **
 	char host[MCS_NAME_MAX + 1];
 	uint16_t port;
 	if (mcs_parse_hostport(p->endpoint, host, sizeof(host), &port) < 0)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	/* numeric only: a name lookup would block the loop */
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
@@ -327,7 +327,7 @@ static int peer_connect(struct node *n, struct peer_pool *p, struct peer_conn **
 	char ps[8];
 	snprintf(ps, sizeof(ps), "%u", port);
 	if (getaddrinfo(host, ps, &hints, &res))
-		return MCS_E_INVALID;
+		return -EINVAL;
 	struct peer_conn *pc = calloc(1, sizeof(*pc));
 	if (!pc) {
 		freeaddrinfo(res);
@@ -383,7 +383,7 @@ static int send_chunk(struct node *n, struct xfer *x, const struct mcs_handle *h
 {
 	struct peer_pool *p = pool_get(n, hd->endpoint);
 	if (!p)
-		return hd->endpoint.len ? -ENOMEM : MCS_E_NOT_LOCAL;
+		return hd->endpoint.len ? -ENOMEM : -EREMOTE;
 	struct peer_conn *pc;
 	int r = pool_pick(n, p, &pc);
 	if (r < 0)
@@ -423,11 +423,11 @@ int node_transfer(struct node *n, struct client *cl, uint64_t req_id, uint16_t o
 	uint64_t total = 0;
 	for (uint32_t i = 0; i < q->n_handles; i++) {
 		if (total + q->handles[i].len < total)
-			return MCS_E_INVALID;
+			return -EINVAL;
 		total += q->handles[i].len;
 	}
 	if (q->buf_off > buf->size || total > buf->size - q->buf_off)
-		return MCS_E_INVALID;
+		return -EINVAL;
 
 	struct xfer *x = calloc(1, sizeof(*x));
 	if (!x)
@@ -451,7 +451,7 @@ int node_transfer(struct node *n, struct client *cl, uint64_t req_id, uint16_t o
 		if (mcs_str_eq(hd->segment, self)) {
 			/* a stripe on this very node: a plain copy */
 			if (hd->offset > n->seg.size || hd->len > n->seg.size - hd->offset)
-				x->err = MCS_E_INVALID;
+				x->err = -EINVAL;
 			else if (opcode == MCS_OP_FETCH)
 				memcpy(at, (uint8_t *)n->seg.base + hd->offset, hd->len);
 			else

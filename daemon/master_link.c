@@ -65,7 +65,7 @@ int node_master_send(struct node *n, struct client *cl, uint64_t client_req_id, 
 		     const void *body, size_t len, struct mcs_str key, uint32_t get_flags)
 {
 	if (!n->master || (cl && !n->mounted))
-		return MCS_E_NO_MASTER;
+		return -EHOSTDOWN;
 	uint32_t i = pend_alloc(n);
 	if (i == UINT32_MAX)
 		return -ENOMEM;
@@ -91,7 +91,7 @@ int node_master_send(struct node *n, struct client *cl, uint64_t client_req_id, 
 	int r = mcs_conn_send(n->master, &h, body, len, -1);
 	if (r < 0) {
 		pend_release(n, i);
-		return r == -EPIPE ? MCS_E_NO_MASTER : r;
+		return r == -EPIPE ? -EHOSTDOWN : r;
 	}
 	return 0;
 }
@@ -149,7 +149,7 @@ static void on_mount_reply(struct node *n, const struct mcs_hdr *h)
 	if (h->status < 0) {
 		log_error_errno(h->status, "mount of segment \"%s\" refused by master %s:%u: %m", n->o.segment_name,
 				n->master_host, n->master_port);
-		if (h->status == MCS_E_SEGMENT_EXISTS && !n->ever_mounted) {
+		if (h->status == -EEXIST && !n->ever_mounted) {
 			log_error("another node already mounted a segment named \"%s\"; use --name", n->o.segment_name);
 			mcs_loop_exit(n->loop, 1);
 			return;
@@ -185,14 +185,14 @@ static int on_master_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 	struct node *n = userdata;
 	if (!(h->flags & MCS_F_RESPONSE)) {
 		log_warning("master sent a request (%s); this daemon serves none, closing", mcs_op_name(h->opcode));
-		return MCS_E_PROTO;
+		return -EPROTO;
 	}
 	uint32_t i = (uint32_t)h->req_id;
 	if (i >= n->n_pend || !n->pend[i].in_use || n->pend[i].gen != (uint32_t)(h->req_id >> 32) ||
 	    n->pend[i].opcode != h->opcode) {
 		log_warning("master answered unknown request %llu (%s), closing", (unsigned long long)h->req_id,
 			    mcs_op_name(h->opcode));
-		return MCS_E_PROTO;
+		return -EPROTO;
 	}
 	struct pending *p = &n->pend[i];
 	if (p->opcode == MCS_OP_MOUNT && !p->cl)
@@ -240,7 +240,7 @@ static void on_master_close(struct mcs_conn *c, int err, void *userdata)
 		if (!p->in_use)
 			continue;
 		if (p->cl) {
-			struct mcs_hdr h = { .opcode = p->opcode, .flags = MCS_F_RESPONSE, .status = MCS_E_NO_MASTER };
+			struct mcs_hdr h = { .opcode = p->opcode, .flags = MCS_F_RESPONSE, .status = -EHOSTDOWN };
 			client_master_reply(n, p->cl, p, &h, NULL);
 		}
 		pend_release(n, i);

@@ -124,7 +124,7 @@ struct node {
 /* master_link.c */
 int node_master_start(struct node *n);
 /* Send a request to the master on behalf of cl (or the daemon if NULL).
- * key/get_flags are remembered for bookkeeping. MCS_E_NO_MASTER when not
+ * key/get_flags are remembered for bookkeeping. -EHOSTDOWN when not
  * mounted (own requests: when not connected). */
 int node_master_send(struct node *n, struct client *cl, uint64_t client_req_id, uint16_t opcode,
 		     const void *body, size_t len, struct mcs_str key, uint32_t get_flags);

@@ -10,7 +10,7 @@
  * Conventions:
  *  - Every function returns 0 (or a non-negative count/size) on success and a
  *    negative value on failure: either a negated errno (-ENOMEM, -ECONNREFUSED,
- *    ...) or one of the MCS_E_* statuses below. mcs_strerror() names both.
+ *    ...): see Statuses below. mcs_strerror() names them.
  *  - Output parameters are named ret_* and are untouched on failure.
  *  - A handle may be shared by threads: calls on one handle are serialised by
  *    an internal mutex. Open one handle per thread for parallelism.
@@ -21,6 +21,7 @@
 #ifndef MCSTORE_H
 #define MCSTORE_H
 
+#include <errno.h>  /* statuses are negated errnos */
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -30,34 +31,30 @@
 extern "C" {
 #endif
 
-/* Status codes. Values above -MCS_E_BASE are negated errnos. */
-#define MCS_E_BASE 1000
-enum mcs_status {
-	MCS_OK = 0,
-	MCS_E_NOT_FOUND = -1001,      /* no such key (or not complete yet) */
-	MCS_E_EXISTS = -1002,         /* key already stored; keys are immutable */
-	MCS_E_NO_SPACE = -1003,       /* no segment can hold the object */
-	MCS_E_LEASED = -1004,         /* object is under a read lease */
-	MCS_E_BUSY = -1005,           /* a put of this key is in progress */
-	MCS_E_CORRUPT = -1006,        /* checksum mismatch on every replica */
-	MCS_E_PROTO = -1007,          /* malformed or unexpected message */
-	MCS_E_TOO_LARGE = -1008,      /* a length exceeds a configured limit */
-	MCS_E_INVALID = -1009,        /* invalid argument */
-	MCS_E_NO_SEGMENT = -1010,     /* unknown segment */
-	MCS_E_NO_MASTER = -1011,      /* the daemon has no master connection */
-	MCS_E_BUF_TOO_SMALL = -1012,  /* caller buffer smaller than the object */
-	MCS_E_NOT_LOCAL = -1013,      /* replica not on this node (no data path) */
-	MCS_E_SEGMENT_EXISTS = -1014, /* segment name already mounted */
-	MCS_E_VERSION = -1015,        /* protocol version mismatch */
-	MCS_E_KEY_TOO_LONG = -1016,   /* key longer than MCS_KEY_MAX */
-	MCS_E_NOT_CONTIGUOUS = -1017, /* view requested on a striped object */
-	MCS_E_TIMEOUT = -1018,        /* peer did not answer in time */
-	MCS_E_NO_HOLD = -1019,        /* unknown view/lease hold */
-	MCS_E_PARTIAL = -1020,        /* fewer replicas than requested */
-	MCS_E_PINNED = -1021,         /* object is hard-pinned */
-	MCS_E_TOO_FEW_NODES = -1022,  /* fewer nodes than replicas can hold the object */
-	MCS_E_LAST = -1023,
-};
+/* Statuses are negated errno values, the Linux libraries' convention; what
+ * each means as an answer of mcstore:
+ *   -ENOENT        no such key
+ *   -EAGAIN        the key's put has started and not ended yet (Mooncake's
+ *                  "replica not ready")
+ *   -EEXIST        the key is stored already (keys are immutable)
+ *   -ENOSPC        no segment can hold the object, even after eviction
+ *   -EXFULL        fewer nodes than replicas asked can hold the object
+ *                  (all-or-nothing; mcs_error_detail() says how many can)
+ *   -EBUSY         the object is under a read lease or held by a view
+ *   -EBADMSG       checksum mismatch on every replica
+ *   -ERANGE        the caller's buffer is smaller than the object
+ *   -EREMOTE       no replica on this node (views are local)
+ *   -ENAMETOOLONG  key longer than MCS_KEY_MAX
+ *   -EMSGSIZE      a length exceeds a configured limit
+ *   -EINVAL        invalid argument
+ *   -EPROTO        malformed or unexpected message
+ *   -EPROTONOSUPPORT  the daemon speaks another protocol version
+ *   -EHOSTDOWN     the node daemon has no master connection
+ *   -ETIMEDOUT     a peer did not answer in time
+ *   -ENODEV        no such segment;  -ESRCH  no such view or hold
+ * and any other errno from the system calls underneath (-ECONNREFUSED,
+ * -EACCES, -ENOMEM, ...). mcs_strerror() gives mcstore's words for them,
+ * strerror(-status) the system's. */
 
 #define MCS_KEY_MAX 4096        /* bytes in a key */
 #define MCS_MAX_REPLICAS 16     /* replicas per object */
@@ -68,8 +65,8 @@ const char *mcs_strerror(int status);
 
 /* After a call failed with one of these statuses, the detail the master
  * gave with it, in the thread that made the call (as errno): for
- * MCS_E_LEASED the milliseconds left on the read lease, for
- * MCS_E_TOO_FEW_NODES how many nodes can hold a replica of the object.
+ * -EBUSY (leased) the milliseconds left on the read lease, for
+ * -EXFULL how many nodes can hold a replica of the object.
  * 0 when the refusal came without one. */
 uint64_t mcs_error_detail(void);
 
@@ -114,7 +111,7 @@ int mcs_put(struct mcs_client *c, const char *key, const void *buf, size_t len,
 int mcs_putv(struct mcs_client *c, const char *key, const struct iovec *iov, int iovcnt,
 	     const struct mcs_replicate_config *cfg);
 
-/* Copy the object into buf. Returns its size, or MCS_E_BUF_TOO_SMALL when
+/* Copy the object into buf. Returns its size, or -ERANGE when
  * cap is smaller (then *ret_size, if not NULL, holds the size needed). */
 ssize_t mcs_get(struct mcs_client *c, const char *key, void *buf, size_t cap, size_t *ret_size);
 /* Scatter the object over iov; the iov must hold at least its size. */
@@ -131,7 +128,7 @@ struct mcs_view {
 	const struct iovec *iov;
 };
 /* A view verified against the checksum: its bytes are hashed before it is
- * returned (MCS_E_CORRUPT on a mismatch), which costs a pass over the
+ * returned (-EBADMSG on a mismatch), which costs a pass over the
  * whole object (over half a millisecond for 16 MiB). Same as
  * mcs_get_view_flags(c, key, 0, ret). */
 int mcs_get_view(struct mcs_client *c, const char *key, struct mcs_view **ret);
@@ -148,10 +145,10 @@ enum {
 	 * notice. Call mcs_view_verify() before trusting the bytes. */
 	MCS_VIEW_NOVERIFY = 1u << 0,
 };
-/* A view; flags: 0 or MCS_VIEW_NOVERIFY (anything else: MCS_E_INVALID). */
+/* A view; flags: 0 or MCS_VIEW_NOVERIFY (anything else: -EINVAL). */
 int mcs_get_view_flags(struct mcs_client *c, const char *key, unsigned flags, struct mcs_view **ret);
 /* Hash the view's bytes now and compare them with the checksum recorded at
- * put: 0 if they match, MCS_E_CORRUPT if not (-ENOMEM, MCS_E_INVALID). Works
+ * put: 0 if they match, -EBADMSG if not (-ENOMEM, -EINVAL). Works
  * on any view, verified or not, as often as wanted (a verified view was only
  * checked when it was made). Takes no lock on the handle, so it may run in
  * any thread beside other calls on c, e.g. while a GPU copies the view, but

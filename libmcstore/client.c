@@ -171,7 +171,7 @@ static ssize_t recv_some(struct mcs_client *c, int sock, uint8_t *p, size_t cap)
 			return -ECONNRESET;
 		if (errno == EINTR)
 			continue;
-		return errno == EAGAIN || errno == EWOULDBLOCK ? MCS_E_TIMEOUT : -errno;
+		return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
 	}
 }
 
@@ -287,7 +287,14 @@ static int read_frame_on(struct mcs_client *c, int sock, int *ret_fd)
 	memcpy(c->in, ra->buf + ra->off, k);
 	ra_consume(ra, k);
 	r = read_on(c, sock, c->in + k, n - k, NULL);
-	return r == MCS_E_TIMEOUT ? -ETIMEDOUT : r;
+	if (r == -ETIMEDOUT) {
+		/* out of step: unlike a late answer, this one cannot be skipped */
+		if (c->mfd >= 0 && sock == c->mfd)
+			c->mbroken = true;
+		else
+			c->broken = true;
+	}
+	return r;
 }
 
 static inline int read_frame(struct mcs_client *c, int *ret_fd) { return read_frame_on(c, c->fd, ret_fd); }
@@ -323,7 +330,7 @@ static int roundtrip_on(struct mcs_client *c, int sock, bool *broken, int *ret_f
 		if ((r = read_frame_on(c, sock, ret_fd)) < 0)
 			goto broken;
 		if (!(c->in_hdr.flags & MCS_F_RESPONSE)) {
-			r = MCS_E_PROTO;
+			r = -EPROTO;
 			goto broken;
 		}
 		if (c->in_hdr.req_id == want) {
@@ -332,14 +339,14 @@ static int roundtrip_on(struct mcs_client *c, int sock, bool *broken, int *ret_f
 		}
 		/* an answer to an earlier request that timed out: skip it */
 		if (c->in_hdr.req_id > want) {
-			r = MCS_E_PROTO;
+			r = -EPROTO;
 			goto broken;
 		}
 	}
 broken:
 	/* a timeout leaves the answer in flight; later frames resynchronise
 	 * by request id, anything else leaves the stream unusable */
-	if (r != MCS_E_TIMEOUT)
+	if (r != -ETIMEDOUT)
 		*broken = true;
 	return r;
 }
@@ -432,12 +439,12 @@ static int finish(struct mcs_client *c)
 static int key_check(const char *key, struct mcs_str *ret)
 {
 	if (!key)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	size_t n = strnlen(key, MCS_KEY_MAX + 1);
 	if (n == 0)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	if (n > MCS_KEY_MAX)
-		return MCS_E_KEY_TOO_LONG;
+		return -ENAMETOOLONG;
 	*ret = (struct mcs_str){ key, (uint32_t)n };
 	return 0;
 }
@@ -445,13 +452,13 @@ static int key_check(const char *key, struct mcs_str *ret)
 MCS_EXPORT int mcs_client_new(const struct mcs_client_opts *opts, struct mcs_client **ret)
 {
 	if (!ret)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	const char *path = NULL;
 	unsigned timeout = 0;
 	uint64_t staging = 0;
 	if (opts) {
 		if (opts->size < offsetof(struct mcs_client_opts, timeout_ms) + sizeof(opts->timeout_ms))
-			return MCS_E_INVALID;
+			return -EINVAL;
 		path = opts->socket_path;
 		timeout = opts->timeout_ms;
 		if (opts->size >= offsetof(struct mcs_client_opts, staging_size) + sizeof(opts->staging_size))
@@ -509,7 +516,7 @@ MCS_EXPORT int mcs_client_new(const struct mcs_client_opts *opts, struct mcs_cli
 	struct mcs_hello_resp hr;
 	r = mcs_dec_hello_resp(c->in, c->in_hdr.body_len, &hr);
 	if (r == 0 && fd < 0)
-		r = MCS_E_PROTO;
+		r = -EPROTO;
 	if (r < 0) {
 		if (fd >= 0)
 			close(fd);
@@ -609,10 +616,10 @@ static int replica_check(const struct mcs_client *c, const struct mcs_replica *r
 	for (uint32_t h = 0; h < rep->n_handles; h++) {
 		const struct mcs_handle *hd = &rep->handles[h];
 		if (hd->offset > c->seg.size || hd->len > c->seg.size - hd->offset)
-			return MCS_E_PROTO;
+			return -EPROTO;
 		total += hd->len;
 	}
-	return total == size ? 0 : MCS_E_PROTO;
+	return total == size ? 0 : -EPROTO;
 }
 
 /* Walks the value as a byte stream over a list of iovecs. */
@@ -673,7 +680,7 @@ static int buf_alloc(struct mcs_client *c, uint64_t size, struct ubuf **ret)
 	if (r == 0)
 		r = mcs_dec_buf_alloc_resp(c->in, c->in_hdr.body_len, &resp);
 	if (r == 0 && (fd < 0 || resp.size < size))
-		r = MCS_E_PROTO;
+		r = -EPROTO;
 	struct ubuf *b = NULL;
 	if (r == 0 && !(b = calloc(1, sizeof(*b))))
 		r = -ENOMEM;
@@ -802,7 +809,7 @@ static int transfer(struct mcs_client *c, uint16_t op, const struct mcs_replica 
 		if (c->in_hdr.req_id < first)
 			continue; /* late answer to an earlier request */
 		if (c->in_hdr.req_id >= c->next_req || !(c->in_hdr.flags & MCS_F_RESPONSE)) {
-			r = MCS_E_PROTO;
+			r = -EPROTO;
 			goto broken;
 		}
 		if (c->in_hdr.status < 0 && status == 0)
@@ -811,7 +818,7 @@ static int transfer(struct mcs_client *c, uint16_t op, const struct mcs_replica 
 	}
 	return status;
 broken:
-	if (r != MCS_E_TIMEOUT)
+	if (r != -ETIMEDOUT)
 		c->broken = true;
 	return r;
 }
@@ -939,7 +946,7 @@ static int do_putv(struct mcs_client *c, struct mcs_str key, const struct iovec 
 	bool bad;
 	uint64_t total = iov_total(iov, iovcnt, &bad);
 	if (bad || iovcnt < 0 || (iovcnt > 0 && !iov))
-		return MCS_E_INVALID;
+		return -EINVAL;
 
 	struct mcs_put_start_req q = { .key = key, .value_len = total, .n_slices = 1 };
 	uint64_t one = total;
@@ -947,16 +954,16 @@ static int do_putv(struct mcs_client *c, struct mcs_str key, const struct iovec 
 	q.cfg.replica_num = 1;
 	if (cfg) {
 		if (cfg->size < offsetof(struct mcs_replicate_config, n_locations) + sizeof(cfg->n_locations))
-			return MCS_E_INVALID;
+			return -EINVAL;
 		if (cfg->replica_num > MCS_MAX_REPLICAS || cfg->n_locations > MCS_MAX_LOCATIONS ||
 		    (cfg->n_locations && !cfg->locations))
-			return MCS_E_INVALID;
+			return -EINVAL;
 		q.cfg.replica_num = cfg->replica_num ? cfg->replica_num : 1;
 		q.cfg.flags = cfg->flags;
 		q.cfg.n_locations = (uint32_t)cfg->n_locations;
 		for (size_t i = 0; i < cfg->n_locations; i++) {
 			if (!cfg->locations[i] || !*cfg->locations[i] || strlen(cfg->locations[i]) > MCS_NAME_MAX)
-				return MCS_E_INVALID;
+				return -EINVAL;
 			q.cfg.locations[i] = mcs_str_c(cfg->locations[i]);
 		}
 	}
@@ -976,14 +983,14 @@ static int do_putv(struct mcs_client *c, struct mcs_str key, const struct iovec 
 		return r;
 	}
 	_cleanup_free_ uint8_t *body = take_in(c);
-	r = resp.list.n_replicas ? 0 : MCS_E_PROTO;
+	r = resp.list.n_replicas ? 0 : -EPROTO;
 	for (uint32_t i = 0; r == 0 && i < resp.list.n_replicas; i++) {
 		const struct mcs_replica *rep = &resp.list.replicas[i];
 		uint64_t sum = 0;
 		for (uint32_t h = 0; h < rep->n_handles; h++)
 			sum += rep->handles[h].len;
 		if (sum != total)
-			r = MCS_E_PROTO;
+			r = -EPROTO;
 		else if (is_local(c, rep))
 			r = replica_check(c, rep, total);
 	}
@@ -1014,7 +1021,7 @@ MCS_EXPORT int mcs_putv(struct mcs_client *c, const char *key, const struct iove
 {
 	struct mcs_str k;
 	if (!c)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	int r = key_check(key, &k);
 	if (r < 0)
 		return r;
@@ -1028,7 +1035,7 @@ MCS_EXPORT int mcs_put(struct mcs_client *c, const char *key, const void *buf, s
 		       const struct mcs_replicate_config *cfg)
 {
 	if (len && !buf)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	struct iovec iov = { (void *)buf, len };
 	return mcs_putv(c, key, &iov, 1, cfg);
 }
@@ -1084,7 +1091,7 @@ static int copy_out_hashed(struct mcs_client *c, struct cursor *cu, const uint8_
 		uint8_t *dst;
 		size_t n = cursor_take(cu, MCS_MIN(len, (uint64_t)CHUNK), &dst);
 		if (!n)
-			return MCS_E_BUF_TOO_SMALL;
+			return -ERANGE;
 		memcpy(dst, src, n);
 		XXH3_64bits_update(c->xxh, dst, n);
 		src += n;
@@ -1104,7 +1111,7 @@ static int read_local(struct mcs_client *c, const struct mcs_replica *rep, const
 		if (r < 0)
 			return r;
 	}
-	return XXH3_64bits_digest(c->xxh) == checksum ? 0 : MCS_E_CORRUPT;
+	return XXH3_64bits_digest(c->xxh) == checksum ? 0 : -EBADMSG;
 }
 
 /* Bring a remote replica: straight from its node into the caller's memory
@@ -1132,7 +1139,7 @@ static int read_remote(struct mcs_client *c, const struct mcs_replica *rep, uint
 		int r = transfer(c, MCS_OP_FETCH, &rep, 1, direct, off, 0, size);
 		if (r < 0)
 			return r;
-		return XXH3_64bits(iov[0].iov_base, size) == checksum ? 0 : MCS_E_CORRUPT;
+		return XXH3_64bits(iov[0].iov_base, size) == checksum ? 0 : -EBADMSG;
 	}
 	struct ubuf *st;
 	int r = staging(c, &st);
@@ -1146,7 +1153,7 @@ static int read_remote(struct mcs_client *c, const struct mcs_replica *rep, uint
 		    (r = copy_out_hashed(c, &cu, st->seg.base, len)) < 0)
 			return r;
 	}
-	return XXH3_64bits_digest(c->xxh) == checksum ? 0 : MCS_E_CORRUPT;
+	return XXH3_64bits_digest(c->xxh) == checksum ? 0 : -EBADMSG;
 }
 
 static ssize_t get_from(struct mcs_client *c, const struct mcs_get_resp *g, const struct iovec *iov, int iovcnt,
@@ -1157,7 +1164,7 @@ static ssize_t do_getv(struct mcs_client *c, struct mcs_str key, const struct io
 	bool bad;
 	uint64_t cap = iov_total(iov, iovcnt, &bad);
 	if (bad || iovcnt < 0 || (iovcnt > 0 && !iov))
-		return MCS_E_INVALID;
+		return -EINVAL;
 	struct mcs_get_resp g;
 	_cleanup_free_ uint8_t *body = NULL;
 	int r = get_replicas(c, key, 0, &g, &body);
@@ -1167,7 +1174,7 @@ static ssize_t do_getv(struct mcs_client *c, struct mcs_str key, const struct io
 		if (ret_size)
 			*ret_size = g.size;
 		mcs_replica_list_free(&g.list);
-		return MCS_E_BUF_TOO_SMALL;
+		return -ERANGE;
 	}
 	/* local replicas first (a memcpy), then remote ones; on a failed
 	 * transfer or a checksum mismatch, the next replica */
@@ -1182,7 +1189,7 @@ MCS_EXPORT ssize_t mcs_getv(struct mcs_client *c, const char *key, const struct 
 {
 	struct mcs_str k;
 	if (!c)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	int r = key_check(key, &k);
 	if (r < 0)
 		return r;
@@ -1196,7 +1203,7 @@ MCS_EXPORT ssize_t mcs_get(struct mcs_client *c, const char *key, void *buf, siz
 {
 	struct mcs_str k;
 	if (!c || (cap && !buf))
-		return MCS_E_INVALID;
+		return -EINVAL;
 	int r = key_check(key, &k);
 	if (r < 0)
 		return r;
@@ -1205,7 +1212,7 @@ MCS_EXPORT ssize_t mcs_get(struct mcs_client *c, const char *key, void *buf, siz
 	pthread_mutex_lock(&c->lock);
 	ssize_t n = do_getv(c, k, &iov, 1, &size);
 	pthread_mutex_unlock(&c->lock);
-	if (n == MCS_E_BUF_TOO_SMALL && ret_size)
+	if (n == -ERANGE && ret_size)
 		*ret_size = size;
 	return n;
 }
@@ -1213,7 +1220,7 @@ MCS_EXPORT ssize_t mcs_get(struct mcs_client *c, const char *key, void *buf, siz
 MCS_EXPORT int mcs_get_alloc(struct mcs_client *c, const char *key, void **ret_buf, size_t *ret_len)
 {
 	if (!ret_buf || !ret_len)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	size_t need = 0;
 	/* size first (the lease makes a second look cheap), then retry if the
 	 * object changed identity in between */
@@ -1226,7 +1233,7 @@ MCS_EXPORT int mcs_get_alloc(struct mcs_client *c, const char *key, void **ret_b
 			*ret_len = 0;
 			return 0;
 		}
-		if (n != MCS_E_BUF_TOO_SMALL)
+		if (n != -ERANGE)
 			return (int)n;
 		void *buf = malloc(need);
 		if (!buf)
@@ -1238,10 +1245,10 @@ MCS_EXPORT int mcs_get_alloc(struct mcs_client *c, const char *key, void **ret_b
 			return 0;
 		}
 		free(buf);
-		if (n != MCS_E_BUF_TOO_SMALL)
+		if (n != -ERANGE)
 			return (int)n;
 	}
-	return MCS_E_BUSY;
+	return -EAGAIN;
 }
 
 /* The XXH3-64 of the bytes a view covers, as put computed it. Uses no
@@ -1273,7 +1280,7 @@ static int make_view(struct mcs_client *c, struct mcs_str k, struct mcs_get_resp
 	for (uint32_t i = 0; i < g->list.n_replicas && !rep; i++)
 		if (is_local(c, &g->list.replicas[i]) && replica_check(c, &g->list.replicas[i], g->size) == 0)
 			rep = &g->list.replicas[i];
-	int r = MCS_E_NOT_LOCAL;
+	int r = -EREMOTE;
 	struct view_priv *v = NULL;
 	if (rep) {
 		v = calloc(1, sizeof(*v) + rep->n_handles * sizeof(struct iovec));
@@ -1289,7 +1296,7 @@ static int make_view(struct mcs_client *c, struct mcs_str k, struct mcs_get_resp
 		uint64_t sum;
 		if (!(flags & MCS_VIEW_NOVERIFY) && (r = view_sum(v->iov, rep->n_handles, &sum)) == 0 &&
 		    sum != g->checksum)
-			r = MCS_E_CORRUPT;
+			r = -EBADMSG;
 	}
 	if (r < 0) {
 		if (v)
@@ -1320,7 +1327,7 @@ MCS_EXPORT int mcs_get_view_flags(struct mcs_client *c, const char *key, unsigne
 {
 	struct mcs_str k;
 	if (!c || !ret || (flags & ~(unsigned)MCS_VIEW_NOVERIFY))
-		return MCS_E_INVALID;
+		return -EINVAL;
 	int r = key_check(key, &k);
 	if (r < 0)
 		return r;
@@ -1349,13 +1356,13 @@ static struct view_priv *view_priv_of(const struct mcs_view *pub)
 MCS_EXPORT int mcs_view_verify(struct mcs_client *c, const struct mcs_view *pub)
 {
 	if (!c || !pub)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	const struct view_priv *v = view_priv_of(pub);
 	uint64_t sum;
 	int r = view_sum(v->iov, v->pub.n_iov, &sum);
 	if (r < 0)
 		return r;
-	return sum == v->checksum ? 0 : MCS_E_CORRUPT;
+	return sum == v->checksum ? 0 : -EBADMSG;
 }
 
 MCS_EXPORT void mcs_view_release(struct mcs_client *c, struct mcs_view *pub)
@@ -1422,7 +1429,7 @@ static int pipeline(struct mcs_client *c, uint64_t first, size_t n, struct answe
 		}
 		if (h.req_id - first >= n || ans[h.req_id - first].got || !(h.flags & MCS_F_RESPONSE)) {
 			free(body);
-			r = MCS_E_PROTO;
+			r = -EPROTO;
 			goto broken;
 		}
 		struct answer *a = &ans[h.req_id - first];
@@ -1439,7 +1446,7 @@ static int batch_args(struct mcs_client *c, size_t n, const char *const *keys, c
 		      struct mcs_str **ret_keys)
 {
 	if (!c || (n && (!keys || !a || !b)) || n > MCS_BATCH_MAX)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	struct mcs_str *k = calloc(n ? n : 1, sizeof(*k));
 	if (!k)
 		return -ENOMEM;
@@ -1460,16 +1467,16 @@ static int put_start_req(const struct mcs_replicate_config *cfg, struct mcs_put_
 	if (!cfg)
 		return 0;
 	if (cfg->size < offsetof(struct mcs_replicate_config, n_locations) + sizeof(cfg->n_locations))
-		return MCS_E_INVALID;
+		return -EINVAL;
 	if (cfg->replica_num > MCS_MAX_REPLICAS || cfg->n_locations > MCS_MAX_LOCATIONS ||
 	    (cfg->n_locations && !cfg->locations))
-		return MCS_E_INVALID;
+		return -EINVAL;
 	q->cfg.replica_num = cfg->replica_num ? cfg->replica_num : 1;
 	q->cfg.flags = cfg->flags;
 	q->cfg.n_locations = (uint32_t)cfg->n_locations;
 	for (size_t i = 0; i < cfg->n_locations; i++) {
 		if (!cfg->locations[i] || !*cfg->locations[i] || strlen(cfg->locations[i]) > MCS_NAME_MAX)
-			return MCS_E_INVALID;
+			return -EINVAL;
 		q->cfg.locations[i] = mcs_str_c(cfg->locations[i]);
 	}
 	return 0;
@@ -1495,14 +1502,14 @@ static int put_batch_write(struct mcs_client *c, size_t n, const struct iovec *v
 		int e = mcs_dec_put_start_resp(ans[i].body, ans[i].len, &resps[i]);
 		uint64_t total = values[i].iov_len;
 		if (e == 0)
-			e = resps[i].list.n_replicas ? 0 : MCS_E_PROTO;
+			e = resps[i].list.n_replicas ? 0 : -EPROTO;
 		for (uint32_t j = 0; e == 0 && j < resps[i].list.n_replicas; j++) {
 			const struct mcs_replica *rep = &resps[i].list.replicas[j];
 			uint64_t sum = 0;
 			for (uint32_t h = 0; h < rep->n_handles; h++)
 				sum += rep->handles[h].len;
 			if (sum != total)
-				e = MCS_E_PROTO;
+				e = -EPROTO;
 			else if (is_local(c, rep))
 				e = replica_check(c, rep, total);
 		}
@@ -1556,7 +1563,7 @@ static int do_put_batch(struct mcs_client *c, size_t n, const struct mcs_str *k,
 		return r;
 	for (size_t i = 0; i < n; i++)
 		if (values[i].iov_len && !values[i].iov_base)
-			return MCS_E_INVALID;
+			return -EINVAL;
 	struct answer *ans = calloc(n ? n : 1, sizeof(*ans));
 	uint64_t *checksums = calloc(n ? n : 1, sizeof(*checksums));
 	if (!ans || !checksums) {
@@ -1680,10 +1687,10 @@ static ssize_t get_from(struct mcs_client *c, const struct mcs_get_resp *g, cons
 	bool bad;
 	uint64_t cap = iov_total(iov, iovcnt, &bad);
 	if (bad)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	if (g->size > cap)
-		return MCS_E_BUF_TOO_SMALL;
-	int r = MCS_E_NOT_FOUND;
+		return -ERANGE;
+	int r = -ENOENT;
 	bool any_corrupt = false;
 	for (int pass = 0; pass < 2 && r < 0; pass++) {
 		for (uint32_t i = 0; i < g->list.n_replicas && r < 0; i++) {
@@ -1695,20 +1702,20 @@ static ssize_t get_from(struct mcs_client *c, const struct mcs_get_resp *g, cons
 				continue;
 			if (pass == 1 && defer) {
 				*defer = true;
-				return MCS_E_NOT_FOUND;
+				return -ENOENT;
 			}
 			if (pass == 0)
-				r = replica_check(c, rep, g->size) < 0 ? MCS_E_PROTO
+				r = replica_check(c, rep, g->size) < 0 ? -EPROTO
 								       : read_local(c, rep, iov, iovcnt, g->checksum);
 			else
 				r = read_remote(c, rep, g->size, iov, iovcnt, g->checksum);
-			any_corrupt |= r == MCS_E_CORRUPT;
+			any_corrupt |= r == -EBADMSG;
 			if (c->broken)
 				break;
 		}
 	}
 	if (r < 0 && any_corrupt)
-		r = MCS_E_CORRUPT;
+		r = -EBADMSG;
 	return r < 0 ? r : (ssize_t)g->size;
 }
 
@@ -1744,8 +1751,8 @@ static void get_batch_remote(struct mcs_client *c, size_t n, const struct mcs_ge
 		}
 		/* unreachable: the same replica through the daemon */
 		results[i] = get_from(c, &gs[i], &bufs[i], 1, st == PEER_UNREACHABLE ? NULL : items[j].rep, NULL);
-		if (results[i] < 0 && st == MCS_E_CORRUPT)
-			results[i] = MCS_E_CORRUPT;
+		if (results[i] < 0 && st == -EBADMSG)
+			results[i] = -EBADMSG;
 	}
 	free(items);
 }
@@ -1811,7 +1818,7 @@ MCS_EXPORT int mcs_exists_batch(struct mcs_client *c, size_t n, const char *cons
 	pthread_mutex_unlock(&c->lock);
 	int present = 0;
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		results[i] = ans[i].status == MCS_E_NOT_FOUND ? 0 : ans[i].status < 0 ? ans[i].status : 1;
+		results[i] = ans[i].status == -ENOENT || ans[i].status == -EAGAIN ? 0 : ans[i].status < 0 ? ans[i].status : 1;
 		present += results[i] == 1;
 	}
 	answers_free(ans, n);
@@ -1824,7 +1831,7 @@ MCS_EXPORT int mcs_get_view_batch_flags(struct mcs_client *c, size_t n, const ch
 {
 	struct mcs_str *k;
 	if (flags & ~(unsigned)MCS_VIEW_NOVERIFY)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	int r = batch_args(c, n, keys, views, results, &k);
 	if (r < 0)
 		return r;
@@ -1860,7 +1867,7 @@ static int simple(struct mcs_client *c, uint16_t op, const char *key, uint32_t f
 {
 	struct mcs_str k;
 	if (!c)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	int r = key_check(key, &k);
 	if (r < 0)
 		return r;
@@ -1884,7 +1891,7 @@ static int simple(struct mcs_client *c, uint16_t op, const char *key, uint32_t f
 MCS_EXPORT int mcs_exists(struct mcs_client *c, const char *key)
 {
 	int r = simple(c, MCS_OP_EXIST, key, 0);
-	if (r == MCS_E_NOT_FOUND)
+	if (r == -ENOENT || r == -EAGAIN) /* not stored, or not complete yet */
 		return 0;
 	return r < 0 ? r : 1;
 }
@@ -1897,7 +1904,7 @@ MCS_EXPORT int mcs_remove(struct mcs_client *c, const char *key, unsigned flags)
 MCS_EXPORT int mcs_remove_all(struct mcs_client *c, uint64_t *ret_count)
 {
 	if (!c)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	meta_pick(c);
 	begin(c, MCS_OP_REMOVE_ALL);
@@ -1918,11 +1925,11 @@ MCS_EXPORT int mcs_list_keys(struct mcs_client *c, const char *prefix, uint64_t 
 			     struct mcs_key_page **ret)
 {
 	if (!c || !ret || max == 0)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	struct mcs_list_req q = { .prefix = mcs_str_c(prefix), .cursor = cursor,
 				  .limit = (uint32_t)MCS_MIN(max, (size_t)MCS_LIST_MAX) };
 	if (q.prefix.len > MCS_KEY_MAX)
-		return MCS_E_KEY_TOO_LONG;
+		return -ENAMETOOLONG;
 	pthread_mutex_lock(&c->lock);
 	meta_pick(c);
 	begin(c, MCS_OP_LIST);
@@ -1977,7 +1984,7 @@ static void copy_name(char dst[256], struct mcs_str s)
 MCS_EXPORT int mcs_stat(struct mcs_client *c, struct mcs_stat **ret)
 {
 	if (!c || !ret)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	begin(c, MCS_OP_STAT);
 	int r = finish(c);
@@ -2041,7 +2048,7 @@ MCS_EXPORT void mcs_stat_free(struct mcs_stat *s)
 MCS_EXPORT int mcs_buffer_alloc(struct mcs_client *c, size_t size, void **ret)
 {
 	if (!c || !ret || size == 0)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	struct ubuf *b;
 	int r = buf_alloc(c, size, &b);
@@ -2057,9 +2064,9 @@ MCS_EXPORT int mcs_buffer_alloc(struct mcs_client *c, size_t size, void **ret)
 MCS_EXPORT int mcs_buffer_free(struct mcs_client *c, void *p)
 {
 	if (!c || !p)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
-	int r = MCS_E_INVALID;
+	int r = -EINVAL;
 	for (struct ubuf **pp = &c->bufs; *pp; pp = &(*pp)->next)
 		if ((*pp)->seg.base == p) {
 			struct ubuf *b = *pp;
@@ -2076,7 +2083,7 @@ MCS_EXPORT int mcs_locate(struct mcs_client *c, const char *key, struct mcs_obje
 {
 	struct mcs_str k;
 	if (!c || !ret)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	int r = key_check(key, &k);
 	if (r < 0)
 		return r;

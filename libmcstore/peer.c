@@ -159,7 +159,7 @@ static int conn_open(struct mcs_peers *p, struct pool *pl, int slot)
 	char host[MCS_NAME_MAX + 1];
 	uint16_t port;
 	if (mcs_parse_hostport(pl->endpoint, host, sizeof(host), &port) < 0)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	/* non-blocking, TCP_NODELAY, bounded by the handle's timeout */
 	int fd = mcs_tcp_connect(host, port, (int)p->timeout_ms, NULL);
 	if (fd < 0)
@@ -379,22 +379,22 @@ static int rx_header(struct pconn *pc, uint16_t op, int *ret_status)
 		return r;
 	struct mcs_hdr h;
 	if ((r = mcs_hdr_decode(pc->st, ST_SIZE - MCS_HDR_SIZE, &h)) < 0)
-		return MCS_E_PROTO;
+		return -EPROTO;
 	if (!(h.flags & MCS_F_RESPONSE) || h.opcode != op || h.req_id != pc->head->req_id)
-		return MCS_E_PROTO;
+		return -EPROTO;
 	if ((r = st_fill(pc, MCS_HDR_SIZE + h.body_len)) <= 0)
 		return r;
 	*ret_status = h.status;
 	if (h.status < 0 || op == MCS_OP_DATA_WRITE) {
 		if (h.status == 0 && h.body_len)
-			return MCS_E_PROTO;
+			return -EPROTO;
 		st_consume(pc, MCS_HDR_SIZE + h.body_len);
 		return 1;
 	}
 	struct mcs_data_resp resp;
 	r = mcs_dec_data_resp(pc->st + MCS_HDR_SIZE, h.body_len, &resp);
 	if (r < 0 || resp.len != pc->head->len)
-		return MCS_E_PROTO;
+		return -EPROTO;
 	st_consume(pc, MCS_HDR_SIZE + h.body_len);
 	pc->in_payload = true;
 	return 1;
@@ -407,7 +407,7 @@ static int rx_read(struct pconn *pc, struct ritem *items)
 	for (;;) {
 		struct chunk *ch = pc->head;
 		if (!ch)
-			return pc->st_len ? MCS_E_PROTO : 0;
+			return pc->st_len ? -EPROTO : 0;
 		struct ritem *it = &items[ch->item];
 		if (!pc->in_payload) {
 			int status = 0, r = rx_header(pc, MCS_OP_DATA_READ, &status);
@@ -514,7 +514,7 @@ static void wait_answers(struct mcs_peers *p, struct ritem *items, struct peer_p
 			continue;
 		for (size_t i = 0; i < n; i++) {
 			struct pconn *pc = pcs[i];
-			int e = r < 0 ? -errno : r == 0 ? MCS_E_TIMEOUT : 0;
+			int e = r < 0 ? -errno : r == 0 ? -ETIMEDOUT : 0;
 			if (e == 0 && (pf[i].revents & POLLOUT))
 				e = flush_out(pc);
 			if (e == 0 && (pf[i].revents & (POLLIN | POLLERR | POLLHUP))) {
@@ -533,7 +533,7 @@ static void wait_answers(struct mcs_peers *p, struct ritem *items, struct peer_p
 						}
 					}
 					if (e == 0 && !pc->head && pc->st_len)
-						e = MCS_E_PROTO;
+						e = -EPROTO;
 				}
 			}
 			if (e < 0)
@@ -626,7 +626,7 @@ int peer_read(struct mcs_peers *p, const struct peer_self *self, struct peer_get
 			struct chunk *ch = &it->chunks[k];
 			if (mcs_str_eq(ch->segment, self->segment)) {
 				if (!self_range_ok(self, ch)) {
-					item_fail(it, MCS_E_PROTO);
+					item_fail(it, -EPROTO);
 					break;
 				}
 				copy_to_iov(items[i].iov, items[i].iovcnt, ch->voff, self->base + ch->roff, ch->len);
@@ -664,9 +664,9 @@ int peer_read(struct mcs_peers *p, const struct peer_self *self, struct peer_get
 			struct ritem *it = &its[i];
 			frontier(it);
 			if (items[i].status == 0 && it->hashed != items[i].size)
-				items[i].status = MCS_E_PROTO;
+				items[i].status = -EPROTO;
 			if (items[i].status == 0 && XXH3_64bits_digest(it->xxh) != items[i].checksum)
-				items[i].status = MCS_E_CORRUPT;
+				items[i].status = -EBADMSG;
 		}
 	}
 	for (size_t i = 1; its && i < n; i++)
@@ -698,7 +698,7 @@ static int target_send(struct mcs_peers *p, const struct peer_self *self, struct
 		size_t take = (size_t)MCS_MIN((uint64_t)n, ch->voff + ch->len - voff);
 		if (mcs_str_eq(ch->segment, self->segment)) {
 			if (!self_range_ok(self, ch))
-				return MCS_E_PROTO;
+				return -EPROTO;
 			memcpy(self->base + ch->roff + (voff - ch->voff), src, take);
 			t->sent += take;
 		} else if (!ch->conn) {

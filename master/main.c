@@ -179,7 +179,7 @@ static int handle(struct mcs_conn *c, struct peer *p, const struct mcs_hdr *h, c
 		if ((r = mcs_dec_put_start_req(body, h->body_len, &q)) < 0)
 			break;
 		r = mcs_store_put_start(s, &q, c, now, &o);
-		if (r == MCS_E_TOO_FEW_NODES) {
+		if (r == -EXFULL) {
 			has_detail = true;
 			detail.value = mcs_store_nodes_able(s, q.value_len);
 		}
@@ -238,7 +238,7 @@ static int handle(struct mcs_conn *c, struct peer *p, const struct mcs_hdr *h, c
 		if ((r = mcs_dec_remove_req(body, h->body_len, &q)) < 0)
 			break;
 		r = mcs_store_remove(s, q.key, q.flags & MCS_REMOVE_FORCE, now);
-		if (r == MCS_E_LEASED) {
+		if (r == -EBUSY) {
 			/* how long to wait: 0 for a hold, which has no end */
 			has_detail = true;
 			detail.value = mcs_store_lease_left_ms(s, q.key, now);
@@ -261,7 +261,7 @@ static int handle(struct mcs_conn *c, struct peer *p, const struct mcs_hdr *h, c
 	}
 	case MCS_OP_REMOVE_ALL: {
 		if (h->body_len) {
-			r = MCS_E_PROTO;
+			r = -EPROTO;
 			break;
 		}
 		struct mcs_remove_all_resp resp = { .count = mcs_store_remove_all(s, now) };
@@ -272,7 +272,7 @@ static int handle(struct mcs_conn *c, struct peer *p, const struct mcs_hdr *h, c
 	case MCS_OP_STAT: {
 		struct mcs_stat_resp resp;
 		if (h->body_len) {
-			r = MCS_E_PROTO;
+			r = -EPROTO;
 			break;
 		}
 		if ((r = mcs_store_stat(s, &resp)) < 0)
@@ -294,10 +294,10 @@ static int handle(struct mcs_conn *c, struct peer *p, const struct mcs_hdr *h, c
 	}
 	default:
 		log_debug("%s sent unknown opcode %u, answering with an error", p->name, h->opcode);
-		r = MCS_E_PROTO;
+		r = -EPROTO;
 		break;
 	}
-	if (r == MCS_E_PROTO || r == MCS_E_KEY_TOO_LONG || r == MCS_E_TOO_LARGE)
+	if (r == -EPROTO || r == -ENAMETOOLONG || r == -EMSGSIZE)
 		log_debug("malformed %s from %s: %s", mcs_op_name(h->opcode), p->name, mcs_strerror(r));
 	if (r < 0) {
 		mcs_buf_reset(&m->out);
@@ -332,7 +332,7 @@ static int on_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *
 	}
 	if (h->flags & MCS_F_RESPONSE) {
 		log_warning("%s sent a response frame to the master, closing the connection", p->name);
-		return MCS_E_PROTO;
+		return -EPROTO;
 	}
 	return handle(c, p, h, body);
 }

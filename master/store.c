@@ -270,9 +270,9 @@ int mcs_store_mount(struct mcs_store *s, struct mcs_str node, struct mcs_str seg
 		    struct mcs_str endpoint, void *owner)
 {
 	if (!str_valid_name(node) || !str_valid_name(segment) || size == 0)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	if (seg_find(s, segment))
-		return MCS_E_SEGMENT_EXISTS;
+		return -EEXIST;
 	struct mcs_seg *g = calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
@@ -350,7 +350,7 @@ int mcs_store_unmount(struct mcs_store *s, struct mcs_str segment, void *owner)
 {
 	struct mcs_seg *g = seg_find(s, segment);
 	if (!g)
-		return MCS_E_NO_SEGMENT;
+		return -ENODEV;
 	if (g->owner != owner)
 		return -EPERM;
 	uint64_t before = s->n_objects;
@@ -554,7 +554,7 @@ fail:
 		free(ret->handles);
 	memset(ret, 0, sizeof(*ret));
 	*n_other = n_before;
-	return MCS_E_NO_SPACE;
+	return -ENOSPC;
 }
 
 int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req, void *owner,
@@ -562,19 +562,19 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 {
 	struct mcs_str key = req->key;
 	if (key.len == 0)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	if (key.len > MCS_KEY_MAX)
-		return MCS_E_KEY_TOO_LONG;
+		return -ENAMETOOLONG;
 	uint32_t want = req->cfg.replica_num ? req->cfg.replica_num : 1;
 	if (want > MCS_MAX_REPLICAS)
-		return MCS_E_INVALID;
+		return -EINVAL;
 	uint64_t hash = key_hash(key.p, key.len);
 	struct mcs_obj **slot = obj_slot(s, key, hash);
 	if (*slot)
-		return (*slot)->state == MCS_OBJ_COMPLETE ? MCS_E_EXISTS : MCS_E_BUSY;
+		return (*slot)->state == MCS_OBJ_COMPLETE ? -EEXIST : -EAGAIN;
 	if (!s->segments || req->value_len > mcs_store_capacity(s)) {
 		s->ctr.put_no_space++;
-		return MCS_E_NO_SPACE;
+		return -ENOSPC;
 	}
 
 	/* one allocation (see obj_inline): fewer mallocs, less memory, and
@@ -661,9 +661,9 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 		}
 	}
 	if (o->n_replicas == 0 || (all && o->n_replicas < want)) {
-		int st = all && able < want ? MCS_E_TOO_FEW_NODES : MCS_E_NO_SPACE;
+		int st = all && able < want ? -EXFULL : -ENOSPC;
 		obj_free(o);
-		if (st == MCS_E_NO_SPACE)
+		if (st == -ENOSPC)
 			s->ctr.put_no_space++;
 		MCS_PROBE3(put_start, hash, req->value_len, st);
 		return st;
@@ -808,9 +808,9 @@ int mcs_store_put_end(struct mcs_store *s, struct mcs_str key, uint64_t checksum
 {
 	struct mcs_obj *o = obj_find(s, key);
 	if (!o || o->put_owner != owner)
-		return MCS_E_NOT_FOUND;
+		return -ENOENT;
 	if (o->state != MCS_OBJ_PENDING)
-		return MCS_E_EXISTS;
+		return -EEXIST;
 	pending_unlink(s, o);
 	o->state = MCS_OBJ_COMPLETE;
 	o->checksum = checksum;
@@ -826,7 +826,7 @@ int mcs_store_put_revoke(struct mcs_store *s, struct mcs_str key, void *owner)
 {
 	struct mcs_obj *o = obj_find(s, key);
 	if (!o || o->state != MCS_OBJ_PENDING || o->put_owner != owner)
-		return MCS_E_NOT_FOUND;
+		return -ENOENT;
 	MCS_PROBE1(put_revoke, o->hash);
 	obj_delete(s, o);
 	return 0;
@@ -852,8 +852,10 @@ int mcs_store_get(struct mcs_store *s, struct mcs_str key, bool hold, void *owne
 		  struct mcs_obj **ret_obj, uint64_t *ret_hold_id)
 {
 	struct mcs_obj *o = obj_find(s, key);
-	if (!o || o->state != MCS_OBJ_COMPLETE)
-		return MCS_E_NOT_FOUND;
+	if (!o)
+		return -ENOENT;
+	if (o->state != MCS_OBJ_COMPLETE)
+		return -EAGAIN; /* its put has not ended: "replica not ready" */
 	uint64_t hold_id = 0;
 	if (hold) {
 		struct mcs_hold *h = calloc(1, sizeof(*h));
@@ -888,18 +890,20 @@ int mcs_store_release(struct mcs_store *s, struct mcs_str key, uint64_t hold_id,
 			continue;
 		/* a hold whose object was force-removed has obj == NULL */
 		if (h->obj && !(h->obj->keylen == key.len && memcmp(h->obj->key, key.p, key.len) == 0))
-			return MCS_E_NO_HOLD;
+			return -ESRCH;
 		hold_unlink_free(h);
 		return 0;
 	}
-	return MCS_E_NO_HOLD;
+	return -ESRCH;
 }
 
 int mcs_store_exist(struct mcs_store *s, struct mcs_str key, uint64_t now_ms)
 {
 	struct mcs_obj *o = obj_find(s, key);
-	if (!o || o->state != MCS_OBJ_COMPLETE)
-		return MCS_E_NOT_FOUND;
+	if (!o)
+		return -ENOENT;
+	if (o->state != MCS_OBJ_COMPLETE)
+		return -EAGAIN;
 	lease_probe(o, now_ms, s->opts.lease_ttl_ms, 1);
 	o->lease_until_ms = MCS_MAX(o->lease_until_ms, now_ms + s->opts.lease_ttl_ms);
 	o->last_access_ms = now_ms;
@@ -911,12 +915,12 @@ int mcs_store_remove(struct mcs_store *s, struct mcs_str key, bool force, uint64
 {
 	struct mcs_obj *o = obj_find(s, key);
 	if (!o)
-		return MCS_E_NOT_FOUND;
+		return -ENOENT;
 	if (o->state != MCS_OBJ_COMPLETE)
-		return MCS_E_BUSY;
+		return -EAGAIN;
 	if (!force && obj_leased(o, now_ms)) {
 		s->ctr.remove_refused++;
-		return MCS_E_LEASED;
+		return -EBUSY;
 	}
 	obj_delete(s, o);
 	return 0;

@@ -129,11 +129,11 @@ int mcs_store_release(struct mcs_store *s, struct mcs_str key, uint64_t hold_id,
 int mcs_store_exist(struct mcs_store *s, struct mcs_str key, uint64_t now_ms);
 int mcs_store_remove(struct mcs_store *s, struct mcs_str key, bool force, uint64_t now_ms);
 /* Milliseconds left on key's read lease (0: none), for the detail of an
- * MCS_E_LEASED refusal. */
+ * -EBUSY refusal. */
 uint64_t mcs_store_lease_left_ms(struct mcs_store *s, struct mcs_str key, uint64_t now_ms);
 /* How many replicas of size bytes the mounted nodes could hold at most,
  * each on nodes of its own, were they empty: a put asking for more gets
- * that many (MCS_E_TOO_FEW_NODES with all-or-nothing), and evicts nothing
+ * that many (-EXFULL with all-or-nothing), and evicts nothing
  * for the rest. */
 uint32_t mcs_store_nodes_able(const struct mcs_store *s, uint64_t size);
 /* A page of COMPLETE keys starting with prefix: walks buckets from cursor

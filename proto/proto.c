@@ -99,11 +99,11 @@ int mcs_hdr_decode(const uint8_t in[MCS_HDR_SIZE], uint32_t max_body, struct mcs
 	h.body_len = get_le32(in + 20);
 
 	if (h.magic != MCS_PROTO_MAGIC)
-		return MCS_E_PROTO;
+		return -EPROTO;
 	if (h.version != MCS_PROTO_VERSION)
-		return MCS_E_VERSION;
+		return -EPROTONOSUPPORT;
 	if (h.body_len > max_body)
-		return MCS_E_TOO_LARGE;
+		return -EMSGSIZE;
 	*ret = h;
 	return 0;
 }
@@ -256,7 +256,7 @@ void mcs_buf_put_bytes(struct mcs_buf *b, const void *p, size_t n)
 void mcs_buf_put_str(struct mcs_buf *b, struct mcs_str s)
 {
 	if (s.len > UINT16_MAX) {
-		buf_fail(b, MCS_E_TOO_LARGE);
+		buf_fail(b, -EMSGSIZE);
 		return;
 	}
 	/* One reservation so that a failure never leaves a dangling prefix. */
@@ -294,10 +294,10 @@ int mcs_frame_end(struct mcs_buf *b)
 	/* A missing mcs_frame_begin() would otherwise patch random bytes. */
 	if (b->len < b->frame_start || b->len - b->frame_start < MCS_HDR_SIZE ||
 	    get_le32(b->p + b->frame_start) != MCS_PROTO_MAGIC)
-		return buf_fail(b, MCS_E_INVALID);
+		return buf_fail(b, -EINVAL);
 	body = b->len - b->frame_start - MCS_HDR_SIZE;
 	if (body > UINT32_MAX)
-		return buf_fail(b, MCS_E_TOO_LARGE);
+		return buf_fail(b, -EMSGSIZE);
 	put_le32(b->p + b->frame_start + 20, (uint32_t)body);
 	return 0;
 }
@@ -315,17 +315,17 @@ static inline bool rd_need(struct mcs_rd *r, size_t n)
 	if (r->err)
 		return false;
 	if (n > rd_left(r)) {
-		r->err = MCS_E_PROTO;
+		r->err = -EPROTO;
 		return false;
 	}
 	return true;
 }
 
-/* The reader stays poisoned with MCS_E_PROTO; the caller returns the more
+/* The reader stays poisoned with -EPROTO; the caller returns the more
  * precise status. */
 static int rd_fail(struct mcs_rd *r, int status)
 {
-	r->err = MCS_E_PROTO;
+	r->err = -EPROTO;
 	return status;
 }
 
@@ -377,7 +377,7 @@ struct mcs_str mcs_rd_str(struct mcs_rd *r, uint32_t max_len)
 	if (r->err)
 		return s;
 	if (len > max_len || !rd_need(r, len)) {
-		r->err = MCS_E_PROTO;
+		r->err = -EPROTO;
 		return s;
 	}
 	s.p = (const char *)r->p;
@@ -391,7 +391,7 @@ int mcs_rd_finish(struct mcs_rd *r)
 	if (r->err)
 		return r->err;
 	if (r->p != r->end)
-		return rd_fail(r, MCS_E_PROTO);
+		return rd_fail(r, -EPROTO);
 	return 0;
 }
 
@@ -412,9 +412,9 @@ static int rd_key(struct mcs_rd *r, struct mcs_str *ret)
 	if (r->err)
 		return r->err;
 	if (s.len == 0)
-		return rd_fail(r, MCS_E_PROTO);
+		return rd_fail(r, -EPROTO);
 	if (s.len > MCS_KEY_MAX)
-		return rd_fail(r, MCS_E_KEY_TOO_LONG);
+		return rd_fail(r, -ENAMETOOLONG);
 	*ret = s;
 	return 0;
 }
@@ -433,9 +433,9 @@ static int rd_count(struct mcs_rd *r, uint32_t n, uint32_t limit, size_t min_wir
 	if (r->err)
 		return r->err;
 	if (n > limit)
-		return rd_fail(r, MCS_E_TOO_LARGE);
+		return rd_fail(r, -EMSGSIZE);
 	if ((uint64_t)n * min_wire > rd_left(r))
-		return rd_fail(r, MCS_E_PROTO);
+		return rd_fail(r, -EPROTO);
 	return 0;
 }
 
@@ -444,9 +444,9 @@ static int rd_count(struct mcs_rd *r, uint32_t n, uint32_t limit, size_t min_wir
 static void put_key(struct mcs_buf *b, struct mcs_str key)
 {
 	if (key.len == 0)
-		buf_fail(b, MCS_E_INVALID);
+		buf_fail(b, -EINVAL);
 	else if (key.len > MCS_KEY_MAX)
-		buf_fail(b, MCS_E_KEY_TOO_LONG);
+		buf_fail(b, -ENAMETOOLONG);
 	else
 		mcs_buf_put_str(b, key);
 }
@@ -454,7 +454,7 @@ static void put_key(struct mcs_buf *b, struct mcs_str key)
 static void put_name(struct mcs_buf *b, struct mcs_str name)
 {
 	if (name.len > MCS_NAME_MAX)
-		buf_fail(b, MCS_E_TOO_LARGE);
+		buf_fail(b, -EMSGSIZE);
 	else
 		mcs_buf_put_str(b, name);
 }
@@ -621,7 +621,7 @@ int mcs_dec_key_req(const void *body, size_t n, struct mcs_key_req *ret)
 static void enc_replicate_cfg(struct mcs_buf *b, const struct mcs_replicate_cfg *c)
 {
 	if (c->replica_num > MCS_MAX_REPLICAS || c->n_locations > MCS_MAX_LOCATIONS) {
-		buf_fail(b, MCS_E_TOO_LARGE);
+		buf_fail(b, -EMSGSIZE);
 		return;
 	}
 	mcs_buf_put_u32(b, c->replica_num);
@@ -639,7 +639,7 @@ static int rd_replicate_cfg(struct mcs_rd *r, struct mcs_replicate_cfg *c)
 	c->flags = mcs_rd_u32(r);
 	c->n_locations = mcs_rd_u16(r);
 	if (!r->err && c->replica_num > MCS_MAX_REPLICAS)
-		return rd_fail(r, MCS_E_TOO_LARGE);
+		return rd_fail(r, -EMSGSIZE);
 	s = rd_count(r, c->n_locations, MCS_MAX_LOCATIONS, LOCATION_WIRE_MIN);
 	if (s < 0)
 		return s;
@@ -654,16 +654,16 @@ void mcs_enc_put_start_req(struct mcs_buf *b, const struct mcs_put_start_req *m)
 
 	put_key(b, m->key);
 	if (m->n_slices > MCS_MAX_SLICES) {
-		buf_fail(b, MCS_E_TOO_LARGE);
+		buf_fail(b, -EMSGSIZE);
 		return;
 	}
 	for (uint32_t i = 0; i < m->n_slices; i++)
 		if (__builtin_add_overflow(sum, m->slice_lens[i], &sum)) {
-			buf_fail(b, MCS_E_INVALID);
+			buf_fail(b, -EINVAL);
 			return;
 		}
 	if (sum != m->value_len) {
-		buf_fail(b, MCS_E_INVALID);
+		buf_fail(b, -EINVAL);
 		return;
 	}
 	mcs_buf_put_u64(b, m->value_len);
@@ -702,12 +702,12 @@ int mcs_dec_put_start_req(const void *body, size_t n, struct mcs_put_start_req *
 		m.slice_lens[i] = mcs_rd_u64(&r);
 		/* A wrapped sum could otherwise match value_len by accident. */
 		if (__builtin_add_overflow(sum, m.slice_lens[i], &sum)) {
-			s = rd_fail(&r, MCS_E_PROTO);
+			s = rd_fail(&r, -EPROTO);
 			goto fail;
 		}
 	}
 	if (!r.err && sum != m.value_len) {
-		s = rd_fail(&r, MCS_E_PROTO);
+		s = rd_fail(&r, -EPROTO);
 		goto fail;
 	}
 	s = rd_replicate_cfg(&r, &m.cfg);
@@ -736,7 +736,7 @@ void mcs_put_start_req_free(struct mcs_put_start_req *m)
 void mcs_enc_replica_list(struct mcs_buf *b, const struct mcs_replica_list *l)
 {
 	if (l->n_replicas > MCS_MAX_REPLICAS) {
-		buf_fail(b, MCS_E_TOO_LARGE);
+		buf_fail(b, -EMSGSIZE);
 		return;
 	}
 	mcs_buf_put_u32(b, l->n_replicas);
@@ -744,11 +744,11 @@ void mcs_enc_replica_list(struct mcs_buf *b, const struct mcs_replica_list *l)
 		const struct mcs_replica *rep = &l->replicas[i];
 
 		if (rep->status > MCS_REPLICA_FAILED) {
-			buf_fail(b, MCS_E_INVALID);
+			buf_fail(b, -EINVAL);
 			return;
 		}
 		if (rep->n_handles > MCS_MAX_HANDLES) {
-			buf_fail(b, MCS_E_TOO_LARGE);
+			buf_fail(b, -EMSGSIZE);
 			return;
 		}
 		mcs_buf_put_u8(b, rep->status);
@@ -758,7 +758,7 @@ void mcs_enc_replica_list(struct mcs_buf *b, const struct mcs_replica_list *l)
 			uint64_t end;
 
 			if (__builtin_add_overflow(h->offset, h->len, &end)) {
-				buf_fail(b, MCS_E_INVALID);
+				buf_fail(b, -EINVAL);
 				return;
 			}
 			put_name(b, h->segment);
@@ -783,7 +783,7 @@ static int rd_handle(struct mcs_rd *r, struct mcs_handle *h)
 		return r->err;
 	/* A range that wraps around could pass a naive "end <= size" check. */
 	if (__builtin_add_overflow(h->offset, h->len, &end))
-		return rd_fail(r, MCS_E_PROTO);
+		return rd_fail(r, -EPROTO);
 	return 0;
 }
 
@@ -811,7 +811,7 @@ int mcs_rd_replica_list(struct mcs_rd *r, struct mcs_replica_list *ret)
 
 		rep->status = mcs_rd_u8(r);
 		if (!r->err && rep->status > MCS_REPLICA_FAILED) {
-			s = rd_fail(r, MCS_E_PROTO);
+			s = rd_fail(r, -EPROTO);
 			goto fail;
 		}
 		nh = mcs_rd_u32(r);
@@ -1040,9 +1040,9 @@ int mcs_dec_remove_all_resp(const void *body, size_t n, struct mcs_remove_all_re
 void mcs_enc_list_req(struct mcs_buf *b, const struct mcs_list_req *m)
 {
 	if (m->prefix.len > MCS_KEY_MAX)
-		buf_fail(b, MCS_E_KEY_TOO_LONG);
+		buf_fail(b, -ENAMETOOLONG);
 	else if (m->limit == 0 || m->limit > MCS_LIST_MAX)
-		buf_fail(b, MCS_E_INVALID);
+		buf_fail(b, -EINVAL);
 	mcs_buf_put_str(b, m->prefix);
 	mcs_buf_put_u64(b, m->cursor);
 	mcs_buf_put_u32(b, m->limit);
@@ -1060,9 +1060,9 @@ int mcs_dec_list_req(const void *body, size_t n, struct mcs_list_req *ret)
 	m.limit = mcs_rd_u32(&r);
 	s = mcs_rd_finish(&r);
 	if (s == 0 && m.prefix.len > MCS_KEY_MAX)
-		s = MCS_E_KEY_TOO_LONG;
+		s = -ENAMETOOLONG;
 	if (s == 0 && (m.limit == 0 || m.limit > MCS_LIST_MAX))
-		s = MCS_E_PROTO;
+		s = -EPROTO;
 	if (s < 0) {
 		memset(ret, 0, sizeof(*ret));
 		return s;
@@ -1074,7 +1074,7 @@ int mcs_dec_list_req(const void *body, size_t n, struct mcs_list_req *ret)
 void mcs_enc_list_resp(struct mcs_buf *b, const struct mcs_list_resp *m)
 {
 	if (m->n_keys > MCS_LIST_MAX) {
-		buf_fail(b, MCS_E_TOO_LARGE);
+		buf_fail(b, -EMSGSIZE);
 		return;
 	}
 	mcs_buf_put_u64(b, m->next_cursor);
@@ -1153,7 +1153,7 @@ int mcs_dec_err_detail(const void *body, size_t n, struct mcs_err_detail *ret)
 void mcs_enc_stat_resp(struct mcs_buf *b, const struct mcs_stat_resp *m)
 {
 	if (m->n_segments > MCS_MAX_SEGMENTS) {
-		buf_fail(b, MCS_E_TOO_LARGE);
+		buf_fail(b, -EMSGSIZE);
 		return;
 	}
 	mcs_buf_put_u64(b, m->n_objects);
@@ -1170,7 +1170,7 @@ void mcs_enc_stat_resp(struct mcs_buf *b, const struct mcs_stat_resp *m)
 		mcs_buf_put_u64(b, g->n_allocs);
 	}
 	if (m->n_counters > MCS_STAT_MAX_COUNTERS) {
-		buf_fail(b, MCS_E_TOO_LARGE);
+		buf_fail(b, -EMSGSIZE);
 		return;
 	}
 	mcs_buf_put_u32(b, m->n_counters);
@@ -1311,7 +1311,7 @@ int mcs_dec_buf_free_req(const void *body, size_t n, struct mcs_buf_free_req *re
 void mcs_enc_transfer_req(struct mcs_buf *b, const struct mcs_transfer_req *m)
 {
 	if (m->n_handles > MCS_MAX_HANDLES) {
-		buf_fail(b, MCS_E_TOO_LARGE);
+		buf_fail(b, -EMSGSIZE);
 		return;
 	}
 	mcs_buf_put_u32(b, m->buf_id);
@@ -1322,7 +1322,7 @@ void mcs_enc_transfer_req(struct mcs_buf *b, const struct mcs_transfer_req *m)
 		uint64_t end;
 
 		if (__builtin_add_overflow(h->offset, h->len, &end)) {
-			buf_fail(b, MCS_E_INVALID);
+			buf_fail(b, -EINVAL);
 			return;
 		}
 		put_name(b, h->segment);
@@ -1377,7 +1377,7 @@ void mcs_enc_data_req(struct mcs_buf *b, const struct mcs_data_req *m)
 	uint64_t end;
 
 	if (m->len == 0 || m->len > MCS_MAX_DATA_CHUNK || __builtin_add_overflow(m->offset, m->len, &end)) {
-		buf_fail(b, MCS_E_INVALID);
+		buf_fail(b, -EINVAL);
 		return;
 	}
 	put_name(b, m->segment);
@@ -1399,9 +1399,9 @@ int mcs_dec_data_req(const void *body, size_t n, struct mcs_data_req *ret)
 	if (s == 0)
 		s = mcs_rd_finish(&r);
 	if (s == 0 && (m.segment.len == 0 || m.len == 0 || __builtin_add_overflow(m.offset, m.len, &end)))
-		s = MCS_E_PROTO;
+		s = -EPROTO;
 	if (s == 0 && m.len > MCS_MAX_DATA_CHUNK)
-		s = MCS_E_TOO_LARGE;
+		s = -EMSGSIZE;
 	if (s < 0) {
 		memset(ret, 0, sizeof(*ret));
 		return s;
@@ -1424,7 +1424,7 @@ int mcs_dec_data_resp(const void *body, size_t n, struct mcs_data_resp *ret)
 	uint64_t len = mcs_rd_u64(&r);
 	s = mcs_rd_finish(&r);
 	if (s == 0 && len > MCS_MAX_DATA_CHUNK)
-		s = MCS_E_TOO_LARGE;
+		s = -EMSGSIZE;
 	if (s < 0) {
 		memset(ret, 0, sizeof(*ret));
 		return s;

@@ -33,7 +33,7 @@
 #include <string.h>
 
 #define MCS_PROTO_MAGIC 0x3153434du
-#define MCS_PROTO_VERSION 1
+#define MCS_PROTO_VERSION 2  /* 2: statuses are negated errnos */
 #define MCS_HDR_SIZE 24
 #define MCS_NAME_MAX 255           /* segment and node names */
 #define MCS_MAX_SLICES 65536       /* slices in one put */
@@ -84,7 +84,7 @@ struct mcs_hdr {
 /* Encode h into out[MCS_HDR_SIZE]. */
 void mcs_hdr_encode(const struct mcs_hdr *h, uint8_t out[MCS_HDR_SIZE]);
 /* Decode and validate magic, version and body_len <= max_body.
- * 0, MCS_E_PROTO (bad magic), MCS_E_VERSION, or MCS_E_TOO_LARGE. */
+ * 0, -EPROTO (bad magic), -EPROTONOSUPPORT, or -EMSGSIZE. */
 int mcs_hdr_decode(const uint8_t in[MCS_HDR_SIZE], uint32_t max_body, struct mcs_hdr *ret);
 /* Name of an opcode for logs ("PUT_START"), "UNKNOWN" otherwise. */
 const char *mcs_op_name(uint16_t opcode);
@@ -101,8 +101,8 @@ struct mcs_buf {
 	uint8_t *p;
 	size_t len, cap;
 	size_t frame_start; /* offset of the header of the frame being built */
-	int err;          /* sticky -ENOMEM, MCS_E_TOO_LARGE, MCS_E_KEY_TOO_LONG
-			   * or MCS_E_INVALID (encoders check the decoders' limits) */
+	int err;          /* sticky -ENOMEM, -EMSGSIZE, -ENAMETOOLONG
+			   * or -EINVAL (encoders check the decoders' limits) */
 };
 void mcs_buf_init(struct mcs_buf *b);
 void mcs_buf_free(struct mcs_buf *b);
@@ -123,7 +123,7 @@ int mcs_frame_end(struct mcs_buf *b);
 /* ---- bounds-checked reader ------------------------------------------- */
 struct mcs_rd {
 	const uint8_t *p, *end;
-	int err;          /* sticky MCS_E_PROTO once anything overran */
+	int err;          /* sticky -EPROTO once anything overran */
 };
 static inline void mcs_rd_init(struct mcs_rd *r, const void *p, size_t n)
 {
@@ -136,13 +136,13 @@ uint16_t mcs_rd_u16(struct mcs_rd *r);
 uint32_t mcs_rd_u32(struct mcs_rd *r);
 uint64_t mcs_rd_u64(struct mcs_rd *r);
 struct mcs_str mcs_rd_str(struct mcs_rd *r, uint32_t max_len);
-/* 0 if no error and every byte was consumed, else MCS_E_PROTO. */
+/* 0 if no error and every byte was consumed, else -EPROTO. */
 int mcs_rd_finish(struct mcs_rd *r);
 
 /* ---- messages --------------------------------------------------------
  * For each message: mcs_enc_X appends the body to a buf (the caller
  * wraps it in mcs_frame_begin/end), mcs_dec_X parses a whole body and
- * returns 0 or MCS_E_PROTO / MCS_E_TOO_LARGE / MCS_E_KEY_TOO_LONG / -ENOMEM.
+ * returns 0 or -EPROTO / -EMSGSIZE / -ENAMETOOLONG / -ENOMEM.
  * Messages with arrays are allocated by the decoder: free them with the
  * matching mcs_X_free (which accepts NULL-initialised structs).
  */
@@ -288,8 +288,8 @@ struct mcs_list_resp {
 };
 void mcs_list_resp_free(struct mcs_list_resp *m);
 
-/* The detail some refusals carry as their body: MCS_E_LEASED, the
- * milliseconds left on the lease; MCS_E_TOO_FEW_NODES, how many nodes can
+/* The detail some refusals carry as their body: -EBUSY, the
+ * milliseconds left on the lease; -EXFULL, how many nodes can
  * hold a replica of the object. */
 struct mcs_err_detail {
 	uint64_t value;

@@ -40,8 +40,8 @@ struct mcs_conn_ops {
 	 * the callee says why). */
 	int (*on_frame)(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *userdata);
 	/* The connection is gone. err: 0 for orderly EOF or local close,
-	 * a negative errno for socket errors, MCS_E_PROTO / MCS_E_VERSION /
-	 * MCS_E_TOO_LARGE when the peer sent a bad header. */
+	 * a negative errno for socket errors, -EPROTO / -EPROTONOSUPPORT /
+	 * -EMSGSIZE when the peer sent a bad header. */
 	void (*on_close)(struct mcs_conn *c, int err, void *userdata);
 };
 

@@ -168,7 +168,7 @@ static void run_decoder(const struct fuzz_dec *d, const uint8_t *body, size_t n)
 	memset(m, 0xa5, d->size);
 	rc = d->dec(body, n, m);
 	if (rc < 0) {
-		FUZZ_ASSERT(rc == MCS_E_PROTO || rc == MCS_E_TOO_LARGE || rc == MCS_E_KEY_TOO_LONG);
+		FUZZ_ASSERT(rc == -EPROTO || rc == -EMSGSIZE || rc == -ENAMETOOLONG);
 		FUZZ_ASSERT(all_zero(m, d->size));
 	} else {
 		struct mcs_buf b;
@@ -239,7 +239,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (mcs_rd_replica_list(&r, &l) == 0)
 			mcs_replica_list_free(&l);
 		else
-			FUZZ_ASSERT(all_zero(&l, sizeof(l)) && r.err == MCS_E_PROTO);
+			FUZZ_ASSERT(all_zero(&l, sizeof(l)) && r.err == -EPROTO);
 	} else {
 		run_stream(data, size);
 	}

@@ -6,7 +6,7 @@
  *
  *   batch-client SOCKET put PREFIX N [LOCATION]   store PREFIX-0 .. PREFIX-(N-1)
  *   batch-client SOCKET get PREFIX N              read them back byte for byte
- *   batch-client SOCKET view PREFIX N [notlocal]  views, or MCS_E_NOT_LOCAL for each
+ *   batch-client SOCKET view PREFIX N [notlocal]  views, or -EREMOTE for each
  *   batch-client SOCKET exists PREFIX N           N present, N absent
  *   batch-client SOCKET errors PREFIX             per-key failures beside successes
  *
@@ -133,7 +133,7 @@ static void do_view(struct mcs_client *c, const char *prefix, unsigned n, bool n
 	expect(r == (int)(notlocal ? empty : n), "view batch returned %d", r);
 	for (unsigned i = 0; i < n; i++) {
 		if (notlocal && size_of(i) > 0) {
-			expect(res[i] == MCS_E_NOT_LOCAL && !v[i], "view %s: %d, wanted MCS_E_NOT_LOCAL", keys[i],
+			expect(res[i] == -EREMOTE && !v[i], "view %s: %d, wanted -EREMOTE", keys[i],
 			       res[i]);
 			free(keys[i]);
 			continue;
@@ -186,9 +186,9 @@ static void do_errors(struct mcs_client *c, const char *prefix)
 	int res[3];
 	int r = mcs_put_batch(c, 3, keys, v, NULL, res);
 	expect(r == 1, "mixed put batch returned %d, wanted 1", r);
-	expect(res[0] == MCS_E_EXISTS, "put of a stored key: %d", res[0]);
+	expect(res[0] == -EEXIST, "put of a stored key: %d", res[0]);
 	expect(res[1] == 1, "put of a new key: %d", res[1]);
-	expect(res[2] == MCS_E_BUSY || res[2] == MCS_E_EXISTS, "second put of the new key: %d (%s)", res[2],
+	expect(res[2] == -EAGAIN || res[2] == -EEXIST, "second put of the new key: %d (%s)", res[2],
 	       mcs_strerror(res[2]));
 
 	/* the new key holds the first value, not the duplicate's */
@@ -203,14 +203,14 @@ static void do_errors(struct mcs_client *c, const char *prefix)
 	ssize_t gr[3];
 	r = mcs_get_batch(c, 3, gk, b, gr);
 	expect(r == 1, "mixed get batch returned %d, wanted 1", r);
-	expect(gr[0] == MCS_E_BUF_TOO_SMALL, "get into 100 bytes: %zd", gr[0]);
-	expect(gr[1] == MCS_E_NOT_FOUND, "get of a missing key: %zd", gr[1]);
+	expect(gr[0] == -ERANGE, "get into 100 bytes: %zd", gr[0]);
+	expect(gr[1] == -ENOENT, "get of a missing key: %zd", gr[1]);
 	expect(gr[2] == 5000 && memcmp(big, v1, 5000) == 0, "get beside them: %zd", gr[2]);
 
 	/* whole-batch refusals leave the handle usable */
-	expect(mcs_exists_batch(c, MCS_BATCH_MAX + 1, keys, res) == MCS_E_INVALID, "more than MCS_BATCH_MAX keys");
+	expect(mcs_exists_batch(c, MCS_BATCH_MAX + 1, keys, res) == -EINVAL, "more than MCS_BATCH_MAX keys");
 	const char *nullkey[2] = { k0, NULL };
-	expect(mcs_exists_batch(c, 2, nullkey, res) == MCS_E_INVALID, "a NULL key");
+	expect(mcs_exists_batch(c, 2, nullkey, res) == -EINVAL, "a NULL key");
 	expect(mcs_exists_batch(c, 0, keys, res) == 0, "an empty batch");
 	expect(mcs_exists(c, k1) == 1, "the handle still serves");
 	free(v0);

@@ -20,7 +20,7 @@
  *                                               (then the key can be removed: no hold is left)
  *   corrupt-client SOCKET viewnv KEY=STATE...   views with MCS_VIEW_NOVERIFY (one by one and in
  *                                               one batch) succeed either way; mcs_view_verify
- *                                               says ok or MCS_E_CORRUPT, as does a verified
+ *                                               says ok or -EBADMSG, as does a verified
  *                                               batch; corrupt keys are then removed
  *   corrupt-client SOCKET reverify KEY          damage an intact object under a verified view and
  *                                               repair it: mcs_view_verify follows
@@ -163,7 +163,7 @@ static void get_one(struct mcs_client *c, const char *key, bool ok, uint8_t *sha
 		expect(r == (ssize_t)n && !memcmp(buf, want, n), "mcs_get %s: %zd (%s), wanted %zu right bytes", key,
 		       r, r < 0 ? mcs_strerror((int)r) : "", n);
 	else
-		expect(r == MCS_E_CORRUPT, "mcs_get %s: %zd (%s), wanted MCS_E_CORRUPT", key, r,
+		expect(r == -EBADMSG, "mcs_get %s: %zd (%s), wanted -EBADMSG", key, r,
 		       r < 0 ? mcs_strerror((int)r) : "data");
 
 	/* three pieces of uneven sizes */
@@ -174,7 +174,7 @@ static void get_one(struct mcs_client *c, const char *key, bool ok, uint8_t *sha
 	if (ok)
 		expect(r == (ssize_t)n && !memcmp(buf, want, n), "mcs_getv %s: %zd, wanted %zu right bytes", key, r, n);
 	else
-		expect(r == MCS_E_CORRUPT, "mcs_getv %s: %zd, wanted MCS_E_CORRUPT", key, r);
+		expect(r == -EBADMSG, "mcs_getv %s: %zd, wanted -EBADMSG", key, r);
 
 	void *got = NULL;
 	size_t len = 0;
@@ -183,7 +183,7 @@ static void get_one(struct mcs_client *c, const char *key, bool ok, uint8_t *sha
 		expect(ri == 0 && len == n && !memcmp(got, want, n), "mcs_get_alloc %s: %d (%s), %zu bytes", key, ri,
 		       mcs_strerror(ri), len);
 	else
-		expect(ri == MCS_E_CORRUPT && !got, "mcs_get_alloc %s: %d (%s), wanted MCS_E_CORRUPT", key, ri,
+		expect(ri == -EBADMSG && !got, "mcs_get_alloc %s: %d (%s), wanted -EBADMSG", key, ri,
 		       mcs_strerror(ri));
 	free(got);
 
@@ -194,7 +194,7 @@ static void get_one(struct mcs_client *c, const char *key, bool ok, uint8_t *sha
 	if (ok)
 		expect(r == (ssize_t)n && !memcmp(shared, want, n), "mcs_get %s into a shared buffer: %zd", key, r);
 	else
-		expect(r == MCS_E_CORRUPT, "mcs_get %s into a shared buffer: %zd, wanted MCS_E_CORRUPT", key, r);
+		expect(r == -EBADMSG, "mcs_get %s into a shared buffer: %zd, wanted -EBADMSG", key, r);
 	free(want);
 	free(buf);
 }
@@ -234,7 +234,7 @@ static void do_expect(struct mcs_client *c, int n, char **args)
 			expect(res[i] == (ssize_t)sz && !memcmp(bufs[i].iov_base, want, sz),
 			       "mcs_get_batch %s: %zd, wanted %zu right bytes", keys[i], res[i], sz);
 		else
-			expect(res[i] == MCS_E_CORRUPT, "mcs_get_batch %s: %zd, wanted MCS_E_CORRUPT", keys[i], res[i]);
+			expect(res[i] == -EBADMSG, "mcs_get_batch %s: %zd, wanted -EBADMSG", keys[i], res[i]);
 		free(want);
 		free(bufs[i].iov_base);
 	}
@@ -266,10 +266,10 @@ static bool view_matches(const struct mcs_view *v, const char *key)
  * never go away while this handle is open). */
 static int remove_soon(struct mcs_client *c, const char *key)
 {
-	int r = MCS_E_LEASED;
-	for (int i = 0; i < 3000 && r == MCS_E_LEASED; i++) {
+	int r = -EBUSY;
+	for (int i = 0; i < 3000 && r == -EBUSY; i++) {
 		r = mcs_remove(c, key, 0);
-		if (r == MCS_E_LEASED)
+		if (r == -EBUSY)
 			nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
 	}
 	return r;
@@ -281,7 +281,7 @@ static void do_view(struct mcs_client *c, const char *key, bool ok)
 	struct mcs_view *v = (struct mcs_view *)0x1;
 	int r = mcs_get_view(c, key, &v);
 	if (!ok) {
-		expect(r == MCS_E_CORRUPT, "mcs_get_view %s: %d (%s), wanted MCS_E_CORRUPT", key, r,
+		expect(r == -EBADMSG, "mcs_get_view %s: %d (%s), wanted -EBADMSG", key, r,
 		       mcs_strerror(r));
 		expect(v == (struct mcs_view *)0x1, "a failed mcs_get_view set *ret");
 		if (r == 0)
@@ -317,9 +317,9 @@ static void do_viewnv(struct mcs_client *c, int n, char **args)
 		expect(view_matches(v[i], keys[i]) == ok[i], "unverified view of %s: bytes %s", keys[i],
 		       ok[i] ? "differ" : "match though damaged");
 		r = mcs_view_verify(c, v[i]);
-		expect(r == (ok[i] ? 0 : MCS_E_CORRUPT), "mcs_view_verify %s: %d (%s)", keys[i], r, mcs_strerror(r));
+		expect(r == (ok[i] ? 0 : -EBADMSG), "mcs_view_verify %s: %d (%s)", keys[i], r, mcs_strerror(r));
 		r = mcs_view_verify(c, v[i]);
-		expect(r == (ok[i] ? 0 : MCS_E_CORRUPT), "mcs_view_verify %s again: %d", keys[i], r);
+		expect(r == (ok[i] ? 0 : -EBADMSG), "mcs_view_verify %s again: %d", keys[i], r);
 		mcs_view_release(c, v[i]);
 	}
 
@@ -330,23 +330,23 @@ static void do_viewnv(struct mcs_client *c, int n, char **args)
 		if (res[i] < 0 || !v[i])
 			continue;
 		int vr = mcs_view_verify(c, v[i]);
-		expect(vr == (ok[i] ? 0 : MCS_E_CORRUPT), "mcs_view_verify of batch view %s: %d", keys[i], vr);
+		expect(vr == (ok[i] ? 0 : -EBADMSG), "mcs_view_verify of batch view %s: %d", keys[i], vr);
 		mcs_view_release(c, v[i]);
 	}
 	r = mcs_get_view_batch(c, (size_t)n, keys, v, res);
 	expect(r == want_ok, "verified view batch: %d, wanted %d", r, want_ok);
 	for (int i = 0; r >= 0 && i < n; i++) {
-		expect(ok[i] ? res[i] == 0 && v[i] && view_matches(v[i], keys[i]) : res[i] == MCS_E_CORRUPT && !v[i],
+		expect(ok[i] ? res[i] == 0 && v[i] && view_matches(v[i], keys[i]) : res[i] == -EBADMSG && !v[i],
 		       "verified batch view of %s: %d (%s)", keys[i], res[i], mcs_strerror(res[i]));
 		mcs_view_release(c, res[i] == 0 ? v[i] : NULL);
 	}
 
 	/* bad flags and arguments are refused, leaving *ret alone */
-	expect(mcs_get_view_flags(c, keys[0], 2, &bad) == MCS_E_INVALID && bad == (struct mcs_view *)0x1,
+	expect(mcs_get_view_flags(c, keys[0], 2, &bad) == -EINVAL && bad == (struct mcs_view *)0x1,
 	       "mcs_get_view_flags with an unknown flag");
-	expect(mcs_get_view_batch_flags(c, (size_t)n, keys, ~0u, v, res) == MCS_E_INVALID,
+	expect(mcs_get_view_batch_flags(c, (size_t)n, keys, ~0u, v, res) == -EINVAL,
 	       "mcs_get_view_batch_flags with unknown flags");
-	expect(mcs_view_verify(c, NULL) == MCS_E_INVALID, "mcs_view_verify of NULL");
+	expect(mcs_view_verify(c, NULL) == -EINVAL, "mcs_view_verify of NULL");
 
 	/* neither kind of view left a hold behind */
 	for (int i = 0; i < n; i++) {
@@ -374,7 +374,7 @@ static void do_reverify(struct mcs_client *c, const char *key)
 	if (!p)
 		exit(2);
 	*p ^= 0x01;
-	expect(mcs_view_verify(c, v) == MCS_E_CORRUPT, "mcs_view_verify after the last bit changed");
+	expect(mcs_view_verify(c, v) == -EBADMSG, "mcs_view_verify after the last bit changed");
 	*p ^= 0x01;
 	expect(mcs_view_verify(c, v) == 0, "mcs_view_verify after the repair");
 	mcs_view_release(c, v);

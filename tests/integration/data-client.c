@@ -112,7 +112,7 @@ int main(int argc, char **argv)
 		 * last one a byte larger than needed) */
 		size_t size = 0;
 		ssize_t n0 = mcs_get(c, argv[4], NULL, 0, &size);
-		if (n0 < 0 && n0 != MCS_E_BUF_TOO_SMALL) {
+		if (n0 < 0 && n0 != -ERANGE) {
 			fprintf(stderr, "data-client: get %s: %s\n", argv[4], mcs_strerror((int)n0));
 			return 3;
 		}

@@ -124,7 +124,7 @@ static int run_client(const char *path, int to_fake, int from_fake)
 		r = mcs_exists(c, "late");
 	}
 	uint64_t dt = now_ms() - t0;
-	step(r == MCS_E_TIMEOUT && dt >= TIMEOUT_MS - 50 && dt < 3 * TIMEOUT_MS, "timeout", "%s: %s after %llu ms",
+	step(r == -ETIMEDOUT && dt >= TIMEOUT_MS - 50 && dt < 3 * TIMEOUT_MS, "timeout", "%s: %s after %llu ms",
 	     variant == BODY ? "mcs_stat" : "mcs_exists", r < 0 ? mcs_strerror(r) : "success", (unsigned long long)dt);
 	pipe_put(to_fake, 'T');
 	if (!pipe_get(from_fake, 'G')) {
@@ -149,7 +149,7 @@ static int run_client(const char *path, int to_fake, int from_fake)
 	/* the link is still in step: a later request gets its own answer */
 	r = mcs_exists(c, "after");
 	step(r == 1, "after", "mcs_exists after the buffer: %s", r < 0 ? mcs_strerror(r) : "0 (not found)");
-	r = buf ? mcs_buffer_free(c, buf) : MCS_E_INVALID;
+	r = buf ? mcs_buffer_free(c, buf) : -EINVAL;
 	step(r == 0, "free", "mcs_buffer_free: %s", mcs_strerror(r));
 	mcs_client_free(c);
 	return failed ? 1 : 0;
@@ -219,7 +219,7 @@ static int expect_req(int fd, uint16_t op, struct mcs_hdr *h, uint8_t *body, siz
 		return r;
 	if (h->flags & MCS_F_RESPONSE || h->opcode != op) {
 		fprintf(stderr, "fake-daemon: wanted %s, got %s\n", mcs_op_name(op), mcs_op_name(h->opcode));
-		return MCS_E_PROTO;
+		return -EPROTO;
 	}
 	return 0;
 }
@@ -375,7 +375,7 @@ static int fake(int lfd, int to_client, int from_client)
 		goto out;
 	if (fq.buf_id != ar.buf_id) {
 		fprintf(stderr, "fake-daemon: BUF_FREE names buffer %u, not %u\n", fq.buf_id, ar.buf_id);
-		r = MCS_E_PROTO;
+		r = -EPROTO;
 		goto out;
 	}
 	if ((r = answer_status(sock, &b, &h, 0)) < 0)
@@ -383,7 +383,7 @@ static int fake(int lfd, int to_client, int from_client)
 	/* then the client closes: nothing more may come */
 	where = "the close";
 	r = read_req(sock, &h, body, sizeof(body));
-	r = r == -ECONNRESET ? 0 : r == 0 ? MCS_E_PROTO : r;
+	r = r == -ECONNRESET ? 0 : r == 0 ? -EPROTO : r;
 out:
 	if (r < 0)
 		fprintf(stderr, "fake-daemon: at %s: %s\n", where, mcs_strerror(r));

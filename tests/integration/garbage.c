@@ -311,7 +311,7 @@ int main(int argc, char **argv)
 		if (data_port)
 			expect(r == 1 || r == 2, "a put on the data port is refused");
 		else
-			expect(r == 2 && st == MCS_E_NO_SPACE, "a 4 EiB put gets 'no space'");
+			expect(r == 2 && st == -ENOSPC, "a 4 EiB put gets 'no space'");
 		cases++;
 	}
 	close(fd);

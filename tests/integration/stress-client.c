@@ -157,7 +157,7 @@ static int chaos(int argc, char **argv)
 			size_t want = key_size(key, i) & ((1u << 20) - 1);
 			fill(expect, want, key_seed(key));
 			ssize_t g = mcs_get(c, key, got, MAX_SIZE, NULL);
-			if (g == MCS_E_NOT_FOUND)
+			if (g == -ENOENT || g == -EAGAIN) /* not put, or its put not ended */
 				notfound++;
 			else if (g < 0) {
 				fprintf(stderr, "stress-client: get %s: %s\n", key, mcs_strerror((int)g));
@@ -229,7 +229,7 @@ static int fill_mode(int argc, char **argv)
 		else
 			snprintf(key, sizeof(key), "hot");
 		ssize_t g = mcs_get(c, key, got, MAX_SIZE, NULL);
-		if (g == MCS_E_NOT_FOUND)
+		if (g == -ENOENT)
 			continue;
 		fill(buf, size, key_seed(key));
 		if (g != (ssize_t)size || memcmp(got, buf, size)) {
@@ -305,7 +305,7 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < vcount; i++) {
 		snprintf(key, sizeof(key), "%s-%u", vprefix, i);
 		time_t end = time(NULL) + 120;
-		while ((r = verify(c, key, i, buf, got)) == MCS_E_NOT_FOUND && time(NULL) < end) {
+		while (((r = verify(c, key, i, buf, got)) == -ENOENT || r == -EAGAIN) && time(NULL) < end) {
 			struct timespec ts = { 0, 5 * 1000 * 1000 };
 			nanosleep(&ts, NULL);
 		}

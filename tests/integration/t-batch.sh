@@ -25,7 +25,7 @@ check "per-key failures beside successes" -- "$B" "$SOCK_n1" errors a
 check "put a batch from n1 into n2 (remote)" -- "$B" "$SOCK_n1" put r 16 n2-0
 check "get it on n1 (remote copies)" -- "$B" "$SOCK_n1" get r 16
 check "get it on n2 (local copies)" -- "$B" "$SOCK_n2" get r 16
-check "views on n1 fail per key with MCS_E_NOT_LOCAL (but empty objects)" -- "$B" "$SOCK_n1" view r 16 notlocal
+check "views on n1 fail per key with -EREMOTE (but empty objects)" -- "$B" "$SOCK_n1" view r 16 notlocal
 ctl put after-batch /dev/null && ctl get after-batch >/dev/null
 ok $? "the node still serves"
 finish_daemons

@@ -3,9 +3,9 @@
 # No wrong byte: stored bytes are damaged in place (corrupt-client flips a
 # byte of a local replica through the mapped segment) and every read path
 # must notice: copies, scatter, malloc'd and shared-buffer gets, batches
-# and views of a single local replica say MCS_E_CORRUPT; with two replicas
+# and views of a single local replica say -EBADMSG; with two replicas
 # a get falls back to the intact one, local or remote, and says
-# MCS_E_CORRUPT only when both are damaged; a replica read from the other
+# -EBADMSG only when both are damaged; a replica read from the other
 # node is checked as well. After every detection the daemons still run and
 # the other objects read back byte for byte.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -50,15 +50,15 @@ check "the striped object has pieces in the local segment (a view of it works)" 
 # ---- one replica, on the reader's node
 check "damage solo.4096 on n1" -- "$C" "$SOCK_n1" flip solo.4096
 check "damage the last byte of solo.1048579 on n1" -- "$C" "$SOCK_n1" flip solo.1048579 1048578
-check "local: every get of them says MCS_E_CORRUPT; others right, in the same batch" -- \
+check "local: every get of them says -EBADMSG; others right, in the same batch" -- \
 	"$C" "$SOCK_n1" expect solo.4096=corrupt by.4096=ok solo.1048579=corrupt by.1048579=ok
 intact "after local detections"
-check "a view of solo.4096: MCS_E_CORRUPT, and no hold left (the key can be removed)" -- \
+check "a view of solo.4096: -EBADMSG, and no hold left (the key can be removed)" -- \
 	"$C" "$SOCK_n1" view solo.4096 corrupt
 check "damage the third stripe of stripe.5242881" -- "$C" "$SOCK_n1" flip stripe.5242881 4194305
-check "striped: every get says MCS_E_CORRUPT" -- "$C" "$SOCK_n1" expect stripe.5242881=corrupt
-check "striped: a view says MCS_E_CORRUPT and leaves no hold" -- "$C" "$SOCK_n1" view stripe.5242881 corrupt
-check "n2 reading n1's damaged replicas over the data path: MCS_E_CORRUPT" -- \
+check "striped: every get says -EBADMSG" -- "$C" "$SOCK_n1" expect stripe.5242881=corrupt
+check "striped: a view says -EBADMSG and leaves no hold" -- "$C" "$SOCK_n1" view stripe.5242881 corrupt
+check "n2 reading n1's damaged replicas over the data path: -EBADMSG" -- \
 	"$C" "$SOCK_n2" expect solo.1048579=corrupt by.1048579=ok
 intact "after detections in a remote replica"
 
@@ -72,21 +72,21 @@ check "n2: the local replica is bad, the get returns the right bytes from n1" --
 	"$C" "$SOCK_n2" expect pair2.65536=ok
 intact "after falling back to the other replica"
 check "damage n2's replica of pair.1048579 as well" -- "$C" "$SOCK_n2" flip pair.1048579 17
-check "both replicas bad: MCS_E_CORRUPT on n1 (local, then remote)" -- "$C" "$SOCK_n1" expect pair.1048579=corrupt
-check "both replicas bad: MCS_E_CORRUPT on n2 (local, then remote)" -- "$C" "$SOCK_n2" expect pair.1048579=corrupt
+check "both replicas bad: -EBADMSG on n1 (local, then remote)" -- "$C" "$SOCK_n1" expect pair.1048579=corrupt
+check "both replicas bad: -EBADMSG on n2 (local, then remote)" -- "$C" "$SOCK_n2" expect pair.1048579=corrupt
 intact "after both replicas failed"
 
 # ---- one replica, on the other node
 check "damage far.1048579 on n2" -- "$C" "$SOCK_n2" flip far.1048579
-check "n1 reads it over the data path: MCS_E_CORRUPT (staging and shared buffers)" -- \
+check "n1 reads it over the data path: -EBADMSG (staging and shared buffers)" -- \
 	"$C" "$SOCK_n1" expect far.1048579=corrupt pair2.65536=ok
-check "n2 reads it locally: MCS_E_CORRUPT" -- "$C" "$SOCK_n2" expect far.1048579=corrupt
+check "n2 reads it locally: -EBADMSG" -- "$C" "$SOCK_n2" expect far.1048579=corrupt
 intact "after remote detections"
 
 # ---- views
 check "a view of an intact object shows the right bytes" -- "$C" "$SOCK_n1" view view.1048579 ok
 check "damage view.1048579" -- "$C" "$SOCK_n1" flip view.1048579 0
-check "its view: MCS_E_CORRUPT, then the key is removed (no hold leaked)" -- \
+check "its view: -EBADMSG, then the key is removed (no hold leaked)" -- \
 	"$C" "$SOCK_n1" view view.1048579 corrupt
 on n1 exists view.1048579 >/dev/null
 ok $([ $? -eq 1 ] && echo 0 || echo 1) "mcstorectl agrees: view.1048579 is gone"
@@ -99,7 +99,7 @@ check "mcs_view_verify notices a byte changed under a verified view, and its rep
 	"$C" "$SOCK_n1" reverify by.1048579
 check "damage nv.1048579" -- "$C" "$SOCK_n1" flip nv.1048579
 check "damage the second stripe of nvstripe.5242881" -- "$C" "$SOCK_n1" flip nvstripe.5242881 2097152
-check "unverified views of them succeed, mcs_view_verify says MCS_E_CORRUPT, no hold is left" -- \
+check "unverified views of them succeed, mcs_view_verify says -EBADMSG, no hold is left" -- \
 	"$C" "$SOCK_n1" viewnv nv.1048579=corrupt by.4096=ok nvstripe.5242881=corrupt
 intact "after the unverified views"
 

@@ -34,7 +34,7 @@ for v in split together body; do
 	timeout 120 "$TESTBIN/fake-daemon" "$T_DIR/$v.sock" $v >"$T_DIR/$v.out" 2>"$T_DIR/$v.log"
 	st=$?
 	step $v connect "HELLO answered with a memfd: the client connects and maps it"
-	step $v timeout "$late answered in part times out (MCS_E_TIMEOUT) after the 2 s timeout"
+	step $v timeout "$late answered in part times out (-ETIMEDOUT) after the 2 s timeout"
 	step $v alloc "mcs_buffer_alloc after the late frame gets the memfd and maps the fake's bytes"
 	step $v order "BUF_ALLOC came with the next request id and the asked size"
 	step $v shared "what the client wrote in the buffer shows in the fake's mapping"

@@ -442,7 +442,7 @@ END_TEST
 /* _i: 0 bad magic, 1 bad version, 2 body_len > max_body */
 START_TEST(test_bad_header)
 {
-	static const int expect[] = { MCS_E_PROTO, MCS_E_VERSION, MCS_E_TOO_LARGE };
+	static const int expect[] = { -EPROTO, -EPROTONOSUPPORT, -EMSGSIZE };
 	struct mcs_loop *l = new_loop(1024);
 	int sv[2];
 	make_pair(T_UNIX, sv);
@@ -528,7 +528,7 @@ START_TEST(test_on_frame_error)
 	struct mcs_loop *l = new_loop(0);
 	int sv[2];
 	make_pair(T_UNIX, sv);
-	struct peer p = { .fail_with = MCS_E_PROTO };
+	struct peer p = { .fail_with = -EPROTO };
 	add_peer(l, sv[0], &p);
 
 	uint8_t buf[2 * MCS_HDR_SIZE];
@@ -538,7 +538,7 @@ START_TEST(test_on_frame_error)
 
 	run_until_count(l, &p.closes, 1);
 	ck_assert_int_eq(p.frames, 1);
-	ck_assert_int_eq(p.close_err, MCS_E_PROTO);
+	ck_assert_int_eq(p.close_err, -EPROTO);
 	mcs_loop_free(l);
 	close(sv[1]);
 }
@@ -1947,7 +1947,7 @@ static int node_b_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8
 	struct node *b = ud;
 	if (h->body_len != 16 || h->req_id >= (uint64_t)b->n_reqs) {
 		b->errors++;
-		return MCS_E_PROTO;
+		return -EPROTO;
 	}
 	const struct rt_req *rq = &b->reqs[h->req_id];
 	if (get_le(body, 8) != rq->off || get_le(body + 8, 8) != rq->len)
@@ -1978,7 +1978,7 @@ static int node_a_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8
 	struct node *a = ud;
 	if (!(h->flags & MCS_F_RESPONSE) || h->req_id >= (uint64_t)a->n_reqs) {
 		a->errors++;
-		return MCS_E_PROTO;
+		return -EPROTO;
 	}
 	const struct rt_req *rq = &a->reqs[h->req_id];
 	if (h->opcode == MCS_OP_DATA_WRITE) {

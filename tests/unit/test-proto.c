@@ -771,7 +771,7 @@ static int dec_checked(unsigned type, const void *p, size_t n)
 	memset(m, 0xa5, t->size);
 	rc = t->dec(p, n, m);
 	if (rc < 0) {
-		EXPECT(rc == MCS_E_PROTO || rc == MCS_E_TOO_LARGE || rc == MCS_E_KEY_TOO_LONG,
+		EXPECT(rc == -EPROTO || rc == -EMSGSIZE || rc == -ENAMETOOLONG,
 		       "%s: unexpected status %d", t->name, rc);
 		EXPECT(all_zero(m, t->size), "%s: *ret not zeroed after failure", t->name);
 	} else {
@@ -819,12 +819,12 @@ static size_t expect_dec(unsigned type, const struct mcs_buf *b, int want)
 START_TEST(test_hdr_layout)
 {
 	static const uint8_t want[MCS_HDR_SIZE] = {
-		'M', 'C', 'S', '1', 1, 1, 0x34, 0x12, 0x11, 0xfc, 0xff, 0xff,
+		'M', 'C', 'S', '1', 2, 1, 0x34, 0x12, 0xb9, 0xff, 0xff, 0xff, /* version 2, -EPROTO */
 		8, 7, 6, 5, 4, 3, 2, 1, 0xd0, 0xc0, 0xb0, 0xa0,
 	};
 	struct mcs_hdr h = {
 		.magic = MCS_PROTO_MAGIC, .version = MCS_PROTO_VERSION, .flags = MCS_F_RESPONSE,
-		.opcode = 0x1234, .status = MCS_E_PROTO, .req_id = 0x0102030405060708ull,
+		.opcode = 0x1234, .status = -EPROTO, .req_id = 0x0102030405060708ull,
 		.body_len = 0xa0b0c0d0u,
 	};
 	uint8_t out[MCS_HDR_SIZE + 1];
@@ -848,7 +848,7 @@ END_TEST
 
 START_TEST(test_hdr_status_extremes)
 {
-	static const int32_t statuses[] = { 0, -1, MCS_E_LAST, -ENOMEM, INT32_MIN, INT32_MAX };
+	static const int32_t statuses[] = { 0, -1, -EXFULL, -ENOMEM, -4095, INT32_MIN, INT32_MAX };
 	uint8_t out[MCS_HDR_SIZE];
 
 	for (size_t i = 0; i < MCS_ARRAY_SIZE(statuses); i++) {
@@ -873,16 +873,16 @@ START_TEST(test_hdr_bad_magic)
 		for (unsigned bit = 0; bit < 8; bit++) {
 			mcs_hdr_encode(&h, out);
 			out[i] ^= (uint8_t)(1u << bit);
-			ck_assert_int_eq(mcs_hdr_decode(out, MCS_DEFAULT_MAX_BODY, &d), MCS_E_PROTO);
+			ck_assert_int_eq(mcs_hdr_decode(out, MCS_DEFAULT_MAX_BODY, &d), -EPROTO);
 		}
 	}
 	/* Magic is checked first: garbage is not reported as a version skew. */
 	h.magic = 0x4d435332;
 	h.version = 7;
 	mcs_hdr_encode(&h, out);
-	ck_assert_int_eq(mcs_hdr_decode(out, MCS_DEFAULT_MAX_BODY, &d), MCS_E_PROTO);
+	ck_assert_int_eq(mcs_hdr_decode(out, MCS_DEFAULT_MAX_BODY, &d), -EPROTO);
 	memset(out, 0, sizeof(out));
-	ck_assert_int_eq(mcs_hdr_decode(out, MCS_DEFAULT_MAX_BODY, &d), MCS_E_PROTO);
+	ck_assert_int_eq(mcs_hdr_decode(out, MCS_DEFAULT_MAX_BODY, &d), -EPROTO);
 }
 END_TEST
 
@@ -896,7 +896,7 @@ START_TEST(test_hdr_bad_version)
 	for (size_t i = 0; i < MCS_ARRAY_SIZE(versions); i++) {
 		h.version = versions[i];
 		mcs_hdr_encode(&h, out);
-		ck_assert_int_eq(mcs_hdr_decode(out, MCS_DEFAULT_MAX_BODY, &d), MCS_E_VERSION);
+		ck_assert_int_eq(mcs_hdr_decode(out, MCS_DEFAULT_MAX_BODY, &d), -EPROTONOSUPPORT);
 	}
 }
 END_TEST
@@ -914,16 +914,16 @@ START_TEST(test_hdr_body_len)
 
 	h.body_len = MCS_DEFAULT_MAX_BODY + 1;
 	mcs_hdr_encode(&h, out);
-	ck_assert_int_eq(mcs_hdr_decode(out, MCS_DEFAULT_MAX_BODY, &d), MCS_E_TOO_LARGE);
+	ck_assert_int_eq(mcs_hdr_decode(out, MCS_DEFAULT_MAX_BODY, &d), -EMSGSIZE);
 
 	h.body_len = UINT32_MAX;
 	mcs_hdr_encode(&h, out);
-	ck_assert_int_eq(mcs_hdr_decode(out, MCS_DEFAULT_MAX_BODY, &d), MCS_E_TOO_LARGE);
+	ck_assert_int_eq(mcs_hdr_decode(out, MCS_DEFAULT_MAX_BODY, &d), -EMSGSIZE);
 	ck_assert_int_eq(mcs_hdr_decode(out, UINT32_MAX, &d), 0);
 
 	h.body_len = 1;
 	mcs_hdr_encode(&h, out);
-	ck_assert_int_eq(mcs_hdr_decode(out, 0, &d), MCS_E_TOO_LARGE);
+	ck_assert_int_eq(mcs_hdr_decode(out, 0, &d), -EMSGSIZE);
 }
 END_TEST
 
@@ -1021,14 +1021,14 @@ START_TEST(test_buf_str_too_large)
 
 	len = b.len;
 	mcs_buf_put_str(&b, (struct mcs_str){ big, 65536 });
-	ck_assert_int_eq(b.err, MCS_E_TOO_LARGE);
+	ck_assert_int_eq(b.err, -EMSGSIZE);
 	ck_assert_uint_eq(b.len, len);
 	/* Sticky: later writes are dropped and the first error is kept. */
 	mcs_buf_put_u64(&b, 1);
 	mcs_buf_put_str(&b, S("a"));
 	ck_assert_uint_eq(b.len, len);
-	ck_assert_int_eq(mcs_buf_reserve(&b, 1), MCS_E_TOO_LARGE);
-	ck_assert_int_eq(mcs_frame_end(&b), MCS_E_TOO_LARGE);
+	ck_assert_int_eq(mcs_buf_reserve(&b, 1), -EMSGSIZE);
+	ck_assert_int_eq(mcs_frame_end(&b), -EMSGSIZE);
 
 	mcs_buf_reset(&b);
 	ck_assert_int_eq(b.err, 0);
@@ -1068,7 +1068,7 @@ START_TEST(test_frame_multi)
 	/* Several frames appended to one buffer, as a writer batches them. */
 	for (uint32_t i = 0; i < 5; i++) {
 		mcs_frame_begin(&b, (uint16_t)(MCS_OP_PUT_START + i), i % 2 ? MCS_F_RESPONSE : 0,
-				i % 2 ? MCS_E_NOT_FOUND : 0, 1000 + i);
+				i % 2 ? -ENOENT : 0, 1000 + i);
 		for (uint32_t j = 0; j < i * 3; j++)
 			mcs_buf_put_u8(&b, (uint8_t)j);
 		ck_assert_int_eq(mcs_frame_end(&b), 0);
@@ -1078,7 +1078,7 @@ START_TEST(test_frame_multi)
 		ck_assert_int_eq(mcs_hdr_decode(b.p + off, MCS_DEFAULT_MAX_BODY, &h), 0);
 		ck_assert_uint_eq(h.opcode, MCS_OP_PUT_START + nframes);
 		ck_assert_uint_eq(h.flags, nframes % 2 ? MCS_F_RESPONSE : 0);
-		ck_assert_int_eq(h.status, nframes % 2 ? MCS_E_NOT_FOUND : 0);
+		ck_assert_int_eq(h.status, nframes % 2 ? -ENOENT : 0);
 		ck_assert_uint_eq(h.req_id, 1000 + nframes);
 		ck_assert_uint_eq(h.body_len, nframes * 3);
 		off += MCS_HDR_SIZE + h.body_len;
@@ -1095,11 +1095,11 @@ START_TEST(test_frame_end_without_begin)
 	struct mcs_buf b;
 
 	mcs_buf_init(&b);
-	ck_assert_int_eq(mcs_frame_end(&b), MCS_E_INVALID);
+	ck_assert_int_eq(mcs_frame_end(&b), -EINVAL);
 	mcs_buf_reset(&b);
 	for (unsigned i = 0; i < 40; i++)
 		mcs_buf_put_u8(&b, 0);
-	ck_assert_int_eq(mcs_frame_end(&b), MCS_E_INVALID);
+	ck_assert_int_eq(mcs_frame_end(&b), -EINVAL);
 	mcs_buf_free(&b);
 }
 END_TEST
@@ -1126,31 +1126,31 @@ START_TEST(test_enc_limits)
 		ck_assert_int_eq(mcs_frame_end(&b), want);               \
 	} while (0)
 
-	ENC_FAILS(MCS_E_KEY_TOO_LONG, mcs_enc_key_req(&b, &(struct mcs_key_req){ too_long_key }));
-	ENC_FAILS(MCS_E_INVALID, mcs_enc_key_req(&b, &(struct mcs_key_req){ S("") }));
-	ENC_FAILS(MCS_E_KEY_TOO_LONG, mcs_enc_get_req(&b, &(struct mcs_get_req){ too_long_key, 0 }));
-	ENC_FAILS(MCS_E_TOO_LARGE, mcs_enc_unmount_req(&b, &(struct mcs_unmount_req){ too_long_name }));
-	ENC_FAILS(MCS_E_TOO_LARGE,
+	ENC_FAILS(-ENAMETOOLONG, mcs_enc_key_req(&b, &(struct mcs_key_req){ too_long_key }));
+	ENC_FAILS(-EINVAL, mcs_enc_key_req(&b, &(struct mcs_key_req){ S("") }));
+	ENC_FAILS(-ENAMETOOLONG, mcs_enc_get_req(&b, &(struct mcs_get_req){ too_long_key, 0 }));
+	ENC_FAILS(-EMSGSIZE, mcs_enc_unmount_req(&b, &(struct mcs_unmount_req){ too_long_name }));
+	ENC_FAILS(-EMSGSIZE,
 		  mcs_enc_put_start_req(&b, &(struct mcs_put_start_req){
 						    .key = S("k"), .cfg = { .n_locations = MCS_MAX_LOCATIONS + 1 } }));
-	ENC_FAILS(MCS_E_TOO_LARGE,
+	ENC_FAILS(-EMSGSIZE,
 		  mcs_enc_put_start_req(&b, &(struct mcs_put_start_req){
 						    .key = S("k"), .cfg = { .replica_num = MCS_MAX_REPLICAS + 1 } }));
-	ENC_FAILS(MCS_E_TOO_LARGE, mcs_enc_put_start_req(&b, &(struct mcs_put_start_req){
+	ENC_FAILS(-EMSGSIZE, mcs_enc_put_start_req(&b, &(struct mcs_put_start_req){
 								     .key = S("k"), .n_slices = MCS_MAX_SLICES + 1 }));
-	ENC_FAILS(MCS_E_INVALID, mcs_enc_put_start_req(&b, &(struct mcs_put_start_req){
+	ENC_FAILS(-EINVAL, mcs_enc_put_start_req(&b, &(struct mcs_put_start_req){
 								   .key = S("k"), .value_len = 5 }));
-	ENC_FAILS(MCS_E_INVALID, mcs_enc_put_start_req(&b, &(struct mcs_put_start_req){
+	ENC_FAILS(-EINVAL, mcs_enc_put_start_req(&b, &(struct mcs_put_start_req){
 								   .key = S("k"), .value_len = 1, .n_slices = 2,
 								   .slice_lens = sl }));
-	ENC_FAILS(MCS_E_INVALID, mcs_enc_replica_list(&b, &(struct mcs_replica_list){ 1, &rep }));
-	ENC_FAILS(MCS_E_INVALID, mcs_enc_replica_list(&b, &(struct mcs_replica_list){ 1, &rep_h }));
+	ENC_FAILS(-EINVAL, mcs_enc_replica_list(&b, &(struct mcs_replica_list){ 1, &rep }));
+	ENC_FAILS(-EINVAL, mcs_enc_replica_list(&b, &(struct mcs_replica_list){ 1, &rep_h }));
 	rep.status = MCS_REPLICA_COMPLETE;
 	rep.n_handles = MCS_MAX_HANDLES + 1;
-	ENC_FAILS(MCS_E_TOO_LARGE, mcs_enc_replica_list(&b, &(struct mcs_replica_list){ 1, &rep }));
-	ENC_FAILS(MCS_E_TOO_LARGE,
+	ENC_FAILS(-EMSGSIZE, mcs_enc_replica_list(&b, &(struct mcs_replica_list){ 1, &rep }));
+	ENC_FAILS(-EMSGSIZE,
 		  mcs_enc_replica_list(&b, &(struct mcs_replica_list){ MCS_MAX_REPLICAS + 1, &rep }));
-	ENC_FAILS(MCS_E_TOO_LARGE,
+	ENC_FAILS(-EMSGSIZE,
 		  mcs_enc_stat_resp(&b, &(struct mcs_stat_resp){ .n_segments = MCS_MAX_SEGMENTS + 1 }));
 #undef ENC_FAILS
 	mcs_buf_free(&b);
@@ -1192,25 +1192,25 @@ START_TEST(test_rd_overrun)
 
 	mcs_rd_init(&r, p, sizeof(in));
 	ck_assert_uint_eq(mcs_rd_u32(&r), 0);
-	ck_assert_int_eq(r.err, MCS_E_PROTO);
+	ck_assert_int_eq(r.err, -EPROTO);
 	/* Sticky: the bytes that remain are not handed out any more. */
 	ck_assert_uint_eq(mcs_rd_u8(&r), 0);
 	ck_assert_uint_eq(mcs_rd_u16(&r), 0);
-	ck_assert_int_eq(mcs_rd_finish(&r), MCS_E_PROTO);
+	ck_assert_int_eq(mcs_rd_finish(&r), -EPROTO);
 
 	mcs_rd_init(&r, p, sizeof(in));
 	ck_assert_uint_eq(mcs_rd_u16(&r), 0x0201);
 	ck_assert_uint_eq(mcs_rd_u64(&r), 0);
-	ck_assert_int_eq(r.err, MCS_E_PROTO);
+	ck_assert_int_eq(r.err, -EPROTO);
 
 	mcs_rd_init(&r, p, sizeof(in));
 	ck_assert_uint_eq(mcs_rd_u8(&r), 1);
-	ck_assert_int_eq(mcs_rd_finish(&r), MCS_E_PROTO); /* trailing bytes */
+	ck_assert_int_eq(mcs_rd_finish(&r), -EPROTO); /* trailing bytes */
 
 	mcs_rd_init(&r, p, 0);
 	ck_assert_int_eq(mcs_rd_finish(&r), 0);
 	ck_assert_uint_eq(mcs_rd_u8(&r), 0);
-	ck_assert_int_eq(mcs_rd_finish(&r), MCS_E_PROTO);
+	ck_assert_int_eq(mcs_rd_finish(&r), -EPROTO);
 	free(p);
 }
 END_TEST
@@ -1232,20 +1232,20 @@ START_TEST(test_rd_str)
 	ck_assert_uint_eq(s.len, 0);
 	/* Length beyond the body. */
 	s = mcs_rd_str(&r, 100);
-	ck_assert_int_eq(r.err, MCS_E_PROTO);
+	ck_assert_int_eq(r.err, -EPROTO);
 	ck_assert_uint_eq(s.len, 0);
-	ck_assert_int_eq(mcs_rd_finish(&r), MCS_E_PROTO);
+	ck_assert_int_eq(mcs_rd_finish(&r), -EPROTO);
 
 	/* Longer than max_len. */
 	mcs_rd_init(&r, p, sizeof(in));
 	s = mcs_rd_str(&r, 2);
-	ck_assert_int_eq(r.err, MCS_E_PROTO);
+	ck_assert_int_eq(r.err, -EPROTO);
 	ck_assert_uint_eq(s.len, 0);
 
 	/* Truncated length prefix. */
 	mcs_rd_init(&r, p, 1);
 	(void)mcs_rd_str(&r, 100);
-	ck_assert_int_eq(r.err, MCS_E_PROTO);
+	ck_assert_int_eq(r.err, -EPROTO);
 	free(p);
 }
 END_TEST
@@ -1277,9 +1277,9 @@ START_TEST(test_rd_replica_list_embedded)
 	/* A failing list poisons the reader. */
 	mcs_rd_init(&r, p, 6);
 	memset(&l, 0xa5, sizeof(l));
-	ck_assert_int_eq(mcs_rd_replica_list(&r, &l), MCS_E_PROTO);
+	ck_assert_int_eq(mcs_rd_replica_list(&r, &l), -EPROTO);
 	ck_assert(all_zero(&l, sizeof(l)));
-	ck_assert_int_eq(r.err, MCS_E_PROTO);
+	ck_assert_int_eq(r.err, -EPROTO);
 	free(p);
 	mcs_buf_free(&b);
 }
@@ -1364,12 +1364,12 @@ START_TEST(test_truncation)
 			uint8_t *p = dup_exact(b.p, len);
 			int rc = dec_checked(s->type, p, len);
 
-			EXPECT(rc == MCS_E_PROTO, "%s sample %u: prefix %zu of %zu gave %d", types[_i].name, i,
+			EXPECT(rc == -EPROTO, "%s sample %u: prefix %zu of %zu gave %d", types[_i].name, i,
 			       len, b.len, rc);
 			free(p);
 		}
 		/* NULL with no bytes, as for an empty frame body. */
-		EXPECT(dec_checked(s->type, NULL, 0) == MCS_E_PROTO, "%s: NULL body", types[_i].name);
+		EXPECT(dec_checked(s->type, NULL, 0) == -EPROTO, "%s: NULL body", types[_i].name);
 		mcs_buf_free(&b);
 	}
 }
@@ -1391,7 +1391,7 @@ START_TEST(test_trailing)
 			mcs_buf_put_u8(&b, extra[e]);
 			uint8_t *p = dup_exact(b.p, b.len);
 
-			ck_assert_int_eq(dec_checked(s->type, p, b.len), MCS_E_PROTO);
+			ck_assert_int_eq(dec_checked(s->type, p, b.len), -EPROTO);
 			free(p);
 		}
 		mcs_buf_free(&b);
@@ -1443,24 +1443,24 @@ START_TEST(test_keys)
 	mcs_buf_free(&b);
 
 	splice_key(type, &b, MCS_KEY_MAX + 1, MCS_KEY_MAX + 1, true);
-	expect_dec(type, &b, MCS_E_KEY_TOO_LONG);
+	expect_dec(type, &b, -ENAMETOOLONG);
 	mcs_buf_free(&b);
 
 	splice_key(type, &b, UINT16_MAX, UINT16_MAX, true);
-	expect_dec(type, &b, MCS_E_KEY_TOO_LONG);
+	expect_dec(type, &b, -ENAMETOOLONG);
 	mcs_buf_free(&b);
 
 	/* The key is required. */
 	splice_key(type, &b, 0, 0, true);
-	expect_dec(type, &b, MCS_E_PROTO);
+	expect_dec(type, &b, -EPROTO);
 	mcs_buf_free(&b);
 
 	/* A key length running past the body is a framing error, however long. */
 	splice_key(type, &b, MCS_KEY_MAX + 1, 10, false);
-	expect_dec(type, &b, MCS_E_PROTO);
+	expect_dec(type, &b, -EPROTO);
 	mcs_buf_free(&b);
 	splice_key(type, &b, 100, 10, false);
-	expect_dec(type, &b, MCS_E_PROTO);
+	expect_dec(type, &b, -EPROTO);
 	mcs_buf_free(&b);
 }
 END_TEST
@@ -1482,15 +1482,15 @@ START_TEST(test_names_too_long)
 			if (i == pos)
 				mcs_buf_put_u8(&b, 'n');
 		}
-		expect_dec(T_MOUNT_REQ, &b, MCS_E_PROTO);
+		expect_dec(T_MOUNT_REQ, &b, -EPROTO);
 		mcs_buf_free(&b);
 	}
 	mcs_buf_init(&b);
 	mcs_buf_put_u16(&b, MCS_NAME_MAX + 1);
 	for (unsigned i = 0; i <= MCS_NAME_MAX; i++)
 		mcs_buf_put_u8(&b, 'x');
-	expect_dec(T_UNMOUNT_REQ, &b, MCS_E_PROTO);
-	expect_dec(T_HEARTBEAT_REQ, &b, MCS_E_PROTO);
+	expect_dec(T_UNMOUNT_REQ, &b, -EPROTO);
+	expect_dec(T_HEARTBEAT_REQ, &b, -EPROTO);
 	mcs_buf_free(&b);
 
 	/* A location name in PUT_START. */
@@ -1504,7 +1504,7 @@ START_TEST(test_names_too_long)
 	mcs_buf_put_u16(&b, MCS_NAME_MAX + 1);
 	for (unsigned i = 0; i <= MCS_NAME_MAX; i++)
 		mcs_buf_put_u8(&b, 'x');
-	expect_dec(T_PUT_START_REQ, &b, MCS_E_PROTO);
+	expect_dec(T_PUT_START_REQ, &b, -EPROTO);
 	mcs_buf_free(&b);
 
 	/* A segment name in STAT. */
@@ -1518,7 +1518,7 @@ START_TEST(test_names_too_long)
 	mcs_buf_put_str(&b, S("n"));
 	for (unsigned i = 0; i < 3; i++)
 		mcs_buf_put_u64(&b, 0);
-	expect_dec(T_STAT_RESP, &b, MCS_E_PROTO);
+	expect_dec(T_STAT_RESP, &b, -EPROTO);
 	mcs_buf_free(&b);
 }
 END_TEST
@@ -1530,9 +1530,9 @@ START_TEST(test_string_beyond_body)
 	mcs_buf_init(&b);
 	mcs_buf_put_u16(&b, 100);
 	mcs_buf_put_bytes(&b, "node", 4);
-	expect_dec(T_HELLO_RESP, &b, MCS_E_PROTO);
-	expect_dec(T_HEARTBEAT_REQ, &b, MCS_E_PROTO);
-	expect_dec(T_KEY_REQ, &b, MCS_E_PROTO);
+	expect_dec(T_HELLO_RESP, &b, -EPROTO);
+	expect_dec(T_HEARTBEAT_REQ, &b, -EPROTO);
+	expect_dec(T_KEY_REQ, &b, -EPROTO);
 	mcs_buf_free(&b);
 
 	/* Second string overruns by one byte. */
@@ -1540,7 +1540,7 @@ START_TEST(test_string_beyond_body)
 	mcs_buf_put_str(&b, S("node"));
 	mcs_buf_put_u16(&b, 5);
 	mcs_buf_put_bytes(&b, "seg-", 4);
-	expect_dec(T_MOUNT_REQ, &b, MCS_E_PROTO);
+	expect_dec(T_MOUNT_REQ, &b, -EPROTO);
 	mcs_buf_free(&b);
 }
 END_TEST
@@ -1574,10 +1574,10 @@ START_TEST(test_slices)
 	mcs_buf_free(&b);
 
 	build_put_start(&b, 31, 3, ok, 3);
-	expect_dec(T_PUT_START_REQ, &b, MCS_E_PROTO);
+	expect_dec(T_PUT_START_REQ, &b, -EPROTO);
 	mcs_buf_free(&b);
 	build_put_start(&b, 29, 3, ok, 3);
-	expect_dec(T_PUT_START_REQ, &b, MCS_E_PROTO);
+	expect_dec(T_PUT_START_REQ, &b, -EPROTO);
 	mcs_buf_free(&b);
 
 	/* Empty value with no slice is fine; a value with no slice is not. */
@@ -1585,15 +1585,15 @@ START_TEST(test_slices)
 	expect_dec(T_PUT_START_REQ, &b, 0);
 	mcs_buf_free(&b);
 	build_put_start(&b, 5, 0, NULL, 0);
-	expect_dec(T_PUT_START_REQ, &b, MCS_E_PROTO);
+	expect_dec(T_PUT_START_REQ, &b, -EPROTO);
 	mcs_buf_free(&b);
 
 	/* Sums that wrap to value_len must not pass. */
 	build_put_start(&b, 1, 2, overflow, 2);
-	expect_dec(T_PUT_START_REQ, &b, MCS_E_PROTO);
+	expect_dec(T_PUT_START_REQ, &b, -EPROTO);
 	mcs_buf_free(&b);
 	build_put_start(&b, 1, 3, overflow3, 3);
-	expect_dec(T_PUT_START_REQ, &b, MCS_E_PROTO);
+	expect_dec(T_PUT_START_REQ, &b, -EPROTO);
 	mcs_buf_free(&b);
 }
 END_TEST
@@ -1610,7 +1610,7 @@ START_TEST(test_replicate_cfg)
 	mcs_buf_put_u32(&b, MCS_MAX_REPLICAS + 1);
 	mcs_buf_put_u32(&b, 0);
 	mcs_buf_put_u16(&b, 0);
-	expect_dec(T_PUT_START_REQ, &b, MCS_E_TOO_LARGE);
+	expect_dec(T_PUT_START_REQ, &b, -EMSGSIZE);
 	mcs_buf_free(&b);
 
 	/* n_locations over the limit, whatever follows */
@@ -1624,7 +1624,7 @@ START_TEST(test_replicate_cfg)
 		mcs_buf_put_u16(&b, (uint16_t)n);
 		for (unsigned i = 0; i < MCS_MAX_LOCATIONS + 1; i++)
 			mcs_buf_put_str(&b, S("s"));
-		expect_dec(T_PUT_START_REQ, &b, MCS_E_TOO_LARGE);
+		expect_dec(T_PUT_START_REQ, &b, -EMSGSIZE);
 		mcs_buf_free(&b);
 	}
 
@@ -1637,7 +1637,7 @@ START_TEST(test_replicate_cfg)
 	mcs_buf_put_u32(&b, 0);
 	mcs_buf_put_u16(&b, MCS_MAX_LOCATIONS);
 	mcs_buf_put_str(&b, S("s"));
-	expect_dec(T_PUT_START_REQ, &b, MCS_E_PROTO);
+	expect_dec(T_PUT_START_REQ, &b, -EPROTO);
 	mcs_buf_free(&b);
 }
 END_TEST
@@ -1663,14 +1663,14 @@ START_TEST(test_absurd_counts)
 
 	/* n_slices: over the limit, then within it but beyond the body. */
 	build_put_start(&b, 1, UINT32_MAX, NULL, 0);
-	used = expect_dec(T_PUT_START_REQ, &b, MCS_E_TOO_LARGE);
+	used = expect_dec(T_PUT_START_REQ, &b, -EMSGSIZE);
 	ck_assert_uint_eq(used, 0);
 	mcs_buf_free(&b);
 	build_put_start(&b, 1, MCS_MAX_SLICES + 1, NULL, 0);
-	expect_dec(T_PUT_START_REQ, &b, MCS_E_TOO_LARGE);
+	expect_dec(T_PUT_START_REQ, &b, -EMSGSIZE);
 	mcs_buf_free(&b);
 	build_put_start(&b, 1, MCS_MAX_SLICES, NULL, 0);
-	used = expect_dec(T_PUT_START_REQ, &b, MCS_E_PROTO);
+	used = expect_dec(T_PUT_START_REQ, &b, -EPROTO);
 	ck_assert_uint_eq(used, 0);
 	mcs_buf_free(&b);
 
@@ -1683,7 +1683,7 @@ START_TEST(test_absurd_counts)
 			mcs_buf_put_u64(&b, i);
 		mcs_buf_put_u32(&b, counts[k]);
 		mcs_buf_put_str(&b, S("s"));
-		used = expect_dec(T_STAT_RESP, &b, k < 2 ? MCS_E_TOO_LARGE : MCS_E_PROTO);
+		used = expect_dec(T_STAT_RESP, &b, k < 2 ? -EMSGSIZE : -EPROTO);
 		ck_assert_uint_eq(used, 0);
 		mcs_buf_free(&b);
 	}
@@ -1694,18 +1694,18 @@ START_TEST(test_absurd_counts)
 		/* n_replicas */
 		put_replica_prefix(&b, type);
 		mcs_buf_put_u32(&b, UINT32_MAX);
-		used = expect_dec(type, &b, MCS_E_TOO_LARGE);
+		used = expect_dec(type, &b, -EMSGSIZE);
 		ck_assert_uint_eq(used, 0);
 		mcs_buf_free(&b);
 		put_replica_prefix(&b, type);
 		mcs_buf_put_u32(&b, MCS_MAX_REPLICAS + 1);
-		expect_dec(type, &b, MCS_E_TOO_LARGE);
+		expect_dec(type, &b, -EMSGSIZE);
 		mcs_buf_free(&b);
 		put_replica_prefix(&b, type);
 		mcs_buf_put_u32(&b, MCS_MAX_REPLICAS);
 		mcs_buf_put_u8(&b, MCS_REPLICA_COMPLETE);
 		mcs_buf_put_u32(&b, 0);
-		used = expect_dec(type, &b, MCS_E_PROTO);
+		used = expect_dec(type, &b, -EPROTO);
 		ck_assert_uint_eq(used, 0);
 		mcs_buf_free(&b);
 
@@ -1718,7 +1718,7 @@ START_TEST(test_absurd_counts)
 			mcs_buf_put_u8(&b, MCS_REPLICA_COMPLETE);
 			mcs_buf_put_u32(&b, counts[k]);
 			mcs_buf_put_str(&b, S("s"));
-			used = expect_dec(type, &b, k < 2 ? MCS_E_TOO_LARGE : MCS_E_PROTO);
+			used = expect_dec(type, &b, k < 2 ? -EMSGSIZE : -EPROTO);
 			ck_assert_uint_le(used, sizeof(struct mcs_replica));
 			mcs_buf_free(&b);
 		}
@@ -1742,7 +1742,7 @@ START_TEST(test_replica_fields)
 			mcs_buf_put_u32(&b, 0);
 			mcs_buf_put_u8(&b, (uint8_t)st);
 			mcs_buf_put_u32(&b, 0);
-			expect_dec(type, &b, st <= MCS_REPLICA_FAILED ? 0 : MCS_E_PROTO);
+			expect_dec(type, &b, st <= MCS_REPLICA_FAILED ? 0 : -EPROTO);
 			mcs_buf_free(&b);
 		}
 
@@ -1757,7 +1757,7 @@ START_TEST(test_replica_fields)
 			mcs_buf_put_str(&b, S(""));
 			mcs_buf_put_u64(&b, UINT64_MAX - 9);
 			mcs_buf_put_u64(&b, k ? 10 : 9);
-			expect_dec(type, &b, k ? MCS_E_PROTO : 0);
+			expect_dec(type, &b, k ? -EPROTO : 0);
 			mcs_buf_free(&b);
 		}
 	}

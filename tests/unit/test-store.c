@@ -57,21 +57,22 @@ START_TEST(lifecycle)
 	ck_assert_int_eq(o->n_replicas, 1);
 	ck_assert_int_eq(o->replicas[0].status, MCS_REPLICA_INITIALIZED);
 	/* not readable, not removable, not re-puttable while pending */
-	ck_assert_int_eq(mcs_store_get(s, S("k"), false, A, 1000, &o, NULL), MCS_E_NOT_FOUND);
-	ck_assert_int_eq(mcs_store_exist(s, S("k"), 1000), MCS_E_NOT_FOUND);
-	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 1000), MCS_E_BUSY);
-	ck_assert_int_eq(put_start(s, "k", MiB, 1, 0, B, NULL), MCS_E_BUSY);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), false, A, 1000, &o, NULL), -EAGAIN);
+	ck_assert_int_eq(mcs_store_exist(s, S("k"), 1000), -EAGAIN);
+	ck_assert_int_eq(mcs_store_get(s, S("never-put"), false, A, 1000, &o, NULL), -ENOENT);
+	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 1000), -EAGAIN);
+	ck_assert_int_eq(put_start(s, "k", MiB, 1, 0, B, NULL), -EAGAIN);
 	/* only the writer ends it */
-	ck_assert_int_eq(mcs_store_put_end(s, S("k"), 7, B, 1000), MCS_E_NOT_FOUND);
+	ck_assert_int_eq(mcs_store_put_end(s, S("k"), 7, B, 1000), -ENOENT);
 	ck_assert_int_eq(mcs_store_put_end(s, S("k"), 7, A, 1000), 0);
-	ck_assert_int_eq(mcs_store_put_end(s, S("k"), 7, A, 1000), MCS_E_NOT_FOUND);
+	ck_assert_int_eq(mcs_store_put_end(s, S("k"), 7, A, 1000), -ENOENT);
 	ck_assert_int_eq(mcs_store_get(s, S("k"), false, B, 1000, &o, NULL), 0);
 	ck_assert_int_eq(o->state, MCS_OBJ_COMPLETE);
 	ck_assert_int_eq(o->replicas[0].status, MCS_REPLICA_COMPLETE);
 	ck_assert_uint_eq(o->checksum, 7);
 	ck_assert_uint_eq(o->size, MiB);
 	/* keys are immutable */
-	ck_assert_int_eq(put_start(s, "k", 2 * MiB, 1, 0, B, NULL), MCS_E_EXISTS);
+	ck_assert_int_eq(put_start(s, "k", 2 * MiB, 1, 0, B, NULL), -EEXIST);
 	ck_assert_int_eq(mcs_store_get(s, S("k"), false, B, 1000, &o, NULL), 0);
 	ck_assert_uint_eq(o->size, MiB);
 	ck_assert_uint_eq(mcs_store_n_objects(s), 1);
@@ -85,14 +86,14 @@ START_TEST(revoke_returns_space)
 	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 16 * MiB, S(""), A), 0);
 	ck_assert_int_eq(put_start(s, "k", 10 * MiB, 1, 0, A, NULL), 0);
 	ck_assert_uint_ge(mcs_store_used(s), 10 * MiB);
-	ck_assert_int_eq(put_start(s, "k2", 10 * MiB, 1, 0, A, NULL), MCS_E_NO_SPACE);
-	ck_assert_int_eq(mcs_store_put_revoke(s, S("k"), B), MCS_E_NOT_FOUND);
+	ck_assert_int_eq(put_start(s, "k2", 10 * MiB, 1, 0, A, NULL), -ENOSPC);
+	ck_assert_int_eq(mcs_store_put_revoke(s, S("k"), B), -ENOENT);
 	ck_assert_int_eq(mcs_store_put_revoke(s, S("k"), A), 0);
 	ck_assert_uint_eq(mcs_store_used(s), 0);
 	ck_assert_uint_eq(mcs_store_n_objects(s), 0);
 	ck_assert_int_eq(put(s, "k", 10 * MiB, A), 0);
 	/* revoke of a complete object is refused */
-	ck_assert_int_eq(mcs_store_put_revoke(s, S("k"), A), MCS_E_NOT_FOUND);
+	ck_assert_int_eq(mcs_store_put_revoke(s, S("k"), A), -ENOENT);
 	mcs_store_free(s);
 }
 END_TEST
@@ -104,14 +105,14 @@ START_TEST(leases)
 	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 16 * MiB, S(""), A), 0);
 	ck_assert_int_eq(put(s, "k", 4096, A), 0);
 	ck_assert_int_eq(mcs_store_get(s, S("k"), false, A, 5000, &o, NULL), 0);
-	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 5100), MCS_E_LEASED);
+	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 5100), -EBUSY);
 	ck_assert_uint_eq(mcs_store_remove_all(s, 5100), 0);
 	/* exist extends too */
 	ck_assert_int_eq(mcs_store_exist(s, S("k"), 5150), 0);
-	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 5300), MCS_E_LEASED);
+	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 5300), -EBUSY);
 	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 5350), 0);
-	ck_assert_int_eq(mcs_store_get(s, S("k"), false, A, 5400, &o, NULL), MCS_E_NOT_FOUND);
-	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 5400), MCS_E_NOT_FOUND);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), false, A, 5400, &o, NULL), -ENOENT);
+	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 5400), -ENOENT);
 	/* force ignores the lease */
 	ck_assert_int_eq(put(s, "f", 4096, A), 0);
 	ck_assert_int_eq(mcs_store_get(s, S("f"), false, A, 6000, &o, NULL), 0);
@@ -235,12 +236,12 @@ START_TEST(holds)
 	ck_assert_uint_ne(h1, 0);
 	ck_assert_uint_ne(h1, h2);
 	/* held far past the lease */
-	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 100000), MCS_E_LEASED);
-	ck_assert_int_eq(mcs_store_release(s, S("k"), h1, B), MCS_E_NO_HOLD);
-	ck_assert_int_eq(mcs_store_release(s, S("other"), h1, A), MCS_E_NO_HOLD);
+	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 100000), -EBUSY);
+	ck_assert_int_eq(mcs_store_release(s, S("k"), h1, B), -ESRCH);
+	ck_assert_int_eq(mcs_store_release(s, S("other"), h1, A), -ESRCH);
 	ck_assert_int_eq(mcs_store_release(s, S("k"), h1, A), 0);
-	ck_assert_int_eq(mcs_store_release(s, S("k"), h1, A), MCS_E_NO_HOLD);
-	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 100000), MCS_E_LEASED);
+	ck_assert_int_eq(mcs_store_release(s, S("k"), h1, A), -ESRCH);
+	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 100000), -EBUSY);
 	/* an owner going away releases its holds */
 	mcs_store_drop_owner(s, B);
 	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 100000), 0);
@@ -267,8 +268,8 @@ START_TEST(owner_drop)
 	ck_assert_int_eq(mcs_store_get(s, S("done"), false, A, 1000, &o, NULL), 0);
 	bool on_b = o->replicas[0].handles[0].seg->owner == B;
 	mcs_store_drop_owner(s, B);
-	ck_assert_int_eq(mcs_store_put_end(s, S("pendingB"), 1, B, 1000), MCS_E_NOT_FOUND);
-	ck_assert_int_eq(mcs_store_get(s, S("done"), false, A, 1000, &o, NULL), on_b ? MCS_E_NOT_FOUND : 0);
+	ck_assert_int_eq(mcs_store_put_end(s, S("pendingB"), 1, B, 1000), -ENOENT);
+	ck_assert_int_eq(mcs_store_get(s, S("done"), false, A, 1000, &o, NULL), on_b ? -ENOENT : 0);
 	ck_assert_uint_lt(mcs_store_used(s), used);
 	ck_assert_uint_eq(mcs_store_capacity(s), 16 * MiB);
 	mcs_store_free(s);
@@ -279,16 +280,16 @@ START_TEST(mount_rules)
 {
 	struct mcs_store *s = mk(200);
 	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("seg"), 16 * MiB, S(""), A), 0);
-	ck_assert_int_eq(mcs_store_mount(s, S("n2"), S("seg"), 16 * MiB, S(""), B), MCS_E_SEGMENT_EXISTS);
-	ck_assert_int_eq(mcs_store_mount(s, S(""), S("x"), 16 * MiB, S(""), B), MCS_E_INVALID);
-	ck_assert_int_eq(mcs_store_mount(s, S("n2"), S("bad name"), 16 * MiB, S(""), B), MCS_E_INVALID);
-	ck_assert_int_eq(mcs_store_mount(s, S("n2"), S("x"), 0, S(""), B), MCS_E_INVALID);
+	ck_assert_int_eq(mcs_store_mount(s, S("n2"), S("seg"), 16 * MiB, S(""), B), -EEXIST);
+	ck_assert_int_eq(mcs_store_mount(s, S(""), S("x"), 16 * MiB, S(""), B), -EINVAL);
+	ck_assert_int_eq(mcs_store_mount(s, S("n2"), S("bad name"), 16 * MiB, S(""), B), -EINVAL);
+	ck_assert_int_eq(mcs_store_mount(s, S("n2"), S("x"), 0, S(""), B), -EINVAL);
 	ck_assert_int_eq(mcs_store_unmount(s, S("seg"), B), -EPERM);
-	ck_assert_int_eq(mcs_store_unmount(s, S("nope"), A), MCS_E_NO_SEGMENT);
+	ck_assert_int_eq(mcs_store_unmount(s, S("nope"), A), -ENODEV);
 	ck_assert_int_eq(put(s, "a", MiB, A), 0);
 	ck_assert_int_eq(put(s, "b", 0, A), 0);
 	ck_assert_int_eq(mcs_store_unmount(s, S("seg"), A), 1); /* a lost; b holds no bytes */
-	ck_assert_int_eq(put_start(s, "c", 1, 1, 0, A, NULL), MCS_E_NO_SPACE);
+	ck_assert_int_eq(put_start(s, "c", 1, 1, 0, A, NULL), -ENOSPC);
 	mcs_store_free(s);
 }
 END_TEST
@@ -311,9 +312,9 @@ START_TEST(replicas_distinct_nodes)
 	/* more replicas than nodes: as many as fit, unless all-or-nothing */
 	ck_assert_int_eq(put_start(s, "k4", MiB, 4, 0, A, &o), 0);
 	ck_assert_int_eq(o->n_replicas, 3);
-	ck_assert_int_eq(put_start(s, "k5", MiB, 4, MCS_REPL_ALL_OR_NOTHING, A, NULL), MCS_E_TOO_FEW_NODES);
+	ck_assert_int_eq(put_start(s, "k5", MiB, 4, MCS_REPL_ALL_OR_NOTHING, A, NULL), -EXFULL);
 	ck_assert_uint_eq(mcs_store_nodes_able(s, MiB), 3);
-	ck_assert_int_eq(put_start(s, "k6", MiB, 17, 0, A, NULL), MCS_E_INVALID);
+	ck_assert_int_eq(put_start(s, "k6", MiB, 17, 0, A, NULL), -EINVAL);
 	mcs_store_free(s);
 }
 END_TEST
@@ -331,7 +332,7 @@ START_TEST(too_few_nodes_evicts_nothing)
 	struct mcs_obj *o;
 	ck_assert_int_eq(put_start(s, "two", MiB, 2, 0, A, &o), 0);
 	ck_assert_int_eq(o->n_replicas, 1);
-	ck_assert_int_eq(put_start(s, "two-all", MiB, 2, MCS_REPL_ALL_OR_NOTHING, A, NULL), MCS_E_TOO_FEW_NODES);
+	ck_assert_int_eq(put_start(s, "two-all", MiB, 2, MCS_REPL_ALL_OR_NOTHING, A, NULL), -EXFULL);
 	const struct mcs_store_counters *k = mcs_store_counters(s);
 	ck_assert_uint_eq(k->evictions, 0);
 	ck_assert_uint_eq(k->evict_runs, 0);
@@ -366,7 +367,7 @@ START_TEST(striping)
 	ck_assert_uint_eq(total, 24 * MiB);
 	/* more than all free space: no space, nothing leaked */
 	uint64_t used = mcs_store_used(s);
-	ck_assert_int_eq(put_start(s, "huge", 9 * MiB, 1, 0, A, NULL), MCS_E_NO_SPACE);
+	ck_assert_int_eq(put_start(s, "huge", 9 * MiB, 1, 0, A, NULL), -ENOSPC);
 	ck_assert_uint_eq(mcs_store_used(s), used);
 	mcs_store_free(s);
 }
@@ -528,8 +529,8 @@ START_TEST(node_loss_bookkeeping)
 	ck_assert_int_eq(mcs_store_get(s, S("two"), false, A, 1000, &o, NULL), 0);
 	ck_assert_int_eq(o->n_replicas, 1);
 	ck_assert_str_eq(o->replicas[0].handles[0].seg->node, "n2");
-	ck_assert_int_eq(mcs_store_get(s, S("only-n1"), false, A, 1000, &o, NULL), MCS_E_NOT_FOUND);
-	ck_assert_int_eq(mcs_store_put_end(s, S("pending-n1"), 1, A, 1000), MCS_E_NOT_FOUND);
+	ck_assert_int_eq(mcs_store_get(s, S("only-n1"), false, A, 1000, &o, NULL), -ENOENT);
+	ck_assert_int_eq(mcs_store_put_end(s, S("pending-n1"), 1, A, 1000), -ENOENT);
 	ck_assert_uint_eq(mcs_store_n_objects(s), 2);
 	ck_assert_uint_eq(mcs_store_used(s), 2 * MiB);
 	/* the key of a lost object can be stored again */
@@ -667,7 +668,7 @@ START_TEST(evict_no_space_when_nothing_evictable)
 		snprintf(k, sizeof(k), "h%d", i);
 		ck_assert_int_eq(put_at(s, k, MiB, MCS_REPL_HARD_PIN, 1000), 0);
 	}
-	ck_assert_int_eq(put_at(s, "one-more", MiB, 0, 2000), MCS_E_NO_SPACE);
+	ck_assert_int_eq(put_at(s, "one-more", MiB, 0, 2000), -ENOSPC);
 	ck_assert_uint_eq(mcs_store_counters(s)->put_no_space, 1);
 	ck_assert_uint_eq(mcs_store_n_objects(s), 16);
 	/* the store stays consistent and serves */
@@ -698,7 +699,7 @@ START_TEST(put_timeout)
 	ck_assert_uint_ge(mcs_store_used(s), 8 * MiB);
 	ck_assert_uint_eq(mcs_store_expire_puts(s, 2000), 1);
 	ck_assert_uint_eq(mcs_store_used(s), 0);
-	ck_assert_int_eq(mcs_store_put_end(s, S("hung"), 1, A, 2001), MCS_E_NOT_FOUND);
+	ck_assert_int_eq(mcs_store_put_end(s, S("hung"), 1, A, 2001), -ENOENT);
 	ck_assert_int_eq(put_at(s, "hung", MiB, 0, 2002), 0);
 	ck_assert_uint_eq(mcs_store_counters(s)->puts_timed_out, 1);
 	mcs_store_free(s);
