@@ -83,6 +83,7 @@ static int conn_open(const struct opts *o, struct conn *c)
 	int port = 0;
 	if (!strcmp(o->backend, "mcstore")) {
 		struct mcs_client_opts co = { .size = sizeof(co), .socket_path = o->target };
+		mcs_client_opts_env(&co);
 		return mcs_client_new(&co, &c->mcs) < 0 ? -1 : 0;
 	}
 	if (hostport(o->target, host, sizeof(host), &port) < 0)
@@ -133,15 +134,15 @@ static int run_op(const struct opts *o, struct conn *c, const char *op, const ch
 			cfg.n_locations = 1;
 		}
 		if (!strcmp(op, "put"))
-			return mcs_put(c->mcs, keys[0], bufs[0], size, &cfg) > 0 ? 0 : -1;
+			return mcs_put(c->mcs, keys[0], bufs[0], size, &cfg, NULL) == 0 ? 0 : -1;
 		if (!strcmp(op, "get"))
-			return mcs_get(c->mcs, keys[0], bufs[0], size, NULL) == (ssize_t)size ? 0 : -1;
+			return mcs_get(c->mcs, keys[0], bufs[0], size) == (ssize_t)size ? 0 : -1;
 		if (!strcmp(op, "view") || !strcmp(op, "viewnv")) {
 			struct mcs_view *v;
 			unsigned flags = !strcmp(op, "viewnv") ? MCS_VIEW_NOVERIFY : 0;
-			if (mcs_get_view_flags(c->mcs, keys[0], flags, &v) < 0)
+			if (mcs_get_view(c->mcs, keys[0], flags, &v) < 0)
 				return -1;
-			mcs_view_release(c->mcs, v);
+			mcs_view_release(v);
 			return 0;
 		}
 		struct iovec iov[MAX_BATCH];
@@ -149,7 +150,7 @@ static int run_op(const struct opts *o, struct conn *c, const char *op, const ch
 			iov[i] = (struct iovec){ bufs[i], size };
 		if (put) {
 			int res[MAX_BATCH];
-			return mcs_put_batch(c->mcs, n, keys, iov, &cfg, res) == (int)n ? 0 : -1;
+			return mcs_put_batch(c->mcs, n, keys, iov, &cfg, res, NULL) == (int)n ? 0 : -1;
 		}
 		ssize_t res[MAX_BATCH];
 		return mcs_get_batch(c->mcs, n, keys, iov, res) == (int)n ? 0 : -1;

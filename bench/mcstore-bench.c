@@ -97,10 +97,10 @@ static int put_keys(struct worker *w, const char *kind, uint64_t i, uint64_t n)
 	int res[MCS_BATCH_MAX];
 	keys_fill(&ks, w, kind, i, n, w->src);
 	if (n == 1) {
-		int r = mcs_put(w->cl, ks.k[0], ks.v[0].iov_base, ks.v[0].iov_len, &w->b->cfg);
+		int r = mcs_put(w->cl, ks.k[0], ks.v[0].iov_base, ks.v[0].iov_len, &w->b->cfg, NULL);
 		return r < 0 ? fail(w, "put", ks.k[0], r) : 0;
 	}
-	int r = mcs_put_batch(w->cl, n, ks.k, ks.v, &w->b->cfg, res);
+	int r = mcs_put_batch(w->cl, n, ks.k, ks.v, &w->b->cfg, res, NULL);
 	if (r < 0)
 		return fail(w, "put batch at", ks.k[0], r);
 	for (uint64_t j = 0; j < n; j++)
@@ -118,7 +118,7 @@ static int get_keys(struct worker *w, const char *kind, uint64_t i, uint64_t n)
 	ssize_t res[MCS_BATCH_MAX];
 	keys_fill(&ks, w, kind, i, n, w->dst);
 	if (n == 1) {
-		ssize_t r = mcs_get(w->cl, ks.k[0], ks.v[0].iov_base, ks.v[0].iov_len, NULL);
+		ssize_t r = mcs_get(w->cl, ks.k[0], ks.v[0].iov_base, ks.v[0].iov_len);
 		return r != size ? fail(w, "get", ks.k[0], r < 0 ? (int)r : -EPROTO) : 0;
 	}
 	int r = mcs_get_batch(w->cl, n, ks.k, ks.v, res);
@@ -136,12 +136,12 @@ static int view_key(struct worker *w, uint64_t i, unsigned flags)
 	char key[80];
 	key_of(key, sizeof(key), w, "", i);
 	struct mcs_view *v;
-	int r = mcs_get_view_flags(w->cl, key, flags, &v);
+	int r = mcs_get_view(w->cl, key, flags, &v);
 	if (r == -EREMOTE)
 		return 1;
 	if (r < 0)
 		return fail(w, "view", key, r);
-	mcs_view_release(w->cl, v);
+	mcs_view_release(v);
 	return 0;
 }
 
@@ -410,6 +410,7 @@ int main(int argc, char **argv)
 	if (!ws)
 		return 1;
 	struct mcs_client_opts co = { .size = sizeof(co), .socket_path = b.sock };
+	mcs_client_opts_env(&co);
 	/* sources spread over more than the cache so puts read cold memory */
 	size_t nsrc = MCS_MAX((size_t)1, (size_t)((256u << 20) / b.size / b.threads));
 	for (unsigned t = 0; t < b.threads; t++) {
@@ -477,7 +478,7 @@ int main(int argc, char **argv)
 	pthread_barrier_wait(&b.start);
 	for (unsigned t = 0; t < b.threads; t++) {
 		pthread_join(ws[t].th, NULL);
-		mcs_client_free(ws[t].cl);
+		mcs_client_unref(ws[t].cl);
 		free(ws[t].lat);
 	}
 	if (have_prog)

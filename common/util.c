@@ -242,3 +242,23 @@ int mcs_tcp_listen(const char *addr, uint16_t port, int backlog, uint16_t *ret_p
 							 : ((struct sockaddr_in *)&ss)->sin_port);
 	return fd;
 }
+
+static bool env_is(const char *name, const char *value)
+{
+	const char *e = getenv(name);
+	return e && strcmp(e, value) == 0;
+}
+
+void mcs_client_opts_env(struct mcs_client_opts *o)
+{
+	uint64_t us;
+	if (env_is("MCSTORE_PREFAULT", "1"))
+		o->flags |= MCS_CLIENT_PREFAULT;
+	if (env_is("MCSTORE_DIRECT_MASTER", "0"))
+		o->flags |= MCS_CLIENT_VIA_DAEMON_META;
+	if (env_is("MCSTORE_DIRECT_DATA", "0"))
+		o->flags |= MCS_CLIENT_VIA_DAEMON_DATA;
+	const char *e = getenv("MCSTORE_BUSY_POLL_US");
+	if (e && mcs_parse_u64(e, 1000000, &us) == 0)
+		o->busy_poll_us = (unsigned)us;
+}

@@ -71,6 +71,12 @@ int mcs_tcp_connect(const char *host, uint16_t port, int timeout_ms, const char 
  * picks for port 0; or a negative errno: -EINVAL when addr does not
  * resolve, with getaddrinfo()'s reason in *ret_why (if not NULL). */
 int mcs_tcp_listen(const char *addr, uint16_t port, int backlog, uint16_t *ret_port, const char **ret_why);
+struct mcs_client_opts;
+/* The environment of mcstore's client programs onto their handle's
+ * options (libmcstore itself reads only MCSTORE_SOCKET): MCSTORE_PREFAULT=1,
+ * MCSTORE_BUSY_POLL_US=US, MCSTORE_DIRECT_MASTER=0 and MCSTORE_DIRECT_DATA=0
+ * (see libmcstore(3)). */
+void mcs_client_opts_env(struct mcs_client_opts *o);
 /* Format a byte count as "1.5 GiB" into buf. */
 const char *mcs_fmt_size(uint64_t v, char *buf, size_t len);
 

@@ -99,7 +99,7 @@ static int stat_json(const struct mcs_stat *s)
 		jadd_u64(ctr, stat_counters[i].name, stat_counter(s, i));
 	json_object_object_add(o, "counters", ctr);
 	for (uint64_t i = 0; i < s->n_segments; i++) {
-		const struct mcs_segment_info *g = &s->segments[i];
+		const struct mcs_segment_info *g = mcs_stat_segment(s, i);
 		struct json_object *j = json_object_new_object();
 		jadd_str(j, "name", g->name);
 		jadd_str(j, "node", g->node);
@@ -129,7 +129,7 @@ static void stat_text(const struct mcs_stat *s, bool bytes)
 			printf("%s: %llu\n", stat_counters[i].name, (unsigned long long)stat_counter(s, i));
 	printf("\n%-24s %-20s %14s %14s %10s\n", "SEGMENT", "NODE", "SIZE", "USED", "BUFFERS");
 	for (uint64_t i = 0; i < s->n_segments; i++) {
-		const struct mcs_segment_info *g = &s->segments[i];
+		const struct mcs_segment_info *g = mcs_stat_segment(s, i);
 		printf("%-24s %-20s %14s %14s %10llu\n", g->name, g->node, ctl_size(g->size, bytes, a, sizeof(a)),
 		       ctl_size(g->used, bytes, b, sizeof(b)), (unsigned long long)g->n_allocs);
 	}
@@ -155,7 +155,7 @@ static int stat_run(const struct ctl_cmd *cmd, int argc, char **argv)
 			stat_text(s, f.bytes);
 		mcs_stat_free(s);
 	}
-	mcs_client_free(cl);
+	mcs_client_unref(cl);
 	return r;
 }
 
@@ -184,9 +184,10 @@ static int locate_json(const char *key, const struct mcs_object_info *info)
 	jadd_str(o, "checksum", sum);
 	for (size_t i = 0; i < info->n_replicas; i++) {
 		struct json_object *rep = json_object_new_object(), *bufs = json_object_new_array();
-		jadd_str(rep, "status", replica_status(info->replicas[i].status));
-		for (size_t b = 0; b < info->replicas[i].n_buffers; b++) {
-			const struct mcs_buffer_location *l = &info->replicas[i].buffers[b];
+		const struct mcs_replica_info *ri = mcs_object_replica(info, i);
+		jadd_str(rep, "status", replica_status(ri->status));
+		for (size_t b = 0; b < ri->n_buffers; b++) {
+			const struct mcs_buffer_location *l = mcs_object_buffer(info, i, b);
 			struct json_object *j = json_object_new_object();
 			jadd_str(j, "node", l->node);
 			jadd_str(j, "segment", l->segment);
@@ -209,8 +210,8 @@ static void locate_text(const char *key, const struct mcs_object_info *info, boo
 	       info->n_replicas, (unsigned long long)info->checksum);
 	printf("%-8s %-20s %-24s %-22s %14s %14s\n", "REPLICA", "NODE", "SEGMENT", "ENDPOINT", "OFFSET", "LENGTH");
 	for (size_t i = 0; i < info->n_replicas; i++)
-		for (size_t k = 0; k < info->replicas[i].n_buffers; k++) {
-			const struct mcs_buffer_location *l = &info->replicas[i].buffers[k];
+		for (size_t k = 0; k < mcs_object_replica(info, i)->n_buffers; k++) {
+			const struct mcs_buffer_location *l = mcs_object_buffer(info, i, k);
 			printf("%-8zu %-20s %-24s %-22s %14llu %14s\n", i, l->node, l->segment,
 			       *l->endpoint ? l->endpoint : "-", (unsigned long long)l->offset,
 			       ctl_size(l->len, bytes, b, sizeof(b)));
@@ -238,7 +239,7 @@ static int locate_run(const struct ctl_cmd *cmd, int argc, char **argv)
 			locate_text(key, info, f.bytes);
 		mcs_object_info_free(info);
 	}
-	mcs_client_free(cl);
+	mcs_client_unref(cl);
 	return r;
 }
 
@@ -286,7 +287,7 @@ static int keys_run(const struct ctl_cmd *cmd, int argc, char **argv)
 	} while (cursor && shown < limit);
 	if (fflush(stdout) != 0 && r == 0)
 		r = EXIT_ERROR;
-	mcs_client_free(cl);
+	mcs_client_unref(cl);
 	return r;
 }
 
@@ -307,6 +308,7 @@ const struct ctl_cmd ctl_keys = {
 static int health_once(char *line, size_t len)
 {
 	struct mcs_client_opts o = { .size = sizeof(o), .socket_path = ctl_socket_path(), .timeout_ms = 10000 };
+	mcs_client_opts_env(&o);
 	struct mcs_client *cl;
 	int r = mcs_client_new(&o, &cl);
 	if (r < 0) {
@@ -315,7 +317,7 @@ static int health_once(char *line, size_t len)
 	}
 	struct mcs_stat *s;
 	r = mcs_stat(cl, &s);
-	mcs_client_free(cl);
+	mcs_client_unref(cl);
 	if (r < 0) {
 		snprintf(line, len, "unhealthy: node daemon at %s is up, but the master does not answer (%s)",
 			 o.socket_path, mcs_strerror(r));
@@ -323,7 +325,7 @@ static int health_once(char *line, size_t len)
 	}
 	bool mounted = false;
 	for (uint64_t i = 0; i < s->n_segments && !mounted; i++)
-		mounted = strcmp(s->segments[i].name, s->local_segment) == 0;
+		mounted = strcmp(mcs_stat_segment(s, i)->name, s->local_segment) == 0;
 	if (mounted)
 		snprintf(line, len, "healthy: node %s, segment %s mounted with the master (%llu segments in the cluster)",
 			 s->local_node, s->local_segment, (unsigned long long)s->n_segments);

@@ -148,6 +148,7 @@ static void explain_connect(const char *path, int r)
 int ctl_open(struct mcs_client **ret)
 {
 	struct mcs_client_opts o = { .size = sizeof(o), .socket_path = ctl_socket_path() };
+	mcs_client_opts_env(&o);
 	int r = mcs_client_new(&o, ret);
 	if (r < 0) {
 		explain_connect(o.socket_path, r);

@@ -153,7 +153,8 @@ static int put_run(const struct ctl_cmd *cmd, int argc, char **argv)
 	struct mcs_client *cl;
 	if ((r = ctl_open(&cl)) != 0)
 		goto out;
-	int n = mcs_put(cl, key, in.data, in.len, &cfg);
+	unsigned stored = 0;
+	int n = mcs_put(cl, key, in.data, in.len, &cfg, &stored);
 	if (n == -EXFULL) {
 		uint64_t able = mcs_error_detail();
 		fprintf(stderr, "mcstorectl: put %s: only %llu node%s can hold a replica, %u asked (--all-or-nothing)\n",
@@ -161,9 +162,9 @@ static int put_run(const struct ctl_cmd *cmd, int argc, char **argv)
 		r = EXIT_ERROR;
 	} else if (n < 0)
 		r = ctl_fail("put", key, n);
-	else if ((uint32_t)n < cfg.replica_num)
-		fprintf(stderr, "mcstorectl: put %s: stored %d of %u replicas\n", key, n, cfg.replica_num);
-	mcs_client_free(cl);
+	else if (stored < cfg.replica_num)
+		fprintf(stderr, "mcstorectl: put %s: stored %u of %u replicas\n", key, stored, cfg.replica_num);
+	mcs_client_unref(cl);
 out:
 	input_close(&in);
 	return r;
@@ -224,7 +225,7 @@ static int get_run(const struct ctl_cmd *cmd, int argc, char **argv)
 	struct mcs_view *v = NULL;
 	void *buf = NULL;
 	size_t len = 0;
-	r = mcs_get_view(cl, key, &v);
+	r = mcs_get_view(cl, key, 0, &v);
 	if (r == -EREMOTE)
 		r = mcs_get_alloc(cl, key, &buf, &len);
 	if (r < 0) {
@@ -253,9 +254,9 @@ static int get_run(const struct ctl_cmd *cmd, int argc, char **argv)
 		r = EXIT_ERROR;
 	}
 done:
-	mcs_view_release(cl, v);
+	mcs_view_release(v);
 	free(buf);
-	mcs_client_free(cl);
+	mcs_client_unref(cl);
 	return r;
 }
 
@@ -287,7 +288,7 @@ static int exists_run(const struct ctl_cmd *cmd, int argc, char **argv)
 		return r;
 	r = mcs_exists(cl, key);
 	r = r == 1 ? 0 : r == 0 ? EXIT_NOTFOUND : ctl_fail("exists", key, r);
-	mcs_client_free(cl);
+	mcs_client_unref(cl);
 	return r;
 }
 
@@ -363,7 +364,7 @@ static int rm_run(const struct ctl_cmd *cmd, int argc, char **argv)
 		r = rm_leased(key, tries > 0, waited);
 	else if (r < 0)
 		r = ctl_fail("rm", key, r);
-	mcs_client_free(cl);
+	mcs_client_unref(cl);
 	return r;
 }
 
@@ -396,7 +397,7 @@ static int rm_all_run(const struct ctl_cmd *cmd, int argc, char **argv)
 		r = ctl_fail("rm-all", NULL, r);
 	else
 		printf("removed %llu objects\n", (unsigned long long)n);
-	mcs_client_free(cl);
+	mcs_client_unref(cl);
 	return r;
 }
 

@@ -32,6 +32,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "mcstore.h"
+
 #define MCS_PROTO_MAGIC 0x3153434du
 #define MCS_PROTO_VERSION 2  /* 2: statuses are negated errnos */
 #define MCS_HDR_SIZE 24
@@ -208,14 +210,7 @@ struct mcs_handle {
 	uint64_t offset;
 	uint64_t len;
 };
-enum mcs_replica_status {
-	MCS_REPLICA_UNDEFINED = 0,
-	MCS_REPLICA_INITIALIZED = 1,
-	MCS_REPLICA_PROCESSING = 2,
-	MCS_REPLICA_COMPLETE = 3,
-	MCS_REPLICA_REMOVED = 4,
-	MCS_REPLICA_FAILED = 5,
-};
+/* a replica's status: enum mcs_replica_status of mcstore.h */
 struct mcs_replica {
 	uint8_t status;
 	uint32_t n_handles;        /* <= MCS_MAX_HANDLES */
@@ -239,7 +234,10 @@ struct mcs_put_end_req {
 };
 
 /* GET_REPLICAS request */
-enum { MCS_GET_HOLD = 1u << 0 }; /* hold a lease until RELEASE (zero-copy views) */
+enum {
+	MCS_GET_HOLD = 1u << 0,    /* hold a lease until RELEASE (zero-copy views) */
+	MCS_GET_NOLEASE = 1u << 1, /* only look: no lease, not made recently used (locate) */
+};
 struct mcs_get_req {
 	struct mcs_str key;
 	uint32_t flags;

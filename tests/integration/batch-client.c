@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "mcstore.h"
 
 static int failures;
@@ -88,16 +89,19 @@ static void do_put(struct mcs_client *c, const char *prefix, unsigned n, const c
 		cfg.locations = locs;
 		cfg.n_locations = 1;
 	}
-	int r = mcs_put_batch(c, n, (const char *const *)keys, v, &cfg, res);
+	unsigned *reps = calloc(n ? n : 1, sizeof(*reps));
+	int r = mcs_put_batch(c, n, (const char *const *)keys, v, &cfg, res, reps);
 	expect(r == (int)n, "put batch returned %d (%s), wanted %u", r, r < 0 ? mcs_strerror(r) : "", n);
 	for (unsigned i = 0; i < n; i++) {
-		expect(res[i] == 1, "put %s: %d (%s)", keys[i], res[i], mcs_strerror(res[i]));
+		expect(res[i] == 0 && reps[i] == 1, "put %s: %d (%s), %u replicas", keys[i], res[i],
+		       mcs_strerror(res[i]), reps[i]);
 		free(v[i].iov_base);
 		free(keys[i]);
 	}
 	free(keys);
 	free(v);
 	free(res);
+	free(reps);
 }
 
 static void do_get(struct mcs_client *c, const char *prefix, unsigned n)
@@ -127,7 +131,7 @@ static void do_view(struct mcs_client *c, const char *prefix, unsigned n, bool n
 	char **keys = make_keys(prefix, n, 0);
 	struct mcs_view **v = calloc(n, sizeof(*v));
 	int *res = calloc(n, sizeof(*res));
-	int r = mcs_get_view_batch(c, n, (const char *const *)keys, v, res);
+	int r = mcs_get_view_batch(c, n, (const char *const *)keys, 0, v, res);
 	/* an empty object has no bytes anywhere: its view works on any node */
 	unsigned empty = (n + 7) / 8;
 	expect(r == (int)(notlocal ? empty : n), "view batch returned %d", r);
@@ -148,7 +152,7 @@ static void do_view(struct mcs_client *c, const char *prefix, unsigned n, bool n
 			}
 			free(want);
 		}
-		mcs_view_release(c, v[i]);
+		mcs_view_release(v[i]);
 		free(keys[i]);
 	}
 	free(keys);
@@ -184,16 +188,17 @@ static void do_errors(struct mcs_client *c, const char *prefix)
 	uint8_t *v0 = value(k0, 10), *v1 = value(k1, 5000);
 	struct iovec v[3] = { { v0, 10 }, { v1, 5000 }, { v0, 10 } };
 	int res[3];
-	int r = mcs_put_batch(c, 3, keys, v, NULL, res);
+	unsigned reps[3] = { 7, 7, 7 };
+	int r = mcs_put_batch(c, 3, keys, v, NULL, res, reps);
 	expect(r == 1, "mixed put batch returned %d, wanted 1", r);
-	expect(res[0] == -EEXIST, "put of a stored key: %d", res[0]);
-	expect(res[1] == 1, "put of a new key: %d", res[1]);
+	expect(res[0] == -EEXIST && reps[0] == 0, "put of a stored key: %d, %u replicas", res[0], reps[0]);
+	expect(res[1] == 0 && reps[1] == 1, "put of a new key: %d, %u replicas", res[1], reps[1]);
 	expect(res[2] == -EAGAIN || res[2] == -EEXIST, "second put of the new key: %d (%s)", res[2],
 	       mcs_strerror(res[2]));
 
 	/* the new key holds the first value, not the duplicate's */
 	uint8_t buf[5000];
-	ssize_t n = mcs_get(c, k1, buf, sizeof(buf), NULL);
+	ssize_t n = mcs_get(c, k1, buf, sizeof(buf));
 	expect(n == 5000 && memcmp(buf, v1, 5000) == 0, "the new key reads back as its first value (%zd)", n);
 
 	/* a small buffer, a missing key, a good one */
@@ -226,6 +231,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct mcs_client_opts o = { .size = sizeof(o), .socket_path = argv[1] };
+	mcs_client_opts_env(&o);
 	struct mcs_client *c;
 	int r = mcs_client_new(&o, &c);
 	if (r < 0) {
@@ -246,6 +252,6 @@ int main(int argc, char **argv)
 		do_errors(c, prefix);
 	else
 		return 2;
-	mcs_client_free(c);
+	mcs_client_unref(c);
 	return failures ? 1 : 0;
 }

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/util.h"
 #include "mcstore.h"
 
 static int failures;
@@ -118,9 +119,10 @@ static void do_put(struct mcs_client *c, const char *key, int argc, char **argv)
 		cfg.locations = (const char *const *)argv + 1;
 		cfg.n_locations = (size_t)argc - 1;
 	}
-	int r = mcs_put(c, key, v, n, &cfg);
-	expect(r == (int)cfg.replica_num, "put %s: %d (%s), wanted %u replicas", key, r, mcs_strerror(r),
-	       cfg.replica_num);
+	unsigned reps = 0;
+	int r = mcs_put(c, key, v, n, &cfg, &reps);
+	expect(r == 0 && reps == cfg.replica_num, "put %s: %d (%s), %u replicas, wanted %u", key, r, mcs_strerror(r),
+	       reps, cfg.replica_num);
 	free(v);
 }
 
@@ -139,7 +141,7 @@ static void do_flip(struct mcs_client *c, const char *key, const char *offset)
 {
 	size_t n = size_of(key), off = offset ? (size_t)strtoull(offset, NULL, 10) : n / 2;
 	struct mcs_view *v = NULL;
-	int r = mcs_get_view(c, key, &v);
+	int r = mcs_get_view(c, key, 0, &v);
 	expect(r == 0, "view of %s to damage it: %s", key, mcs_strerror(r));
 	if (r < 0)
 		return;
@@ -147,7 +149,7 @@ static void do_flip(struct mcs_client *c, const char *key, const char *offset)
 	expect(p && v->size == n, "view of %s: size %zu, offset %zu", key, v->size, off);
 	if (p)
 		*p ^= 0xff; /* the segment is mapped read-write: the view is read-only by contract only */
-	mcs_view_release(c, v);
+	mcs_view_release(v);
 }
 
 /* Every copying read of one key, one at a time. */
@@ -158,7 +160,7 @@ static void get_one(struct mcs_client *c, const char *key, bool ok, uint8_t *sha
 	if (!buf)
 		exit(2);
 	memset(buf, 0, n + 1);
-	ssize_t r = mcs_get(c, key, buf, n + 1, NULL);
+	ssize_t r = mcs_get(c, key, buf, n + 1);
 	if (ok)
 		expect(r == (ssize_t)n && !memcmp(buf, want, n), "mcs_get %s: %zd (%s), wanted %zu right bytes", key,
 		       r, r < 0 ? mcs_strerror((int)r) : "", n);
@@ -190,7 +192,7 @@ static void get_one(struct mcs_client *c, const char *key, bool ok, uint8_t *sha
 	/* into memory shared with the daemon: a remote replica lands there
 	 * straight from the other node and is hashed in place */
 	memset(shared, 0, n);
-	r = mcs_get(c, key, shared, n, NULL);
+	r = mcs_get(c, key, shared, n);
 	if (ok)
 		expect(r == (ssize_t)n && !memcmp(shared, want, n), "mcs_get %s into a shared buffer: %zd", key, r);
 	else
@@ -279,13 +281,13 @@ static void do_view(struct mcs_client *c, const char *key, bool ok)
 {
 	size_t n = size_of(key);
 	struct mcs_view *v = (struct mcs_view *)0x1;
-	int r = mcs_get_view(c, key, &v);
+	int r = mcs_get_view(c, key, 0, &v);
 	if (!ok) {
 		expect(r == -EBADMSG, "mcs_get_view %s: %d (%s), wanted -EBADMSG", key, r,
 		       mcs_strerror(r));
 		expect(v == (struct mcs_view *)0x1, "a failed mcs_get_view set *ret");
 		if (r == 0)
-			mcs_view_release(c, v);
+			mcs_view_release(v);
 		r = remove_soon(c, key);
 		expect(r == 0, "remove %s after the failed view: %d (%s)", key, r, mcs_strerror(r));
 		expect(mcs_exists(c, key) == 0, "%s still exists after its removal", key);
@@ -295,7 +297,7 @@ static void do_view(struct mcs_client *c, const char *key, bool ok)
 	if (r < 0)
 		return;
 	expect(v->size == n && view_matches(v, key), "view of %s: size %zu, wanted %zu right bytes", key, v->size, n);
-	mcs_view_release(c, v);
+	mcs_view_release(v);
 }
 
 static void do_viewnv(struct mcs_client *c, int n, char **args)
@@ -309,44 +311,44 @@ static void do_viewnv(struct mcs_client *c, int n, char **args)
 	int want_ok = 0;
 	for (int i = 0; i < n; i++) {
 		want_ok += ok[i];
-		int r = mcs_get_view_flags(c, keys[i], MCS_VIEW_NOVERIFY, &v[i]);
+		int r = mcs_get_view(c, keys[i], MCS_VIEW_NOVERIFY, &v[i]);
 		expect(r == 0, "unverified view of %s: %d (%s)", keys[i], r, mcs_strerror(r));
 		if (r < 0)
 			continue;
 		expect(v[i]->size == size_of(keys[i]), "unverified view of %s: size %zu", keys[i], v[i]->size);
 		expect(view_matches(v[i], keys[i]) == ok[i], "unverified view of %s: bytes %s", keys[i],
 		       ok[i] ? "differ" : "match though damaged");
-		r = mcs_view_verify(c, v[i]);
+		r = mcs_view_verify(v[i]);
 		expect(r == (ok[i] ? 0 : -EBADMSG), "mcs_view_verify %s: %d (%s)", keys[i], r, mcs_strerror(r));
-		r = mcs_view_verify(c, v[i]);
+		r = mcs_view_verify(v[i]);
 		expect(r == (ok[i] ? 0 : -EBADMSG), "mcs_view_verify %s again: %d", keys[i], r);
-		mcs_view_release(c, v[i]);
+		mcs_view_release(v[i]);
 	}
 
-	int r = mcs_get_view_batch_flags(c, (size_t)n, keys, MCS_VIEW_NOVERIFY, v, res);
+	int r = mcs_get_view_batch(c, (size_t)n, keys, MCS_VIEW_NOVERIFY, v, res);
 	expect(r == n, "unverified view batch: %d (%s), wanted %d", r, r < 0 ? mcs_strerror(r) : "views", n);
 	for (int i = 0; r >= 0 && i < n; i++) {
 		expect(res[i] == 0 && v[i], "unverified batch view of %s: %d", keys[i], res[i]);
 		if (res[i] < 0 || !v[i])
 			continue;
-		int vr = mcs_view_verify(c, v[i]);
+		int vr = mcs_view_verify(v[i]);
 		expect(vr == (ok[i] ? 0 : -EBADMSG), "mcs_view_verify of batch view %s: %d", keys[i], vr);
-		mcs_view_release(c, v[i]);
+		mcs_view_release(v[i]);
 	}
-	r = mcs_get_view_batch(c, (size_t)n, keys, v, res);
+	r = mcs_get_view_batch(c, (size_t)n, keys, 0, v, res);
 	expect(r == want_ok, "verified view batch: %d, wanted %d", r, want_ok);
 	for (int i = 0; r >= 0 && i < n; i++) {
 		expect(ok[i] ? res[i] == 0 && v[i] && view_matches(v[i], keys[i]) : res[i] == -EBADMSG && !v[i],
 		       "verified batch view of %s: %d (%s)", keys[i], res[i], mcs_strerror(res[i]));
-		mcs_view_release(c, res[i] == 0 ? v[i] : NULL);
+		mcs_view_release(res[i] == 0 ? v[i] : NULL);
 	}
 
 	/* bad flags and arguments are refused, leaving *ret alone */
-	expect(mcs_get_view_flags(c, keys[0], 2, &bad) == -EINVAL && bad == (struct mcs_view *)0x1,
+	expect(mcs_get_view(c, keys[0], 2, &bad) == -EINVAL && bad == (struct mcs_view *)0x1,
 	       "mcs_get_view_flags with an unknown flag");
-	expect(mcs_get_view_batch_flags(c, (size_t)n, keys, ~0u, v, res) == -EINVAL,
+	expect(mcs_get_view_batch(c, (size_t)n, keys, ~0u, v, res) == -EINVAL,
 	       "mcs_get_view_batch_flags with unknown flags");
-	expect(mcs_view_verify(c, NULL) == -EINVAL, "mcs_view_verify of NULL");
+	expect(mcs_view_verify(NULL) == -EINVAL, "mcs_view_verify of NULL");
 
 	/* neither kind of view left a hold behind */
 	for (int i = 0; i < n; i++) {
@@ -365,19 +367,19 @@ static void do_reverify(struct mcs_client *c, const char *key)
 {
 	size_t n = size_of(key);
 	struct mcs_view *v;
-	int r = mcs_get_view(c, key, &v);
+	int r = mcs_get_view(c, key, 0, &v);
 	expect(r == 0, "view of %s: %s", key, mcs_strerror(r));
 	if (r < 0)
 		return;
-	expect(mcs_view_verify(c, v) == 0, "mcs_view_verify of an intact view");
+	expect(mcs_view_verify(v) == 0, "mcs_view_verify of an intact view");
 	uint8_t *p = byte_at(v, n - 1);
 	if (!p)
 		exit(2);
 	*p ^= 0x01;
-	expect(mcs_view_verify(c, v) == -EBADMSG, "mcs_view_verify after the last bit changed");
+	expect(mcs_view_verify(v) == -EBADMSG, "mcs_view_verify after the last bit changed");
 	*p ^= 0x01;
-	expect(mcs_view_verify(c, v) == 0, "mcs_view_verify after the repair");
-	mcs_view_release(c, v);
+	expect(mcs_view_verify(v) == 0, "mcs_view_verify after the repair");
+	mcs_view_release(v);
 }
 
 int main(int argc, char **argv)
@@ -387,6 +389,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct mcs_client_opts o = { .size = sizeof(o), .socket_path = argv[1] };
+	mcs_client_opts_env(&o);
 	struct mcs_client *c;
 	int r = mcs_client_new(&o, &c);
 	if (r < 0) {
@@ -408,6 +411,6 @@ int main(int argc, char **argv)
 		do_reverify(c, argv[3]);
 	else
 		return 2;
-	mcs_client_free(c);
+	mcs_client_unref(c);
 	return failures ? 1 : 0;
 }

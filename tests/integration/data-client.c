@@ -26,6 +26,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "common/util.h"
 #include "mcstore.h"
 
 static volatile sig_atomic_t stop_loop;
@@ -80,6 +81,7 @@ int main(int argc, char **argv)
 		return usage();
 	struct mcs_client_opts o = { .size = sizeof(o), .socket_path = argv[1],
 				     .timeout_ms = (unsigned)strtoul(argv[2], NULL, 10) };
+	mcs_client_opts_env(&o);
 	struct mcs_client *c;
 	int r = mcs_client_new(&o, &c);
 	if (r < 0) {
@@ -97,7 +99,7 @@ int main(int argc, char **argv)
 						    .locations = (const char *const *)argv + 6,
 						    .n_locations = argc > 6 ? (size_t)(argc - 6) : 0 };
 		uint64_t t0 = now_ms();
-		r = mcs_put(c, argv[4], v, len, &cfg);
+		r = mcs_put(c, argv[4], v, len, &cfg, NULL);
 		fprintf(stderr, "ms=%llu\n", (unsigned long long)(now_ms() - t0));
 		if (r < 0) {
 			fprintf(stderr, "data-client: put %s: %s\n", argv[4], mcs_strerror(r));
@@ -110,10 +112,10 @@ int main(int argc, char **argv)
 			return usage();
 		/* the object's size, then as many uneven pieces over it (the
 		 * last one a byte larger than needed) */
-		size_t size = 0;
-		ssize_t n0 = mcs_get(c, argv[4], NULL, 0, &size);
-		if (n0 < 0 && n0 != -ERANGE) {
-			fprintf(stderr, "data-client: get %s: %s\n", argv[4], mcs_strerror((int)n0));
+		uint64_t size = 0;
+		int n0 = mcs_get_size(c, argv[4], &size);
+		if (n0 < 0) {
+			fprintf(stderr, "data-client: get %s: %s\n", argv[4], mcs_strerror(n0));
 			return 3;
 		}
 		size_t cap = size + 1;
@@ -166,7 +168,7 @@ int main(int argc, char **argv)
 				const char *key = argv[5 + 2 * i];
 				memset(buf, 0xa5, wlen[i] < 4096 ? wlen[i] : 4096);
 				uint64_t t0 = now_ms();
-				ssize_t n = mcs_get(c, key, buf, cap + 1, NULL);
+				ssize_t n = mcs_get(c, key, buf, cap + 1);
 				uint64_t ms = now_ms() - t0;
 				worst = ms > worst ? ms : worst;
 				if (n < 0) {
@@ -187,9 +189,9 @@ int main(int argc, char **argv)
 		for (int i = 0; i < nk; i++)
 			free(want[i]);
 	} else {
-		mcs_client_free(c);
+		mcs_client_unref(c);
 		return usage();
 	}
-	mcs_client_free(c);
+	mcs_client_unref(c);
 	return st;
 }

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "mcstore.h"
 
 static void fill(const char *key, uint8_t *p, size_t n)
@@ -40,6 +41,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct mcs_client_opts o = { .size = sizeof(o), .socket_path = argv[1], .timeout_ms = 5000 };
+	mcs_client_opts_env(&o);
 	struct mcs_client *c;
 	int r = mcs_client_new(&o, &c);
 	if (r < 0) {
@@ -54,16 +56,17 @@ int main(int argc, char **argv)
 		if (sscanf(line, "put %255s %zu", key, &size) == 2) {
 			uint8_t *p = malloc(size ? size : 1);
 			fill(key, p, size);
-			r = mcs_put(c, key, p, size, NULL);
+			unsigned reps = 0;
+			r = mcs_put(c, key, p, size, NULL, &reps);
 			free(p);
 			if (r < 0)
 				printf("err %s\n", mcs_strerror(r));
 			else
-				printf("ok %d\n", r);
+				printf("ok %u\n", reps);
 		} else if (sscanf(line, "get %255s %zu", key, &size) == 2) {
 			uint8_t *want = malloc(size ? size : 1), *got = malloc(size + 1);
 			fill(key, want, size);
-			ssize_t n = mcs_get(c, key, got, size + 1, NULL);
+			ssize_t n = mcs_get(c, key, got, size + 1);
 			if (n < 0)
 				printf("err %s\n", mcs_strerror((int)n));
 			else
@@ -71,13 +74,13 @@ int main(int argc, char **argv)
 			free(want);
 			free(got);
 		} else if (sscanf(line, "view %255s", key) == 1) {
-			r = mcs_get_view(c, key, &view);
+			r = mcs_get_view(c, key, 0, &view);
 			if (r < 0)
 				printf("err %s\n", mcs_strerror(r));
 			else
 				printf("ok\n");
 		} else if (strncmp(line, "release", 7) == 0) {
-			mcs_view_release(c, view);
+			mcs_view_release(view);
 			view = NULL;
 			printf("ok\n");
 		} else if (strncmp(line, "quit", 4) == 0) {
@@ -86,6 +89,6 @@ int main(int argc, char **argv)
 			printf("err unknown command\n");
 		}
 	}
-	mcs_client_free(c);
+	mcs_client_unref(c);
 	return 0;
 }

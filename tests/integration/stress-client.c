@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/util.h"
 #include "mcstore.h"
 
 #define MAX_SIZE (8u << 20)
@@ -75,7 +76,7 @@ static int verify(struct mcs_client *c, const char *key, unsigned i, uint8_t *ex
 	switch (i % 3) {
 	case 0: {
 		memset(got, 0xaa, n);
-		ssize_t g = mcs_get(c, key, got, MAX_SIZE, NULL);
+		ssize_t g = mcs_get(c, key, got, MAX_SIZE);
 		if (g < 0)
 			return (int)g;
 		r = (size_t)g == n && memcmp(got, expect, n) == 0 ? 0 : 1;
@@ -93,7 +94,7 @@ static int verify(struct mcs_client *c, const char *key, unsigned i, uint8_t *ex
 	}
 	default: {
 		struct mcs_view *v;
-		r = mcs_get_view(c, key, &v);
+		r = mcs_get_view(c, key, 0, &v);
 		if (r < 0)
 			return r;
 		size_t off = 0;
@@ -105,7 +106,7 @@ static int verify(struct mcs_client *c, const char *key, unsigned i, uint8_t *ex
 		}
 		if (off != n)
 			r = 1;
-		mcs_view_release(c, v);
+		mcs_view_release(v);
 		break;
 	}
 	}
@@ -125,6 +126,7 @@ static int chaos(int argc, char **argv)
 	const char *prefix = argv[3];
 	int seconds = atoi(argv[4]);
 	struct mcs_client_opts o = { .size = sizeof(o), .socket_path = argv[2], .timeout_ms = 20000 };
+	mcs_client_opts_env(&o);
 	struct mcs_client *c;
 	int r = mcs_client_new(&o, &c);
 	if (r < 0) {
@@ -143,7 +145,7 @@ static int chaos(int argc, char **argv)
 		snprintf(key, sizeof(key), "%s-%u", prefix, next);
 		size_t n = key_size(key, next) & ((1u << 20) - 1);
 		fill(buf, n, key_seed(key));
-		r = mcs_put(c, key, buf, n, &cfg);
+		r = mcs_put(c, key, buf, n, &cfg, NULL);
 		if (r < 0)
 			put_fail++;
 		else
@@ -156,7 +158,7 @@ static int chaos(int argc, char **argv)
 			snprintf(key, sizeof(key), "%s-%u", p, i);
 			size_t want = key_size(key, i) & ((1u << 20) - 1);
 			fill(expect, want, key_seed(key));
-			ssize_t g = mcs_get(c, key, got, MAX_SIZE, NULL);
+			ssize_t g = mcs_get(c, key, got, MAX_SIZE);
 			if (g == -ENOENT || g == -EAGAIN) /* not put, or its put not ended */
 				notfound++;
 			else if (g < 0) {
@@ -174,7 +176,7 @@ static int chaos(int argc, char **argv)
 	free(buf);
 	free(got);
 	free(expect);
-	mcs_client_free(c);
+	mcs_client_unref(c);
 	return wrong || errors || good == 0 ? 1 : 0;
 }
 
@@ -187,6 +189,7 @@ static int chaos(int argc, char **argv)
 static int fill_mode(int argc, char **argv)
 {
 	struct mcs_client_opts o = { .size = sizeof(o), .socket_path = argv[2] };
+	mcs_client_opts_env(&o);
 	struct mcs_client *c;
 	unsigned count = (unsigned)atoi(argv[3]), size = (unsigned)atoi(argv[4]), pinned = (unsigned)atoi(argv[5]);
 	int r = mcs_client_new(&o, &c);
@@ -203,19 +206,19 @@ static int fill_mode(int argc, char **argv)
 	for (unsigned i = 0; i < pinned; i++) {
 		snprintf(key, sizeof(key), "pin-%u", i);
 		fill(buf, size, key_seed(key));
-		failed += mcs_put(c, key, buf, size, &pin) < 0;
+		failed += mcs_put(c, key, buf, size, &pin, NULL) < 0;
 	}
 	fill(buf, size, key_seed("hot"));
-	failed += mcs_put(c, "hot", buf, size, NULL) < 0;
+	failed += mcs_put(c, "hot", buf, size, NULL, NULL) < 0;
 	for (unsigned i = 0; i < count; i++) {
 		snprintf(key, sizeof(key), "fill-%u", i);
 		fill(buf, size, key_seed(key));
-		r = mcs_put(c, key, buf, size, NULL);
+		r = mcs_put(c, key, buf, size, NULL, NULL);
 		if (r < 0) {
 			fprintf(stderr, "stress-client: put %s: %s\n", key, mcs_strerror(r));
 			failed++;
 		}
-		ssize_t g = mcs_get(c, "hot", got, MAX_SIZE, NULL);
+		ssize_t g = mcs_get(c, "hot", got, MAX_SIZE);
 		if (g != (ssize_t)size) {
 			fprintf(stderr, "stress-client: hot object lost at put %u: %s\n", i, mcs_strerror((int)g));
 			failed++;
@@ -228,7 +231,7 @@ static int fill_mode(int argc, char **argv)
 			snprintf(key, sizeof(key), "pin-%u", i - count);
 		else
 			snprintf(key, sizeof(key), "hot");
-		ssize_t g = mcs_get(c, key, got, MAX_SIZE, NULL);
+		ssize_t g = mcs_get(c, key, got, MAX_SIZE);
 		if (g == -ENOENT)
 			continue;
 		fill(buf, size, key_seed(key));
@@ -247,7 +250,7 @@ static int fill_mode(int argc, char **argv)
 	       first_gone ? "evicted" : "kept");
 	free(buf);
 	free(got);
-	mcs_client_free(c);
+	mcs_client_unref(c);
 	return failed || wrong || !hot || !first_gone || pins_left != pinned ? 1 : 0;
 }
 
@@ -264,6 +267,7 @@ int main(int argc, char **argv)
 	const char *prefix = argv[2], *vprefix = argc == 6 ? argv[4] : NULL;
 	unsigned count = (unsigned)atoi(argv[3]), vcount = argc == 6 ? (unsigned)atoi(argv[5]) : 0;
 	struct mcs_client_opts o = { .size = sizeof(o), .socket_path = argv[1] };
+	mcs_client_opts_env(&o);
 	struct mcs_client *c;
 	int r = mcs_client_new(&o, &c);
 	if (r < 0) {
@@ -281,7 +285,7 @@ int main(int argc, char **argv)
 		snprintf(key, sizeof(key), "%s-%u", prefix, i);
 		size_t n = key_size(key, i);
 		fill(buf, n, key_seed(key));
-		r = mcs_put(c, key, buf, n, NULL);
+		r = mcs_put(c, key, buf, n, NULL, NULL);
 		if (r < 0) {
 			fprintf(stderr, "stress-client: put %s (%zu bytes): %s\n", key, n, mcs_strerror(r));
 			errors++;
@@ -321,6 +325,6 @@ int main(int argc, char **argv)
 	       (unsigned long long)bytes, reads, wrong, errors);
 	free(buf);
 	free(got);
-	mcs_client_free(c);
+	mcs_client_unref(c);
 	return wrong || errors ? 1 : 0;
 }

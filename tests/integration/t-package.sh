@@ -38,6 +38,8 @@ skip() {
 	echo "ok $T_N # SKIP $*"
 }
 version=$("$CTL" --version | awk '{ print $2 }')
+# libmcstore's own version (the API's), as configure has it
+libversion=$(sed -n 's/^Version: //p' "$MCS_BUILDDIR/libmcstore/mcstore.pc")
 MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 SYM=$MCS_SRCDIR/libmcstore/libmcstore.sym
 # the exported names libmcstore.sym lists
@@ -79,14 +81,14 @@ if [ $T_FAILED -ne 0 ]; then
 	exit 1
 fi
 declare -A DEB
-for p in mcstore libmcstore0 libmcstore-dev; do
+for p in mcstore libmcstore1 libmcstore-dev; do
 	f=$OUT/${p}_${version}_$(dpkg-architecture -qDEB_HOST_ARCH).deb
 	[ -f "$f" ] && [ "$(dpkg-deb -f "$f" Package)" = "$p" ] && [ "$(dpkg-deb -f "$f" Version)" = "$version" ]
 	ok $? "$p $version built"
 	DEB[$p]=$f
 done
-dpkg-deb -f "${DEB[mcstore]}" Depends | grep -q "libmcstore0 (>= $version)"
-ok $? "mcstore depends on libmcstore0 (from the symbols file)"
+dpkg-deb -f "${DEB[mcstore]}" Depends | grep -q "libmcstore1 (>= $version)"
+ok $? "mcstore depends on libmcstore1 (from the symbols file)"
 if [ -n "$HAS_TOP" ]; then
 	kernel_types_from_tree "$OUT/build-deb.log"
 	ok $? "configure --enable-bpf=yes took the kernel types from ebpf/mcstore-vmlinux.h, not the build host's kernel"
@@ -110,7 +112,7 @@ ok $? "maintainer scripts: valid sh, create the user and /run/mcstore, start not
 # ---- unpack
 ROOT=$T_DIR/root
 bad=
-for f in "${DEB[mcstore]}" "${DEB[libmcstore0]}" "${DEB[libmcstore-dev]}"; do dpkg -x "$f" "$ROOT" || bad=1; done
+for f in "${DEB[mcstore]}" "${DEB[libmcstore1]}" "${DEB[libmcstore-dev]}"; do dpkg -x "$f" "$ROOT" || bad=1; done
 [ -z "$bad" ]
 ok $? "dpkg -x of the three packages"
 LIB=usr/lib/$MA
@@ -124,7 +126,7 @@ for f in usr/sbin/mcstored usr/sbin/mcstore-master usr/bin/mcstorectl \
 	usr/share/man/man8/mcstored.8.gz usr/share/man/man8/mcstore-master.8.gz \
 	usr/share/mcstore/mcstore-alerts.yml usr/share/mcstore/mcstore-dashboard.json \
 	usr/share/bash-completion/completions/mcstorectl \
-	usr/include/mcstore.h "$LIB/libmcstore.so.0" "$LIB/libmcstore.so" "$LIB/pkgconfig/mcstore.pc"; do
+	usr/include/mcstore.h "$LIB/libmcstore.so.1" "$LIB/libmcstore.so" "$LIB/pkgconfig/mcstore.pc"; do
 	[ -e "$ROOT/$f" ] || missing="$missing $f"
 done
 [ -z "$missing" ]
@@ -135,19 +137,19 @@ grep -q "^ExecStart=/usr/sbin/mcstored$" "$ROOT/lib/systemd/system/mcstored.serv
 ok $? "the units start the installed binaries"
 
 # ---- the library's ABI
-objdump -p "$ROOT/$LIB/libmcstore.so.0" | grep -q "SONAME *libmcstore.so.0$"
-ok $? "SONAME libmcstore.so.0"
-nm -D --defined-only "$ROOT/$LIB/libmcstore.so.0" | awk '$2 == "T" { sub(/@.*/, "", $3); print $3 }' | sort >"$T_DIR/exported"
+objdump -p "$ROOT/$LIB/libmcstore.so.1" | grep -q "SONAME *libmcstore.so.1$"
+ok $? "SONAME libmcstore.so.1"
+nm -D --defined-only "$ROOT/$LIB/libmcstore.so.1" | awk '$2 == "T" { sub(/@.*/, "", $3); print $3 }' | sort >"$T_DIR/exported"
 sym_names | diff - "$T_DIR/exported" >"$T_DIR/d" 2>&1
 ok $? "exports exactly the functions of libmcstore.sym ($(wc -l <"$T_DIR/exported"))"
 sed 's/^/# /' "$T_DIR/d"
 # every export in a version node of libmcstore.sym (one node per release)
 nodes=$(sed -n 's/^\(MCSTORE_[0-9.]*\) {.*/\1/p' "$MCS_SRCDIR/libmcstore/libmcstore.sym" | tr '\n' ' ')
-objdump -T "$ROOT/$LIB/libmcstore.so.0" |
+objdump -T "$ROOT/$LIB/libmcstore.so.1" |
 	awk -v nodes=" $nodes" '$NF ~ /^mcs_/ && index(nodes, " " $(NF-1) " ") == 0 { bad = 1 } END { exit bad }'
 ok $? "every export is versioned, in a node of libmcstore.sym ($nodes)"
-sed -n 's/^ \(mcs_[a-z0-9_]*\)@.*/\1/p' "$MCS_SRCDIR/packaging/debian/libmcstore0.symbols" | sort | diff <(sym_names) - >"$T_DIR/d" 2>&1
-ok $? "packaging/debian/libmcstore0.symbols lists the same functions"
+sed -n 's/^ \(mcs_[a-z0-9_]*\)@.*/\1/p' "$MCS_SRCDIR/packaging/debian/libmcstore1.symbols" | sort | diff <(sym_names) - >"$T_DIR/d" 2>&1
+ok $? "packaging/debian/libmcstore1.symbols lists the same functions"
 sed 's/^/# /' "$T_DIR/d"
 
 # ---- sysusers.d and tmpfiles.d, applied to the scratch root
@@ -193,10 +195,10 @@ export LD_LIBRARY_PATH=$ROOT/$LIB
 MASTER_BIN=$ROOT/usr/sbin/mcstore-master
 NODE_BIN=$ROOT/usr/sbin/mcstored
 CTL=$ROOT/usr/bin/mcstorectl
-[ "$("$CTL" --version)" = "mcstorectl $version (libmcstore $version)" ]
+[ "$("$CTL" --version)" = "mcstorectl $version (libmcstore $libversion)" ]
 ok $? "installed mcstorectl --version: mcstorectl $version (libmcstore $version)"
-ldd "$CTL" | grep -q "libmcstore.so.0 => $ROOT/$LIB/libmcstore.so.0"
-ok $? "which uses the installed libmcstore.so.0"
+ldd "$CTL" | grep -q "libmcstore.so.1 => $ROOT/$LIB/libmcstore.so.1"
+ok $? "which uses the installed libmcstore.so.1"
 if [ -n "$HAS_TOP" ]; then
 	objdump -p "$CTL" | grep -q "NEEDED *libbpf\.so\." && ! "$CTL" top --pid $$ --once 2>&1 | grep -q "built without BPF"
 	ok $? "and has top's BPF programs (links libbpf)"
@@ -251,11 +253,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "connect: %s\n", mcs_strerror(r));
 		return 1;
 	}
-	r = mcs_put(c, "from-dev", "hello, mcstore", 14, NULL);
-	ssize_t n = mcs_get(c, "from-dev", buf, sizeof(buf), NULL);
-	printf("%d %zd %.*s %s\n", r, n, n > 0 ? (int)n : 0, buf, mcs_version());
-	mcs_client_free(c);
-	return !(r == 1 && n == 14 && memcmp(buf, "hello, mcstore", 14) == 0);
+	unsigned reps = 0;
+	r = mcs_put(c, "from-dev", "hello, mcstore", 14, NULL, &reps);
+	ssize_t n = mcs_get(c, "from-dev", buf, sizeof(buf));
+	printf("%d %u %zd %.*s %s %d\n", r, reps, n, n > 0 ? (int)n : 0, buf, mcs_version(),
+	       MCSTORE_CHECK_VERSION(1, 0));
+	mcs_client_unref(c);
+	return !(r == 0 && reps == 1 && n == 14 && memcmp(buf, "hello, mcstore", 14) == 0);
 }
 EOF
 PKG_CONFIG_PATH=$ROOT/$LIB/pkgconfig PKG_CONFIG_SYSROOT_DIR=$ROOT \
@@ -264,7 +268,7 @@ ok $? "a client builds against libmcstore-dev with pkg-config"
 sed 's/^/# /' "$T_DIR/cc.out"
 "$T_DIR/client" "$NODE_SOCK" >"$T_DIR/client.out" 2>&1
 ok $? "and stores and reads through the daemon"
-grep -qx "1 14 hello, mcstore $version" "$T_DIR/client.out"
+grep -qx "0 1 14 hello, mcstore $libversion 1" "$T_DIR/client.out"
 ok $? "(output: $(cat "$T_DIR/client.out"))"
 
 finish_daemons
@@ -297,8 +301,8 @@ else
 	for r in "$T_DIR"/rpms/mcstore{,-libs}-"$version"-1."$arch".rpm; do
 		(cd "$T_DIR/rpmroot" && rpm2cpio "$r" | cpio -idm --quiet)
 	done
-	[ "$(LD_LIBRARY_PATH=$(dirname "$(find "$T_DIR/rpmroot" -name libmcstore.so.0 | head -1)") \
-		"$T_DIR/rpmroot/usr/bin/mcstorectl" --version)" = "mcstorectl $version (libmcstore $version)" ]
+	[ "$(LD_LIBRARY_PATH=$(dirname "$(find "$T_DIR/rpmroot" -name libmcstore.so.1 | head -1)") \
+		"$T_DIR/rpmroot/usr/bin/mcstorectl" --version)" = "mcstorectl $version (libmcstore $libversion)" ]
 	ok $? "mcstorectl from the RPMs runs"
 	if [ -n "$HAS_TOP" ]; then
 		kernel_types_from_tree "$T_DIR/rpms/build-rpm.log" &&

@@ -39,7 +39,7 @@ for v in split together body; do
 	step $v order "BUF_ALLOC came with the next request id and the asked size"
 	step $v shared "what the client wrote in the buffer shows in the fake's mapping"
 	step $v after "a later mcs_exists gets its own answer (the link stayed in step)"
-	step $v free "mcs_buffer_free names the buffer and gets its answer"
+	step $v free "mcs_buffer_free sends BUF_FREE naming the buffer"
 	step $v done "the client closed the link and exited 0"
 	ok $st "$v: fake-daemon exited 0 (every step of both sides passed)"
 done

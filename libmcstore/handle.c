@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The handle: the unix-socket link to the node daemon (HELLO hands over the
+ * segment's memfd, which is mapped read-write), the options, references
+ * (views hold one each), and the check that a call comes from the process
+ * that made the handle.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "libmcstore/internal.h"
+#include "libmcstore/peer.h"
+
+MCS_EXPORT const char *mcs_version(void) { return LIBMCSTORE_VERSION; }
+
+int client_lock(struct mcs_client *c)
+{
+	if (!c)
+		return -EINVAL;
+	/* the sockets and the mapping are the parent's: sharing them would
+	 * interleave two processes' frames on one stream */
+	if (c->pid != getpid())
+		return -ECHILD;
+	pthread_mutex_lock(&c->lock);
+	return 0;
+}
+
+void client_unlock(struct mcs_client *c) { pthread_mutex_unlock(&c->lock); }
+
+int key_check(const char *key, struct mcs_str *ret)
+{
+	if (!key)
+		return -EINVAL;
+	size_t n = strnlen(key, MCS_KEY_MAX + 1);
+	if (n == 0)
+		return -EINVAL;
+	if (n > MCS_KEY_MAX)
+		return -ENAMETOOLONG;
+	*ret = (struct mcs_str){ key, (uint32_t)n };
+	return 0;
+}
+
+int batch_keys(size_t n, const char *const *keys, struct mcs_str **ret_keys)
+{
+	if ((n && !keys) || n > MCS_BATCH_MAX)
+		return -EINVAL;
+	struct mcs_str *k = calloc(n ? n : 1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		int r = key_check(keys[i], &k[i]);
+		if (r < 0) {
+			free(k);
+			return r;
+		}
+	}
+	*ret_keys = k;
+	return 0;
+}
+
+/* HELLO: the segment's memfd and what the daemon says of itself. */
+static int hello(struct mcs_client *c)
+{
+	frame_begin(c, MCS_OP_HELLO);
+	struct mcs_hello_req hq = { .client_version = MCS_PROTO_VERSION, .pid = (uint32_t)getpid() };
+	mcs_enc_hello_req(&c->out, &hq);
+	int r = frame_finish(c);
+	if (r < 0)
+		return r;
+	int fd = -1;
+	r = link_roundtrip(c, &c->daemon, &fd);
+	struct mcs_hello_resp hr;
+	if (r == 0)
+		r = mcs_dec_hello_resp(c->in, c->in_hdr.body_len, &hr);
+	if (r == 0 && fd < 0)
+		r = -EPROTO;
+	if (r == 0)
+		r = mcs_segment_attach(fd, hr.segment_size, &c->seg);
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	memcpy(c->node, hr.node.p, hr.node.len);
+	memcpy(c->segment, hr.segment.p, hr.segment.len);
+	if (hr.max_body)
+		c->max_body = MCS_MAX(hr.max_body, MCS_DEFAULT_MAX_BODY);
+	memcpy(c->master_addr, hr.master.p, hr.master.len);
+	c->master_addr[hr.master.len] = '\0';
+	c->seg.hugepages = hr.flags & MCS_HELLO_HUGEPAGES;
+	return 0;
+}
+
+static int connect_daemon(struct mcs_client *c, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : link_open(c, &c->daemon, fd);
+	if (r < 0)
+		close(fd);
+	return r;
+}
+
+/* The fields of opts this library knows, as far as the caller's struct has them. */
+#define OPT(o, f, dflt) ((o) && (o)->size >= offsetof(struct mcs_client_opts, f) + sizeof((o)->f) ? (o)->f : (dflt))
+
+MCS_EXPORT int mcs_client_new(const struct mcs_client_opts *opts, struct mcs_client **ret)
+{
+	if (!ret || (opts && opts->size < offsetof(struct mcs_client_opts, timeout_ms) + sizeof(opts->timeout_ms)))
+		return -EINVAL;
+	const char *path = OPT(opts, socket_path, NULL);
+	unsigned timeout = OPT(opts, timeout_ms, 0u), flags = OPT(opts, flags, 0u);
+	uint64_t staging_size = OPT(opts, staging_size, (uint64_t)0);
+	if (!path || !*path)
+		path = secure_getenv("MCSTORE_SOCKET");
+	if (!path || !*path)
+		path = MCS_DEFAULT_SOCKET;
+
+	struct mcs_client *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	pthread_mutex_init(&c->lock, NULL);
+	c->refs = 1;
+	c->pid = getpid();
+	link_init(&c->daemon);
+	link_init(&c->master);
+	c->meta = &c->daemon;
+	c->seg.fd = -1;
+	c->timeout_ms = timeout ? timeout : 30000;
+	c->busy_poll_us = MCS_MIN(OPT(opts, busy_poll_us, 0u), 1000000u);
+	c->staging_size = staging_size ? MCS_ALIGN_UP(staging_size, (uint64_t)4096) : (64ull << 20);
+	c->next_req = 1;
+	c->max_body = MCS_DEFAULT_MAX_BODY;
+	if (flags & MCS_CLIENT_VIA_DAEMON_DATA)
+		c->data_direct = -1;
+	mcs_buf_init(&c->out);
+	int r = (c->xxh = XXH3_createState()) ? 0 : -ENOMEM;
+	if (r == 0)
+		r = connect_daemon(c, path);
+	if (r == 0)
+		r = hello(c);
+	if (r < 0) {
+		mcs_client_unref(c);
+		return r;
+	}
+	/* map every page of the segment now rather than fault them in 4 KiB
+	 * at a time under the first copies (which halves the speed of a put
+	 * into untouched memory); this commits the whole segment */
+	if (flags & MCS_CLIENT_PREFAULT)
+		(void)madvise(c->seg.base, c->seg.size, MADV_POPULATE_WRITE);
+	/* metadata straight to the master unless told not to; if it cannot
+	 * be reached, through the daemon (see meta_pick) */
+	if (flags & MCS_CLIENT_VIA_DAEMON_META)
+		c->master_addr[0] = '\0';
+	meta_pick(c);
+	*ret = c;
+	return 0;
+}
+
+MCS_EXPORT struct mcs_client *mcs_client_ref(struct mcs_client *c)
+{
+	if (c)
+		__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+	return c;
+}
+
+MCS_EXPORT struct mcs_client *mcs_client_unref(struct mcs_client *c)
+{
+	if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return NULL;
+	/* in a child after fork the links are the parent's: no word on them */
+	bufs_free(c, c->pid == getpid());
+	peers_free(c->peers);
+	/* closing the links makes the daemon and the master release what
+	 * this handle held there */
+	link_close(&c->daemon);
+	link_close(&c->master);
+	mcs_segment_close(&c->seg);
+	mcs_buf_free(&c->out);
+	free(c->in);
+	if (c->xxh)
+		XXH3_freeState(c->xxh);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	return NULL;
+}

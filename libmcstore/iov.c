@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Walking a value over the caller's iovecs, and a replica over its buffers
+ * in the mapped segment; the checks a replica list from the master must pass
+ * before this process touches the memory it names.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "libmcstore/internal.h"
+
+size_t cursor_take(struct cursor *cu, size_t max, uint8_t **ret)
+{
+	while (cu->i < cu->n && cu->off == cu->iov[cu->i].iov_len) {
+		cu->i++;
+		cu->off = 0;
+	}
+	if (cu->i >= cu->n)
+		return 0;
+	size_t n = MCS_MIN(max, cu->iov[cu->i].iov_len - cu->off);
+	*ret = (uint8_t *)cu->iov[cu->i].iov_base + cu->off;
+	cu->off += n;
+	return n;
+}
+
+int iov_total(const struct iovec *iov, int n, uint64_t *ret)
+{
+	if (n < 0 || (n > 0 && !iov))
+		return -EINVAL;
+	uint64_t t = 0;
+	for (int i = 0; i < n; i++) {
+		if ((iov[i].iov_len && !iov[i].iov_base) || t + iov[i].iov_len < t)
+			return -EINVAL;
+		t += iov[i].iov_len;
+	}
+	*ret = t;
+	return 0;
+}
+
+bool is_local(const struct mcs_client *c, const struct mcs_replica *rep)
+{
+	for (uint32_t h = 0; h < rep->n_handles; h++) {
+		const struct mcs_handle *hd = &rep->handles[h];
+		if (hd->segment.len != strlen(c->segment) || memcmp(hd->segment.p, c->segment, hd->segment.len))
+			return false;
+	}
+	return true;
+}
+
+uint64_t replica_bytes(const struct mcs_replica *rep)
+{
+	uint64_t sum = 0;
+	for (uint32_t h = 0; h < rep->n_handles; h++)
+		sum += rep->handles[h].len;
+	return sum;
+}
+
+int replica_check(const struct mcs_client *c, const struct mcs_replica *rep, uint64_t size)
+{
+	uint64_t total = 0;
+	for (uint32_t h = 0; h < rep->n_handles; h++) {
+		const struct mcs_handle *hd = &rep->handles[h];
+		if (hd->offset > c->seg.size || hd->len > c->seg.size - hd->offset)
+			return -EPROTO;
+		total += hd->len;
+	}
+	return total == size ? 0 : -EPROTO;
+}
+
+void hcursor_copy(struct mcs_client *c, const struct mcs_replica *rep, struct hcursor *hc, const uint8_t *src,
+		  size_t n)
+{
+	while (n) {
+		const struct mcs_handle *hd = &rep->handles[hc->idx];
+		size_t k = MCS_MIN(n, hd->len - hc->off);
+		memcpy((uint8_t *)c->seg.base + hd->offset + hc->off, src, k);
+		src += k;
+		n -= k;
+		hc->off += k;
+		if (hc->off == hd->len) {
+			hc->idx++;
+			hc->off = 0;
+		}
+	}
+}
