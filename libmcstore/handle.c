@@ -21,51 +21,6 @@
 
 MCS_EXPORT const char *mcs_version(void) { return LIBMCSTORE_VERSION; }
 
-int client_lock(struct mcs_client *c)
-{
-	if (!c)
-		return -EINVAL;
-	/* the sockets and the mapping are the parent's: sharing them would
-	 * interleave two processes' frames on one stream */
-	if (c->pid != getpid())
-		return -ECHILD;
-	pthread_mutex_lock(&c->lock);
-	return 0;
-}
-
-void client_unlock(struct mcs_client *c) { pthread_mutex_unlock(&c->lock); }
-
-int key_check(const char *key, struct mcs_str *ret)
-{
-	if (!key)
-		return -EINVAL;
-	size_t n = strnlen(key, MCS_KEY_MAX + 1);
-	if (n == 0)
-		return -EINVAL;
-	if (n > MCS_KEY_MAX)
-		return -ENAMETOOLONG;
-	*ret = (struct mcs_str){ key, (uint32_t)n };
-	return 0;
-}
-
-int batch_keys(size_t n, const char *const *keys, struct mcs_str **ret_keys)
-{
-	if ((n && !keys) || n > MCS_BATCH_MAX)
-		return -EINVAL;
-	struct mcs_str *k = calloc(n ? n : 1, sizeof(*k));
-	if (!k)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		int r = key_check(keys[i], &k[i]);
-		if (r < 0) {
-			free(k);
-			return r;
-		}
-	}
-	*ret_keys = k;
-	return 0;
-}
-
 /* HELLO: the segment's memfd and what the daemon says of itself. */
 static int hello(struct mcs_client *c)
 {

@@ -7,7 +7,8 @@
  *             round trips, pipelines
  *   meta.c    which link metadata goes on, and the requests put, get and
  *             views share (GET_REPLICAS, PUT_REVOKE, RELEASE)
- *   iov.c     walking values over iovecs and replicas over their buffers
+ *   iov.c     the checks of keys and replica lists; walking values over
+ *             iovecs and replicas over their buffers
  *   put.c     put, putv, put batches
  *   get.c     get, getv, get batches, exists batches
  *   view.c    zero-copy views
@@ -24,10 +25,12 @@
 #ifndef MCS_LIBMCSTORE_INTERNAL_H
 #define MCS_LIBMCSTORE_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <unistd.h>
 #include <xxhash.h>
 #ifdef HAVE_XXH_DISPATCH
 /* XXH3_64bits and XXH3_64bits_update become their dispatching versions:
@@ -142,13 +145,18 @@ struct mcs_client {
 };
 
 /* Lock the handle for a call: -EINVAL for NULL, -ECHILD in a child of the
- * process that made it. */
-int client_lock(struct mcs_client *c);
-void client_unlock(struct mcs_client *c);
-/* 1..MCS_KEY_MAX bytes: -EINVAL, -ENAMETOOLONG. */
-int key_check(const char *key, struct mcs_str *ret);
-/* The keys of a batch checked; *ret_keys is freed by the caller. */
-int batch_keys(size_t n, const char *const *keys, struct mcs_str **ret_keys);
+ * process that made it (the sockets and the mapping are the parent's:
+ * sharing them would interleave two processes' frames on one stream). */
+static inline int client_lock(struct mcs_client *c)
+{
+	if (!c)
+		return -EINVAL;
+	if (c->pid != getpid())
+		return -ECHILD;
+	pthread_mutex_lock(&c->lock);
+	return 0;
+}
+static inline void client_unlock(struct mcs_client *c) { pthread_mutex_unlock(&c->lock); }
 
 /* ---- metadata (meta.c) --------------------------------------------------- */
 
@@ -158,8 +166,6 @@ void meta_pick(struct mcs_client *c);
 /* The request in c->out on the chosen link. */
 int meta_roundtrip(struct mcs_client *c);
 int meta_pipeline(struct mcs_client *c, uint64_t first, size_t n, struct answer *ans);
-/* Record the detail of a refusal for mcs_error_detail(). */
-void note_detail(int status, const uint8_t *body, uint32_t len);
 /* GET_REPLICAS; on success the decoded answer is in *ret and the body its
  * strings point into in *ret_body (free both). */
 int get_replicas(struct mcs_client *c, struct mcs_str key, uint32_t flags, struct mcs_get_resp *ret,
@@ -171,7 +177,12 @@ void release_hold(struct mcs_client *c, struct mcs_link *l, uint64_t gen, struct
 /* GET_REPLICAS (flags: MCS_GET_*) for every key at once (get.c). */
 int get_batch_query(struct mcs_client *c, uint32_t flags, size_t n, const struct mcs_str *k, struct answer **ret);
 
-/* ---- values and replicas (iov.c) ----------------------------------------- */
+/* ---- arguments, values and replicas (iov.c) ------------------------------ */
+
+/* 1..MCS_KEY_MAX bytes: -EINVAL, -ENAMETOOLONG. */
+int key_check(const char *key, struct mcs_str *ret);
+/* The keys of a batch checked; *ret_keys is freed by the caller. */
+int batch_keys(size_t n, const char *const *keys, struct mcs_str **ret_keys);
 
 /* Walks the value as a byte stream over a list of iovecs. */
 struct cursor {

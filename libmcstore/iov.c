@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Walking a value over the caller's iovecs, and a replica over its buffers
- * in the mapped segment; the checks a replica list from the master must pass
- * before this process touches the memory it names.
+ * The checks of keys, and of the replica lists the master answers with
+ * (before this process touches the memory they name); walking a value over
+ * the caller's iovecs and a replica over its buffers in the mapped segment.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
@@ -85,4 +86,35 @@ void hcursor_copy(struct mcs_client *c, const struct mcs_replica *rep, struct hc
 			hc->off = 0;
 		}
 	}
+}
+
+int key_check(const char *key, struct mcs_str *ret)
+{
+	if (!key)
+		return -EINVAL;
+	size_t n = strnlen(key, MCS_KEY_MAX + 1);
+	if (n == 0)
+		return -EINVAL;
+	if (n > MCS_KEY_MAX)
+		return -ENAMETOOLONG;
+	*ret = (struct mcs_str){ key, (uint32_t)n };
+	return 0;
+}
+
+int batch_keys(size_t n, const char *const *keys, struct mcs_str **ret_keys)
+{
+	if ((n && !keys) || n > MCS_BATCH_MAX)
+		return -EINVAL;
+	struct mcs_str *k = calloc(n ? n : 1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		int r = key_check(keys[i], &k[i]);
+		if (r < 0) {
+			free(k);
+			return r;
+		}
+	}
+	*ret_keys = k;
+	return 0;
 }

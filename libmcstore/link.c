@@ -213,6 +213,21 @@ int link_read_frame(struct mcs_client *c, struct mcs_link *l, int *ret_fd)
 	return r;
 }
 
+/* The detail of the calling thread's last refusal (mcs_error_detail). */
+static __thread uint64_t last_detail;
+
+static void note_detail(int status, const uint8_t *body, uint32_t len)
+{
+	struct mcs_err_detail d = { 0 };
+	if (status < 0) {
+		if (len && mcs_dec_err_detail(body, len, &d) < 0)
+			d.value = 0;
+		last_detail = d.value;
+	}
+}
+
+MCS_EXPORT uint64_t mcs_error_detail(void) { return last_detail; }
+
 int link_roundtrip(struct mcs_client *c, struct mcs_link *l, int *ret_fd)
 {
 	if (c->out.err)

@@ -15,21 +15,6 @@
 #include "common/util.h"
 #include "libmcstore/internal.h"
 
-/* The detail of the calling thread's last refusal (mcs_error_detail). */
-static __thread uint64_t last_detail;
-
-void note_detail(int status, const uint8_t *body, uint32_t len)
-{
-	struct mcs_err_detail d = { 0 };
-	if (status < 0) {
-		if (len && mcs_dec_err_detail(body, len, &d) < 0)
-			d.value = 0;
-		last_detail = d.value;
-	}
-}
-
-MCS_EXPORT uint64_t mcs_error_detail(void) { return last_detail; }
-
 /* Open the direct link to the master. Failing is not an error: the daemon
  * relays instead, and another attempt waits a second. */
 static void master_connect(struct mcs_client *c)
