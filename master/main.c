@@ -234,7 +234,7 @@ static int master_setup(struct master *m, const struct master_config *cfg)
 {
 	const struct mcs_store_opts *so = &cfg->store;
 	const char *listen_addr = cfg->listen_addr;
-	uint16_t port = (uint16_t)cfg->port;
+	uint16_t port = cfg->port;
 	int r;
 	if ((r = mcs_store_new(so, &m->store)) < 0)
 		return log_error_errno(r, "cannot create the object store: %m");
@@ -279,10 +279,10 @@ static int master_setup(struct master *m, const struct master_config *cfg)
 	uint64_t wd = mcs_notify_watchdog_usec() / 4000; /* ms: ping every quarter interval */
 	if (wd && (r = mcs_loop_add_timer(m->loop, wd, wd, on_watchdog, NULL, NULL)) < 0)
 		log_warning_errno(r, "cannot arm the watchdog timer: %m, ignoring");
-	if (m->metrics_port != UINT64_MAX) {
-		if ((r = mcs_metrics_start(listen_addr, (uint16_t)m->metrics_port, &m->metrics)) < 0)
+	if (cfg->metrics_port >= 0) {
+		if ((r = mcs_metrics_start(listen_addr, (uint16_t)cfg->metrics_port, &m->metrics)) < 0)
 			return log_error_errno(r, "cannot serve metrics on %s port %llu: %m", listen_addr,
-					       (unsigned long long)m->metrics_port);
+					       (unsigned long long)cfg->metrics_port);
 		on_metrics(NULL, m);
 		if ((r = mcs_loop_add_timer(m->loop, MCS_METRICS_PUBLISH_MS, MCS_METRICS_PUBLISH_MS, on_metrics, m,
 					    NULL)) < 0)
@@ -306,7 +306,6 @@ int main(int argc, char **argv)
 		return r > 0 ? 0 : 2;
 
 	m.node_timeout_ms = cfg.node_timeout_ms;
-	m.metrics_port = cfg.metrics_port;
 	mcs_buf_init(&m.out);
 	r = master_setup(&m, &cfg);
 	if (r == 0) {

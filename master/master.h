@@ -27,7 +27,6 @@ struct master {
 	uint64_t sweep_every_ms, last_sweep_ms;
 	uint64_t nodes_lost;
 	uint64_t requests[MASTER_N_OPS]; /* by opcode, for the metrics page */
-	uint64_t metrics_port;           /* --metrics-port; UINT64_MAX: none */
 	struct mcs_metrics *metrics;
 };
 

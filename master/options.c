@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/log.h"
 #include "common/util.h"
 #include "master/options.h"
 #include "proto/proto.h"
@@ -90,13 +89,9 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		o->listen_addr = arg;
 		break;
 	case 'p':
-		if (mcs_parse_u64(arg, 65535, &o->port) < 0)
-			return mcs_opt_invalid(ctx, "0..65535");
-		break;
+		return mcs_opt_port(ctx, arg, &o->port);
 	case OPT_LEASE:
-		if (mcs_parse_u64(arg, 3600 * 1000, &o->store.lease_ttl_ms) < 0 || o->store.lease_ttl_ms == 0)
-			return mcs_opt_invalid(ctx, "1..3600000");
-		break;
+		return mcs_opt_u64(ctx, arg, 1, 3600 * 1000, &o->store.lease_ttl_ms);
 	case OPT_HIGHWM:
 	case OPT_EVRATIO:
 	case OPT_PINRATIO: {
@@ -113,50 +108,32 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		break;
 	}
 	case OPT_PUTTIMEOUT:
-		if (mcs_parse_u64(arg, 24ull * 3600 * 1000, &o->store.put_timeout_ms) < 0 || o->store.put_timeout_ms < 10)
-			return mcs_opt_invalid(ctx, "10..86400000");
-		break;
+		return mcs_opt_u64(ctx, arg, 10, 24ull * 3600 * 1000, &o->store.put_timeout_ms);
 	case OPT_NODETIMEOUT:
-		if (mcs_parse_u64(arg, 3600 * 1000, &o->node_timeout_ms) < 0 || o->node_timeout_ms < 20)
-			return mcs_opt_invalid(ctx, "20..3600000");
-		break;
+		return mcs_opt_u64(ctx, arg, 20, 3600 * 1000, &o->node_timeout_ms);
 	case OPT_MAXBUF:
 		return mcs_opt_size(ctx, arg, 4096, UINT64_MAX, &o->store.max_buffer);
 	case OPT_STRATEGY:
-		if (strcmp(arg, "load") == 0)
-			o->store.strategy = MCS_STRATEGY_LOAD;
-		else if (strcmp(arg, "random") == 0)
-			o->store.strategy = MCS_STRATEGY_RANDOM;
-		else
-			return mcs_opt_invalid(ctx, "load or random");
+		/* in the order of enum mcs_alloc_strategy */
+		if ((r = mcs_opt_choice(ctx, arg, (const char *const[]){ "load", "random", NULL })) < 0)
+			return r;
+		o->store.strategy = (enum mcs_alloc_strategy)r;
 		break;
 	case OPT_SEED:
-		if (mcs_parse_u64(arg, UINT64_MAX, &o->store.seed) < 0)
-			return mcs_opt_invalid(ctx, NULL);
-		break;
+		return mcs_opt_u64(ctx, arg, 0, UINT64_MAX, &o->store.seed);
 	case OPT_MAXFRAME:
 		return mcs_opt_size(ctx, arg, 4096, 1u << 30, &o->max_frame);
-	case OPT_LOGLEVEL:
-		if ((r = mcs_log_parse_level(arg)) < 0)
-			return mcs_opt_invalid(ctx, "error, warning, notice, info or debug");
-		mcs_log_set_level(r);
+	case OPT_METRICSPORT: {
+		uint16_t v;
+		if ((r = mcs_opt_port(ctx, arg, &v)) < 0)
+			return r;
+		o->metrics_port = v;
 		break;
-	case OPT_METRICSPORT:
-		if (mcs_parse_u64(arg, 65535, &o->metrics_port) < 0)
-			return mcs_opt_invalid(ctx, "0..65535");
-		break;
+	}
 	case OPT_BUSYPOLL:
-		if (mcs_parse_u64(arg, 1000000, &o->busy_poll_us) < 0)
-			return mcs_opt_invalid(ctx, "0..1000000");
-		break;
-	case 'h':
-		usage(stdout);
-		return 1;
-	case 'V':
-		printf("mcstore-master %s\n", PACKAGE_VERSION);
-		return 1;
-	default:
-		return mcs_opt_invalid(ctx, NULL);
+		return mcs_opt_u64(ctx, arg, 0, 1000000, &o->busy_poll_us);
+	default: /* --log-level, --help, --version */
+		return mcs_opt_common(ctx, arg);
 	}
 	return 0;
 }
@@ -168,7 +145,7 @@ int master_options(int argc, char **argv, struct master_config *ret, struct mcs_
 		.port = 50051,
 		.max_frame = MCS_DEFAULT_MAX_BODY,
 		.node_timeout_ms = 5000,
-		.metrics_port = UINT64_MAX,
+		.metrics_port = -1,
 		.store = { .lease_ttl_ms = 200, .strategy = MCS_STRATEGY_LOAD, .seed = 1, .high_watermark = 1.0,
 			   .eviction_ratio = 0.1, .max_soft_pin_ratio = 0.5, .put_timeout_ms = 30000 },
 	};

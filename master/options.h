@@ -10,11 +10,11 @@
 
 struct master_config {
 	const char *listen_addr;
-	uint64_t port;
+	uint16_t port;
 	uint64_t max_frame;
 	uint64_t busy_poll_us;
 	uint64_t node_timeout_ms;
-	uint64_t metrics_port;      /* UINT64_MAX: none */
+	int32_t metrics_port;       /* -1: none */
 	struct mcs_store_opts store;
 };
 
