@@ -163,11 +163,12 @@ static int on_get_replicas(struct req *q)
 {
 	struct mcs_get_req a;
 	struct mcs_obj *o;
-	struct get_extra x = { .lease_ms = (uint32_t)mcs_store_lease_ttl_ms(q->s) };
+	struct get_extra x = { 0 };
 	int r = mcs_dec_get_req(q->body, q->len, &a);
-	if (r < 0 || (r = mcs_store_get(q->s, a.key, a.flags & MCS_GET_HOLD, q->c, q->now, &o, &x.hold_id)) < 0)
+	if (r < 0 || (r = mcs_store_get(q->s, a.key, a.flags, q->c, q->now, &o, &x.hold_id)) < 0)
 		return r;
 	x.o = o;
+	x.lease_ms = a.flags & MCS_GET_NOLEASE ? 0 : (uint32_t)mcs_store_lease_ttl_ms(q->s);
 	r = encode_replicas(q->m, o, MCS_REPLICA_COMPLETE, enc_get, &x);
 	if (r < 0 && x.hold_id)
 		mcs_store_release(q->s, a.key, x.hold_id, q->c);

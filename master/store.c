@@ -410,9 +410,10 @@ static void lease_probe(struct mcs_obj *o, uint64_t now_ms, uint64_t ttl_ms, int
 	MCS_PROBE3(lease_grant, o->hash, ttl_ms, kind);
 }
 
-int mcs_store_get(struct mcs_store *s, struct mcs_str key, bool hold, void *owner, uint64_t now_ms,
+int mcs_store_get(struct mcs_store *s, struct mcs_str key, uint32_t flags, void *owner, uint64_t now_ms,
 		  struct mcs_obj **ret_obj, uint64_t *ret_hold_id)
 {
+	bool hold = flags & MCS_GET_HOLD;
 	struct mcs_obj *o = obj_find(s, key);
 	if (!o)
 		return -ENOENT;
@@ -434,11 +435,15 @@ int mcs_store_get(struct mcs_store *s, struct mcs_str key, bool hold, void *owne
 		h->pprev = &s->holds;
 		s->holds = h;
 	}
-	lease_probe(o, now_ms, s->opts.lease_ttl_ms, 0);
+	bool lease = !(flags & MCS_GET_NOLEASE);
+	if (lease)
+		lease_probe(o, now_ms, s->opts.lease_ttl_ms, 0);
 	MCS_PROBE3(get, o->hash, o->size, hold);
-	o->lease_until_ms = MCS_MAX(o->lease_until_ms, now_ms + s->opts.lease_ttl_ms);
-	o->last_access_ms = now_ms;
-	s->ctr.leases_granted++;
+	if (lease) {
+		o->lease_until_ms = MCS_MAX(o->lease_until_ms, now_ms + s->opts.lease_ttl_ms);
+		o->last_access_ms = now_ms;
+		s->ctr.leases_granted++;
+	}
 	*ret_obj = o;
 	if (ret_hold_id)
 		*ret_hold_id = hold_id;

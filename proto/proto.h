@@ -240,6 +240,7 @@ struct mcs_put_end_req {
 
 /* GET_REPLICAS request */
 enum { MCS_GET_HOLD = 1u << 0 }; /* hold a lease until RELEASE (zero-copy views) */
+enum { MCS_GET_NOLEASE = 1u << 1 }; /* no lease, last access untouched: a look (mcs_locate) */
 struct mcs_get_req {
 	struct mcs_str key;
 	uint32_t flags;
