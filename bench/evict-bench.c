@@ -213,7 +213,7 @@ static void hit_ratio(uint32_t universe, uint32_t cap, double sk, uint64_t len)
 		uint64_t now = 1000 + t * 1000;
 		struct mcs_obj *ob;
 		snprintf(key, sizeof(key), "%u", trace[t]);
-		if (mcs_store_get(s, mcs_str_c(key), false, &owner, now, &ob, NULL) == 0)
+		if (mcs_store_get(s, mcs_str_c(key), 0, &owner, now, &ob, NULL) == 0)
 			hits_approx++;
 		else
 			put(s, key, 4096, now);

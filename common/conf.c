@@ -4,6 +4,8 @@
  * format). The file is parsed in one piece, in place: each entry's key
  * and value point into a private copy of the text.
  */
+#include "config.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/conf.h"
+#include "common/log.h"
 #include "common/util.h"
 
 static int errf(char *err, size_t errlen, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -253,6 +256,64 @@ int mcs_opt_hostport(const struct mcs_opt_ctx *ctx, const char *arg)
 	if (!strchr(arg, ':') || (arg[0] == '[' && !strstr(arg, "]:")))
 		return mcs_opt_invalid(ctx, "no port: HOST:PORT, e.g. 10.0.0.1:50051 or [::1]:50051");
 	return mcs_opt_invalid(ctx, "HOST:PORT with a port 1..65535");
+}
+
+int mcs_opt_u64(const struct mcs_opt_ctx *ctx, const char *arg, uint64_t min, uint64_t max, uint64_t *ret)
+{
+	char range[48];
+	uint64_t v;
+	if (mcs_parse_u64(arg, max, &v) == 0 && v >= min) {
+		*ret = v;
+		return 0;
+	}
+	if (min == 0 && max == UINT64_MAX)
+		return mcs_opt_invalid(ctx, NULL);
+	snprintf(range, sizeof(range), "%llu..%llu", (unsigned long long)min, (unsigned long long)max);
+	return mcs_opt_invalid(ctx, range);
+}
+
+int mcs_opt_port(const struct mcs_opt_ctx *ctx, const char *arg, uint16_t *ret)
+{
+	uint64_t v = 0;
+	int r = mcs_opt_u64(ctx, arg, 0, 65535, &v);
+	if (r == 0)
+		*ret = (uint16_t)v;
+	return r;
+}
+
+int mcs_opt_choice(const struct mcs_opt_ctx *ctx, const char *arg, const char *const *names)
+{
+	char why[256];
+	size_t n = 0, len = 0;
+	for (; names[n]; n++)
+		if (arg && strcmp(arg, names[n]) == 0)
+			return (int)n;
+	why[0] = '\0';
+	for (size_t i = 0; i < n && len < sizeof(why); i++)
+		len += (size_t)snprintf(why + len, sizeof(why) - len, "%s%s", i == 0 ? "" : i + 1 < n ? ", " : " or ",
+					names[i]);
+	return mcs_opt_invalid(ctx, why);
+}
+
+int mcs_opt_common(const struct mcs_opt_ctx *ctx, const char *arg)
+{
+	int r;
+	if (strcmp(ctx->name, "log-level") == 0) {
+		if ((r = mcs_log_parse_level(arg)) < 0)
+			return mcs_opt_invalid(ctx, "error, warning, notice, info or debug");
+		mcs_log_set_level(r);
+		return 0;
+	}
+	if (strcmp(ctx->name, "help") == 0) {
+		if (ctx->spec->usage)
+			ctx->spec->usage(stdout);
+		return 1;
+	}
+	if (strcmp(ctx->name, "version") == 0) {
+		printf("%s %s\n", ctx->spec->prog, PACKAGE_VERSION);
+		return 1;
+	}
+	return mcs_opt_invalid(ctx, NULL);
 }
 
 static const struct option *find_val(const struct option *o, int val)

@@ -94,6 +94,21 @@ int mcs_opt_size(const struct mcs_opt_ctx *ctx, const char *arg, uint64_t min, u
 /* A HOST:PORT option: 0, or the result of mcs_opt_invalid() saying what
  * is missing. */
 int mcs_opt_hostport(const struct mcs_opt_ctx *ctx, const char *arg);
+/* A decimal option between min and max: 0 with *ret set, or the result
+ * of mcs_opt_invalid() giving the range ("MIN..MAX"; no reason when any
+ * u64 goes). */
+int mcs_opt_u64(const struct mcs_opt_ctx *ctx, const char *arg, uint64_t min, uint64_t max, uint64_t *ret);
+/* A TCP port, 0..65535 (0: any free one). */
+int mcs_opt_port(const struct mcs_opt_ctx *ctx, const char *arg, uint16_t *ret);
+/* One of the words in names (NULL-terminated): its index, or the result
+ * of mcs_opt_invalid() listing them ("a, b or c"). */
+int mcs_opt_choice(const struct mcs_opt_ctx *ctx, const char *arg, const char *const *names);
+/* The options every daemon has, known by their long names: --log-level
+ * LEVEL sets the log level (0), --help prints spec->usage and --version
+ * "PROG VERSION" on stdout (1: stop). Any other option is refused as
+ * mcs_opt_invalid(ctx, NULL) does, so a setter ends with
+ * "default: return mcs_opt_common(ctx, arg);". */
+int mcs_opt_common(const struct mcs_opt_ctx *ctx, const char *arg);
 
 /* The command line, with the configuration file under it: early options,
  * then the file (--config FILE, else spec->default_config if it exists,

@@ -164,14 +164,10 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 	case 's':
 		return mcs_opt_size(ctx, arg, 1u << 20, UINT64_MAX, &n->o.segment_size);
 	case OPT_HUGE:
-		if (strcmp(arg, "auto") == 0)
-			n->o.seg_mode = MCS_SEG_HUGE_OR_NORMAL;
-		else if (strcmp(arg, "on") == 0)
-			n->o.seg_mode = MCS_SEG_HUGE_ONLY;
-		else if (strcmp(arg, "off") == 0)
-			n->o.seg_mode = MCS_SEG_NORMAL;
-		else
-			return mcs_opt_invalid(ctx, "auto, on or off");
+		/* in the order of enum mcs_seg_mode */
+		if ((r = mcs_opt_choice(ctx, arg, (const char *const[]){ "auto", "on", "off", NULL })) < 0)
+			return r;
+		n->o.seg_mode = (enum mcs_seg_mode)r;
 		break;
 	case OPT_POPULATE: {
 		int b = arg ? mcs_conf_parse_bool(arg) : 1;
@@ -191,17 +187,10 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		n->o.socket_mode = (unsigned)v;
 		break;
 	}
-	case OPT_DATAPORT: {
-		uint64_t v;
-		if (mcs_parse_u64(arg, 65535, &v) < 0)
-			return mcs_opt_invalid(ctx, "0..65535");
-		n->o.data_port = (uint16_t)v;
-		break;
-	}
+	case OPT_DATAPORT:
+		return mcs_opt_port(ctx, arg, &n->o.data_port);
 	case OPT_DATATIMEOUT:
-		if (mcs_parse_u64(arg, 3600 * 1000, &n->o.data_timeout_ms) < 0 || n->o.data_timeout_ms < 10)
-			return mcs_opt_invalid(ctx, "10..3600000");
-		break;
+		return mcs_opt_u64(ctx, arg, 10, 3600 * 1000, &n->o.data_timeout_ms);
 	case OPT_MAXCLIENTBUF:
 		return mcs_opt_size(ctx, arg, 4096, UINT64_MAX, &n->o.max_client_buffers);
 	case OPT_DATALISTEN:
@@ -216,9 +205,7 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		n->o.client_master = arg;
 		break;
 	case OPT_HEARTBEAT:
-		if (mcs_parse_u64(arg, 3600 * 1000, &n->o.heartbeat_ms) < 0 || n->o.heartbeat_ms < 10)
-			return mcs_opt_invalid(ctx, "10..3600000");
-		break;
+		return mcs_opt_u64(ctx, arg, 10, 3600 * 1000, &n->o.heartbeat_ms);
 	case OPT_MAXFRAME: {
 		uint64_t v;
 		if ((r = mcs_opt_size(ctx, arg, 65536, 1u << 30, &v)) < 0)
@@ -226,26 +213,15 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		n->o.max_frame = (uint32_t)v;
 		break;
 	}
-	case OPT_LOGLEVEL:
-		if ((r = mcs_log_parse_level(arg)) < 0)
-			return mcs_opt_invalid(ctx, "error, warning, notice, info or debug");
-		mcs_log_set_level(r);
-		break;
 	case OPT_METRICSPORT: {
-		uint64_t v;
-		if (mcs_parse_u64(arg, 65535, &v) < 0)
-			return mcs_opt_invalid(ctx, "0..65535");
-		n->o.metrics_port = (int32_t)v;
+		uint16_t v;
+		if ((r = mcs_opt_port(ctx, arg, &v)) < 0)
+			return r;
+		n->o.metrics_port = v;
 		break;
 	}
-	case 'h':
-		usage(stdout);
-		return 1;
-	case 'V':
-		printf("mcstored %s\n", PACKAGE_VERSION);
-		return 1;
-	default:
-		return mcs_opt_invalid(ctx, NULL);
+	default: /* --log-level, --help, --version */
+		return mcs_opt_common(ctx, arg);
 	}
 	return 0;
 }

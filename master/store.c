@@ -1,49 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The master's object and segment tables (see store.h).
+ * The master's object and segment tables (see store.h), and the state
+ * machine on them; where replicas go is placement.c, what is evicted
+ * evict.c (tables.h says how the three share the tables).
  *
  * Objects live in a chained hash table keyed by XXH3 of the key, resized
  * by doubling so lookups stay O(1). Segments are a short list: a cluster
  * has a handful to a few thousand of them, and only allocation and
  * unmount walk it.
  */
-#include <stdlib.h>
-#include <string.h>
+#include "config.h"
+
 #include <xxhash.h>
 
-#include "common/util.h"
-#include "master/alloc.h"
 #include "common/probes.h"
-#include "master/store.h"
-#include "mcstore.h"
-
-struct mcs_hold {
-	uint64_t id;
-	struct mcs_obj *obj;        /* NULL once the object is gone */
-	void *owner;
-	struct mcs_hold *obj_next;  /* in obj->holds */
-	struct mcs_hold *next;      /* in the store's hold list */
-	struct mcs_hold **pprev;
-};
-
-struct mcs_store {
-	struct mcs_store_opts opts;
-	struct mcs_obj **buckets;
-	uint64_t n_buckets;         /* power of two */
-	uint64_t n_objects;
-	struct mcs_seg *segments;
-	uint64_t n_segments;
-	struct mcs_hold *holds;
-	uint64_t next_hold_id;
-	uint64_t rng;
-	/* every object, for O(1) uniform sampling by eviction */
-	struct mcs_obj **vec;
-	uint64_t vec_len, vec_cap;
-	struct mcs_obj *pending_head, *pending_tail;
-	uint64_t soft_pinned_bytes;
-	uint64_t evict_debt;        /* objects still to evict in the background */
-	struct mcs_store_counters ctr;
-};
+#include "master/placement.h"
+#include "master/tables.h"
 
 static uint64_t key_hash(const char *p, uint32_t len) { return XXH3_64bits(p, len); }
 
@@ -78,41 +50,6 @@ int mcs_store_new(const struct mcs_store_opts *opts, struct mcs_store **ret)
 	s->rng = s->opts.seed ? s->opts.seed : 0x9e3779b97f4a7c15ull;
 	*ret = s;
 	return 0;
-}
-
-/* An object is one allocation: the struct, its array of replicas and one
- * buffer record per replica (all that an unstriped replica needs), then
- * its key. What lies between the struct and the key is never freed on its
- * own; a striped replica's records are allocated apart. */
-static bool obj_inline(const struct mcs_obj *o, const void *p)
-{
-	return (const char *)p > (const char *)o && (const char *)p < o->key;
-}
-
-static void obj_release_space(struct mcs_obj *o)
-{
-	for (uint32_t r = 0; r < o->n_replicas; r++) {
-		struct mcs_mreplica *rep = &o->replicas[r];
-		for (uint32_t h = 0; h < rep->n_handles; h++)
-			if (rep->handles[h].seg)
-				mcs_alloc_put(rep->handles[h].seg->alloc, rep->handles[h].blk);
-		if (!obj_inline(o, rep->handles))
-			free(rep->handles);
-	}
-	if (!obj_inline(o, o->replicas))
-		free(o->replicas);
-	o->replicas = NULL;
-	o->n_replicas = 0;
-}
-
-static void obj_free(struct mcs_obj *o)
-{
-	if (!o)
-		return;
-	obj_release_space(o);
-	for (struct mcs_hold *h = o->holds; h; h = h->obj_next)
-		h->obj = NULL;
-	free(o); /* the key lives in the same allocation */
 }
 
 static void hold_unlink_free(struct mcs_hold *h)
@@ -161,15 +98,6 @@ struct mcs_store *mcs_store_free(struct mcs_store *s)
 
 /* ---- hash table ------------------------------------------------------ */
 
-static struct mcs_obj **obj_slot(struct mcs_store *s, struct mcs_str key, uint64_t hash)
-{
-	struct mcs_obj **pp = &s->buckets[hash & (s->n_buckets - 1)];
-	for (; *pp; pp = &(*pp)->hnext)
-		if ((*pp)->hash == hash && (*pp)->keylen == key.len && memcmp((*pp)->key, key.p, key.len) == 0)
-			break;
-	return pp;
-}
-
 static struct mcs_obj *obj_find(struct mcs_store *s, struct mcs_str key)
 {
 	return *obj_slot(s, key, key_hash(key.p, key.len));
@@ -193,46 +121,6 @@ static void table_grow(struct mcs_store *s)
 	free(s->buckets);
 	s->buckets = b;
 	s->n_buckets = n;
-}
-
-static uint64_t obj_bytes(const struct mcs_obj *o)
-{
-	uint64_t b = 0;
-	for (uint32_t r = 0; r < o->n_replicas; r++)
-		for (uint32_t h = 0; h < o->replicas[r].n_handles; h++)
-			b += o->replicas[r].handles[h].len;
-	return b;
-}
-
-static void pending_unlink(struct mcs_store *s, struct mcs_obj *o)
-{
-	if (o->pprev)
-		o->pprev->pnext = o->pnext;
-	else if (s->pending_head == o)
-		s->pending_head = o->pnext;
-	if (o->pnext)
-		o->pnext->pprev = o->pprev;
-	else if (s->pending_tail == o)
-		s->pending_tail = o->pprev;
-	o->pnext = o->pprev = NULL;
-}
-
-static void obj_delete(struct mcs_store *s, struct mcs_obj *o)
-{
-	struct mcs_obj **pp = obj_slot(s, (struct mcs_str){ o->key, o->keylen }, o->hash);
-	if (*pp == o) {
-		*pp = o->hnext;
-		s->n_objects--;
-		/* swap-remove from the sampling vector */
-		struct mcs_obj *last = s->vec[--s->vec_len];
-		s->vec[o->vidx] = last;
-		last->vidx = o->vidx;
-	}
-	if (o->state == MCS_OBJ_PENDING)
-		pending_unlink(s, o);
-	if (o->flags & MCS_REPL_SOFT_PIN)
-		s->soft_pinned_bytes -= MCS_MIN(s->soft_pinned_bytes, o->size);
-	obj_free(o);
 }
 
 /* ---- segments -------------------------------------------------------- */
@@ -379,184 +267,6 @@ void mcs_store_drop_owner(struct mcs_store *s, void *owner)
 	}
 }
 
-/* ---- allocation ------------------------------------------------------ */
-
-static uint64_t rng_next(struct mcs_store *s)
-{
-	/* splitmix64: deterministic for a given seed */
-	uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t seg_free(const struct mcs_seg *g) { return mcs_alloc_size(g->alloc) - mcs_alloc_used(g->alloc); }
-
-static bool node_used(struct mcs_seg *const *used_nodes, uint32_t n, const struct mcs_seg *g)
-{
-	for (uint32_t i = 0; i < n; i++)
-		if (strcmp(used_nodes[i]->node, g->node) == 0)
-			return true;
-	return false;
-}
-
-static bool seg_preferred(const struct mcs_replicate_cfg *cfg, const struct mcs_seg *g)
-{
-	for (uint32_t i = 0; i < cfg->n_locations; i++) {
-		struct mcs_str l = cfg->locations[i];
-		if ((strlen(g->name) == l.len && memcmp(g->name, l.p, l.len) == 0) ||
-		    (strlen(g->node) == l.len && memcmp(g->node, l.p, l.len) == 0))
-			return true;
-	}
-	return false;
-}
-
-/* Choose the segment for the next buffer of a replica: preferred
- * locations first, then by strategy, among segments whose node holds no
- * other replica of this object and that can take at least `want` bytes
- * (or, when striping, any bytes at all). */
-static struct mcs_seg *pick_segment(struct mcs_store *s, const struct mcs_replicate_cfg *cfg,
-				    struct mcs_seg *const *other_nodes, uint32_t n_other, uint64_t want,
-				    bool whole)
-{
-	struct mcs_seg *best = NULL;
-	bool best_pref = false;
-	uint64_t n_ok = 0;
-	for (struct mcs_seg *g = s->segments; g; g = g->next) {
-		if (node_used(other_nodes, n_other, g))
-			continue;
-		uint64_t lf = mcs_alloc_largest_free(g->alloc);
-		if (whole ? lf < want : lf == 0)
-			continue;
-		bool pref = seg_preferred(cfg, g);
-		if (best && best_pref && !pref)
-			continue;
-		if (best && pref && !best_pref) {
-			best = g;
-			best_pref = true;
-			n_ok = 1;
-			continue;
-		}
-		n_ok++;
-		if (!best) {
-			best = g;
-			best_pref = pref;
-		} else if (s->opts.strategy == MCS_STRATEGY_RANDOM) {
-			/* reservoir sampling: uniform among the candidates */
-			if (rng_next(s) % n_ok == 0)
-				best = g;
-		} else if (seg_free(g) > seg_free(best)) {
-			best = g;
-		}
-	}
-	return best;
-}
-
-uint32_t mcs_store_nodes_able(const struct mcs_store *s, uint64_t size)
-{
-	/* Each replica needs nodes of its own. A node whose segments add up
-	 * to size can hold one alone; smaller nodes only together, so at most
-	 * (their capacity / size) replicas come from them. An upper bound,
-	 * counted from capacities: what is used can be evicted. */
-	struct node_cap {
-		const char *node;
-		uint64_t cap;
-	} *nc = calloc(s->n_segments ? s->n_segments : 1, sizeof(*nc));
-	if (!nc)
-		return UINT32_MAX; /* no bound known: never refuse for it */
-	size_t n = 0;
-	for (const struct mcs_seg *g = s->segments; g; g = g->next) {
-		size_t i = 0;
-		while (i < n && strcmp(nc[i].node, g->node) != 0)
-			i++;
-		if (i == n)
-			nc[n++] = (struct node_cap){ g->node, 0 };
-		nc[i].cap += g->size;
-	}
-	uint64_t able = 0, small = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (size == 0 || nc[i].cap >= size)
-			able++;
-		else
-			small += nc[i].cap;
-	}
-	free(nc);
-	if (size)
-		able += small / size;
-	return (uint32_t)MCS_MIN(able, (uint64_t)UINT32_MAX - 1);
-}
-
-/* Allocate one replica of `size` bytes on nodes not in other_nodes.
- * Prefers one buffer; stripes over several segments of distinct nodes not
- * used by other replicas when no single extent fits or when size exceeds
- * max_buffer. Adds the nodes it used to other_nodes. The first buffer
- * record goes to *spare (the object's own room for it) when there is one. */
-static int alloc_replica(struct mcs_store *s, const struct mcs_replicate_cfg *cfg, uint64_t size,
-			 struct mcs_seg **other_nodes, uint32_t *n_other, uint32_t cap_other,
-			 struct mcs_mreplica *ret, struct mcs_mhandle *spare)
-{
-	memset(ret, 0, sizeof(*ret));
-	ret->status = MCS_REPLICA_INITIALIZED;
-	if (size == 0)
-		return 0;
-	uint64_t maxbuf = s->opts.max_buffer ? s->opts.max_buffer : size;
-	uint32_t n_before = *n_other;
-	uint64_t left = size;
-	uint32_t cap = 0;
-
-	while (left > 0) {
-		uint64_t want = MCS_MIN(left, maxbuf);
-		/* stripes of one replica may share a node with each other but
-		 * not with other replicas: search excluding only n_before */
-		struct mcs_seg *g = pick_segment(s, cfg, other_nodes, n_before, want, true);
-		uint64_t piece = want;
-		if (!g) {
-			g = pick_segment(s, cfg, other_nodes, n_before, want, false);
-			if (!g)
-				goto fail;
-			piece = MCS_MIN(want, mcs_alloc_largest_free(g->alloc));
-		}
-		struct mcs_block *b = mcs_alloc_get(g->alloc, piece);
-		if (!b)
-			goto fail;
-		if (ret->n_handles == MCS_MAX_HANDLES) {
-			mcs_alloc_put(g->alloc, b);
-			goto fail;
-		}
-		if (ret->n_handles == cap) {
-			uint32_t ncap = cap ? cap * 2 : 1;
-			struct mcs_mhandle *nh;
-			if (!cap && spare)
-				nh = spare;
-			else if (spare && ret->handles == spare) {
-				/* striped: out of the object's room */
-				if ((nh = malloc(ncap * sizeof(*nh))))
-					memcpy(nh, spare, cap * sizeof(*nh));
-			} else
-				nh = realloc(ret->handles, ncap * sizeof(*nh));
-			if (!nh) {
-				mcs_alloc_put(g->alloc, b);
-				goto fail;
-			}
-			ret->handles = nh;
-			cap = ncap;
-		}
-		ret->handles[ret->n_handles++] = (struct mcs_mhandle){ g, b, mcs_block_offset(b), piece };
-		left -= piece;
-		if (!node_used(other_nodes, *n_other, g) && *n_other < cap_other)
-			other_nodes[(*n_other)++] = g;
-	}
-	return 0;
-fail:
-	for (uint32_t h = 0; h < ret->n_handles; h++)
-		mcs_alloc_put(ret->handles[h].seg->alloc, ret->handles[h].blk);
-	if (ret->handles != spare)
-		free(ret->handles);
-	memset(ret, 0, sizeof(*ret));
-	*n_other = n_before;
-	return -ENOSPC;
-}
-
 int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req, void *owner,
 			uint64_t now_ms, struct mcs_obj **ret_obj)
 {
@@ -613,55 +323,8 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 		s->ctr.soft_pins_refused++;
 	}
 
-	/* When the space is not there, evict (least recently used first)
-	 * and try again; give up only when eviction frees nothing more. Fewer
-	 * nodes than replicas is not a lack of space: once every node that
-	 * can take a replica has one, nothing is evicted. */
-	bool all = req->cfg.flags & MCS_REPL_ALL_OR_NOTHING;
-	uint32_t able = UINT32_MAX; /* counted only when placement falls short */
-	for (int attempt = 0;; attempt++) {
-		struct mcs_seg *nodes[MCS_MAX_REPLICAS * 8];
-		uint32_t n_nodes = 0;
-		for (uint32_t r = o->n_replicas; r < want; r++) {
-			if (alloc_replica(s, &req->cfg, req->value_len, nodes, &n_nodes, MCS_ARRAY_SIZE(nodes),
-					  &o->replicas[o->n_replicas], &spare[o->n_replicas]) < 0)
-				break;
-			o->n_replicas++;
-		}
-		if (o->n_replicas == want || (o->n_replicas > 0 && !all && attempt > 0))
-			break;
-		if (able == UINT32_MAX)
-			able = mcs_store_nodes_able(s, req->value_len);
-		if (all ? able < want : o->n_replicas >= MCS_MIN(want, able))
-			break;
-		/* free what this put needs, plus the usual run */
-		uint64_t need = req->value_len * (want - o->n_replicas);
-		/* only what this put needs is evicted now; the rest of the
-		 * run (eviction_ratio of the objects) goes to the background,
-		 * so a put never waits for a 100k-object sweep */
-		uint64_t min_obj = 0;
-		if (attempt == 0 && s->evict_debt == 0)
-			s->evict_debt = (uint64_t)((double)s->n_objects * s->opts.eviction_ratio);
-		/* nodes already holding replicas of this object cannot take
-		 * another: retry placement from scratch after evicting */
-		obj_release_space(o);
-		o->replicas = (struct mcs_mreplica *)(o + 1);
-		memset(o->replicas, 0, reps);
-		if (attempt > 8 || mcs_store_evict(s, min_obj, need, now_ms) == 0) {
-			/* last try with what is free now */
-			n_nodes = 0;
-			for (uint32_t r = 0; r < want; r++) {
-				if (alloc_replica(s, &req->cfg, req->value_len, nodes, &n_nodes,
-						  MCS_ARRAY_SIZE(nodes), &o->replicas[o->n_replicas],
-						  &spare[o->n_replicas]) < 0)
-					break;
-				o->n_replicas++;
-			}
-			break;
-		}
-	}
-	if (o->n_replicas == 0 || (all && o->n_replicas < want)) {
-		int st = all && able < want ? -EXFULL : -ENOSPC;
+	int st = mcs_place_replicas(s, req, o, spare, now_ms);
+	if (st < 0) {
 		obj_free(o);
 		if (st == -ENOSPC)
 			s->ctr.put_no_space++;
@@ -689,107 +352,6 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 	MCS_PROBE3(put_start, hash, o->size, 0);
 	return 0;
 }
-
-/* ---- eviction -------------------------------------------------------- */
-
-static bool evictable(const struct mcs_obj *o, uint64_t now_ms, bool soft_too)
-{
-	if (o->state != MCS_OBJ_COMPLETE || o->holds || now_ms < o->lease_until_ms)
-		return false;
-	if (o->flags & MCS_REPL_HARD_PIN)
-		return false;
-	return soft_too || !(o->flags & MCS_REPL_SOFT_PIN);
-}
-
-#define EVICT_POOL 16
-
-uint64_t mcs_store_evict(struct mcs_store *s, uint64_t min_objects, uint64_t need_bytes, uint64_t now_ms)
-{
-	struct mcs_obj *pool[EVICT_POOL];
-	unsigned n_pool = 0;
-	uint64_t freed = 0, evicted = 0, samples = 0, t0 = mcs_now_ns();
-	bool soft_too = false;
-	/* a bound on the work of one run, proportional to what it may
-	 * evict, so a store full of leased objects cannot stall the master */
-	uint64_t budget = (min_objects + 64) * s->opts.evict_samples * 8 +
-			  (need_bytes / 4096 + 1) * s->opts.evict_samples;
-
-	s->ctr.evict_runs++;
-	while ((evicted < min_objects || freed < need_bytes) && s->vec_len > 0 && samples < budget) {
-		/* top the pool up with a fresh sample */
-		for (unsigned k = 0; k < s->opts.evict_samples && samples < budget; k++) {
-			struct mcs_obj *o = s->vec[rng_next(s) % s->vec_len];
-			samples++;
-			if (!evictable(o, now_ms, soft_too))
-				continue;
-			bool dup = false;
-			for (unsigned i = 0; i < n_pool && !dup; i++)
-				dup = pool[i] == o;
-			if (dup)
-				continue;
-			/* insertion into the pool, oldest first */
-			if (n_pool == EVICT_POOL) {
-				if (o->last_access_ms >= pool[n_pool - 1]->last_access_ms)
-					continue;
-				n_pool--;
-			}
-			unsigned at = n_pool;
-			while (at > 0 && pool[at - 1]->last_access_ms > o->last_access_ms) {
-				pool[at] = pool[at - 1];
-				at--;
-			}
-			pool[at] = o;
-			n_pool++;
-		}
-		if (n_pool == 0) {
-			if (!soft_too) {
-				soft_too = true; /* soft pins go only when nothing else is left */
-				continue;
-			}
-			if (samples >= s->vec_len * 4)
-				break; /* nothing evictable, by a wide sample */
-			continue;
-		}
-		struct mcs_obj *victim = pool[0];
-		memmove(pool, pool + 1, (--n_pool) * sizeof(*pool));
-		uint64_t b = obj_bytes(victim);
-		freed += b;
-		evicted++;
-		s->ctr.evictions++;
-		s->ctr.evicted_bytes += b;
-		obj_delete(s, victim);
-	}
-	s->ctr.evict_samples += samples;
-	MCS_PROBE4(evict_run, evicted, freed, samples, mcs_now_ns() - t0);
-	return freed + (evicted && !freed ? 1 : 0);
-}
-
-uint64_t mcs_store_evict_if_needed(struct mcs_store *s, uint64_t now_ms)
-{
-	uint64_t cap = mcs_store_capacity(s), used = mcs_store_used(s);
-	if (!cap || (double)used < s->opts.high_watermark * (double)cap || s->opts.high_watermark >= 1.0)
-		return 0;
-	double low = s->opts.high_watermark - s->opts.eviction_ratio;
-	uint64_t target = (uint64_t)((low > 0 ? low : 0) * (double)cap);
-	if (s->evict_debt == 0)
-		s->evict_debt = (uint64_t)((double)s->n_objects * s->opts.eviction_ratio);
-	return mcs_store_evict(s, 0, used > target ? used - target : 0, now_ms);
-}
-
-uint64_t mcs_store_evict_step(struct mcs_store *s, uint64_t max_objects, uint64_t now_ms)
-{
-	uint64_t n = MCS_MIN(s->evict_debt, max_objects);
-	if (n == 0)
-		return 0;
-	uint64_t before = s->ctr.evictions;
-	mcs_store_evict(s, n, 0, now_ms);
-	uint64_t done = s->ctr.evictions - before;
-	/* nothing evictable: drop the debt rather than spin on it */
-	s->evict_debt = done ? s->evict_debt - MCS_MIN(done, s->evict_debt) : 0;
-	return done;
-}
-
-uint64_t mcs_store_evict_debt(const struct mcs_store *s) { return s->evict_debt; }
 
 uint64_t mcs_store_expire_puts(struct mcs_store *s, uint64_t now_ms)
 {
@@ -848,9 +410,10 @@ static void lease_probe(struct mcs_obj *o, uint64_t now_ms, uint64_t ttl_ms, int
 	MCS_PROBE3(lease_grant, o->hash, ttl_ms, kind);
 }
 
-int mcs_store_get(struct mcs_store *s, struct mcs_str key, bool hold, void *owner, uint64_t now_ms,
+int mcs_store_get(struct mcs_store *s, struct mcs_str key, uint32_t flags, void *owner, uint64_t now_ms,
 		  struct mcs_obj **ret_obj, uint64_t *ret_hold_id)
 {
+	bool hold = flags & MCS_GET_HOLD;
 	struct mcs_obj *o = obj_find(s, key);
 	if (!o)
 		return -ENOENT;
@@ -872,11 +435,15 @@ int mcs_store_get(struct mcs_store *s, struct mcs_str key, bool hold, void *owne
 		h->pprev = &s->holds;
 		s->holds = h;
 	}
-	lease_probe(o, now_ms, s->opts.lease_ttl_ms, 0);
+	bool lease = !(flags & MCS_GET_NOLEASE);
+	if (lease)
+		lease_probe(o, now_ms, s->opts.lease_ttl_ms, 0);
 	MCS_PROBE3(get, o->hash, o->size, hold);
-	o->lease_until_ms = MCS_MAX(o->lease_until_ms, now_ms + s->opts.lease_ttl_ms);
-	o->last_access_ms = now_ms;
-	s->ctr.leases_granted++;
+	if (lease) {
+		o->lease_until_ms = MCS_MAX(o->lease_until_ms, now_ms + s->opts.lease_ttl_ms);
+		o->last_access_ms = now_ms;
+		s->ctr.leases_granted++;
+	}
 	*ret_obj = o;
 	if (ret_hold_id)
 		*ret_hold_id = hold_id;
@@ -1001,21 +568,8 @@ uint64_t mcs_store_lease_ttl_ms(const struct mcs_store *s) { return s->opts.leas
 uint64_t mcs_store_n_objects(const struct mcs_store *s) { return s->n_objects; }
 struct mcs_seg *mcs_store_segments(const struct mcs_store *s) { return s->segments; }
 
-uint64_t mcs_store_capacity(const struct mcs_store *s)
-{
-	uint64_t c = 0;
-	for (struct mcs_seg *g = s->segments; g; g = g->next)
-		c += g->size;
-	return c;
-}
-
-uint64_t mcs_store_used(const struct mcs_store *s)
-{
-	uint64_t u = 0;
-	for (struct mcs_seg *g = s->segments; g; g = g->next)
-		u += mcs_alloc_used(g->alloc);
-	return u;
-}
+uint64_t mcs_store_capacity(const struct mcs_store *s) { return store_capacity(s); }
+uint64_t mcs_store_used(const struct mcs_store *s) { return store_used(s); }
 
 static struct mcs_str cstr(const char *p) { return (struct mcs_str){ p, (uint32_t)strlen(p) }; }
 

@@ -121,9 +121,12 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 int mcs_store_put_end(struct mcs_store *s, struct mcs_str key, uint64_t checksum, void *owner,
 		      uint64_t now_ms);
 int mcs_store_put_revoke(struct mcs_store *s, struct mcs_str key, void *owner);
-/* A COMPLETE object, leased for lease_ttl; with hold, *ret_hold_id names a
- * hold that keeps it until mcs_store_release. */
-int mcs_store_get(struct mcs_store *s, struct mcs_str key, bool hold, void *owner, uint64_t now_ms,
+/* A COMPLETE object, leased for lease_ttl and marked used now. flags are
+ * GET_REPLICAS's: with MCS_GET_HOLD, *ret_hold_id names a hold that keeps
+ * it until mcs_store_release; with MCS_GET_NOLEASE the object is only
+ * looked at: no lease is granted or extended and its last access stays as
+ * it was, so it is as removable and evictable as before. */
+int mcs_store_get(struct mcs_store *s, struct mcs_str key, uint32_t flags, void *owner, uint64_t now_ms,
 		  struct mcs_obj **ret_obj, uint64_t *ret_hold_id);
 int mcs_store_release(struct mcs_store *s, struct mcs_str key, uint64_t hold_id, void *owner);
 int mcs_store_exist(struct mcs_store *s, struct mcs_str key, uint64_t now_ms);

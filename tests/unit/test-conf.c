@@ -3,7 +3,9 @@
  * Unit tests for configuration files and option handling (common/conf.c):
  * the file syntax and its error messages, then mcs_opt_parse() with a
  * small option table: the file under the command line, unknown keys, bad
- * values reported as FILE:LINE, flags, --config / --no-config.
+ * values reported as FILE:LINE, flags, --config / --no-config; and the
+ * value helpers the daemons share (ranges, ports, words, --log-level,
+ * --help, --version).
  */
 #include <check.h>
 #include <errno.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/conf.h"
+#include "common/log.h"
 #include "common/util.h"
 
 static struct mcs_conf *parse_ok(const char *text)
@@ -460,6 +463,114 @@ START_TEST(test_opts_early)
 }
 END_TEST
 
+/* The value helpers the daemons' setters share, and what they say. */
+static int usage_calls;
+static void count_usage(FILE *f) { usage_calls += f == stdout; }
+
+static FILE *helper_err;
+static const struct mcs_opt_spec helper_spec = { .prog = "prog", .usage = count_usage };
+
+/* A context for --NAME ARG on the command line (file: NULL), or in file
+ * at line 3; messages land in errbuf, emptied first. */
+static struct mcs_opt_ctx helper_ctx(const char *name, const char *arg, const char *file)
+{
+	static struct mcs_opt_spec spec;
+	spec = helper_spec;
+	spec.err = helper_err;
+	rewind(helper_err);
+	memset(errbuf, 0, sizeof(errbuf));
+	return (struct mcs_opt_ctx){ .spec = &spec, .name = name, .arg = arg, .file = file, .line = file ? 3 : 0 };
+}
+
+START_TEST(test_opts_helpers)
+{
+	helper_err = fmemopen(errbuf, sizeof(errbuf), "w");
+	ck_assert_ptr_nonnull(helper_err);
+	setvbuf(helper_err, NULL, _IONBF, 0);
+	struct mcs_opt_ctx c;
+	uint64_t v = 7;
+
+	/* a range, inclusive at both ends; the value is untouched on failure */
+	c = helper_ctx("n", "1", NULL);
+	ck_assert_int_eq(mcs_opt_u64(&c, "1", 1, 100, &v), 0);
+	ck_assert_uint_eq(v, 1);
+	c = helper_ctx("n", "100", NULL);
+	ck_assert_int_eq(mcs_opt_u64(&c, "100", 1, 100, &v), 0);
+	ck_assert_uint_eq(v, 100);
+	const char *bad[] = { "0", "101", "x", "", "-1", "1k", "99999999999999999999999" };
+	for (size_t i = 0; i < MCS_ARRAY_SIZE(bad); i++) {
+		c = helper_ctx("n", bad[i], NULL);
+		ck_assert_int_eq(mcs_opt_u64(&c, bad[i], 1, 100, &v), -EINVAL);
+		char want[128];
+		snprintf(want, sizeof(want), "prog: invalid --n '%s' (1..100)\n", bad[i]);
+		ck_assert_str_eq(errbuf, want);
+		ck_assert_uint_eq(v, 100);
+	}
+	c = helper_ctx("n", "0", "f.conf");
+	ck_assert_int_eq(mcs_opt_u64(&c, "0", 10, 3600000, &v), -EINVAL);
+	ck_assert_str_eq(errbuf, "f.conf:3: invalid n '0' (10..3600000)\n");
+	/* the whole u64: no range to give */
+	c = helper_ctx("seed", "18446744073709551615", NULL);
+	ck_assert_int_eq(mcs_opt_u64(&c, "18446744073709551615", 0, UINT64_MAX, &v), 0);
+	ck_assert_uint_eq(v, UINT64_MAX);
+	c = helper_ctx("seed", "18446744073709551616", NULL);
+	ck_assert_int_eq(mcs_opt_u64(&c, "18446744073709551616", 0, UINT64_MAX, &v), -EINVAL);
+	ck_assert_str_eq(errbuf, "prog: invalid --seed '18446744073709551616'\n");
+
+	uint16_t port = 9;
+	c = helper_ctx("port", "65535", NULL);
+	ck_assert_int_eq(mcs_opt_port(&c, "65535", &port), 0);
+	ck_assert_uint_eq(port, 65535);
+	c = helper_ctx("port", "0", NULL);
+	ck_assert_int_eq(mcs_opt_port(&c, "0", &port), 0);
+	ck_assert_uint_eq(port, 0);
+	c = helper_ctx("port", "65536", NULL);
+	ck_assert_int_eq(mcs_opt_port(&c, "65536", &port), -EINVAL);
+	ck_assert_str_eq(errbuf, "prog: invalid --port '65536' (0..65535)\n");
+	ck_assert_uint_eq(port, 0);
+
+	/* a word: its index, or the list of words */
+	const char *const three[] = { "auto", "on", "off", NULL }, *const two[] = { "load", "random", NULL };
+	const char *const one[] = { "only", NULL };
+	c = helper_ctx("m", "off", NULL);
+	ck_assert_int_eq(mcs_opt_choice(&c, "off", three), 2);
+	ck_assert_int_eq(mcs_opt_choice(&c, "auto", three), 0);
+	ck_assert_str_eq(errbuf, "");
+	c = helper_ctx("m", "Off", NULL);
+	ck_assert_int_eq(mcs_opt_choice(&c, "Off", three), -EINVAL);
+	ck_assert_str_eq(errbuf, "prog: invalid --m 'Off' (auto, on or off)\n");
+	c = helper_ctx("m", "lo", NULL);
+	ck_assert_int_eq(mcs_opt_choice(&c, "lo", two), -EINVAL);
+	ck_assert_str_eq(errbuf, "prog: invalid --m 'lo' (load or random)\n");
+	c = helper_ctx("m", "x", NULL);
+	ck_assert_int_eq(mcs_opt_choice(&c, "x", one), -EINVAL);
+	ck_assert_str_eq(errbuf, "prog: invalid --m 'x' (only)\n");
+
+	/* --log-level, --help, --version, by name; anything else is refused */
+	int level = mcs_log_level();
+	c = helper_ctx("log-level", "debug", NULL);
+	ck_assert_int_eq(mcs_opt_common(&c, "debug"), 0);
+	ck_assert_int_eq(mcs_log_level(), MCS_LOG_DEBUG);
+	c = helper_ctx("log-level", "loud", NULL);
+	ck_assert_int_eq(mcs_opt_common(&c, "loud"), -EINVAL);
+	ck_assert_str_eq(errbuf, "prog: invalid --log-level 'loud' (error, warning, notice, info or debug)\n");
+	ck_assert_int_eq(mcs_log_level(), MCS_LOG_DEBUG);
+	mcs_log_set_level(level);
+	usage_calls = 0;
+	c = helper_ctx("help", NULL, NULL);
+	ck_assert_int_eq(mcs_opt_common(&c, NULL), 1);
+	ck_assert_int_eq(usage_calls, 1);
+	c = helper_ctx("version", NULL, NULL);
+	ck_assert_int_eq(mcs_opt_common(&c, NULL), 1);
+	ck_assert_int_eq(usage_calls, 1);
+	ck_assert_str_eq(errbuf, "");
+	c = helper_ctx("other", "x", NULL);
+	ck_assert_int_eq(mcs_opt_common(&c, "x"), -EINVAL);
+	ck_assert_str_eq(errbuf, "prog: invalid --other 'x'\n");
+	fclose(helper_err);
+}
+END_TEST
+
 static Suite *conf_suite(void)
 {
 	Suite *s = suite_create("conf");
@@ -480,6 +591,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, test_opts_errors_on_cli);
 	tcase_add_test(tc, test_opts_default_config);
 	tcase_add_test(tc, test_opts_early);
+	tcase_add_test(tc, test_opts_helpers);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of the master's tables: the object and replica state machine,
- * leases and holds, segment loss, replica placement. */
+ * leases and holds (and gets that take neither), segment loss, replica
+ * placement, eviction. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -57,23 +58,23 @@ START_TEST(lifecycle)
 	ck_assert_int_eq(o->n_replicas, 1);
 	ck_assert_int_eq(o->replicas[0].status, MCS_REPLICA_INITIALIZED);
 	/* not readable, not removable, not re-puttable while pending */
-	ck_assert_int_eq(mcs_store_get(s, S("k"), false, A, 1000, &o, NULL), -EAGAIN);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), 0, A, 1000, &o, NULL), -EAGAIN);
 	ck_assert_int_eq(mcs_store_exist(s, S("k"), 1000), -EAGAIN);
-	ck_assert_int_eq(mcs_store_get(s, S("never-put"), false, A, 1000, &o, NULL), -ENOENT);
+	ck_assert_int_eq(mcs_store_get(s, S("never-put"), 0, A, 1000, &o, NULL), -ENOENT);
 	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 1000), -EAGAIN);
 	ck_assert_int_eq(put_start(s, "k", MiB, 1, 0, B, NULL), -EAGAIN);
 	/* only the writer ends it */
 	ck_assert_int_eq(mcs_store_put_end(s, S("k"), 7, B, 1000), -ENOENT);
 	ck_assert_int_eq(mcs_store_put_end(s, S("k"), 7, A, 1000), 0);
 	ck_assert_int_eq(mcs_store_put_end(s, S("k"), 7, A, 1000), -ENOENT);
-	ck_assert_int_eq(mcs_store_get(s, S("k"), false, B, 1000, &o, NULL), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), 0, B, 1000, &o, NULL), 0);
 	ck_assert_int_eq(o->state, MCS_OBJ_COMPLETE);
 	ck_assert_int_eq(o->replicas[0].status, MCS_REPLICA_COMPLETE);
 	ck_assert_uint_eq(o->checksum, 7);
 	ck_assert_uint_eq(o->size, MiB);
 	/* keys are immutable */
 	ck_assert_int_eq(put_start(s, "k", 2 * MiB, 1, 0, B, NULL), -EEXIST);
-	ck_assert_int_eq(mcs_store_get(s, S("k"), false, B, 1000, &o, NULL), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), 0, B, 1000, &o, NULL), 0);
 	ck_assert_uint_eq(o->size, MiB);
 	ck_assert_uint_eq(mcs_store_n_objects(s), 1);
 	mcs_store_free(s);
@@ -104,18 +105,18 @@ START_TEST(leases)
 	struct mcs_obj *o;
 	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 16 * MiB, S(""), A), 0);
 	ck_assert_int_eq(put(s, "k", 4096, A), 0);
-	ck_assert_int_eq(mcs_store_get(s, S("k"), false, A, 5000, &o, NULL), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), 0, A, 5000, &o, NULL), 0);
 	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 5100), -EBUSY);
 	ck_assert_uint_eq(mcs_store_remove_all(s, 5100), 0);
 	/* exist extends too */
 	ck_assert_int_eq(mcs_store_exist(s, S("k"), 5150), 0);
 	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 5300), -EBUSY);
 	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 5350), 0);
-	ck_assert_int_eq(mcs_store_get(s, S("k"), false, A, 5400, &o, NULL), -ENOENT);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), 0, A, 5400, &o, NULL), -ENOENT);
 	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 5400), -ENOENT);
 	/* force ignores the lease */
 	ck_assert_int_eq(put(s, "f", 4096, A), 0);
-	ck_assert_int_eq(mcs_store_get(s, S("f"), false, A, 6000, &o, NULL), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("f"), 0, A, 6000, &o, NULL), 0);
 	ck_assert_int_eq(mcs_store_remove(s, S("f"), true, 6000), 0);
 	mcs_store_free(s);
 }
@@ -128,7 +129,7 @@ START_TEST(lease_left)
 	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 16 * MiB, S(""), A), 0);
 	ck_assert_int_eq(put(s, "k", MiB, A), 0);
 	ck_assert_uint_eq(mcs_store_lease_left_ms(s, S("k"), 1000), 0);
-	ck_assert_int_eq(mcs_store_get(s, S("k"), false, B, 1000, &o, NULL), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), 0, B, 1000, &o, NULL), 0);
 	ck_assert_uint_eq(mcs_store_lease_left_ms(s, S("k"), 1000), 200);
 	ck_assert_uint_eq(mcs_store_lease_left_ms(s, S("k"), 1150), 50);
 	ck_assert_uint_eq(mcs_store_lease_left_ms(s, S("k"), 1200), 0);
@@ -231,8 +232,8 @@ START_TEST(holds)
 	uint64_t h1, h2;
 	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 16 * MiB, S(""), A), 0);
 	ck_assert_int_eq(put(s, "k", 4096, A), 0);
-	ck_assert_int_eq(mcs_store_get(s, S("k"), true, A, 1000, &o, &h1), 0);
-	ck_assert_int_eq(mcs_store_get(s, S("k"), true, B, 1000, &o, &h2), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), MCS_GET_HOLD, A, 1000, &o, &h1), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), MCS_GET_HOLD, B, 1000, &o, &h2), 0);
 	ck_assert_uint_ne(h1, 0);
 	ck_assert_uint_ne(h1, h2);
 	/* held far past the lease */
@@ -247,9 +248,70 @@ START_TEST(holds)
 	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 100000), 0);
 	/* a force remove under a hold leaves a hold that releases cleanly */
 	ck_assert_int_eq(put(s, "k2", 4096, A), 0);
-	ck_assert_int_eq(mcs_store_get(s, S("k2"), true, A, 1000, &o, &h1), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("k2"), MCS_GET_HOLD, A, 1000, &o, &h1), 0);
 	ck_assert_int_eq(mcs_store_remove(s, S("k2"), true, 1000), 0);
 	ck_assert_int_eq(mcs_store_release(s, S("k2"), h1, A), 0);
+	mcs_store_free(s);
+}
+END_TEST
+
+/* MCS_GET_NOLEASE (mcs_locate): the answer of a get, and nothing else */
+START_TEST(get_nolease)
+{
+	struct mcs_store *s = mk(200);
+	struct mcs_obj *o;
+	uint64_t hold = 99;
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 16 * MiB, S(""), A), 0);
+	ck_assert_int_eq(put(s, "k", 4096, A), 0); /* put at 1000 */
+	ck_assert_int_eq(mcs_store_get(s, S("k"), MCS_GET_NOLEASE, B, 5000, &o, &hold), 0);
+	ck_assert_uint_eq(o->size, 4096);
+	ck_assert_uint_eq(o->checksum, 42);
+	ck_assert_uint_eq(hold, 0);
+	ck_assert_uint_eq(o->lease_until_ms, 0);
+	ck_assert_uint_eq(o->last_access_ms, 1000);
+	ck_assert_uint_eq(mcs_store_lease_left_ms(s, S("k"), 5000), 0);
+	ck_assert_uint_eq(mcs_store_counters(s)->leases_granted, 0);
+	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 5000), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), MCS_GET_NOLEASE, B, 5000, &o, NULL), -ENOENT);
+
+	/* a leased object: the look neither extends nor ends the lease */
+	ck_assert_int_eq(put(s, "l", 4096, A), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("l"), 0, A, 5000, &o, NULL), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("l"), MCS_GET_NOLEASE, B, 5150, &o, NULL), 0);
+	ck_assert_uint_eq(o->lease_until_ms, 5200);
+	ck_assert_uint_eq(o->lease_since_ms, 5000);
+	ck_assert_uint_eq(o->last_access_ms, 5000);
+	ck_assert_uint_eq(mcs_store_counters(s)->leases_granted, 1);
+	ck_assert_int_eq(mcs_store_remove(s, S("l"), false, 5150), -EBUSY);
+	ck_assert_int_eq(mcs_store_remove(s, S("l"), false, 5200), 0);
+
+	/* with a hold, the hold is taken all the same (no lease beside it) */
+	ck_assert_int_eq(put(s, "h", 4096, A), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("h"), MCS_GET_HOLD | MCS_GET_NOLEASE, A, 6000, &o, &hold), 0);
+	ck_assert_uint_ne(hold, 0);
+	ck_assert_uint_eq(o->lease_until_ms, 0);
+	ck_assert_int_eq(mcs_store_remove(s, S("h"), false, 6000), -EBUSY);
+	ck_assert_int_eq(mcs_store_release(s, S("h"), hold, A), 0);
+	ck_assert_int_eq(mcs_store_remove(s, S("h"), false, 6000), 0);
+	mcs_store_free(s);
+}
+END_TEST
+
+/* Looking at an object does not make it recently used, nor keep it: the
+ * object looked at is evicted first, even at the moment it was looked at. */
+START_TEST(get_nolease_evictable)
+{
+	struct mcs_store *s = mk(200);
+	struct mcs_obj *o;
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 16 * MiB, S(""), A), 0);
+	ck_assert_int_eq(put(s, "looked", 4096, A), 0); /* both put at 1000 */
+	ck_assert_int_eq(put(s, "read", 4096, A), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("read"), 0, A, 2000, &o, NULL), 0);
+	for (uint64_t t = 3000; t < 3010; t++)
+		ck_assert_int_eq(mcs_store_get(s, S("looked"), MCS_GET_NOLEASE, A, t, &o, NULL), 0);
+	ck_assert_uint_eq(mcs_store_evict(s, 1, 0, 3010), 4096);
+	ck_assert_int_eq(mcs_store_get(s, S("looked"), MCS_GET_NOLEASE, A, 3010, &o, NULL), -ENOENT);
+	ck_assert_int_eq(mcs_store_get(s, S("read"), MCS_GET_NOLEASE, A, 3010, &o, NULL), 0);
 	mcs_store_free(s);
 }
 END_TEST
@@ -265,11 +327,11 @@ START_TEST(owner_drop)
 	/* B's pending put goes, A's object stays (wherever it was placed, it
 	 * is dropped only if its segment was B's) */
 	struct mcs_obj *o;
-	ck_assert_int_eq(mcs_store_get(s, S("done"), false, A, 1000, &o, NULL), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("done"), 0, A, 1000, &o, NULL), 0);
 	bool on_b = o->replicas[0].handles[0].seg->owner == B;
 	mcs_store_drop_owner(s, B);
 	ck_assert_int_eq(mcs_store_put_end(s, S("pendingB"), 1, B, 1000), -ENOENT);
-	ck_assert_int_eq(mcs_store_get(s, S("done"), false, A, 1000, &o, NULL), on_b ? -ENOENT : 0);
+	ck_assert_int_eq(mcs_store_get(s, S("done"), 0, A, 1000, &o, NULL), on_b ? -ENOENT : 0);
 	ck_assert_uint_lt(mcs_store_used(s), used);
 	ck_assert_uint_eq(mcs_store_capacity(s), 16 * MiB);
 	mcs_store_free(s);
@@ -386,7 +448,7 @@ START_TEST(many_objects)
 	struct mcs_obj *o;
 	for (int i = 0; i < 100000; i += 7) {
 		snprintf(key, sizeof(key), "key-%d", i);
-		ck_assert_int_eq(mcs_store_get(s, S(key), false, A, 1000, &o, NULL), 0);
+		ck_assert_int_eq(mcs_store_get(s, S(key), 0, A, 1000, &o, NULL), 0);
 		ck_assert_uint_eq(o->size, 4096);
 	}
 	ck_assert_uint_eq(mcs_store_remove_all(s, 1000000), 100000);
@@ -526,10 +588,10 @@ START_TEST(node_loss_bookkeeping)
 
 	mcs_store_drop_owner(s, &N1);
 	ck_assert_uint_eq(mcs_store_capacity(s), 128 * MiB);
-	ck_assert_int_eq(mcs_store_get(s, S("two"), false, A, 1000, &o, NULL), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("two"), 0, A, 1000, &o, NULL), 0);
 	ck_assert_int_eq(o->n_replicas, 1);
 	ck_assert_str_eq(o->replicas[0].handles[0].seg->node, "n2");
-	ck_assert_int_eq(mcs_store_get(s, S("only-n1"), false, A, 1000, &o, NULL), -ENOENT);
+	ck_assert_int_eq(mcs_store_get(s, S("only-n1"), 0, A, 1000, &o, NULL), -ENOENT);
 	ck_assert_int_eq(mcs_store_put_end(s, S("pending-n1"), 1, A, 1000), -ENOENT);
 	ck_assert_uint_eq(mcs_store_n_objects(s), 2);
 	ck_assert_uint_eq(mcs_store_used(s), 2 * MiB);
@@ -564,8 +626,8 @@ static int put_at(struct mcs_store *s, const char *key, uint64_t len, uint32_t f
 static bool present(struct mcs_store *s, const char *key)
 {
 	struct mcs_obj *o;
-	/* look without leasing: exist leases too, so use a time far back */
-	return mcs_store_get(s, S(key), false, B, 0, &o, NULL) == 0;
+	/* a look: no lease, no use, so the check changes nothing */
+	return mcs_store_get(s, S(key), MCS_GET_NOLEASE, B, 0, &o, NULL) == 0;
 }
 
 START_TEST(evict_fills_past_capacity)
@@ -598,7 +660,7 @@ START_TEST(evict_lru_keeps_hot)
 	struct mcs_obj *o;
 	for (int i = 0; i < 8; i++) {
 		snprintf(k, sizeof(k), "cold%d", i);
-		ck_assert_int_eq(mcs_store_get(s, S(k), false, A, 2000 + (uint64_t)i, &o, NULL), 0);
+		ck_assert_int_eq(mcs_store_get(s, S(k), 0, A, 2000 + (uint64_t)i, &o, NULL), 0);
 	}
 	for (int i = 0; i < 32; i++) {
 		snprintf(k, sizeof(k), "new%d", i);
@@ -624,7 +686,7 @@ START_TEST(evict_respects_leases_holds_pending_pins)
 	struct mcs_obj *o;
 	uint64_t hold;
 	ck_assert_int_eq(put_at(s, "held", MiB, 0, 1000), 0);
-	ck_assert_int_eq(mcs_store_get(s, S("held"), true, A, 1000, &o, &hold), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("held"), MCS_GET_HOLD, A, 1000, &o, &hold), 0);
 	ck_assert_int_eq(put_at(s, "hard", MiB, MCS_REPL_HARD_PIN, 1000), 0);
 	ck_assert_int_eq(put_start(s, "pending", MiB, 1, 0, A, NULL), 0);
 	ck_assert_int_eq(put_at(s, "leased", MiB, 0, 1000), 0);
@@ -734,6 +796,8 @@ static Suite *suite(void)
 	tcase_add_test(t, revoke_returns_space);
 	tcase_add_test(t, leases);
 	tcase_add_test(t, holds);
+	tcase_add_test(t, get_nolease);
+	tcase_add_test(t, get_nolease_evictable);
 	tcase_add_test(t, owner_drop);
 	tcase_add_test(t, mount_rules);
 	tcase_add_test(t, replicas_distinct_nodes);

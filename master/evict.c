@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Eviction (see tables.h): approximate LRU as Redis does it. Each
+ * pick samples evict_samples objects uniformly from the store's dense
+ * vector and keeps a pool of the least recently used candidates; leased,
+ * held, pending and hard-pinned objects are never taken, soft-pinned ones
+ * only when nothing else is left. A put that finds no space evicts only
+ * what it needs at once; the rest of the run is a debt that a timer pays
+ * in slices (mcs_store_evict_step). Eviction moves no data: it drops the
+ * object and returns its space.
+ */
+#include "config.h"
+
+#include "common/probes.h"
+#include "master/evict.h"
+#include "master/tables.h"
+
+static bool evictable(const struct mcs_obj *o, uint64_t now_ms, bool soft_too)
+{
+	if (o->state != MCS_OBJ_COMPLETE || o->holds || now_ms < o->lease_until_ms)
+		return false;
+	if (o->flags & MCS_REPL_HARD_PIN)
+		return false;
+	return soft_too || !(o->flags & MCS_REPL_SOFT_PIN);
+}
+
+#define EVICT_POOL 16
+
+uint64_t mcs_store_evict(struct mcs_store *s, uint64_t min_objects, uint64_t need_bytes, uint64_t now_ms)
+{
+	struct mcs_obj *pool[EVICT_POOL];
+	unsigned n_pool = 0;
+	uint64_t freed = 0, evicted = 0, samples = 0, t0 = mcs_now_ns();
+	bool soft_too = false;
+	/* a bound on the work of one run, proportional to what it may
+	 * evict, so a store full of leased objects cannot stall the master */
+	uint64_t budget = (min_objects + 64) * s->opts.evict_samples * 8 +
+			  (need_bytes / 4096 + 1) * s->opts.evict_samples;
+
+	s->ctr.evict_runs++;
+	while ((evicted < min_objects || freed < need_bytes) && s->vec_len > 0 && samples < budget) {
+		/* top the pool up with a fresh sample */
+		for (unsigned k = 0; k < s->opts.evict_samples && samples < budget; k++) {
+			struct mcs_obj *o = s->vec[store_rng_next(s) % s->vec_len];
+			samples++;
+			if (!evictable(o, now_ms, soft_too))
+				continue;
+			bool dup = false;
+			for (unsigned i = 0; i < n_pool && !dup; i++)
+				dup = pool[i] == o;
+			if (dup)
+				continue;
+			/* insertion into the pool, oldest first */
+			if (n_pool == EVICT_POOL) {
+				if (o->last_access_ms >= pool[n_pool - 1]->last_access_ms)
+					continue;
+				n_pool--;
+			}
+			unsigned at = n_pool;
+			while (at > 0 && pool[at - 1]->last_access_ms > o->last_access_ms) {
+				pool[at] = pool[at - 1];
+				at--;
+			}
+			pool[at] = o;
+			n_pool++;
+		}
+		if (n_pool == 0) {
+			if (!soft_too) {
+				soft_too = true; /* soft pins go only when nothing else is left */
+				continue;
+			}
+			if (samples >= s->vec_len * 4)
+				break; /* nothing evictable, by a wide sample */
+			continue;
+		}
+		struct mcs_obj *victim = pool[0];
+		memmove(pool, pool + 1, (--n_pool) * sizeof(*pool));
+		uint64_t b = obj_bytes(victim);
+		freed += b;
+		evicted++;
+		s->ctr.evictions++;
+		s->ctr.evicted_bytes += b;
+		obj_delete(s, victim);
+	}
+	s->ctr.evict_samples += samples;
+	MCS_PROBE4(evict_run, evicted, freed, samples, mcs_now_ns() - t0);
+	return freed + (evicted && !freed ? 1 : 0);
+}
+
+void mcs_evict_owe_run(struct mcs_store *s)
+{
+	if (s->evict_debt == 0)
+		s->evict_debt = (uint64_t)((double)s->n_objects * s->opts.eviction_ratio);
+}
+
+uint64_t mcs_store_evict_if_needed(struct mcs_store *s, uint64_t now_ms)
+{
+	uint64_t cap = store_capacity(s), used = store_used(s);
+	if (!cap || (double)used < s->opts.high_watermark * (double)cap || s->opts.high_watermark >= 1.0)
+		return 0;
+	double low = s->opts.high_watermark - s->opts.eviction_ratio;
+	uint64_t target = (uint64_t)((low > 0 ? low : 0) * (double)cap);
+	mcs_evict_owe_run(s);
+	return mcs_store_evict(s, 0, used > target ? used - target : 0, now_ms);
+}
+
+uint64_t mcs_store_evict_step(struct mcs_store *s, uint64_t max_objects, uint64_t now_ms)
+{
+	uint64_t n = MCS_MIN(s->evict_debt, max_objects);
+	if (n == 0)
+		return 0;
+	uint64_t before = s->ctr.evictions;
+	mcs_store_evict(s, n, 0, now_ms);
+	uint64_t done = s->ctr.evictions - before;
+	/* nothing evictable: drop the debt rather than spin on it */
+	s->evict_debt = done ? s->evict_debt - MCS_MIN(done, s->evict_debt) : 0;
+	return done;
+}
+
+uint64_t mcs_store_evict_debt(const struct mcs_store *s) { return s->evict_debt; }

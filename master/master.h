@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The master program's state, shared by its files: main.c (start-up, the
+ * connections, the timers), requests.c (one handler per opcode) and
+ * options.c (the command line and master.conf). The store it serves is
+ * master/store.h; the metrics page, metrics.c.
+ */
+#ifndef MCS_MASTER_MASTER_H
+#define MCS_MASTER_MASTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "master/metrics.h"
+#include "master/store.h"
+#include "proto/proto.h"
+#include "uring/loop.h"
+
+struct master {
+	struct mcs_loop *loop;
+	struct mcs_store *store;
+	struct mcs_buf out;              /* the answer being built */
+	uint64_t n_conns;
+	uint64_t node_timeout_ms;
+	struct peer *peers;
+	struct mcs_timer *sweep;
+	uint64_t sweep_every_ms, last_sweep_ms;
+	uint64_t nodes_lost;
+	uint64_t requests[MASTER_N_OPS]; /* by opcode, for the metrics page */
+	struct mcs_metrics *metrics;
+};
+
+/* One connection: a node, or a client with a direct metadata link. */
+struct peer {
+	struct master *m;
+	struct mcs_conn *conn;     /* known from the first frame on */
+	char name[64];
+	uint64_t last_seen_ms;
+	uint64_t last_heartbeat_ns; /* for the heartbeat_recv probe */
+	bool lost;                  /* declared lost by the sweep (node_lost, not node_gone) */
+	char node[64];              /* the name its heartbeats give, for the probes */
+	struct peer *next, **pprev;
+};
+
+#endif

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The master's options: one table, one setter that checks a value whether
+ * it comes from the command line or from master.conf (common/conf.h).
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "master/options.h"
+#include "proto/proto.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: mcstore-master [OPTION]...\n"
+		"The metadata service of mcstore: segments, objects, replicas, leases.\n\n"
+		"  -l, --listen ADDR         address to listen on (default 0.0.0.0)\n"
+		"  -p, --port PORT           TCP port (default 50051; 0 picks a free one)\n"
+		"      --lease-ttl-ms MS     read lease length (default 200)\n"
+		"      --default-kv-lease-ttl MS  the same as --lease-ttl-ms\n"
+		"      --node-timeout-ms MS  drop a node silent for this long (default 5000)\n"
+		"      --eviction-high-watermark-ratio R  evict when use passes R of the\n"
+		"                            capacity (default 1.0: only when full)\n"
+		"      --eviction-ratio R    share of objects one eviction run removes, and\n"
+		"                            the gap down to the low watermark (default 0.1)\n"
+		"      --max-soft-pin-ratio R  share of capacity soft pins may hold (default 0.5)\n"
+		"      --put-timeout-ms MS   revoke puts not ended within MS (default 30000)\n"
+		"      --max-buffer SIZE     largest buffer of one replica before striping\n"
+		"                            (default: no limit; suffixes K, M, G)\n"
+		"      --strategy NAME       segment choice: load (default) or random\n"
+		"      --seed N              seed of the random strategy (default 1)\n"
+		"      --max-frame SIZE      largest request body accepted (default 64M)\n"
+		"      --log-level LEVEL     error, warning, notice, info (default),\n"
+		"                            debug\n"
+		"      --metrics-port PORT   serve Prometheus metrics over HTTP on PORT of\n"
+		"                            the --listen address (default: none; 0 picks one)\n"
+		"      --busy-poll-us US     poll for requests US microseconds before sleeping\n"
+		"                            (a core spins while requests flow; default 0)\n"
+		"  -h, --help                show this help and exit\n"
+		"  -V, --version             show the version and exit\n");
+	fprintf(f,
+		"\nConfiguration file: a line NAME = VALUE sets option --NAME (see\n"
+		"mcstore.conf(5)); options on the command line win.\n"
+		"      --config FILE         read FILE instead of %s/master.conf\n"
+		"      --no-config           read no configuration file\n",
+		mcs_conf_dir());
+}
+
+enum { OPT_LEASE = 256, OPT_NODETIMEOUT, OPT_HIGHWM, OPT_EVRATIO, OPT_PINRATIO, OPT_PUTTIMEOUT, OPT_MAXBUF, OPT_STRATEGY, OPT_SEED, OPT_MAXFRAME, OPT_LOGLEVEL,
+       OPT_CONFIG, OPT_METRICSPORT, OPT_NOCONFIG, OPT_BUSYPOLL };
+
+static const struct option longopts[] = {
+	{ "listen", required_argument, NULL, 'l' },
+	{ "port", required_argument, NULL, 'p' },
+	{ "lease-ttl-ms", required_argument, NULL, OPT_LEASE },
+	{ "default-kv-lease-ttl", required_argument, NULL, OPT_LEASE },
+	{ "node-timeout-ms", required_argument, NULL, OPT_NODETIMEOUT },
+	{ "eviction-high-watermark-ratio", required_argument, NULL, OPT_HIGHWM },
+	{ "eviction-ratio", required_argument, NULL, OPT_EVRATIO },
+	{ "max-soft-pin-ratio", required_argument, NULL, OPT_PINRATIO },
+	{ "put-timeout-ms", required_argument, NULL, OPT_PUTTIMEOUT },
+	{ "max-buffer", required_argument, NULL, OPT_MAXBUF },
+	{ "strategy", required_argument, NULL, OPT_STRATEGY },
+	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "max-frame", required_argument, NULL, OPT_MAXFRAME },
+	{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
+	{ "busy-poll-us", required_argument, NULL, OPT_BUSYPOLL },
+	{ "metrics-port", required_argument, NULL, OPT_METRICSPORT },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "no-config", no_argument, NULL, OPT_NOCONFIG },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ 0 },
+};
+
+/* One option, from the command line or the configuration file. */
+static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, void *userdata)
+{
+	struct master_config *o = userdata;
+	int r;
+
+	switch (c) {
+	case 'l':
+		o->listen_addr = arg;
+		break;
+	case 'p':
+		return mcs_opt_port(ctx, arg, &o->port);
+	case OPT_LEASE:
+		return mcs_opt_u64(ctx, arg, 1, 3600 * 1000, &o->store.lease_ttl_ms);
+	case OPT_HIGHWM:
+	case OPT_EVRATIO:
+	case OPT_PINRATIO: {
+		char *end;
+		double v = strtod(arg, &end);
+		if (*end || end == arg || !(v > 0.0 && v <= 1.0))
+			return mcs_opt_invalid(ctx, "a ratio, 0 < R <= 1");
+		if (c == OPT_HIGHWM)
+			o->store.high_watermark = v;
+		else if (c == OPT_EVRATIO)
+			o->store.eviction_ratio = v;
+		else
+			o->store.max_soft_pin_ratio = v;
+		break;
+	}
+	case OPT_PUTTIMEOUT:
+		return mcs_opt_u64(ctx, arg, 10, 24ull * 3600 * 1000, &o->store.put_timeout_ms);
+	case OPT_NODETIMEOUT:
+		return mcs_opt_u64(ctx, arg, 20, 3600 * 1000, &o->node_timeout_ms);
+	case OPT_MAXBUF:
+		return mcs_opt_size(ctx, arg, 4096, UINT64_MAX, &o->store.max_buffer);
+	case OPT_STRATEGY:
+		/* in the order of enum mcs_alloc_strategy */
+		if ((r = mcs_opt_choice(ctx, arg, (const char *const[]){ "load", "random", NULL })) < 0)
+			return r;
+		o->store.strategy = (enum mcs_alloc_strategy)r;
+		break;
+	case OPT_SEED:
+		return mcs_opt_u64(ctx, arg, 0, UINT64_MAX, &o->store.seed);
+	case OPT_MAXFRAME:
+		return mcs_opt_size(ctx, arg, 4096, 1u << 30, &o->max_frame);
+	case OPT_METRICSPORT: {
+		uint16_t v;
+		if ((r = mcs_opt_port(ctx, arg, &v)) < 0)
+			return r;
+		o->metrics_port = v;
+		break;
+	}
+	case OPT_BUSYPOLL:
+		return mcs_opt_u64(ctx, arg, 0, 1000000, &o->busy_poll_us);
+	default: /* --log-level, --help, --version */
+		return mcs_opt_common(ctx, arg);
+	}
+	return 0;
+}
+
+int master_options(int argc, char **argv, struct master_config *ret, struct mcs_conf **ret_conf)
+{
+	*ret = (struct master_config){
+		.listen_addr = "0.0.0.0",
+		.port = 50051,
+		.max_frame = MCS_DEFAULT_MAX_BODY,
+		.node_timeout_ms = 5000,
+		.metrics_port = -1,
+		.store = { .lease_ttl_ms = 200, .strategy = MCS_STRATEGY_LOAD, .seed = 1, .high_watermark = 1.0,
+			   .eviction_ratio = 0.1, .max_soft_pin_ratio = 0.5, .put_timeout_ms = 30000 },
+	};
+	static const int early[] = { 'h', 'V', 0 };
+	const struct mcs_opt_spec spec = {
+		.prog = "mcstore-master",
+		.shortopts = "l:p:hV",
+		.longopts = longopts,
+		.default_config = "master.conf",
+		.opt_config = OPT_CONFIG,
+		.opt_no_config = OPT_NOCONFIG,
+		.early = early,
+		.set = set_option,
+		.usage = usage,
+		.userdata = ret,
+	};
+	return mcs_opt_parse(&spec, argc, argv, ret_conf);
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/* The master's options (options.c): the command line over master.conf. */
+#ifndef MCS_MASTER_OPTIONS_H
+#define MCS_MASTER_OPTIONS_H
+
+#include <stdint.h>
+
+#include "common/conf.h"
+#include "master/store.h"
+
+struct master_config {
+	const char *listen_addr;
+	uint16_t port;
+	uint64_t max_frame;
+	uint64_t busy_poll_us;
+	uint64_t node_timeout_ms;
+	int32_t metrics_port;       /* -1: none */
+	struct mcs_store_opts store;
+};
+
+/* The defaults, then the configuration file, then the command line, into
+ * *ret. 0 to go on, 1 to exit with success (--help, --version), -EINVAL
+ * to exit with status 2 (why has been printed). Strings in *ret point into
+ * argv or into *ret_conf, to be freed once they are no longer used. */
+int master_options(int argc, char **argv, struct master_config *ret, struct mcs_conf **ret_conf);
+
+#endif

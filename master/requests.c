@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The master's answers: one handler per opcode. A handler
+ * decodes its request, calls the store and encodes the answer's body into
+ * m->out; it returns 0 or a status, and may give a refusal a detail.
+ * master_handle() sends the answer, in the order requests arrive.
+ */
+#include "config.h"
+
+#include "common/log.h"
+#include "common/util.h"
+#include "master/requests.h"
+#include "mcstore.h"
+
+/* buckets one LIST request may walk (a few ms at most) */
+#define LIST_MAX_BUCKETS 65536
+
+/* One request being answered. */
+struct req {
+	struct master *m;
+	struct mcs_store *s;
+	struct mcs_conn *c;         /* owns what the request leaves behind */
+	const struct peer *p;
+	const uint8_t *body;
+	uint32_t len;
+	uint64_t now;
+	bool has_detail;            /* the refusal carries detail */
+	struct mcs_err_detail detail;
+};
+
+static int reply(struct mcs_conn *c, struct master *m, const struct mcs_hdr *req, int status)
+{
+	struct mcs_hdr h = { .opcode = req->opcode, .flags = MCS_F_RESPONSE, .status = status, .req_id = req->req_id };
+	const void *body = NULL;
+	size_t len = 0;
+	/* an answer's body, or a refusal's detail */
+	if (m->out.len) {
+		if (m->out.err)
+			h.status = status == 0 ? m->out.err : status;
+		else {
+			body = m->out.p;
+			len = m->out.len;
+		}
+	}
+	int r = mcs_conn_send(c, &h, body, len, -1);
+	mcs_buf_reset(&m->out);
+	return r == -EPIPE ? 0 : r;
+}
+
+static int encode_replicas(struct master *m, const struct mcs_obj *o, uint8_t only,
+			   void (*enc)(struct master *, const struct mcs_replica_list *, const void *),
+			   const void *extra)
+{
+	struct mcs_replica_list l;
+	int r = mcs_store_replica_list(o, only, &l);
+	if (r < 0)
+		return r;
+	enc(m, &l, extra);
+	mcs_replica_list_free(&l);
+	return m->out.err;
+}
+
+static void enc_put_start(struct master *m, const struct mcs_replica_list *l, const void *extra)
+{
+	struct mcs_put_start_resp resp = { .list = *l };
+	mcs_enc_put_start_resp(&m->out, &resp);
+}
+
+struct get_extra {
+	const struct mcs_obj *o;
+	uint64_t hold_id;
+	uint32_t lease_ms;
+};
+
+static void enc_get(struct master *m, const struct mcs_replica_list *l, const void *extra)
+{
+	const struct get_extra *x = extra;
+	struct mcs_get_resp resp = {
+		.size = x->o->size,
+		.checksum = x->o->checksum,
+		.hold_id = x->hold_id,
+		.lease_ms = x->lease_ms,
+		.list = *l,
+	};
+	mcs_enc_get_resp(&m->out, &resp);
+}
+
+static int on_ping(struct req *q) { return 0; }
+
+static int on_mount(struct req *q)
+{
+	struct mcs_mount_req a;
+	int r = mcs_dec_mount_req(q->body, q->len, &a);
+	if (r < 0)
+		return r;
+	r = mcs_store_mount(q->s, a.node, a.segment, a.size, a.endpoint, q->c);
+	if (r < 0) {
+		log_warning_errno(r, "mount of segment \"%.*s\" of node \"%.*s\" from %s refused: %m",
+				  (int)a.segment.len, a.segment.p, (int)a.node.len, a.node.p, q->p->name);
+		return r;
+	}
+	char sz[32];
+	log_info("segment \"%.*s\" of node \"%.*s\" mounted from %s: %s%s%.*s", (int)a.segment.len, a.segment.p,
+		 (int)a.node.len, a.node.p, q->p->name, mcs_fmt_size(a.size, sz, sizeof(sz)),
+		 a.endpoint.len ? ", data at " : "", (int)a.endpoint.len, a.endpoint.p);
+	return 0;
+}
+
+static int on_unmount(struct req *q)
+{
+	struct mcs_unmount_req a;
+	int r = mcs_dec_unmount_req(q->body, q->len, &a);
+	if (r < 0 || (r = mcs_store_unmount(q->s, a.segment, q->c)) < 0)
+		return r;
+	log_info("segment \"%.*s\" unmounted by %s, %d objects dropped", (int)a.segment.len, a.segment.p,
+		 q->p->name, r);
+	return 0;
+}
+
+/* main.c has taken what a heartbeat says; the answer only says it came */
+static int on_heartbeat(struct req *q)
+{
+	struct mcs_heartbeat_req a;
+	return mcs_dec_heartbeat_req(q->body, q->len, &a);
+}
+
+static int on_put_start(struct req *q)
+{
+	struct mcs_put_start_req a;
+	struct mcs_obj *o;
+	int r = mcs_dec_put_start_req(q->body, q->len, &a);
+	if (r < 0)
+		return r;
+	r = mcs_store_put_start(q->s, &a, q->c, q->now, &o);
+	if (r == -EXFULL) {
+		q->has_detail = true;
+		q->detail.value = mcs_store_nodes_able(q->s, a.value_len);
+	}
+	mcs_put_start_req_free(&a);
+	if (r == 0 && (r = encode_replicas(q->m, o, 0, enc_put_start, NULL)) < 0)
+		mcs_store_put_revoke(q->s, (struct mcs_str){ o->key, o->keylen }, q->c);
+	return r;
+}
+
+static int on_put_end(struct req *q)
+{
+	struct mcs_put_end_req a;
+	int r = mcs_dec_put_end_req(q->body, q->len, &a);
+	if (r < 0 || (r = mcs_store_put_end(q->s, a.key, a.checksum, q->c, q->now)) < 0)
+		return r;
+	mcs_store_evict_if_needed(q->s, q->now);
+	return 0;
+}
+
+static int on_put_revoke(struct req *q)
+{
+	struct mcs_key_req a;
+	int r = mcs_dec_key_req(q->body, q->len, &a);
+	return r < 0 ? r : mcs_store_put_revoke(q->s, a.key, q->c);
+}
+
+static int on_get_replicas(struct req *q)
+{
+	struct mcs_get_req a;
+	struct mcs_obj *o;
+	struct get_extra x = { 0 };
+	int r = mcs_dec_get_req(q->body, q->len, &a);
+	if (r < 0 || (r = mcs_store_get(q->s, a.key, a.flags, q->c, q->now, &o, &x.hold_id)) < 0)
+		return r;
+	x.o = o;
+	x.lease_ms = a.flags & MCS_GET_NOLEASE ? 0 : (uint32_t)mcs_store_lease_ttl_ms(q->s);
+	r = encode_replicas(q->m, o, MCS_REPLICA_COMPLETE, enc_get, &x);
+	if (r < 0 && x.hold_id)
+		mcs_store_release(q->s, a.key, x.hold_id, q->c);
+	return r;
+}
+
+static int on_release(struct req *q)
+{
+	struct mcs_release_req a;
+	int r = mcs_dec_release_req(q->body, q->len, &a);
+	return r < 0 ? r : mcs_store_release(q->s, a.key, a.hold_id, q->c);
+}
+
+static int on_exist(struct req *q)
+{
+	struct mcs_key_req a;
+	int r = mcs_dec_key_req(q->body, q->len, &a);
+	return r < 0 ? r : mcs_store_exist(q->s, a.key, q->now);
+}
+
+static int on_remove(struct req *q)
+{
+	struct mcs_remove_req a;
+	int r = mcs_dec_remove_req(q->body, q->len, &a);
+	if (r < 0)
+		return r;
+	r = mcs_store_remove(q->s, a.key, a.flags & MCS_REMOVE_FORCE, q->now);
+	if (r == -EBUSY) {
+		/* how long to wait: 0 for a hold, which has no end */
+		q->has_detail = true;
+		q->detail.value = mcs_store_lease_left_ms(q->s, a.key, q->now);
+	}
+	return r;
+}
+
+static int on_list(struct req *q)
+{
+	struct mcs_list_req a;
+	struct mcs_str keys[MCS_LIST_MAX];
+	int r = mcs_dec_list_req(q->body, q->len, &a);
+	if (r < 0)
+		return r;
+	struct mcs_list_resp resp = { .keys = keys };
+	/* a bounded walk per request: a sparse table or a prefix that
+	 * matches little costs several pages, never one long stall */
+	resp.next_cursor = mcs_store_list(q->s, a.prefix, a.cursor, a.limit, LIST_MAX_BUCKETS, keys, MCS_LIST_MAX,
+					  &resp.n_keys);
+	mcs_enc_list_resp(&q->m->out, &resp);
+	return 0;
+}
+
+static int on_remove_all(struct req *q)
+{
+	if (q->len)
+		return -EPROTO;
+	struct mcs_remove_all_resp resp = { .count = mcs_store_remove_all(q->s, q->now) };
+	mcs_enc_remove_all_resp(&q->m->out, &resp);
+	return 0;
+}
+
+static int on_stat(struct req *q)
+{
+	struct mcs_stat_resp resp;
+	int r;
+	if (q->len)
+		return -EPROTO;
+	if ((r = mcs_store_stat(q->s, &resp)) < 0)
+		return r;
+	const struct mcs_store_counters *k = mcs_store_counters(q->s);
+	resp.n_counters = MCS_STAT_N_;
+	resp.counters[MCS_STAT_EVICT_RUNS] = k->evict_runs;
+	resp.counters[MCS_STAT_EVICTIONS] = k->evictions;
+	resp.counters[MCS_STAT_EVICTED_BYTES] = k->evicted_bytes;
+	resp.counters[MCS_STAT_PUT_NO_SPACE] = k->put_no_space;
+	resp.counters[MCS_STAT_LEASES_GRANTED] = k->leases_granted;
+	resp.counters[MCS_STAT_REMOVE_REFUSED] = k->remove_refused;
+	resp.counters[MCS_STAT_PUTS_TIMED_OUT] = k->puts_timed_out;
+	resp.counters[MCS_STAT_SOFT_PINS_REFUSED] = k->soft_pins_refused;
+	resp.counters[MCS_STAT_NODES_LOST] = q->m->nodes_lost;
+	mcs_enc_stat_resp(&q->m->out, &resp);
+	mcs_stat_resp_free(&resp);
+	return 0;
+}
+
+/* What the master answers; any other opcode is refused with -EPROTO.
+ * A switch rather than a table of pointers: each handler has one caller,
+ * so the compiler folds it in here, as when they were one function. */
+static int dispatch(struct req *q, uint16_t opcode)
+{
+	switch (opcode) {
+	case MCS_OP_PING: return on_ping(q);
+	case MCS_OP_MOUNT: return on_mount(q);
+	case MCS_OP_UNMOUNT: return on_unmount(q);
+	case MCS_OP_HEARTBEAT: return on_heartbeat(q);
+	case MCS_OP_PUT_START: return on_put_start(q);
+	case MCS_OP_PUT_END: return on_put_end(q);
+	case MCS_OP_PUT_REVOKE: return on_put_revoke(q);
+	case MCS_OP_GET_REPLICAS: return on_get_replicas(q);
+	case MCS_OP_RELEASE: return on_release(q);
+	case MCS_OP_EXIST: return on_exist(q);
+	case MCS_OP_REMOVE: return on_remove(q);
+	case MCS_OP_LIST: return on_list(q);
+	case MCS_OP_REMOVE_ALL: return on_remove_all(q);
+	case MCS_OP_STAT: return on_stat(q);
+	default:
+		log_debug("%s sent unknown opcode %u, answering with an error", q->p->name, opcode);
+		return -EPROTO;
+	}
+}
+
+int master_handle(struct peer *p, struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body)
+{
+	struct master *m = p->m;
+	struct req q = {
+		.m = m, .s = m->store, .c = c, .p = p, .body = body, .len = h->body_len, .now = mcs_now_ms(),
+	};
+	int r = dispatch(&q, h->opcode);
+	if (r == -EPROTO || r == -ENAMETOOLONG || r == -EMSGSIZE)
+		log_debug("malformed %s from %s: %s", mcs_op_name(h->opcode), p->name, mcs_strerror(r));
+	if (r < 0) {
+		mcs_buf_reset(&m->out);
+		if (q.has_detail)
+			mcs_enc_err_detail(&m->out, &q.detail);
+	}
+	return reply(c, m, h, r < 0 ? r : 0);
+}

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+/* The master's answers to requests (requests.c), for main.c. */
+#ifndef MCS_MASTER_REQUESTS_H
+#define MCS_MASTER_REQUESTS_H
+
+#include <stdint.h>
+
+#include "master/master.h"
+
+/* Decode the request h (body: h->body_len bytes) that came from p on c,
+ * call the store and send the answer: a status, with a body or a
+ * refusal's detail. Everything the request leaves (segments, pending
+ * puts, holds) belongs to c. 0, or a negative errno to close c. */
+int master_handle(struct peer *p, struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body);
+
+#endif

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The store's tables (struct mcs_store) and what its three files need of
+ * them; no one else includes this (callers use store.h):
+ *
+ *   store.c      the tables, segments, leases, holds and the object state
+ *                machine (put start/end/revoke, get, remove, list)
+ *   placement.c  where the replicas of a new object go: segment choice,
+ *                striping, and the evict-and-retry loop of a put
+ *   evict.c      approximate LRU by sampling, its debt and watermark
+ *
+ * store.c calls placement.c, which calls evict.c; the helpers below are
+ * inline so that neither calls back up into store.c (and the hot paths
+ * stay as they were when the store was one file).
+ */
+#ifndef MCS_MASTER_TABLES_H
+#define MCS_MASTER_TABLES_H
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "master/alloc.h"
+#include "master/store.h"
+#include "mcstore.h"
+
+struct mcs_hold {
+	uint64_t id;
+	struct mcs_obj *obj;        /* NULL once the object is gone */
+	void *owner;
+	struct mcs_hold *obj_next;  /* in obj->holds */
+	struct mcs_hold *next;      /* in the store's hold list */
+	struct mcs_hold **pprev;
+};
+
+struct mcs_store {
+	struct mcs_store_opts opts;
+	struct mcs_obj **buckets;
+	uint64_t n_buckets;         /* power of two */
+	uint64_t n_objects;
+	struct mcs_seg *segments;
+	uint64_t n_segments;
+	struct mcs_hold *holds;
+	uint64_t next_hold_id;
+	uint64_t rng;
+	/* every object, for O(1) uniform sampling by eviction */
+	struct mcs_obj **vec;
+	uint64_t vec_len, vec_cap;
+	struct mcs_obj *pending_head, *pending_tail;
+	uint64_t soft_pinned_bytes;
+	uint64_t evict_debt;        /* objects still to evict in the background */
+	struct mcs_store_counters ctr;
+};
+
+static inline uint64_t store_rng_next(struct mcs_store *s)
+{
+	/* splitmix64: deterministic for a given seed */
+	uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static inline uint64_t store_capacity(const struct mcs_store *s)
+{
+	uint64_t c = 0;
+	for (struct mcs_seg *g = s->segments; g; g = g->next)
+		c += g->size;
+	return c;
+}
+
+static inline uint64_t store_used(const struct mcs_store *s)
+{
+	uint64_t u = 0;
+	for (struct mcs_seg *g = s->segments; g; g = g->next)
+		u += mcs_alloc_used(g->alloc);
+	return u;
+}
+
+/* An object is one allocation: the struct, its array of replicas and one
+ * buffer record per replica (all that an unstriped replica needs), then
+ * its key. What lies between the struct and the key is never freed on its
+ * own; a striped replica's records are allocated apart. */
+static inline bool obj_inline(const struct mcs_obj *o, const void *p)
+{
+	return (const char *)p > (const char *)o && (const char *)p < o->key;
+}
+
+static inline void obj_release_space(struct mcs_obj *o)
+{
+	for (uint32_t r = 0; r < o->n_replicas; r++) {
+		struct mcs_mreplica *rep = &o->replicas[r];
+		for (uint32_t h = 0; h < rep->n_handles; h++)
+			if (rep->handles[h].seg)
+				mcs_alloc_put(rep->handles[h].seg->alloc, rep->handles[h].blk);
+		if (!obj_inline(o, rep->handles))
+			free(rep->handles);
+	}
+	if (!obj_inline(o, o->replicas))
+		free(o->replicas);
+	o->replicas = NULL;
+	o->n_replicas = 0;
+}
+
+/* Back to no replica at all, with want empty records in the object's own
+ * room, for placement to start over. */
+static inline void obj_unplace(struct mcs_obj *o, uint32_t want)
+{
+	obj_release_space(o);
+	o->replicas = (struct mcs_mreplica *)(o + 1);
+	memset(o->replicas, 0, want * sizeof(*o->replicas));
+}
+
+static inline void obj_free(struct mcs_obj *o)
+{
+	if (!o)
+		return;
+	obj_release_space(o);
+	for (struct mcs_hold *h = o->holds; h; h = h->obj_next)
+		h->obj = NULL;
+	free(o); /* the key lives in the same allocation */
+}
+
+static inline uint64_t obj_bytes(const struct mcs_obj *o)
+{
+	uint64_t b = 0;
+	for (uint32_t r = 0; r < o->n_replicas; r++)
+		for (uint32_t h = 0; h < o->replicas[r].n_handles; h++)
+			b += o->replicas[r].handles[h].len;
+	return b;
+}
+
+static inline struct mcs_obj **obj_slot(struct mcs_store *s, struct mcs_str key, uint64_t hash)
+{
+	struct mcs_obj **pp = &s->buckets[hash & (s->n_buckets - 1)];
+	for (; *pp; pp = &(*pp)->hnext)
+		if ((*pp)->hash == hash && (*pp)->keylen == key.len && memcmp((*pp)->key, key.p, key.len) == 0)
+			break;
+	return pp;
+}
+
+static inline void pending_unlink(struct mcs_store *s, struct mcs_obj *o)
+{
+	if (o->pprev)
+		o->pprev->pnext = o->pnext;
+	else if (s->pending_head == o)
+		s->pending_head = o->pnext;
+	if (o->pnext)
+		o->pnext->pprev = o->pprev;
+	else if (s->pending_tail == o)
+		s->pending_tail = o->pprev;
+	o->pnext = o->pprev = NULL;
+}
+
+/* Out of every table, and freed. */
+static inline void obj_delete(struct mcs_store *s, struct mcs_obj *o)
+{
+	struct mcs_obj **pp = obj_slot(s, (struct mcs_str){ o->key, o->keylen }, o->hash);
+	if (*pp == o) {
+		*pp = o->hnext;
+		s->n_objects--;
+		/* swap-remove from the sampling vector */
+		struct mcs_obj *last = s->vec[--s->vec_len];
+		s->vec[o->vidx] = last;
+		last->vidx = o->vidx;
+	}
+	if (o->state == MCS_OBJ_PENDING)
+		pending_unlink(s, o);
+	if (o->flags & MCS_REPL_SOFT_PIN)
+		s->soft_pinned_bytes -= MCS_MIN(s->soft_pinned_bytes, o->size);
+	obj_free(o);
+}
+
+#endif
