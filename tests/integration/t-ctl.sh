@@ -5,7 +5,7 @@
 # a put asking for more replicas than there are nodes.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 59
+tap_plan 61
 # a lease long enough that the commands after a read find it standing on
 # a loaded machine
 start_master --lease-ttl-ms 10000
@@ -68,6 +68,16 @@ jq -e --argjson size "$(stat -c %s /etc/hostname)" '.key == "q\"uote\\back" and 
 	.replicas[0].status == "complete" and .replicas[0].buffers[0].node == "n1" and
 	.replicas[0].buffers[0].length == .size' "$T_DIR/locate.json" >/dev/null
 ok $? "locate --json escapes the key and gives replicas and buffers"
+
+# locate only looks (MCS_GET_NOLEASE): no lease is left behind
+ctl put looked "$T_DIR/v.bin"
+ctl locate looked >/dev/null && ctl exists looked >/dev/null
+check "rm --no-wait right after locate (but after exists, which leases) is refused" -- \
+	sh -c "! \"$CTL\" -S \"$NODE_SOCK\" rm --no-wait looked 2>/dev/null"
+ctl put looked2 "$T_DIR/v.bin"
+ctl locate looked2 >/dev/null
+check "rm --no-wait right after locate succeeds: locate takes no lease" -- ctl rm --no-wait looked2
+ctl rm --force looked
 
 # ---- keys
 BATCH_VALUE_SIZE=16 "$TESTBIN/batch-client" "$NODE_SOCK" put many 1500 >/dev/null
