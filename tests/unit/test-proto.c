@@ -507,7 +507,7 @@ struct sample {
 	bool big;
 };
 
-#define MAX_SAMPLES 64
+#define MAX_SAMPLES 80
 static struct sample samples[MAX_SAMPLES];
 static unsigned n_samples;
 
@@ -527,13 +527,13 @@ static struct mcs_put_start_req s_put_start_req[4];
 static struct mcs_put_start_resp s_put_start_resp[4];
 static struct mcs_put_end_req s_put_end_req[2];
 static struct mcs_get_req s_get_req[2];
-static struct mcs_get_resp s_get_resp[3];
+static struct mcs_get_resp s_get_resp[4];
 static struct mcs_release_req s_release_req[2];
 static struct mcs_remove_req s_remove_req[2];
 static struct mcs_remove_all_resp s_remove_all_resp[2];
-static struct mcs_stat_resp s_stat_resp[3];
+static struct mcs_stat_resp s_stat_resp[4];
 static struct mcs_list_req s_list_req[3];
-static struct mcs_list_resp s_list_resp[3];
+static struct mcs_list_resp s_list_resp[4];
 static struct mcs_str many_keys[MCS_LIST_MAX];
 static struct mcs_str keys2[2];
 static struct mcs_err_detail s_err_detail[2];
@@ -669,7 +669,8 @@ static void samples_init(void)
 	s_get_resp[1] = (struct mcs_get_resp){ 0, 0, 0, 0, { 0, NULL } };
 	s_get_resp[2] = (struct mcs_get_resp){ UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT32_MAX,
 					       { MCS_MAX_REPLICAS, replicas16 } };
-	for (unsigned i = 0; i < 3; i++)
+	s_get_resp[3] = (struct mcs_get_resp){ 300, 0x1234, 9, 5000, { 1, replicas2 } };
+	for (unsigned i = 0; i < 4; i++)
 		add_sample(T_GET_RESP, &s_get_resp[i], false);
 
 	s_release_req[0] = (struct mcs_release_req){ S("obj"), 7 };
@@ -701,6 +702,8 @@ static void samples_init(void)
 		add_sample(T_LIST_REQ, &s_list_req[i], false);
 		add_sample(T_LIST_RESP, &s_list_resp[i], i == 2);
 	}
+	s_list_resp[3] = (struct mcs_list_resp){ 9, 1, keys2 };
+	add_sample(T_LIST_RESP, &s_list_resp[3], false);
 	s_err_detail[0].value = 0;
 	s_err_detail[1].value = UINT64_MAX;
 	for (unsigned i = 0; i < 2; i++)
@@ -719,7 +722,8 @@ static void samples_init(void)
 	s_stat_resp[2].n_counters = MCS_STAT_MAX_COUNTERS;
 	for (unsigned i = 0; i < MCS_STAT_MAX_COUNTERS; i++)
 		s_stat_resp[2].counters[i] = UINT64_MAX - i;
-	for (unsigned i = 0; i < 3; i++)
+	s_stat_resp[3] = (struct mcs_stat_resp){ 1, 1ull << 31, 1000, 1, segs2, 2, { 5, 6 } };
+	for (unsigned i = 0; i < 4; i++)
 		add_sample(T_STAT_RESP, &s_stat_resp[i], i == 2);
 
 	s_buf_alloc_req[0].size = 64ull << 20;
@@ -1348,6 +1352,127 @@ START_TEST(test_roundtrip)
 }
 END_TEST
 
+/* ---- golden bytes ---------------------------------------------------------------
+ * The wire format must not move by one byte. One short sample of each
+ * message is kept here in full, and all its samples (the big ones included)
+ * as the FNV-1a hash of their lengths (8 bytes, little-endian) and bodies:
+ * both were written by the encoders of protocol version 2 as they stood
+ * before the message table, and every encoder must still produce them. */
+
+static const struct {
+	unsigned type;
+	unsigned sample;        /* which of the message's samples is spelled out */
+	const char *body;       /* its body, in hex */
+	uint64_t all;           /* FNV-1a over every sample's length and body */
+} golden[] = {
+	{ T_HELLO_REQ, 0, "02000000d2040000",
+	  0x2b0cc6aba4f83ff5ull },
+	{ T_HELLO_RESP, 0, "06006e6f64652d6105007365672d30000000400000000001000000000000040e00313237"
+	  "2e302e302e313a37343030",
+	  0xf4c245d1e4447151ull },
+	{ T_MOUNT_REQ, 0, "06006e6f64652d6105007365672d3000000040000000000d0031302e302e302e313a3730"
+	  "3030",
+	  0x7f02705ce09bc195ull },
+	{ T_UNMOUNT_REQ, 0, "05007365672d30",
+	  0x510be1fbb3c85948ull },
+	{ T_HEARTBEAT_REQ, 0, "06006e6f64652d61",
+	  0xebb4f532f2292890ull },
+	{ T_KEY_REQ, 0, "03006f626a",
+	  0xc3f823a27a7c4a69ull },
+	{ T_PUT_START_REQ, 0, "03006f626a2c010000000000000300000064000000000000006400000000000000640000"
+	  "00000000000200000001000000020005007365672d3005007365672d31",
+	  0x652288a2a321a08dull },
+	{ T_PUT_START_RESP, 0, "00000000",
+	  0x7a8fcd207b2cebafull },
+	{ T_PUT_END_REQ, 0, "03006f626aefcdab8967452301",
+	  0x9c49b07109f32a66ull },
+	{ T_GET_REQ, 0, "03006f626a01000000",
+	  0x46ed45e98156fcdbull },
+	{ T_GET_RESP, 3, "2c0100000000000034120000000000000900000000000000881300000100000003020000"
+	  "0005007365672d3006006e6f64652d610d0031302e302e302e313a373030300010000000"
+	  "000000e80300000000000005007365672d3106006e6f64652d6200000000000000000000"
+	  "ffffffffffffffff",
+	  0x7a4f129c3d7009a1ull },
+	{ T_RELEASE_REQ, 0, "03006f626a0700000000000000",
+	  0x291bb291e0f774a5ull },
+	{ T_REMOVE_REQ, 0, "03006f626a01000000",
+	  0x46ed45e98156fcdbull },
+	{ T_REMOVE_ALL_RESP, 1, "ffffffffffffffff",
+	  0xda2765452f1c121dull },
+	{ T_LIST_REQ, 0, "07007072656669782d000000000000000064000000",
+	  0x0f110290fd60b573ull },
+	{ T_LIST_RESP, 3, "090000000000000001000000010061",
+	  0x61c870f0ae68f472ull },
+	{ T_ERR_DETAIL, 1, "ffffffffffffffff",
+	  0xda2765452f1c121dull },
+	{ T_STAT_RESP, 3, "01000000000000000000008000000000e8030000000000000100000005007365672d3006"
+	  "006e6f64652d610000004000000000e80300000000000003000000000000000200000005"
+	  "000000000000000600000000000000",
+	  0xc29e9906b8d28f8aull },
+	{ T_BUF_ALLOC_REQ, 0, "0000000400000000",
+	  0x5e3bfb31c1731da1ull },
+	{ T_BUF_ALLOC_RESP, 0, "010000000000000400000000",
+	  0x9264bd668eee7e2cull },
+	{ T_BUF_FREE_REQ, 1, "ffffffff",
+	  0xf7d5e41898a717a1ull },
+	{ T_TRANSFER_REQ, 0, "0300000000100000000000000200000005007365672d3006006e6f64652d610d0031302e"
+	  "302e302e313a373030300010000000000000e80300000000000005007365672d3106006e"
+	  "6f64652d6200000000000000000000ffffffffffffffff",
+	  0x71f12abc98f4a8a3ull },
+	{ T_DATA_REQ, 0, "05007365672d3000100000000000000100000000000000",
+	  0xa56fae516ba5da6dull },
+	{ T_DATA_RESP, 1, "0000000400000000",
+	  0x8c9b6cc2d7568e19ull },
+};
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+START_TEST(test_golden)
+{
+	unsigned type = golden[_i].type;
+	uint64_t h = 0xcbf29ce484222325ull;
+	unsigned k = 0;
+	bool seen = false;
+
+	samples_init();
+	for (unsigned i = 0; i < n_samples; i++) {
+		struct mcs_buf b;
+		uint8_t len[8];
+
+		if (samples[i].type != type)
+			continue;
+		encode_body(&samples[i], &b);
+		if (k++ == golden[_i].sample) {
+			char *hex = malloc(2 * b.len + 1);
+
+			ck_assert_ptr_nonnull(hex);
+			for (size_t j = 0; j < b.len; j++)
+				snprintf(hex + 2 * j, 3, "%02x", b.p[j]);
+			hex[2 * b.len] = '\0';
+			EXPECT(strcmp(hex, golden[_i].body) == 0, "%s: body %s, want %s", types[type].name, hex,
+			       golden[_i].body);
+			free(hex);
+			seen = true;
+		}
+		for (unsigned j = 0; j < 8; j++)
+			len[j] = (uint8_t)((uint64_t)b.len >> 8 * j);
+		h = fnv1a(h, len, sizeof(len));
+		h = fnv1a(h, b.p, b.len);
+		mcs_buf_free(&b);
+	}
+	ck_assert_msg(seen, "%s: no sample %u", types[type].name, golden[_i].sample);
+	ck_assert_msg(h == golden[_i].all, "%s: samples hash to 0x%016" PRIx64 ", want 0x%016" PRIx64,
+		      types[type].name, h, golden[_i].all);
+}
+END_TEST
+
 /* Every strict prefix of a valid body is rejected cleanly: the encoding is
  * self-delimiting, so no prefix may parse. */
 START_TEST(test_truncation)
@@ -1908,6 +2033,7 @@ static Suite *proto_suite(void)
 	tcase_add_loop_test(tc, test_roundtrip, 0, N_TYPES);
 	tcase_add_loop_test(tc, test_truncation, 0, N_TYPES);
 	tcase_add_loop_test(tc, test_trailing, 0, N_TYPES);
+	tcase_add_loop_test(tc, test_golden, 0, (int)MCS_ARRAY_SIZE(golden));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("malformed");
