@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests of the wire protocol (proto/proto.c).
+ * Unit tests of the wire protocol (proto/).
  *
  * Every message is round-tripped through a real frame, and every decoder is
  * attacked with truncations, trailing bytes, forged counts and lengths,
@@ -117,19 +117,10 @@ static struct mcs_str S(const char *s)
 	return mcs_str_c(s);
 }
 
-/* ---- message table ------------------------------------------------------------ */
-
-struct msg_type {
-	const char *name;
-	uint16_t opcode;
-	bool response;
-	bool keyed;             /* body starts with a key */
-	size_t size;
-	void (*enc)(struct mcs_buf *b, const void *m);
-	int (*dec)(const void *body, size_t n, void *ret);
-	void (*free)(void *m);
-	bool (*eq)(const void *a, const void *b);
-};
+/* ---- the messages ------------------------------------------------------------
+ * The tests walk proto's descriptor table mcs_msgs[] (proto/messages.def);
+ * what they add is an equality per message, to see that a decoded message is
+ * the one encoded: a message of the table without eq_<name> does not compile. */
 
 static bool handle_eq(const struct mcs_handle *a, const struct mcs_handle *b)
 {
@@ -363,137 +354,12 @@ static bool eq_data_resp(const void *pa, const void *pb)
 	return a->len == b->len;
 }
 
-static void free_transfer_req(void *m)
-{
-	mcs_transfer_req_free(m);
-}
+typedef bool msg_eq_fn(const void *a, const void *b);
 
-static void free_nothing(void *m)
-{
-}
-
-static void free_put_start_req(void *m)
-{
-	mcs_put_start_req_free(m);
-}
-
-static void free_put_start_resp(void *m)
-{
-	mcs_replica_list_free(&((struct mcs_put_start_resp *)m)->list);
-}
-
-static void free_get_resp(void *m)
-{
-	struct mcs_get_resp *g = m;
-
-	mcs_replica_list_free(&g->list);
-	EXPECT(all_zero(&g->list, sizeof(g->list)), "replica list not reset by free");
-	/* The scalar fields are not the free function's business. */
-	memset(g, 0, sizeof(*g));
-}
-
-static void free_stat_resp(void *m)
-{
-	mcs_stat_resp_free(m);
-}
-
-static void free_list_resp(void *m)
-{
-	mcs_list_resp_free(m);
-}
-
-/* Typed wrappers: calling through a cast function pointer would be UB. */
-#define WRAP(name)                                                          \
-	static void enc_##name(struct mcs_buf *b, const void *m)            \
-	{                                                                   \
-		mcs_enc_##name(b, m);                                       \
-	}                                                                   \
-	static int dec_##name(const void *body, size_t n, void *ret)       \
-	{                                                                   \
-		return mcs_dec_##name(body, n, ret);                        \
-	}
-WRAP(hello_req)
-WRAP(hello_resp)
-WRAP(mount_req)
-WRAP(unmount_req)
-WRAP(heartbeat_req)
-WRAP(key_req)
-WRAP(put_start_req)
-WRAP(put_start_resp)
-WRAP(put_end_req)
-WRAP(get_req)
-WRAP(get_resp)
-WRAP(release_req)
-WRAP(remove_req)
-WRAP(remove_all_resp)
-WRAP(list_req)
-WRAP(list_resp)
-WRAP(err_detail)
-WRAP(stat_resp)
-WRAP(buf_alloc_req)
-WRAP(buf_alloc_resp)
-WRAP(buf_free_req)
-WRAP(transfer_req)
-WRAP(data_req)
-WRAP(data_resp)
-
-#define TYPE(name, op, resp, keyed, freefn)                                          \
-	{ #name, op, resp, keyed, sizeof(struct mcs_##name), enc_##name, dec_##name, \
-	  freefn, eq_##name }
-
-enum {
-	T_HELLO_REQ,
-	T_HELLO_RESP,
-	T_MOUNT_REQ,
-	T_UNMOUNT_REQ,
-	T_HEARTBEAT_REQ,
-	T_KEY_REQ,
-	T_PUT_START_REQ,
-	T_PUT_START_RESP,
-	T_PUT_END_REQ,
-	T_GET_REQ,
-	T_GET_RESP,
-	T_RELEASE_REQ,
-	T_REMOVE_REQ,
-	T_REMOVE_ALL_RESP,
-	T_LIST_REQ,
-	T_LIST_RESP,
-	T_ERR_DETAIL,
-	T_STAT_RESP,
-	T_BUF_ALLOC_REQ,
-	T_BUF_ALLOC_RESP,
-	T_BUF_FREE_REQ,
-	T_TRANSFER_REQ,
-	T_DATA_REQ,
-	T_DATA_RESP,
-	N_TYPES
-};
-
-static const struct msg_type types[N_TYPES] = {
-	[T_HELLO_REQ] = TYPE(hello_req, MCS_OP_HELLO, false, false, free_nothing),
-	[T_HELLO_RESP] = TYPE(hello_resp, MCS_OP_HELLO, true, false, free_nothing),
-	[T_MOUNT_REQ] = TYPE(mount_req, MCS_OP_MOUNT, false, false, free_nothing),
-	[T_UNMOUNT_REQ] = TYPE(unmount_req, MCS_OP_UNMOUNT, false, false, free_nothing),
-	[T_HEARTBEAT_REQ] = TYPE(heartbeat_req, MCS_OP_HEARTBEAT, false, false, free_nothing),
-	[T_KEY_REQ] = TYPE(key_req, MCS_OP_EXIST, false, true, free_nothing),
-	[T_PUT_START_REQ] = TYPE(put_start_req, MCS_OP_PUT_START, false, true, free_put_start_req),
-	[T_PUT_START_RESP] = TYPE(put_start_resp, MCS_OP_PUT_START, true, false, free_put_start_resp),
-	[T_PUT_END_REQ] = TYPE(put_end_req, MCS_OP_PUT_END, false, true, free_nothing),
-	[T_GET_REQ] = TYPE(get_req, MCS_OP_GET_REPLICAS, false, true, free_nothing),
-	[T_GET_RESP] = TYPE(get_resp, MCS_OP_GET_REPLICAS, true, false, free_get_resp),
-	[T_RELEASE_REQ] = TYPE(release_req, MCS_OP_RELEASE, false, true, free_nothing),
-	[T_REMOVE_REQ] = TYPE(remove_req, MCS_OP_REMOVE, false, true, free_nothing),
-	[T_REMOVE_ALL_RESP] = TYPE(remove_all_resp, MCS_OP_REMOVE_ALL, true, false, free_nothing),
-	[T_LIST_REQ] = TYPE(list_req, MCS_OP_LIST, false, false, free_nothing),
-	[T_LIST_RESP] = TYPE(list_resp, MCS_OP_LIST, true, false, free_list_resp),
-	[T_ERR_DETAIL] = TYPE(err_detail, MCS_OP_REMOVE, true, false, free_nothing),
-	[T_STAT_RESP] = TYPE(stat_resp, MCS_OP_STAT, true, false, free_stat_resp),
-	[T_BUF_ALLOC_REQ] = TYPE(buf_alloc_req, MCS_OP_BUF_ALLOC, false, false, free_nothing),
-	[T_BUF_ALLOC_RESP] = TYPE(buf_alloc_resp, MCS_OP_BUF_ALLOC, true, false, free_nothing),
-	[T_BUF_FREE_REQ] = TYPE(buf_free_req, MCS_OP_BUF_FREE, false, false, free_nothing),
-	[T_TRANSFER_REQ] = TYPE(transfer_req, MCS_OP_FETCH, false, false, free_transfer_req),
-	[T_DATA_REQ] = TYPE(data_req, MCS_OP_DATA_READ, false, false, free_nothing),
-	[T_DATA_RESP] = TYPE(data_resp, MCS_OP_DATA_READ, true, false, free_nothing),
+static msg_eq_fn *const msg_eq[MCS_N_MSGS] = {
+#define MCS_MSG(name, ...) [MCS_MSG_##name] = eq_##name,
+#include "proto/messages.def"
+#undef MCS_MSG
 };
 
 /* ---- samples --------------------------------------------------------------------
@@ -577,32 +443,32 @@ static void samples_init(void)
 	s_hello_req[0] = (struct mcs_hello_req){ MCS_PROTO_VERSION, 1234 };
 	s_hello_req[1] = (struct mcs_hello_req){ UINT32_MAX, 0 };
 	for (unsigned i = 0; i < 2; i++)
-		add_sample(T_HELLO_REQ, &s_hello_req[i], false);
+		add_sample(MCS_MSG_hello_req, &s_hello_req[i], false);
 
 	s_hello_resp[0] = (struct mcs_hello_resp){ S("node-a"), S("seg-0"), 1ull << 30, MCS_HELLO_HUGEPAGES,
 						   MCS_DEFAULT_MAX_BODY, S("127.0.0.1:7400") };
 	s_hello_resp[1] = (struct mcs_hello_resp){ S(""), S(""), 0, 0, 0, S("") };
 	s_hello_resp[2] = (struct mcs_hello_resp){ mn, mn, UINT64_MAX, UINT32_MAX, UINT32_MAX, mn };
 	for (unsigned i = 0; i < 3; i++)
-		add_sample(T_HELLO_RESP, &s_hello_resp[i], false);
+		add_sample(MCS_MSG_hello_resp, &s_hello_resp[i], false);
 
 	s_mount_req[0] = (struct mcs_mount_req){ S("node-a"), S("seg-0"), 1ull << 30, S("10.0.0.1:7000") };
 	s_mount_req[1] = (struct mcs_mount_req){ S(""), S(""), 0, S("") };
 	s_mount_req[2] = (struct mcs_mount_req){ mn, mn, UINT64_MAX, mn };
 	for (unsigned i = 0; i < 3; i++)
-		add_sample(T_MOUNT_REQ, &s_mount_req[i], false);
+		add_sample(MCS_MSG_mount_req, &s_mount_req[i], false);
 
 	s_unmount_req[0].segment = S("seg-0");
 	s_unmount_req[1].segment = S("");
 	s_unmount_req[2].segment = mn;
 	for (unsigned i = 0; i < 3; i++)
-		add_sample(T_UNMOUNT_REQ, &s_unmount_req[i], false);
+		add_sample(MCS_MSG_unmount_req, &s_unmount_req[i], false);
 
 	s_heartbeat_req[0].node = S("node-a");
 	s_heartbeat_req[1].node = S("");
 	s_heartbeat_req[2].node = mn;
 	for (unsigned i = 0; i < 3; i++)
-		add_sample(T_HEARTBEAT_REQ, &s_heartbeat_req[i], false);
+		add_sample(MCS_MSG_heartbeat_req, &s_heartbeat_req[i], false);
 
 	/* Keyed samples come first with a short key: the key splicing tests
 	 * rely on it. */
@@ -610,7 +476,7 @@ static void samples_init(void)
 	s_key_req[1].key = S("k");
 	s_key_req[2].key = mk;
 	for (unsigned i = 0; i < 3; i++)
-		add_sample(T_KEY_REQ, &s_key_req[i], false);
+		add_sample(MCS_MSG_key_req, &s_key_req[i], false);
 
 	s_put_start_req[0] = (struct mcs_put_start_req){
 		.key = S("obj"), .value_len = 300, .n_slices = 3, .slice_lens = slices3,
@@ -632,7 +498,7 @@ static void samples_init(void)
 		.cfg = { .replica_num = 1, .n_locations = 1, .locations = { S("seg-0") } },
 	};
 	for (unsigned i = 0; i < 4; i++)
-		add_sample(T_PUT_START_REQ, &s_put_start_req[i], i == 3);
+		add_sample(MCS_MSG_put_start_req, &s_put_start_req[i], i == 3);
 
 	handles2[0] = (struct mcs_handle){ S("seg-0"), S("node-a"), S("10.0.0.1:7000"), 4096, 1000 };
 	handles2[1] = (struct mcs_handle){ S("seg-1"), S("node-b"), S(""), 0, UINT64_MAX };
@@ -653,17 +519,17 @@ static void samples_init(void)
 	s_put_start_resp[2].list = (struct mcs_replica_list){ MCS_MAX_REPLICAS, replicas16 };
 	s_put_start_resp[3].list = (struct mcs_replica_list){ 1, replica_many };
 	for (unsigned i = 0; i < 4; i++)
-		add_sample(T_PUT_START_RESP, &s_put_start_resp[i], i == 3);
+		add_sample(MCS_MSG_put_start_resp, &s_put_start_resp[i], i == 3);
 
 	s_put_end_req[0] = (struct mcs_put_end_req){ S("obj"), 0x0123456789abcdefull };
 	s_put_end_req[1] = (struct mcs_put_end_req){ mk, UINT64_MAX };
 	for (unsigned i = 0; i < 2; i++)
-		add_sample(T_PUT_END_REQ, &s_put_end_req[i], false);
+		add_sample(MCS_MSG_put_end_req, &s_put_end_req[i], false);
 
 	s_get_req[0] = (struct mcs_get_req){ S("obj"), MCS_GET_HOLD };
 	s_get_req[1] = (struct mcs_get_req){ mk, 0 };
 	for (unsigned i = 0; i < 2; i++)
-		add_sample(T_GET_REQ, &s_get_req[i], false);
+		add_sample(MCS_MSG_get_req, &s_get_req[i], false);
 
 	s_get_resp[0] = (struct mcs_get_resp){ 1100, 0xfeedfacecafebeefull, 7, 5000, { 2, replicas2 } };
 	s_get_resp[1] = (struct mcs_get_resp){ 0, 0, 0, 0, { 0, NULL } };
@@ -671,22 +537,22 @@ static void samples_init(void)
 					       { MCS_MAX_REPLICAS, replicas16 } };
 	s_get_resp[3] = (struct mcs_get_resp){ 300, 0x1234, 9, 5000, { 1, replicas2 } };
 	for (unsigned i = 0; i < 4; i++)
-		add_sample(T_GET_RESP, &s_get_resp[i], false);
+		add_sample(MCS_MSG_get_resp, &s_get_resp[i], false);
 
 	s_release_req[0] = (struct mcs_release_req){ S("obj"), 7 };
 	s_release_req[1] = (struct mcs_release_req){ mk, UINT64_MAX };
 	for (unsigned i = 0; i < 2; i++)
-		add_sample(T_RELEASE_REQ, &s_release_req[i], false);
+		add_sample(MCS_MSG_release_req, &s_release_req[i], false);
 
 	s_remove_req[0] = (struct mcs_remove_req){ S("obj"), MCS_REMOVE_FORCE };
 	s_remove_req[1] = (struct mcs_remove_req){ mk, 0 };
 	for (unsigned i = 0; i < 2; i++)
-		add_sample(T_REMOVE_REQ, &s_remove_req[i], false);
+		add_sample(MCS_MSG_remove_req, &s_remove_req[i], false);
 
 	s_remove_all_resp[0].count = 0;
 	s_remove_all_resp[1].count = UINT64_MAX;
 	for (unsigned i = 0; i < 2; i++)
-		add_sample(T_REMOVE_ALL_RESP, &s_remove_all_resp[i], false);
+		add_sample(MCS_MSG_remove_all_resp, &s_remove_all_resp[i], false);
 
 	s_list_req[0] = (struct mcs_list_req){ S("prefix-"), 0, 100 };
 	s_list_req[1] = (struct mcs_list_req){ S(""), UINT64_MAX, 1 };
@@ -699,15 +565,15 @@ static void samples_init(void)
 	s_list_resp[1] = (struct mcs_list_resp){ 0, 0, NULL };
 	s_list_resp[2] = (struct mcs_list_resp){ UINT64_MAX, MCS_LIST_MAX, many_keys };
 	for (unsigned i = 0; i < 3; i++) {
-		add_sample(T_LIST_REQ, &s_list_req[i], false);
-		add_sample(T_LIST_RESP, &s_list_resp[i], i == 2);
+		add_sample(MCS_MSG_list_req, &s_list_req[i], false);
+		add_sample(MCS_MSG_list_resp, &s_list_resp[i], i == 2);
 	}
 	s_list_resp[3] = (struct mcs_list_resp){ 9, 1, keys2 };
-	add_sample(T_LIST_RESP, &s_list_resp[3], false);
+	add_sample(MCS_MSG_list_resp, &s_list_resp[3], false);
 	s_err_detail[0].value = 0;
 	s_err_detail[1].value = UINT64_MAX;
 	for (unsigned i = 0; i < 2; i++)
-		add_sample(T_ERR_DETAIL, &s_err_detail[i], false);
+		add_sample(MCS_MSG_err_detail, &s_err_detail[i], false);
 
 	segs2[0] = (struct mcs_seg_stat){ S("seg-0"), S("node-a"), 1ull << 30, 1000, 3 };
 	segs2[1] = (struct mcs_seg_stat){ mn, S(""), UINT64_MAX, UINT64_MAX, UINT64_MAX };
@@ -724,7 +590,7 @@ static void samples_init(void)
 		s_stat_resp[2].counters[i] = UINT64_MAX - i;
 	s_stat_resp[3] = (struct mcs_stat_resp){ 1, 1ull << 31, 1000, 1, segs2, 2, { 5, 6 } };
 	for (unsigned i = 0; i < 4; i++)
-		add_sample(T_STAT_RESP, &s_stat_resp[i], i == 2);
+		add_sample(MCS_MSG_stat_resp, &s_stat_resp[i], i == 2);
 
 	s_buf_alloc_req[0].size = 64ull << 20;
 	s_buf_alloc_req[1].size = UINT64_MAX;
@@ -733,22 +599,22 @@ static void samples_init(void)
 	s_buf_free_req[0].buf_id = 0;
 	s_buf_free_req[1].buf_id = UINT32_MAX;
 	for (unsigned i = 0; i < 2; i++) {
-		add_sample(T_BUF_ALLOC_REQ, &s_buf_alloc_req[i], false);
-		add_sample(T_BUF_ALLOC_RESP, &s_buf_alloc_resp[i], false);
-		add_sample(T_BUF_FREE_REQ, &s_buf_free_req[i], false);
+		add_sample(MCS_MSG_buf_alloc_req, &s_buf_alloc_req[i], false);
+		add_sample(MCS_MSG_buf_alloc_resp, &s_buf_alloc_resp[i], false);
+		add_sample(MCS_MSG_buf_free_req, &s_buf_free_req[i], false);
 	}
 	s_transfer_req[0] = (struct mcs_transfer_req){ 3, 4096, 2, replicas2[0].handles };
 	s_transfer_req[1] = (struct mcs_transfer_req){ 0, 0, 0, NULL };
 	s_transfer_req[2] = (struct mcs_transfer_req){ UINT32_MAX, UINT64_MAX, MCS_MAX_HANDLES, many_handles };
 	for (unsigned i = 0; i < 3; i++)
-		add_sample(T_TRANSFER_REQ, &s_transfer_req[i], i == 2);
+		add_sample(MCS_MSG_transfer_req, &s_transfer_req[i], i == 2);
 	s_data_req[0] = (struct mcs_data_req){ S("seg-0"), 4096, 1 };
 	s_data_req[1] = (struct mcs_data_req){ mn, UINT64_MAX - MCS_MAX_DATA_CHUNK, MCS_MAX_DATA_CHUNK };
 	s_data_resp[0].len = 0;
 	s_data_resp[1].len = MCS_MAX_DATA_CHUNK;
 	for (unsigned i = 0; i < 2; i++) {
-		add_sample(T_DATA_REQ, &s_data_req[i], false);
-		add_sample(T_DATA_RESP, &s_data_resp[i], false);
+		add_sample(MCS_MSG_data_req, &s_data_req[i], false);
+		add_sample(MCS_MSG_data_resp, &s_data_resp[i], false);
 	}
 }
 
@@ -756,8 +622,8 @@ static void samples_init(void)
 static void encode_body(const struct sample *s, struct mcs_buf *b)
 {
 	mcs_buf_init(b);
-	types[s->type].enc(b, s->msg);
-	ck_assert_msg(b->err == 0, "%s: encoder failed: %s", types[s->type].name, mcs_strerror(b->err));
+	mcs_msgs[s->type].enc(b, s->msg);
+	ck_assert_msg(b->err == 0, "%s: encoder failed: %s", mcs_msgs[s->type].name, mcs_strerror(b->err));
 }
 
 /* Decode with every check a decoder owes its caller: on failure *ret is
@@ -765,7 +631,7 @@ static void encode_body(const struct sample *s, struct mcs_buf *b)
  * to exactly the input. Returns the decoder's status. */
 static int dec_checked(unsigned type, const void *p, size_t n)
 {
-	const struct msg_type *t = &types[type];
+	const struct mcs_msg_desc *t = &mcs_msgs[type];
 	void *m = malloc(t->size);
 	int rc;
 
@@ -789,8 +655,7 @@ static int dec_checked(unsigned type, const void *p, size_t n)
 		       "%s: re-encoding differs from the accepted body", t->name);
 		mcs_buf_free(&b);
 		t->free(m);
-		if (t->free != free_nothing)
-			EXPECT(all_zero(m, t->size), "%s: free did not reset the message", t->name);
+		EXPECT(all_zero(m, t->size), "%s: free did not reset the message", t->name);
 	}
 	free(m);
 	return rc;
@@ -813,9 +678,9 @@ static size_t expect_dec(unsigned type, const struct mcs_buf *b, int want)
 	 * re-encoding. Failure cases only allocate the struct. */
 	used = alloc_bytes - before;
 	free(p);
-	ck_assert_msg(rc == want, "%s: got %d (%s), want %d (%s)", types[type].name, rc, mcs_strerror(rc),
+	ck_assert_msg(rc == want, "%s: got %d (%s), want %d (%s)", mcs_msgs[type].name, rc, mcs_strerror(rc),
 		      want, mcs_strerror(want));
-	return used >= types[type].size ? used - types[type].size : used;
+	return used >= mcs_msgs[type].size ? used - mcs_msgs[type].size : used;
 }
 
 /* ---- header ------------------------------------------------------------------ */
@@ -952,6 +817,57 @@ START_TEST(test_op_names)
 		ck_assert_str_eq(mcs_op_name(ops[i].op), ops[i].name);
 	for (size_t i = 0; i < MCS_ARRAY_SIZE(unknown); i++)
 		ck_assert_str_eq(mcs_op_name(unknown[i]), "UNKNOWN");
+}
+END_TEST
+
+/* The descriptor table itself: every row names a message that opcodes carry,
+ * and mcs_msg_for() finds the row of each (opcode, direction). */
+START_TEST(test_descriptors)
+{
+	static const struct {
+		uint16_t op;
+		bool response;
+		int id; /* -1: no body */
+	} frames[] = {
+		{ MCS_OP_PING, false, -1 }, { MCS_OP_PING, true, -1 }, { MCS_OP_EXIST, false, MCS_MSG_key_req },
+		{ MCS_OP_PUT_REVOKE, false, MCS_MSG_key_req }, { MCS_OP_EXIST, true, -1 },
+		{ MCS_OP_PUT_START, true, MCS_MSG_put_start_resp }, { MCS_OP_REMOVE, true, MCS_MSG_err_detail },
+		{ MCS_OP_PUSH, false, MCS_MSG_transfer_req }, { MCS_OP_DATA_WRITE, false, MCS_MSG_data_req },
+		{ MCS_OP_DATA_WRITE, true, -1 }, { MCS_OP_STAT, false, -1 }, { 0, false, -1 }, { 0xffff, true, -1 },
+	};
+
+	for (unsigned i = 0; i < MCS_N_MSGS; i++) {
+		const struct mcs_msg_desc *d = &mcs_msgs[i];
+
+		ck_assert_ptr_nonnull(d->name);
+		ck_assert(d->enc && d->dec && d->free);
+		ck_assert_uint_ge(d->size, sizeof(uint32_t));
+		ck_assert_msg(d->ops[0] != 0, "%s: carried by no opcode", d->name);
+		for (unsigned j = 0; j < MCS_MSG_MAX_OPS && d->ops[j]; j++) {
+			const struct mcs_msg_desc *f = mcs_msg_for(d->ops[j], d->response);
+
+			ck_assert_str_ne(mcs_op_name(d->ops[j]), "UNKNOWN");
+			ck_assert_ptr_nonnull(f);
+			/* err_detail shares PUT_START's answers with put_start_resp,
+			 * which comes first. */
+			if (f != d)
+				ck_assert_msg(i == MCS_MSG_err_detail && f == &mcs_msgs[MCS_MSG_put_start_resp],
+					      "%s: opcode %u finds %s", d->name, d->ops[j], f->name);
+		}
+		for (unsigned j = 0; j < i; j++)
+			ck_assert_str_ne(mcs_msgs[j].name, d->name);
+	}
+	ck_assert_str_eq(mcs_msgs[MCS_MSG_put_start_req].name, "put_start_req");
+	ck_assert_uint_eq(mcs_msgs[MCS_MSG_put_start_req].size, sizeof(struct mcs_put_start_req));
+	ck_assert_uint_eq(mcs_msgs[MCS_MSG_hello_resp].size, sizeof(struct mcs_hello_resp));
+	for (size_t i = 0; i < MCS_ARRAY_SIZE(frames); i++) {
+		const struct mcs_msg_desc *f = mcs_msg_for(frames[i].op, frames[i].response);
+
+		if (frames[i].id < 0)
+			ck_assert_ptr_null(f);
+		else
+			ck_assert_ptr_eq(f, &mcs_msgs[frames[i].id]);
+	}
 }
 END_TEST
 
@@ -1291,9 +1207,9 @@ END_TEST
 
 /* ---- every message: round trip, truncation, trailing bytes -------------------------- */
 
-static void check_roundtrip(const struct sample *s)
+static void check_roundtrip(const struct sample *s, uint16_t opcode)
 {
-	const struct msg_type *t = &types[s->type];
+	const struct mcs_msg_desc *t = &mcs_msgs[s->type];
 	struct mcs_buf b;
 	struct mcs_hdr h;
 	size_t start;
@@ -1307,7 +1223,7 @@ static void check_roundtrip(const struct sample *s)
 	mcs_frame_begin(&b, MCS_OP_PING, 0, 0, 1);
 	ck_assert_int_eq(mcs_frame_end(&b), 0);
 	start = b.len;
-	mcs_frame_begin(&b, t->opcode, t->response ? MCS_F_RESPONSE : 0, 0, 0x1122334455667788ull);
+	mcs_frame_begin(&b, opcode, t->response ? MCS_F_RESPONSE : 0, 0, 0x1122334455667788ull);
 	t->enc(&b, s->msg);
 	ck_assert_msg(mcs_frame_end(&b) == 0, "%s: frame_end %d", t->name, b.err);
 
@@ -1316,7 +1232,7 @@ static void check_roundtrip(const struct sample *s)
 	ck_assert_int_eq(mcs_hdr_decode(b.p + start, MCS_DEFAULT_MAX_BODY, &h), 0);
 	ck_assert_uint_eq(h.magic, MCS_PROTO_MAGIC);
 	ck_assert_uint_eq(h.version, MCS_PROTO_VERSION);
-	ck_assert_uint_eq(h.opcode, t->opcode);
+	ck_assert_uint_eq(h.opcode, opcode);
 	ck_assert_uint_eq(h.flags, t->response ? MCS_F_RESPONSE : 0);
 	ck_assert_int_eq(h.status, 0);
 	ck_assert_uint_eq(h.req_id, 0x1122334455667788ull);
@@ -1328,7 +1244,7 @@ static void check_roundtrip(const struct sample *s)
 	memset(m, 0xa5, t->size);
 	rc = t->dec(body, h.body_len, m);
 	ck_assert_msg(rc == 0, "%s: decode failed: %s", t->name, mcs_strerror(rc));
-	ck_assert_msg(t->eq(s->msg, m), "%s: decoded message differs", t->name);
+	ck_assert_msg(msg_eq[s->type](s->msg, m), "%s: decoded message differs", t->name);
 	t->free(m);
 	free(m);
 	/* dec_checked also verifies that re-encoding gives the same bytes. */
@@ -1345,10 +1261,12 @@ START_TEST(test_roundtrip)
 	for (unsigned i = 0; i < n_samples; i++) {
 		if (samples[i].type != (unsigned)_i)
 			continue;
-		check_roundtrip(&samples[i]);
+		/* In a frame of every opcode that carries the message. */
+		for (unsigned j = 0; j < MCS_MSG_MAX_OPS && mcs_msgs[_i].ops[j]; j++)
+			check_roundtrip(&samples[i], mcs_msgs[_i].ops[j]);
 		n++;
 	}
-	ck_assert_msg(n >= 2, "%s: only %u samples", types[_i].name, n);
+	ck_assert_msg(n >= 2, "%s: only %u samples", mcs_msgs[_i].name, n);
 }
 END_TEST
 
@@ -1365,63 +1283,63 @@ static const struct {
 	const char *body;       /* its body, in hex */
 	uint64_t all;           /* FNV-1a over every sample's length and body */
 } golden[] = {
-	{ T_HELLO_REQ, 0, "02000000d2040000",
+	{ MCS_MSG_hello_req, 0, "02000000d2040000",
 	  0x2b0cc6aba4f83ff5ull },
-	{ T_HELLO_RESP, 0, "06006e6f64652d6105007365672d30000000400000000001000000000000040e00313237"
+	{ MCS_MSG_hello_resp, 0, "06006e6f64652d6105007365672d30000000400000000001000000000000040e00313237"
 	  "2e302e302e313a37343030",
 	  0xf4c245d1e4447151ull },
-	{ T_MOUNT_REQ, 0, "06006e6f64652d6105007365672d3000000040000000000d0031302e302e302e313a3730"
+	{ MCS_MSG_mount_req, 0, "06006e6f64652d6105007365672d3000000040000000000d0031302e302e302e313a3730"
 	  "3030",
 	  0x7f02705ce09bc195ull },
-	{ T_UNMOUNT_REQ, 0, "05007365672d30",
+	{ MCS_MSG_unmount_req, 0, "05007365672d30",
 	  0x510be1fbb3c85948ull },
-	{ T_HEARTBEAT_REQ, 0, "06006e6f64652d61",
+	{ MCS_MSG_heartbeat_req, 0, "06006e6f64652d61",
 	  0xebb4f532f2292890ull },
-	{ T_KEY_REQ, 0, "03006f626a",
+	{ MCS_MSG_key_req, 0, "03006f626a",
 	  0xc3f823a27a7c4a69ull },
-	{ T_PUT_START_REQ, 0, "03006f626a2c010000000000000300000064000000000000006400000000000000640000"
+	{ MCS_MSG_put_start_req, 0, "03006f626a2c010000000000000300000064000000000000006400000000000000640000"
 	  "00000000000200000001000000020005007365672d3005007365672d31",
 	  0x652288a2a321a08dull },
-	{ T_PUT_START_RESP, 0, "00000000",
+	{ MCS_MSG_put_start_resp, 0, "00000000",
 	  0x7a8fcd207b2cebafull },
-	{ T_PUT_END_REQ, 0, "03006f626aefcdab8967452301",
+	{ MCS_MSG_put_end_req, 0, "03006f626aefcdab8967452301",
 	  0x9c49b07109f32a66ull },
-	{ T_GET_REQ, 0, "03006f626a01000000",
+	{ MCS_MSG_get_req, 0, "03006f626a01000000",
 	  0x46ed45e98156fcdbull },
-	{ T_GET_RESP, 3, "2c0100000000000034120000000000000900000000000000881300000100000003020000"
+	{ MCS_MSG_get_resp, 3, "2c0100000000000034120000000000000900000000000000881300000100000003020000"
 	  "0005007365672d3006006e6f64652d610d0031302e302e302e313a373030300010000000"
 	  "000000e80300000000000005007365672d3106006e6f64652d6200000000000000000000"
 	  "ffffffffffffffff",
 	  0x7a4f129c3d7009a1ull },
-	{ T_RELEASE_REQ, 0, "03006f626a0700000000000000",
+	{ MCS_MSG_release_req, 0, "03006f626a0700000000000000",
 	  0x291bb291e0f774a5ull },
-	{ T_REMOVE_REQ, 0, "03006f626a01000000",
+	{ MCS_MSG_remove_req, 0, "03006f626a01000000",
 	  0x46ed45e98156fcdbull },
-	{ T_REMOVE_ALL_RESP, 1, "ffffffffffffffff",
+	{ MCS_MSG_remove_all_resp, 1, "ffffffffffffffff",
 	  0xda2765452f1c121dull },
-	{ T_LIST_REQ, 0, "07007072656669782d000000000000000064000000",
+	{ MCS_MSG_list_req, 0, "07007072656669782d000000000000000064000000",
 	  0x0f110290fd60b573ull },
-	{ T_LIST_RESP, 3, "090000000000000001000000010061",
+	{ MCS_MSG_list_resp, 3, "090000000000000001000000010061",
 	  0x61c870f0ae68f472ull },
-	{ T_ERR_DETAIL, 1, "ffffffffffffffff",
+	{ MCS_MSG_err_detail, 1, "ffffffffffffffff",
 	  0xda2765452f1c121dull },
-	{ T_STAT_RESP, 3, "01000000000000000000008000000000e8030000000000000100000005007365672d3006"
+	{ MCS_MSG_stat_resp, 3, "01000000000000000000008000000000e8030000000000000100000005007365672d3006"
 	  "006e6f64652d610000004000000000e80300000000000003000000000000000200000005"
 	  "000000000000000600000000000000",
 	  0xc29e9906b8d28f8aull },
-	{ T_BUF_ALLOC_REQ, 0, "0000000400000000",
+	{ MCS_MSG_buf_alloc_req, 0, "0000000400000000",
 	  0x5e3bfb31c1731da1ull },
-	{ T_BUF_ALLOC_RESP, 0, "010000000000000400000000",
+	{ MCS_MSG_buf_alloc_resp, 0, "010000000000000400000000",
 	  0x9264bd668eee7e2cull },
-	{ T_BUF_FREE_REQ, 1, "ffffffff",
+	{ MCS_MSG_buf_free_req, 1, "ffffffff",
 	  0xf7d5e41898a717a1ull },
-	{ T_TRANSFER_REQ, 0, "0300000000100000000000000200000005007365672d3006006e6f64652d610d0031302e"
+	{ MCS_MSG_transfer_req, 0, "0300000000100000000000000200000005007365672d3006006e6f64652d610d0031302e"
 	  "302e302e313a373030300010000000000000e80300000000000005007365672d3106006e"
 	  "6f64652d6200000000000000000000ffffffffffffffff",
 	  0x71f12abc98f4a8a3ull },
-	{ T_DATA_REQ, 0, "05007365672d3000100000000000000100000000000000",
+	{ MCS_MSG_data_req, 0, "05007365672d3000100000000000000100000000000000",
 	  0xa56fae516ba5da6dull },
-	{ T_DATA_RESP, 1, "0000000400000000",
+	{ MCS_MSG_data_resp, 1, "0000000400000000",
 	  0x8c9b6cc2d7568e19ull },
 };
 
@@ -1456,7 +1374,7 @@ START_TEST(test_golden)
 			for (size_t j = 0; j < b.len; j++)
 				snprintf(hex + 2 * j, 3, "%02x", b.p[j]);
 			hex[2 * b.len] = '\0';
-			EXPECT(strcmp(hex, golden[_i].body) == 0, "%s: body %s, want %s", types[type].name, hex,
+			EXPECT(strcmp(hex, golden[_i].body) == 0, "%s: body %s, want %s", mcs_msgs[type].name, hex,
 			       golden[_i].body);
 			free(hex);
 			seen = true;
@@ -1467,9 +1385,9 @@ START_TEST(test_golden)
 		h = fnv1a(h, b.p, b.len);
 		mcs_buf_free(&b);
 	}
-	ck_assert_msg(seen, "%s: no sample %u", types[type].name, golden[_i].sample);
+	ck_assert_msg(seen, "%s: no sample %u", mcs_msgs[type].name, golden[_i].sample);
 	ck_assert_msg(h == golden[_i].all, "%s: samples hash to 0x%016" PRIx64 ", want 0x%016" PRIx64,
-		      types[type].name, h, golden[_i].all);
+		      mcs_msgs[type].name, h, golden[_i].all);
 }
 END_TEST
 
@@ -1489,12 +1407,12 @@ START_TEST(test_truncation)
 			uint8_t *p = dup_exact(b.p, len);
 			int rc = dec_checked(s->type, p, len);
 
-			EXPECT(rc == -EPROTO, "%s sample %u: prefix %zu of %zu gave %d", types[_i].name, i,
+			EXPECT(rc == -EPROTO, "%s sample %u: prefix %zu of %zu gave %d", mcs_msgs[_i].name, i,
 			       len, b.len, rc);
 			free(p);
 		}
 		/* NULL with no bytes, as for an empty frame body. */
-		EXPECT(dec_checked(s->type, NULL, 0) == -EPROTO, "%s: NULL body", types[_i].name);
+		EXPECT(dec_checked(s->type, NULL, 0) == -EPROTO, "%s: NULL body", mcs_msgs[_i].name);
 		mcs_buf_free(&b);
 	}
 }
@@ -1552,7 +1470,7 @@ static void splice_key(unsigned type, struct mcs_buf *out, uint16_t key_len, siz
 }
 
 static const unsigned keyed_types[] = {
-	T_KEY_REQ, T_PUT_START_REQ, T_PUT_END_REQ, T_GET_REQ, T_RELEASE_REQ, T_REMOVE_REQ,
+	MCS_MSG_key_req, MCS_MSG_put_start_req, MCS_MSG_put_end_req, MCS_MSG_get_req, MCS_MSG_release_req, MCS_MSG_remove_req,
 };
 
 START_TEST(test_keys)
@@ -1561,7 +1479,6 @@ START_TEST(test_keys)
 	struct mcs_buf b;
 
 	samples_init();
-	ck_assert(types[type].keyed);
 
 	splice_key(type, &b, MCS_KEY_MAX, MCS_KEY_MAX, true);
 	expect_dec(type, &b, 0);
@@ -1607,15 +1524,15 @@ START_TEST(test_names_too_long)
 			if (i == pos)
 				mcs_buf_put_u8(&b, 'n');
 		}
-		expect_dec(T_MOUNT_REQ, &b, -EPROTO);
+		expect_dec(MCS_MSG_mount_req, &b, -EPROTO);
 		mcs_buf_free(&b);
 	}
 	mcs_buf_init(&b);
 	mcs_buf_put_u16(&b, MCS_NAME_MAX + 1);
 	for (unsigned i = 0; i <= MCS_NAME_MAX; i++)
 		mcs_buf_put_u8(&b, 'x');
-	expect_dec(T_UNMOUNT_REQ, &b, -EPROTO);
-	expect_dec(T_HEARTBEAT_REQ, &b, -EPROTO);
+	expect_dec(MCS_MSG_unmount_req, &b, -EPROTO);
+	expect_dec(MCS_MSG_heartbeat_req, &b, -EPROTO);
 	mcs_buf_free(&b);
 
 	/* A location name in PUT_START. */
@@ -1629,7 +1546,7 @@ START_TEST(test_names_too_long)
 	mcs_buf_put_u16(&b, MCS_NAME_MAX + 1);
 	for (unsigned i = 0; i <= MCS_NAME_MAX; i++)
 		mcs_buf_put_u8(&b, 'x');
-	expect_dec(T_PUT_START_REQ, &b, -EPROTO);
+	expect_dec(MCS_MSG_put_start_req, &b, -EPROTO);
 	mcs_buf_free(&b);
 
 	/* A segment name in STAT. */
@@ -1643,7 +1560,7 @@ START_TEST(test_names_too_long)
 	mcs_buf_put_str(&b, S("n"));
 	for (unsigned i = 0; i < 3; i++)
 		mcs_buf_put_u64(&b, 0);
-	expect_dec(T_STAT_RESP, &b, -EPROTO);
+	expect_dec(MCS_MSG_stat_resp, &b, -EPROTO);
 	mcs_buf_free(&b);
 }
 END_TEST
@@ -1655,9 +1572,9 @@ START_TEST(test_string_beyond_body)
 	mcs_buf_init(&b);
 	mcs_buf_put_u16(&b, 100);
 	mcs_buf_put_bytes(&b, "node", 4);
-	expect_dec(T_HELLO_RESP, &b, -EPROTO);
-	expect_dec(T_HEARTBEAT_REQ, &b, -EPROTO);
-	expect_dec(T_KEY_REQ, &b, -EPROTO);
+	expect_dec(MCS_MSG_hello_resp, &b, -EPROTO);
+	expect_dec(MCS_MSG_heartbeat_req, &b, -EPROTO);
+	expect_dec(MCS_MSG_key_req, &b, -EPROTO);
 	mcs_buf_free(&b);
 
 	/* Second string overruns by one byte. */
@@ -1665,7 +1582,7 @@ START_TEST(test_string_beyond_body)
 	mcs_buf_put_str(&b, S("node"));
 	mcs_buf_put_u16(&b, 5);
 	mcs_buf_put_bytes(&b, "seg-", 4);
-	expect_dec(T_MOUNT_REQ, &b, -EPROTO);
+	expect_dec(MCS_MSG_mount_req, &b, -EPROTO);
 	mcs_buf_free(&b);
 }
 END_TEST
@@ -1695,30 +1612,30 @@ START_TEST(test_slices)
 	struct mcs_buf b;
 
 	build_put_start(&b, 30, 3, ok, 3);
-	expect_dec(T_PUT_START_REQ, &b, 0);
+	expect_dec(MCS_MSG_put_start_req, &b, 0);
 	mcs_buf_free(&b);
 
 	build_put_start(&b, 31, 3, ok, 3);
-	expect_dec(T_PUT_START_REQ, &b, -EPROTO);
+	expect_dec(MCS_MSG_put_start_req, &b, -EPROTO);
 	mcs_buf_free(&b);
 	build_put_start(&b, 29, 3, ok, 3);
-	expect_dec(T_PUT_START_REQ, &b, -EPROTO);
+	expect_dec(MCS_MSG_put_start_req, &b, -EPROTO);
 	mcs_buf_free(&b);
 
 	/* Empty value with no slice is fine; a value with no slice is not. */
 	build_put_start(&b, 0, 0, NULL, 0);
-	expect_dec(T_PUT_START_REQ, &b, 0);
+	expect_dec(MCS_MSG_put_start_req, &b, 0);
 	mcs_buf_free(&b);
 	build_put_start(&b, 5, 0, NULL, 0);
-	expect_dec(T_PUT_START_REQ, &b, -EPROTO);
+	expect_dec(MCS_MSG_put_start_req, &b, -EPROTO);
 	mcs_buf_free(&b);
 
 	/* Sums that wrap to value_len must not pass. */
 	build_put_start(&b, 1, 2, overflow, 2);
-	expect_dec(T_PUT_START_REQ, &b, -EPROTO);
+	expect_dec(MCS_MSG_put_start_req, &b, -EPROTO);
 	mcs_buf_free(&b);
 	build_put_start(&b, 1, 3, overflow3, 3);
-	expect_dec(T_PUT_START_REQ, &b, -EPROTO);
+	expect_dec(MCS_MSG_put_start_req, &b, -EPROTO);
 	mcs_buf_free(&b);
 }
 END_TEST
@@ -1735,7 +1652,7 @@ START_TEST(test_replicate_cfg)
 	mcs_buf_put_u32(&b, MCS_MAX_REPLICAS + 1);
 	mcs_buf_put_u32(&b, 0);
 	mcs_buf_put_u16(&b, 0);
-	expect_dec(T_PUT_START_REQ, &b, -EMSGSIZE);
+	expect_dec(MCS_MSG_put_start_req, &b, -EMSGSIZE);
 	mcs_buf_free(&b);
 
 	/* n_locations over the limit, whatever follows */
@@ -1749,7 +1666,7 @@ START_TEST(test_replicate_cfg)
 		mcs_buf_put_u16(&b, (uint16_t)n);
 		for (unsigned i = 0; i < MCS_MAX_LOCATIONS + 1; i++)
 			mcs_buf_put_str(&b, S("s"));
-		expect_dec(T_PUT_START_REQ, &b, -EMSGSIZE);
+		expect_dec(MCS_MSG_put_start_req, &b, -EMSGSIZE);
 		mcs_buf_free(&b);
 	}
 
@@ -1762,7 +1679,7 @@ START_TEST(test_replicate_cfg)
 	mcs_buf_put_u32(&b, 0);
 	mcs_buf_put_u16(&b, MCS_MAX_LOCATIONS);
 	mcs_buf_put_str(&b, S("s"));
-	expect_dec(T_PUT_START_REQ, &b, -EPROTO);
+	expect_dec(MCS_MSG_put_start_req, &b, -EPROTO);
 	mcs_buf_free(&b);
 }
 END_TEST
@@ -1772,7 +1689,7 @@ END_TEST
 static void put_replica_prefix(struct mcs_buf *b, unsigned type)
 {
 	mcs_buf_init(b);
-	if (type == T_GET_RESP) {
+	if (type == MCS_MSG_get_resp) {
 		mcs_buf_put_u64(b, 1);
 		mcs_buf_put_u64(b, 2);
 		mcs_buf_put_u64(b, 3);
@@ -1782,20 +1699,20 @@ static void put_replica_prefix(struct mcs_buf *b, unsigned type)
 
 START_TEST(test_absurd_counts)
 {
-	static const unsigned list_types[] = { T_PUT_START_RESP, T_GET_RESP };
+	static const unsigned list_types[] = { MCS_MSG_put_start_resp, MCS_MSG_get_resp };
 	struct mcs_buf b;
 	size_t used;
 
 	/* n_slices: over the limit, then within it but beyond the body. */
 	build_put_start(&b, 1, UINT32_MAX, NULL, 0);
-	used = expect_dec(T_PUT_START_REQ, &b, -EMSGSIZE);
+	used = expect_dec(MCS_MSG_put_start_req, &b, -EMSGSIZE);
 	ck_assert_uint_eq(used, 0);
 	mcs_buf_free(&b);
 	build_put_start(&b, 1, MCS_MAX_SLICES + 1, NULL, 0);
-	expect_dec(T_PUT_START_REQ, &b, -EMSGSIZE);
+	expect_dec(MCS_MSG_put_start_req, &b, -EMSGSIZE);
 	mcs_buf_free(&b);
 	build_put_start(&b, 1, MCS_MAX_SLICES, NULL, 0);
-	used = expect_dec(T_PUT_START_REQ, &b, -EPROTO);
+	used = expect_dec(MCS_MSG_put_start_req, &b, -EPROTO);
 	ck_assert_uint_eq(used, 0);
 	mcs_buf_free(&b);
 
@@ -1808,7 +1725,7 @@ START_TEST(test_absurd_counts)
 			mcs_buf_put_u64(&b, i);
 		mcs_buf_put_u32(&b, counts[k]);
 		mcs_buf_put_str(&b, S("s"));
-		used = expect_dec(T_STAT_RESP, &b, k < 2 ? -EMSGSIZE : -EPROTO);
+		used = expect_dec(MCS_MSG_stat_resp, &b, k < 2 ? -EMSGSIZE : -EPROTO);
 		ck_assert_uint_eq(used, 0);
 		mcs_buf_free(&b);
 	}
@@ -1853,7 +1770,7 @@ END_TEST
 
 START_TEST(test_replica_fields)
 {
-	static const unsigned list_types[] = { T_PUT_START_RESP, T_GET_RESP };
+	static const unsigned list_types[] = { MCS_MSG_put_start_resp, MCS_MSG_get_resp };
 
 	for (size_t t = 0; t < MCS_ARRAY_SIZE(list_types); t++) {
 		unsigned type = list_types[t];
@@ -1897,7 +1814,7 @@ static void feed_everything(const uint8_t *p, size_t n, unsigned *ok)
 	struct mcs_rd r;
 	struct mcs_replica_list l;
 
-	for (unsigned t = 0; t < N_TYPES; t++)
+	for (unsigned t = 0; t < MCS_N_MSGS; t++)
 		if (dec_checked(t, p, n) == 0)
 			ok[t]++;
 	if (n >= MCS_HDR_SIZE)
@@ -1909,7 +1826,7 @@ static void feed_everything(const uint8_t *p, size_t n, unsigned *ok)
 
 START_TEST(test_random_garbage)
 {
-	unsigned ok[N_TYPES] = { 0 };
+	unsigned ok[MCS_N_MSGS] = { 0 };
 
 	rng_state = 0x6d637374u;
 	for (unsigned iter = 0; iter < 10000; iter++) {
@@ -1928,8 +1845,8 @@ START_TEST(test_random_garbage)
 		free(p);
 	}
 	/* Fixed-size bodies are accepted whenever the length matches. */
-	ck_assert_uint_gt(ok[T_HELLO_REQ], 0);
-	ck_assert_uint_gt(ok[T_REMOVE_ALL_RESP], 0);
+	ck_assert_uint_gt(ok[MCS_MSG_hello_req], 0);
+	ck_assert_uint_gt(ok[MCS_MSG_remove_all_resp], 0);
 }
 END_TEST
 
@@ -1938,7 +1855,7 @@ START_TEST(test_random_mutations)
 {
 	static const uint32_t interesting[] = { 0, 1, 2, 5, 6, 15, 16, 17, 255, 256, 4095, 4096, 4097,
 						65535, 65536, 65537, 0x7fffffff, 0xffffffff };
-	unsigned ok[N_TYPES] = { 0 };
+	unsigned ok[MCS_N_MSGS] = { 0 };
 	unsigned small[MAX_SAMPLES], n_small = 0;
 	unsigned own_ok = 0;
 
@@ -2006,6 +1923,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_hdr_bad_version);
 	tcase_add_test(tc, test_hdr_body_len);
 	tcase_add_test(tc, test_op_names);
+	tcase_add_test(tc, test_descriptors);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("buffer");
@@ -2030,9 +1948,9 @@ static Suite *proto_suite(void)
 
 	tc = tcase_create("messages");
 	tcase_set_timeout(tc, 60);
-	tcase_add_loop_test(tc, test_roundtrip, 0, N_TYPES);
-	tcase_add_loop_test(tc, test_truncation, 0, N_TYPES);
-	tcase_add_loop_test(tc, test_trailing, 0, N_TYPES);
+	tcase_add_loop_test(tc, test_roundtrip, 0, MCS_N_MSGS);
+	tcase_add_loop_test(tc, test_truncation, 0, MCS_N_MSGS);
+	tcase_add_loop_test(tc, test_trailing, 0, MCS_N_MSGS);
 	tcase_add_loop_test(tc, test_golden, 0, (int)MCS_ARRAY_SIZE(golden));
 	suite_add_tcase(s, tc);
 
