@@ -41,18 +41,19 @@ static int check_list_req(const struct mcs_list_req *m, bool enc)
 static int check_data_req(const struct mcs_data_req *m, bool enc)
 {
 	uint64_t end;
-	bool wraps = __builtin_add_overflow(m->offset, m->len, &end);
 
-	if (enc)
-		return m->len == 0 || m->len > MCS_MAX_DATA_CHUNK || wraps ? -EINVAL : 0;
-	if (m->segment.len == 0 || m->len == 0 || wraps)
-		return -EPROTO;
-	return m->len > MCS_MAX_DATA_CHUNK ? -EMSGSIZE : 0;
+	if (m->segment.len == 0 || m->len == 0 || __builtin_add_overflow(m->offset, m->len, &end))
+		return enc ? -EINVAL : -EPROTO;
+	if (m->len > MCS_MAX_DATA_CHUNK)
+		return enc ? -EINVAL : -EMSGSIZE;
+	return 0;
 }
 
 static int check_data_resp(const struct mcs_data_resp *m, bool enc)
 {
-	return !enc && m->len > MCS_MAX_DATA_CHUNK ? -EMSGSIZE : 0;
+	if (m->len > MCS_MAX_DATA_CHUNK)
+		return enc ? -EINVAL : -EMSGSIZE;
+	return 0;
 }
 
 /* ---- field kinds: how each is written, read (m is the message, r the reader,

@@ -1072,6 +1072,14 @@ START_TEST(test_enc_limits)
 		  mcs_enc_replica_list(&b, &(struct mcs_replica_list){ MCS_MAX_REPLICAS + 1, &rep }));
 	ENC_FAILS(-EMSGSIZE,
 		  mcs_enc_stat_resp(&b, &(struct mcs_stat_resp){ .n_segments = MCS_MAX_SEGMENTS + 1 }));
+	ENC_FAILS(-EINVAL, mcs_enc_data_req(&b, &(struct mcs_data_req){ S(""), 0, 1 }));
+	ENC_FAILS(-EINVAL, mcs_enc_data_req(&b, &(struct mcs_data_req){ S("s"), 0, 0 }));
+	ENC_FAILS(-EINVAL, mcs_enc_data_req(&b, &(struct mcs_data_req){ S("s"), 0, MCS_MAX_DATA_CHUNK + 1 }));
+	ENC_FAILS(-EINVAL, mcs_enc_data_req(&b, &(struct mcs_data_req){ S("s"), UINT64_MAX, 1 }));
+	ENC_FAILS(-EINVAL, mcs_enc_data_resp(&b, &(struct mcs_data_resp){ MCS_MAX_DATA_CHUNK + 1 }));
+	ENC_FAILS(-ENAMETOOLONG, mcs_enc_list_req(&b, &(struct mcs_list_req){ too_long_key, 0, 1 }));
+	ENC_FAILS(-EINVAL, mcs_enc_list_req(&b, &(struct mcs_list_req){ S(""), 0, 0 }));
+	ENC_FAILS(-EINVAL, mcs_enc_list_req(&b, &(struct mcs_list_req){ S(""), 0, MCS_LIST_MAX + 1 }));
 #undef ENC_FAILS
 	mcs_buf_free(&b);
 	free(big);
