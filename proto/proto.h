@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The mcstore wire protocol, shared by every link (client<->daemon,
- * daemon<->master, later daemon<->daemon). See mcstore-protocol(7).
+ * client<->master, daemon<->master, daemon<->daemon). See mcstore-protocol(7).
  *
  * A frame is a fixed 24-byte little-endian header followed by body_len bytes:
  *
@@ -18,6 +18,12 @@
  * length-prefixed byte strings (u16 length for names and keys, u32 for
  * blobs). Decoders check every length against the bytes remaining and
  * against protocol limits, and reject trailing bytes.
+ *
+ * The code: buf.c (the buffer's memory), frame.c (the header, opcode
+ * names, frames, and the writers and reader below), wire.h (their inline
+ * forms and the checked key/name/count helpers, for proto/ only);
+ * messages.def lists every message once, messages.c generates the flat ones
+ * from it, arrays.c writes the messages with arrays by hand.
  *
  * A response with status != 0 has an empty body, or the 8 bytes of an
  * error detail (mcs_err_detail) for the statuses that have one. Decoded
@@ -190,7 +196,7 @@ struct mcs_replicate_cfg {
 	uint32_t replica_num;
 	uint32_t flags;            /* MCS_REPL_* of mcstore.h */
 	uint32_t n_locations;      /* <= MCS_MAX_LOCATIONS */
-	struct mcs_str locations[16];
+	struct mcs_str locations[MCS_MAX_LOCATIONS];
 };
 
 struct mcs_put_start_req {
@@ -416,6 +422,31 @@ int mcs_dec_stat_resp(const void *body, size_t n, struct mcs_stat_resp *ret);
 /* Replica lists appear in two responses; exposed for the daemon and tests. */
 void mcs_enc_replica_list(struct mcs_buf *b, const struct mcs_replica_list *l);
 int mcs_rd_replica_list(struct mcs_rd *r, struct mcs_replica_list *ret);
+
+/* ---- message descriptors ---------------------------------------------
+ * Every message above, as a row of proto/messages.def, for code that treats
+ * them alike (the unit tests and the fuzz target walk this table).
+ * mcs_msgs[MCS_MSG_put_start_req] describes struct mcs_put_start_req. */
+enum mcs_msg_id {
+#define MCS_MSG(name, ...) MCS_MSG_##name,
+#include "proto/messages.def"
+#undef MCS_MSG
+	MCS_N_MSGS
+};
+#define MCS_MSG_MAX_OPS 2
+struct mcs_msg_desc {
+	const char *name;                /* "put_start_req" */
+	uint16_t ops[MCS_MSG_MAX_OPS];   /* opcodes of the frames that carry it; 0 ends the list */
+	bool response;                   /* carried by responses (MCS_F_RESPONSE) */
+	size_t size;                     /* sizeof(struct mcs_<name>) */
+	void (*enc)(struct mcs_buf *b, const void *m);            /* mcs_enc_<name> */
+	int (*dec)(const void *body, size_t n, void *ret);        /* mcs_dec_<name> */
+	void (*free)(void *m);           /* frees what dec allocated, zeroes *m */
+};
+extern const struct mcs_msg_desc mcs_msgs[MCS_N_MSGS];
+/* The message of the first row that lists (opcode, response), or NULL (PING,
+ * and the requests and responses with an empty body). */
+const struct mcs_msg_desc *mcs_msg_for(uint16_t opcode, bool response);
 
 static inline struct mcs_str mcs_str_c(const char *s)
 {

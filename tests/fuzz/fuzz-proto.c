@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Fuzz target for the wire protocol decoders (proto/proto.c).
+ * Fuzz target for the wire protocol decoders (proto/).
  *
- * The first input byte selects a body decoder and the rest is its body; a
- * selector past the decoders treats the rest as a stream of frames, as a
- * connection reads them. Beyond "no crash, no leak" the target checks what
+ * The first input byte selects a message of the descriptor table mcs_msgs[]
+ * (proto/messages.def) and the rest is its body; a selector past the
+ * messages treats the rest as a stream of frames, as a connection reads them. Beyond "no crash, no leak" the target checks what
  * the decoders promise: a failure is a protocol status and leaves *ret
  * zeroed, and a success re-encodes to exactly the accepted bytes.
  *
@@ -26,119 +26,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-struct fuzz_dec {
-	uint16_t opcode;
-	bool response;
-	size_t size;
-	void (*enc)(struct mcs_buf *b, const void *m);
-	int (*dec)(const void *body, size_t n, void *ret);
-	void (*free)(void *m);
-};
-
-static void free_nothing(void *m)
-{
-}
-
-static void free_put_start_req(void *m)
-{
-	mcs_put_start_req_free(m);
-}
-
-static void free_put_start_resp(void *m)
-{
-	mcs_replica_list_free(&((struct mcs_put_start_resp *)m)->list);
-}
-
-static void free_get_resp(void *m)
-{
-	mcs_replica_list_free(&((struct mcs_get_resp *)m)->list);
-}
-
-static void free_stat_resp(void *m)
-{
-	mcs_stat_resp_free(m);
-}
-
-/* Typed wrappers: calling through a cast function pointer would be UB. */
-#define WRAP(name)                                                    \
-	static void enc_##name(struct mcs_buf *b, const void *m)      \
-	{                                                             \
-		mcs_enc_##name(b, m);                                 \
-	}                                                             \
-	static int dec_##name(const void *body, size_t n, void *ret) \
-	{                                                             \
-		return mcs_dec_##name(body, n, ret);                  \
-	}
-WRAP(hello_req)
-WRAP(hello_resp)
-WRAP(mount_req)
-WRAP(unmount_req)
-WRAP(heartbeat_req)
-WRAP(key_req)
-WRAP(put_start_req)
-WRAP(put_start_resp)
-WRAP(put_end_req)
-WRAP(get_req)
-WRAP(get_resp)
-WRAP(release_req)
-WRAP(remove_req)
-WRAP(remove_all_resp)
-WRAP(list_req)
-WRAP(list_resp)
-WRAP(err_detail)
-WRAP(stat_resp)
-WRAP(buf_alloc_req)
-WRAP(buf_alloc_resp)
-WRAP(buf_free_req)
-WRAP(transfer_req)
-WRAP(data_req)
-WRAP(data_resp)
-
-static void free_transfer_req(void *m)
-{
-	mcs_transfer_req_free(m);
-}
-
-static void free_list_resp(void *m)
-{
-	mcs_list_resp_free(m);
-}
-
-#define DEC(name, op, resp, freefn) \
-	{ op, resp, sizeof(struct mcs_##name), enc_##name, dec_##name, freefn }
-
-static const struct fuzz_dec decoders[] = {
-	DEC(hello_req, MCS_OP_HELLO, false, free_nothing),
-	DEC(hello_resp, MCS_OP_HELLO, true, free_nothing),
-	DEC(mount_req, MCS_OP_MOUNT, false, free_nothing),
-	DEC(unmount_req, MCS_OP_UNMOUNT, false, free_nothing),
-	DEC(heartbeat_req, MCS_OP_HEARTBEAT, false, free_nothing),
-	DEC(key_req, MCS_OP_PUT_REVOKE, false, free_nothing),
-	DEC(key_req, MCS_OP_EXIST, false, free_nothing),
-	DEC(put_start_req, MCS_OP_PUT_START, false, free_put_start_req),
-	DEC(put_start_resp, MCS_OP_PUT_START, true, free_put_start_resp),
-	DEC(put_end_req, MCS_OP_PUT_END, false, free_nothing),
-	DEC(get_req, MCS_OP_GET_REPLICAS, false, free_nothing),
-	DEC(get_resp, MCS_OP_GET_REPLICAS, true, free_get_resp),
-	DEC(release_req, MCS_OP_RELEASE, false, free_nothing),
-	DEC(remove_req, MCS_OP_REMOVE, false, free_nothing),
-	DEC(remove_all_resp, MCS_OP_REMOVE_ALL, true, free_nothing),
-	DEC(list_req, MCS_OP_LIST, false, free_nothing),
-	DEC(list_resp, MCS_OP_LIST, true, free_list_resp),
-	DEC(err_detail, MCS_OP_REMOVE, true, free_nothing),
-	DEC(stat_resp, MCS_OP_STAT, true, free_stat_resp),
-	DEC(buf_alloc_req, MCS_OP_BUF_ALLOC, false, free_nothing),
-	DEC(buf_alloc_resp, MCS_OP_BUF_ALLOC, true, free_nothing),
-	DEC(buf_free_req, MCS_OP_BUF_FREE, false, free_nothing),
-	DEC(transfer_req, MCS_OP_FETCH, false, free_transfer_req),
-	DEC(transfer_req, MCS_OP_PUSH, false, free_transfer_req),
-	DEC(data_req, MCS_OP_DATA_READ, false, free_nothing),
-	DEC(data_req, MCS_OP_DATA_WRITE, false, free_nothing),
-	DEC(data_resp, MCS_OP_DATA_READ, true, free_nothing),
-};
-#define N_DECODERS MCS_ARRAY_SIZE(decoders)
-#define SEL_REPLICA_LIST N_DECODERS
-#define SEL_STREAM (N_DECODERS + 1)
+#define SEL_REPLICA_LIST MCS_N_MSGS
+#define SEL_STREAM (MCS_N_MSGS + 1)
 
 /* A broken promise is a bug like a crash: make the fuzzer see it. */
 #define FUZZ_ASSERT(cond)                                                           \
@@ -159,7 +48,7 @@ static bool all_zero(const void *p, size_t n)
 	return true;
 }
 
-static void run_decoder(const struct fuzz_dec *d, const uint8_t *body, size_t n)
+static void run_decoder(const struct mcs_msg_desc *d, const uint8_t *body, size_t n)
 {
 	void *m = malloc(d->size);
 	int rc;
@@ -180,18 +69,9 @@ static void run_decoder(const struct fuzz_dec *d, const uint8_t *body, size_t n)
 		FUZZ_ASSERT(b.len == n && (n == 0 || memcmp(b.p, body, n) == 0));
 		mcs_buf_free(&b);
 		d->free(m);
+		FUZZ_ASSERT(all_zero(m, d->size));
 	}
 	free(m);
-}
-
-static const struct fuzz_dec *decoder_for(const struct mcs_hdr *h)
-{
-	bool resp = h->flags & MCS_F_RESPONSE;
-
-	for (size_t i = 0; i < N_DECODERS; i++)
-		if (decoders[i].opcode == h->opcode && decoders[i].response == resp)
-			return &decoders[i];
-	return NULL;
 }
 
 /* Frames back to back, dispatched on the header like a connection would. */
@@ -199,7 +79,7 @@ static void run_stream(const uint8_t *p, size_t n)
 {
 	while (n >= MCS_HDR_SIZE) {
 		struct mcs_hdr h;
-		const struct fuzz_dec *d;
+		const struct mcs_msg_desc *d;
 
 		if (mcs_hdr_decode(p, MCS_DEFAULT_MAX_BODY, &h) < 0)
 			return; /* the connection would be closed */
@@ -207,7 +87,7 @@ static void run_stream(const uint8_t *p, size_t n)
 		n -= MCS_HDR_SIZE;
 		if (h.body_len > n)
 			return; /* a short read: wait for more */
-		d = decoder_for(&h);
+		d = mcs_msg_for(h.opcode, h.flags & MCS_F_RESPONSE);
 		if (d)
 			run_decoder(d, p, h.body_len);
 		p += h.body_len;
@@ -226,11 +106,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size == 0)
 		return 0;
-	sel = data[0] % (N_DECODERS + 2);
+	sel = data[0] % (MCS_N_MSGS + 2);
 	data++;
 	size--;
-	if (sel < N_DECODERS) {
-		run_decoder(&decoders[sel], data, size);
+	if (sel < MCS_N_MSGS) {
+		run_decoder(&mcs_msgs[sel], data, size);
 	} else if (sel == SEL_REPLICA_LIST) {
 		struct mcs_rd r;
 		struct mcs_replica_list l;
@@ -268,24 +148,18 @@ static size_t rng_below(size_t n)
 #define MAX_SEEDS 64
 static struct mcs_buf seeds[MAX_SEEDS];
 static size_t n_seeds;
+static bool seeded[MCS_N_MSGS];
 
-/* One seed: the selector byte of decoder sel, then the encoded message. */
-static void add_seed(size_t sel, const void *m)
+/* One seed: the selector byte of message id, then the encoded message. */
+static void add_seed(enum mcs_msg_id id, const void *m)
 {
 	struct mcs_buf *b = &seeds[n_seeds++];
 
 	mcs_buf_init(b);
-	mcs_buf_put_u8(b, (uint8_t)sel);
-	decoders[sel].enc(b, m);
+	mcs_buf_put_u8(b, (uint8_t)id);
+	mcs_msgs[id].enc(b, m);
 	FUZZ_ASSERT(b->err == 0);
-}
-
-static size_t sel_of(uint16_t opcode, bool response)
-{
-	for (size_t i = 0; i < N_DECODERS; i++)
-		if (decoders[i].opcode == opcode && decoders[i].response == response)
-			return i;
-	abort();
+	seeded[id] = true;
 }
 
 static void build_seeds(void)
@@ -306,31 +180,43 @@ static void build_seeds(void)
 	segs[0] = (struct mcs_seg_stat){ mcs_str_c("seg-0"), mcs_str_c("node-a"), 1 << 30, 4096, 2 };
 	segs[1] = (struct mcs_seg_stat){ mcs_str_c("seg-1"), mcs_str_c(""), 1 << 20, 0, 0 };
 
-	add_seed(sel_of(MCS_OP_HELLO, false), &(struct mcs_hello_req){ MCS_PROTO_VERSION, 42 });
-	add_seed(sel_of(MCS_OP_HELLO, true), &(struct mcs_hello_resp){ mcs_str_c("node-a"), mcs_str_c("seg-0"),
+	add_seed(MCS_MSG_hello_req, &(struct mcs_hello_req){ MCS_PROTO_VERSION, 42 });
+	add_seed(MCS_MSG_hello_resp, &(struct mcs_hello_resp){ mcs_str_c("node-a"), mcs_str_c("seg-0"),
 								       1 << 30, MCS_HELLO_HUGEPAGES, 1 << 26, { "127.0.0.1:7000", 14 } });
-	add_seed(sel_of(MCS_OP_MOUNT, false), &(struct mcs_mount_req){ mcs_str_c("node-a"), mcs_str_c("seg-0"),
+	add_seed(MCS_MSG_mount_req, &(struct mcs_mount_req){ mcs_str_c("node-a"), mcs_str_c("seg-0"),
 								       1 << 30, mcs_str_c("10.0.0.1:7000") });
-	add_seed(sel_of(MCS_OP_UNMOUNT, false), &(struct mcs_unmount_req){ mcs_str_c("seg-0") });
-	add_seed(sel_of(MCS_OP_HEARTBEAT, false), &(struct mcs_heartbeat_req){ mcs_str_c("node-a") });
-	add_seed(sel_of(MCS_OP_EXIST, false), &(struct mcs_key_req){ mcs_str_c("some/key") });
-	add_seed(sel_of(MCS_OP_PUT_START, false),
+	add_seed(MCS_MSG_unmount_req, &(struct mcs_unmount_req){ mcs_str_c("seg-0") });
+	add_seed(MCS_MSG_heartbeat_req, &(struct mcs_heartbeat_req){ mcs_str_c("node-a") });
+	add_seed(MCS_MSG_key_req, &(struct mcs_key_req){ mcs_str_c("some/key") });
+	add_seed(MCS_MSG_put_start_req,
 		 &(struct mcs_put_start_req){ .key = mcs_str_c("obj"), .value_len = 30, .n_slices = 3,
 					      .slice_lens = slices,
 					      .cfg = { 2, MCS_REPL_SOFT_PIN, 2,
 						       { mcs_str_c("seg-0"), mcs_str_c("seg-1") } } });
-	add_seed(sel_of(MCS_OP_PUT_START, true), &(struct mcs_put_start_resp){ list });
-	add_seed(sel_of(MCS_OP_PUT_END, false), &(struct mcs_put_end_req){ mcs_str_c("obj"), 0x1234 });
-	add_seed(sel_of(MCS_OP_GET_REPLICAS, false), &(struct mcs_get_req){ mcs_str_c("obj"), MCS_GET_HOLD });
-	add_seed(sel_of(MCS_OP_GET_REPLICAS, true), &(struct mcs_get_resp){ 30, 0x1234, 9, 5000, list });
-	add_seed(sel_of(MCS_OP_RELEASE, false), &(struct mcs_release_req){ mcs_str_c("obj"), 9 });
-	add_seed(sel_of(MCS_OP_REMOVE, false), &(struct mcs_remove_req){ mcs_str_c("obj"), MCS_REMOVE_FORCE });
-	add_seed(sel_of(MCS_OP_REMOVE_ALL, true), &(struct mcs_remove_all_resp){ 7 });
+	add_seed(MCS_MSG_put_start_resp, &(struct mcs_put_start_resp){ list });
+	add_seed(MCS_MSG_put_end_req, &(struct mcs_put_end_req){ mcs_str_c("obj"), 0x1234 });
+	add_seed(MCS_MSG_get_req, &(struct mcs_get_req){ mcs_str_c("obj"), MCS_GET_HOLD });
+	add_seed(MCS_MSG_get_resp, &(struct mcs_get_resp){ 30, 0x1234, 9, 5000, list });
+	add_seed(MCS_MSG_release_req, &(struct mcs_release_req){ mcs_str_c("obj"), 9 });
+	add_seed(MCS_MSG_remove_req, &(struct mcs_remove_req){ mcs_str_c("obj"), MCS_REMOVE_FORCE });
+	add_seed(MCS_MSG_remove_all_resp, &(struct mcs_remove_all_resp){ 7 });
 	static struct mcs_str keys[] = { { "a", 1 }, { "prefix/b", 8 } };
-	add_seed(sel_of(MCS_OP_LIST, false), &(struct mcs_list_req){ mcs_str_c("prefix/"), 5, 100 });
-	add_seed(sel_of(MCS_OP_LIST, true), &(struct mcs_list_resp){ 9, 2, keys });
-	add_seed(sel_of(MCS_OP_REMOVE, true), &(struct mcs_err_detail){ 150 });
-	add_seed(sel_of(MCS_OP_STAT, true), &(struct mcs_stat_resp){ 2, 1 << 30, 4096, 2, segs, 2, { 5, 6 } });
+	add_seed(MCS_MSG_list_req, &(struct mcs_list_req){ mcs_str_c("prefix/"), 5, 100 });
+	add_seed(MCS_MSG_list_resp, &(struct mcs_list_resp){ 9, 2, keys });
+	add_seed(MCS_MSG_err_detail, &(struct mcs_err_detail){ 150 });
+	add_seed(MCS_MSG_stat_resp, &(struct mcs_stat_resp){ 2, 1 << 30, 4096, 2, segs, 2, { 5, 6 } });
+	add_seed(MCS_MSG_buf_alloc_req, &(struct mcs_buf_alloc_req){ 1 << 20 });
+	add_seed(MCS_MSG_buf_alloc_resp, &(struct mcs_buf_alloc_resp){ 3, 1 << 20 });
+	add_seed(MCS_MSG_buf_free_req, &(struct mcs_buf_free_req){ 3 });
+	add_seed(MCS_MSG_transfer_req, &(struct mcs_transfer_req){ 3, 4096, 2, handles });
+	add_seed(MCS_MSG_data_req, &(struct mcs_data_req){ mcs_str_c("seg-0"), 4096, 100 });
+	add_seed(MCS_MSG_data_resp, &(struct mcs_data_resp){ 100 });
+	/* A message of the table without a seed would only ever see noise. */
+	for (size_t i = 0; i < MCS_N_MSGS; i++)
+		if (!seeded[i]) {
+			printf("Bail out! no seed for %s\n", mcs_msgs[i].name);
+			exit(1);
+		}
 
 	/* The bare replica list, and a stream of three frames. */
 	stream = &seeds[n_seeds++];
