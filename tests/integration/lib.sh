@@ -2,7 +2,8 @@
 # Shared by the integration tests: TAP output, and starting/stopping the
 # real mcstore-master and mcstored from the build tree in a private
 # directory, on loopback. Processes are stopped by PID; each test's
-# daemons are checked for sanitizer reports and for a clean exit.
+# daemons are checked for sanitizer reports, for having run to the end
+# and for a clean exit.
 #
 # Source it, then: tap_plan N; start_master; start_node NAME SIZE; ...
 
@@ -20,6 +21,13 @@ T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mcstore-test.XXXXXX")
 T_N=0
 T_FAILED=0
 T_PIDS=()
+# what each process of T_PIDS is, for the messages about it
+declare -A T_NAME=()
+# the processes of T_PIDS the test ended itself (stop_pid, kill_pid, reap):
+# finish_daemons leaves them alone
+declare -A T_DONE=()
+# processes that ended on their own before the test ended them (kill_pid)
+T_EARLY=()
 MASTER_PID=
 MASTER_PORT=
 
@@ -36,6 +44,12 @@ ok() {
 		echo "not ok $T_N - $*"
 		T_FAILED=$((T_FAILED + 1))
 	fi
+}
+
+# skip REASON: a check that cannot run here, reported as skipped
+skip() {
+	T_N=$((T_N + 1))
+	echo "ok $T_N # SKIP $*"
 }
 
 # check DESCRIPTION -- COMMAND...: ok if the command succeeds
@@ -93,6 +107,11 @@ http() {
 	return "$st"
 }
 
+# track PID NAME: a process the test started in the background, which
+# finish_daemons stops (and cleanup kills) unless the test ended it itself
+track() { T_PIDS+=("$1"); T_NAME[$1]=$2; }
+what() { echo "pid $1${T_NAME[$1]:+ (${T_NAME[$1]})}"; }
+
 master_port_of() {
 	sed -n 's/.*listening on .* port \([0-9][0-9]*\),.*/\1/p' "$1" | head -1
 }
@@ -110,7 +129,7 @@ start_master() {
 	: >"$log"
 	"$MASTER_BIN" --listen 127.0.0.1 --port 0 "$@" >"$log" 2>&1 &
 	MASTER_PID=$!
-	T_PIDS+=("$MASTER_PID")
+	track "$MASTER_PID" master
 	if ! wait_until 20 grep -q "listening on .* port [0-9]" "$log"; then
 		echo "Bail out! master did not start:"
 		sed 's/^/# /' "$log"
@@ -127,7 +146,7 @@ start_node() {
 	"$NODE_BIN" --master "127.0.0.1:$MASTER_PORT" --name "$name" --segment-size "$size" \
 		--socket "$NODE_SOCK" --data-port 0 --data-host 127.0.0.1 "$@" >>"$T_DIR/$name.log" 2>&1 &
 	NODE_PID=$!
-	T_PIDS+=("$NODE_PID")
+	track "$NODE_PID" "node $name"
 	printf -v "PID_$name" %s "$NODE_PID"
 	printf -v "SOCK_$name" %s "$NODE_SOCK"
 	if ! wait_until 30 "$CTL" --socket "$NODE_SOCK" stat; then
@@ -139,24 +158,57 @@ start_node() {
 
 ctl() { "$CTL" --socket "$NODE_SOCK" "$@"; }
 
-# stop PID: SIGTERM, wait (30 s at most: a node unmounts first, and a
-# loaded machine is slow), return the exit status
+# stop_pid PID: SIGTERM, wait (30 s at most: a node unmounts first, and a
+# loaded machine is slow), return the exit status. A process already gone
+# did not stop on the signal: its own exit status (that of wait, for a
+# child of this shell), and 1 if that was 0.
 stop_pid() {
-	local pid=$1 end=$((SECONDS + 30))
-	kill -TERM "$pid" 2>/dev/null || return 0
+	local pid=$1 end=$((SECONDS + 30)) st
+	T_DONE[$pid]=1
+	if ! kill -TERM "$pid" 2>/dev/null; then
+		wait "$pid" 2>/dev/null
+		st=$?
+		diag "$(what "$pid") had exited (status $st) before SIGTERM"
+		return $((st ? st : 1))
+	fi
 	while alive "$pid" && [ $SECONDS -lt $end ]; do
 		sleep 0.02
 	done
 	if alive "$pid"; then
-		echo "# pid $pid did not stop on SIGTERM, killing"
+		diag "$(what "$pid") did not stop on SIGTERM, killing"
 		kill -KILL "$pid" 2>/dev/null
 	fi
 	wait "$pid" 2>/dev/null
 }
 
-# no sanitizer report and no crash in any log
+# kill_pid PID: SIGKILL a process the test means to kill, and reap it. One
+# that had ended before (any exit status but SIGKILL's) fails
+# finish_daemons' check.
+kill_pid() {
+	local pid=$1 st
+	T_DONE[$pid]=1
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	st=$?
+	[ $st -eq 137 ] || T_EARLY+=("$(what "$pid") had exited (status $st) before the test killed it")
+}
+
+# reap PID: wait for a process of the test that ends by itself (a client
+# told to finish); returns its exit status
+reap() {
+	T_DONE[$1]=1
+	wait "$1"
+}
+
+# no sanitizer report and no crash in any log (and there are logs to read)
 logs_clean() {
-	! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: UndefinedBehavior' "$T_DIR"/*.log
+	local logs=("$T_DIR"/*.log)
+	if [ ! -f "${logs[0]}" ]; then
+		echo "no log in $T_DIR"
+		return 1
+	fi
+	grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: UndefinedBehavior' "${logs[@]}"
+	[ $? -eq 1 ]
 }
 
 cleanup() {
@@ -189,19 +241,30 @@ trap 'echo "# killed by SIGPIPE"; exit 141' PIPE
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
-# finish: stop every daemon cleanly (checked), check logs, exit
+# finish: every process of the test still runs (but those it ended
+# itself) and stops cleanly on SIGTERM; no sanitizer report in the logs
 finish_daemons() {
-	local pid st all=0
+	local i pid st all=0
 	for ((i = ${#T_PIDS[@]} - 1; i >= 0; i--)); do
 		pid=${T_PIDS[$i]}
-		alive "$pid" || continue
+		[ -z "${T_DONE[$pid]:-}" ] || continue
+		if ! alive "$pid"; then
+			stop_pid "$pid" # says how it ended
+			all=1
+			continue
+		fi
 		stop_pid "$pid"
 		st=$?
-		[ $st -eq 0 ] || { diag "pid $pid exited with $st"; all=1; }
+		[ $st -eq 0 ] || { diag "$(what "$pid") exited with $st on SIGTERM"; all=1; }
 	done
-	ok $all "every daemon stopped cleanly on SIGTERM (exit 0)"
-	logs_clean >/dev/null
+	for i in "${T_EARLY[@]}"; do
+		diag "$i"
+		all=1
+	done
+	ok $all "every daemon ran to the end and stopped cleanly on SIGTERM (exit 0)"
+	logs_clean >"$T_DIR/logs-clean.out"
 	ok $? "no sanitizer report in any daemon log"
+	sed 's/^/# report in /' "$T_DIR/logs-clean.out"
 }
 
 # on NODE CTL-ARGS...: mcstorectl against node NAME
