@@ -168,11 +168,11 @@ stop_pid "$UPID"
 
 # ---- out of descriptors: one warning naming the limit
 mport=$MASTER_PORT
-(ulimit -n 40 && exec "$MASTER_BIN" --listen 127.0.0.1 --port 0 --no-config) >"$T_DIR/fdmaster.log" 2>&1 &
-FPID=$!
-track "$FPID" "master with 40 fds"
-wait_until 20 grep -q "listening on .* port [0-9]" "$T_DIR/fdmaster.log"
-fport=$(master_port_of "$T_DIR/fdmaster.log")
+start_daemon fdmaster bash -c 'ulimit -n 40 && exec "$@"' bash \
+	"$MASTER_BIN" --listen 127.0.0.1 --port 0 --no-config
+FPID=$DAEMON_PID
+wait_ready fdmaster "$FPID"
+fport=$(listen_port fdmaster "$FPID")
 fds=()
 for i in $(seq 1 80); do
 	exec {fd}<>"/dev/tcp/127.0.0.1/$fport" && fds+=("$fd")

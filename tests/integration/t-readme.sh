@@ -73,11 +73,10 @@ ok $? "after stopping both daemons"
 grep -qx gcc "$T_DIR/build-pkgs" && grep -qx libjson-c-dev "$T_DIR/build-pkgs" &&
 	! grep -qxE 'redis-server|memcached|libhiredis-dev|libmemcached-dev|systemd' "$T_DIR/build-pkgs"
 ok $? "run-local.sh's packages (deps.sh build) are the build's: no bench peers, no systemd"
-"$MASTER_BIN" --no-config --listen 127.0.0.1 --port 0 >"$T_DIR/squatter.log" 2>&1 &
-SQ=$!
-track "$SQ" "master on the port"
-wait_until 20 grep -q "listening on .* port [0-9]" "$T_DIR/squatter.log"
-taken=$(master_port_of "$T_DIR/squatter.log")
+start_daemon squatter "$MASTER_BIN" --no-config --listen 127.0.0.1 --port 0
+SQ=$DAEMON_PID
+wait_ready squatter "$SQ"
+taken=$(listen_port squatter "$SQ")
 XDG_RUNTIME_DIR=$T_DIR/xdg2 expect_status 1 "run-local.sh on a taken port exits 1" -- \
 	"$MCS_SRCDIR/scripts/run-local.sh" --port "$taken" --build-dir "$MCS_BUILDDIR" --no-build
 grep -q "Address already in use" "$T_DIR/last.err" && grep -q "^run-local: mcstore-master exited" "$T_DIR/last.err"

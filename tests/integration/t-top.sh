@@ -100,10 +100,9 @@ jq -e '.program == "mcstore-master" and (.nodes | type) == "array"' "$T_DIR/top-
 ok $? "the JSON sample is JSON (jq reads it)"
 # a program whose name needs escaping (top reads it from /proc/PID/comm)
 ln -s "$MASTER_BIN" "$T_DIR/mc\"master\\x"
-"$T_DIR/mc\"master\\x" --listen 127.0.0.1 --port 0 --no-config >"$T_DIR/odd.log" 2>&1 &
-ODD=$!
-track "$ODD" "master of an odd name"
-wait_until 20 grep -q "listening on" "$T_DIR/odd.log"
+start_daemon odd "$T_DIR/mc\"master\\x" --listen 127.0.0.1 --port 0 --no-config
+ODD=$DAEMON_PID
+wait_ready odd "$ODD"
 "$CTL" top --pid "$ODD" --once --json --interval 0.2 >"$T_DIR/odd.json" 2>"$T_DIR/odd.err"
 jq -e '.program == "mc\"master\\x"' "$T_DIR/odd.json" >/dev/null
 ok $? "top --json escapes the program's name"
