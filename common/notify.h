@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Service manager notifications (sd_notify) for the daemons: readiness,
- * status lines, watchdog pings, stopping. No-ops outside systemd (when
- * $NOTIFY_SOCKET is unset). */
+/* Service manager notifications for the daemons (the sd_notify(3)
+ * protocol, without libsystemd): readiness, status lines, watchdog pings,
+ * stopping. No-ops outside systemd (when $NOTIFY_SOCKET is unset). */
 #ifndef MCS_NOTIFY_H
 #define MCS_NOTIFY_H
 

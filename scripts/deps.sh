@@ -36,8 +36,9 @@ BUILD=(
 	# configure and make; cc, as, ld
 	gcc make autoconf automake libtool
 	# configure's PKG_CHECK_MODULES, and the libraries it checks for
-	# (json-c: mcstorectl's --json)
-	pkg-config liburing-dev libxxhash-dev libsystemd-dev libjson-c-dev
+	# (json-c: mcstorectl's --json; the daemons speak the sd_notify
+	# protocol themselves, without libsystemd)
+	pkg-config liburing-dev libxxhash-dev libjson-c-dev
 )
 TEST=(
 	# the Check unit tests (tests/unit; configure leaves them out without)
@@ -138,10 +139,9 @@ if [ $DRY = 0 ]; then
 fi
 
 # ---- never upgrade what the machine has. A -dev package requires its
-# library at its own version (libsystemd-dev 252.39 needs libsystemd0
-# 252.39, and systemd the same), so installing the archive's newest one
-# upgrades the library the machine runs, and with it whatever else
-# requires that version (systemd itself). Take the package at the
+# library at its own version (libjson-c-dev 0.16-2 needs libjson-c5
+# 0.16-2), so installing the archive's newest one upgrades the library the
+# machine runs, and with it whatever else requires that exact version. Take the package at the
 # installed library's version instead, with its siblings of the same
 # version, when the archive still has it. (apt-get --no-upgrade does not
 # help: it only keeps the packages named on the command line from being

@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: MIT
 # Shared by the integration tests: TAP output, and starting/stopping the
 # real mcstore-master and mcstored from the build tree in a private
-# directory, on loopback. Processes are stopped by PID; each test's
-# daemons are checked for sanitizer reports and for a clean exit.
+# directory, on loopback. Each daemon gets a notification socket of its
+# own (notify-recv standing in for systemd) and is ready once it says
+# READY=1. Processes are stopped by PID; each test's daemons are checked
+# for sanitizer reports, for having run to the end and for a clean exit.
 #
 # Source it, then: tap_plan N; start_master; start_node NAME SIZE; ...
 
@@ -20,6 +22,14 @@ T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mcstore-test.XXXXXX")
 T_N=0
 T_FAILED=0
 T_PIDS=()
+# what each process of T_PIDS is, for the messages about it
+declare -A T_NAME=()
+# the processes of T_PIDS the test ended itself (stop_pid, kill_pid, reap):
+# finish_daemons leaves them alone
+declare -A T_DONE=()
+# processes that ended on their own before the test ended them (kill_pid)
+T_EARLY=()
+T_NOTIFY_N=0
 MASTER_PID=
 MASTER_PORT=
 
@@ -36,6 +46,12 @@ ok() {
 		echo "not ok $T_N - $*"
 		T_FAILED=$((T_FAILED + 1))
 	fi
+}
+
+# skip REASON: a check that cannot run here, reported as skipped
+skip() {
+	T_N=$((T_N + 1))
+	echo "ok $T_N # SKIP $*"
 }
 
 # check DESCRIPTION -- COMMAND...: ok if the command succeeds
@@ -93,70 +109,148 @@ http() {
 	return "$st"
 }
 
-master_port_of() {
-	sed -n 's/.*listening on .* port \([0-9][0-9]*\),.*/\1/p' "$1" | head -1
-}
+# track PID NAME: a process the test started in the background, which
+# finish_daemons stops (and cleanup kills) unless the test ended it itself
+track() { T_PIDS+=("$1"); T_NAME[$1]=$2; }
+what() { echo "pid $1${T_NAME[$1]:+ (${T_NAME[$1]})}"; }
 
-# start_master [EXTRA ARGS...]: on 127.0.0.1, a port the kernel picks
-start_master() {
-	local log=$T_DIR/master.log
-	# a second master beside a running one: the first keeps its log whole,
-	# as master-PID.log
-	if [ -n "$MASTER_PID" ] && alive "$MASTER_PID" && [ -f "$log" ]; then
-		mv "$log" "$T_DIR/master-$MASTER_PID.log"
-	fi
-	# emptied here, not only by the child's redirection: a restarted
-	# master's old line must not be taken for the new one
-	: >"$log"
-	"$MASTER_BIN" --listen 127.0.0.1 --port 0 "$@" >"$log" 2>&1 &
-	MASTER_PID=$!
-	T_PIDS+=("$MASTER_PID")
-	if ! wait_until 20 grep -q "listening on .* port [0-9]" "$log"; then
-		echo "Bail out! master did not start:"
-		sed 's/^/# /' "$log"
+# notify_listen NAME: a notification socket standing in for the service
+# manager's (tests/integration/notify-recv), for one daemon: sets
+# NOTIFY_PATH; what comes in is appended to $T_DIR/NAME.msgs, each
+# message as "pid PID MS" (its sender, from the kernel) then its lines
+notify_listen() {
+	T_NOTIFY_N=$((T_NOTIFY_N + 1))
+	NOTIFY_PATH=$T_DIR/notify-$T_NOTIFY_N.sock
+	"$TESTBIN/notify-recv" "$NOTIFY_PATH" >>"$T_DIR/$1.msgs" 2>>"$T_DIR/notify-recv.log" &
+	track "$!" "notify-recv for $1"
+	if ! wait_until 30 test -S "$NOTIFY_PATH"; then
+		echo "Bail out! notify-recv did not start"
 		exit 1
 	fi
-	MASTER_PORT=$(master_port_of "$log")
+}
+# sent_by PID MSGS: the lines PID sent, from a .msgs file
+sent_by() { awk -v p="$1" '/^pid /{ on = ($2 == p); next } on' "$2"; }
+# start_daemon NAME COMMAND...: COMMAND in the background with its own
+# notification socket ($NOTIFY_SOCKET), its output appended to
+# $T_DIR/NAME.log, its messages to $T_DIR/NAME.msgs; sets DAEMON_PID
+start_daemon() {
+	local name=$1; shift
+	notify_listen "$name"
+	NOTIFY_SOCKET=$NOTIFY_PATH "$@" >>"$T_DIR/$name.log" 2>&1 &
+	DAEMON_PID=$!
+	track "$DAEMON_PID" "$name"
+}
+# wait_ready NAME PID: until PID (started by start_daemon NAME) says READY=1;
+# Bail out!, with its log, if it dies first or takes more than 60 s
+wait_ready() {
+	local end=$((SECONDS + 60))
+	until sent_by "$2" "$T_DIR/$1.msgs" | grep -qx READY=1; do
+		if ! alive "$2" || [ $SECONDS -ge $end ]; then
+			echo "Bail out! $1 ($(what "$2")) did not become ready:"
+			sed 's/^/# /' "$T_DIR/$1.log"
+			exit 1
+		fi
+		sleep 0.02
+	done
+}
+# listen_port NAME PID: the port the master PID (started by start_daemon NAME)
+# said it listens on (STATUS=listening on ADDR port N)
+listen_port() {
+	sent_by "$2" "$T_DIR/$1.msgs" | sed -n 's/^STATUS=listening on .* port \([0-9][0-9]*\)$/\1/p' | tail -1
+}
+
+# start_master [EXTRA ARGS...]: on 127.0.0.1, a port the kernel picks;
+# ready once it says READY=1, its port from its STATUS= line
+start_master() {
+	local log=$T_DIR/master.log msgs=$T_DIR/master.msgs
+	# a second master beside a running one: the first keeps its log and
+	# messages whole, as master-PID.log and .msgs
+	if [ -n "$MASTER_PID" ] && alive "$MASTER_PID"; then
+		[ ! -f "$log" ] || mv "$log" "$T_DIR/master-$MASTER_PID.log"
+		[ ! -f "$msgs" ] || mv "$msgs" "$T_DIR/master-$MASTER_PID.msgs"
+	fi
+	# emptied: a restarted master's log is its own
+	: >"$log"
+	: >"$msgs"
+	start_daemon master "$MASTER_BIN" --listen 127.0.0.1 --port 0 "$@"
+	MASTER_PID=$DAEMON_PID
+	wait_ready master "$MASTER_PID"
+	MASTER_PORT=$(listen_port master "$MASTER_PID")
+	if [ -z "$MASTER_PORT" ]; then
+		echo "Bail out! the master said READY=1 but not where it listens:"
+		sed 's/^/# /' "$msgs"
+		exit 1
+	fi
 }
 
 # start_node NAME SIZE [EXTRA ARGS...]: sets NODE_PID and NODE_SOCK, and
-# PID_<NAME> / SOCK_<NAME> for clusters (data port: a free one)
+# PID_<NAME> / SOCK_<NAME> for clusters (data port: a free one); ready
+# once it says READY=1 (its segment mounted, its socket serving)
 start_node() {
 	local name=$1 size=$2; shift 2
 	NODE_SOCK=$T_DIR/$name.sock
-	"$NODE_BIN" --master "127.0.0.1:$MASTER_PORT" --name "$name" --segment-size "$size" \
-		--socket "$NODE_SOCK" --data-port 0 --data-host 127.0.0.1 "$@" >>"$T_DIR/$name.log" 2>&1 &
-	NODE_PID=$!
-	T_PIDS+=("$NODE_PID")
+	start_daemon "$name" "$NODE_BIN" --master "127.0.0.1:$MASTER_PORT" --name "$name" --segment-size "$size" \
+		--socket "$NODE_SOCK" --data-port 0 --data-host 127.0.0.1 "$@"
+	NODE_PID=$DAEMON_PID
+	T_NAME[$NODE_PID]="node $name"
 	printf -v "PID_$name" %s "$NODE_PID"
 	printf -v "SOCK_$name" %s "$NODE_SOCK"
-	if ! wait_until 30 "$CTL" --socket "$NODE_SOCK" stat; then
-		echo "Bail out! node $name did not become ready:"
-		sed 's/^/# /' "$T_DIR/$name.log"
-		exit 1
-	fi
+	wait_ready "$name" "$NODE_PID"
 }
 
 ctl() { "$CTL" --socket "$NODE_SOCK" "$@"; }
 
-# stop PID: SIGTERM, wait (30 s at most: a node unmounts first, and a
-# loaded machine is slow), return the exit status
+# stop_pid PID: SIGTERM, wait (30 s at most: a node unmounts first, and a
+# loaded machine is slow), return the exit status. A process already gone
+# did not stop on the signal: its own exit status (that of wait, for a
+# child of this shell), and 1 if that was 0.
 stop_pid() {
-	local pid=$1 end=$((SECONDS + 30))
-	kill -TERM "$pid" 2>/dev/null || return 0
+	local pid=$1 end=$((SECONDS + 30)) st
+	T_DONE[$pid]=1
+	if ! kill -TERM "$pid" 2>/dev/null; then
+		wait "$pid" 2>/dev/null
+		st=$?
+		diag "$(what "$pid") had exited (status $st) before SIGTERM"
+		return $((st ? st : 1))
+	fi
 	while alive "$pid" && [ $SECONDS -lt $end ]; do
 		sleep 0.02
 	done
 	if alive "$pid"; then
-		echo "# pid $pid did not stop on SIGTERM, killing"
+		diag "$(what "$pid") did not stop on SIGTERM, killing"
 		kill -KILL "$pid" 2>/dev/null
 	fi
 	wait "$pid" 2>/dev/null
 }
 
-# no sanitizer report and no crash in any log
+# kill_pid PID: SIGKILL a process the test means to kill, and reap it. One
+# that had ended before (any exit status but SIGKILL's) fails
+# finish_daemons' check.
+kill_pid() {
+	local pid=$1 st
+	T_DONE[$pid]=1
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	st=$?
+	[ $st -eq 137 ] || T_EARLY+=("$(what "$pid") had exited (status $st) before the test killed it")
+}
+
+# reap PID: wait for a process of the test that ends by itself (a client
+# told to finish); returns its exit status
+reap() {
+	T_DONE[$1]=1
+	wait "$1"
+}
+
+# no sanitizer report and no crash in any log (and there are logs to read)
 logs_clean() {
-	! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: UndefinedBehavior' "$T_DIR"/*.log
+	local logs=("$T_DIR"/*.log)
+	if [ ! -f "${logs[0]}" ]; then
+		echo "no log in $T_DIR"
+		return 1
+	fi
+	grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: UndefinedBehavior' "${logs[@]}"
+	[ $? -eq 1 ]
 }
 
 cleanup() {
@@ -189,19 +283,30 @@ trap 'echo "# killed by SIGPIPE"; exit 141' PIPE
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
-# finish: stop every daemon cleanly (checked), check logs, exit
+# finish: every process of the test still runs (but those it ended
+# itself) and stops cleanly on SIGTERM; no sanitizer report in the logs
 finish_daemons() {
-	local pid st all=0
+	local i pid st all=0
 	for ((i = ${#T_PIDS[@]} - 1; i >= 0; i--)); do
 		pid=${T_PIDS[$i]}
-		alive "$pid" || continue
+		[ -z "${T_DONE[$pid]:-}" ] || continue
+		if ! alive "$pid"; then
+			stop_pid "$pid" # says how it ended
+			all=1
+			continue
+		fi
 		stop_pid "$pid"
 		st=$?
-		[ $st -eq 0 ] || { diag "pid $pid exited with $st"; all=1; }
+		[ $st -eq 0 ] || { diag "$(what "$pid") exited with $st on SIGTERM"; all=1; }
 	done
-	ok $all "every daemon stopped cleanly on SIGTERM (exit 0)"
-	logs_clean >/dev/null
+	for i in "${T_EARLY[@]}"; do
+		diag "$i"
+		all=1
+	done
+	ok $all "every daemon ran to the end and stopped cleanly on SIGTERM (exit 0)"
+	logs_clean >"$T_DIR/logs-clean.out"
 	ok $? "no sanitizer report in any daemon log"
+	sed 's/^/# report in /' "$T_DIR/logs-clean.out"
 }
 
 # on NODE CTL-ARGS...: mcstorectl against node NAME

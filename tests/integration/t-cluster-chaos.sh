@@ -25,8 +25,7 @@ PD=$!
 # for 8 s from their start)
 running() { local p; for p in A B C D; do on n1 exists "$p-10" >/dev/null || return 1; done; }
 wait_until 60 running
-kill -KILL "$(pid_of n4)"
-wait "$(pid_of n4)" 2>/dev/null
+kill_pid "$(pid_of n4)"
 wait $PA; SA=$?
 wait $PB; SB=$?
 wait $PC; SC=$?

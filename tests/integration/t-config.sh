@@ -17,7 +17,7 @@ help_opts() {
 # the keys a shipped file shows (commented out)
 file_keys() { sed -n 's/^#\([a-z][a-z0-9-]*\) = .*/\1/p' "$1" | sort -u; }
 
-tap_plan 28
+tap_plan 29
 
 # ---- the master, from a file
 cat >"$T_DIR/master.conf" <<EOF
@@ -47,7 +47,7 @@ data-port = 0
 log-level = debug
 EOF
 "$NODE_BIN" --config "$T_DIR/node.conf" >"$T_DIR/cfgnode.log" 2>&1 &
-T_PIDS+=("$!")
+track "$!" "node cfgnode"
 NODE_SOCK=$T_DIR/cfg.sock
 wait_until 30 ctl stat
 ok $? "node: starts and serves with every setting from the file"
@@ -101,15 +101,19 @@ sed 's/^#\([a-z][a-z0-9-]* = \)/\1/' "$ETC/master.conf" >"$T_DIR/m-all.conf"
 sed 's/^#\([a-z][a-z0-9-]* = \)/\1/' "$ETC/mcstored.conf" >"$T_DIR/n-all.conf"
 expect_status 2 "etc/master.conf with every line uncommented is accepted" -- \
 	"$MASTER_BIN" --config "$T_DIR/m-all.conf" --port x
+grep -qF -- "invalid --port 'x'" "$T_DIR/last.err"
+ok $? "(the command line was reached)"
 expect_status 2 "etc/mcstored.conf with every line uncommented is accepted" -- \
 	"$NODE_BIN" --config "$T_DIR/n-all.conf" --segment-size x
 grep -qF -- "invalid --segment-size 'x'" "$T_DIR/last.err"
 ok $? "(the command line was reached)"
 
-diff <(help_opts "$MASTER_BIN") <(file_keys "$ETC/master.conf") >"$T_DIR/d1" 2>&1
+help_opts "$MASTER_BIN" >"$T_DIR/o1"
+[ -s "$T_DIR/o1" ] && diff "$T_DIR/o1" <(file_keys "$ETC/master.conf") >"$T_DIR/d1" 2>&1
 ok $? "etc/master.conf shows every option of mcstore-master --help, and no other"
 sed 's/^/# /' "$T_DIR/d1"
-diff <(help_opts "$NODE_BIN") <(file_keys "$ETC/mcstored.conf") >"$T_DIR/d2" 2>&1
+help_opts "$NODE_BIN" >"$T_DIR/o2"
+[ -s "$T_DIR/o2" ] && diff "$T_DIR/o2" <(file_keys "$ETC/mcstored.conf") >"$T_DIR/d2" 2>&1
 ok $? "etc/mcstored.conf shows every option of mcstored --help, and no other"
 sed 's/^/# /' "$T_DIR/d2"
 

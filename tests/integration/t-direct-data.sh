@@ -124,7 +124,7 @@ ok $? "put A on n3 and B on n2"
 P3=$(port_of A)
 "$D" "$SOCK_n1" 3000 loop 120 A "$T_DIR/a.bin" B "$T_DIR/b.bin" >"$T_DIR/stop.out" 2>"$T_DIR/stop.err" &
 LOOP=$!
-T_PIDS+=("$LOOP")
+track $LOOP "data-client loop on A and B"
 wait_until 60 grep -qx "A ok" "$T_DIR/stop.out"
 kill -STOP "$(pid_of n3)"
 mark=$(($(wc -l <"$T_DIR/stop.out") + 1))
@@ -134,7 +134,7 @@ kill -CONT "$(pid_of n3)"
 # a right read of A after the last timeout
 wait_until 60 sh -c 'tac "$1" | sed "/^A error/q" | grep -qx "A ok"' sh "$T_DIR/stop.out"
 kill -USR1 $LOOP
-wait $LOOP
+reap $LOOP
 st=$?
 sed 's/^/# /' "$T_DIR/ss.out"
 grep -q '"data-client"' "$T_DIR/ss.out"
@@ -178,17 +178,16 @@ ok $? "put K1 (64 MiB) on n2, K3 on n2 and n3, C on n3"
 "$D" "$SOCK_n1" 10000 loop 120 K1 "$T_DIR/k1.bin" K3 "$T_DIR/k3.bin" C "$T_DIR/b.bin" >"$T_DIR/kill.out" \
 	2>"$T_DIR/kill.err" &
 LOOP=$!
-T_PIDS+=("$LOOP")
+track $LOOP "data-client loop on K1, K3 and C"
 wait_until 60 grep -qx "K1 ok" "$T_DIR/kill.out"
-kill -KILL "$(pid_of n2)"
-wait "$(pid_of n2)" 2>/dev/null
+kill_pid "$(pid_of n2)"
 wait_until 60 grep -q "^K1 error" "$T_DIR/kill.out"
 mark=$(grep -n "^K1 error" "$T_DIR/kill.out" | head -1 | cut -d: -f1)
 # after the loss: K3 (its other replica) and C read again on the same handle
 wait_until 60 loop_saw "$T_DIR/kill.out" "$mark" "^K3 ok"
 wait_until 60 loop_saw "$T_DIR/kill.out" "$mark" "^C ok"
 kill -USR1 $LOOP
-wait $LOOP
+reap $LOOP
 st=$?
 grep -c ok "$T_DIR/kill.out" | sed 's/^/# gets ok: /'
 grep -v ok "$T_DIR/kill.out" | sort | uniq -c | sed 's/^/# /'

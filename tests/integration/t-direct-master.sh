@@ -89,7 +89,7 @@ ok $? "and get, byte-exact"
 mkfifo "$T_DIR/dc.in" "$T_DIR/dc.out"
 "$TESTBIN/direct-client" "$SOCK_n1" <"$T_DIR/dc.in" >"$T_DIR/dc.out" &
 DC_PID=$!
-T_PIDS+=("$DC_PID")
+track "$DC_PID" direct-client
 exec {DCW}>"$T_DIR/dc.in" {DCR}<"$T_DIR/dc.out"
 dc() { echo "$1" >&"$DCW"; local line=; read -r -t 20 line <&"$DCR"; echo "$line"; }
 # dc_until WANT COMMAND: send COMMAND every 0.2 s until it answers WANT
@@ -142,7 +142,7 @@ ok $? "after about the 5 s timeout ($ms ms)"
 dc_until ok 'get after 200000'
 ok $? "the same handle reads again once the master resumes ($res)"
 echo quit >&"$DCW"
-wait "$DC_PID"
+reap "$DC_PID"
 ok $? "the long-lived client exits cleanly"
 
 finish_daemons

@@ -26,8 +26,10 @@ ctl stat --bytes | grep -q "^used: *0 ("
 ok $? "all segment space is free again"
 
 # many dying writers in a row: still no leak
-for i in $(seq 1 20); do "$G" halfput "$NODE_SOCK" k$i 1048576 || break; done
-ok $? "20 more writers die mid-put"
+died=0
+for i in $(seq 1 20); do "$G" halfput "$NODE_SOCK" k$i 1048576 && died=$((died + 1)); done
+[ $died -eq 20 ]
+ok $? "20 more writers die mid-put ($died did)"
 wait_until 30 sh -c "\"$CTL\" --socket \"$NODE_SOCK\" stat --bytes | grep -q '^used: *0 ('"
 ok $? "and all their space comes back"
 finish_daemons

@@ -32,7 +32,8 @@ ok $? "README.md has the walkthrough and cluster blocks"
 XDG_RUNTIME_DIR=$T_DIR/xdg env --default-signal=INT \
 	"$MCS_SRCDIR/scripts/run-local.sh" --port 0 --build-dir "$MCS_BUILDDIR" --no-build >"$T_DIR/run-local.log" 2>&1 &
 RPID=$!
-T_PIDS+=("$RPID")
+track "$RPID" run-local.sh
+# (its own words are what is checked: run-local.sh says when it is up)
 wait_until 120 grep -q "^run-local: cluster up" "$T_DIR/run-local.log"
 ok $? "run-local.sh brings the cluster up"
 grep -q "put/get of a 4 MiB object: OK (byte for byte)" "$T_DIR/run-local.log"
@@ -62,7 +63,7 @@ cd - >/dev/null
 dead() { ! alive "$1"; }
 kill -INT "$RPID"
 wait_until 60 dead "$RPID" || { diag "run-local.sh did not stop on SIGINT"; kill -KILL "$RPID"; }
-wait "$RPID"
+reap "$RPID"
 ok $? "Ctrl-C stops run-local.sh with exit 0"
 grep -q "^run-local: stopping" "$T_DIR/run-local.log"
 ok $? "after stopping both daemons"
@@ -72,11 +73,10 @@ ok $? "after stopping both daemons"
 grep -qx gcc "$T_DIR/build-pkgs" && grep -qx libjson-c-dev "$T_DIR/build-pkgs" &&
 	! grep -qxE 'redis-server|memcached|libhiredis-dev|libmemcached-dev|systemd' "$T_DIR/build-pkgs"
 ok $? "run-local.sh's packages (deps.sh build) are the build's: no bench peers, no systemd"
-"$MASTER_BIN" --no-config --listen 127.0.0.1 --port 0 >"$T_DIR/squatter.log" 2>&1 &
-SQ=$!
-T_PIDS+=("$SQ")
-wait_until 20 grep -q "listening on .* port [0-9]" "$T_DIR/squatter.log"
-taken=$(master_port_of "$T_DIR/squatter.log")
+start_daemon squatter "$MASTER_BIN" --no-config --listen 127.0.0.1 --port 0
+SQ=$DAEMON_PID
+wait_ready squatter "$SQ"
+taken=$(listen_port squatter "$SQ")
 XDG_RUNTIME_DIR=$T_DIR/xdg2 expect_status 1 "run-local.sh on a taken port exits 1" -- \
 	"$MCS_SRCDIR/scripts/run-local.sh" --port "$taken" --build-dir "$MCS_BUILDDIR" --no-build
 grep -q "Address already in use" "$T_DIR/last.err" && grep -q "^run-local: mcstore-master exited" "$T_DIR/last.err"
@@ -105,7 +105,7 @@ sed -e "s/50051/$P/g" -e "s/50060/$D/g" "$T_DIR/cluster.sh" | private_tmp >>"$T_
 PATH=$T_DIR/bin:$PATH bash -e "$T_DIR/cluster-run.sh" >"$T_DIR/cluster.out" 2>"$T_DIR/cluster.err"
 st=$?
 mapfile -t CPIDS <"$T_DIR/cluster.pids"
-T_PIDS+=("${CPIDS[@]}")
+for pid in "${CPIDS[@]}"; do track "$pid" "a daemon of the cluster block"; done
 ok $st "the cluster block runs through"
 sed 's/^/# /' "$T_DIR/cluster.err" | head -20
 [ "${#CPIDS[@]}" -eq 4 ]
