@@ -255,7 +255,9 @@ int mcs_opt_hostport(const struct mcs_opt_ctx *ctx, const char *arg)
 		return 0;
 	if (!strchr(arg, ':') || (arg[0] == '[' && !strstr(arg, "]:")))
 		return mcs_opt_invalid(ctx, "no port: HOST:PORT, e.g. 10.0.0.1:50051 or [::1]:50051");
-	return mcs_opt_invalid(ctx, "HOST:PORT with a port 1..65535");
+	if (arg[0] == ':' || strncmp(arg, "[]:", 3) == 0)
+		return mcs_opt_invalid(ctx, "no host: HOST:PORT, e.g. 10.0.0.1:50051");
+	return mcs_opt_invalid(ctx, "HOST:PORT with a port 1..65535 and a host of at most 255 bytes");
 }
 
 int mcs_opt_u64(const struct mcs_opt_ctx *ctx, const char *arg, uint64_t min, uint64_t max, uint64_t *ret)

@@ -131,7 +131,8 @@ const char *mcs_fmt_size(uint64_t v, char *buf, size_t len)
 	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
 	double d = (double)v;
 	size_t u = 0;
-	while (d >= 1024.0 && u + 1 < MCS_ARRAY_SIZE(units)) {
+	/* 1023.95 and up print as the next unit's 1.0, not as "1024.0" */
+	while (d >= 1023.95 && u + 1 < MCS_ARRAY_SIZE(units)) {
 		d /= 1024.0;
 		u++;
 	}

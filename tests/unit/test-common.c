@@ -178,6 +178,8 @@ START_TEST(test_fmt_size)
 		{ 1023, "1023 B" },
 		{ 1024, "1.0 KiB" },
 		{ 1536, "1.5 KiB" },
+		{ (1ull << 20) - 1, "1.0 MiB" }, /* not "1024.0 KiB" */
+		{ (1ull << 30) - 1, "1.0 GiB" },
 		{ 64ull << 20, "64.0 MiB" },
 		{ 3ull << 30, "3.0 GiB" },
 		{ 1ull << 40, "1.0 TiB" },
@@ -348,14 +350,16 @@ END_TEST
 START_TEST(test_opt_hostport)
 {
 	static const char no_port[] = "no port: HOST:PORT, e.g. 10.0.0.1:50051 or [::1]:50051",
-			  bad_port[] = "HOST:PORT with a port 1..65535";
+			  bad_port[] = "HOST:PORT with a port 1..65535 and a host of at most 255 bytes",
+			  no_host[] = "no host: HOST:PORT, e.g. 10.0.0.1:50051";
 	static const struct {
 		const char *arg;
 		const char *why; /* NULL: accepted */
 	} cases[] = {
 		{ "10.0.0.1:50051", NULL }, { "[::1]:50051", NULL }, { "10.0.0.1", no_port },
 		{ "[::1]", no_port },       { "[::1]50051", no_port }, { "h:0", bad_port },
-		{ "h:65536", bad_port },    { "h:", bad_port },
+		{ "h:65536", bad_port },    { "h:", bad_port },       { ":1", no_host },
+		{ "[]:1", no_host },
 	};
 	for (size_t i = 0; i < MCS_ARRAY_SIZE(cases); i++) {
 		FILE *f = opt_stream();
