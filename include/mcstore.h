@@ -19,6 +19,10 @@
  *    (mcs_client_unrefp, ...).
  *  - A handle may be shared by threads: calls on one handle are serialised
  *    by an internal mutex. Open one handle per thread for parallelism.
+ *  - A link to the master that breaks is opened again on the next call;
+ *    the link to the daemon is not: once it is out of step (a batch or a
+ *    transfer that timed out part way, a malformed answer) every call on
+ *    the handle answers -ENOTCONN, and the caller makes a new handle.
  *  - A handle belongs to the process that made it: in a child after
  *    fork(), every call on it answers -ECHILD and unref only frees the
  *    child's memory; open a new handle in the child.

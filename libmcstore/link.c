@@ -96,26 +96,13 @@ static ssize_t recv_some(struct mcs_client *c, int sock, uint8_t *p, size_t cap)
 	}
 }
 
-/* Read exactly n bytes; the first read may carry an fd (HELLO). */
-static int read_exact(struct mcs_client *c, int sock, uint8_t *p, size_t n, int *ret_fd)
+/* Read exactly n bytes. */
+static int read_exact(struct mcs_client *c, int sock, uint8_t *p, size_t n)
 {
 	while (n) {
-		ssize_t r;
-		if (ret_fd && *ret_fd < 0) {
-			/* the fd rides on the first byte of the frame */
-			int fd = -1, e = wait_on(c, sock, POLLIN);
-			if (e < 0)
-				return e;
-			r = mcs_recv_with_fd(sock, p, n, &fd);
-			if (r < 0)
-				return (int)r;
-			if (r == 0)
-				return -ECONNRESET;
-			if (fd >= 0)
-				*ret_fd = fd;
-		} else if ((r = recv_some(c, sock, p, n)) < 0) {
+		ssize_t r = recv_some(c, sock, p, n);
+		if (r < 0)
 			return (int)r;
-		}
 		p += r;
 		n -= (size_t)r;
 	}
@@ -147,6 +134,31 @@ static int ra_fill(struct mcs_client *c, struct mcs_link *l, size_t n, bool exac
 	return 0;
 }
 
+/* The first bytes of a frame that may carry an fd on its first byte
+ * (HELLO, BUF_ALLOC), into the empty read-ahead with a recvmsg that takes
+ * the fd: at most a header, so that nothing of what follows is read with
+ * them. Kept there like any other bytes, they leave the link in step when
+ * the rest of the frame is late. */
+static int ra_fill_fd(struct mcs_client *c, struct mcs_link *l, int *ret_fd)
+{
+	struct rahead *ra = &l->ra;
+	if (!ra->buf && !(ra->buf = malloc(RA_SIZE)))
+		return -ENOMEM;
+	int fd = -1, r = wait_on(c, l->fd, POLLIN);
+	if (r < 0)
+		return r;
+	ssize_t n = mcs_recv_with_fd(l->fd, ra->buf, MCS_HDR_SIZE, &fd);
+	if (n < 0)
+		return (int)n;
+	if (n == 0)
+		return -ECONNRESET;
+	ra->off = 0;
+	ra->len = (size_t)n;
+	if (fd >= 0)
+		*ret_fd = fd;
+	return 0;
+}
+
 static void ra_consume(struct rahead *ra, size_t n)
 {
 	ra->off += n;
@@ -174,19 +186,11 @@ int link_read_frame(struct mcs_client *c, struct mcs_link *l, int *ret_fd)
 	int r;
 	struct rahead *ra = &l->ra;
 	bool fd_due = ret_fd && *ret_fd < 0;
-	if (fd_due && ra->len == ra->off) {
-		/* an answer carrying an fd on its first byte (HELLO,
-		 * BUF_ALLOC): straight from the socket, no read-ahead */
-		uint8_t hb[MCS_HDR_SIZE];
-		if ((r = read_exact(c, l->fd, hb, sizeof(hb), ret_fd)) < 0 ||
-		    (r = mcs_hdr_decode(hb, c->max_body, &c->in_hdr)) < 0)
-			return r;
-		if ((r = in_reserve(c, c->in_hdr.body_len)) < 0)
-			return r;
-		return read_exact(c, l->fd, c->in, c->in_hdr.body_len, NULL);
-	}
-	/* (with an fd due, what is buffered is a late answer to an earlier
-	 * request: complete it without reading past it) */
+	/* with an fd due, a frame starts with a read that can take it, and
+	 * no read goes past the frame (what is buffered may be a late answer
+	 * to an earlier request, with the one carrying the fd behind it) */
+	if (fd_due && ra->len == ra->off && (r = ra_fill_fd(c, l, ret_fd)) < 0)
+		return r;
 	if ((r = ra_fill(c, l, MCS_HDR_SIZE, fd_due)) < 0 ||
 	    (r = mcs_hdr_decode(ra->buf + ra->off, c->max_body, &c->in_hdr)) < 0)
 		return r;
@@ -207,7 +211,7 @@ int link_read_frame(struct mcs_client *c, struct mcs_link *l, int *ret_fd)
 	size_t k = MCS_MIN(n, ra->len - ra->off);
 	memcpy(c->in, ra->buf + ra->off, k);
 	ra_consume(ra, k);
-	r = read_exact(c, l->fd, c->in + k, n - k, NULL);
+	r = read_exact(c, l->fd, c->in + k, n - k);
 	if (r == -ETIMEDOUT)
 		l->broken = true; /* out of step: unlike a late answer, it cannot be skipped */
 	return r;

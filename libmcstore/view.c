@@ -55,10 +55,16 @@ static int view_sum(const struct iovec *iov, size_t n, uint64_t *ret)
 int make_view(struct mcs_client *c, struct mcs_str k, struct mcs_get_resp *g, unsigned flags, struct mcs_view **ret)
 {
 	const struct mcs_replica *rep = NULL;
-	for (uint32_t i = 0; i < g->list.n_replicas && !rep; i++)
-		if (is_local(c, &g->list.replicas[i]) && replica_check(c, &g->list.replicas[i], g->size) == 0)
-			rep = &g->list.replicas[i];
+	/* -EREMOTE when no replica is here; a local one that does not pass
+	 * the check is the master's error, not the lack of a replica */
 	int r = -EREMOTE;
+	for (uint32_t i = 0; i < g->list.n_replicas && !rep; i++)
+		if (is_local(c, &g->list.replicas[i])) {
+			if (replica_check(c, &g->list.replicas[i], g->size) == 0)
+				rep = &g->list.replicas[i];
+			else
+				r = -EPROTO;
+		}
 	struct view_priv *v = NULL;
 	if (rep) {
 		v = calloc(1, sizeof(*v) + rep->n_handles * sizeof(struct iovec));
