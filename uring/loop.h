@@ -1,146 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The io_uring event loop used by mcstore-master and mcstored.
+ * The io_uring event loop used by mcstore-master and mcstored, as the
+ * daemons see it: the loop with its timers and signals (uring/ring.h),
+ * and the connections that carry mcstore frames over it (uring/conn.h).
  *
- * One loop per thread. It owns connections (stream sockets, TCP or unix)
- * and turns their bytes into whole protocol frames (proto.h header +
- * body) handed to a callback; it queues outgoing frames and sends them in
- * order, optionally with a file descriptor (SCM_RIGHTS) on unix sockets.
- * It also runs listeners (accept), timers and signals (via signalfd), all
- * as ring operations: no blocking call is made on the loop thread.
- *
- * Each turn prepares SQEs, submits once, and reaps every ready CQE.
- * user_data of each SQE points to a small op record carrying its kind.
- *
- * Connection lifetime: a conn is alive from mcs_loop_add_conn (or accept)
- * until on_close has run. mcs_conn_close() may be called at any time, also
- * from inside callbacks; pending ops are cancelled, on_close runs exactly
- * once afterwards (from the loop, never re-entrantly), and the memory is
- * freed once no reference remains (mcs_conn_ref/unref let tables keep a
- * pointer past on_close; sends on a closed conn fail with -EPIPE).
+ * The files behind it:
+ *   ring.c      the ring and the turn (submit, reap, hand each CQE to its
+ *               operation), running and freeing the loop
+ *   timer.c     timers as ring timeouts
+ *   signal.c    signals through a signalfd
+ *   listener.c  multishot accept, paused when descriptors run out
+ *   stream.c    a stream socket on the ring: connect, one recv and one
+ *               send in flight, closing (cancel, then finalize)
+ * which know no protocol, and above them
+ *   sendq.c     a connection's ordered send queue: coalescing, gathered
+ *               SENDMSG, send_ref, SEND_ZC, fd passing
+ *   conn.c      framed connections: frame reassembly, recv_into, on_frame
+ *               and on_close, references; accepted sockets become them
  */
 #ifndef MCS_LOOP_H
 #define MCS_LOOP_H
 
-#include <signal.h>
-#include <sys/socket.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include "proto/proto.h"
-
-struct mcs_loop;
-struct mcs_conn;
-struct mcs_timer;
-
-struct mcs_conn_ops {
-	/* A complete, header-validated frame. body is valid only during the
-	 * call. Return < 0 to close the connection (the loop logs nothing;
-	 * the callee says why). */
-	int (*on_frame)(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *userdata);
-	/* The connection is gone. err: 0 for orderly EOF or local close,
-	 * a negative errno for socket errors, -EPROTO / -EPROTONOSUPPORT /
-	 * -EMSGSIZE when the peer sent a bad header. */
-	void (*on_close)(struct mcs_conn *c, int err, void *userdata);
-};
-
-/* Called for every accepted socket. Return 0 and set *ret_ops and *ret_userdata
- * to adopt it, or a negative value to refuse (the loop closes the fd).
- * Also called with fd < 0 (-EMFILE, -ENFILE, -ENOMEM, -ENOBUFS) when an
- * accept failed for lack of resources and accepting pauses for a moment:
- * nothing to adopt then, the return value is ignored. */
-typedef int (*mcs_accept_fn)(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret_ops,
-			     void **ret_userdata, void *listen_userdata);
-typedef void (*mcs_timer_fn)(struct mcs_timer *t, void *userdata);
-typedef void (*mcs_signal_fn)(struct mcs_loop *l, int signo, void *userdata);
-
-struct mcs_loop_opts {
-	size_t size;           /* sizeof(struct mcs_loop_opts) */
-	unsigned entries;      /* SQ ring size; 0: 256 */
-	uint32_t max_body;     /* largest body accepted from peers; 0: MCS_DEFAULT_MAX_BODY */
-	uint32_t zc_threshold; /* mcs_conn_send_ref of at least this many bytes uses
-				* IORING_OP_SEND_ZC; 0: never (on loopback the kernel
-				* copies anyway and zero-copy send is slower) */
-	unsigned busy_poll_us; /* before sleeping for completions, poll for them this
-				* long (a core spins; the wake-up of this thread is
-				* saved); 0: sleep at once */
-};
-
-int mcs_loop_new(const struct mcs_loop_opts *opts, struct mcs_loop **ret);
-/* Closes every connection (running on_close), listener and timer. NULL ok. */
-struct mcs_loop *mcs_loop_free(struct mcs_loop *l);
-/* Run until mcs_loop_exit(); returns the code given to it, or a negative
- * errno if the ring failed. */
-int mcs_loop_run(struct mcs_loop *l);
-void mcs_loop_exit(struct mcs_loop *l, int code);
-
-/* Accept on a listening socket (the loop takes the fd). Peers exhausting
- * file descriptors (EMFILE/ENFILE) pause accepting for a moment instead of
- * failing (fn hears of it, see mcs_accept_fn). */
-int mcs_loop_listen(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, void *userdata);
-
-/* Adopt a connected stream socket (the loop takes the fd, sets O_NONBLOCK
- * not needed: all I/O is through the ring). */
-int mcs_loop_add_conn(struct mcs_loop *l, int fd, const struct mcs_conn_ops *ops, void *userdata,
-		      struct mcs_conn **ret);
-
-/* Queue one frame: header h (body_len is set from len) then body[0..len).
- * fd >= 0 is sent with the frame's first byte (unix sockets only; the fd is
- * borrowed: the loop dups it). Frames go out in call order. 0 or -EPIPE
- * (closed), -ENOMEM. */
-int mcs_conn_send(struct mcs_conn *c, const struct mcs_hdr *h, const void *body, size_t len, int fd);
-/* Queue bytes already framed (one or more whole frames), as built by
- * mcs_frame_begin/end. */
-int mcs_conn_send_raw(struct mcs_conn *c, const void *data, size_t len);
-
-/* Bulk data, for the node-to-node data path: payloads travel as raw bytes
- * right after a small frame, so they can land where they belong (a
- * segment, a client's buffer) and leave from where they are, without
- * passing through the connection's buffers. */
-typedef void (*mcs_io_done_fn)(struct mcs_conn *c, int err, void *arg);
-
-/* From inside on_frame: the next len bytes of the stream, right after the
- * frame being handled, go to dest instead of being parsed as frames. Bytes
- * already buffered are copied; the rest is received straight into dest.
- * done(c, 0, arg) runs once all len bytes are there, then frame parsing
- * resumes; if the connection fails first, done(c, err < 0, arg) runs
- * before on_close. One such receive per frame (-EBUSY otherwise); -EPIPE
- * on a closed conn. dest must stay valid until done. */
-int mcs_conn_recv_into(struct mcs_conn *c, void *dest, size_t len, mcs_io_done_fn done, void *arg);
-/* Queue len bytes at p without copying them, in order with every frame
- * and send queued before and after. p must stay valid until done runs:
- * done(c, 0, arg) once the kernel has the bytes (for SEND_ZC: once it no
- * longer needs them), done(c, err < 0, arg) if the conn failed first.
- * done may be NULL. 0, -EPIPE (closed) or -ENOMEM. */
-int mcs_conn_send_ref(struct mcs_conn *c, const void *p, size_t len, mcs_io_done_fn done, void *arg);
-
-/* Open a TCP (or unix) connection without blocking: the conn exists at
- * once and frames may be queued on it; they go out once connected. A
- * failed connect, or no connection within timeout_ms (0: no limit),
- * closes the conn: on_close(c, err < 0). The loop sets TCP_NODELAY. */
-int mcs_loop_connect(struct mcs_loop *l, const struct sockaddr *sa, socklen_t salen, unsigned timeout_ms,
-		     const struct mcs_conn_ops *ops, void *userdata, struct mcs_conn **ret);
-
-void mcs_conn_close(struct mcs_conn *c);
-bool mcs_conn_is_closed(const struct mcs_conn *c);
-struct mcs_conn *mcs_conn_ref(struct mcs_conn *c);
-struct mcs_conn *mcs_conn_unref(struct mcs_conn *c);   /* NULL ok, returns NULL */
-void *mcs_conn_userdata(const struct mcs_conn *c);
-void mcs_conn_set_userdata(struct mcs_conn *c, void *userdata);
-int mcs_conn_fd(const struct mcs_conn *c);
-struct mcs_loop *mcs_conn_loop(const struct mcs_conn *c);
-/* Bytes queued but not yet sent (for back-pressure decisions). */
-size_t mcs_conn_pending_bytes(const struct mcs_conn *c);
-
-/* A timer firing after first_ms, then every interval_ms (0: once). */
-int mcs_loop_add_timer(struct mcs_loop *l, uint64_t first_ms, uint64_t interval_ms, mcs_timer_fn fn,
-		       void *userdata, struct mcs_timer **ret);
-/* Cancel and free (NULL ok). Safe from inside the timer's own callback. */
-void mcs_timer_free(struct mcs_timer *t);
-
-/* Block the given signals in the calling thread and deliver them through
- * the ring. */
-int mcs_loop_add_signals(struct mcs_loop *l, const sigset_t *set, mcs_signal_fn fn, void *userdata);
+#include "uring/conn.h"
+#include "uring/ring.h"
 
 #endif

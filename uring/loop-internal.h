@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The inside of the loop, for the files of uring/ only: the loop's state,
+ * the operation record every SQE points at, and getting an SQE.
+ *
+ * Every SQE carries in user_data a pointer to a struct mcs_op embedded in
+ * its owner (a stream, listener, timer, signal source). An owner counts its
+ * ops still waiting for their final CQE and is never freed before that
+ * count is back to zero, so a CQE never points at freed memory, and a
+ * cancel/remove keyed by an op's address can never hit a recycled one.
+ * The ring (ring.c) hands each CQE to op->complete and knows nothing else
+ * of the owners.
+ */
+#ifndef MCS_LOOP_INTERNAL_H
+#define MCS_LOOP_INTERNAL_H
+
+#include <errno.h>
+#include <liburing.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/list.h"
+
+#define MCS_CQE_BATCH 128
+#define MCS_SQE_RETRIES 8
+
+/* The struct of the given type that p, its member, is part of. */
+#define MCS_CONTAINER_OF(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
+
+struct mcs_op {
+	/* A CQE of this op; for multishot ops every one, the last without
+	 * IORING_CQE_F_MORE. */
+	void (*complete)(struct mcs_op *op, int res, uint32_t flags);
+	void *owner;
+};
+
+/* What the loop owns besides streams (a listener, a timer, a signal
+ * source): mcs_loop_free calls close, which starts the end (cancels what
+ * is in flight); the owner leaves l->sources when it is released. */
+struct mcs_source {
+	struct mcs_list link;       /* on loop->sources */
+	void (*close)(struct mcs_source *src);
+};
+
+struct mcs_cqe_copy {
+	uint64_t user_data;
+	int32_t res;
+	uint32_t flags;
+};
+
+struct mcs_loop {
+	struct io_uring ring;
+	uint64_t busy_poll_ns;      /* 0: sleep for completions at once */
+	unsigned inflight;          /* SQEs prepared whose final CQE is not reaped */
+	bool exit_requested;
+	int exit_code;
+	bool freeing;               /* in mcs_loop_free: only on_close runs */
+	bool broken;                /* the ring failed: give up waiting */
+	struct mcs_list sources;    /* listeners, timers not yet freed, signal sources */
+	/* streams (stream.c), on one list by state */
+	struct mcs_list kicks;      /* due work before the next submit (any that
+	                               stopped being live are skipped) */
+	struct mcs_list streams;    /* live */
+	struct mcs_list closing;    /* closed, ops still in flight */
+	struct mcs_list ready;      /* closed, nothing in flight: finalize due */
+	/* Settings of the framed connections above (conn.c), kept here since
+	 * mcs_loop_opts carries them; the ring never reads them. */
+	uint32_t max_body;          /* 0: the protocol's default */
+	uint32_t zc_threshold;      /* 0: never SEND_ZC */
+	struct mcs_cqe_copy batch[MCS_CQE_BATCH];
+};
+
+/* An SQE; a full SQ is flushed to the kernel first. NULL only if the ring
+ * refuses submissions repeatedly. */
+static inline struct io_uring_sqe *mcs_loop_sqe(struct mcs_loop *l)
+{
+	for (int i = 0; i < MCS_SQE_RETRIES; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
+		if (sqe)
+			return sqe;
+		int r = io_uring_submit(&l->ring);
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+			return NULL;
+	}
+	return NULL;
+}
+
+/* The prepared sqe is op's: its CQEs go to op->complete; the owner counts
+ * it in *owner_inflight until its final CQE. */
+static inline void mcs_loop_own(struct mcs_loop *l, struct io_uring_sqe *sqe, struct mcs_op *op,
+				unsigned *owner_inflight)
+{
+	io_uring_sqe_set_data(sqe, op);
+	(*owner_inflight)++;
+	l->inflight++;
+}
+
+#endif
