@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tests/unit/ck-skip.h"
 #include "tests/unit/loop-fixture.h"
 
 int loop_test_main(Suite *s)
@@ -28,11 +29,7 @@ int loop_test_main(Suite *s)
 	if (r == 0)
 		io_uring_queue_exit(&ring);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ck_run(s, CK_FORK) ? 1 : 0;
 }
 
 /* ---- the loop --------------------------------------------------------------- */

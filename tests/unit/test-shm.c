@@ -15,10 +15,7 @@
  * socket a test reads from gets a receive timeout.
  *
  * Cases that cannot run here (not root, pool not writable, no hugetlb) are
- * left out of the suite and reported as skipped, one TAP "ok N # SKIP"
- * line each: Check knows no skip, so its TAP goes to a file of ours, and
- * main() passes it on without its plan, adds the skips, then the plan
- * (see report_tap()).
+ * left out of the suite and reported as skipped (tests/unit/ck-skip.h).
  */
 #include <check.h>
 #include <sys/file.h>
@@ -38,6 +35,8 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "tests/unit/ck-skip.h"
 
 #include "common/util.h"
 #include "shm/shm.h"
@@ -1120,23 +1119,6 @@ END_TEST
 
 /* ---- suite ------------------------------------------------------------ */
 
-/* The cases left out of the suite, and why. */
-static struct {
-	const char *name, *why;
-} skipped[16];
-static size_t n_skipped;
-
-static void skip_case(const char *tcase, const char *name, const char *why)
-{
-	static char names[MCS_ARRAY_SIZE(skipped)][128];
-	if (n_skipped == MCS_ARRAY_SIZE(skipped))
-		abort();
-	snprintf(names[n_skipped], sizeof(names[0]), "%s:%s:%s", __FILE__, tcase, name);
-	skipped[n_skipped].name = names[n_skipped];
-	skipped[n_skipped].why = why;
-	n_skipped++;
-}
-
 /* Why the hugepage cases cannot run here, or NULL if they can. */
 static const char *hugepage_skip_reason(uint64_t hp)
 {
@@ -1170,7 +1152,7 @@ static Suite *shm_suite(void)
 	if (hp > 0)
 		tcase_add_test(tc, test_create_huge_unaligned);
 	else
-		skip_case("segment", "test_create_huge_unaligned", "no hugetlb support");
+		ck_skip(__FILE__, "segment", "test_create_huge_unaligned", "no hugetlb support");
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("attach");
@@ -1191,10 +1173,10 @@ static Suite *shm_suite(void)
 
 	skip = hugepage_skip_reason(hp);
 	if (skip) {
-		skip_case("hugepages", "test_huge_only_populate", skip);
-		skip_case("hugepages", "test_huge_lazy_reservation", skip);
-		skip_case("hugepages", "test_huge_or_normal_gets_huge", skip);
-		skip_case("hugepages", "test_huge_or_normal_fallback", skip);
+		ck_skip(__FILE__, "hugepages", "test_huge_only_populate", skip);
+		ck_skip(__FILE__, "hugepages", "test_huge_lazy_reservation", skip);
+		ck_skip(__FILE__, "hugepages", "test_huge_or_normal_gets_huge", skip);
+		ck_skip(__FILE__, "hugepages", "test_huge_or_normal_fallback", skip);
 	} else {
 		tc = tcase_create("hugepages");
 		tcase_add_checked_fixture(tc, huge_setup, huge_teardown);
@@ -1207,47 +1189,9 @@ static Suite *shm_suite(void)
 	return s;
 }
 
-/* Check's TAP (from tap_fd, where it wrote it) to dest ("-": stdout),
- * with the skipped cases after its own and the plan counting both. Its
- * lines are "ok N - ..." / "not ok N - ..." numbered from 1, then the plan
- * "1..N". 0, or -1 if its output is not that (a failure). */
-static int report_tap(int tap_fd, const char *dest)
-{
-	FILE *in = fdopen(tap_fd, "r");
-	FILE *out = strcmp(dest, "-") == 0 ? stdout : fopen(dest, "we");
-	char line[4096];
-	int n = 0, plan = -1, r = 0;
-
-	if (!in || !out || fseek(in, 0, SEEK_SET) < 0) {
-		fprintf(stderr, "test-shm: cannot pass the TAP output on: %s\n", strerror(errno));
-		return -1;
-	}
-	while (fgets(line, sizeof(line), in)) {
-		if (sscanf(line, "1..%d", &plan) == 1)
-			continue;
-		if (strncmp(line, "ok ", 3) == 0 || strncmp(line, "not ok ", 7) == 0)
-			n++;
-		fputs(line, out);
-	}
-	fclose(in);
-	if (plan != n) {
-		fprintf(stderr, "test-shm: Check's TAP had %d results for a plan of %d\n", n, plan);
-		r = -1;
-	}
-	for (size_t i = 0; i < n_skipped; i++)
-		fprintf(out, "ok %d - %s # SKIP %s\n", ++n, skipped[i].name, skipped[i].why);
-	fprintf(out, "1..%d\n", n);
-	if (out != stdout)
-		fclose(out);
-	else
-		fflush(out);
-	return r;
-}
-
 int main(void)
 {
 	struct sigaction sa = { .sa_handler = pool_restore_on_abort };
-	SRunner *sr;
 	int failed;
 
 	/* The pool is machine-wide and other tests (t-hugepages.sh) change it
@@ -1260,38 +1204,8 @@ int main(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGABRT, &sa, NULL);
 
-	/* TAP: Check's into an unlinked file, passed on by report_tap() */
-	const char *tap = getenv("CK_TAP_LOG_FILE_NAME");
-	char tap_path[64];
-	int tap_fd = -1;
-	if (tap && *tap) {
-		char tmpl[] = "/tmp/test-shm-tap.XXXXXX";
-		tap_fd = mkostemp(tmpl, O_CLOEXEC);
-		if (tap_fd < 0) {
-			fprintf(stderr, "test-shm: cannot create a file for the TAP output: %s\n", strerror(errno));
-			return EXIT_FAILURE;
-		}
-		unlink(tmpl);
-		snprintf(tap_path, sizeof(tap_path), "/proc/self/fd/%d", tap_fd);
-		unsetenv("CK_TAP_LOG_FILE_NAME");
-	}
-
-	sr = srunner_create(shm_suite());
-	if (tap_fd >= 0)
-		srunner_set_tap(sr, tap_path);
 	/* See the top comment: the hugepage teardown relies on no-fork. */
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-
-	if (tap_fd >= 0) {
-		if (report_tap(tap_fd, tap) < 0)
-			failed++;
-	} else {
-		for (size_t i = 0; i < n_skipped; i++)
-			printf("skipped: %s: %s\n", skipped[i].name, skipped[i].why);
-	}
+	failed = ck_run(shm_suite(), CK_NOFORK);
 
 	if (pool.dirty) {
 		fprintf(stderr, "test-shm: huge page pool was left changed, restoring\n");
