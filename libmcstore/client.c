@@ -38,6 +38,7 @@
 #include "mcstore.h"
 #include "proto/proto.h"
 #include "shm/shm.h"
+#include "xfer/xfer.h"
 
 #define CHUNK (256u << 10)
 
@@ -612,14 +613,9 @@ static bool is_local(const struct mcs_client *c, const struct mcs_replica *rep)
  * master that answered otherwise would make us touch memory we must not. */
 static int replica_check(const struct mcs_client *c, const struct mcs_replica *rep, uint64_t size)
 {
-	uint64_t total = 0;
-	for (uint32_t h = 0; h < rep->n_handles; h++) {
-		const struct mcs_handle *hd = &rep->handles[h];
-		if (hd->offset > c->seg.size || hd->len > c->seg.size - hd->offset)
-			return -EPROTO;
-		total += hd->len;
-	}
-	return total == size ? 0 : -EPROTO;
+	uint64_t total;
+	bool ok = mcs_xfer_check(rep->handles, rep->n_handles, mcs_str_c(c->segment), c->seg.size, &total);
+	return ok && total == size ? 0 : -EPROTO;
 }
 
 /* Walks the value as a byte stream over a list of iovecs. */
@@ -750,28 +746,6 @@ static struct ubuf *buf_containing(struct mcs_client *c, const void *p, uint64_t
 	return NULL;
 }
 
-/* The pieces of rep's buffers that hold value bytes [off, off+len). */
-static uint32_t slice_handles(const struct mcs_replica *rep, uint64_t off, uint64_t len, struct mcs_handle *out)
-{
-	uint32_t n = 0;
-	uint64_t pos = 0;
-	for (uint32_t h = 0; h < rep->n_handles && len > 0; h++) {
-		const struct mcs_handle *hd = &rep->handles[h];
-		if (off < pos + hd->len) {
-			uint64_t skip = off > pos ? off - pos : 0;
-			uint64_t take = MCS_MIN(hd->len - skip, len);
-			out[n] = *hd;
-			out[n].offset += skip;
-			out[n].len = take;
-			n++;
-			off += take;
-			len -= take;
-		}
-		pos += hd->len;
-	}
-	return n;
-}
-
 /* Queue one FETCH/PUSH frame per replica in reps[] for value bytes
  * [off, off+len) to/from buffer b at buf_off, then wait for every answer.
  * One round trip whatever the number of replicas. */
@@ -788,7 +762,7 @@ static int transfer(struct mcs_client *c, uint16_t op, const struct mcs_replica 
 			return -ENOMEM;
 		struct mcs_transfer_req q = { .buf_id = b->id, .buf_off = buf_off };
 		q.handles = hs;
-		q.n_handles = slice_handles(reps[i], off, len, hs);
+		q.n_handles = mcs_xfer_window(reps[i]->handles, reps[i]->n_handles, off, len, hs);
 		mcs_frame_begin(&c->out, op, 0, 0, c->next_req++);
 		mcs_enc_transfer_req(&c->out, &q);
 		int r = mcs_frame_end(&c->out);
