@@ -8,7 +8,12 @@
  * the master would otherwise lose track of: puts started and not yet
  * ended, and holds (zero-copy views). When a client goes away, its puts
  * are revoked and its holds released, so a crashed process leaks nothing.
+ *
+ * Below it are the master link and the data path, which it calls; they
+ * answer through the callbacks it hands them (master_reply, transfer_done).
  */
+#include "config.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +24,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "daemon/node.h"
+#include "daemon/clients.h"
 #include "mcstore.h"
 
 struct tracked {
@@ -28,7 +33,7 @@ struct tracked {
 };
 
 struct client {
-	struct node *n;
+	struct node_clients *cs;
 	struct mcs_conn *conn;
 	struct client *next, **pprev;
 	bool hello;
@@ -81,28 +86,31 @@ static int reply_status(struct client *cl, const struct mcs_hdr *req, int status
 }
 
 /* Undo, at the master, what a departed client left: used both when the
- * client closes and when an answer arrives for a client already gone. */
-static void undo_put(struct node *n, const char *key)
+ * client closes and when an answer arrives for a client already gone.
+ * The answer is of no use to anyone. */
+static void undo_put(struct node_clients *cs, const char *key)
 {
 	struct mcs_key_req q = { .key = mcs_str_c(key) };
-	mcs_buf_reset(&n->scratch);
-	mcs_enc_key_req(&n->scratch, &q);
-	if (!n->scratch.err)
-		node_master_send(n, NULL, 0, MCS_OP_PUT_REVOKE, n->scratch.p, n->scratch.len, (struct mcs_str){ 0 }, 0);
+	mcs_buf_reset(&cs->scratch);
+	mcs_enc_key_req(&cs->scratch, &q);
+	if (!cs->scratch.err)
+		node_master_send(cs->master, MCS_OP_PUT_REVOKE, cs->scratch.p, cs->scratch.len, NULL);
 }
 
-static void undo_hold(struct node *n, const char *key, uint64_t hold_id)
+static void undo_hold(struct node_clients *cs, const char *key, uint64_t hold_id)
 {
 	struct mcs_release_req q = { .key = mcs_str_c(key), .hold_id = hold_id };
-	mcs_buf_reset(&n->scratch);
-	mcs_enc_release_req(&n->scratch, &q);
-	if (!n->scratch.err)
-		node_master_send(n, NULL, 0, MCS_OP_RELEASE, n->scratch.p, n->scratch.len, (struct mcs_str){ 0 }, 0);
+	mcs_buf_reset(&cs->scratch);
+	mcs_enc_release_req(&cs->scratch, &q);
+	if (!cs->scratch.err)
+		node_master_send(cs->master, MCS_OP_RELEASE, cs->scratch.p, cs->scratch.len, NULL);
 }
 
-void client_master_reply(struct node *n, struct client *cl, const struct pending *p, const struct mcs_hdr *h,
-			 const uint8_t *body)
+/* The master answered a request relayed for p->owner (NULL: it left). */
+static void master_reply(void *ctx, const struct node_master_req *p, const struct mcs_hdr *h, const uint8_t *body)
 {
+	struct node_clients *cs = ctx;
+	struct client *cl = p->owner;
 	uint64_t hold_id = 0;
 	if (h->status == 0 && p->opcode == MCS_OP_GET_REPLICAS && (p->get_flags & MCS_GET_HOLD)) {
 		struct mcs_get_resp resp;
@@ -114,9 +122,9 @@ void client_master_reply(struct node *n, struct client *cl, const struct pending
 	if (!cl) {
 		/* the client left while its request was in flight */
 		if (h->status == 0 && p->opcode == MCS_OP_PUT_START && p->key)
-			undo_put(n, p->key);
+			undo_put(cs, p->key);
 		if (hold_id && p->key)
-			undo_hold(n, p->key, hold_id);
+			undo_hold(cs, p->key, hold_id);
 		return;
 	}
 	if (h->status == 0 && p->key) {
@@ -125,7 +133,7 @@ void client_master_reply(struct node *n, struct client *cl, const struct pending
 			 * now cl's. Another client's stale claim on the key (its
 			 * put timed out at the master) must not revoke cl's put
 			 * when that client leaves. */
-			for (struct client *o = n->clients; o; o = o->next)
+			for (struct client *o = cs->list; o; o = o->next)
 				if (o != cl)
 					track_del(o, p->key, 0);
 			track_add(cl, p->key, 0);
@@ -137,21 +145,22 @@ void client_master_reply(struct node *n, struct client *cl, const struct pending
 		track_del(cl, p->key, 0);
 
 	struct mcs_hdr out = *h;
-	out.req_id = p->client_req_id;
+	out.req_id = p->req_id;
 	/* a refusal's body is its detail, if any (struct mcs_err_detail) */
 	mcs_conn_send(cl->conn, &out, body, h->status == 0 || h->body_len <= 8 ? h->body_len : 0, -1);
 }
 
-void node_clients_master_lost(struct node *n)
+void node_clients_master_lost(struct node_clients *cs)
 {
 	/* the master dropped our owner: every put and hold is void there */
-	for (struct client *cl = n->clients; cl; cl = cl->next)
+	for (struct client *cl = cs->list; cl; cl = cl->next)
 		track_clear(cl);
 }
 
 static int on_hello(struct client *cl, const struct mcs_hdr *h, const uint8_t *body)
 {
-	struct node *n = cl->n;
+	struct node_clients *cs = cl->cs;
+	const struct node_opts *o = cs->o;
 	struct mcs_hello_req q;
 	int r = mcs_dec_hello_req(body, h->body_len, &q);
 	if (r < 0)
@@ -161,47 +170,47 @@ static int on_hello(struct client *cl, const struct mcs_hdr *h, const uint8_t *b
 	cl->pid = q.pid;
 	cl->hello = true;
 	struct mcs_hello_resp resp = {
-		.node = mcs_str_c(n->o.name),
-		.segment = mcs_str_c(n->o.segment_name),
-		.segment_size = n->seg.size,
-		.flags = n->seg.hugepages ? MCS_HELLO_HUGEPAGES : 0,
-		.max_body = n->o.max_frame,
+		.node = mcs_str_c(o->name),
+		.segment = mcs_str_c(o->segment_name),
+		.segment_size = cs->seg->size,
+		.flags = cs->seg->hugepages ? MCS_HELLO_HUGEPAGES : 0,
+		.max_body = o->max_frame,
 	};
 	/* clients send their metadata to the master themselves (one hop
 	 * less); the master then cleans up after them as it does for us */
-	const char *cm = n->o.client_master ? n->o.client_master : n->o.master;
+	const char *cm = o->client_master ? o->client_master : o->master;
 	if (strcmp(cm, "none") != 0 && strlen(cm) <= MCS_NAME_MAX)
 		resp.master = mcs_str_c(cm);
-	mcs_buf_reset(&n->scratch);
-	mcs_enc_hello_resp(&n->scratch, &resp);
-	if (n->scratch.err)
-		return reply_status(cl, h, n->scratch.err);
+	mcs_buf_reset(&cs->scratch);
+	mcs_enc_hello_resp(&cs->scratch, &resp);
+	if (cs->scratch.err)
+		return reply_status(cl, h, cs->scratch.err);
 	struct mcs_hdr out = { .opcode = h->opcode, .flags = MCS_F_RESPONSE, .req_id = h->req_id };
-	r = mcs_conn_send(cl->conn, &out, n->scratch.p, n->scratch.len, n->seg.fd);
+	r = mcs_conn_send(cl->conn, &out, cs->scratch.p, cs->scratch.len, cs->seg->fd);
 	log_debug("client pid %u connected", cl->pid);
 	return r == -EPIPE ? 0 : r;
 }
 
 static int on_buf_alloc(struct client *cl, const struct mcs_hdr *h, const uint8_t *body)
 {
-	struct node *n = cl->n;
+	struct node_clients *cs = cl->cs;
 	struct mcs_buf_alloc_req q;
 	int r = mcs_dec_buf_alloc_req(body, h->body_len, &q);
-	if (r == 0 && (q.size == 0 || q.size > n->o.max_client_buffers - cl->buf_bytes))
+	if (r == 0 && (q.size == 0 || q.size > cs->o->max_client_buffers - cl->buf_bytes))
 		r = q.size ? -EMSGSIZE : -EINVAL;
 	struct cbuf *b = NULL;
 	if (r == 0)
-		r = cbuf_new(n, MCS_ALIGN_UP(q.size, (uint64_t)4096), &b);
+		r = cbuf_new(cs->data, MCS_ALIGN_UP(q.size, (uint64_t)4096), &b);
 	if (r < 0)
 		return reply_status(cl, h, r);
 	b->next = cl->bufs;
 	cl->bufs = b;
 	cl->buf_bytes += b->size;
 	struct mcs_buf_alloc_resp resp = { .buf_id = b->id, .size = b->size };
-	mcs_buf_reset(&n->scratch);
-	mcs_enc_buf_alloc_resp(&n->scratch, &resp);
+	mcs_buf_reset(&cs->scratch);
+	mcs_enc_buf_alloc_resp(&cs->scratch, &resp);
 	struct mcs_hdr out = { .opcode = h->opcode, .flags = MCS_F_RESPONSE, .req_id = h->req_id };
-	r = mcs_conn_send(cl->conn, &out, n->scratch.p, n->scratch.len, b->seg.fd);
+	r = mcs_conn_send(cl->conn, &out, cs->scratch.p, cs->scratch.len, b->seg.fd);
 	return r == -EPIPE ? 0 : r;
 }
 
@@ -234,6 +243,14 @@ static int on_buf_free(struct client *cl, const struct mcs_hdr *h, const uint8_t
 	return reply_status(cl, h, r);
 }
 
+static void transfer_done(void *owner, uint64_t req_id, uint16_t opcode, int err)
+{
+	struct client *cl = owner;
+	struct mcs_hdr h = { .opcode = opcode, .flags = MCS_F_RESPONSE, .status = err, .req_id = req_id };
+	if (cl->conn)
+		mcs_conn_send(cl->conn, &h, NULL, 0, -1);
+}
+
 static int on_transfer(struct client *cl, const struct mcs_hdr *h, const uint8_t *body)
 {
 	struct mcs_transfer_req q;
@@ -241,16 +258,9 @@ static int on_transfer(struct client *cl, const struct mcs_hdr *h, const uint8_t
 	if (r < 0)
 		return reply_status(cl, h, r);
 	struct cbuf *b = client_buf(cl, q.buf_id, NULL);
-	r = b ? node_transfer(cl->n, cl, h->req_id, h->opcode, &q, b) : -EINVAL;
+	r = b ? node_data_transfer(cl->cs->data, h->opcode, h->req_id, &q, b, transfer_done, cl) : -EINVAL;
 	mcs_transfer_req_free(&q);
 	return r < 0 ? reply_status(cl, h, r) : 0;
-}
-
-void client_transfer_done(struct node *n, struct client *cl, uint64_t req_id, uint16_t opcode, int err)
-{
-	struct mcs_hdr h = { .opcode = opcode, .flags = MCS_F_RESPONSE, .status = err, .req_id = req_id };
-	if (cl->conn)
-		mcs_conn_send(cl->conn, &h, NULL, 0, -1);
 }
 
 /* Decode to validate (and to learn the key for bookkeeping) before the
@@ -325,11 +335,12 @@ static int relay(struct client *cl, const struct mcs_hdr *h, const uint8_t *body
 	/* only requests whose answer changes our bookkeeping carry the key */
 	bool track = h->opcode == MCS_OP_PUT_START || h->opcode == MCS_OP_PUT_END ||
 		     h->opcode == MCS_OP_PUT_REVOKE || (h->opcode == MCS_OP_GET_REPLICAS && (get_flags & MCS_GET_HOLD));
-	r = node_master_send(cl->n, cl, h->req_id, h->opcode, body, h->body_len, track ? key : (struct mcs_str){ 0 },
-			     get_flags);
+	struct node_master_call call = { .reply = master_reply, .ctx = cl->cs, .owner = cl, .req_id = h->req_id,
+					 .key = track ? key : (struct mcs_str){ 0 }, .get_flags = get_flags };
+	r = node_master_send(cl->cs->master, h->opcode, body, h->body_len, &call);
 	if (r < 0)
 		return reply_status(cl, h, r);
-	cl->n->stats.relayed++;
+	cl->cs->relayed++;
 	return 0;
 }
 
@@ -364,11 +375,11 @@ static int on_client_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 static void on_client_close(struct mcs_conn *c, int err, void *userdata)
 {
 	struct client *cl = userdata;
-	struct node *n = cl->n;
+	struct node_clients *cs = cl->cs;
 	if (err < 0)
 		log_debug("client pid %u: connection closed: %s", cl->pid, mcs_strerror(err));
-	node_forget_client(n, cl);
-	node_forget_client_xfers(n, cl);
+	node_master_forget(cs->master, cl);
+	node_data_forget(cs->data, cl);
 	while (cl->bufs) {
 		struct cbuf *b = cl->bufs;
 		cl->bufs = b->next;
@@ -376,9 +387,9 @@ static void on_client_close(struct mcs_conn *c, int err, void *userdata)
 	}
 	for (size_t i = 0; i < cl->n_t; i++) {
 		if (cl->t[i].hold_id)
-			undo_hold(n, cl->t[i].key, cl->t[i].hold_id);
+			undo_hold(cs, cl->t[i].key, cl->t[i].hold_id);
 		else
-			undo_put(n, cl->t[i].key);
+			undo_put(cs, cl->t[i].key);
 	}
 	if (cl->n_t)
 		log_info("client pid %u left %zu unfinished puts/views, released", cl->pid, cl->n_t);
@@ -387,7 +398,7 @@ static void on_client_close(struct mcs_conn *c, int err, void *userdata)
 	*cl->pprev = cl->next;
 	if (cl->next)
 		cl->next->pprev = cl->pprev;
-	n->n_clients--;
+	cs->n_clients--;
 	free(cl);
 }
 
@@ -396,23 +407,23 @@ static const struct mcs_conn_ops client_ops = { .on_frame = on_client_frame, .on
 static int on_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret_ops, void **ret_userdata,
 		     void *userdata)
 {
-	struct node *n = userdata;
+	struct node_clients *cs = userdata;
 	if (fd < 0) {
-		mcs_log_accept_failed(n->o.socket_path, fd);
+		mcs_log_accept_failed(cs->o->socket_path, fd);
 		return fd;
 	}
-	if (n->stopping)
+	if (cs->closing)
 		return -ESHUTDOWN;
 	struct client *cl = calloc(1, sizeof(*cl));
 	if (!cl)
 		return -ENOMEM;
-	cl->n = n;
-	cl->next = n->clients;
-	if (n->clients)
-		n->clients->pprev = &cl->next;
-	cl->pprev = &n->clients;
-	n->clients = cl;
-	n->n_clients++;
+	cl->cs = cs;
+	cl->next = cs->list;
+	if (cs->list)
+		cs->list->pprev = &cl->next;
+	cl->pprev = &cs->list;
+	cs->list = cl;
+	cs->n_clients++;
 	*ret_ops = &client_ops;
 	*ret_userdata = cl;
 	return 0;
@@ -436,10 +447,17 @@ static int mkdir_parents(const char *path)
 	return 0;
 }
 
-int node_clients_listen(struct node *n)
+void node_clients_init(struct node_clients *cs, struct mcs_loop *loop, const struct node_opts *o,
+		       const struct mcs_segment *seg, struct node_data *data, struct node_master *master)
+{
+	*cs = (struct node_clients){ .loop = loop, .o = o, .seg = seg, .data = data, .master = master };
+	mcs_buf_init(&cs->scratch);
+}
+
+int node_clients_listen(struct node_clients *cs)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *path = n->o.socket_path;
+	const char *path = cs->o->socket_path;
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return log_error_errno(ENAMETOOLONG, "socket path %s is too long", path);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
@@ -460,7 +478,7 @@ int node_clients_listen(struct node *n)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return log_error_errno(errno, "cannot create a unix socket: %m");
-	mode_t old = umask(0777 & ~n->o.socket_mode);
+	mode_t old = umask(0777 & ~cs->o->socket_mode);
 	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
 	if (r < 0 || listen(fd, 256) < 0) {
@@ -468,15 +486,29 @@ int node_clients_listen(struct node *n)
 		close(fd);
 		return log_error_errno(r, "cannot listen on %s: %m", path);
 	}
-	r = mcs_loop_listen(n->loop, fd, on_accept, n);
+	r = mcs_loop_listen(cs->loop, fd, on_accept, cs);
 	if (r < 0)
 		return log_error_errno(r, "cannot accept on %s: %m", path);
+	cs->listening = true;
 	return 0;
 }
 
-void node_clients_close_all(struct node *n)
+void node_clients_stop(struct node_clients *cs)
 {
-	for (struct client *cl = n->clients; cl; cl = cl->next)
+	if (cs->listening)
+		unlink(cs->o->socket_path);
+	cs->listening = false;
+	cs->closing = true;
+	for (struct client *cl = cs->list; cl; cl = cl->next)
 		if (cl->conn)
 			mcs_conn_close(cl->conn);
+}
+
+void node_clients_free(struct node_clients *cs)
+{
+	/* the loop ended by itself (no signal): the socket is still there */
+	if (cs->listening)
+		unlink(cs->o->socket_path);
+	cs->listening = false;
+	mcs_buf_free(&cs->scratch);
 }

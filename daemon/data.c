@@ -10,16 +10,19 @@
  * the client's shared buffer (mcs_conn_recv_into); a DATA_WRITE goes from
  * the client's buffer into the remote segment the same way.
  *
- * Transfers are cut into chunks of at most CHUNK bytes spread over a pool
- * of POOL connections per remote node, so stripes of one object and chunks
- * of one stripe move in parallel. Each connection answers in order, so it
- * keeps a FIFO of its outstanding chunks. A connection that fails or stalls
- * past --data-timeout-ms fails its chunks; the client then tries another
+ * Transfers are planned as libmcstore plans its own (xfer/xfer.h): cut into
+ * chunks spread over a small pool of connections per remote node, so
+ * stripes of one object and chunks of one stripe move in parallel; each
+ * connection answers in order, so it keeps a FIFO of its outstanding
+ * chunks. A connection that fails, or stalls past --data-timeout-ms (a
+ * sweep timer looks), fails its chunks; the client then tries another
  * replica. Nothing waits without a bound.
  *
  * Peers are trusted (a cluster network): any node may read or write any
  * byte of a segment it names; bounds are checked, identity is not.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -27,64 +30,52 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
-#include "daemon/node.h"
+#include "daemon/data.h"
 #include "mcstore.h"
-
-#define CHUNK (4ull << 20)
-#define POOL 4
-
-struct xfer;
+#include "xfer/xfer.h"
 
 struct chunk {
-	struct xfer *x;
+	struct mcs_xfer_chunk c;   /* first: what the FIFO hands back */
+	struct transfer *t;
 	uint8_t *local;            /* in the client's buffer */
-	uint64_t len;
 	uint64_t sent_ms;
-	struct chunk *next;        /* FIFO of the peer connection */
 };
 
 struct peer_conn {
-	struct peer_pool *pool;
+	struct mcs_xfer_link link; /* first: what the pool hands back */
 	struct mcs_conn *conn;
-	struct chunk *head, *tail;
-	uint64_t inflight;         /* bytes */
-	bool receiving;            /* a DATA_READ payload is being received */
 };
 
-struct peer_pool {
-	char endpoint[MCS_NAME_MAX + 1];
-	struct peer_conn *conns[POOL];
-	struct peer_pool *next;
-};
-
-struct xfer {
-	struct node *n;
-	struct client *cl;
-	uint64_t client_req_id;
+struct transfer {
+	node_data_done_fn done;
+	void *owner;               /* NULL: forgotten */
+	uint64_t req_id;
 	uint16_t opcode;
 	struct cbuf *buf;
 	uint32_t pending;
 	int err;
-	struct xfer *next, **pprev; /* in n->xfers */
+	struct transfer *next, **pprev; /* in d->transfers */
 };
+
+static const char *endpoint_of(const struct peer_conn *pc)
+{
+	return pc->link.pool ? pc->link.pool->endpoint : NULL;
+}
 
 /* ---- serving peers ------------------------------------------------------ */
 
 struct server_conn {
-	struct node *n;
+	struct node_data *d;
 	uint64_t req_id;           /* of the DATA_WRITE being received */
 };
 
-static bool seg_range_ok(struct node *n, const struct mcs_data_req *q)
+static bool seg_range_ok(const struct node_data *d, const struct mcs_data_req *q)
 {
-	return mcs_str_eq(q->segment, mcs_str_c(n->o.segment_name)) && q->offset <= n->seg.size &&
-	       q->len <= n->seg.size - q->offset;
+	return mcs_xfer_req_ok(q, mcs_str_c(d->o->segment_name), d->seg->size);
 }
 
 static void on_write_landed(struct mcs_conn *c, int err, void *arg)
@@ -99,7 +90,8 @@ static void on_write_landed(struct mcs_conn *c, int err, void *arg)
 static int on_server_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *userdata)
 {
 	struct server_conn *sc = userdata;
-	struct node *n = sc->n;
+	struct node_data *d = sc->d;
+	uint8_t *base = d->seg->base;
 	struct mcs_data_req q;
 	struct mcs_hdr rh = { .opcode = h->opcode, .flags = MCS_F_RESPONSE, .req_id = h->req_id };
 
@@ -110,7 +102,7 @@ static int on_server_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 		return mcs_conn_send(c, &rh, NULL, 0, -1) == -EPIPE ? 0 : 0;
 	case MCS_OP_DATA_READ: {
 		int r = mcs_dec_data_req(body, h->body_len, &q);
-		if (r == 0 && !seg_range_ok(n, &q))
+		if (r == 0 && !seg_range_ok(d, &q))
 			r = -ENODEV;
 		if (r < 0) {
 			rh.status = r;
@@ -123,12 +115,12 @@ static int on_server_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 		mcs_enc_data_resp(&b, &resp);
 		if (mcs_conn_send(c, &rh, b.p, b.len, -1) < 0)
 			return 0;
-		n->stats.bytes_served += q.len;
-		return mcs_conn_send_ref(c, (uint8_t *)n->seg.base + q.offset, q.len, NULL, NULL) == -EPIPE ? 0 : 0;
+		d->bytes_served += q.len;
+		return mcs_conn_send_ref(c, base + q.offset, q.len, NULL, NULL) == -EPIPE ? 0 : 0;
 	}
 	case MCS_OP_DATA_WRITE: {
 		int r = mcs_dec_data_req(body, h->body_len, &q);
-		if (r == 0 && !seg_range_ok(n, &q))
+		if (r == 0 && !seg_range_ok(d, &q))
 			r = -ENODEV;
 		if (r < 0) {
 			/* the payload that follows cannot be skipped safely
@@ -139,8 +131,8 @@ static int on_server_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 			return r;
 		}
 		sc->req_id = h->req_id;
-		n->stats.bytes_received += q.len;
-		return mcs_conn_recv_into(c, (uint8_t *)n->seg.base + q.offset, q.len, on_write_landed, sc);
+		d->bytes_received += q.len;
+		return mcs_conn_recv_into(c, base + q.offset, q.len, on_write_landed, sc);
 	}
 	default:
 		rh.status = -EPROTO;
@@ -161,7 +153,7 @@ static const struct mcs_conn_ops server_ops = { .on_frame = on_server_frame, .on
 static int on_data_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret_ops, void **ret_userdata,
 			  void *userdata)
 {
-	struct node *n = userdata;
+	struct node_data *d = userdata;
 	if (fd < 0) {
 		mcs_log_accept_failed("the data port", fd);
 		return fd;
@@ -171,22 +163,22 @@ static int on_data_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops 
 		return -ENOMEM;
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	sc->n = n;
+	sc->d = d;
 	*ret_ops = &server_ops;
 	*ret_userdata = sc;
 	return 0;
 }
 
-int node_data_listen(struct node *n)
+static int data_listen(struct node_data *d)
 {
 	const char *why = NULL;
-	int fd = mcs_tcp_listen(n->o.data_listen, n->o.data_port, 256, &n->data_port_bound, &why);
+	const struct node_opts *o = d->o;
+	int fd = mcs_tcp_listen(o->data_listen, o->data_port, 256, &d->port, &why);
 	if (fd < 0 && why)
-		return log_error_errno(EINVAL, "invalid --data-listen address %s: %s", n->o.data_listen, why);
+		return log_error_errno(EINVAL, "invalid --data-listen address %s: %s", o->data_listen, why);
 	if (fd < 0)
-		return log_error_errno(fd, "cannot listen for peers on %s port %u: %m", n->o.data_listen,
-				       n->o.data_port);
-	int r = mcs_loop_listen(n->loop, fd, on_data_accept, n);
+		return log_error_errno(fd, "cannot listen for peers on %s port %u: %m", o->data_listen, o->data_port);
+	int r = mcs_loop_listen(d->loop, fd, on_data_accept, d);
 	if (r < 0)
 		return log_error_errno(r, "cannot accept peers: %m");
 	return 0;
@@ -194,57 +186,36 @@ int node_data_listen(struct node *n)
 
 /* ---- transfers for clients ------------------------------------------------ */
 
-static void xfer_put(struct xfer *x)
+static void transfer_put(struct transfer *t)
 {
-	if (--x->pending > 0)
+	if (--t->pending > 0)
 		return;
-	struct node *n = x->n;
-	if (x->cl)
-		client_transfer_done(n, x->cl, x->client_req_id, x->opcode, x->err);
-	cbuf_unref(x->buf);
-	*x->pprev = x->next;
-	if (x->next)
-		x->next->pprev = x->pprev;
-	free(x);
+	if (t->owner)
+		t->done(t->owner, t->req_id, t->opcode, t->err);
+	cbuf_unref(t->buf);
+	*t->pprev = t->next;
+	if (t->next)
+		t->next->pprev = t->pprev;
+	free(t);
 }
 
 static void chunk_finish(struct chunk *ch, int err)
 {
-	struct xfer *x = ch->x;
-	if (err < 0 && x->err == 0)
-		x->err = err;
+	struct transfer *t = ch->t;
+	if (err < 0 && t->err == 0)
+		t->err = err;
 	free(ch);
-	xfer_put(x);
+	transfer_put(t);
 }
 
-static void pc_push_chunk(struct peer_conn *pc, struct chunk *ch)
+static struct chunk *pop_chunk(struct peer_conn *pc)
 {
-	ch->next = NULL;
-	if (pc->tail)
-		pc->tail->next = ch;
-	else
-		pc->head = ch;
-	pc->tail = ch;
-	pc->inflight += ch->len;
-}
-
-static struct chunk *pc_pop_chunk(struct peer_conn *pc)
-{
-	struct chunk *ch = pc->head;
-	if (!ch)
-		return NULL;
-	pc->head = ch->next;
-	if (!pc->head)
-		pc->tail = NULL;
-	pc->inflight -= ch->len;
-	return ch;
+	return (struct chunk *)mcs_xfer_pop(&pc->link);
 }
 
 static void on_read_landed(struct mcs_conn *c, int err, void *arg)
 {
-	struct peer_conn *pc = arg;
-	pc->receiving = false;
-	struct chunk *ch = pc_pop_chunk(pc);
+	struct chunk *ch = pop_chunk(arg);
 	if (ch)
 		chunk_finish(ch, err < 0 ? -ETIMEDOUT : 0);
 }
@@ -252,31 +223,22 @@ static void on_read_landed(struct mcs_conn *c, int err, void *arg)
 static int on_peer_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *userdata)
 {
 	struct peer_conn *pc = userdata;
-	struct chunk *ch = pc->head;
+	struct chunk *ch = (struct chunk *)pc->link.head;
+	const char *ep = endpoint_of(pc);
 	if (!(h->flags & MCS_F_RESPONSE) || !ch) {
-		log_warning("peer %s sent an unexpected %s, closing", pc->pool ? pc->pool->endpoint : "?",
-			    mcs_op_name(h->opcode));
+		log_warning("peer %s sent an unexpected %s, closing", ep ? ep : "?", mcs_op_name(h->opcode));
 		return -EPROTO;
 	}
-	if (h->status < 0) {
-		pc_pop_chunk(pc);
-		chunk_finish(ch, h->status);
+	if (h->status < 0 || h->opcode == MCS_OP_DATA_WRITE) {
+		pop_chunk(pc);
+		chunk_finish(ch, h->status < 0 ? h->status : 0);
 		return 0;
 	}
-	if (h->opcode == MCS_OP_DATA_WRITE) {
-		pc_pop_chunk(pc);
-		chunk_finish(ch, 0);
-		return 0;
-	}
-	struct mcs_data_resp resp;
-	int r = mcs_dec_data_resp(body, h->body_len, &resp);
-	if (r < 0 || resp.len != ch->len) {
-		log_warning("peer %s answered a read with a wrong length, closing",
-			    pc->pool ? pc->pool->endpoint : "?");
+	if (mcs_xfer_dec_read(body, h->body_len, &ch->c) < 0) {
+		log_warning("peer %s answered a read with a wrong length, closing", ep ? ep : "?");
 		return -EPROTO;
 	}
-	pc->receiving = true;
-	return mcs_conn_recv_into(c, ch->local, ch->len, on_read_landed, pc);
+	return mcs_conn_recv_into(c, ch->local, ch->c.len, on_read_landed, pc);
 }
 
 static void on_peer_close(struct mcs_conn *c, int err, void *userdata)
@@ -284,38 +246,20 @@ static void on_peer_close(struct mcs_conn *c, int err, void *userdata)
 	struct peer_conn *pc = userdata;
 	struct chunk *ch;
 	if (err < 0)
-		log_info("data connection to %s closed: %s", pc->pool ? pc->pool->endpoint : "a peer",
+		log_info("data connection to %s closed: %s", endpoint_of(pc) ? endpoint_of(pc) : "a peer",
 			 mcs_strerror(err));
-	while ((ch = pc_pop_chunk(pc)))
+	while ((ch = pop_chunk(pc)))
 		chunk_finish(ch, err < 0 ? err : -ECONNRESET);
-	if (pc->pool)
-		for (int i = 0; i < POOL; i++)
-			if (pc->pool->conns[i] == pc)
-				pc->pool->conns[i] = NULL;
+	mcs_xfer_leave(&pc->link);
 	mcs_conn_unref(pc->conn);
 	free(pc);
 }
 
 static const struct mcs_conn_ops peer_ops = { .on_frame = on_peer_frame, .on_close = on_peer_close };
 
-static struct peer_pool *pool_get(struct node *n, struct mcs_str endpoint)
+static int peer_open(struct mcs_xfer_pool *p, void *arg, struct mcs_xfer_link **ret)
 {
-	for (struct peer_pool *p = n->pools; p; p = p->next)
-		if (mcs_str_eq(mcs_str_c(p->endpoint), endpoint))
-			return p;
-	if (endpoint.len == 0 || endpoint.len > MCS_NAME_MAX)
-		return NULL;
-	struct peer_pool *p = calloc(1, sizeof(*p));
-	if (!p)
-		return NULL;
-	memcpy(p->endpoint, endpoint.p, endpoint.len);
-	p->next = n->pools;
-	n->pools = p;
-	return p;
-}
-
-static int peer_connect(struct node *n, struct peer_pool *p, struct peer_conn **ret)
-{
+	struct node_data *d = arg;
 	char host[MCS_NAME_MAX + 1];
 	uint16_t port;
 	if (mcs_parse_hostport(p->endpoint, host, sizeof(host), &port) < 0)
@@ -333,9 +277,8 @@ static int peer_connect(struct node *n, struct peer_pool *p, struct peer_conn **
 		freeaddrinfo(res);
 		return -ENOMEM;
 	}
-	pc->pool = p;
 	struct mcs_conn *c;
-	int r = mcs_loop_connect(n->loop, res->ai_addr, res->ai_addrlen, (unsigned)n->o.data_timeout_ms, &peer_ops,
+	int r = mcs_loop_connect(d->loop, res->ai_addr, res->ai_addrlen, (unsigned)d->o->data_timeout_ms, &peer_ops,
 				 pc, &c);
 	freeaddrinfo(res);
 	if (r < 0) {
@@ -343,187 +286,161 @@ static int peer_connect(struct node *n, struct peer_pool *p, struct peer_conn **
 		return r;
 	}
 	pc->conn = mcs_conn_ref(c);
-	*ret = pc;
+	*ret = &pc->link;
 	return 0;
 }
 
-/* The pool connection with the fewest bytes in flight, opening connections
- * up to POOL as needed. */
-static int pool_pick(struct node *n, struct peer_pool *p, struct peer_conn **ret)
+/* A connection the loop closed stays in its slot until its close callback
+ * runs: not usable, not free. */
+static bool peer_usable(struct mcs_xfer_link *l, void *arg)
 {
-	struct peer_conn *best = NULL;
-	int free_slot = -1;
-	for (int i = 0; i < POOL; i++) {
-		struct peer_conn *pc = p->conns[i];
-		if (!pc || mcs_conn_is_closed(pc->conn)) {
-			if (free_slot < 0 && !pc)
-				free_slot = i;
-			continue;
-		}
-		if (!best || pc->inflight < best->inflight)
-			best = pc;
-	}
-	if ((!best || best->inflight > 0) && free_slot >= 0) {
-		struct peer_conn *pc;
-		int r = peer_connect(n, p, &pc);
-		if (r == 0) {
-			p->conns[free_slot] = pc;
-			best = pc;
-		} else if (!best)
-			return r;
-	}
-	if (!best)
-		return -ECONNREFUSED;
-	*ret = best;
-	return 0;
+	return !mcs_conn_is_closed(((struct peer_conn *)l)->conn);
 }
 
-static int send_chunk(struct node *n, struct xfer *x, const struct mcs_handle *hd, uint64_t off, uint8_t *local,
-		      uint64_t len)
+static const struct mcs_xfer_pool_ops pool_ops = { .usable = peer_usable, .open = peer_open };
+
+static int send_chunk(struct node_data *d, struct transfer *t, const struct mcs_xfer_chunk *c, uint8_t *local)
 {
-	struct peer_pool *p = pool_get(n, hd->endpoint);
-	if (!p)
-		return hd->endpoint.len ? -ENOMEM : -EREMOTE;
-	struct peer_conn *pc;
-	int r = pool_pick(n, p, &pc);
+	struct mcs_xfer_pool *p;
+	struct mcs_xfer_link *l;
+	int r = mcs_xfer_pool_get(&d->pools, c->hd->endpoint, &p);
+	if (r == 0)
+		r = mcs_xfer_pick(p, MCS_XFER_SPREAD, &pool_ops, d, &l);
 	if (r < 0)
 		return r;
+	struct peer_conn *pc = (struct peer_conn *)l;
+	uint8_t qb[MCS_XFER_REQ_MAX];
+	struct mcs_buf b = { .p = qb, .cap = sizeof(qb) };
+	mcs_xfer_enc_req(&b, c);
+	if (b.err)
+		return b.err;
+	struct mcs_hdr h = { .opcode = t->opcode == MCS_OP_FETCH ? MCS_OP_DATA_READ : MCS_OP_DATA_WRITE };
 	struct chunk *ch = calloc(1, sizeof(*ch));
 	if (!ch)
 		return -ENOMEM;
-	ch->x = x;
-	ch->local = local;
-	ch->len = len;
-	ch->sent_ms = mcs_now_ms();
-
-	struct mcs_data_req q = { .segment = hd->segment, .offset = hd->offset + off, .len = len };
-	uint8_t qb[MCS_NAME_MAX + 32];
-	struct mcs_buf b = { .p = qb, .cap = sizeof(qb) };
-	mcs_enc_data_req(&b, &q);
-	if (b.err) {
-		free(ch);
-		return b.err;
-	}
-	struct mcs_hdr h = { .opcode = x->opcode == MCS_OP_FETCH ? MCS_OP_DATA_READ : MCS_OP_DATA_WRITE };
 	r = mcs_conn_send(pc->conn, &h, b.p, b.len, -1);
-	if (r == 0 && x->opcode == MCS_OP_PUSH)
-		r = mcs_conn_send_ref(pc->conn, local, len, NULL, NULL);
+	if (r == 0 && t->opcode == MCS_OP_PUSH)
+		r = mcs_conn_send_ref(pc->conn, local, c->len, NULL, NULL);
 	if (r < 0) {
 		free(ch);
 		return r;
 	}
-	x->pending++;
-	pc_push_chunk(pc, ch);
+	*ch = (struct chunk){ .c = *c, .t = t, .local = local, .sent_ms = mcs_now_ms() };
+	ch->c.hd = NULL; /* it points into the request, gone once we return */
+	t->pending++;
+	mcs_xfer_push(&pc->link, &ch->c);
 	return 0;
 }
 
-int node_transfer(struct node *n, struct client *cl, uint64_t req_id, uint16_t opcode,
-		  const struct mcs_transfer_req *q, struct cbuf *buf)
+/* Send every chunk of q, copying the stripes on our own segment. */
+static int transfer_start(struct node_data *d, struct transfer *t, const struct mcs_transfer_req *q, uint8_t *at)
 {
-	uint64_t total = 0;
-	for (uint32_t i = 0; i < q->n_handles; i++) {
-		if (total + q->handles[i].len < total)
-			return -EINVAL;
-		total += q->handles[i].len;
+	struct mcs_str self = mcs_str_c(d->o->segment_name);
+	uint8_t *base = d->seg->base;
+	struct mcs_xfer_cut cu = mcs_xfer_cut_start(q->handles, q->n_handles);
+	struct mcs_xfer_chunk c;
+	while (mcs_xfer_cut_next(&cu, &c)) {
+		if (!mcs_str_eq(c.hd->segment, self)) {
+			int r = send_chunk(d, t, &c, at + c.voff);
+			if (r < 0)
+				return r;
+		} else if (t->opcode == MCS_OP_FETCH) {
+			memcpy(at + c.voff, base + c.roff, c.len);
+		} else {
+			memcpy(base + c.roff, at + c.voff, c.len);
+		}
 	}
-	if (q->buf_off > buf->size || total > buf->size - q->buf_off)
+	return 0;
+}
+
+int node_data_transfer(struct node_data *d, uint16_t opcode, uint64_t req_id, const struct mcs_transfer_req *q,
+		       struct cbuf *buf, node_data_done_fn done, void *owner)
+{
+	uint64_t total;
+	if (!mcs_xfer_check(q->handles, q->n_handles, mcs_str_c(d->o->segment_name), d->seg->size, &total) ||
+	    !mcs_xfer_range_ok(q->buf_off, total, buf->size))
 		return -EINVAL;
 
-	struct xfer *x = calloc(1, sizeof(*x));
-	if (!x)
+	struct transfer *t = calloc(1, sizeof(*t));
+	if (!t)
 		return -ENOMEM;
-	x->n = n;
-	x->cl = cl;
-	x->client_req_id = req_id;
-	x->opcode = opcode;
-	x->buf = cbuf_ref(buf);
-	x->pending = 1; /* held until every chunk is queued */
-	x->next = n->xfers;
-	if (n->xfers)
-		n->xfers->pprev = &x->next;
-	x->pprev = &n->xfers;
-	n->xfers = x;
+	*t = (struct transfer){ .done = done, .owner = owner, .req_id = req_id, .opcode = opcode,
+				.buf = cbuf_ref(buf), .pending = 1 /* held until every chunk is sent */ };
+	t->next = d->transfers;
+	if (d->transfers)
+		d->transfers->pprev = &t->next;
+	t->pprev = &d->transfers;
+	d->transfers = t;
 
-	uint8_t *at = (uint8_t *)buf->base + q->buf_off;
-	struct mcs_str self = mcs_str_c(n->o.segment_name);
-	for (uint32_t i = 0; i < q->n_handles && x->err == 0; i++) {
-		const struct mcs_handle *hd = &q->handles[i];
-		if (mcs_str_eq(hd->segment, self)) {
-			/* a stripe on this very node: a plain copy */
-			if (hd->offset > n->seg.size || hd->len > n->seg.size - hd->offset)
-				x->err = -EINVAL;
-			else if (opcode == MCS_OP_FETCH)
-				memcpy(at, (uint8_t *)n->seg.base + hd->offset, hd->len);
-			else
-				memcpy((uint8_t *)n->seg.base + hd->offset, at, hd->len);
-		} else {
-			for (uint64_t off = 0; off < hd->len && x->err == 0; off += CHUNK) {
-				uint64_t len = MCS_MIN(CHUNK, hd->len - off);
-				int r = send_chunk(n, x, hd, off, at + off, len);
-				if (r < 0)
-					x->err = r;
-			}
-		}
-		at += hd->len;
-	}
-	if (x->err)
-		log_debug("transfer for a client failed to start: %s", mcs_strerror(x->err));
-	xfer_put(x);
+	t->err = transfer_start(d, t, q, (uint8_t *)buf->base + q->buf_off);
+	if (t->err)
+		log_debug("transfer for a client failed to start: %s", mcs_strerror(t->err));
+	transfer_put(t);
 	return 0;
 }
 
-void node_forget_client_xfers(struct node *n, struct client *cl)
+void node_data_forget(struct node_data *d, void *owner)
 {
-	for (struct xfer *x = n->xfers; x; x = x->next)
-		if (x->cl == cl)
-			x->cl = NULL;
+	for (struct transfer *t = d->transfers; t; t = t->next)
+		if (t->owner == owner)
+			t->owner = NULL;
 }
 
 /* Close connections whose oldest chunk waits longer than the data timeout:
  * their chunks fail and the clients move on to another replica. */
-void node_data_sweep(struct node *n)
+static void on_sweep(struct mcs_timer *tm, void *userdata)
 {
+	struct node_data *d = userdata;
 	uint64_t now = mcs_now_ms();
-	for (struct peer_pool *p = n->pools; p; p = p->next)
-		for (int i = 0; i < POOL; i++) {
-			struct peer_conn *pc = p->conns[i];
-			if (pc && pc->head && now - pc->head->sent_ms > n->o.data_timeout_ms &&
-			    !mcs_conn_is_closed(pc->conn)) {
+	for (struct mcs_xfer_pool *p = d->pools; p; p = p->next)
+		for (int i = 0; i < MCS_XFER_POOL; i++) {
+			struct peer_conn *pc = (struct peer_conn *)p->links[i];
+			struct chunk *head = pc ? (struct chunk *)pc->link.head : NULL;
+			if (head && now - head->sent_ms > d->o->data_timeout_ms && !mcs_conn_is_closed(pc->conn)) {
 				log_warning("peer %s did not answer within %llu ms, dropping the connection", p->endpoint,
-					    (unsigned long long)n->o.data_timeout_ms);
+					    (unsigned long long)d->o->data_timeout_ms);
 				mcs_conn_close(pc->conn);
 			}
 		}
 }
 
-void node_data_free(struct node *n)
+int node_data_start(struct node_data *d, struct mcs_loop *loop, const struct node_opts *o,
+		    const struct mcs_segment *seg)
 {
-	while (n->pools) {
-		struct peer_pool *p = n->pools;
-		n->pools = p->next;
-		for (int i = 0; i < POOL; i++)
-			if (p->conns[i])
-				p->conns[i]->pool = NULL;
-		free(p);
-	}
+	*d = (struct node_data){ .loop = loop, .o = o, .seg = seg };
+	int r = data_listen(d);
+	if (r < 0)
+		return r;
+	/* a tenth of the timeout: a stall is seen at most 10% late */
+	uint64_t every = MCS_MIN(MCS_MAX(o->data_timeout_ms / 10, 10), 1000);
+	r = mcs_loop_add_timer(loop, every, every, on_sweep, d, &d->sweep);
+	if (r < 0)
+		return log_error_errno(r, "cannot arm the data sweep timer: %m");
+	return 0;
+}
+
+/* The loop is gone, and with it every connection: only the pools are left. */
+void node_data_free(struct node_data *d)
+{
+	mcs_xfer_pools_free(&d->pools, NULL);
 }
 
 /* ---- client buffers ---------------------------------------------------------- */
 
-int cbuf_new(struct node *n, uint64_t size, struct cbuf **ret)
+int cbuf_new(struct node_data *d, uint64_t size, struct cbuf **ret)
 {
 	struct cbuf *b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
 	char name[64];
-	snprintf(name, sizeof(name), "buf-%llu", (unsigned long long)++n->next_buf_id);
+	snprintf(name, sizeof(name), "buf-%llu", (unsigned long long)++d->next_buf_id);
 	bool fell_back;
 	int r = mcs_segment_create(name, size, MCS_SEG_NORMAL, false, &b->seg, &fell_back);
 	if (r < 0) {
 		free(b);
 		return r;
 	}
-	b->id = (uint32_t)n->next_buf_id;
+	b->id = (uint32_t)d->next_buf_id;
 	b->base = b->seg.base;
 	b->size = size;
 	b->refs = 1;

@@ -2,7 +2,9 @@
 /*
  * mcstored: the node daemon. It owns this node's shared-memory segment,
  * mounts it with the master, and serves local inference processes on a
- * unix socket (see node.h for how the parts divide the work).
+ * unix socket (see node.h for how the parts divide the work). main()
+ * wires the parts together; it is here that the client socket opens, once
+ * the segment is mounted.
  */
 #include "config.h"
 
@@ -68,17 +70,38 @@ static void usage(FILE *f)
 static void on_signal(struct mcs_loop *l, int signo, void *userdata)
 {
 	struct node *n = userdata;
-	if (n->stopping) {
+	if (n->master.stopping) {
 		log_info("second signal, exiting now");
 		mcs_loop_exit(l, 0);
 		return;
 	}
 	log_info("received %s, unmounting and shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
 	mcs_notify_stopping();
-	if (n->listening)
-		unlink(n->o.socket_path);
-	node_clients_close_all(n);
-	node_master_stop(n);
+	node_clients_stop(&n->clients);
+	node_master_stop(&n->master);
+}
+
+/* The segment is mounted: the first time, the client socket opens, so a
+ * socket that accepts means a node that serves. */
+static void on_mounted(void *arg)
+{
+	struct node *n = arg;
+	if (!n->clients.listening) {
+		if (node_clients_listen(&n->clients) < 0) {
+			mcs_loop_exit(n->loop, 1);
+			return;
+		}
+		log_info("serving clients on %s", n->o.socket_path);
+		mcs_notify_ready(NULL);
+	}
+	mcs_notify_status("segment %s mounted with master %s:%u, serving %s", n->o.segment_name, n->master.host,
+			  n->master.port, n->o.socket_path);
+}
+
+static void on_master_lost(void *arg)
+{
+	struct node *n = arg;
+	node_clients_master_lost(&n->clients);
 }
 
 static void on_watchdog(struct mcs_timer *t, void *userdata)
@@ -266,7 +289,6 @@ int main(int argc, char **argv)
 	n.o.socket_path = getenv("MCSTORE_SOCKET") && *getenv("MCSTORE_SOCKET") ? getenv("MCSTORE_SOCKET")
 										   : MCS_DEFAULT_SOCKET;
 	n.o.socket_mode = 0660;
-	n.o.endpoint = "";
 	n.o.data_port = 50052;
 	n.o.data_listen = "0.0.0.0";
 	n.o.heartbeat_ms = 1000;
@@ -341,7 +363,6 @@ int main(int argc, char **argv)
 		mcs_segment_close(&n.seg);
 		return 1;
 	}
-	mcs_buf_init(&n.scratch);
 	uint64_t wd = mcs_notify_watchdog_usec() / 4000; /* ms: ping every quarter interval */
 	if (wd && (r = mcs_loop_add_timer(n.loop, wd, wd, on_watchdog, NULL, NULL)) < 0)
 		log_warning_errno(r, "cannot arm the watchdog timer: %m, ignoring");
@@ -353,30 +374,31 @@ int main(int argc, char **argv)
 	r = mcs_loop_add_signals(n.loop, &ss, on_signal, &n);
 	if (r < 0)
 		log_error_errno(r, "cannot watch signals: %m");
+	/* from the bottom up: the data port, the clients (not listening
+	 * yet), the metrics page, then the master link, whose mount opens the
+	 * client socket */
+	node_clients_init(&n.clients, n.loop, &n.o, &n.seg, &n.data, &n.master);
 	if (r == 0)
-		r = node_data_listen(&n);
+		r = node_data_start(&n.data, n.loop, &n.o, &n.seg);
 	if (r == 0)
-		r = node_metrics_start(&n);
+		r = node_metrics_start(&n.metrics, n.loop, &n.o, &n.master, &n.clients, &n.data);
+	const struct node_master_events ev = { .mounted = on_mounted, .lost = on_master_lost, .arg = &n };
 	if (r == 0)
-		r = node_master_start(&n);
+		r = node_master_start(&n.master, n.loop, &n.o, &n.seg, n.data.port, &ev);
 	if (r == 0) {
 		log_info("mcstored %s: node \"%s\", segment \"%s\", master %s, data port %u", PACKAGE_VERSION,
-			 n.o.name, n.o.segment_name, n.o.master, n.data_port_bound);
+			 n.o.name, n.o.segment_name, n.o.master, n.data.port);
 		mcs_notify_status("mounting segment %s with master %s", n.o.segment_name, n.o.master);
 		r = mcs_loop_run(n.loop);
 		if (r < 0)
 			log_error_errno(r, "event loop failed: %m");
 	}
-	if (n.listening && !n.stopping)
-		unlink(n.o.socket_path);
-	n.stopping = true; /* no reconnect while the loop closes everything */
-	node_metrics_stop(&n);
+	node_master_detach(&n.master); /* no reconnect while the loop closes everything */
+	node_metrics_stop(&n.metrics);
 	n.loop = mcs_loop_free(n.loop);
-	node_data_free(&n);
-	for (uint32_t i = 0; i < n.n_pend; i++)
-		free(n.pend[i].key);
-	free(n.pend);
-	mcs_buf_free(&n.scratch);
+	node_clients_free(&n.clients);
+	node_data_free(&n.data);
+	node_master_free(&n.master);
 	mcs_segment_close(&n.seg);
 	log_info("stopped");
 	return r == 0 ? 0 : 1;

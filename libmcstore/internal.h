@@ -196,7 +196,8 @@ size_t cursor_take(struct cursor *cu, size_t max, uint8_t **ret);
 int iov_total(const struct iovec *iov, int n, uint64_t *ret);
 /* Every buffer of rep is in this node's segment. */
 bool is_local(const struct mcs_client *c, const struct mcs_replica *rep);
-/* The bytes of rep's buffers. */
+/* The bytes of rep's buffers (UINT64_MAX, never a size, when their sum
+ * overflows). */
 uint64_t replica_bytes(const struct mcs_replica *rep);
 /* Every buffer inside our mapping and the buffers adding up to size: a
  * master that answered otherwise would make us touch memory we must not. */

@@ -12,6 +12,7 @@
 
 #include "common/util.h"
 #include "libmcstore/internal.h"
+#include "xfer/xfer.h"
 
 size_t cursor_take(struct cursor *cu, size_t max, uint8_t **ret)
 {
@@ -53,22 +54,16 @@ bool is_local(const struct mcs_client *c, const struct mcs_replica *rep)
 
 uint64_t replica_bytes(const struct mcs_replica *rep)
 {
-	uint64_t sum = 0;
-	for (uint32_t h = 0; h < rep->n_handles; h++)
-		sum += rep->handles[h].len;
-	return sum;
+	/* a segment name no handle has: only the sum, without overflow */
+	uint64_t total;
+	return mcs_xfer_check(rep->handles, rep->n_handles, (struct mcs_str){ "", 0 }, 0, &total) ? total : UINT64_MAX;
 }
 
 int replica_check(const struct mcs_client *c, const struct mcs_replica *rep, uint64_t size)
 {
-	uint64_t total = 0;
-	for (uint32_t h = 0; h < rep->n_handles; h++) {
-		const struct mcs_handle *hd = &rep->handles[h];
-		if (hd->offset > c->seg.size || hd->len > c->seg.size - hd->offset)
-			return -EPROTO;
-		total += hd->len;
-	}
-	return total == size ? 0 : -EPROTO;
+	uint64_t total;
+	bool ok = mcs_xfer_check(rep->handles, rep->n_handles, mcs_str_c(c->segment), c->seg.size, &total);
+	return ok && total == size ? 0 : -EPROTO;
 }
 
 void hcursor_copy(struct mcs_client *c, const struct mcs_replica *rep, struct hcursor *hc, const uint8_t *src,

@@ -4,12 +4,13 @@
  * connections per remote data endpoint, kept per client handle, over which
  * the client sends DATA_READ and DATA_WRITE frames itself.
  *
- * Reads: the value is cut into chunks of at most CHUNK bytes spread over up
- * to POOL connections per peer; every request of the call is sent before
- * any answer is read, and each answer's payload is received (recvmsg) right
- * into the caller's memory. XXH3 must see the value in order, so each item
- * keeps a hash frontier: bytes landing at the frontier are hashed at once
- * (still in cache), bytes landing beyond it when the frontier reaches them.
+ * Reads: the value is cut into chunks spread over a pool of connections
+ * per peer (xfer/xfer.h plans both, for the daemon too); every request of
+ * the call is sent before any answer is read, and each answer's payload is
+ * received (recvmsg) right into the caller's memory. XXH3 must see the
+ * value in order, so each item keeps a hash frontier: bytes landing at the
+ * frontier are hashed at once (still in cache), bytes landing beyond it
+ * when the frontier reaches them.
  *
  * Writes: the value is walked in order PIECE bytes at a time; each piece is
  * hashed, handed to the caller's copy function (local replicas), then sent
@@ -43,9 +44,8 @@
 #include "common/util.h"
 #include "libmcstore/peer.h"
 #include "mcstore.h"
+#include "xfer/xfer.h"
 
-#define CHUNK (4ull << 20)  /* bytes per DATA_READ / DATA_WRITE */
-#define POOL 4              /* connections per peer */
 #define PIECE (2048u << 10) /* hashed, then sent, at a time: fewer, longer sendmsg calls */
 #define RECV_MAX (1u << 20) /* received at a time, then hashed */
 #define ST_SIZE 64          /* read-ahead after a payload: the next answer's header */
@@ -53,20 +53,16 @@
 struct pconn;
 
 struct chunk {
+	struct mcs_xfer_chunk c;    /* first: what the FIFO hands back */
 	size_t item;
-	uint64_t voff, len, landed; /* landed: payload bytes received (reads) */
+	uint64_t landed;            /* payload bytes received (reads) */
 	uint64_t req_id;
-	uint64_t roff;              /* offset in the remote segment */
-	struct mcs_str segment, endpoint;
 	struct pconn *conn;         /* NULL: a stripe on our own segment */
-	struct chunk *next;         /* FIFO of answers awaited on conn */
 };
 
 struct pconn {
+	struct mcs_xfer_link link;  /* first: what the pool hands back */
 	int fd;
-	struct pool *pool;
-	struct chunk *head, *tail;
-	uint64_t inflight;          /* bytes asked or sent, not answered */
 	uint64_t checked;           /* call generation in which it was found alive */
 	struct mcs_buf out;         /* request frames not sent yet (reads) */
 	size_t out_off;
@@ -75,18 +71,23 @@ struct pconn {
 	bool in_payload;            /* head's header was read; its payload follows */
 };
 
-struct pool {
-	char endpoint[MCS_NAME_MAX + 1];
-	struct pconn *conns[POOL];
-	struct pool *next;
-};
-
 struct mcs_peers {
 	unsigned timeout_ms;
 	uint64_t next_req;
 	uint64_t gen;
-	struct pool *pools;
+	struct mcs_xfer_pool *pools;
 };
+
+static struct chunk *chunk_of(struct mcs_xfer_chunk *c)
+{
+	return (struct chunk *)c;
+}
+
+/* The chunk whose answer pc reads next, if any. */
+static struct chunk *head_of(struct pconn *pc)
+{
+	return chunk_of(pc->link.head);
+}
 
 /* Per item of a read: its chunks in value order and its hash frontier. */
 struct ritem {
@@ -111,51 +112,31 @@ int peers_new(unsigned timeout_ms, struct mcs_peers **ret)
 
 static void conn_close(struct pconn *pc)
 {
-	if (pc->pool)
-		for (int i = 0; i < POOL; i++)
-			if (pc->pool->conns[i] == pc)
-				pc->pool->conns[i] = NULL;
+	mcs_xfer_leave(&pc->link);
 	if (pc->fd >= 0)
 		close(pc->fd);
 	mcs_buf_free(&pc->out);
 	free(pc);
 }
 
+static void link_close(struct mcs_xfer_link *l)
+{
+	conn_close((struct pconn *)l);
+}
+
 void peers_free(struct mcs_peers *p)
 {
 	if (!p)
 		return;
-	while (p->pools) {
-		struct pool *pl = p->pools;
-		p->pools = pl->next;
-		for (int i = 0; i < POOL; i++)
-			if (pl->conns[i])
-				conn_close(pl->conns[i]);
-		free(pl);
-	}
+	mcs_xfer_pools_free(&p->pools, link_close);
 	free(p);
 }
 
 /* ---- connections ----------------------------------------------------------- */
 
-static struct pool *pool_get(struct mcs_peers *p, struct mcs_str endpoint)
+static int conn_open(struct mcs_xfer_pool *pl, void *arg, struct mcs_xfer_link **ret)
 {
-	if (endpoint.len == 0 || endpoint.len > MCS_NAME_MAX)
-		return NULL;
-	for (struct pool *pl = p->pools; pl; pl = pl->next)
-		if (mcs_str_eq(mcs_str_c(pl->endpoint), endpoint))
-			return pl;
-	struct pool *pl = calloc(1, sizeof(*pl));
-	if (!pl)
-		return NULL;
-	memcpy(pl->endpoint, endpoint.p, endpoint.len);
-	pl->next = p->pools;
-	p->pools = pl;
-	return pl;
-}
-
-static int conn_open(struct mcs_peers *p, struct pool *pl, int slot)
-{
+	struct mcs_peers *p = arg;
 	char host[MCS_NAME_MAX + 1];
 	uint16_t port;
 	if (mcs_parse_hostport(pl->endpoint, host, sizeof(host), &port) < 0)
@@ -170,18 +151,19 @@ static int conn_open(struct mcs_peers *p, struct pool *pl, int slot)
 		return -ENOMEM;
 	}
 	pc->fd = fd;
-	pc->pool = pl;
 	pc->checked = p->gen;
 	mcs_buf_init(&pc->out);
-	pl->conns[slot] = pc;
+	*ret = &pc->link;
 	return 0;
 }
 
 /* An idle connection the peer closed (or wrote to out of turn) since the
  * last call is readable: drop it rather than fail a transfer on it. */
-static bool conn_alive(struct mcs_peers *p, struct pconn *pc)
+static bool conn_alive(struct mcs_xfer_link *l, void *arg)
 {
-	if (pc->checked == p->gen || pc->head)
+	struct mcs_peers *p = arg;
+	struct pconn *pc = (struct pconn *)l;
+	if (pc->checked == p->gen || pc->link.head)
 		return true;
 	struct pollfd pf = { .fd = pc->fd, .events = POLLIN };
 	if (poll(&pf, 1, 0) != 0 || pc->st_len) {
@@ -192,64 +174,29 @@ static bool conn_alive(struct mcs_peers *p, struct pconn *pc)
 	return true;
 }
 
-/* At least one live connection to pl: 0, or why not. */
-static int pool_ready(struct mcs_peers *p, struct pool *pl)
-{
-	int free_slot = -1;
-	for (int i = 0; i < POOL; i++) {
-		if (pl->conns[i] && conn_alive(p, pl->conns[i]))
-			return 0;
-		if (!pl->conns[i] && free_slot < 0)
-			free_slot = i;
-	}
-	return conn_open(p, pl, free_slot < 0 ? 0 : free_slot);
-}
+static const struct mcs_xfer_pool_ops pool_ops = { .usable = conn_alive, .open = conn_open };
 
-/* The live connection with the fewest bytes in flight; with spread, a new
- * one (up to POOL) rather than queue behind a busy one. */
-static struct pconn *pool_pick(struct mcs_peers *p, struct pool *pl, bool spread)
+/* A connection to endpoint chosen as how says, or NULL. */
+static struct pconn *pick(struct mcs_peers *p, struct mcs_str endpoint, enum mcs_xfer_pick how)
 {
-	struct pconn *best = NULL;
-	int free_slot = -1;
-	for (int i = 0; i < POOL; i++) {
-		struct pconn *pc = pl->conns[i];
-		if (pc && !conn_alive(p, pc))
-			pc = NULL;
-		if (!pc) {
-			if (free_slot < 0)
-				free_slot = i;
-			continue;
-		}
-		if (!best || pc->inflight < best->inflight)
-			best = pc;
-	}
-	if (spread && free_slot >= 0 && (!best || best->inflight > 0) && conn_open(p, pl, free_slot) == 0)
-		best = pl->conns[free_slot];
-	return best;
+	struct mcs_xfer_pool *pl;
+	struct mcs_xfer_link *l;
+	if (mcs_xfer_pool_get(&p->pools, endpoint, &pl) < 0 || mcs_xfer_pick(pl, how, &pool_ops, p, &l) < 0)
+		return NULL;
+	return (struct pconn *)l;
 }
 
 static void fifo_push(struct pconn *pc, struct chunk *ch)
 {
 	ch->conn = pc;
-	ch->next = NULL;
-	if (pc->tail)
-		pc->tail->next = ch;
-	else
-		pc->head = ch;
-	pc->tail = ch;
-	pc->inflight += ch->len;
+	mcs_xfer_push(&pc->link, &ch->c);
 }
 
 static struct chunk *fifo_pop(struct pconn *pc)
 {
-	struct chunk *ch = pc->head;
-	if (ch) {
-		pc->head = ch->next;
-		if (!pc->head)
-			pc->tail = NULL;
-		pc->inflight -= ch->len;
+	struct chunk *ch = chunk_of(mcs_xfer_pop(&pc->link));
+	if (ch)
 		pc->in_payload = false;
-	}
 	return ch;
 }
 
@@ -320,12 +267,12 @@ static void frontier(struct ritem *it)
 		return;
 	while (it->fj < it->n_chunks) {
 		struct chunk *ch = &it->chunks[it->fj];
-		uint64_t end = ch->voff + ch->landed;
+		uint64_t end = ch->c.voff + ch->landed;
 		if (it->hashed < end) {
 			hash_range(it->xxh, it->g->iov, it->g->iovcnt, it->hashed, end - it->hashed);
 			it->hashed = end;
 		}
-		if (ch->landed < ch->len)
+		if (ch->landed < ch->c.len)
 			break;
 		it->fj++;
 	}
@@ -380,7 +327,7 @@ static int rx_header(struct pconn *pc, uint16_t op, int *ret_status)
 	struct mcs_hdr h;
 	if ((r = mcs_hdr_decode(pc->st, ST_SIZE - MCS_HDR_SIZE, &h)) < 0)
 		return -EPROTO;
-	if (!(h.flags & MCS_F_RESPONSE) || h.opcode != op || h.req_id != pc->head->req_id)
+	if (!(h.flags & MCS_F_RESPONSE) || h.opcode != op || h.req_id != head_of(pc)->req_id)
 		return -EPROTO;
 	if ((r = st_fill(pc, MCS_HDR_SIZE + h.body_len)) <= 0)
 		return r;
@@ -391,9 +338,7 @@ static int rx_header(struct pconn *pc, uint16_t op, int *ret_status)
 		st_consume(pc, MCS_HDR_SIZE + h.body_len);
 		return 1;
 	}
-	struct mcs_data_resp resp;
-	r = mcs_dec_data_resp(pc->st + MCS_HDR_SIZE, h.body_len, &resp);
-	if (r < 0 || resp.len != pc->head->len)
+	if (mcs_xfer_dec_read(pc->st + MCS_HDR_SIZE, h.body_len, pc->link.head) < 0)
 		return -EPROTO;
 	st_consume(pc, MCS_HDR_SIZE + h.body_len);
 	pc->in_payload = true;
@@ -405,7 +350,7 @@ static int rx_header(struct pconn *pc, uint16_t op, int *ret_status)
 static int rx_read(struct pconn *pc, struct ritem *items)
 {
 	for (;;) {
-		struct chunk *ch = pc->head;
+		struct chunk *ch = head_of(pc);
 		if (!ch)
 			return pc->st_len ? -EPROTO : 0;
 		struct ritem *it = &items[ch->item];
@@ -420,10 +365,10 @@ static int rx_read(struct pconn *pc, struct ritem *items)
 			}
 		}
 		const struct peer_get *g = it->g;
-		uint64_t left = ch->len - ch->landed;
+		uint64_t left = ch->c.len - ch->landed;
 		if (pc->st_len) {
 			size_t k = (size_t)MCS_MIN((uint64_t)pc->st_len, left);
-			copy_to_iov(g->iov, g->iovcnt, ch->voff + ch->landed, pc->st, k);
+			copy_to_iov(g->iov, g->iovcnt, ch->c.voff + ch->landed, pc->st, k);
 			st_consume(pc, k);
 			ch->landed += k;
 			left -= k;
@@ -431,7 +376,7 @@ static int rx_read(struct pconn *pc, struct ritem *items)
 		if (left) {
 			struct iovec v[17];
 			struct msghdr m = { .msg_iov = v };
-			int n = iov_slice(g->iov, g->iovcnt, ch->voff + ch->landed, MCS_MIN(left, (uint64_t)RECV_MAX),
+			int n = iov_slice(g->iov, g->iovcnt, ch->c.voff + ch->landed, MCS_MIN(left, (uint64_t)RECV_MAX),
 					  v, 16);
 			uint64_t span = 0;
 			for (int i = 0; i < n; i++)
@@ -439,7 +384,7 @@ static int rx_read(struct pconn *pc, struct ritem *items)
 			/* read ahead into the next answer's header, saving
 			 * a recv per chunk when chunks are small (only when
 			 * the iovecs hold the whole rest of this payload) */
-			if (ch->next && span == left) {
+			if (ch->c.next && span == left) {
 				v[n].iov_base = pc->st;
 				v[n].iov_len = sizeof(pc->st);
 				n++;
@@ -459,7 +404,7 @@ static int rx_read(struct pconn *pc, struct ritem *items)
 		}
 		if (it->fj < it->n_chunks && &it->chunks[it->fj] == ch)
 			frontier(it);
-		if (ch->landed == ch->len) {
+		if (ch->landed == ch->c.len) {
 			fifo_pop(pc);
 			frontier(it);
 		}
@@ -487,23 +432,23 @@ static int flush_out(struct pconn *pc)
 static void wait_answers(struct mcs_peers *p, struct ritem *items, struct peer_put *puts)
 {
 	size_t cap = 0;
-	for (struct pool *pl = p->pools; pl; pl = pl->next)
-		cap += POOL;
+	for (struct mcs_xfer_pool *pl = p->pools; pl; pl = pl->next)
+		cap += MCS_XFER_POOL;
 	struct pollfd *pf = calloc(cap ? cap : 1, sizeof(*pf));
 	struct pconn **pcs = calloc(cap ? cap : 1, sizeof(*pcs));
 	for (;;) {
 		size_t n = 0;
-		for (struct pool *pl = p->pools; pl; pl = pl->next)
-			for (int i = 0; i < POOL; i++) {
-				struct pconn *pc = pl->conns[i];
-				if (!pc || (!pc->head && pc->out_off >= pc->out.len))
+		for (struct mcs_xfer_pool *pl = p->pools; pl; pl = pl->next)
+			for (int i = 0; i < MCS_XFER_POOL; i++) {
+				struct pconn *pc = (struct pconn *)pl->links[i];
+				if (!pc || (!pc->link.head && pc->out_off >= pc->out.len))
 					continue;
 				if (!pf || !pcs) {
 					conn_fail(pc, items, puts, -ENOMEM);
 					continue;
 				}
 				pcs[n] = pc;
-				pf[n] = (struct pollfd){ .fd = pc->fd, .events = (short)((pc->head ? POLLIN : 0) |
+				pf[n] = (struct pollfd){ .fd = pc->fd, .events = (short)((pc->link.head ? POLLIN : 0) |
 										  (pc->out_off < pc->out.len ? POLLOUT : 0)) };
 				n++;
 			}
@@ -522,7 +467,7 @@ static void wait_answers(struct mcs_peers *p, struct ritem *items, struct peer_p
 					e = rx_read(pc, items);
 				} else {
 					int status = 0;
-					while (pc->head && (e = rx_header(pc, MCS_OP_DATA_WRITE, &status)) > 0) {
+					while (pc->link.head && (e = rx_header(pc, MCS_OP_DATA_WRITE, &status)) > 0) {
 						struct chunk *ch = fifo_pop(pc);
 						if (status < 0) {
 							if (puts[ch->item].status == 0)
@@ -532,7 +477,7 @@ static void wait_answers(struct mcs_peers *p, struct ritem *items, struct peer_p
 							break;
 						}
 					}
-					if (e == 0 && !pc->head && pc->st_len)
+					if (e == 0 && !pc->link.head && pc->st_len)
 						e = -EPROTO;
 				}
 			}
@@ -544,22 +489,16 @@ static void wait_answers(struct mcs_peers *p, struct ritem *items, struct peer_p
 	free(pcs);
 }
 
-/* Split the handles of rep for value bytes into chunks (NULL: just count). */
+/* Cut the handles of rep into chunks of item (NULL: just count them). */
 static size_t make_chunks(const struct mcs_replica *rep, size_t item, struct chunk *out)
 {
+	if (!out)
+		return mcs_xfer_count(rep->handles, rep->n_handles);
+	struct mcs_xfer_cut cu = mcs_xfer_cut_start(rep->handles, rep->n_handles);
+	struct mcs_xfer_chunk c;
 	size_t n = 0;
-	uint64_t voff = 0;
-	for (uint32_t h = 0; h < rep->n_handles; h++) {
-		const struct mcs_handle *hd = &rep->handles[h];
-		for (uint64_t off = 0; off < hd->len; off += CHUNK) {
-			if (out)
-				out[n] = (struct chunk){ .item = item, .voff = voff + off,
-							 .len = MCS_MIN(CHUNK, hd->len - off), .roff = hd->offset + off,
-							 .segment = hd->segment, .endpoint = hd->endpoint };
-			n++;
-		}
-		voff += hd->len;
-	}
+	while (mcs_xfer_cut_next(&cu, &c))
+		out[n++] = (struct chunk){ .c = c, .item = item };
 	return n;
 }
 
@@ -568,25 +507,21 @@ static int rep_reachable(struct mcs_peers *p, const struct peer_self *self, cons
 {
 	for (uint32_t h = 0; h < rep->n_handles; h++) {
 		const struct mcs_handle *hd = &rep->handles[h];
-		if (mcs_str_eq(hd->segment, self->segment))
-			continue;
-		struct pool *pl = pool_get(p, hd->endpoint);
-		if (!pl || pool_ready(p, pl) < 0)
+		if (!mcs_str_eq(hd->segment, self->segment) && !pick(p, hd->endpoint, MCS_XFER_ANY))
 			return PEER_UNREACHABLE;
 	}
 	return 0;
 }
 
-static bool self_range_ok(const struct peer_self *self, const struct chunk *ch)
+static bool on_self(const struct peer_self *self, const struct chunk *ch)
 {
-	return ch->roff <= self->size && ch->len <= self->size - ch->roff;
+	return mcs_str_eq(ch->c.hd->segment, self->segment);
 }
 
 static void encode_req(struct mcs_buf *b, uint16_t op, uint64_t req_id, const struct chunk *ch)
 {
-	struct mcs_data_req q = { .segment = ch->segment, .offset = ch->roff, .len = ch->len };
 	mcs_frame_begin(b, op, 0, 0, req_id);
-	mcs_enc_data_req(b, &q);
+	mcs_xfer_enc_req(b, &ch->c);
 	mcs_frame_end(b);
 }
 
@@ -624,17 +559,16 @@ int peer_read(struct mcs_peers *p, const struct peer_self *self, struct peer_get
 		struct ritem *it = &its[i];
 		for (size_t k = 0; k < it->n_chunks && items[i].status == 0; k++) {
 			struct chunk *ch = &it->chunks[k];
-			if (mcs_str_eq(ch->segment, self->segment)) {
-				if (!self_range_ok(self, ch)) {
+			if (on_self(self, ch)) {
+				if (!mcs_xfer_range_ok(ch->c.roff, ch->c.len, self->size)) {
 					item_fail(it, -EPROTO);
 					break;
 				}
-				copy_to_iov(items[i].iov, items[i].iovcnt, ch->voff, self->base + ch->roff, ch->len);
-				ch->landed = ch->len;
+				copy_to_iov(items[i].iov, items[i].iovcnt, ch->c.voff, self->base + ch->c.roff, ch->c.len);
+				ch->landed = ch->c.len;
 				continue;
 			}
-			struct pool *pl = pool_get(p, ch->endpoint);
-			struct pconn *pc = pl ? pool_pick(p, pl, true) : NULL;
+			struct pconn *pc = pick(p, ch->c.hd->endpoint, MCS_XFER_SPREAD);
 			if (!pc) {
 				item_fail(it, -ECONNRESET);
 				break;
@@ -652,9 +586,9 @@ int peer_read(struct mcs_peers *p, const struct peer_self *self, struct peer_get
 	}
 	if (r == 0) {
 		/* send what fits now; the rest goes as the sockets drain */
-		for (struct pool *pl = p->pools; pl; pl = pl->next)
-			for (int i = 0; i < POOL; i++) {
-				struct pconn *pc = pl->conns[i];
+		for (struct mcs_xfer_pool *pl = p->pools; pl; pl = pl->next)
+			for (int i = 0; i < MCS_XFER_POOL; i++) {
+				struct pconn *pc = (struct pconn *)pl->links[i];
 				int e = pc && pc->out.len ? flush_out(pc) : 0;
 				if (e < 0)
 					conn_fail(pc, its, NULL, e);
@@ -683,7 +617,7 @@ int peer_read(struct mcs_peers *p, const struct peer_self *self, struct peer_get
 struct target {
 	struct chunk *chunks;
 	size_t n_chunks, k;         /* k: the chunk being sent */
-	uint8_t hb[MCS_HDR_SIZE + MCS_NAME_MAX + 32];
+	uint8_t hb[MCS_XFER_REQ_MAX];
 	size_t hb_len, hb_off;      /* its frame, and how much of it left */
 	uint64_t sent;              /* payload bytes of chunk k sent */
 	bool started;
@@ -695,11 +629,11 @@ static int target_send(struct mcs_peers *p, const struct peer_self *self, struct
 {
 	while (n) {
 		struct chunk *ch = &t->chunks[t->k];
-		size_t take = (size_t)MCS_MIN((uint64_t)n, ch->voff + ch->len - voff);
-		if (mcs_str_eq(ch->segment, self->segment)) {
-			if (!self_range_ok(self, ch))
+		size_t take = (size_t)MCS_MIN((uint64_t)n, ch->c.voff + ch->c.len - voff);
+		if (on_self(self, ch)) {
+			if (!mcs_xfer_range_ok(ch->c.roff, ch->c.len, self->size))
 				return -EPROTO;
-			memcpy(self->base + ch->roff + (voff - ch->voff), src, take);
+			memcpy(self->base + ch->c.roff + (voff - ch->c.voff), src, take);
 			t->sent += take;
 		} else if (!ch->conn) {
 			return -ECONNRESET;
@@ -744,7 +678,7 @@ static int target_send(struct mcs_peers *p, const struct peer_self *self, struct
 		voff += take;
 		src += take;
 		n -= take;
-		if (t->sent == ch->len) {
+		if (t->sent == ch->c.len) {
 			t->k++;
 			t->sent = 0;
 			t->started = false;
@@ -788,11 +722,10 @@ int peer_write(struct mcs_peers *p, const struct peer_self *self, struct peer_pu
 			 * value order anyway, and answers stay in order */
 			for (size_t k = 0; k < t->n_chunks && it->status == 0; k++) {
 				struct chunk *ch = &t->chunks[k];
-				if (mcs_str_eq(ch->segment, self->segment))
+				if (on_self(self, ch))
 					continue;
 				/* chosen now, queued when its frame starts */
-				struct pool *pl = pool_get(p, ch->endpoint);
-				ch->conn = pl ? pool_pick(p, pl, false) : NULL;
+				ch->conn = pick(p, ch->c.hd->endpoint, MCS_XFER_EXISTING);
 				if (!ch->conn)
 					it->status = -ECONNRESET;
 			}

@@ -14,6 +14,7 @@
 #include "common/util.h"
 #include "libmcstore/internal.h"
 #include "libmcstore/peer.h"
+#include "xfer/xfer.h"
 
 static int buf_alloc(struct mcs_client *c, uint64_t size, struct ubuf **ret)
 {
@@ -99,32 +100,10 @@ struct ubuf *buf_containing(struct mcs_client *c, const void *p, uint64_t len)
 {
 	for (struct ubuf *b = c->bufs; b; b = b->next) {
 		uintptr_t base = (uintptr_t)b->seg.base, at = (uintptr_t)p;
-		if (at >= base && at - base <= b->seg.size && len <= b->seg.size - (at - base))
+		if (at >= base && mcs_xfer_range_ok(at - base, len, b->seg.size))
 			return b;
 	}
 	return NULL;
-}
-
-/* The pieces of rep's buffers that hold value bytes [off, off+len). */
-static uint32_t slice_handles(const struct mcs_replica *rep, uint64_t off, uint64_t len, struct mcs_handle *out)
-{
-	uint32_t n = 0;
-	uint64_t pos = 0;
-	for (uint32_t h = 0; h < rep->n_handles && len > 0; h++) {
-		const struct mcs_handle *hd = &rep->handles[h];
-		if (off < pos + hd->len) {
-			uint64_t skip = off > pos ? off - pos : 0;
-			uint64_t take = MCS_MIN(hd->len - skip, len);
-			out[n] = *hd;
-			out[n].offset += skip;
-			out[n].len = take;
-			n++;
-			off += take;
-			len -= take;
-		}
-		pos += hd->len;
-	}
-	return n;
 }
 
 int transfer(struct mcs_client *c, uint16_t op, const struct mcs_replica *const *reps, unsigned n_reps,
@@ -138,7 +117,7 @@ int transfer(struct mcs_client *c, uint16_t op, const struct mcs_replica *const 
 			return -ENOMEM;
 		struct mcs_transfer_req q = { .buf_id = b->id, .buf_off = buf_off };
 		q.handles = hs;
-		q.n_handles = slice_handles(reps[i], off, len, hs);
+		q.n_handles = mcs_xfer_window(reps[i]->handles, reps[i]->n_handles, off, len, hs);
 		mcs_frame_begin(&c->out, op, 0, 0, c->next_req++);
 		mcs_enc_transfer_req(&c->out, &q);
 		int r = mcs_frame_end(&c->out);

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mcstored's local clients (clients.c): processes on this node that connect
+ * to the unix socket. It uses the data path for their transfers and
+ * buffers and the master link for their metadata requests; both answer it
+ * through the callbacks it gives them.
+ */
+#ifndef MCS_DAEMON_CLIENTS_H
+#define MCS_DAEMON_CLIENTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon/data.h"
+#include "daemon/master_link.h"
+#include "daemon/opts.h"
+#include "proto/proto.h"
+#include "shm/shm.h"
+#include "uring/loop.h"
+
+struct client;
+
+struct node_clients {
+	struct mcs_loop *loop;
+	const struct node_opts *o;
+	const struct mcs_segment *seg;
+	struct node_data *data;
+	struct node_master *master;
+	bool listening;
+	bool closing;              /* no client is accepted any more */
+	struct client *list;
+	uint64_t n_clients;
+	uint64_t relayed;          /* client requests relayed to the master */
+	struct mcs_buf scratch;
+};
+
+void node_clients_init(struct node_clients *cs, struct mcs_loop *loop, const struct node_opts *o,
+		       const struct mcs_segment *seg, struct node_data *data, struct node_master *master);
+/* Listen on --socket: from now on a connection means a node that serves. */
+int node_clients_listen(struct node_clients *cs);
+/* The master connection is gone: everything it held for clients is gone too. */
+void node_clients_master_lost(struct node_clients *cs);
+/* Shutting down: remove the socket, close every client, accept none. */
+void node_clients_stop(struct node_clients *cs);
+/* After the loop is gone (and every client with it). */
+void node_clients_free(struct node_clients *cs);
+
+#endif
