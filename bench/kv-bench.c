@@ -21,8 +21,6 @@
  *   RESULT backend=B op=O size=S clients=N ops_per_s=X gbps=X p50_us=X p99_us=X
  * It judges nothing; a backend not built in prints "RESULT ... unavailable".
  */
-#include "config.h"
-
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <netinet/in.h>

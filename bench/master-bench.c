@@ -262,7 +262,7 @@ static void add_req(struct conn *c, uint16_t op, uint64_t key_idx)
 	}
 	}
 	if (mcs_frame_end(&c->out) < 0)
-		die("cannot encode a request: %s", mcs_strerror(c->out.err));
+		die("cannot encode a request: %s", mcs_status_text(c->out.err));
 	c->ops[c->win_n++] = op;
 }
 
@@ -367,7 +367,7 @@ static void verify(uint16_t op, const uint8_t *body, uint32_t len)
 	} else if (len)
 		die("%s answered with a %u-byte body", mcs_op_name(op), len);
 	if (r < 0)
-		die("cannot decode a %s answer: %s", mcs_op_name(op), mcs_strerror(r));
+		die("cannot decode a %s answer: %s", mcs_op_name(op), mcs_status_text(r));
 	B.verified++;
 }
 
@@ -395,7 +395,7 @@ static void conn_read(struct conn *c, bool is_node)
 		struct mcs_hdr h;
 		int r = mcs_hdr_decode(c->in + off, MCS_DEFAULT_MAX_BODY, &h);
 		if (r < 0)
-			die("bad frame from the master: %s", mcs_strerror(r));
+			die("bad frame from the master: %s", mcs_status_text(r));
 		if (c->in_len - off - MCS_HDR_SIZE < h.body_len)
 			break;
 		const uint8_t *body = c->in + off + MCS_HDR_SIZE;
@@ -404,7 +404,7 @@ static void conn_read(struct conn *c, bool is_node)
 			die("the master sent a request (%s)", mcs_op_name(h.opcode));
 		if (is_node) {
 			if (h.status < 0)
-				die("the master refused %s: %s", mcs_op_name(h.opcode), mcs_strerror(h.status));
+				die("the master refused %s: %s", mcs_op_name(h.opcode), mcs_status_text(h.status));
 			c->answers++;
 			continue;
 		}
@@ -439,7 +439,7 @@ static void node_send(struct conn *c, uint16_t op, const void *msg)
 	else
 		mcs_enc_heartbeat_req(&c->out, msg);
 	if (mcs_frame_end(&c->out) < 0)
-		die("cannot encode %s: %s", mcs_op_name(op), mcs_strerror(c->out.err));
+		die("cannot encode %s: %s", mcs_op_name(op), mcs_status_text(c->out.err));
 	write_all(c, c->out.p, c->out.len);
 }
 
@@ -569,7 +569,7 @@ static void run(enum phase ph, uint64_t seconds_ms)
 	fflush(stdout);
 	if (B.errors)
 		fprintf(stderr, "master-bench: %s: %llu errors, the first on %s: %s\n", phase_names[ph],
-			(unsigned long long)B.errors, mcs_op_name(B.first_err_op), mcs_strerror(B.first_err));
+			(unsigned long long)B.errors, mcs_op_name(B.first_err_op), mcs_status_text(B.first_err));
 }
 
 /* ---- starting a master ------------------------------------------------- */

@@ -4,8 +4,6 @@
  * format). The file is parsed in one piece, in place: each entry's key
  * and value point into a private copy of the text.
  */
-#include "config.h"
-
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>

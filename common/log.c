@@ -61,7 +61,7 @@ static void vlog(int level, int err, const char *fmt, va_list ap)
 	/* expand %m ourselves: err may be an mcstore status, not an errno */
 	while (*in && o + 1 < sizeof(expanded)) {
 		if (in[0] == '%' && in[1] == 'm') {
-			const char *s = mcs_strerror(err ? -abs(err) : -errno);
+			const char *s = mcs_status_text(err ? -abs(err) : -errno);
 			for (; *s && o + 1 < sizeof(expanded); s++) {
 				if (*s == '%' && o + 2 < sizeof(expanded))
 					expanded[o++] = '%';

@@ -15,7 +15,7 @@ int mcs_log_level(void);
 /* Parse "err|warning|notice|info|debug"; -EINVAL otherwise. */
 int mcs_log_parse_level(const char *s);
 /* Logs and returns -abs(err) so callers can write return log_error_errno(r, ...).
- * "%m" in fmt is replaced by strerror(err) / mcs_strerror(err). */
+ * "%m" in fmt is replaced by strerror(err) / mcs_status_text(err). */
 int mcs_log_errno(int level, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void mcs_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -4,8 +4,6 @@
  * scraper at a time, and the latest page rendered by the loop thread.
  * See metrics.h for why this is a thread and not part of the loop.
  */
-#include "config.h"
-
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -43,7 +41,6 @@ struct mcs_metrics {
 	char *draft;
 	size_t draft_len;
 };
-
 
 static void write_all(int fd, const char *p, size_t n)
 {

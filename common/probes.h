@@ -48,8 +48,6 @@
 #ifndef MCS_PROBES_H
 #define MCS_PROBES_H
 
-#include "config.h"
-
 #if defined(HAVE_SYS_SDT_H) && !defined(MCS_NO_PROBES)
 #include <sys/sdt.h>
 #define MCS_PROBE1(n, a) DTRACE_PROBE1(mcstore, n, a)

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "mcstore.h"
 
 static const struct {
 	int err;
@@ -30,7 +29,7 @@ static const struct {
 	{ ESRCH, "no such hold" },
 };
 
-MCS_EXPORT const char *mcs_strerror(int status)
+const char *mcs_status_text(int status)
 {
 	if (status == 0)
 		return "success";

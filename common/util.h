@@ -16,11 +16,15 @@
 #define MCS_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define MCS_ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))
 #define MCS_UNUSED __attribute__((unused))
-#define MCS_EXPORT __attribute__((visibility("default")))
 #define mcs_likely(x) __builtin_expect(!!(x), 1)
 #define mcs_unlikely(x) __builtin_expect(!!(x), 0)
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
+
+/* mcstore's words for a status (0 or a negated errno): "no such key" for
+ * -ENOENT, the system's strerror for errnos mcstore gives no meaning of its
+ * own.  libmcstore exports it to applications as mcs_strerror(). */
+const char *mcs_status_text(int status);
 
 static inline void mcs_freep(void *p) { free(*(void **)p); }
 static inline void mcs_closep(int *fd)

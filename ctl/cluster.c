@@ -3,8 +3,6 @@
  * mcstorectl's cluster commands: stat, locate, keys, health. Text for
  * people by default; --json (json-c) for scripts, with sizes in bytes.
  */
-#include "config.h"
-
 #include <json-c/json.h>
 #include <stddef.h>
 #include <stdlib.h>

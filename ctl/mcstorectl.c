@@ -7,8 +7,6 @@
  * Exit status: 0 success, 1 not found (or unhealthy), 2 usage error, 3 any
  * other error.
  */
-#include "config.h"
-
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>

@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* mcstorectl's object commands: put, get, exists, rm, rm-all. */
-#include "config.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>

@@ -11,8 +11,6 @@
  * once attached each hit is a uprobe trap, which is what the overhead
  * figures in the issue report measure.
  */
-#include "config.h"
-
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>

@@ -12,8 +12,6 @@
  * Below it are the master link and the data path, which it calls; they
  * answer through the callbacks it hands them (master_reply, transfer_done).
  */
-#include "config.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,7 +375,7 @@ static void on_client_close(struct mcs_conn *c, int err, void *userdata)
 	struct client *cl = userdata;
 	struct node_clients *cs = cl->cs;
 	if (err < 0)
-		log_debug("client pid %u: connection closed: %s", cl->pid, mcs_strerror(err));
+		log_debug("client pid %u: connection closed: %s", cl->pid, mcs_status_text(err));
 	node_master_forget(cs->master, cl);
 	node_data_forget(cs->data, cl);
 	while (cl->bufs) {

@@ -21,8 +21,6 @@
  * Peers are trusted (a cluster network): any node may read or write any
  * byte of a segment it names; bounds are checked, identity is not.
  */
-#include "config.h"
-
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -125,7 +123,7 @@ static int on_server_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 		if (r < 0) {
 			/* the payload that follows cannot be skipped safely
 			 * without its length: answer and hang up */
-			log_warning("refusing a DATA_WRITE from a peer: %s", mcs_strerror(r));
+			log_warning("refusing a DATA_WRITE from a peer: %s", mcs_status_text(r));
 			rh.status = r;
 			mcs_conn_send(c, &rh, NULL, 0, -1);
 			return r;
@@ -144,7 +142,7 @@ static int on_server_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 static void on_server_close(struct mcs_conn *c, int err, void *userdata)
 {
 	if (err < 0)
-		log_debug("data connection from a peer closed: %s", mcs_strerror(err));
+		log_debug("data connection from a peer closed: %s", mcs_status_text(err));
 	free(userdata);
 }
 
@@ -247,7 +245,7 @@ static void on_peer_close(struct mcs_conn *c, int err, void *userdata)
 	struct chunk *ch;
 	if (err < 0)
 		log_info("data connection to %s closed: %s", endpoint_of(pc) ? endpoint_of(pc) : "a peer",
-			 mcs_strerror(err));
+			 mcs_status_text(err));
 	while ((ch = pop_chunk(pc)))
 		chunk_finish(ch, err < 0 ? err : -ECONNRESET);
 	mcs_xfer_leave(&pc->link);
@@ -374,7 +372,7 @@ int node_data_transfer(struct node_data *d, uint16_t opcode, uint64_t req_id, co
 
 	t->err = transfer_start(d, t, q, (uint8_t *)buf->base + q->buf_off);
 	if (t->err)
-		log_debug("transfer for a client failed to start: %s", mcs_strerror(t->err));
+		log_debug("transfer for a client failed to start: %s", mcs_status_text(t->err));
 	transfer_put(t);
 	return 0;
 }

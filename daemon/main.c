@@ -6,8 +6,6 @@
  * wires the parts together; it is here that the client socket opens, once
  * the segment is mounted.
  */
-#include "config.h"
-
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>

@@ -9,8 +9,6 @@
  * forged answer can never be matched to the wrong request. Each pending
  * request carries the callback its sender gave for the answer.
  */
-#include "config.h"
-
 #include <errno.h>
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -279,7 +277,7 @@ static void on_master_close(struct mcs_conn *c, int err, void *userdata)
 	mcs_notify_status("master %s:%u lost, reconnecting", m->host, m->port);
 	if (was_mounted)
 		log_warning("lost the master %s:%u (%s); segment unmounted there, reconnecting", m->host, m->port,
-			    err ? mcs_strerror(err) : "closed");
+			    err ? mcs_status_text(err) : "closed");
 	schedule_reconnect(m);
 }
 
@@ -301,7 +299,7 @@ static void log_connect_failure(struct node_master *m, int err, const char *why)
 	if (why)
 		snprintf(reason, sizeof(reason), "cannot resolve \"%s\": %s", m->host, why);
 	else
-		snprintf(reason, sizeof(reason), "%s", mcs_strerror(err));
+		snprintf(reason, sizeof(reason), "%s", mcs_status_text(err));
 	if (k == 0)
 		log_info("waiting for master %s:%u (%s); retrying every %d ms", m->host, m->port, reason,
 			 RECONNECT_MS);

@@ -6,8 +6,6 @@
  * Rendered on the loop thread every MCS_METRICS_PUBLISH_MS, served by the
  * metrics thread (common/metrics.h).
  */
-#include "config.h"
-
 #include <string.h>
 #include <time.h>
 
@@ -87,7 +85,7 @@ static void health(const struct node_metrics *nm)
 		if (m->why)
 			snprintf(why, sizeof(why), "cannot resolve \"%s\": %s", m->host, m->why);
 		else
-			snprintf(why, sizeof(why), "%s", m->err ? mcs_strerror(m->err) : "the master closed the connection");
+			snprintf(why, sizeof(why), "%s", m->err ? mcs_status_text(m->err) : "the master closed the connection");
 		mcs_metrics_health(nm->m, false,
 				   "master %s unreachable since %s (%.0f s, last error: %s); segment \"%s\" not mounted",
 				   master, utc_ago(ago, when, sizeof(when)), (double)ago / 1000.0, why, seg);

@@ -6,8 +6,6 @@
  * they return is allocated in one piece and read through accessors, so the
  * structs can grow.
  */
-#include "config.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -7,8 +7,6 @@
  * every GET_REPLICAS, copy the local replicas, then bring every remote one
  * in one pipelined read.
  */
-#include "config.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -5,8 +5,6 @@
  * (views hold one each), and the check that a call comes from the process
  * that made the handle.
  */
-#include "config.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +18,8 @@
 #include "libmcstore/peer.h"
 
 MCS_EXPORT const char *mcs_version(void) { return LIBMCSTORE_VERSION; }
+
+MCS_EXPORT const char *mcs_strerror(int status) { return mcs_status_text(status); }
 
 /* HELLO: the segment's memfd and what the daemon says of itself. */
 static int hello(struct mcs_client *c)

@@ -43,6 +43,9 @@
 #include "proto/proto.h"
 #include "shm/shm.h"
 
+/* The library exports what libmcstore.sym names, and only what is marked so. */
+#define MCS_EXPORT __attribute__((visibility("default")))
+
 /* the piece copies and hashes go by: fits in L2 */
 #define CHUNK (256u << 10)
 

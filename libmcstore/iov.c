@@ -4,8 +4,6 @@
  * (before this process touches the memory they name); walking a value over
  * the caller's iovecs and a replica over its buffers in the mapped segment.
  */
-#include "config.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -4,8 +4,6 @@
  * writing frames, reading them through a per-link read-ahead, round trips
  * and pipelines matched by request id. See internal.h.
  */
-#include "config.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

@@ -6,8 +6,6 @@
  * request than through the daemon, which relays otherwise. The master, like
  * the daemon, undoes what a link left (pending puts, holds) when it closes.
  */
-#include "config.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>

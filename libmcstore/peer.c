@@ -24,8 +24,6 @@
  * replica. An idle pooled connection that the peer closed meanwhile is
  * noticed before use and replaced.
  */
-#include "config.h"
-
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>

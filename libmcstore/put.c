@@ -6,8 +6,6 @@
  * value's hash; PUT_REVOKE on any failure. Batches pipeline every PUT_START,
  * then every PUT_END.
  */
-#include "config.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

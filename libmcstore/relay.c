@@ -5,8 +5,6 @@
  * reach): buffers shared with the daemon (BUF_ALLOC memfds: the staging
  * buffer and mcs_buffer_alloc()'s), and FETCH / PUSH requests naming them.
  */
-#include "config.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>

@@ -8,8 +8,6 @@
  * hash it later, without the handle's lock. A view holds a reference on
  * its handle, and remembers the link its hold was taken on.
  */
-#include "config.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -9,8 +9,6 @@
  * in slices (mcs_store_evict_step). Eviction moves no data: it drops the
  * object and returns its space.
  */
-#include "config.h"
-
 #include "common/probes.h"
 #include "master/evict.h"
 #include "master/tables.h"

@@ -5,8 +5,6 @@
  * where to write and where to read. One io_uring loop on one thread serves
  * every connection; requests are answered in the order they arrive.
  */
-#include "config.h"
-
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -87,9 +85,9 @@ static void on_close(struct mcs_conn *c, int err, void *userdata)
 	/* a client that closes with an answer unread (a RELEASE is not
 	 * waited for) resets the connection: a normal end, not news */
 	if (err < 0 && err != -ECONNRESET && err != -EPIPE)
-		log_info("connection from %s closed: %s", p->name, mcs_strerror(err));
+		log_info("connection from %s closed: %s", p->name, mcs_status_text(err));
 	else
-		log_debug("connection from %s closed%s%s", p->name, err ? ": " : "", err ? mcs_strerror(err) : "");
+		log_debug("connection from %s closed%s%s", p->name, err ? ": " : "", err ? mcs_status_text(err) : "");
 	uint64_t before = mcs_store_n_objects(p->m->store);
 	bool owned = conn_owns_segment(p->m, c);
 	mcs_store_drop_owner(p->m->store, c);
@@ -225,7 +223,6 @@ static void on_watchdog(struct mcs_timer *t, void *userdata)
 {
 	mcs_notify_watchdog();
 }
-
 
 /* Everything between the options and the loop: the store, the loop, the
  * listening socket, the timers, the metrics. 0, or a negative errno after

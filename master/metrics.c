@@ -5,8 +5,6 @@
  * state: size, use, and how long since its node was last heard). main.c
  * publishes the /health line beside it.
  */
-#include "config.h"
-
 #include <string.h>
 
 #include "common/metrics.h"

@@ -3,8 +3,6 @@
  * The master's options: one table, one setter that checks a value whether
  * it comes from the command line or from master.conf (common/conf.h).
  */
-#include "config.h"
-
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>

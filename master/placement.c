@@ -8,8 +8,6 @@
  * max_buffer, is striped over several buffers and segments. When the
  * space is not there, the put evicts what it needs and tries again.
  */
-#include "config.h"
-
 #include "master/evict.h"
 #include "master/placement.h"
 #include "master/tables.h"

@@ -5,8 +5,6 @@
  * m->out; it returns 0 or a status, and may give a refusal a detail.
  * master_handle() sends the answer, in the order requests arrive.
  */
-#include "config.h"
-
 #include "common/log.h"
 #include "common/util.h"
 #include "master/requests.h"
@@ -287,7 +285,7 @@ int master_handle(struct peer *p, struct mcs_conn *c, const struct mcs_hdr *h, c
 	};
 	int r = dispatch(&q, h->opcode);
 	if (r == -EPROTO || r == -ENAMETOOLONG || r == -EMSGSIZE)
-		log_debug("malformed %s from %s: %s", mcs_op_name(h->opcode), p->name, mcs_strerror(r));
+		log_debug("malformed %s from %s: %s", mcs_op_name(h->opcode), p->name, mcs_status_text(r));
 	if (r < 0) {
 		mcs_buf_reset(&m->out);
 		if (q.has_detail)

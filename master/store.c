@@ -9,8 +9,6 @@
  * has a handful to a few thousand of them, and only allocation and
  * unmount walk it.
  */
-#include "config.h"
-
 #include <xxhash.h>
 
 #include "common/probes.h"

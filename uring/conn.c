@@ -191,7 +191,7 @@ static void conn_on_recv(struct mcs_stream *s, size_t n)
 		mcs_stream_close(s, r);
 }
 
-MCS_EXPORT int mcs_conn_recv_into(struct mcs_conn *c, void *dest, size_t len, mcs_io_done_fn done, void *arg)
+int mcs_conn_recv_into(struct mcs_conn *c, void *dest, size_t len, mcs_io_done_fn done, void *arg)
 {
 	if (!c || !conn_live(c))
 		return -EPIPE;
@@ -213,7 +213,7 @@ MCS_EXPORT int mcs_conn_recv_into(struct mcs_conn *c, void *dest, size_t len, mc
 
 /* ---- send ------------------------------------------------------------------- */
 
-MCS_EXPORT int mcs_conn_send(struct mcs_conn *c, const struct mcs_hdr *h, const void *body, size_t len, int fd)
+int mcs_conn_send(struct mcs_conn *c, const struct mcs_hdr *h, const void *body, size_t len, int fd)
 {
 	if (!c || !conn_live(c))
 		return -EPIPE;
@@ -246,7 +246,7 @@ MCS_EXPORT int mcs_conn_send(struct mcs_conn *c, const struct mcs_hdr *h, const 
 	return 0;
 }
 
-MCS_EXPORT int mcs_conn_send_raw(struct mcs_conn *c, const void *data, size_t len)
+int mcs_conn_send_raw(struct mcs_conn *c, const void *data, size_t len)
 {
 	if (!c || !conn_live(c))
 		return -EPIPE;
@@ -262,7 +262,7 @@ MCS_EXPORT int mcs_conn_send_raw(struct mcs_conn *c, const void *data, size_t le
 	return 0;
 }
 
-MCS_EXPORT int mcs_conn_send_ref(struct mcs_conn *c, const void *p, size_t len, mcs_io_done_fn done, void *arg)
+int mcs_conn_send_ref(struct mcs_conn *c, const void *p, size_t len, mcs_io_done_fn done, void *arg)
 {
 	if (!c || !conn_live(c))
 		return -EPIPE;
@@ -360,7 +360,7 @@ static void conn_discard(struct mcs_conn *c)
 	free(c);
 }
 
-MCS_EXPORT int mcs_loop_add_conn(struct mcs_loop *l, int fd, const struct mcs_conn_ops *ops, void *userdata,
+int mcs_loop_add_conn(struct mcs_loop *l, int fd, const struct mcs_conn_ops *ops, void *userdata,
 				 struct mcs_conn **ret)
 {
 	if (!l || fd < 0 || !ops || !ops->on_frame) {
@@ -384,7 +384,7 @@ MCS_EXPORT int mcs_loop_add_conn(struct mcs_loop *l, int fd, const struct mcs_co
 	return 0;
 }
 
-MCS_EXPORT int mcs_loop_connect(struct mcs_loop *l, const struct sockaddr *sa, socklen_t salen, unsigned timeout_ms,
+int mcs_loop_connect(struct mcs_loop *l, const struct sockaddr *sa, socklen_t salen, unsigned timeout_ms,
 				const struct mcs_conn_ops *ops, void *userdata, struct mcs_conn **ret)
 {
 	if (!l || !sa || salen < sizeof(sa_family_t) || salen > sizeof(struct sockaddr_storage) || !ops ||
@@ -430,7 +430,7 @@ static void conn_accepted(struct mcs_loop *l, int fd, void *arg)
 	(void)mcs_loop_add_conn(l, fd, ops, ud, NULL);  /* closes fd on failure */
 }
 
-MCS_EXPORT int mcs_loop_listen(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, void *userdata)
+int mcs_loop_listen(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, void *userdata)
 {
 	if (!l || listen_fd < 0 || !fn) {
 		if (listen_fd >= 0)
@@ -446,25 +446,25 @@ MCS_EXPORT int mcs_loop_listen(struct mcs_loop *l, int listen_fd, mcs_accept_fn 
 	return mcs_listener_add(l, listen_fd, conn_accepted, a, free);  /* takes listen_fd and a */
 }
 
-MCS_EXPORT void mcs_conn_close(struct mcs_conn *c)
+void mcs_conn_close(struct mcs_conn *c)
 {
 	if (c)
 		mcs_stream_close(&c->s, 0);
 }
 
-MCS_EXPORT bool mcs_conn_is_closed(const struct mcs_conn *c)
+bool mcs_conn_is_closed(const struct mcs_conn *c)
 {
 	return !c || !conn_live(c);
 }
 
-MCS_EXPORT struct mcs_conn *mcs_conn_ref(struct mcs_conn *c)
+struct mcs_conn *mcs_conn_ref(struct mcs_conn *c)
 {
 	if (c)
 		c->refs++;
 	return c;
 }
 
-MCS_EXPORT struct mcs_conn *mcs_conn_unref(struct mcs_conn *c)
+struct mcs_conn *mcs_conn_unref(struct mcs_conn *c)
 {
 	if (!c || --c->refs > 0)
 		return NULL;
@@ -474,8 +474,8 @@ MCS_EXPORT struct mcs_conn *mcs_conn_unref(struct mcs_conn *c)
 	return NULL;
 }
 
-MCS_EXPORT void *mcs_conn_userdata(const struct mcs_conn *c) { return c->userdata; }
-MCS_EXPORT void mcs_conn_set_userdata(struct mcs_conn *c, void *userdata) { c->userdata = userdata; }
-MCS_EXPORT int mcs_conn_fd(const struct mcs_conn *c) { return c->s.fd; }
-MCS_EXPORT struct mcs_loop *mcs_conn_loop(const struct mcs_conn *c) { return c->s.loop; }
-MCS_EXPORT size_t mcs_conn_pending_bytes(const struct mcs_conn *c) { return c->q.bytes; }
+void *mcs_conn_userdata(const struct mcs_conn *c) { return c->userdata; }
+void mcs_conn_set_userdata(struct mcs_conn *c, void *userdata) { c->userdata = userdata; }
+int mcs_conn_fd(const struct mcs_conn *c) { return c->s.fd; }
+struct mcs_loop *mcs_conn_loop(const struct mcs_conn *c) { return c->s.loop; }
+size_t mcs_conn_pending_bytes(const struct mcs_conn *c) { return c->q.bytes; }

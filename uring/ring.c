@@ -74,7 +74,7 @@ static int wait_and_reap(struct mcs_loop *l)
 	return 0;
 }
 
-MCS_EXPORT int mcs_loop_new(const struct mcs_loop_opts *opts, struct mcs_loop **ret)
+int mcs_loop_new(const struct mcs_loop_opts *opts, struct mcs_loop **ret)
 {
 	if (!ret)
 		return -EINVAL;
@@ -124,7 +124,7 @@ MCS_EXPORT int mcs_loop_new(const struct mcs_loop_opts *opts, struct mcs_loop **
 	return 0;
 }
 
-MCS_EXPORT int mcs_loop_run(struct mcs_loop *l)
+int mcs_loop_run(struct mcs_loop *l)
 {
 	int r = 0;
 
@@ -149,13 +149,13 @@ MCS_EXPORT int mcs_loop_run(struct mcs_loop *l)
 	return r < 0 ? r : l->exit_code;
 }
 
-MCS_EXPORT void mcs_loop_exit(struct mcs_loop *l, int code)
+void mcs_loop_exit(struct mcs_loop *l, int code)
 {
 	l->exit_requested = true;
 	l->exit_code = code;
 }
 
-MCS_EXPORT struct mcs_loop *mcs_loop_free(struct mcs_loop *l)
+struct mcs_loop *mcs_loop_free(struct mcs_loop *l)
 {
 	if (!l)
 		return NULL;

@@ -114,7 +114,7 @@ static void sigsrc_close(struct mcs_source *src)
 		sigsrc_release(s);
 }
 
-MCS_EXPORT int mcs_loop_add_signals(struct mcs_loop *l, const sigset_t *set, mcs_signal_fn fn, void *userdata)
+int mcs_loop_add_signals(struct mcs_loop *l, const sigset_t *set, mcs_signal_fn fn, void *userdata)
 {
 	if (!l || !set || !fn)
 		return -EINVAL;

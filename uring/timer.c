@@ -87,7 +87,7 @@ static void timer_close(struct mcs_source *src)
 	mcs_timer_free(MCS_CONTAINER_OF(src, struct mcs_timer, src));
 }
 
-MCS_EXPORT int mcs_loop_add_timer(struct mcs_loop *l, uint64_t first_ms, uint64_t interval_ms, mcs_timer_fn fn,
+int mcs_loop_add_timer(struct mcs_loop *l, uint64_t first_ms, uint64_t interval_ms, mcs_timer_fn fn,
 				  void *userdata, struct mcs_timer **ret)
 {
 	if (!l || !fn)
@@ -117,7 +117,7 @@ MCS_EXPORT int mcs_loop_add_timer(struct mcs_loop *l, uint64_t first_ms, uint64_
 	return 0;
 }
 
-MCS_EXPORT void mcs_timer_free(struct mcs_timer *t)
+void mcs_timer_free(struct mcs_timer *t)
 {
 	if (!t || t->freed)
 		return;

@@ -3,8 +3,6 @@
  * Transfer planning (see xfer.h): chunks, ranges, the per-endpoint pools of
  * links and their FIFOs, the DATA_* request body.
  */
-#include "config.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -71,7 +71,7 @@ void run_until(struct mcs_loop *l, pred_fn pred, void *arg)
 	int r = mcs_loop_run(l);
 	mcs_timer_free(tick);
 	mcs_timer_free(deadline);
-	ck_assert_msg(r == 0, "run_until: %s", mcs_strerror(r));
+	ck_assert_msg(r == 0, "run_until: %s", mcs_status_text(r));
 	ck_assert(pred(arg));
 }
 

@@ -603,7 +603,7 @@ void encode_body(const struct sample *s, struct mcs_buf *b)
 {
 	mcs_buf_init(b);
 	mcs_msgs[s->type].enc(b, s->msg);
-	ck_assert_msg(b->err == 0, "%s: encoder failed: %s", mcs_msgs[s->type].name, mcs_strerror(b->err));
+	ck_assert_msg(b->err == 0, "%s: encoder failed: %s", mcs_msgs[s->type].name, mcs_status_text(b->err));
 }
 
 /* Decode with every check a decoder owes its caller: on failure *ret is
@@ -658,7 +658,7 @@ size_t expect_dec(unsigned type, const struct mcs_buf *b, int want)
 	 * re-encoding. Failure cases only allocate the struct. */
 	used = alloc_bytes - before;
 	free(p);
-	ck_assert_msg(rc == want, "%s: got %d (%s), want %d (%s)", mcs_msgs[type].name, rc, mcs_strerror(rc),
-		      want, mcs_strerror(want));
+	ck_assert_msg(rc == want, "%s: got %d (%s), want %d (%s)", mcs_msgs[type].name, rc, mcs_status_text(rc),
+		      want, mcs_status_text(want));
 	return used >= mcs_msgs[type].size ? used - mcs_msgs[type].size : used;
 }

@@ -226,8 +226,8 @@ START_TEST(test_strerror_words)
 		{ -EINVAL, "Invalid argument" }, /* the system's words fit */
 	};
 	for (size_t i = 0; i < MCS_ARRAY_SIZE(cases); i++)
-		ck_assert_str_eq(mcs_strerror(cases[i].status), cases[i].words);
-	ck_assert_str_eq(mcs_strerror(0), "success");
+		ck_assert_str_eq(mcs_status_text(cases[i].status), cases[i].words);
+	ck_assert_str_eq(mcs_status_text(0), "success");
 }
 END_TEST
 
@@ -236,13 +236,13 @@ START_TEST(test_strerror_other)
 	/* any other errno: the system's words (in English, whatever the locale) */
 	static const int other[] = { ECONNREFUSED, EACCES, ENOMEM, EPIPE, ECHILD, EMFILE };
 	for (size_t i = 0; i < MCS_ARRAY_SIZE(other); i++)
-		ck_assert_str_eq(mcs_strerror(-other[i]), strerrordesc_np(other[i]));
-	ck_assert_str_eq(mcs_strerror(-ECONNREFUSED), "Connection refused");
+		ck_assert_str_eq(mcs_status_text(-other[i]), strerrordesc_np(other[i]));
+	ck_assert_str_eq(mcs_status_text(-ECONNREFUSED), "Connection refused");
 	/* not a status: positive, below -4095, or an errno without a name */
-	ck_assert_str_eq(mcs_strerror(1), "unknown status");
-	ck_assert_str_eq(mcs_strerror(-4096), "unknown status");
-	ck_assert_str_eq(mcs_strerror(-4000), "unknown status");
-	ck_assert_str_eq(mcs_strerror(-2147483647 - 1), "unknown status");
+	ck_assert_str_eq(mcs_status_text(1), "unknown status");
+	ck_assert_str_eq(mcs_status_text(-4096), "unknown status");
+	ck_assert_str_eq(mcs_status_text(-4000), "unknown status");
+	ck_assert_str_eq(mcs_status_text(-2147483647 - 1), "unknown status");
 }
 END_TEST
 

@@ -63,7 +63,7 @@ static void check_roundtrip(const struct sample *s, uint16_t opcode)
 	ck_assert_ptr_nonnull(m);
 	memset(m, 0xa5, t->size);
 	rc = t->dec(body, h.body_len, m);
-	ck_assert_msg(rc == 0, "%s: decode failed: %s", t->name, mcs_strerror(rc));
+	ck_assert_msg(rc == 0, "%s: decode failed: %s", t->name, mcs_status_text(rc));
 	ck_assert_msg(msg_eq[s->type](s->msg, m), "%s: decoded message differs", t->name);
 	t->free(m);
 	free(m);

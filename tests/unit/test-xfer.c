@@ -4,8 +4,6 @@
  * checks, the DATA_* request body and the read answer check, the FIFO of a
  * link and the choice of a link in a pool (with fake connections).
  */
-#include "config.h"
-
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
