@@ -33,7 +33,7 @@ struct tracked {
 struct client {
 	struct node_clients *cs;
 	struct mcs_conn *conn;
-	struct client *next, **pprev;
+	struct mcs_list link;      /* in cs->clients */
 	bool hello;
 	uint32_t pid;
 	struct tracked *t;
@@ -131,9 +131,12 @@ static void master_reply(void *ctx, const struct node_master_req *p, const struc
 			 * now cl's. Another client's stale claim on the key (its
 			 * put timed out at the master) must not revoke cl's put
 			 * when that client leaves. */
-			for (struct client *o = cs->list; o; o = o->next)
+			struct mcs_list *n;
+			mcs_list_for_each(n, &cs->clients) {
+				struct client *o = mcs_list_entry(n, struct client, link);
 				if (o != cl)
 					track_del(o, p->key, 0);
+			}
 			track_add(cl, p->key, 0);
 		}
 		else if (hold_id)
@@ -151,8 +154,9 @@ static void master_reply(void *ctx, const struct node_master_req *p, const struc
 void node_clients_master_lost(struct node_clients *cs)
 {
 	/* the master dropped our owner: every put and hold is void there */
-	for (struct client *cl = cs->list; cl; cl = cl->next)
-		track_clear(cl);
+	struct mcs_list *n;
+	mcs_list_for_each(n, &cs->clients)
+		track_clear(mcs_list_entry(n, struct client, link));
 }
 
 static int on_hello(struct client *cl, const struct mcs_hdr *h, const uint8_t *body)
@@ -393,9 +397,7 @@ static void on_client_close(struct mcs_conn *c, int err, void *userdata)
 		log_info("client pid %u left %zu unfinished puts/views, released", cl->pid, cl->n_t);
 	track_clear(cl);
 	free(cl->t);
-	*cl->pprev = cl->next;
-	if (cl->next)
-		cl->next->pprev = cl->pprev;
+	mcs_list_del(&cl->link);
 	cs->n_clients--;
 	free(cl);
 }
@@ -416,11 +418,7 @@ static int on_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret
 	if (!cl)
 		return -ENOMEM;
 	cl->cs = cs;
-	cl->next = cs->list;
-	if (cs->list)
-		cs->list->pprev = &cl->next;
-	cl->pprev = &cs->list;
-	cs->list = cl;
+	mcs_list_add(&cs->clients, &cl->link);
 	cs->n_clients++;
 	*ret_ops = &client_ops;
 	*ret_userdata = cl;
@@ -449,6 +447,7 @@ void node_clients_init(struct node_clients *cs, struct mcs_loop *loop, const str
 		       const struct mcs_segment *seg, struct node_data *data, struct node_master *master)
 {
 	*cs = (struct node_clients){ .loop = loop, .o = o, .seg = seg, .data = data, .master = master };
+	mcs_list_init(&cs->clients);
 	mcs_buf_init(&cs->scratch);
 }
 
@@ -497,9 +496,12 @@ void node_clients_stop(struct node_clients *cs)
 		unlink(cs->o->socket_path);
 	cs->listening = false;
 	cs->closing = true;
-	for (struct client *cl = cs->list; cl; cl = cl->next)
+	struct mcs_list *n, *next;
+	mcs_list_for_each_safe(n, next, &cs->clients) {
+		struct client *cl = mcs_list_entry(n, struct client, link);
 		if (cl->conn)
 			mcs_conn_close(cl->conn);
+	}
 }
 
 void node_clients_free(struct node_clients *cs)

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/list.h"
 #include "daemon/data.h"
 #include "daemon/master_link.h"
 #include "daemon/opts.h"
@@ -28,7 +29,7 @@ struct node_clients {
 	struct node_master *master;
 	bool listening;
 	bool closing;              /* no client is accepted any more */
-	struct client *list;
+	struct mcs_list clients;   /* connected (struct client) */
 	uint64_t n_clients;
 	uint64_t relayed;          /* client requests relayed to the master */
 	struct mcs_buf scratch;

@@ -56,7 +56,7 @@ struct transfer {
 	struct cbuf *buf;
 	uint32_t pending;
 	int err;
-	struct transfer *next, **pprev; /* in d->transfers */
+	struct mcs_list link; /* in d->transfers */
 };
 
 static const char *endpoint_of(const struct peer_conn *pc)
@@ -191,9 +191,7 @@ static void transfer_put(struct transfer *t)
 	if (t->owner)
 		t->done(t->owner, t->req_id, t->opcode, t->err);
 	cbuf_unref(t->buf);
-	*t->pprev = t->next;
-	if (t->next)
-		t->next->pprev = t->pprev;
+	mcs_list_del(&t->link);
 	free(t);
 }
 
@@ -364,11 +362,7 @@ int node_data_transfer(struct node_data *d, uint16_t opcode, uint64_t req_id, co
 		return -ENOMEM;
 	*t = (struct transfer){ .done = done, .owner = owner, .req_id = req_id, .opcode = opcode,
 				.buf = cbuf_ref(buf), .pending = 1 /* held until every chunk is sent */ };
-	t->next = d->transfers;
-	if (d->transfers)
-		d->transfers->pprev = &t->next;
-	t->pprev = &d->transfers;
-	d->transfers = t;
+	mcs_list_add(&d->transfers, &t->link);
 
 	t->err = transfer_start(d, t, q, (uint8_t *)buf->base + q->buf_off);
 	if (t->err)
@@ -379,9 +373,12 @@ int node_data_transfer(struct node_data *d, uint16_t opcode, uint64_t req_id, co
 
 void node_data_forget(struct node_data *d, void *owner)
 {
-	for (struct transfer *t = d->transfers; t; t = t->next)
+	struct mcs_list *n;
+	mcs_list_for_each(n, &d->transfers) {
+		struct transfer *t = mcs_list_entry(n, struct transfer, link);
 		if (t->owner == owner)
 			t->owner = NULL;
+	}
 }
 
 /* Close connections whose oldest chunk waits longer than the data timeout:
@@ -406,6 +403,7 @@ int node_data_start(struct node_data *d, struct mcs_loop *loop, const struct nod
 		    const struct mcs_segment *seg)
 {
 	*d = (struct node_data){ .loop = loop, .o = o, .seg = seg };
+	mcs_list_init(&d->transfers);
 	int r = data_listen(d);
 	if (r < 0)
 		return r;

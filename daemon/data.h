@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "common/list.h"
 #include "daemon/opts.h"
 #include "proto/proto.h"
 #include "shm/shm.h"
@@ -36,7 +37,7 @@ struct node_data {
 	const struct mcs_segment *seg;
 	uint16_t port;                 /* the data port, once bound */
 	struct mcs_xfer_pool *pools;   /* connections to peers, per endpoint */
-	struct transfer *transfers;    /* in flight */
+	struct mcs_list transfers;     /* in flight (struct transfer) */
 	uint64_t next_buf_id;
 	struct mcs_timer *sweep;
 	uint64_t bytes_served, bytes_received;

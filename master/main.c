@@ -98,9 +98,7 @@ static void on_close(struct mcs_conn *c, int err, void *userdata)
 		log_warning("node at %s went away without unmounting, its segments and %llu objects dropped",
 			    p->name, (unsigned long long)dropped);
 	p->m->n_conns--;
-	*p->pprev = p->next;
-	if (p->next)
-		p->next->pprev = p->pprev;
+	mcs_list_del(&p->link);
 	free(p);
 }
 
@@ -121,11 +119,7 @@ static int on_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	p->m = m;
 	p->last_seen_ms = mcs_now_ms();
-	p->next = m->peers;
-	if (m->peers)
-		m->peers->pprev = &p->next;
-	p->pprev = &m->peers;
-	m->peers = p;
+	mcs_list_add(&m->peers, &p->link);
 	peer_name(fd, p->name, sizeof(p->name));
 	log_debug("connection from %s", p->name);
 	m->n_conns++;
@@ -152,7 +146,9 @@ static void on_sweep(struct mcs_timer *t, void *userdata)
 			   (unsigned long long)gap);
 		return;
 	}
-	for (struct peer *p = m->peers; p; p = p->next) {
+	struct mcs_list *n;
+	mcs_list_for_each(n, &m->peers) {
+		struct peer *p = mcs_list_entry(n, struct peer, link);
 		if (!p->conn || mcs_conn_is_closed(p->conn) || now - p->last_seen_ms <= m->node_timeout_ms)
 			continue;
 		if (!conn_owns_segment(m, p->conn))
@@ -185,9 +181,12 @@ static void on_put_expiry(struct mcs_timer *t, void *userdata)
 static uint64_t owner_last_seen(const void *owner, const void *userdata)
 {
 	const struct master *m = userdata;
-	for (const struct peer *p = m->peers; p; p = p->next)
+	const struct mcs_list *n;
+	mcs_list_for_each(n, &m->peers) {
+		const struct peer *p = mcs_list_entry(n, const struct peer, link);
 		if (p->conn == owner)
 			return p->last_seen_ms;
+	}
 	return 0;
 }
 
@@ -293,7 +292,7 @@ static int master_setup(struct master *m, const struct master_config *cfg)
 int main(int argc, char **argv)
 {
 	struct master_config cfg;
-	struct master m = { 0 };
+	struct master m = { .peers = MCS_LIST_INIT(m.peers) };
 	int r;
 
 	mcs_log_init("mcstore-master", MCS_LOG_INFO);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "master/metrics.h"
+#include "common/list.h"
 #include "master/store.h"
 #include "proto/proto.h"
 #include "uring/loop.h"
@@ -22,7 +23,7 @@ struct master {
 	struct mcs_buf out;              /* the answer being built */
 	uint64_t n_conns;
 	uint64_t node_timeout_ms;
-	struct peer *peers;
+	struct mcs_list peers;           /* connections (struct peer) */
 	struct mcs_timer *sweep;
 	uint64_t sweep_every_ms, last_sweep_ms;
 	uint64_t nodes_lost;
@@ -39,7 +40,7 @@ struct peer {
 	uint64_t last_heartbeat_ns; /* for the heartbeat_recv probe */
 	bool lost;                  /* declared lost by the sweep (node_lost, not node_gone) */
 	char node[64];              /* the name its heartbeats give, for the probes */
-	struct peer *next, **pprev;
+	struct mcs_list link;       /* in m->peers */
 };
 
 #endif

@@ -45,6 +45,8 @@ int mcs_store_new(const struct mcs_store_opts *opts, struct mcs_store **ret)
 	if (!s->opts.put_timeout_ms)
 		s->opts.put_timeout_ms = 30000;
 	s->next_hold_id = 1;
+	mcs_list_init(&s->holds);
+	mcs_list_init(&s->pending);
 	s->rng = s->opts.seed ? s->opts.seed : 0x9e3779b97f4a7c15ull;
 	*ret = s;
 	return 0;
@@ -52,9 +54,7 @@ int mcs_store_new(const struct mcs_store_opts *opts, struct mcs_store **ret)
 
 static void hold_unlink_free(struct mcs_hold *h)
 {
-	*h->pprev = h->next;
-	if (h->next)
-		h->next->pprev = h->pprev;
+	mcs_list_del(&h->link);
 	if (h->obj) {
 		struct mcs_hold **pp = &h->obj->holds;
 		while (*pp && *pp != h)
@@ -69,8 +69,8 @@ struct mcs_store *mcs_store_free(struct mcs_store *s)
 {
 	if (!s)
 		return NULL;
-	while (s->holds)
-		hold_unlink_free(s->holds);
+	while (!mcs_list_empty(&s->holds))
+		hold_unlink_free(mcs_list_first(&s->holds, struct mcs_hold, link));
 	for (uint64_t i = 0; i < s->n_buckets; i++) {
 		struct mcs_obj *o = s->buckets[i];
 		while (o) {
@@ -246,20 +246,21 @@ int mcs_store_unmount(struct mcs_store *s, struct mcs_str segment, void *owner)
 
 void mcs_store_drop_owner(struct mcs_store *s, void *owner)
 {
-	for (struct mcs_hold *h = s->holds, *n; h; h = n) {
-		n = h->next;
+	struct mcs_list *n, *next;
+	mcs_list_for_each_safe(n, next, &s->holds) {
+		struct mcs_hold *h = mcs_list_entry(n, struct mcs_hold, link);
 		if (h->owner == owner)
 			hold_unlink_free(h);
 	}
 	/* every pending put is on the pending list: no walk over the whole
 	 * table (clients that talk to the master directly come and go) */
-	for (struct mcs_obj *o = s->pending_head, *next; o; o = next) {
-		next = o->pnext;
+	mcs_list_for_each_safe(n, next, &s->pending) {
+		struct mcs_obj *o = mcs_list_entry(n, struct mcs_obj, pending);
 		if (o->put_owner == owner)
 			obj_delete(s, o);
 	}
-	for (struct mcs_seg *g = s->segments, *n; g; g = n) {
-		n = g->next;
+	for (struct mcs_seg *g = s->segments, *gn; g; g = gn) {
+		gn = g->next;
 		if (g->owner == owner)
 			seg_destroy(s, g);
 	}
@@ -297,6 +298,7 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 	memcpy(o->key, key.p, key.len);
 	o->keylen = key.len;
 	o->hash = hash;
+	mcs_list_init(&o->pending);
 	o->size = req->value_len;
 	o->flags = req->cfg.flags;
 	o->state = MCS_OBJ_PENDING;
@@ -336,12 +338,7 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 	s->n_objects++;
 	o->vidx = s->vec_len;
 	s->vec[s->vec_len++] = o;
-	o->pprev = s->pending_tail;
-	if (s->pending_tail)
-		s->pending_tail->pnext = o;
-	else
-		s->pending_head = o;
-	s->pending_tail = o;
+	mcs_list_add_tail(&s->pending, &o->pending);
 	if (o->flags & MCS_REPL_SOFT_PIN)
 		s->soft_pinned_bytes += o->size;
 	if (s->n_objects > s->n_buckets)
@@ -354,8 +351,10 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 uint64_t mcs_store_expire_puts(struct mcs_store *s, uint64_t now_ms)
 {
 	uint64_t n = 0;
-	while (s->pending_head && now_ms - s->pending_head->put_start_ms >= s->opts.put_timeout_ms) {
-		obj_delete(s, s->pending_head);
+	struct mcs_obj *o;
+	while ((o = mcs_list_first(&s->pending, struct mcs_obj, pending)) &&
+	       now_ms - o->put_start_ms >= s->opts.put_timeout_ms) {
+		obj_delete(s, o);
 		n++;
 	}
 	s->ctr.puts_timed_out += n;
@@ -371,7 +370,7 @@ int mcs_store_put_end(struct mcs_store *s, struct mcs_str key, uint64_t checksum
 		return -ENOENT;
 	if (o->state != MCS_OBJ_PENDING)
 		return -EEXIST;
-	pending_unlink(s, o);
+	mcs_list_del(&o->pending);
 	o->state = MCS_OBJ_COMPLETE;
 	o->checksum = checksum;
 	o->put_owner = NULL;
@@ -427,11 +426,7 @@ int mcs_store_get(struct mcs_store *s, struct mcs_str key, uint32_t flags, void 
 		h->owner = owner;
 		h->obj_next = o->holds;
 		o->holds = h;
-		h->next = s->holds;
-		if (s->holds)
-			s->holds->pprev = &h->next;
-		h->pprev = &s->holds;
-		s->holds = h;
+		mcs_list_add(&s->holds, &h->link);
 	}
 	bool lease = !(flags & MCS_GET_NOLEASE);
 	if (lease)
@@ -450,7 +445,9 @@ int mcs_store_get(struct mcs_store *s, struct mcs_str key, uint32_t flags, void 
 
 int mcs_store_release(struct mcs_store *s, struct mcs_str key, uint64_t hold_id, void *owner)
 {
-	for (struct mcs_hold *h = s->holds; h; h = h->next) {
+	struct mcs_list *n;
+	mcs_list_for_each(n, &s->holds) {
+		struct mcs_hold *h = mcs_list_entry(n, struct mcs_hold, link);
 		if (h->id != hold_id || h->owner != owner)
 			continue;
 		/* a hold whose object was force-removed has obj == NULL */

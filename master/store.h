@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/list.h"
 #include "proto/proto.h"
 
 struct mcs_store;
@@ -99,7 +100,7 @@ struct mcs_obj {
 	uint64_t put_start_ms;
 	void *put_owner;
 	uint64_t vidx;              /* index in the store's sampling vector */
-	struct mcs_obj *pnext, *pprev; /* pending puts, oldest first */
+	struct mcs_list pending;    /* in the store's pending puts while PENDING */
 	struct mcs_hold *holds;     /* zero-copy views pinning the object */
 	struct mcs_obj *hnext;      /* hash chain */
 };

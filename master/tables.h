@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/list.h"
 #include "common/util.h"
 #include "master/alloc.h"
 #include "master/store.h"
@@ -29,8 +30,7 @@ struct mcs_hold {
 	struct mcs_obj *obj;        /* NULL once the object is gone */
 	void *owner;
 	struct mcs_hold *obj_next;  /* in obj->holds */
-	struct mcs_hold *next;      /* in the store's hold list */
-	struct mcs_hold **pprev;
+	struct mcs_list link;       /* in the store's hold list */
 };
 
 struct mcs_store {
@@ -40,13 +40,13 @@ struct mcs_store {
 	uint64_t n_objects;
 	struct mcs_seg *segments;
 	uint64_t n_segments;
-	struct mcs_hold *holds;
+	struct mcs_list holds;      /* every hold (struct mcs_hold) */
 	uint64_t next_hold_id;
 	uint64_t rng;
 	/* every object, for O(1) uniform sampling by eviction */
 	struct mcs_obj **vec;
 	uint64_t vec_len, vec_cap;
-	struct mcs_obj *pending_head, *pending_tail;
+	struct mcs_list pending;    /* pending puts (struct mcs_obj), oldest first */
 	uint64_t soft_pinned_bytes;
 	uint64_t evict_debt;        /* objects still to evict in the background */
 	struct mcs_store_counters ctr;
@@ -139,19 +139,6 @@ static inline struct mcs_obj **obj_slot(struct mcs_store *s, struct mcs_str key,
 	return pp;
 }
 
-static inline void pending_unlink(struct mcs_store *s, struct mcs_obj *o)
-{
-	if (o->pprev)
-		o->pprev->pnext = o->pnext;
-	else if (s->pending_head == o)
-		s->pending_head = o->pnext;
-	if (o->pnext)
-		o->pnext->pprev = o->pprev;
-	else if (s->pending_tail == o)
-		s->pending_tail = o->pprev;
-	o->pnext = o->pprev = NULL;
-}
-
 /* Out of every table, and freed. */
 static inline void obj_delete(struct mcs_store *s, struct mcs_obj *o)
 {
@@ -164,8 +151,7 @@ static inline void obj_delete(struct mcs_store *s, struct mcs_obj *o)
 		s->vec[o->vidx] = last;
 		last->vidx = o->vidx;
 	}
-	if (o->state == MCS_OBJ_PENDING)
-		pending_unlink(s, o);
+	mcs_list_del(&o->pending);
 	if (o->flags & MCS_REPL_SOFT_PIN)
 		s->soft_pinned_bytes -= MCS_MIN(s->soft_pinned_bytes, o->size);
 	obj_free(o);
