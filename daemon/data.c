@@ -24,7 +24,6 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,8 +158,6 @@ static int on_data_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops 
 	struct server_conn *sc = calloc(1, sizeof(*sc));
 	if (!sc)
 		return -ENOMEM;
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	sc->d = d;
 	*ret_ops = &server_ops;
 	*ret_userdata = sc;

@@ -8,7 +8,6 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,8 +114,6 @@ static int on_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret
 	struct peer *p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	p->m = m;
 	p->last_seen_ms = mcs_now_ms();
 	mcs_list_add(&m->peers, &p->link);

@@ -420,6 +420,8 @@ static void conn_accepted(struct mcs_loop *l, int fd, void *arg)
 	const struct acceptor *a = arg;
 	const struct mcs_conn_ops *ops = NULL;
 	void *ud = NULL;
+	if (fd >= 0)
+		(void)mcs_stream_nodelay(fd);   /* latency over coalescing, as for connects */
 	int r = a->fn(l, fd, &ops, &ud, a->userdata);
 	if (fd < 0)
 		return;         /* accepting pauses: the owner was told */

@@ -90,7 +90,8 @@ int mcs_conn_send_ref(struct mcs_conn *c, const void *p, size_t len, mcs_io_done
 /* Open a TCP (or unix) connection without blocking: the conn exists at
  * once and frames may be queued on it; they go out once connected. A
  * failed connect, or no connection within timeout_ms (0: no limit),
- * closes the conn: on_close(c, err < 0). The loop sets TCP_NODELAY. */
+ * closes the conn: on_close(c, err < 0). The loop sets TCP_NODELAY, on
+ * these and on the TCP connections mcs_loop_listen accepts. */
 int mcs_loop_connect(struct mcs_loop *l, const struct sockaddr *sa, socklen_t salen, unsigned timeout_ms,
 		     const struct mcs_conn_ops *ops, void *userdata, struct mcs_conn **ret);
 

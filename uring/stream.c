@@ -140,18 +140,26 @@ void mcs_stream_start(struct mcs_stream *s)
 	mcs_list_add_tail(&s->loop->streams, &s->link);
 }
 
+int mcs_stream_nodelay(int fd)
+{
+	int domain = 0, one = 1;
+	socklen_t len = sizeof(domain);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+		return -errno;
+	if (domain != AF_INET && domain != AF_INET6)
+		return 0;
+	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ? -errno : 0;
+}
+
 int mcs_stream_socket(int family)
 {
 	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (family == AF_INET || family == AF_INET6) {
-		int one = 1;
-		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
-			int r = -errno;
-			close(fd);
-			return r;
-		}
+	int r = mcs_stream_nodelay(fd);
+	if (r < 0) {
+		close(fd);
+		return r;
 	}
 	return fd;
 }

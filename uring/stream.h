@@ -82,6 +82,8 @@ struct mcs_stream {
 void mcs_stream_init(struct mcs_stream *s, struct mcs_loop *l, int fd, const struct mcs_stream_ops *ops);
 /* On the loop's list of live streams: the loop closes it when freed. */
 void mcs_stream_start(struct mcs_stream *s);
+/* TCP_NODELAY on fd if it is a TCP socket (nothing for others); 0 or -errno. */
+int mcs_stream_nodelay(int fd);
 /* A new stream socket for family, CLOEXEC, TCP_NODELAY for TCP; or -errno. */
 int mcs_stream_socket(int family);
 /* Connect (within timeout_ms, 0: no limit), then start: sa is copied.

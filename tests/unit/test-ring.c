@@ -207,6 +207,7 @@ struct acceptor {
 	int early;
 	int errors;                /* accepts that failed for lack of resources */
 	int last_error;
+	int nodelay;               /* TCP_NODELAY of the last TCP socket accepted */
 };
 
 static int acceptor_fn(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret_ops, void **ret_userdata,
@@ -221,6 +222,10 @@ static int acceptor_fn(struct mcs_loop *l, int fd, const struct mcs_conn_ops **r
 	}
 	if (a->must_be_set && !*a->must_be_set)
 		a->early++;
+	int v = 0;
+	socklen_t vl = sizeof(v);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) == 0)
+		a->nodelay = v;
 	if (a->refused < a->refuse_first) {
 		a->refused++;
 		return -EPERM;
@@ -492,6 +497,8 @@ START_TEST(test_connect)
 	ck_assert_int_eq(p.order_errors + p.content_errors, 0);
 	ck_assert_int_eq(acc.accepted, 1);
 	ck_assert_int_eq(acc.servers[0].frames, 4);
+	if (_i == T_TCP)
+		ck_assert_int_ne(acc.nodelay, 0); /* accepted TCP sockets too */
 	ck_assert_int_eq(t.calls, 1);
 	ck_assert_int_eq(t.err, 0);
 	ck_assert_int_eq(p.closes, 0);
