@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -28,11 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench/limits.h"
+#include "bench/master-proc.h"
 #include "common/util.h"
 #include "mcstore.h"
 #include "proto/proto.h"
@@ -69,8 +68,7 @@ static struct {
 	uint64_t objects, value_size, seconds_ms, conns, window, nodes, segment_size, replicas, mix_get_pct;
 	bool phase_on[PH_N_];
 	/* the master */
-	pid_t child;          /* started by us, stopped by PID at the end */
-	long pid;             /* whose /proc we read; 0: unknown */
+	struct mb_master m;
 	char host[256];
 	uint16_t port;
 	/* state */
@@ -90,23 +88,6 @@ static struct {
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
-static void stop_master(void)
-{
-	if (B.child <= 0)
-		return;
-	pid_t p = B.child;
-	B.child = 0;
-	kill(p, SIGTERM);
-	for (int i = 0; i < 500; i++) {
-		int st;
-		if (waitpid(p, &st, WNOHANG) == p)
-			return;
-		usleep(10000);
-	}
-	kill(p, SIGKILL);
-	waitpid(p, NULL, 0);
-}
-
 static void die(const char *fmt, ...)
 {
 	va_list ap;
@@ -115,14 +96,14 @@ static void die(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
-	stop_master();
+	mb_master_stop(&B.m);
 	exit(1);
 }
 
 static void on_signal(int sig)
 {
-	if (B.child > 0)
-		kill(B.child, SIGTERM);
+	if (B.m.child > 0)
+		kill(B.m.child, SIGTERM);
 	_exit(128 + sig);
 }
 
@@ -133,44 +114,6 @@ static uint64_t rnd(void)
 	B.rng ^= B.rng << 25;
 	B.rng ^= B.rng >> 27;
 	return B.rng * 2685821657736338717ull;
-}
-
-/* ---- the master's process: CPU time and resident memory --------------- */
-
-static double proc_cpu_s(void)
-{
-	char path[64], buf[1024];
-	if (!B.pid)
-		return -1;
-	snprintf(path, sizeof(path), "/proc/%ld/stat", B.pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-	unsigned long long ut, st;
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static long proc_rss_kb(void)
-{
-	char path[64], line[256];
-	long kb = -1;
-	if (!B.pid)
-		return -1;
-	snprintf(path, sizeof(path), "/proc/%ld/status", B.pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
 }
 
 /* ---- connections ------------------------------------------------------ */
@@ -387,7 +330,7 @@ static void conn_read(struct conn *c, bool is_node)
 	if (n < 0)
 		die("read from the master: %s", strerror(errno));
 	if (n == 0)
-		die("the master closed the connection%s", B.child ? " (see its log above)" : "");
+		die("the master closed the connection%s", B.m.child ? " (see its log above)" : "");
 	uint64_t now = mcs_now_ns();
 	c->in_len += (size_t)n;
 	size_t off = 0;
@@ -504,8 +447,8 @@ static void run_phase(void)
 		int r = poll(pfd, n, 200);
 		if (r < 0 && errno != EINTR)
 			die("poll: %s", strerror(errno));
-		if (B.child > 0 && waitpid(B.child, NULL, WNOHANG) == B.child) {
-			B.child = 0;
+		if (B.m.child > 0 && waitpid(B.m.child, NULL, WNOHANG) == B.m.child) {
+			B.m.child = 0;
 			die("the master exited during the run");
 		}
 		for (uint64_t i = 0; r > 0 && i < nc; i++)
@@ -533,12 +476,12 @@ static void run(enum phase ph, uint64_t seconds_ms)
 	B.ops = B.errors = B.n_get = B.n_put = 0;
 	B.verified = 0;
 	B.lat.n = 0;
-	double cpu0 = proc_cpu_s();
+	double cpu0 = mb_proc_cpu_s(B.m.pid);
 	uint64_t t0 = mcs_now_ns();
 	B.deadline_ns = t0 + seconds_ms * 1000000ull;
 	run_phase();
 	uint64_t wall = mcs_now_ns() - t0;
-	double cpu = proc_cpu_s() - cpu0;
+	double cpu = mb_proc_cpu_s(B.m.pid) - cpu0;
 	if (cpu0 < 0)
 		cpu = -1;
 	if (!B.ops) {
@@ -573,83 +516,6 @@ static void run(enum phase ph, uint64_t seconds_ms)
 }
 
 /* ---- starting a master ------------------------------------------------- */
-
-static uint16_t free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
-		die("cannot find a free loopback port: %s", strerror(errno));
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
-static void start_master(const char *path, const char **extra, int n_extra)
-{
-	struct stat st;
-	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || access(path, X_OK) < 0)
-		die("master program %s not found or not executable (give --master PATH or --connect HOST:PORT)", path);
-	B.port = free_port();
-	snprintf(B.host, sizeof(B.host), "127.0.0.1");
-	char port[8];
-	snprintf(port, sizeof(port), "%u", B.port);
-	const char *argv[16 + MAX_MASTER_ARGS] = { path, "--no-config", "--listen", "127.0.0.1", "--port", port,
-						   "--node-timeout-ms", "3600000", "--log-level", "warning" };
-	int argc = 10;
-	for (int i = 0; i < n_extra; i++)
-		argv[argc++] = extra[i];
-	argv[argc] = NULL;
-	pid_t p = fork();
-	if (p < 0)
-		die("fork: %s", strerror(errno));
-	if (p == 0) {
-		execv(path, (char *const *)argv);
-		fprintf(stderr, "master-bench: cannot run %s: %s\n", path, strerror(errno));
-		_exit(127);
-	}
-	B.child = p;
-	B.pid = p;
-	/* it listens when a connection succeeds */
-	for (int i = 0; i < 500; i++) {
-		int st2;
-		if (waitpid(p, &st2, WNOHANG) == p) {
-			B.child = 0;
-			die("%s exited at start (status %d)", path, WIFEXITED(st2) ? WEXITSTATUS(st2) : -1);
-		}
-		int fd = dial();
-		if (fd >= 0) {
-			close(fd);
-			return;
-		}
-		usleep(10000);
-	}
-	die("%s did not listen on 127.0.0.1 port %u within 5 s", path, B.port);
-}
-
-/* The mcstore-master of the build tree this program belongs to. */
-static const char *default_master(char *buf, size_t len)
-{
-	char self[2048];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return NULL;
-	self[n] = 0;
-	char *slash = strrchr(self, '/');
-	if (!slash)
-		return NULL;
-	*slash = 0;
-	/* bench/master-bench or bench/.libs/lt-master-bench */
-	const char *cand[] = { "/../master/mcstore-master", "/../../master/mcstore-master" };
-	for (size_t i = 0; i < sizeof(cand) / sizeof(cand[0]); i++) {
-		if ((size_t)snprintf(buf, len, "%s%s", self, cand[i]) >= len)
-			return NULL;
-		if (access(buf, X_OK) == 0)
-			return buf;
-	}
-	return NULL;
-}
 
 static void usage(void)
 {
@@ -785,12 +651,16 @@ int main(int argc, char **argv)
 			fprintf(stderr, "master-bench: invalid --connect %s: HOST:PORT expected\n", connect_to);
 			return 2;
 		}
-		B.pid = (long)pid;
+		B.m.pid = (long)pid;
 	} else {
 		char buf[4096];
-		if (!master && !(master = default_master(buf, sizeof(buf))))
+		if (!master && !(master = mb_default_master(buf, sizeof(buf))))
 			die("no mcstore-master next to this program: give --master PATH or --connect HOST:PORT");
-		start_master(master, extra, n_extra);
+		char err[4200];
+		if (mb_master_start(&B.m, master, extra, n_extra, err, sizeof(err)) < 0)
+			die("%s", err);
+		B.port = B.m.port;
+		snprintf(B.host, sizeof(B.host), "127.0.0.1");
 	}
 
 	mount_nodes();
@@ -802,16 +672,16 @@ int main(int argc, char **argv)
 	}
 	printf("master %s:%u%s, %llu fake nodes with %llu-byte segments, %llu objects of %llu bytes, "
 	       "%llu connections x %llu requests in flight\n",
-	       B.host, B.port, B.child ? " (started by master-bench)" : "", (unsigned long long)B.nodes,
+	       B.host, B.port, B.m.child ? " (started by master-bench)" : "", (unsigned long long)B.nodes,
 	       (unsigned long long)B.segment_size, (unsigned long long)B.objects, (unsigned long long)B.value_size,
 	       (unsigned long long)B.conns, (unsigned long long)B.window);
 	fflush(stdout);
 
-	long rss0 = proc_rss_kb();
+	long rss0 = mb_proc_rss_kb(B.m.pid);
 	header();
 	B.next_load = 0;
 	run(PH_LOAD, 0);
-	long rss1 = proc_rss_kb();
+	long rss1 = mb_proc_rss_kb(B.m.pid);
 	if (rss0 >= 0 && rss1 >= 0) {
 		double per = (double)(rss1 - rss0) * 1024.0 / (double)B.objects;
 		printf("memory: master RSS %ld kB before the load, %ld kB after %llu objects: %.0f bytes/object\n", rss0,
@@ -841,6 +711,6 @@ int main(int argc, char **argv)
 		close(B.c[i].fd);
 	for (uint64_t i = 0; i < B.nodes; i++)
 		close(B.node[i].fd);
-	stop_master();
+	mb_master_stop(&B.m);
 	return 0;
 }
