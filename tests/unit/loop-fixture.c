@@ -34,13 +34,22 @@ int loop_test_main(Suite *s)
 
 /* ---- the loop --------------------------------------------------------------- */
 
-struct mcs_loop *new_loop(uint32_t max_body)
+static struct mcs_loop *loop_with(const struct mcs_loop_opts *o)
 {
-	struct mcs_loop_opts o = { .size = sizeof(o), .max_body = max_body };
 	struct mcs_loop *l = NULL;
-	int r = mcs_loop_new(&o, &l);
+	int r = mcs_loop_new(o, &l);
 	ck_assert_msg(r == 0, "mcs_loop_new: %s", strerror(-r));
 	return l;
+}
+
+struct mcs_loop *new_loop(uint32_t max_body)
+{
+	return loop_with(&(struct mcs_loop_opts){ .size = sizeof(struct mcs_loop_opts), .max_body = max_body });
+}
+
+struct mcs_loop *new_loop_zc(uint32_t zc_threshold)
+{
+	return loop_with(&(struct mcs_loop_opts){ .size = sizeof(struct mcs_loop_opts), .zc_threshold = zc_threshold });
 }
 
 struct waiter {
@@ -149,6 +158,57 @@ void write_all(int fd, const void *p, size_t n)
 		b += k;
 		n -= (size_t)k;
 	}
+}
+
+/* Whether the kernel takes SEND_ZC on a connected TCP socket: 0, or why
+ * not (a negative errno). A 1-byte probe on a pair of its own, before the
+ * suite runs (outside any case: no Check assertion here). */
+int probe_send_zc(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), cs = -1, as = -1, res = -errno;
+	struct io_uring ring;
+	bool ring_up = false;
+	if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(ls, 1) < 0 ||
+	    getsockname(ls, (struct sockaddr *)&a, &al) < 0 ||
+	    (cs = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(cs, (struct sockaddr *)&a, sizeof(a)) < 0 || (as = accept(ls, NULL, NULL)) < 0) {
+		res = -errno;
+		goto out;
+	}
+	if ((res = io_uring_queue_init(4, &ring, 0)) < 0)
+		goto out;
+	ring_up = true;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_send_zc(sqe, cs, "z", 1, MSG_NOSIGNAL, 0);
+	if ((res = io_uring_submit(&ring)) != 1) {
+		res = res < 0 ? res : -EIO;
+		goto out;
+	}
+	res = 0;
+	for (bool more = true; more;) {
+		struct io_uring_cqe *cqe;
+		int w = io_uring_wait_cqe(&ring, &cqe);
+		if (w < 0) {
+			res = w;
+			break;
+		}
+		if (!(cqe->flags & IORING_CQE_F_NOTIF))
+			res = cqe->res < 0 ? cqe->res : 0;
+		more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+out:
+	if (ring_up)
+		io_uring_queue_exit(&ring);
+	if (as >= 0)
+		close(as);
+	if (cs >= 0)
+		close(cs);
+	if (ls >= 0)
+		close(ls);
+	return res;
 }
 
 /* ---- bytes and frames ------------------------------------------------------- */

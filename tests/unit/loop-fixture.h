@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the unit tests of the io_uring loop share (test-ring.c, test-conn.c,
- * test-sendq.c; the code is in loop-fixture.c).
+ * test-sendq.c, test-sendq-trip.c; the code is in loop-fixture.c).
  *
  * Both ends of a stream are usually loop connections (socketpair or TCP on
  * 127.0.0.1), so the loop drives both sides; a "raw" end is a plain socket
@@ -33,6 +33,8 @@ int loop_test_main(Suite *s);
 /* ---- the loop --------------------------------------------------------------- */
 
 struct mcs_loop *new_loop(uint32_t max_body);
+/* One that sends references of zc_threshold bytes or more with SEND_ZC. */
+struct mcs_loop *new_loop_zc(uint32_t zc_threshold);
 
 typedef bool (*pred_fn)(void *arg);
 /* Run the loop until pred(arg) holds; fail the test after DEADLINE_MS. */
@@ -52,6 +54,9 @@ enum { T_UNIX, T_TCP, T_COUNT };
 /* A connected stream pair of the given transport. */
 void make_pair(int transport, int sv[2]);
 void write_all(int fd, const void *p, size_t n);
+/* Whether the kernel takes SEND_ZC on a connected TCP socket: 0, or why
+ * not (a negative errno); to be called outside any case. */
+int probe_send_zc(void);
 
 /* ---- bytes and frames ------------------------------------------------------- */
 
