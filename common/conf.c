@@ -346,6 +346,15 @@ static bool cli_only(const struct mcs_opt_spec *spec, int val)
 	return val == spec->opt_config || val == spec->opt_no_config || is_early(spec, val);
 }
 
+/* Options a configuration file cannot set. */
+static bool not_key(const struct mcs_opt_spec *spec, int val)
+{
+	for (const int *e = spec->not_keys; e && *e; e++)
+		if (*e == val)
+			return true;
+	return cli_only(spec, val);
+}
+
 static int apply(const struct mcs_opt_spec *spec, int val, const char *arg, const char *file, unsigned line)
 {
 	const struct option *o = find_val(spec->longopts, val);
@@ -361,7 +370,7 @@ static int apply_file(const struct mcs_opt_spec *spec, const struct mcs_conf *c)
 	for (size_t i = 0; i < c->n_entries; i++) {
 		const struct mcs_conf_entry *e = &c->entries[i];
 		const struct option *o = find_name(spec->longopts, e->key);
-		if (!o || o->flag || cli_only(spec, o->val)) {
+		if (!o || o->flag || not_key(spec, o->val)) {
 			fprintf(f, "%s:%u: unknown key '%s'%s\n", c->path, e->line, e->key,
 				o ? " (a command-line option only)" : "");
 			return -EINVAL;

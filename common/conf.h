@@ -76,6 +76,9 @@ struct mcs_opt_spec {
 	int opt_no_config;          /* val of --no-config */
 	const int *early;           /* vals applied before the config file is read,
 				     * 0-terminated (--help, --version); never keys */
+	const int *not_keys;        /* vals of options that are never keys
+				     * either (an fd inherited from the caller),
+				     * 0-terminated */
 	mcs_opt_fn set;
 	void (*usage)(FILE *f);
 	void *userdata;

@@ -6,6 +6,7 @@
  * wires the parts together; it is here that the client socket opens, once
  * the segment is mounted.
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -55,6 +56,10 @@ static void usage(FILE *f)
 		"      --metrics-port PORT  serve Prometheus metrics over HTTP on PORT of\n"
 		"                           the --data-listen address (default: none;\n"
 		"                           0 picks a free one)\n"
+		"      --parent-fd FD       shut down as on SIGTERM when FD, the read end\n"
+		"                           of a pipe, reaches its end: when the process\n"
+		"                           that started this daemon, holding the write\n"
+		"                           end, exits (a private daemon's lifetime)\n"
 		"  -h, --help               show this help and exit\n"
 		"  -V, --version            show the version and exit\n");
 	fprintf(f,
@@ -65,18 +70,28 @@ static void usage(FILE *f)
 		mcs_conf_dir());
 }
 
-static void on_signal(struct mcs_loop *l, int signo, void *userdata)
+/* Unmount, then exit; a second request exits at once. */
+static void node_shut_down(struct node *n, const char *why)
 {
-	struct node *n = userdata;
 	if (n->master.stopping) {
-		log_info("second signal, exiting now");
-		mcs_loop_exit(l, 0);
+		log_info("%s again, exiting now", why);
+		mcs_loop_exit(n->loop, 0);
 		return;
 	}
-	log_info("received %s, unmounting and shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
+	log_info("%s, unmounting and shutting down", why);
 	mcs_notify_stopping();
 	node_clients_stop(&n->clients);
 	node_master_stop(&n->master);
+}
+
+static void on_signal(struct mcs_loop *l, int signo, void *userdata)
+{
+	node_shut_down(userdata, signo == SIGINT ? "received SIGINT" : "received SIGTERM");
+}
+
+static void on_parent_gone(struct mcs_loop *l, void *userdata)
+{
+	node_shut_down(userdata, "the process that started this daemon is gone (--parent-fd)");
 }
 
 /* The segment is mounted: the first time, the client socket opens, so a
@@ -162,6 +177,7 @@ enum {
 	OPT_NOCONFIG,
 	OPT_METRICSPORT,
 	OPT_CLIENTMASTER,
+	OPT_PARENTFD,
 };
 
 /* One option, from the command line or the configuration file. */
@@ -241,6 +257,15 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		n->o.metrics_port = v;
 		break;
 	}
+	case OPT_PARENTFD: {
+		uint64_t v;
+		if ((r = mcs_opt_u64(ctx, arg, 0, INT32_MAX, &v)) < 0)
+			return r;
+		if (fcntl((int)v, F_GETFD) < 0)
+			return mcs_opt_invalid(ctx, "an open file descriptor");
+		n->o.parent_fd = (int)v;
+		break;
+	}
 	default: /* --log-level, --help, --version */
 		return mcs_opt_common(ctx, arg);
 	}
@@ -268,6 +293,7 @@ int main(int argc, char **argv)
 		{ "max-frame", required_argument, NULL, OPT_MAXFRAME },
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
 		{ "metrics-port", required_argument, NULL, OPT_METRICSPORT },
+		{ "parent-fd", required_argument, NULL, OPT_PARENTFD },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "no-config", no_argument, NULL, OPT_NOCONFIG },
 		{ "help", no_argument, NULL, 'h' },
@@ -294,6 +320,7 @@ int main(int argc, char **argv)
 	n.o.data_timeout_ms = 10000;
 	n.o.max_client_buffers = 4ull << 30;
 	n.o.metrics_port = -1;
+	n.o.parent_fd = -1;
 
 	/* options: the command line, over the configuration file */
 	static const int early[] = { 'h', 'V', 0 };
@@ -305,6 +332,7 @@ int main(int argc, char **argv)
 		.opt_config = OPT_CONFIG,
 		.opt_no_config = OPT_NOCONFIG,
 		.early = early,
+		.not_keys = (const int[]){ OPT_PARENTFD, 0 },
 		.set = set_option,
 		.usage = usage,
 		.userdata = &n,
@@ -372,6 +400,8 @@ int main(int argc, char **argv)
 	r = mcs_loop_add_signals(n.loop, &ss, on_signal, &n);
 	if (r < 0)
 		log_error_errno(r, "cannot watch signals: %m");
+	if (r == 0 && n.o.parent_fd >= 0 && (r = mcs_loop_watch_end(n.loop, n.o.parent_fd, on_parent_gone, &n)) < 0)
+		log_error_errno(r, "cannot watch --parent-fd %d: %m", n.o.parent_fd);
 	/* from the bottom up: the data port, the clients (not listening
 	 * yet), the metrics page, then the master link, whose mount opens the
 	 * client socket */

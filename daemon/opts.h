@@ -29,6 +29,7 @@ struct node_opts {
 	uint32_t max_frame;
 	unsigned socket_mode;
 	int32_t metrics_port;      /* --metrics-port, -1: none */
+	int parent_fd;             /* --parent-fd, -1: none */
 };
 
 #endif

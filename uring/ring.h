@@ -21,6 +21,7 @@ struct mcs_timer;
 
 typedef void (*mcs_timer_fn)(struct mcs_timer *t, void *userdata);
 typedef void (*mcs_signal_fn)(struct mcs_loop *l, int signo, void *userdata);
+typedef void (*mcs_watch_fn)(struct mcs_loop *l, void *userdata);
 
 struct mcs_loop_opts {
 	size_t size;           /* sizeof(struct mcs_loop_opts) */
@@ -51,5 +52,11 @@ void mcs_timer_free(struct mcs_timer *t);
 /* Block the given signals in the calling thread and deliver them through
  * the ring. */
 int mcs_loop_add_signals(struct mcs_loop *l, const sigset_t *set, mcs_signal_fn fn, void *userdata);
+
+/* Call fn once when fd becomes readable or its peer hangs up: on the read
+ * end of a pipe, when the last process holding the write end has closed
+ * it or died. The loop owns fd from then on (closed when the loop is
+ * freed); on failure the caller keeps it. */
+int mcs_loop_watch_end(struct mcs_loop *l, int fd, mcs_watch_fn fn, void *userdata);
 
 #endif

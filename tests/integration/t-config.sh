@@ -9,15 +9,15 @@
 ETC=$MCS_SRCDIR/etc
 
 # the long options a program's --help lists, one a line, without the
-# command-line-only ones
+# command-line-only ones (--parent-fd is an fd of the caller)
 help_opts() {
 	"$1" --help | grep -oE -- '--[a-z][a-z0-9-]*' | sed 's/^--//' |
-		grep -vxE 'help|version|config|no-config' | sort -u
+		grep -vxE 'help|version|config|no-config|parent-fd' | sort -u
 }
 # the keys a shipped file shows (commented out)
 file_keys() { sed -n 's/^#\([a-z][a-z0-9-]*\) = .*/\1/p' "$1" | sort -u; }
 
-tap_plan 29
+tap_plan 30
 
 # ---- the master, from a file
 cat >"$T_DIR/master.conf" <<EOF
@@ -84,6 +84,8 @@ fails "bad flag value" "$NODE_BIN" "$B:1: invalid populate 'maybe' (yes or no)" 
 fails "line without =" "$NODE_BIN" "$B:2: expected 'key = value', got 'hugepages off'" $'\nhugepages off\n'
 fails "repeated key" "$MASTER_BIN" "$B:2: 'port' already set on line 1" $'port = 1\nport = 2\n'
 fails "command-line-only key" "$MASTER_BIN" "$B:1: unknown key 'config' (a command-line option only)" $'config = /x\n'
+fails "an inherited fd is no key" "$NODE_BIN" "$B:1: unknown key 'parent-fd' (a command-line option only)" \
+	$'parent-fd = 0\n'
 fails "bad file even when the command line sets the key" "$MASTER_BIN" \
 	"$B:1: invalid port 'x' (0..65535)" $'port = x\n' --port 0
 expect_status 2 "a missing --config file is an error" -- "$MASTER_BIN" --config "$T_DIR/none.conf"

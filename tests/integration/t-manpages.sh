@@ -84,7 +84,7 @@ done
 # ---- configuration keys
 plain "$MAN/mcstore.conf.5" >"$T_DIR/conf5"
 for bin in "$NODE_BIN" "$MASTER_BIN"; do
-	help_flags "$bin" | sed 's/^--//' | grep -vxE 'help|version|config|no-config' >"$T_DIR/keys"
+	help_flags "$bin" | sed 's/^--//' | grep -vxE 'help|version|config|no-config|parent-fd' >"$T_DIR/keys"
 	# each key as a word of its own in the page (.BR key ,)
 	bad=
 	while read -r k; do

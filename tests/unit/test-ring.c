@@ -196,6 +196,38 @@ START_TEST(test_signals)
 }
 END_TEST
 
+/* The end of a pipe: the watch fires once when the last write end is
+ * closed, never before; a watch that never fired is cancelled by the
+ * loop's free, which closes its fd. */
+static void end_cb(struct mcs_loop *l, void *arg)
+{
+	(*(int *)arg)++;
+}
+
+START_TEST(test_watch_end)
+{
+	struct mcs_loop *l = new_loop(0);
+	int p[2], q[2], fired = 0, never = 0;
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(q, O_CLOEXEC), 0);
+	ck_assert_int_eq(mcs_loop_watch_end(l, p[0], end_cb, &fired), 0);
+	ck_assert_int_eq(mcs_loop_watch_end(l, q[0], end_cb, &never), 0);
+	ck_assert_int_eq(mcs_loop_watch_end(l, -1, end_cb, &never), -EINVAL);
+	run_for(l, 20);
+	ck_assert_int_eq(fired, 0);
+	close(p[1]);
+	run_until_count(l, &fired, 1);
+	run_for(l, 20);
+	ck_assert_int_eq(fired, 1);
+	mcs_loop_free(l);
+	ck_assert_int_eq(never, 0);
+	/* the loop closed both read ends: q's writer now has no reader */
+	ck_assert_int_eq(fcntl(p[0], F_GETFD), -1);
+	ck_assert_int_eq(fcntl(q[0], F_GETFD), -1);
+	close(q[1]);
+}
+END_TEST
+
 /* ---- listening ------------------------------------------------------------ */
 
 struct acceptor {
@@ -631,6 +663,7 @@ static Suite *ring_suite(void)
 	tcase_add_test(tc, test_run_exit_code);
 	tcase_add_test(tc, test_busy_poll);
 	tcase_add_test(tc, test_signals);
+	tcase_add_test(tc, test_watch_end);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("listen-teardown");
