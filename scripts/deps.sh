@@ -29,8 +29,9 @@ set -euo pipefail
 # mawk, tar, gzip, dpkg (dpkg-deb, dpkg-query), apt, init-system-helpers
 # (update-rc.d) and sysvinit-utils (pidof). A minbase root has no procps,
 # iproute2, cpio, file, binutils, curl or python3: nothing here calls ps,
-# ip, curl or python3; add to the right group what a new script or test
-# calls.
+# ip or curl, and python3 comes with the test profile's python3-dev (the
+# Python package and its tests); add to the right group what a new script
+# or test calls.
 BUILD=(
 	# scripts/build.sh: autoreconf -fi (autoconf, automake, libtoolize),
 	# configure and make; cc, as, ld
@@ -67,11 +68,17 @@ TEST=(
 	# dashboard (t-ctl, t-top, t-monitoring). promtool (t-monitoring) is
 	# not a package here: see promtool_fetch below.
 	jq
+	# the Python package (python/): its C headers; pytest, numpy and torch
+	# for tests/python (the buffer protocol of arrays and tensors); and
+	# dh-python for python3-mcstore's .deb (t-package)
+	python3-dev python3-pytest python3-numpy python3-torch dh-python
 )
 BENCH=(
 	# bench/compare: the peers it measures (redis-server, redis-cli from
 	# redis-tools, memcached) and kv-bench's clients for them
 	redis-server memcached libhiredis-dev libmemcached-dev
+	# bench/py-bench: redis-py (with hiredis) beside the Python package
+	python3-redis python3-hiredis
 	# ss: bench/compare's free_port
 	iproute2
 )

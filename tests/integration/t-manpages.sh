@@ -9,7 +9,7 @@
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 MAN=$MCS_SRCDIR/man
-PAGES=(mcstored.8 mcstore-master.8 mcstorectl.1 mcstore-bench.1 libmcstore.3 mcstore.conf.5 mcstore-protocol.7)
+PAGES=(mcstored.8 mcstore-master.8 mcstorectl.1 mcstore-bench.1 libmcstore.3 mcstore-python.3 mcstore.conf.5 mcstore-protocol.7)
 
 # a page's source with the roff escapes for dashes and fonts undone
 plain() { sed -e 's/\\-/-/g' -e 's/\\f[BIRP]//g' "$1"; }
@@ -28,7 +28,7 @@ missing() {
 	done <"$1"
 }
 
-tap_plan 25
+tap_plan 27
 
 # ---- rendering
 if command -v mandoc >/dev/null; then

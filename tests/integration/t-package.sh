@@ -65,7 +65,7 @@ kernel_types_from_tree() {
 		! grep -qE "btf dump|GEN +ebpf/vmlinux\.h" "$1"
 }
 
-tap_plan 38
+tap_plan 44
 
 # ---- build
 OUT=$T_DIR/out
@@ -77,14 +77,22 @@ if [ $T_FAILED -ne 0 ]; then
 	exit 1
 fi
 declare -A DEB
-for p in mcstore libmcstore1 libmcstore-dev; do
-	f=$OUT/${p}_${version}_$(dpkg-architecture -qDEB_HOST_ARCH).deb
+for p in mcstore libmcstore1 libmcstore-dev python3-mcstore python3-mcstore-mooncake; do
+	arch=$(dpkg-architecture -qDEB_HOST_ARCH)
+	[ "$p" != python3-mcstore-mooncake ] || arch=all
+	f=$OUT/${p}_${version}_$arch.deb
 	[ -f "$f" ] && [ "$(dpkg-deb -f "$f" Package)" = "$p" ] && [ "$(dpkg-deb -f "$f" Version)" = "$version" ]
 	ok $? "$p $version built"
 	DEB[$p]=$f
 done
 dpkg-deb -f "${DEB[mcstore]}" Depends | grep -q "libmcstore1 (>= $version)"
 ok $? "mcstore depends on libmcstore1 (from the symbols file)"
+dpkg-deb -f "${DEB[python3-mcstore]}" Depends | grep -q "libmcstore1 (>= $version)" &&
+	dpkg-deb -f "${DEB[python3-mcstore]}" Depends | grep -qE "python3 \(>= 3\.[0-9]+"
+ok $? "python3-mcstore depends on libmcstore1 and python3 ($(dpkg-deb -f "${DEB[python3-mcstore]}" Depends))"
+dpkg-deb -f "${DEB[python3-mcstore-mooncake]}" Depends | grep -q "python3-mcstore (>= $version)" &&
+	dpkg-deb -f "${DEB[python3-mcstore-mooncake]}" Conflicts | grep -q "python3-mooncake"
+ok $? "python3-mcstore-mooncake depends on python3-mcstore and conflicts with python3-mooncake"
 if [ -n "$HAS_TOP" ]; then
 	kernel_types_from_tree "$OUT/build-deb.log"
 	ok $? "configure --enable-bpf=yes took the kernel types from ebpf/mcstore-vmlinux.h, not the build host's kernel"
@@ -108,9 +116,9 @@ ok $? "maintainer scripts: valid sh, create the user and /run/mcstore, start not
 # ---- unpack
 ROOT=$T_DIR/root
 bad=
-for f in "${DEB[mcstore]}" "${DEB[libmcstore1]}" "${DEB[libmcstore-dev]}"; do dpkg -x "$f" "$ROOT" || bad=1; done
+for f in "${DEB[@]}"; do dpkg -x "$f" "$ROOT" || bad=1; done
 [ -z "$bad" ]
-ok $? "dpkg -x of the three packages"
+ok $? "dpkg -x of the ${#DEB[@]} packages"
 LIB=usr/lib/$MA
 missing=
 for f in usr/sbin/mcstored usr/sbin/mcstore-master usr/bin/mcstorectl \
@@ -122,7 +130,9 @@ for f in usr/sbin/mcstored usr/sbin/mcstore-master usr/bin/mcstorectl \
 	usr/share/man/man8/mcstored.8.gz usr/share/man/man8/mcstore-master.8.gz \
 	usr/share/mcstore/mcstore-alerts.yml usr/share/mcstore/mcstore-dashboard.json \
 	usr/share/bash-completion/completions/mcstorectl \
-	usr/include/mcstore.h "$LIB/libmcstore.so.1" "$LIB/libmcstore.so" "$LIB/pkgconfig/mcstore.pc"; do
+	usr/include/mcstore.h "$LIB/libmcstore.so.1" "$LIB/libmcstore.so" "$LIB/pkgconfig/mcstore.pc" \
+	usr/lib/python3/dist-packages/mcstore/__init__.py usr/lib/python3/dist-packages/mcstore/mooncake.py \
+	usr/lib/python3/dist-packages/mooncake/store.py usr/share/man/man3/mcstore-python.3.gz; do
 	[ -e "$ROOT/$f" ] || missing="$missing $f"
 done
 [ -z "$missing" ]
@@ -272,6 +282,35 @@ ok $? "and stores and reads through the daemon"
 grep -qx "0 1 14 hello, mcstore $libversion 1" "$T_DIR/client.out"
 ok $? "(output: $(cat "$T_DIR/client.out"))"
 
+# the Python module of python3-mcstore, where the package puts it, run by
+# the system's python3 with the packaged libmcstore.so.1: a Client and a
+# MooncakeDistributedStore (python3-mcstore-mooncake) through the daemon
+PYDIR=$ROOT/usr/lib/python3/dist-packages
+core=$(ls "$PYDIR"/mcstore/_core.cpython-*.so 2>/dev/null | head -1)
+[ -n "$core" ] && readelf -d "$core" | grep -q "NEEDED.*\[libmcstore.so.1\]" &&
+	! readelf -d "$core" | grep -qE "RPATH|RUNPATH"
+ok $? "python3-mcstore's core ($(basename "${core:-none}")) links libmcstore.so.1 and names no build path"
+cat >"$T_DIR/client.py" <<'EOF'
+import sys
+import mcstore
+from mooncake.store import MooncakeDistributedStore
+assert mcstore.__file__.startswith(sys.argv[1]), mcstore.__file__
+with mcstore.Client() as c:
+    c.put("from-python", b"hello from python")
+    assert c.get("from-python") == b"hello from python"
+s = MooncakeDistributedStore()
+assert s.setup("127.0.0.1", "P2PHANDSHAKE", 0, 16 << 20, "tcp", "", sys.argv[2]) == 0
+assert s.get("from-python") == b"hello from python" and s.is_exist("from-python") == 1
+assert s.get("from-dev") == b"hello, mcstore"
+s.close()
+print("python", mcstore.LIBRARY_VERSION)
+EOF
+PYTHONPATH=$PYDIR LD_LIBRARY_PATH=$ROOT/$LIB MCSTORE_SOCKET=$NODE_SOCK PYTHONDONTWRITEBYTECODE=1 \
+	/usr/bin/python3 "$T_DIR/client.py" "$PYDIR" "127.0.0.1:$MASTER_PORT" >"$T_DIR/py.out" 2>&1 &&
+	grep -qx "python $libversion" "$T_DIR/py.out"
+ok $? "python3 imports mcstore and mooncake.store from the packages and stores and reads through the daemon"
+sed 's/^/# /' "$T_DIR/py.out"
+
 finish_daemons
 
 # ---- RPM
@@ -282,21 +321,24 @@ if ! command -v rpmbuild >/dev/null || ! command -v rpm2cpio >/dev/null || ! com
 	skip "rpmbuild, rpm2cpio or cpio is not installed"
 else
 	RPMBUILD_ARGS=--nocheck pkg_build "$MCS_SRCDIR/packaging/build.sh" rpm "$T_DIR/rpms" >"$T_DIR/rpm.out" 2>&1
-	ok $? "rpmbuild -bb builds mcstore, mcstore-libs, mcstore-devel$(hidden_note)"
+	ok $? "rpmbuild -bb builds mcstore, mcstore-libs, mcstore-devel, python3-mcstore, python3-mcstore-mooncake$(hidden_note)"
 	sed 's/^/# /' "$T_DIR/rpm.out" | tail -20
 	arch=$(uname -m)
-	rpm -qlp "$T_DIR"/rpms/mcstore{,-libs,-devel}-"$version"-1."$arch".rpm 2>/dev/null | sort >"$T_DIR/rpm-files"
+	rpm -qlp "$T_DIR"/rpms/{mcstore,mcstore-libs,mcstore-devel,python3-mcstore}-"$version"-1."$arch".rpm \
+		"$T_DIR"/rpms/python3-mcstore-mooncake-"$version"-1.noarch.rpm 2>/dev/null | sort >"$T_DIR/rpm-files"
 	missing=
 	for f in /usr/sbin/mcstored /usr/sbin/mcstore-master /usr/bin/mcstorectl /etc/mcstore/mcstored.conf \
 		/etc/mcstore/master.conf /usr/lib/systemd/system/mcstored.service \
 		/usr/lib/systemd/system/mcstore-master.service /usr/lib/tmpfiles.d/mcstore.conf \
 		/usr/lib/sysusers.d/mcstore.conf /usr/include/mcstore.h /usr/share/man/man8/mcstored.8 \
 		/usr/share/man/man3/libmcstore.3 /usr/share/mcstore/mcstore-alerts.yml \
-		/usr/share/mcstore/mcstore-dashboard.json /usr/share/bash-completion/completions/mcstorectl; do
+		/usr/share/mcstore/mcstore-dashboard.json /usr/share/bash-completion/completions/mcstorectl \
+		/usr/share/man/man3/mcstore-python.3 /usr/lib/python3/dist-packages/mcstore/__init__.py \
+		/usr/lib/python3/dist-packages/mooncake/store.py; do
 		grep -q "^$f" "$T_DIR/rpm-files" || missing="$missing $f"
 	done
 	[ -s "$T_DIR/rpm-files" ] && [ -z "$missing" ]
-	ok $? "the RPMs hold the daemons, units, configuration, snippets, header, pages and monitoring files"
+	ok $? "the RPMs hold the daemons, units, configuration, snippets, header, pages, monitoring files and Python packages"
 	[ -z "$missing" ] || diag "missing:$missing"
 	mkdir -p "$T_DIR/rpmroot"
 	for r in "$T_DIR"/rpms/mcstore{,-libs}-"$version"-1."$arch".rpm; do
