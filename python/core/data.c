@@ -128,6 +128,127 @@ static int addr_parts(PyObject *ptrs, PyObject *sizes, bool writable, struct par
 	return status;
 }
 
+/* The values of a batch of n keys: n buffers (so NULL: vo's items), or n
+ * addresses (vo's ints) with n sizes (so's ints). vals[i] is filled and
+ * status[i] set to the memory check of an address (0 for a buffer); the
+ * tuples and the buffers taken (*bufs, *n_bufs) are the caller's to
+ * release, also on failure. 0, or -1 with an exception. */
+struct batch_values {
+	PyObject *vt, *st;
+	Py_buffer *bufs;
+	size_t n_bufs;
+};
+
+static int batch_values(struct batch_values *b, PyObject *vo, PyObject *so, size_t n, bool writable,
+			const char *what, struct iovec *vals, long *status)
+{
+	if (!(b->vt = core_tuple(vo, what)))
+		return -1;
+	if ((size_t)PyTuple_GET_SIZE(b->vt) != n) {
+		PyErr_Format(PyExc_ValueError, "keys and %s differ in length", what);
+		return -1;
+	}
+	if (so) {
+		if (!(b->st = core_tuple(so, "sizes")))
+			return -1;
+		if ((size_t)PyTuple_GET_SIZE(b->st) != n) {
+			PyErr_SetString(PyExc_ValueError, "keys and sizes differ in length");
+			return -1;
+		}
+		for (size_t i = 0; i < n; i++) {
+			uintptr_t p, len;
+			if (core_uintptr(PyTuple_GET_ITEM(b->vt, i), &p) < 0 ||
+			    core_uintptr(PyTuple_GET_ITEM(b->st, i), &len) < 0)
+				return -1;
+			vals[i] = (struct iovec){ (void *)p, len };
+			status[i] = core_mem_check(p, len, writable);
+		}
+		return 0;
+	}
+	if (!(b->bufs = PyMem_Calloc(n + 1, sizeof(*b->bufs)))) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	for (; b->n_bufs < n; b->n_bufs++) {
+		Py_buffer *pb = &b->bufs[b->n_bufs];
+		if (PyObject_GetBuffer(PyTuple_GET_ITEM(b->vt, b->n_bufs), pb, writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0)
+			return -1;
+		vals[b->n_bufs] = (struct iovec){ pb->buf, (size_t)pb->len };
+	}
+	return 0;
+}
+
+static void batch_values_free(struct batch_values *b)
+{
+	release_bufs(b->bufs, (int)b->n_bufs);
+	PyMem_Free(b->bufs);
+	Py_XDECREF(b->st);
+	Py_XDECREF(b->vt);
+}
+
+/* A batch call's arguments: the keys (kt, keys), their values (vals) and
+ * a status per key found before the call (res: memory that is not this
+ * process's); the keys with none, compacted (k2, v2, idx: m of them), go
+ * to the call, whose results (r2) batch_end() puts back in place. */
+struct batch {
+	PyObject *kt;
+	const char **keys;
+	size_t n, m;
+	struct batch_values bv;
+	struct iovec *vals, *v2;
+	long *res, *r2;
+	const char **k2;
+	size_t *idx;
+};
+
+static int batch_begin(struct batch *b, PyObject *ko, PyObject *vo, PyObject *so, bool writable, const char *what)
+{
+	*b = (struct batch){ 0 };
+	if (!(b->kt = core_batch_keys(ko, &b->keys)))
+		return -1;
+	size_t n = b->n = (size_t)PyTuple_GET_SIZE(b->kt);
+	b->vals = PyMem_Calloc(n + 1, sizeof(*b->vals));
+	b->v2 = PyMem_Calloc(n + 1, sizeof(*b->v2));
+	b->res = PyMem_Calloc(n + 1, sizeof(*b->res));
+	b->r2 = PyMem_Calloc(n + 1, sizeof(*b->r2));
+	b->k2 = PyMem_Calloc(n + 1, sizeof(*b->k2));
+	b->idx = PyMem_Calloc(n + 1, sizeof(*b->idx));
+	if (!b->vals || !b->v2 || !b->res || !b->r2 || !b->k2 || !b->idx) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	if (batch_values(&b->bv, vo, so, n, writable, what, b->vals, b->res) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (b->res[i] == 0) {
+			b->k2[b->m] = b->keys[i];
+			b->v2[b->m] = b->vals[i];
+			b->idx[b->m++] = i;
+		}
+	return 0;
+}
+
+/* The list of results (NULL if !ok or on failure); frees b. */
+static PyObject *batch_end(struct batch *b, bool ok)
+{
+	PyObject *out = NULL;
+	if (ok) {
+		for (size_t i = 0; i < b->m; i++)
+			b->res[b->idx[i]] = b->r2[i];
+		out = core_int_list(b->res, b->n);
+	}
+	batch_values_free(&b->bv);
+	PyMem_Free(b->vals);
+	PyMem_Free(b->v2);
+	PyMem_Free(b->res);
+	PyMem_Free(b->r2);
+	PyMem_Free(b->k2);
+	PyMem_Free(b->idx);
+	PyMem_Free(b->keys);
+	Py_XDECREF(b->kt);
+	return out;
+}
+
 /* ---- put ------------------------------------------------------------------- */
 
 PyObject *core_client_put(CoreClient *c, PyObject *args, PyObject *kw)
@@ -192,91 +313,22 @@ static int put_slice(struct mcs_client *h, size_t base, size_t len, void *arg)
  * put_batch_ptr(keys, ptrs, sizes, cfg=None): addresses and sizes. */
 static PyObject *put_batch_common(CoreClient *c, PyObject *ko, PyObject *vo, PyObject *so, PyObject *co)
 {
-	const char **keys = NULL, *locs[MCS_MAX_LOCATIONS];
+	const char *locs[MCS_MAX_LOCATIONS];
 	struct mcs_replicate_config cfg;
 	if (core_cfg(co, &cfg, locs) < 0)
 		return NULL;
-	PyObject *kt = core_batch_keys(ko, &keys), *vt = NULL, *st = NULL, *out = NULL;
-	if (!kt)
-		return NULL;
-	size_t n = (size_t)PyTuple_GET_SIZE(kt);
-	Py_buffer *bufs = NULL;
-	size_t n_bufs = 0;
-	struct iovec *vals = PyMem_Calloc(n + 1, sizeof(*vals));
-	long *res = PyMem_Calloc(n + 1, sizeof(*res)), *pre = PyMem_Calloc(n + 1, sizeof(*pre));
-	int *ires = PyMem_Calloc(n + 1, sizeof(*ires));
-	const char **k2 = PyMem_Calloc(n + 1, sizeof(*k2));
-	struct iovec *v2 = PyMem_Calloc(n + 1, sizeof(*v2));
-	long *r2 = PyMem_Calloc(n + 1, sizeof(*r2));
-	size_t *idx = PyMem_Calloc(n + 1, sizeof(*idx));
-	if (!vals || !res || !pre || !ires || !k2 || !v2 || !r2 || !idx) {
+	struct batch b;
+	int *ires = NULL;
+	bool ok = batch_begin(&b, ko, vo, so, false, so ? "buffer_ptrs" : "values") == 0 &&
+		  (ires = PyMem_Calloc(b.m + 1, sizeof(*ires)));
+	if (ok) {
+		struct put_batch_arg a = { b.k2, b.v2, &cfg, ires, b.r2 };
+		core_run_slices(c, b.m, put_slice, &a, b.r2);
+	} else if (!PyErr_Occurred()) {
 		PyErr_NoMemory();
-		goto out;
 	}
-	if (!(vt = core_tuple(vo, so ? "buffer_ptrs" : "values")))
-		goto out;
-	if ((size_t)PyTuple_GET_SIZE(vt) != n) {
-		PyErr_SetString(PyExc_ValueError, "keys and values differ in length");
-		goto out;
-	}
-	if (so) {
-		if (!(st = core_tuple(so, "sizes")))
-			goto out;
-		if ((size_t)PyTuple_GET_SIZE(st) != n) {
-			PyErr_SetString(PyExc_ValueError, "keys and sizes differ in length");
-			goto out;
-		}
-		for (size_t i = 0; i < n; i++) {
-			uintptr_t p, len;
-			if (core_uintptr(PyTuple_GET_ITEM(vt, i), &p) < 0 ||
-			    core_uintptr(PyTuple_GET_ITEM(st, i), &len) < 0)
-				goto out;
-			vals[i] = (struct iovec){ (void *)p, len };
-			pre[i] = core_mem_check(p, len, false);
-		}
-	} else {
-		if (!(bufs = PyMem_Calloc(n + 1, sizeof(*bufs)))) {
-			PyErr_NoMemory();
-			goto out;
-		}
-		for (; n_bufs < n; n_bufs++) {
-			if (PyObject_GetBuffer(PyTuple_GET_ITEM(vt, n_bufs), &bufs[n_bufs], PyBUF_SIMPLE) < 0)
-				goto out;
-			vals[n_bufs] = (struct iovec){ bufs[n_bufs].buf, (size_t)bufs[n_bufs].len };
-		}
-	}
-	/* keys refused here (memory that is not this process's) stay out of
-	 * the call */
-	size_t m = 0;
-	for (size_t i = 0; i < n; i++) {
-		res[i] = pre[i];
-		if (pre[i] == 0) {
-			k2[m] = keys[i];
-			v2[m] = vals[i];
-			idx[m++] = i;
-		}
-	}
-	struct put_batch_arg a = { k2, v2, &cfg, ires, r2 };
-	core_run_slices(c, m, put_slice, &a, r2);
-	for (size_t i = 0; i < m; i++)
-		res[idx[i]] = r2[i];
-	out = core_int_list(res, n);
-out:
-	release_bufs(bufs, (int)n_bufs);
-	PyMem_Free(bufs);
-	PyMem_Free(vals);
-	PyMem_Free(res);
-	PyMem_Free(pre);
 	PyMem_Free(ires);
-	PyMem_Free(k2);
-	PyMem_Free(v2);
-	PyMem_Free(r2);
-	PyMem_Free(idx);
-	PyMem_Free(keys);
-	Py_XDECREF(st);
-	Py_XDECREF(vt);
-	Py_DECREF(kt);
-	return out;
+	return batch_end(&b, ok);
 }
 
 PyObject *core_client_put_batch(CoreClient *c, PyObject *args, PyObject *kw)
@@ -373,79 +425,18 @@ PyObject *core_client_get_batch_into(CoreClient *c, PyObject *args, PyObject *kw
 	PyObject *ko, *to, *so = Py_None;
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O:get_batch_into", kwlist, &ko, &to, &so))
 		return NULL;
-	const char **keys = NULL;
-	PyObject *kt = core_batch_keys(ko, &keys), *tt = NULL, *st = NULL, *out = NULL;
-	if (!kt)
-		return NULL;
-	size_t n = (size_t)PyTuple_GET_SIZE(kt), n_bufs = 0, m = 0;
-	Py_buffer *pb = NULL;
-	struct iovec *bufs = PyMem_Calloc(n + 1, sizeof(*bufs)), *b2 = PyMem_Calloc(n + 1, sizeof(*b2));
-	const char **k2 = PyMem_Calloc(n + 1, sizeof(*k2));
-	ssize_t *sres = PyMem_Calloc(n + 1, sizeof(*sres));
-	long *res = PyMem_Calloc(n + 1, sizeof(*res)), *r2 = PyMem_Calloc(n + 1, sizeof(*r2));
-	size_t *idx = PyMem_Calloc(n + 1, sizeof(*idx));
-	if (!bufs || !b2 || !k2 || !sres || !res || !r2 || !idx) {
+	struct batch b;
+	ssize_t *sres = NULL;
+	bool ok = batch_begin(&b, ko, to, so == Py_None ? NULL : so, true, "targets") == 0 &&
+		  (sres = PyMem_Calloc(b.m + 1, sizeof(*sres)));
+	if (ok) {
+		struct get_batch_arg a = { b.k2, b.v2, sres, b.r2 };
+		core_run_slices(c, b.m, get_slice, &a, b.r2);
+	} else if (!PyErr_Occurred()) {
 		PyErr_NoMemory();
-		goto out;
 	}
-	if (!(tt = core_tuple(to, "targets")))
-		goto out;
-	if ((size_t)PyTuple_GET_SIZE(tt) != n) {
-		PyErr_SetString(PyExc_ValueError, "keys and targets differ in length");
-		goto out;
-	}
-	if (so != Py_None) {
-		if (!(st = core_tuple(so, "sizes")))
-			goto out;
-		if ((size_t)PyTuple_GET_SIZE(st) != n) {
-			PyErr_SetString(PyExc_ValueError, "keys and sizes differ in length");
-			goto out;
-		}
-		for (size_t i = 0; i < n; i++) {
-			uintptr_t p, len;
-			if (core_uintptr(PyTuple_GET_ITEM(tt, i), &p) < 0 ||
-			    core_uintptr(PyTuple_GET_ITEM(st, i), &len) < 0)
-				goto out;
-			bufs[i] = (struct iovec){ (void *)p, len };
-			res[i] = core_mem_check(p, len, true);
-		}
-	} else {
-		if (!(pb = PyMem_Calloc(n + 1, sizeof(*pb)))) {
-			PyErr_NoMemory();
-			goto out;
-		}
-		for (; n_bufs < n; n_bufs++) {
-			if (PyObject_GetBuffer(PyTuple_GET_ITEM(tt, n_bufs), &pb[n_bufs], PyBUF_WRITABLE) < 0)
-				goto out;
-			bufs[n_bufs] = (struct iovec){ pb[n_bufs].buf, (size_t)pb[n_bufs].len };
-		}
-	}
-	for (size_t i = 0; i < n; i++)
-		if (res[i] == 0) {
-			k2[m] = keys[i];
-			b2[m] = bufs[i];
-			idx[m++] = i;
-		}
-	struct get_batch_arg a = { k2, b2, sres, r2 };
-	core_run_slices(c, m, get_slice, &a, r2);
-	for (size_t i = 0; i < m; i++)
-		res[idx[i]] = r2[i];
-	out = core_int_list(res, n);
-out:
-	release_bufs(pb, (int)n_bufs);
-	PyMem_Free(pb);
-	PyMem_Free(bufs);
-	PyMem_Free(b2);
-	PyMem_Free(k2);
 	PyMem_Free(sres);
-	PyMem_Free(res);
-	PyMem_Free(r2);
-	PyMem_Free(idx);
-	PyMem_Free(keys);
-	Py_XDECREF(st);
-	Py_XDECREF(tt);
-	Py_DECREF(kt);
-	return out;
+	return batch_end(&b, ok);
 }
 
 /* view(key, verify=True) -> View, or a negative status (-EREMOTE: no
