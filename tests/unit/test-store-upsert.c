@@ -201,16 +201,25 @@ START_TEST(upsert_store_free)
 }
 END_TEST
 
-START_TEST(upsert_eviction_sees_retired)
+/* A 16 MiB store with 2 MiB free: k's old version (6 MiB) retired and
+ * leased until 1200, its new one (6 MiB, checksum 3), x (2 MiB). */
+static struct mcs_store *mk_retired_leased(void)
 {
 	struct mcs_store *s = mk_one(16);
 	struct mcs_obj *o;
 	ck_assert_int_eq(put(s, "k", 6 * MiB, A), 0);
-	ck_assert_int_eq(mcs_store_get(s, S("k"), 0, A, 1000, &o, NULL), 0); /* leased to 1200 */
+	ck_assert_int_eq(mcs_store_get(s, S("k"), 0, A, 1000, &o, NULL), 0);
 	ck_assert_int_eq(upsert(s, "k", 6 * MiB, 3, A, 1100), 0);
 	ck_assert_int_eq(put_start_at(s, "x", 2 * MiB, 1, 0, A, 1100, NULL), 0);
 	ck_assert_int_eq(mcs_store_put_end(s, S("x"), 1, A, 1100), 0);
 	ck_assert_uint_eq(mcs_store_used(s), 14 * MiB);
+	ck_assert_uint_eq(mcs_store_n_retired(s), 1);
+	return s;
+}
+
+START_TEST(upsert_eviction_sees_retired)
+{
+	struct mcs_store *s = mk_retired_leased();
 	/* still leased: eviction leaves it, and takes the least recently
 	 * used object instead */
 	ck_assert_int_eq(put_start_at(s, "y", 4 * MiB, 1, 0, A, 1150, NULL), 0);
@@ -231,15 +240,8 @@ END_TEST
  * no reap ran since. */
 START_TEST(upsert_retired_freed_before_eviction)
 {
-	struct mcs_store *s = mk_one(16);
+	struct mcs_store *s = mk_retired_leased();
 	struct mcs_obj *o;
-	ck_assert_int_eq(put(s, "k", 6 * MiB, A), 0);
-	ck_assert_int_eq(mcs_store_get(s, S("k"), 0, A, 1000, &o, NULL), 0);
-	ck_assert_int_eq(upsert(s, "k", 6 * MiB, 3, A, 1100), 0);
-	ck_assert_int_eq(put_start_at(s, "x", 2 * MiB, 1, 0, A, 1100, NULL), 0);
-	ck_assert_int_eq(mcs_store_put_end(s, S("x"), 1, A, 1100), 0);
-	ck_assert_uint_eq(mcs_store_used(s), 14 * MiB);
-	ck_assert_uint_eq(mcs_store_n_retired(s), 1);
 	ck_assert_int_eq(put_start_at(s, "y", 4 * MiB, 1, 0, A, 5000, NULL), 0);
 	ck_assert_int_eq(mcs_store_put_end(s, S("y"), 1, A, 5000), 0);
 	ck_assert_uint_eq(mcs_store_n_retired(s), 0);
