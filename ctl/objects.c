@@ -130,6 +130,9 @@ static int put_run(const struct ctl_cmd *cmd, int argc, char **argv)
 		case 'H':
 			cfg.flags |= MCS_REPL_HARD_PIN;
 			break;
+		case 'U':
+			cfg.flags |= MCS_PUT_UPSERT;
+			break;
 		case 'L':
 			if (cfg.n_locations == MCS_MAX_LOCATIONS)
 				return ctl_usage_error(cmd, "at most %d --location", MCS_MAX_LOCATIONS);
@@ -173,14 +176,17 @@ static const struct option put_opts[] = {
 	{ "all-or-nothing", no_argument, NULL, 'A' },
 	{ "soft-pin", no_argument, NULL, 'P' },
 	{ "hard-pin", no_argument, NULL, 'H' },
+	{ "upsert", no_argument, NULL, 'U' },
 	{ "location", required_argument, NULL, 'L' },
 	{ 0 },
 };
 const struct ctl_cmd ctl_put = {
-	"put", "KEY FILE [--replicas N] [--location NODE|SEGMENT]... [--all-or-nothing] [--soft-pin] [--hard-pin]",
+	"put",
+	"KEY FILE [--replicas N] [--location NODE|SEGMENT]... [--all-or-nothing] [--soft-pin] [--hard-pin] "
+	"[--upsert]",
 	"store FILE (- for stdin) under KEY, preferably on the given nodes or segments; with\n"
 	"      --all-or-nothing, fail unless every replica is stored; a soft pin is evicted last,\n"
-	"      a hard pin never (operators)",
+	"      a hard pin never (operators); --upsert replaces the value of a stored KEY",
 	"r:", put_opts, put_run,
 };
 

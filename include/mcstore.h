@@ -50,7 +50,7 @@ extern "C" {
 /* The API version this header describes; mcs_version() tells the
  * library's at run time. */
 #define MCSTORE_VERSION_MAJOR 1
-#define MCSTORE_VERSION_MINOR 0
+#define MCSTORE_VERSION_MINOR 1
 /* True when this header is at least version major.minor. */
 #define MCSTORE_CHECK_VERSION(major, minor) \
 	(MCSTORE_VERSION_MAJOR > (major) || (MCSTORE_VERSION_MAJOR == (major) && MCSTORE_VERSION_MINOR >= (minor)))
@@ -60,7 +60,8 @@ extern "C" {
  *   -ENOENT        no such key
  *   -EAGAIN        the key's put has started and not ended yet (Mooncake's
  *                  "replica not ready")
- *   -EEXIST        the key is stored already (keys are immutable)
+ *   -EEXIST        the key is stored already (keys are immutable, unless
+ *                  the put says MCS_PUT_UPSERT)
  *   -ENOSPC        no segment can hold the object, even after eviction
  *   -EXFULL        fewer nodes than replicas asked can hold the object
  *                  (all-or-nothing; mcs_error_detail() says how many can)
@@ -138,16 +139,21 @@ struct mcs_client *mcs_client_unref(struct mcs_client *c);
 
 /* ---- put -------------------------------------------------------------- */
 
-/* Replication config, as ReplicateConfig in Mooncake. */
+/* Replication config, as ReplicateConfig in Mooncake, and put flags. */
 enum {
 	MCS_REPL_ALL_OR_NOTHING = 1u << 0, /* fail unless replica_num replicas fit */
 	MCS_REPL_SOFT_PIN = 1u << 1,       /* keep unless nothing else can be evicted */
 	MCS_REPL_HARD_PIN = 1u << 2,       /* never evict (operators) */
+	/* Replace the value if the key exists (new in 1.1): the new value
+	 * becomes what gets see at once when its put ends; views and reads
+	 * of the old one keep its bytes until they are released (or their
+	 * lease ends). -EAGAIN while another put of the key is under way. */
+	MCS_PUT_UPSERT = 1u << 3,
 };
 struct mcs_replicate_config {
 	size_t size;                      /* sizeof(struct mcs_replicate_config) */
 	uint32_t replica_num;             /* 0 is taken as 1 */
-	uint32_t flags;                   /* MCS_REPL_* */
+	uint32_t flags;                   /* MCS_REPL_*, MCS_PUT_UPSERT */
 	const char *const *locations;     /* preferred segment or node names, may be NULL */
 	size_t n_locations;
 };

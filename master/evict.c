@@ -8,6 +8,10 @@
  * what it needs at once; the rest of the run is a debt that a timer pays
  * in slices (mcs_store_evict_step). Eviction moves no data: it drops the
  * object and returns its space.
+ *
+ * Versions an upsert replaced (retired) are not in the sampling vector:
+ * they are freed here as soon as no lease or hold keeps them, by a timer
+ * and before any eviction, since they are no key's value any more.
  */
 #include "common/probes.h"
 #include "master/evict.h"
@@ -22,13 +26,48 @@ static bool evictable(const struct mcs_obj *o, uint64_t now_ms, bool soft_too)
 	return soft_too || !(o->flags & MCS_REPL_SOFT_PIN);
 }
 
+uint64_t mcs_store_reap_retired(struct mcs_store *s, uint64_t now_ms)
+{
+	if (!s->n_retired || now_ms < s->reap_at_ms)
+		return 0;
+	uint64_t freed = 0, next = UINT64_MAX;
+	struct mcs_list *n, *nn;
+	mcs_list_for_each_safe(n, nn, &s->retired) {
+		struct mcs_obj *o = mcs_list_entry(n, struct mcs_obj, pending);
+		if (obj_reclaimable(o, now_ms)) {
+			freed += obj_bytes(o);
+			obj_delete(s, o);
+			s->ctr.retired_freed++;
+		} else if (!o->holds) {
+			/* a lease cannot grow: the key finds the new version */
+			next = MCS_MIN(next, o->lease_until_ms);
+		}
+		/* a held one: its last release sets reap_at_ms to 0 */
+	}
+	s->reap_at_ms = next;
+	return freed;
+}
+
+uint64_t mcs_store_n_retired(const struct mcs_store *s) { return s->n_retired; }
+
+uint64_t mcs_store_retired_bytes(const struct mcs_store *s)
+{
+	uint64_t b = 0;
+	const struct mcs_list *n;
+	mcs_list_for_each(n, &s->retired)
+		b += obj_bytes(mcs_list_entry(n, const struct mcs_obj, pending));
+	return b;
+}
+
 #define EVICT_POOL 16
 
 uint64_t mcs_store_evict(struct mcs_store *s, uint64_t min_objects, uint64_t need_bytes, uint64_t now_ms)
 {
 	struct mcs_obj *pool[EVICT_POOL];
 	unsigned n_pool = 0;
-	uint64_t freed = 0, evicted = 0, samples = 0, t0 = mcs_now_ns();
+	uint64_t t0 = mcs_now_ns(), evicted = 0, samples = 0;
+	/* what no reader needs any more goes before any object */
+	uint64_t freed = mcs_store_reap_retired(s, now_ms);
 	bool soft_too = false;
 	/* a bound on the work of one run, proportional to what it may
 	 * evict, so a store full of leased objects cannot stall the master */

@@ -159,11 +159,14 @@ static void on_sweep(struct mcs_timer *t, void *userdata)
 	}
 }
 
-/* The background part of eviction runs, a slice per tick. */
+/* The background part of eviction runs, a slice per tick; versions an
+ * upsert replaced are freed within a tick of their readers' end. */
 static void on_evict_tick(struct mcs_timer *t, void *userdata)
 {
 	struct master *m = userdata;
-	mcs_store_evict_step(m->store, 512, mcs_now_ms());
+	uint64_t now = mcs_now_ms();
+	mcs_store_reap_retired(m->store, now);
+	mcs_store_evict_step(m->store, 512, now);
 }
 
 static void on_put_expiry(struct mcs_timer *t, void *userdata)

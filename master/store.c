@@ -47,12 +47,13 @@ int mcs_store_new(const struct mcs_store_opts *opts, struct mcs_store **ret)
 	s->next_hold_id = 1;
 	mcs_list_init(&s->holds);
 	mcs_list_init(&s->pending);
+	mcs_list_init(&s->retired);
 	s->rng = s->opts.seed ? s->opts.seed : 0x9e3779b97f4a7c15ull;
 	*ret = s;
 	return 0;
 }
 
-static void hold_unlink_free(struct mcs_hold *h)
+static void hold_unlink_free(struct mcs_store *s, struct mcs_hold *h)
 {
 	mcs_list_del(&h->link);
 	if (h->obj) {
@@ -61,6 +62,9 @@ static void hold_unlink_free(struct mcs_hold *h)
 			pp = &(*pp)->obj_next;
 		if (*pp)
 			*pp = h->obj_next;
+		/* a retired version may now be free to go: the next reap looks */
+		if (h->obj->state == MCS_OBJ_RETIRED)
+			s->reap_at_ms = 0;
 	}
 	free(h);
 }
@@ -70,15 +74,19 @@ struct mcs_store *mcs_store_free(struct mcs_store *s)
 	if (!s)
 		return NULL;
 	while (!mcs_list_empty(&s->holds))
-		hold_unlink_free(mcs_list_first(&s->holds, struct mcs_hold, link));
+		hold_unlink_free(s, mcs_list_first(&s->holds, struct mcs_hold, link));
 	for (uint64_t i = 0; i < s->n_buckets; i++) {
 		struct mcs_obj *o = s->buckets[i];
 		while (o) {
 			struct mcs_obj *n = o->hnext;
+			obj_free(o->upsert);
 			obj_free(o);
 			o = n;
 		}
 	}
+	struct mcs_list *n, *next;
+	mcs_list_for_each_safe(n, next, &s->retired)
+		obj_free(mcs_list_entry(n, struct mcs_obj, pending));
 	free(s->buckets);
 	free(s->vec);
 	while (s->segments) {
@@ -181,39 +189,53 @@ int mcs_store_mount(struct mcs_store *s, struct mcs_str node, struct mcs_str seg
 	return 0;
 }
 
-/* Drop every replica that has a buffer on g; forget objects left bare. */
-static int seg_evacuate(struct mcs_store *s, struct mcs_seg *g)
+/* Drop o's replicas that have a buffer on g; an object left bare is
+ * forgotten (true). */
+static bool obj_evacuate(struct mcs_store *s, struct mcs_obj *o, const struct mcs_seg *g)
 {
-	int lost = 0;
+	uint32_t keep = 0;
+	for (uint32_t r = 0; r < o->n_replicas; r++) {
+		struct mcs_mreplica *rep = &o->replicas[r];
+		bool on_g = false;
+		for (uint32_t h = 0; h < rep->n_handles; h++)
+			on_g |= rep->handles[h].seg == g;
+		if (on_g) {
+			for (uint32_t h = 0; h < rep->n_handles; h++)
+				mcs_alloc_put(rep->handles[h].seg->alloc, rep->handles[h].blk);
+			if (!obj_inline(o, rep->handles))
+				free(rep->handles);
+		} else {
+			o->replicas[keep++] = *rep;
+		}
+	}
+	bool had = o->n_replicas > 0;
+	o->n_replicas = keep;
+	if (had && keep == 0) {
+		obj_delete(s, o);
+		return true;
+	}
+	return false;
+}
+
+/* Drop every replica that has a buffer on g, of every version: stored,
+ * pending as an upsert, retired. */
+static void seg_evacuate(struct mcs_store *s, struct mcs_seg *g)
+{
 	for (uint64_t i = 0; i < s->n_buckets; i++) {
 		struct mcs_obj *o = s->buckets[i];
 		while (o) {
+			/* a bare o gives its place to its new version, which
+			 * must be evacuated first */
 			struct mcs_obj *next = o->hnext;
-			uint32_t keep = 0;
-			for (uint32_t r = 0; r < o->n_replicas; r++) {
-				struct mcs_mreplica *rep = &o->replicas[r];
-				bool on_g = false;
-				for (uint32_t h = 0; h < rep->n_handles; h++)
-					on_g |= rep->handles[h].seg == g;
-				if (on_g) {
-					for (uint32_t h = 0; h < rep->n_handles; h++)
-						mcs_alloc_put(rep->handles[h].seg->alloc, rep->handles[h].blk);
-					if (!obj_inline(o, rep->handles))
-						free(rep->handles);
-				} else {
-					o->replicas[keep++] = *rep;
-				}
-			}
-			bool had = o->n_replicas > 0;
-			o->n_replicas = keep;
-			if (had && keep == 0) {
-				obj_delete(s, o);
-				lost++;
-			}
+			if (o->upsert)
+				obj_evacuate(s, o->upsert, g);
+			obj_evacuate(s, o, g);
 			o = next;
 		}
 	}
-	return lost;
+	struct mcs_list *n, *next;
+	mcs_list_for_each_safe(n, next, &s->retired)
+		obj_evacuate(s, mcs_list_entry(n, struct mcs_obj, pending), g);
 }
 
 static void seg_destroy(struct mcs_store *s, struct mcs_seg *g)
@@ -250,7 +272,7 @@ void mcs_store_drop_owner(struct mcs_store *s, void *owner)
 	mcs_list_for_each_safe(n, next, &s->holds) {
 		struct mcs_hold *h = mcs_list_entry(n, struct mcs_hold, link);
 		if (h->owner == owner)
-			hold_unlink_free(h);
+			hold_unlink_free(s, h);
 	}
 	/* every pending put is on the pending list: no walk over the whole
 	 * table (clients that talk to the master directly come and go) */
@@ -279,8 +301,12 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 		return -EINVAL;
 	uint64_t hash = key_hash(key.p, key.len);
 	struct mcs_obj **slot = obj_slot(s, key, hash);
-	if (*slot)
-		return (*slot)->state == MCS_OBJ_COMPLETE ? -EEXIST : -EAGAIN;
+	bool upsert = req->cfg.flags & MCS_PUT_UPSERT;
+	if (*slot && (*slot)->state == MCS_OBJ_COMPLETE && !upsert)
+		return -EEXIST;
+	/* one pending put per key, an upsert or not */
+	if (*slot && ((*slot)->state != MCS_OBJ_COMPLETE || (*slot)->upsert))
+		return -EAGAIN;
 	if (!s->segments || req->value_len > mcs_store_capacity(s)) {
 		s->ctr.put_no_space++;
 		return -ENOSPC;
@@ -300,7 +326,7 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 	o->hash = hash;
 	mcs_list_init(&o->pending);
 	o->size = req->value_len;
-	o->flags = req->cfg.flags;
+	o->flags = req->cfg.flags & ~(uint32_t)MCS_PUT_UPSERT;
 	o->state = MCS_OBJ_PENDING;
 	o->put_owner = owner;
 	o->put_start_ms = now_ms;
@@ -332,13 +358,18 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 		return st;
 	}
 	/* eviction may have rehashed nothing, but it removed entries: find
-	 * the slot again */
+	 * the slot again. The old version of an upsert, if eviction left it,
+	 * stays what gets see until the new one's PutEnd. */
 	slot = obj_slot(s, key, hash);
-	*slot = o;
-	s->n_objects++;
-	o->vidx = s->vec_len;
-	s->vec[s->vec_len++] = o;
 	mcs_list_add_tail(&s->pending, &o->pending);
+	if (*slot) {
+		(*slot)->upsert = o;
+	} else {
+		*slot = o;
+		s->n_objects++;
+		o->vidx = s->vec_len;
+		s->vec[s->vec_len++] = o;
+	}
 	if (o->flags & MCS_REPL_SOFT_PIN)
 		s->soft_pinned_bytes += o->size;
 	if (s->n_objects > s->n_buckets)
@@ -363,9 +394,37 @@ uint64_t mcs_store_expire_puts(struct mcs_store *s, uint64_t now_ms)
 
 const struct mcs_store_counters *mcs_store_counters(const struct mcs_store *s) { return &s->ctr; }
 
+/* The old version of an upsert, out of the tables: freed now, or kept for
+ * its readers until mcs_store_reap_retired finds it free. */
+static void obj_retire(struct mcs_store *s, struct mcs_obj *old, uint64_t now_ms)
+{
+	old->state = MCS_OBJ_RETIRED;
+	/* a pin is for the key's value, which this is no longer */
+	if (old->flags & MCS_REPL_SOFT_PIN)
+		s->soft_pinned_bytes -= MCS_MIN(s->soft_pinned_bytes, old->size);
+	old->flags &= ~(uint32_t)(MCS_REPL_SOFT_PIN | MCS_REPL_HARD_PIN);
+	mcs_list_add_tail(&s->retired, &old->pending);
+	s->n_retired++;
+	if (obj_reclaimable(old, now_ms)) {
+		obj_delete(s, old);
+		s->ctr.retired_freed++;
+	} else if (!old->holds) {
+		s->reap_at_ms = MCS_MIN(s->reap_at_ms, old->lease_until_ms);
+	}
+}
+
 int mcs_store_put_end(struct mcs_store *s, struct mcs_str key, uint64_t checksum, void *owner, uint64_t now_ms)
 {
-	struct mcs_obj *o = obj_find(s, key);
+	struct mcs_obj **pp = obj_slot(s, key, key_hash(key.p, key.len));
+	struct mcs_obj *o = *pp;
+	if (o && o->upsert && o->upsert->put_owner == owner) {
+		/* the upsert's one step: gets find the new version from now */
+		struct mcs_obj *old = o;
+		o = old->upsert;
+		obj_replace(s, pp, o);
+		obj_retire(s, old, now_ms);
+		s->ctr.upserts++;
+	}
 	if (!o || o->put_owner != owner)
 		return -ENOENT;
 	if (o->state != MCS_OBJ_PENDING)
@@ -384,6 +443,8 @@ int mcs_store_put_end(struct mcs_store *s, struct mcs_str key, uint64_t checksum
 int mcs_store_put_revoke(struct mcs_store *s, struct mcs_str key, void *owner)
 {
 	struct mcs_obj *o = obj_find(s, key);
+	if (o && o->upsert && o->upsert->put_owner == owner)
+		o = o->upsert; /* the old version stays as it was */
 	if (!o || o->state != MCS_OBJ_PENDING || o->put_owner != owner)
 		return -ENOENT;
 	MCS_PROBE1(put_revoke, o->hash);
@@ -453,7 +514,7 @@ int mcs_store_release(struct mcs_store *s, struct mcs_str key, uint64_t hold_id,
 		/* a hold whose object was force-removed has obj == NULL */
 		if (h->obj && !(h->obj->keylen == key.len && memcmp(h->obj->key, key.p, key.len) == 0))
 			return -ESRCH;
-		hold_unlink_free(h);
+		hold_unlink_free(s, h);
 		return 0;
 	}
 	return -ESRCH;

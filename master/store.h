@@ -8,6 +8,12 @@
  *   PutRevoke -> PENDING object dropped, space returned
  *   Remove    -> COMPLETE object dropped unless leased or held
  *
+ * and an upsert (PutStart with MCS_PUT_UPSERT on a COMPLETE key): the new
+ * version is PENDING beside the old one, which gets still see; its PutEnd
+ * puts it in the old one's place in one step and retires the old one
+ * (RETIRED: found by no key, its space kept until its lease has run out
+ * and its holds are released, then freed).
+ *
  * This file knows nothing of sockets: "owners" are opaque pointers (the
  * connection a request came on) so that everything an owner left behind
  * (mounted segments, pending puts, holds) is dropped when it goes away.
@@ -56,6 +62,8 @@ struct mcs_store_counters {
 	uint64_t remove_refused;    /* removes refused because of a lease */
 	uint64_t puts_timed_out;
 	uint64_t soft_pins_refused; /* soft pins dropped: bound reached */
+	uint64_t upserts;           /* values replaced (upserts ended) */
+	uint64_t retired_freed;     /* replaced versions freed after their readers */
 };
 
 struct mcs_seg {
@@ -80,7 +88,7 @@ struct mcs_mreplica {
 	struct mcs_mhandle *handles;
 };
 
-enum mcs_obj_state { MCS_OBJ_PENDING = 0, MCS_OBJ_COMPLETE = 1 };
+enum mcs_obj_state { MCS_OBJ_PENDING = 0, MCS_OBJ_COMPLETE = 1, MCS_OBJ_RETIRED = 2 };
 
 struct mcs_hold;
 
@@ -100,8 +108,11 @@ struct mcs_obj {
 	uint64_t put_start_ms;
 	void *put_owner;
 	uint64_t vidx;              /* index in the store's sampling vector */
-	struct mcs_list pending;    /* in the store's pending puts while PENDING */
+	struct mcs_list pending;    /* in the store's pending puts while PENDING,
+				     * in its retired versions while RETIRED */
 	struct mcs_hold *holds;     /* zero-copy views pinning the object */
+	struct mcs_obj *upsert;     /* a COMPLETE object's pending new version,
+				     * in no table but the pending puts */
 	struct mcs_obj *hnext;      /* hash chain */
 };
 
@@ -116,9 +127,13 @@ int mcs_store_unmount(struct mcs_store *s, struct mcs_str segment, void *owner);
 /* Drop everything an owner left: segments, pending puts, holds. */
 void mcs_store_drop_owner(struct mcs_store *s, void *owner);
 
-/* On success *ret_obj is the new PENDING object (replicas to write). */
+/* On success *ret_obj is the new PENDING object (replicas to write).
+ * With MCS_PUT_UPSERT in req->cfg.flags a COMPLETE key gets a new version
+ * (-EAGAIN while any put of the key is pending); without, -EEXIST. */
 int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req, void *owner,
 			uint64_t now_ms, struct mcs_obj **ret_obj);
+/* The end of an upsert retires the old version (freed at once when no
+ * lease or hold keeps it). */
 int mcs_store_put_end(struct mcs_store *s, struct mcs_str key, uint64_t checksum, void *owner,
 		      uint64_t now_ms);
 int mcs_store_put_revoke(struct mcs_store *s, struct mcs_str key, void *owner);
@@ -158,7 +173,8 @@ uint64_t mcs_store_expire_puts(struct mcs_store *s, uint64_t now_ms);
 /* One eviction run: at least min_objects objects and need_bytes bytes
  * (rounded allocation sizes), least recently used first among samples;
  * never leased, held, pending or hard-pinned objects, soft-pinned ones only
- * when nothing else is left. Returns bytes freed. */
+ * when nothing else is left. Retired versions that no lease or hold keeps
+ * go first (their bytes count, not as evictions). Returns bytes freed. */
 uint64_t mcs_store_evict(struct mcs_store *s, uint64_t min_objects, uint64_t need_bytes, uint64_t now_ms);
 /* Evict down to the low watermark if usage passed the high one. */
 uint64_t mcs_store_evict_if_needed(struct mcs_store *s, uint64_t now_ms);
@@ -168,6 +184,13 @@ uint64_t mcs_store_evict_if_needed(struct mcs_store *s, uint64_t now_ms);
  * waits behind a long sweep. Returns objects evicted. */
 uint64_t mcs_store_evict_step(struct mcs_store *s, uint64_t max_objects, uint64_t now_ms);
 uint64_t mcs_store_evict_debt(const struct mcs_store *s);
+/* Free the retired versions that no lease or hold keeps any more (cheap
+ * when none can have become free since the last call: a timer's work).
+ * Eviction calls it first. Returns bytes freed. */
+uint64_t mcs_store_reap_retired(struct mcs_store *s, uint64_t now_ms);
+/* Retired versions still kept for their readers, and their bytes. */
+uint64_t mcs_store_n_retired(const struct mcs_store *s);
+uint64_t mcs_store_retired_bytes(const struct mcs_store *s);
 const struct mcs_store_counters *mcs_store_counters(const struct mcs_store *s);
 
 uint64_t mcs_store_lease_ttl_ms(const struct mcs_store *s);

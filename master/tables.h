@@ -4,10 +4,11 @@
  * them; no one else includes this (callers use store.h):
  *
  *   store.c      the tables, segments, leases, holds and the object state
- *                machine (put start/end/revoke, get, remove, list)
+ *                machine (put start/end/revoke, upsert, get, remove, list)
  *   placement.c  where the replicas of a new object go: segment choice,
  *                striping, and the evict-and-retry loop of a put
- *   evict.c      approximate LRU by sampling, its debt and watermark
+ *   evict.c      approximate LRU by sampling, its debt and watermark, and
+ *                the freeing of retired versions (replaced by an upsert)
  *
  * store.c calls placement.c, which calls evict.c; the helpers below are
  * inline so that neither calls back up into store.c (and the hot paths
@@ -47,6 +48,11 @@ struct mcs_store {
 	struct mcs_obj **vec;
 	uint64_t vec_len, vec_cap;
 	struct mcs_list pending;    /* pending puts (struct mcs_obj), oldest first */
+	/* versions replaced by an upsert, kept for their readers (RETIRED,
+	 * in no other table; linked by their `pending`) */
+	struct mcs_list retired;
+	uint64_t n_retired;
+	uint64_t reap_at_ms;        /* none can be freed before (0: look now) */
 	uint64_t soft_pinned_bytes;
 	uint64_t evict_debt;        /* objects still to evict in the background */
 	struct mcs_store_counters ctr;
@@ -139,17 +145,45 @@ static inline struct mcs_obj **obj_slot(struct mcs_store *s, struct mcs_str key,
 	return pp;
 }
 
-/* Out of every table, and freed. */
+/* The pending new version nw of the object in slot pp takes its place
+ * under the key and in the sampling vector: the one step of an upsert. */
+static inline void obj_replace(struct mcs_store *s, struct mcs_obj **pp, struct mcs_obj *nw)
+{
+	struct mcs_obj *old = *pp;
+	nw->hnext = old->hnext;
+	*pp = nw;
+	nw->vidx = old->vidx;
+	s->vec[nw->vidx] = nw;
+	old->upsert = NULL;
+}
+
+/* A retired version may go once no view holds it and no lease is left. */
+static inline bool obj_reclaimable(const struct mcs_obj *o, uint64_t now_ms)
+{
+	return !o->holds && now_ms >= o->lease_until_ms;
+}
+
+/* Out of every table, and freed. A COMPLETE object's pending new version
+ * (an upsert) takes its place under the key, as a plain pending put; a
+ * pending new version that goes leaves its old one as it was. */
 static inline void obj_delete(struct mcs_store *s, struct mcs_obj *o)
 {
-	struct mcs_obj **pp = obj_slot(s, (struct mcs_str){ o->key, o->keylen }, o->hash);
-	if (*pp == o) {
-		*pp = o->hnext;
-		s->n_objects--;
-		/* swap-remove from the sampling vector */
-		struct mcs_obj *last = s->vec[--s->vec_len];
-		s->vec[o->vidx] = last;
-		last->vidx = o->vidx;
+	if (o->state == MCS_OBJ_RETIRED) {
+		s->n_retired--;
+	} else {
+		struct mcs_obj **pp = obj_slot(s, (struct mcs_str){ o->key, o->keylen }, o->hash);
+		if (*pp == o && o->upsert) {
+			obj_replace(s, pp, o->upsert);
+		} else if (*pp == o) {
+			*pp = o->hnext;
+			s->n_objects--;
+			/* swap-remove from the sampling vector */
+			struct mcs_obj *last = s->vec[--s->vec_len];
+			s->vec[o->vidx] = last;
+			last->vidx = o->vidx;
+		} else if (*pp && (*pp)->upsert == o) {
+			(*pp)->upsert = NULL;
+		}
 	}
 	mcs_list_del(&o->pending);
 	if (o->flags & MCS_REPL_SOFT_PIN)

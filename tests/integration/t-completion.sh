@@ -6,7 +6,7 @@
 # mcstorectl's own --help, so the two cannot drift apart.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 13
+tap_plan 14
 # the completion calls "mcstorectl" by name: the one of this build
 mkdir -p "$T_DIR/bin"
 ln -s "$CTL" "$T_DIR/bin/mcstorectl"
@@ -54,6 +54,8 @@ ok $? "every option of every command's usage is offered ($(sort -u "$T_DIR/opts-
 [ -z "$bad" ] || diag "missing for:$bad"
 complete_line mcstorectl put k --rep | grep -qx -- --replicas
 ok $? "put --rep completes to --replicas"
+complete_line mcstorectl put k --ups | grep -qx -- --upsert
+ok $? "put --ups completes to --upsert"
 complete_line mcstorectl stat --so | grep -qx -- --socket
 ok $? "the global --socket is offered after a command too"
 
