@@ -149,7 +149,7 @@ static int add_constants(PyObject *m)
 		{ "REPL_ALL_OR_NOTHING", MCS_REPL_ALL_OR_NOTHING },
 		{ "REPL_SOFT_PIN", MCS_REPL_SOFT_PIN },
 		{ "REPL_HARD_PIN", MCS_REPL_HARD_PIN },
-#ifdef MCS_PUT_UPSERT
+#if MCSTORE_CHECK_VERSION(1, 1)
 		{ "PUT_UPSERT", MCS_PUT_UPSERT },
 #endif
 		{ "CLIENT_PREFAULT", MCS_CLIENT_PREFAULT },
@@ -164,7 +164,8 @@ static int add_constants(PyObject *m)
 		if (PyModule_AddIntConstant(m, k[i].name, k[i].value) < 0)
 			return -1;
 	if (PyModule_AddStringConstant(m, "DEFAULT_SOCKET", MCS_DEFAULT_SOCKET) < 0 ||
-	    PyModule_AddStringConstant(m, "LIBRARY_VERSION", mcs_version()) < 0)
+	    PyModule_AddStringConstant(m, "LIBRARY_VERSION", mcs_version()) < 0 ||
+	    PyModule_AddStringConstant(m, "VERSION", PACKAGE_VERSION) < 0)
 		return -1;
 	return 0;
 }

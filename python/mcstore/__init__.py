@@ -30,7 +30,7 @@ __all__ = [
     "LIBRARY_VERSION", "__version__",
 ]
 
-__version__ = "0.2.0"
+__version__ = _core.VERSION  # mcstore's, of the build the core comes from
 LIBRARY_VERSION = _core.LIBRARY_VERSION
 
 

@@ -357,3 +357,43 @@ def test_errno_mapping_table():
     assert code(-errno.ENOSPC) == -200
     assert code(-errno.EBADMSG) == -801
     assert code(1234) == 1234
+
+
+# ---- upsert ----------------------------------------------------------------------------
+
+
+def test_upsert_replaces_while_readers_keep_the_old_bytes(store, key):
+    old, new = pattern(1 << 20, 1), pattern(1 << 20, 2)
+    cfg = ReplicateConfig()
+    cfg.preferred_segment = "n1"                   # local: the handle is a zero-copy view
+    assert store.upsert(key, old, cfg) == 0        # a new key: a plain put
+    h = store.get_buffer(key)
+    assert store.upsert(key, new, cfg) == 0
+    assert store.get(key) == new                   # visible at once, whole
+    assert bytes(h) == old                         # the reader still has the old bytes
+    assert store.put(key, pattern(10)) == 0 and store.get(key) == new   # put keeps, as before
+    del h
+    m = Mem(3 << 20)
+    m.write(0, b"x" * 100)
+    assert store.upsert_from(key, m.ptr, 100) == 0 and store.get(key) == b"x" * 100
+    assert store.upsert_parts(key, b"a", b"b") == 0 and store.get(key) == b"ab"
+    keys = [key + "-1", key + "-2"]
+    assert store.put_batch(keys, [b"1", b"2"]) == 0
+    assert store.upsert_batch(keys, [b"one", b"two"]) == 0
+    assert store.get_batch(keys) == [b"one", b"two"]
+    m.write(1000, b"y" * 10)
+    assert store.batch_upsert_from(keys, [m.ptr, m.ptr + 1000], [100, 10]) == [0, 0]
+    assert store.get_batch(keys) == [b"x" * 100, b"y" * 10]
+    bad = ReplicateConfig()
+    bad.soft_pin_ttl_ms = 5000                     # with PRESERVE: refused, as Mooncake's tests expect
+    assert store.upsert(key, b"z", bad) == INVALID
+
+
+def test_client_upsert(n1, key):
+    import mcstore
+    with mcstore.Client() as c:
+        c.put(key, b"first")
+        with pytest.raises(mcstore.Exists):
+            c.put(key, b"second")
+        c.put(key, b"second", upsert=True)
+        assert c.get(key) == b"second"
