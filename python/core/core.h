@@ -32,6 +32,7 @@ typedef struct {
 	struct mcs_client **idle;   /* handles not in use */
 	size_t n_idle, n_open, max_handles;
 	pid_t pid;                  /* the process that opened them */
+	size_t last_get_size;       /* the size of the last get(): the next one's guess */
 	bool closed;
 	pthread_mutex_t lock;       /* with returned: wakes a thread waiting for a handle */
 	pthread_cond_t returned;

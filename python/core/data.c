@@ -351,21 +351,40 @@ PyObject *core_client_put_batch_ptr(CoreClient *c, PyObject *args, PyObject *kw)
 
 /* ---- get ------------------------------------------------------------------- */
 
-/* get(key) -> bytes, or a negative status */
+/* get(key) -> bytes, or a negative status. Read straight into the bytes
+ * object: at the size of this Client's last get first (engines store
+ * values of a few sizes), and when the object is larger, at its size
+ * (mcs_get_size) - a key upserted meanwhile may need another try. */
 PyObject *core_client_get(CoreClient *c, PyObject *ko)
 {
 	const char *key;
 	if (core_key(ko, &key) < 0)
 		return NULL;
-	void *buf = NULL;
-	size_t len = 0;
-	long r;
-	CALL(c, r, r = mcs_get_alloc(h, key, &buf, &len));
-	if (r < 0)
-		return PyLong_FromLong(r);
-	PyObject *b = PyBytes_FromStringAndSize(buf, (Py_ssize_t)len);
-	free(buf);
-	return b;
+	size_t want = c->last_get_size ? c->last_get_size : 64 * 1024;
+	for (int attempt = 0; attempt < 4; attempt++) {
+		PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)want);
+		if (!b)
+			return NULL;
+		char *p = PyBytes_AS_STRING(b);
+		long r, rs = 0;
+		uint64_t size = 0;
+		CALL(c, r, r = mcs_get(h, key, p, want); if (r == -ERANGE) rs = mcs_get_size(h, key, &size));
+		if (r >= 0) {
+			c->last_get_size = (size_t)r;
+			if ((size_t)r != want && _PyBytes_Resize(&b, (Py_ssize_t)r) < 0)
+				return NULL;
+			return b;
+		}
+		Py_DECREF(b);
+		if (r != -ERANGE)
+			return PyLong_FromLong(r);
+		if (rs < 0)
+			return PyLong_FromLong(rs);
+		if (size > PY_SSIZE_T_MAX)
+			return PyErr_NoMemory();
+		want = (size_t)size;
+	}
+	return PyLong_FromLong(-EAGAIN);
 }
 
 /* get_into(key, target, size=None): target is a writable bytes-like

@@ -111,6 +111,24 @@ def _check(r, what=None):
     return r
 
 
+def env_options():
+    """The client options the environment asks for, as mcstorectl and the
+    benchmarks read them: (flags, busy_poll_us). MCSTORE_PREFAULT=1 maps
+    the whole segment at connect; MCSTORE_DIRECT_MASTER=0 and
+    MCSTORE_DIRECT_DATA=0 send metadata or data through the daemon;
+    MCSTORE_BUSY_POLL_US=N spins N us on a socket before sleeping."""
+    e = _os.environ.get
+    flags = 0
+    if e("MCSTORE_PREFAULT") == "1":
+        flags |= _core.CLIENT_PREFAULT
+    if e("MCSTORE_DIRECT_MASTER") == "0":
+        flags |= _core.CLIENT_VIA_DAEMON_META
+    if e("MCSTORE_DIRECT_DATA") == "0":
+        flags |= _core.CLIENT_VIA_DAEMON_DATA
+    busy = e("MCSTORE_BUSY_POLL_US", "")
+    return flags, int(busy) if busy.isdigit() and int(busy) <= 1000000 else 0
+
+
 _PINS = {None: 0, "soft": _core.REPL_SOFT_PIN, "hard": _core.REPL_HARD_PIN}
 
 
@@ -135,10 +153,14 @@ class Client:
     $MCSTORE_SOCKET, else /run/mcstore/mcstored.sock).
 
     timeout: seconds per request (None: the library's 30 s); max_threads:
-    how many calls may run at once (one daemon connection each)."""
+    how many calls may run at once (one daemon connection each); prefault
+    and busy_poll_us as in libmcstore(3) (None: as env_options() says)."""
 
-    def __init__(self, socket=None, *, timeout=None, max_threads=8, prefault=False, busy_poll_us=0):
-        flags = _core.CLIENT_PREFAULT if prefault else 0
+    def __init__(self, socket=None, *, timeout=None, max_threads=8, prefault=None, busy_poll_us=None):
+        flags, env_busy = env_options()
+        if prefault is not None:
+            flags = (flags | _core.CLIENT_PREFAULT) if prefault else (flags & ~_core.CLIENT_PREFAULT)
+        busy_poll_us = env_busy if busy_poll_us is None else busy_poll_us
         ms = 0 if timeout is None else max(1, int(timeout * 1000))
         socket = socket or _os.environ.get("MCSTORE_SOCKET") or None
         try:

@@ -6,7 +6,7 @@ import logging
 import os
 import re
 
-from mcstore import _core
+from mcstore import _core, env_options
 from mcstore.config import parse_size
 from mcstore.embedded import PrivateDaemon
 from mcstore.mooncake import (
@@ -16,6 +16,11 @@ from mcstore.mooncake import (
 log = logging.getLogger("mcstore")
 _DEFAULT_CFG = ReplicateConfig()
 _LIST_PAGE = 1000
+
+
+def _client(sock, staging):
+    flags, busy = env_options()
+    return _core.Client(sock, 0, staging, flags, busy)
 
 
 def _bad_lengths(*lists):
@@ -106,7 +111,7 @@ class MooncakeDistributedStore:
         self.close()
         sock = os.environ.get("MCSTORE_SOCKET") or _core.DEFAULT_SOCKET
         try:
-            c = _core.Client(sock, 0, local_buffer_size)
+            c = _client(sock, local_buffer_size)
         except OSError as e:
             if global_segment_size == 0:
                 log.error("mcstore: setup: no mcstored at %s (%s), and global_segment_size is 0, so none "
@@ -115,7 +120,7 @@ class MooncakeDistributedStore:
             d = PrivateDaemon(master, global_segment_size, local_hostname)
             try:
                 d.start()
-                c = _core.Client(d.socket_path, 0, local_buffer_size)
+                c = _client(d.socket_path, local_buffer_size)
             except (OSError, RuntimeError) as e2:
                 d.stop()
                 log.error("mcstore: setup: %s", e2)
@@ -134,7 +139,7 @@ class MooncakeDistributedStore:
         sock = server_address if server_address.startswith("/") else \
             os.environ.get("MCSTORE_SOCKET") or _core.DEFAULT_SOCKET
         try:
-            self._c = _core.Client(sock, 0, local_buffer_size)
+            self._c = _client(sock, local_buffer_size)
         except OSError as e:
             log.error("mcstore: setup_dummy: no mcstored at %s: %s", sock, e.strerror)
             return -1

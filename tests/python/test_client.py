@@ -184,3 +184,15 @@ def test_man_page_names_every_method():
     missing = [m for m in dir(MooncakeDistributedStore) if not m.startswith("_") and m not in text]
     missing += [m for m in dir(mcstore.Client) if not m.startswith("_") and m not in text]
     assert not missing, "mcstore-python(3) does not name: %s" % ", ".join(missing)
+
+
+def test_get_sizes_up_and_down(client, key):
+    """get() reads into a bytes object sized by the last get's size: larger
+    and smaller values in turn come back whole and exact."""
+    sizes = [1 << 20, 10, 70000, 5, 3 << 20, 64 * 1024, 64 * 1024 + 1, 1]
+    for i, n in enumerate(sizes):
+        client.put("%s-%d" % (key, i), pattern(n, i))
+    for _ in range(2):
+        for i, n in enumerate(sizes):
+            got = client.get("%s-%d" % (key, i))
+            assert type(got) is bytes and len(got) == n and got == pattern(n, i)
