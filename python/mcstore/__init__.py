@@ -268,6 +268,6 @@ class Client:
 
 
 from mcstore.mooncake import (  # noqa: E402  (they use the names above)
-    BufferHandle, MooncakeDistributedStore, MooncakeHostMemAllocator, ReplicaStatus,
-    ReplicateConfig, SoftPinAction,
+    BufferHandle, MooncakeHostMemAllocator, ReplicaStatus, ReplicateConfig, SoftPinAction,
 )
+from mcstore.mooncake_store import MooncakeDistributedStore  # noqa: E402

@@ -1,24 +1,16 @@
 # SPDX-License-Identifier: MIT
-"""mcstore.MooncakeDistributedStore: Mooncake's class of the same name
-(mooncake.store, as its pybind module binds it), over mcstore, so that an
-engine's Mooncake backend runs unchanged. Same method names, argument
-order, defaults and return values, with Mooncake's negative ErrorCode
-numbers; where Mooncake's behaviour is undefined (a call before setup or
-after close crashes it) this one answers INVALID_PARAMS (-600). What
-differs, and why, is in mcstore-python(3)."""
+"""The names of Mooncake's store module (mooncake.store, as its pybind
+module binds them) besides the store class itself, which is
+mcstore.mooncake_store's: its error codes and the mapping from mcstore's
+statuses, ReplicateConfig, the enums, the replica descriptors,
+MooncakeHostMemAllocator and bind_to_numa_node. What differs from
+Mooncake, and why, is in mcstore-python(3)."""
 
 import errno
-import logging
 import os
-import re
-import socket
 from enum import IntEnum
 
 from mcstore import _core
-from mcstore.config import MooncakeConfig, parse_bool, parse_size
-from mcstore.embedded import PrivateDaemon
-
-log = logging.getLogger("mcstore")
 
 
 class ErrorCode(IntEnum):
@@ -285,5 +277,3 @@ _SETUP_ARGS = ("local_hostname", "metadata_server", "global_segment_size", "loca
                "rdma_devices", "master_server_addr")
 _SETUP_EXTRA = {"engine": None, "enable_ssd_offload": False, "ssd_offload_path": "", "tenant_id": "default",
                 "enable_client_http_server": False, "client_http_port": 9300}
-
-from mcstore.mooncake_store import MooncakeDistributedStore  # noqa: E402,F401

@@ -1,5 +1,10 @@
 # SPDX-License-Identifier: MIT
-"""The class MooncakeDistributedStore (see mcstore.mooncake)."""
+"""mcstore.MooncakeDistributedStore: Mooncake's class of the same name,
+over mcstore, so that an engine's Mooncake backend runs unchanged. Same
+method names, argument order, defaults and return values, with Mooncake's
+negative ErrorCode numbers (mcstore.mooncake); where Mooncake's behaviour
+is undefined (a call before setup or after close crashes it) this one
+answers INVALID_PARAMS (-600)."""
 
 import errno
 import logging
