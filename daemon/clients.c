@@ -198,11 +198,17 @@ static int on_buf_alloc(struct client *cl, const struct mcs_hdr *h, const uint8_
 	struct node_clients *cs = cl->cs;
 	struct mcs_buf_alloc_req q;
 	int r = mcs_dec_buf_alloc_req(body, h->body_len, &q);
-	if (r == 0 && (q.size == 0 || q.size > cs->o->max_client_buffers - cl->buf_bytes))
-		r = q.size ? -EMSGSIZE : -EINVAL;
+	/* counted as handed out, in whole pages: the check is on the rounded
+	 * size, and used never passes max (max - used cannot wrap) */
+	uint64_t max = cs->o->max_client_buffers, size = 0;
+	if (r == 0 && q.size == 0)
+		r = -EINVAL;
+	else if (r == 0 && (q.size > UINT64_MAX - 4095 || (size = MCS_ALIGN_UP(q.size, (uint64_t)4096)) > max ||
+			    cl->buf_bytes > max - size))
+		r = -EMSGSIZE;
 	struct cbuf *b = NULL;
 	if (r == 0)
-		r = cbuf_new(cs->data, MCS_ALIGN_UP(q.size, (uint64_t)4096), &b);
+		r = cbuf_new(cs->data, size, &b);
 	if (r < 0)
 		return reply_status(cl, h, r);
 	b->next = cl->bufs;

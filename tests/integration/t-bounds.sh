@@ -1,0 +1,28 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# What one peer may take of a daemon, and no more (issue 14): the shared
+# buffers of one client stay within --max-client-buffers, counted as the
+# daemon hands them out (whole pages), with no wrap past the limit.
+. "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+
+tap_plan 6
+start_master
+# a limit that is not a multiple of the page size: 4 KiB rounding passes
+# it after one buffer, and the check used to wrap (max - used < 0)
+start_node n1 32M --hugepages off --max-client-buffers 5000
+"$TESTBIN/bufalloc-client" "$NODE_SOCK" 4000 900 1073741824 4096 >"$T_DIR/a.out" 2>&1
+st=$?
+sed 's/^/# /' "$T_DIR/a.out"
+[ $st -eq 0 ] && [ "$(sed -n 1p "$T_DIR/a.out")" = "4000 0" ]
+ok $? "--max-client-buffers 5000: a buffer of 4000 bytes (a page of 4096) is given"
+[ "$(sed -n 2p "$T_DIR/a.out")" = "900 -EMSGSIZE" ]
+ok $? "the next 900 bytes would take a second page, past the limit: -EMSGSIZE"
+[ "$(sed -n 3p "$T_DIR/a.out")" = "1073741824 -EMSGSIZE" ] && [ "$(sed -n 4p "$T_DIR/a.out")" = "4096 -EMSGSIZE" ]
+ok $? "and neither 1 GiB nor another page slips through afterwards"
+# the limit is per client: another one gets its own page, and a limit
+# met exactly is met, not passed
+"$TESTBIN/bufalloc-client" "$NODE_SOCK" 4096 1 >"$T_DIR/b.out" 2>&1
+sed 's/^/# /' "$T_DIR/b.out"
+[ "$(cat "$T_DIR/b.out")" = $'4096 0\n1 -EMSGSIZE' ]
+ok $? "another client gets its own page; then a byte more is refused"
+finish_daemons
