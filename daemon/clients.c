@@ -40,6 +40,7 @@ struct client {
 	size_t n_t, cap_t;
 	struct cbuf *bufs;
 	uint64_t buf_bytes;
+	unsigned n_bufs;
 };
 
 static int track_add(struct client *cl, const char *key, uint64_t hold_id)
@@ -203,6 +204,8 @@ static int on_buf_alloc(struct client *cl, const struct mcs_hdr *h, const uint8_
 	uint64_t max = cs->o->max_client_buffers, size = 0;
 	if (r == 0 && q.size == 0)
 		r = -EINVAL;
+	else if (r == 0 && cl->n_bufs >= cs->o->max_client_buffer_count)
+		r = -EMFILE; /* each buffer is a descriptor and a mapping of the daemon's */
 	else if (r == 0 && (q.size > UINT64_MAX - 4095 || (size = MCS_ALIGN_UP(q.size, (uint64_t)4096)) > max ||
 			    cl->buf_bytes > max - size))
 		r = -EMSGSIZE;
@@ -214,6 +217,7 @@ static int on_buf_alloc(struct client *cl, const struct mcs_hdr *h, const uint8_
 	b->next = cl->bufs;
 	cl->bufs = b;
 	cl->buf_bytes += b->size;
+	cl->n_bufs++;
 	struct mcs_buf_alloc_resp resp = { .buf_id = b->id, .size = b->size };
 	mcs_buf_reset(&cs->scratch);
 	mcs_enc_buf_alloc_resp(&cs->scratch, &resp);
@@ -245,6 +249,7 @@ static int on_buf_free(struct client *cl, const struct mcs_hdr *h, const uint8_t
 		else {
 			*pp = b->next;
 			cl->buf_bytes -= b->size;
+			cl->n_bufs--;
 			cbuf_unref(b);
 		}
 	}

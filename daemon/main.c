@@ -50,6 +50,8 @@ static void usage(FILE *f)
 		"                           long (default 10000)\n"
 		"      --max-client-buffers SIZE  shared buffer space one client may hold\n"
 		"                           (default 4G)\n"
+		"      --max-client-buffer-count N  shared buffers one client may hold\n"
+		"                           (default 64)\n"
 		"      --max-frame SIZE     largest request body accepted (default 64M)\n"
 		"      --log-level LEVEL    error, warning, notice, info (default),\n"
 		"                           debug\n"
@@ -171,6 +173,7 @@ enum {
 	OPT_HEARTBEAT,
 	OPT_DATATIMEOUT,
 	OPT_MAXCLIENTBUF,
+	OPT_MAXCLIENTBUFCOUNT,
 	OPT_MAXFRAME,
 	OPT_LOGLEVEL,
 	OPT_CONFIG,
@@ -230,6 +233,8 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		return mcs_opt_u64(ctx, arg, 10, 3600 * 1000, &n->o.data_timeout_ms);
 	case OPT_MAXCLIENTBUF:
 		return mcs_opt_size(ctx, arg, 4096, UINT64_MAX, &n->o.max_client_buffers);
+	case OPT_MAXCLIENTBUFCOUNT:
+		return mcs_opt_u64(ctx, arg, 1, 65536, &n->o.max_client_buffer_count);
 	case OPT_DATALISTEN:
 		n->o.data_listen = arg;
 		break;
@@ -290,6 +295,7 @@ int main(int argc, char **argv)
 		{ "heartbeat-interval-ms", required_argument, NULL, OPT_HEARTBEAT },
 		{ "data-timeout-ms", required_argument, NULL, OPT_DATATIMEOUT },
 		{ "max-client-buffers", required_argument, NULL, OPT_MAXCLIENTBUF },
+		{ "max-client-buffer-count", required_argument, NULL, OPT_MAXCLIENTBUFCOUNT },
 		{ "max-frame", required_argument, NULL, OPT_MAXFRAME },
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
 		{ "metrics-port", required_argument, NULL, OPT_METRICSPORT },
@@ -319,6 +325,7 @@ int main(int argc, char **argv)
 	n.o.max_frame = MCS_DEFAULT_MAX_BODY;
 	n.o.data_timeout_ms = 10000;
 	n.o.max_client_buffers = 4ull << 30;
+	n.o.max_client_buffer_count = 64;
 	n.o.metrics_port = -1;
 	n.o.parent_fd = -1;
 

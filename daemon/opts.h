@@ -23,6 +23,7 @@ struct node_opts {
 	uint64_t heartbeat_ms;     /* --heartbeat-interval-ms */
 	uint64_t data_timeout_ms;  /* --data-timeout-ms */
 	uint64_t max_client_buffers; /* bytes of shared buffers per client */
+	uint64_t max_client_buffer_count; /* shared buffers per client */
 	uint64_t segment_size;
 	enum mcs_seg_mode seg_mode;
 	bool populate;

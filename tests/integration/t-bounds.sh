@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: MIT
 # What one peer may take of a daemon, and no more (issue 14): the shared
 # buffers of one client stay within --max-client-buffers, counted as the
-# daemon hands them out (whole pages), with no wrap past the limit.
+# daemon hands them out (whole pages), with no wrap past the limit, and
+# within --max-client-buffer-count.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 6
+tap_plan 8
 start_master
 # a limit that is not a multiple of the page size: 4 KiB rounding passes
 # it after one buffer, and the check used to wrap (max - used < 0)
@@ -25,4 +26,15 @@ ok $? "and neither 1 GiB nor another page slips through afterwards"
 sed 's/^/# /' "$T_DIR/b.out"
 [ "$(cat "$T_DIR/b.out")" = $'4096 0\n1 -EMSGSIZE' ]
 ok $? "another client gets its own page; then a byte more is refused"
+
+# and as many buffers as --max-client-buffer-count, no more: each is a
+# descriptor of the daemon's; one given back makes room for one
+start_node n2 32M --hugepages off --max-client-buffer-count 3
+"$TESTBIN/bufalloc-client" "$NODE_SOCK" 4096 4096 4096 4096 >"$T_DIR/c.out" 2>&1
+sed 's/^/# /' "$T_DIR/c.out"
+[ "$(cat "$T_DIR/c.out")" = $'4096 0\n4096 0\n4096 0\n4096 -EMFILE' ]
+ok $? "--max-client-buffer-count 3: three buffers, the fourth -EMFILE"
+"$TESTBIN/bufalloc-client" "$NODE_SOCK" 4096 >"$T_DIR/d.out" 2>&1
+[ "$(cat "$T_DIR/d.out")" = "4096 0" ]
+ok $? "the count is per client, and a client that went away left none behind"
 finish_daemons
