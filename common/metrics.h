@@ -6,10 +6,13 @@
  * the loop only parses mcstore frames, and scrapers are slow, rare peers
  * that must not hold a loop turn. The loop thread renders the whole page
  * from its own tables (which no other thread may read) on a timer and
- * publishes it with mcs_metrics_publish(); the metrics thread serves the
- * latest page under a mutex. A scrape thus sees numbers at most one
- * publishing interval old. The thread does blocking I/O with short socket
- * timeouts, one scraper at a time: GET /metrics (or /) answers 200 with
+ * publishes it with mcs_metrics_commit(); the metrics thread serves the
+ * latest page, which it holds by a reference while it sends (the loop only
+ * swaps a pointer under a mutex, and never waits for a scraper). A scrape
+ * thus sees numbers at most one publishing interval old. Each scraper gets
+ * a thread of its own, up to eight at once (a ninth is answered 503 at
+ * once), doing blocking I/O with a 1 s socket timeout and 30 s in all:
+ * GET /metrics (or /) answers 200 with
  * the page; GET /health answers 200 or 503 with the one line of health
  * the loop thread publishes beside the page (mcs_metrics_health()), and
  * 503 by itself when that line is older than MCS_METRICS_STALE_MS (a

@@ -190,6 +190,63 @@ START_TEST(test_other)
 }
 END_TEST
 
+
+/* A scraper that reads nothing for now does not hold the publisher up:
+ * with a page far larger than the socket buffers, the next commit and
+ * health line go through while the first scraper's send is stuck, a
+ * second scraper is served meanwhile, and the first one then reads its
+ * whole page, unchanged. (Sending under the lock made the commit wait
+ * for the send to time out, which cut the first page short.) */
+START_TEST(test_slow_scraper)
+{
+	enum { BIG = 16 << 20 };
+	char *page = malloc(BIG + 1);
+	ck_assert_ptr_nonnull(page);
+	for (size_t i = 0; i < BIG; i++)
+		page[i] = (char)('a' + i % 23);
+	page[BIG - 1] = '\n';
+	page[BIG] = 0;
+	publish(page);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int small = 4096;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(mcs_metrics_port(m)),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	const char *req = HTTP_GET("/metrics");
+	ck_assert_int_eq(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+	/* the first bytes arrive: the server is sending, and soon stuck */
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	ck_assert_int_eq(poll(&p, 1, 10000), 1);
+	publish("mcstore_next 2\n");
+	mcs_metrics_health(m, true, "ok: meanwhile");
+	char buf[4096];
+	ck_assert_str_eq(body_of(ask(HTTP_GET("/metrics"), buf, sizeof(buf))), "mcstore_next 2\n");
+	ck_assert_str_eq(body_of(ask(HTTP_GET("/health"), buf, sizeof(buf))), "ok: meanwhile\n");
+	/* now read the first answer to its end: all of the first page */
+	size_t cap = BIG + 4096, have = 0;
+	char *got = malloc(cap);
+	ck_assert_ptr_nonnull(got);
+	for (;;) {
+		ck_assert_int_eq(poll(&p, 1, 10000), 1);
+		ssize_t r = recv(fd, got + have, cap - have, 0);
+		ck_assert_int_ge(r, 0);
+		if (r == 0)
+			break;
+		have += (size_t)r;
+		ck_assert_uint_lt(have, cap);
+	}
+	close(fd);
+	got[have] = 0;
+	const char *body = strstr(got, "\r\n\r\n");
+	ck_assert_ptr_nonnull(body);
+	ck_assert_uint_eq(have - (size_t)(body + 4 - got), BIG);
+	ck_assert(memcmp(body + 4, page, BIG) == 0);
+	free(got);
+	free(page);
+}
+END_TEST
+
 static Suite *metrics_suite(void)
 {
 	Suite *s = suite_create("metrics");
@@ -200,6 +257,7 @@ static Suite *metrics_suite(void)
 	tcase_add_test(tc, test_health_long);
 	tcase_add_test(tc, test_health_stale);
 	tcase_add_test(tc, test_other);
+	tcase_add_test(tc, test_slow_scraper);
 	suite_add_tcase(s, tc);
 	return s;
 }
