@@ -173,7 +173,10 @@ static int data_listen(struct node_data *d)
 		return log_error_errno(EINVAL, "invalid --data-listen address %s: %s", o->data_listen, why);
 	if (fd < 0)
 		return log_error_errno(fd, "cannot listen for peers on %s port %u: %m", o->data_listen, o->data_port);
-	int r = mcs_loop_listen(d->loop, fd, on_data_accept, d);
+	/* the data port's requests are a few hundred bytes (a segment name and
+	 * a range; payloads follow frames, they are no bodies): a header that
+	 * declares more closes its connection before anything is buffered */
+	int r = mcs_loop_listen_max(d->loop, fd, on_data_accept, d, NODE_DATA_MAX_BODY);
 	if (r < 0)
 		return log_error_errno(r, "cannot accept peers: %m");
 	return 0;

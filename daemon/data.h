@@ -31,6 +31,9 @@ struct cbuf {
 	struct cbuf *next;         /* in the client's list */
 };
 
+/* The largest request body the data port takes from a peer. */
+#define NODE_DATA_MAX_BODY 4096
+
 struct node_data {
 	struct mcs_loop *loop;
 	const struct node_opts *o;

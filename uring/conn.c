@@ -51,6 +51,7 @@ struct mcs_conn {
 	bool in_frame;              /* inside on_frame: recv_into allowed */
 	uint8_t *rbuf;
 	size_t rlen, rcap;
+	uint32_t max_body;          /* 0: the loop's */
 	struct {                    /* mcs_conn_recv_into */
 		bool active;
 		uint8_t *dest;
@@ -109,7 +110,9 @@ static int conn_resize_rbuf(struct mcs_conn *c, size_t cap)
  * the start of a buffer big enough for the frame it begins. */
 static void conn_parse(struct mcs_conn *c)
 {
-	uint32_t max_body = c->s.loop->max_body ? c->s.loop->max_body : MCS_DEFAULT_MAX_BODY;
+	uint32_t max_body = c->max_body         ? c->max_body
+			    : c->s.loop->max_body ? c->s.loop->max_body
+						  : MCS_DEFAULT_MAX_BODY;
 	size_t pos = 0, want = RBUF_INIT;
 
 	while (conn_live(c)) {
@@ -412,6 +415,7 @@ int mcs_loop_connect(struct mcs_loop *l, const struct sockaddr *sa, socklen_t sa
 struct acceptor {
 	mcs_accept_fn fn;
 	void *userdata;
+	uint32_t max_body;
 };
 
 /* An accepted socket: adopted if the owner says how, else closed. */
@@ -429,10 +433,17 @@ static void conn_accepted(struct mcs_loop *l, int fd, void *arg)
 		close(fd);
 		return;
 	}
-	(void)mcs_loop_add_conn(l, fd, ops, ud, NULL);  /* closes fd on failure */
+	struct mcs_conn *c;
+	if (mcs_loop_add_conn(l, fd, ops, ud, &c) == 0)  /* closes fd on failure */
+		c->max_body = a->max_body;
 }
 
 int mcs_loop_listen(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, void *userdata)
+{
+	return mcs_loop_listen_max(l, listen_fd, fn, userdata, 0);
+}
+
+int mcs_loop_listen_max(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, void *userdata, uint32_t max_body)
 {
 	if (!l || listen_fd < 0 || !fn) {
 		if (listen_fd >= 0)
@@ -444,7 +455,7 @@ int mcs_loop_listen(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, void *u
 		close(listen_fd);
 		return -ENOMEM;
 	}
-	*a = (struct acceptor){ fn, userdata };
+	*a = (struct acceptor){ fn, userdata, max_body };
 	return mcs_listener_add(l, listen_fd, conn_accepted, a, free);  /* takes listen_fd and a */
 }
 

@@ -51,6 +51,10 @@ typedef int (*mcs_accept_fn)(struct mcs_loop *l, int fd, const struct mcs_conn_o
  * file descriptors (EMFILE/ENFILE) pause accepting for a moment instead of
  * failing (fn hears of it, see mcs_accept_fn). */
 int mcs_loop_listen(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, void *userdata);
+/* The same, and the connections it accepts take frames of at most max_body
+ * bytes (0: the loop's mcs_loop_opts.max_body): a larger header closes the
+ * connection before any of its body is buffered. */
+int mcs_loop_listen_max(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, void *userdata, uint32_t max_body);
 
 /* Adopt a connected stream socket (the loop takes the fd, sets O_NONBLOCK
  * not needed: all I/O is through the ring). */

@@ -240,6 +240,17 @@ int main(int argc, char **argv)
 	expect(reaction(fd, 5000, &st) == 1, "absurd body length closes");
 	close(fd);
 	cases++;
+	/* 3b. on the data port, whose requests are a few hundred bytes, a
+	 * header declaring a 1 MiB body closes at once, before any body is
+	 * buffered (issue 14, finding 8: it used to wait for the body) */
+	if (data_port) {
+		fd = dial();
+		mkhdr(buf, MCS_OP_DATA_READ, 0, 1, 1u << 20);
+		send_all(fd, buf, MCS_HDR_SIZE);
+		expect(reaction(fd, 30000, &st) == 1, "a 1 MiB body on the data port closes at once");
+		close(fd);
+		cases++;
+	}
 	/* 4. bad version: closes */
 	fd = dial();
 	mkhdr(buf, MCS_OP_PING, 0, 1, 0);
