@@ -260,7 +260,7 @@ void *mcs_buffer_free(struct mcs_client *c, void *p);
 /* ---- removal ---------------------------------------------------------- */
 
 enum {
-	MCS_REMOVE_FORCE = 1u << 0, /* ignore leases (operators) */
+	MCS_REMOVE_FORCE = 1u << 0, /* ignore leases, not views (operators) */
 };
 /* -EBUSY while the object is leased or held (see mcs_error_detail()). */
 int mcs_remove(struct mcs_client *c, const char *key, unsigned flags);

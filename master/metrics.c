@@ -63,12 +63,12 @@ void master_metrics_render(FILE *f, const struct master_metrics_in *in)
 		       k->soft_pins_refused);
 	mcs_metric_u64(f, "mcstore_master_upserts_total", "counter", "Values replaced by an upsert.", k->upserts);
 	mcs_metric_u64(f, "mcstore_master_retired_objects", "gauge",
-		       "Values replaced by an upsert and kept for the readers that still hold them.",
+		       "Values replaced by an upsert or force-removed, kept for the readers that still hold them.",
 		       mcs_store_n_retired(s));
 	mcs_metric_u64(f, "mcstore_master_retired_bytes", "gauge", "Bytes of the retired objects.",
 		       mcs_store_retired_bytes(s));
 	mcs_metric_u64(f, "mcstore_master_retired_freed_total", "counter",
-		       "Replaced values freed once no reader held them.", k->retired_freed);
+		       "Replaced or removed values freed once no reader held them.", k->retired_freed);
 	mcs_metric_u64(f, "mcstore_master_nodes_lost_total", "counter",
 		       "Nodes declared lost after --node-timeout-ms of silence.", in->nodes_lost);
 	mcs_metric_u64(f, "mcstore_master_heartbeats_received_total", "counter", "Heartbeats received from nodes.",

@@ -394,8 +394,9 @@ uint64_t mcs_store_expire_puts(struct mcs_store *s, uint64_t now_ms)
 
 const struct mcs_store_counters *mcs_store_counters(const struct mcs_store *s) { return &s->ctr; }
 
-/* The old version of an upsert, out of the tables: freed now, or kept for
- * its readers until mcs_store_reap_retired finds it free. */
+/* A version no key names any more (the old one of an upsert, a held one
+ * force-removed), out of the tables: freed now, or kept for its readers
+ * until mcs_store_reap_retired finds it free. */
 static void obj_retire(struct mcs_store *s, struct mcs_obj *old, uint64_t now_ms)
 {
 	old->state = MCS_OBJ_RETIRED;
@@ -511,7 +512,8 @@ int mcs_store_release(struct mcs_store *s, struct mcs_str key, uint64_t hold_id,
 		struct mcs_hold *h = mcs_list_entry(n, struct mcs_hold, link);
 		if (h->id != hold_id || h->owner != owner)
 			continue;
-		/* a hold whose object was force-removed has obj == NULL */
+		/* a hold whose object was lost with its segment has obj ==
+		 * NULL (a force-removed one is retired, still there) */
 		if (h->obj && !(h->obj->keylen == key.len && memcmp(h->obj->key, key.p, key.len) == 0))
 			return -ESRCH;
 		hold_unlink_free(s, h);
@@ -545,7 +547,17 @@ int mcs_store_remove(struct mcs_store *s, struct mcs_str key, bool force, uint64
 		s->ctr.remove_refused++;
 		return -EBUSY;
 	}
-	obj_delete(s, o);
+	if (!o->holds) {
+		obj_delete(s, o); /* forced: read leases are ignored */
+		return 0;
+	}
+	/* Forced, and held: the key goes now (and may be put again), but a
+	 * view's memory must not be reused under it. The object is retired
+	 * like an upsert's old version, its leases ignored: its space is
+	 * freed once its last hold is released. */
+	o->lease_until_ms = MCS_MIN(o->lease_until_ms, now_ms);
+	obj_unlink(s, o);
+	obj_retire(s, o, now_ms);
 	return 0;
 }
 

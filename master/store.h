@@ -6,7 +6,8 @@
  *   PutStart  -> object PENDING, replicas INITIALIZED, space allocated
  *   PutEnd    -> object COMPLETE, replicas COMPLETE, checksum recorded
  *   PutRevoke -> PENDING object dropped, space returned
- *   Remove    -> COMPLETE object dropped unless leased or held
+ *   Remove    -> COMPLETE object dropped unless leased or held; forced,
+ *                leases are ignored and a held object is RETIRED (below)
  *
  * and an upsert (PutStart with MCS_PUT_UPSERT on a COMPLETE key): the new
  * version is PENDING beside the old one, which gets still see; its PutEnd
@@ -63,7 +64,7 @@ struct mcs_store_counters {
 	uint64_t puts_timed_out;
 	uint64_t soft_pins_refused; /* soft pins dropped: bound reached */
 	uint64_t upserts;           /* values replaced (upserts ended) */
-	uint64_t retired_freed;     /* replaced versions freed after their readers */
+	uint64_t retired_freed;     /* retired versions freed after their readers */
 };
 
 struct mcs_seg {

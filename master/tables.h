@@ -163,28 +163,34 @@ static inline bool obj_reclaimable(const struct mcs_obj *o, uint64_t now_ms)
 	return !o->holds && now_ms >= o->lease_until_ms;
 }
 
-/* Out of every table, and freed. A COMPLETE object's pending new version
- * (an upsert) takes its place under the key, as a plain pending put; a
- * pending new version that goes leaves its old one as it was. */
+/* Out of the key's table and the sampling vector (not RETIRED). A COMPLETE
+ * object's pending new version (an upsert) takes its place under the key,
+ * as a plain pending put; a pending new version that goes leaves its old
+ * one as it was. */
+static inline void obj_unlink(struct mcs_store *s, struct mcs_obj *o)
+{
+	struct mcs_obj **pp = obj_slot(s, (struct mcs_str){ o->key, o->keylen }, o->hash);
+	if (*pp == o && o->upsert) {
+		obj_replace(s, pp, o->upsert);
+	} else if (*pp == o) {
+		*pp = o->hnext;
+		s->n_objects--;
+		/* swap-remove from the sampling vector */
+		struct mcs_obj *last = s->vec[--s->vec_len];
+		s->vec[o->vidx] = last;
+		last->vidx = o->vidx;
+	} else if (*pp && (*pp)->upsert == o) {
+		(*pp)->upsert = NULL;
+	}
+}
+
+/* Out of every table, and freed. */
 static inline void obj_delete(struct mcs_store *s, struct mcs_obj *o)
 {
-	if (o->state == MCS_OBJ_RETIRED) {
+	if (o->state == MCS_OBJ_RETIRED)
 		s->n_retired--;
-	} else {
-		struct mcs_obj **pp = obj_slot(s, (struct mcs_str){ o->key, o->keylen }, o->hash);
-		if (*pp == o && o->upsert) {
-			obj_replace(s, pp, o->upsert);
-		} else if (*pp == o) {
-			*pp = o->hnext;
-			s->n_objects--;
-			/* swap-remove from the sampling vector */
-			struct mcs_obj *last = s->vec[--s->vec_len];
-			s->vec[o->vidx] = last;
-			last->vidx = o->vidx;
-		} else if (*pp && (*pp)->upsert == o) {
-			(*pp)->upsert = NULL;
-		}
-	}
+	else
+		obj_unlink(s, o);
 	mcs_list_del(&o->pending);
 	if (o->flags & MCS_REPL_SOFT_PIN)
 		s->soft_pinned_bytes -= MCS_MIN(s->soft_pinned_bytes, o->size);

@@ -219,6 +219,79 @@ START_TEST(holds)
 }
 END_TEST
 
+/* Whether o's replicas lie clear of [off, off + len) in its segment. */
+static bool clear_of(const struct mcs_obj *o, uint64_t off, uint64_t len)
+{
+	for (uint32_t r = 0; r < o->n_replicas; r++)
+		for (uint32_t h = 0; h < o->replicas[r].n_handles; h++) {
+			const struct mcs_mhandle *m = &o->replicas[r].handles[h];
+			if (m->offset < off + len && off < m->offset + m->len)
+				return false;
+		}
+	return true;
+}
+
+/* A forced remove ignores leases but not holds: the key goes at once (and
+ * may be put again), the held object's space stays allocated, reused by
+ * no put and taken by no eviction, until its last hold is released. */
+START_TEST(force_remove_held)
+{
+	struct mcs_store *s = mk(200);
+	struct mcs_obj *o, *held;
+	uint64_t h1, h2;
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 16 * MiB, S(""), A), 0);
+	ck_assert_int_eq(put(s, "k", 4 * MiB, A), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), MCS_GET_HOLD, A, 1000, &held, &h1), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), MCS_GET_HOLD | MCS_GET_NOLEASE, B, 1000, &o, &h2), 0);
+	uint64_t off = held->replicas[0].handles[0].offset;
+	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 1000), -EBUSY);
+	ck_assert_int_eq(mcs_store_remove(s, S("k"), true, 1000), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), 0, A, 1000, &o, NULL), -ENOENT);
+	ck_assert_int_eq(mcs_store_exist(s, S("k"), 1000), -ENOENT);
+	ck_assert_int_eq(mcs_store_remove(s, S("k"), true, 1000), -ENOENT);
+	ck_assert_uint_eq(mcs_store_n_objects(s), 0);
+	ck_assert_uint_eq(mcs_store_n_retired(s), 1);
+	ck_assert_uint_eq(mcs_store_used(s), 4 * MiB);
+	/* the key again, and the segment filled: nothing lands on the view */
+	ck_assert_int_eq(put(s, "k", 4 * MiB, A), 0);
+	ck_assert_int_eq(put(s, "f1", 4 * MiB, A), 0);
+	ck_assert_int_eq(put(s, "f2", 4 * MiB, A), 0);
+	ck_assert_uint_eq(mcs_store_used(s), 16 * MiB);
+	const char *keys[] = { "k", "f1", "f2" };
+	for (unsigned i = 0; i < 3; i++) {
+		ck_assert_int_eq(mcs_store_get(s, S(keys[i]), MCS_GET_NOLEASE, A, 1000, &o, NULL), 0);
+		ck_assert_msg(clear_of(o, off, 4 * MiB), "%s was given the held object's memory", keys[i]);
+	}
+	/* a put that needs the space evicts another object, not the view's */
+	ck_assert_int_eq(put(s, "f3", 4 * MiB, A), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("f3"), MCS_GET_NOLEASE, A, 1000, &o, NULL), 0);
+	ck_assert(clear_of(o, off, 4 * MiB));
+	ck_assert_uint_eq(mcs_store_evict(s, 0, 16 * MiB, 100000), 12 * MiB);
+	ck_assert_uint_eq(mcs_store_used(s), 4 * MiB);
+	ck_assert_uint_eq(held->replicas[0].handles[0].offset, off);
+	/* its holds are released by its key, by their holders; then it goes */
+	ck_assert_int_eq(mcs_store_release(s, S("k"), h1, B), -ESRCH);
+	ck_assert_int_eq(mcs_store_release(s, S("k"), h1, A), 0);
+	ck_assert_uint_eq(mcs_store_reap_retired(s, 100000), 0);
+	ck_assert_uint_eq(mcs_store_used(s), 4 * MiB);
+	ck_assert_int_eq(mcs_store_release(s, S("k"), h2, B), 0);
+	ck_assert_uint_eq(mcs_store_reap_retired(s, 100000), 4 * MiB);
+	ck_assert_uint_eq(mcs_store_n_retired(s), 0);
+	ck_assert_uint_eq(mcs_store_used(s), 0);
+	/* forced with no hold: gone at once, whatever its lease */
+	ck_assert_int_eq(put(s, "l", 4 * MiB, A), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("l"), 0, A, 1000, &o, NULL), 0);
+	ck_assert_int_eq(mcs_store_remove(s, S("l"), true, 1000), 0);
+	ck_assert_uint_eq(mcs_store_n_retired(s), 0);
+	ck_assert_uint_eq(mcs_store_used(s), 0);
+	/* a store freed with a force-removed held object leaks nothing */
+	ck_assert_int_eq(put(s, "m", 4 * MiB, A), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("m"), MCS_GET_HOLD, A, 1000, &o, &h1), 0);
+	ck_assert_int_eq(mcs_store_remove(s, S("m"), true, 1000), 0);
+	mcs_store_free(s);
+}
+END_TEST
+
 /* MCS_GET_NOLEASE (mcs_locate): the answer of a get, and nothing else */
 START_TEST(get_nolease)
 {
@@ -574,6 +647,7 @@ static Suite *suite(void)
 	tcase_add_test(t, revoke_returns_space);
 	tcase_add_test(t, leases);
 	tcase_add_test(t, holds);
+	tcase_add_test(t, force_remove_held);
 	tcase_add_test(t, get_nolease);
 	tcase_add_test(t, get_nolease_evictable);
 	tcase_add_test(t, owner_drop);
