@@ -14,9 +14,12 @@
  * chunks spread over a small pool of connections per remote node, so
  * stripes of one object and chunks of one stripe move in parallel; each
  * connection answers in order, so it keeps a FIFO of its outstanding
- * chunks. A connection that fails, or stalls past --data-timeout-ms (a
- * sweep timer looks), fails its chunks; the client then tries another
- * replica. Nothing waits without a bound.
+ * chunks. A PUSH chunk ends when its answer has come and its payload has
+ * left (see struct chunk): the client hears of the transfer, and may free
+ * or reuse its buffer, only once the ring no longer reads it. A connection
+ * that fails, or stalls past --data-timeout-ms for an answer or for a
+ * payload to leave (a sweep timer looks), fails its chunks; the client
+ * then tries another replica. Nothing waits without a bound.
  *
  * Peers are trusted (a cluster network): any node may read or write any
  * byte of a segment it names; bounds are checked, identity is not.
@@ -35,16 +38,26 @@
 #include "mcstore.h"
 #include "xfer/xfer.h"
 
+/* A chunk ends when both its answer has come (it is out of the FIFO) and,
+ * for a DATA_WRITE, its payload's send_ref is done: a peer may answer
+ * before it has read the payload, and the ring reads the client's buffer
+ * until the send is done, so neither the transfer nor the buffer it holds
+ * may end before. */
 struct chunk {
 	struct mcs_xfer_chunk c;   /* first: what the FIFO hands back */
 	struct transfer *t;
 	uint8_t *local;            /* in the client's buffer */
 	uint64_t sent_ms;
+	int err;                   /* the first failure of either half */
+	bool answered;             /* out of the FIFO */
+	bool sending;              /* its payload's send_ref is not done yet */
+	struct mcs_list unsent;    /* in its peer_conn's, while sending */
 };
 
 struct peer_conn {
 	struct mcs_xfer_link link; /* first: what the pool hands back */
 	struct mcs_conn *conn;
+	struct mcs_list unsent;    /* chunks whose payload is still queued (in order) */
 };
 
 struct transfer {
@@ -195,13 +208,36 @@ static void transfer_put(struct transfer *t)
 	free(t);
 }
 
-static void chunk_finish(struct chunk *ch, int err)
+static void chunk_end(struct chunk *ch)
 {
 	struct transfer *t = ch->t;
-	if (err < 0 && t->err == 0)
-		t->err = err;
+	if (ch->err < 0 && t->err == 0)
+		t->err = ch->err;
 	free(ch);
 	transfer_put(t);
+}
+
+/* The answer to ch came (err: its status), or never will: ch is out of
+ * its FIFO. */
+static void chunk_finish(struct chunk *ch, int err)
+{
+	if (err < 0 && ch->err == 0)
+		ch->err = err;
+	ch->answered = true;
+	if (!ch->sending)
+		chunk_end(ch);
+}
+
+/* The send_ref of ch's payload is done: the ring no longer reads it. */
+static void on_payload_sent(struct mcs_conn *c, int err, void *arg)
+{
+	struct chunk *ch = arg;
+	if (err < 0 && ch->err == 0)
+		ch->err = err;
+	ch->sending = false;
+	mcs_list_del(&ch->unsent);
+	if (ch->answered)
+		chunk_end(ch);
 }
 
 static struct chunk *pop_chunk(struct peer_conn *pc)
@@ -282,6 +318,7 @@ static int peer_open(struct mcs_xfer_pool *p, void *arg, struct mcs_xfer_link **
 		return r;
 	}
 	pc->conn = mcs_conn_ref(c);
+	mcs_list_init(&pc->unsent);
 	*ret = &pc->link;
 	return 0;
 }
@@ -314,15 +351,26 @@ static int send_chunk(struct node_data *d, struct transfer *t, const struct mcs_
 	struct chunk *ch = calloc(1, sizeof(*ch));
 	if (!ch)
 		return -ENOMEM;
+	*ch = (struct chunk){ .c = *c, .t = t, .local = local, .sent_ms = mcs_now_ms() };
+	ch->c.hd = NULL; /* it points into the request, gone once we return */
 	r = mcs_conn_send(pc->conn, &h, b.p, b.len, -1);
-	if (r == 0 && t->opcode == MCS_OP_PUSH)
-		r = mcs_conn_send_ref(pc->conn, local, c->len, NULL, NULL);
 	if (r < 0) {
 		free(ch);
 		return r;
 	}
-	*ch = (struct chunk){ .c = *c, .t = t, .local = local, .sent_ms = mcs_now_ms() };
-	ch->c.hd = NULL; /* it points into the request, gone once we return */
+	if (t->opcode == MCS_OP_PUSH) {
+		/* once queued, on_payload_sent runs, also if the conn fails */
+		ch->sending = true;
+		mcs_list_add_tail(&pc->unsent, &ch->unsent);
+		r = mcs_conn_send_ref(pc->conn, local, c->len, on_payload_sent, ch);
+		if (r < 0) {
+			/* a header without its payload: the stream is lost */
+			mcs_list_del(&ch->unsent);
+			mcs_conn_close(pc->conn);
+			free(ch);
+			return r;
+		}
+	}
 	t->pending++;
 	mcs_xfer_push(&pc->link, &ch->c);
 	return 0;
@@ -390,8 +438,17 @@ static void on_sweep(struct mcs_timer *tm, void *userdata)
 	for (struct mcs_xfer_pool *p = d->pools; p; p = p->next)
 		for (int i = 0; i < MCS_XFER_POOL; i++) {
 			struct peer_conn *pc = (struct peer_conn *)p->links[i];
-			struct chunk *head = pc ? (struct chunk *)pc->link.head : NULL;
-			if (head && now - head->sent_ms > d->o->data_timeout_ms && !mcs_conn_is_closed(pc->conn)) {
+			if (!pc || mcs_conn_is_closed(pc->conn))
+				continue;
+			/* the oldest of an answer awaited and a payload not yet
+			 * taken (a peer that answered but does not read) */
+			struct chunk *head = (struct chunk *)pc->link.head;
+			if (!mcs_list_empty(&pc->unsent)) {
+				struct chunk *u = mcs_list_first(&pc->unsent, struct chunk, unsent);
+				if (!head || u->sent_ms < head->sent_ms)
+					head = u;
+			}
+			if (head && now - head->sent_ms > d->o->data_timeout_ms) {
 				log_warning("peer %s did not answer within %llu ms, dropping the connection", p->endpoint,
 					    (unsigned long long)d->o->data_timeout_ms);
 				mcs_conn_close(pc->conn);
