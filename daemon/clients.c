@@ -70,6 +70,16 @@ static void track_del(struct client *cl, const char *key, uint64_t hold_id)
 		}
 }
 
+/* Whether cl holds hold_id on key (0: has a pending put of key). */
+static bool track_has(const struct client *cl, struct mcs_str key, uint64_t hold_id)
+{
+	for (size_t i = 0; i < cl->n_t; i++)
+		if (cl->t[i].hold_id == hold_id && strlen(cl->t[i].key) == key.len &&
+		    memcmp(cl->t[i].key, key.p, key.len) == 0)
+			return true;
+	return false;
+}
+
 static void track_clear(struct client *cl)
 {
 	for (size_t i = 0; i < cl->n_t; i++)
@@ -293,17 +303,23 @@ static int relay(struct client *cl, const struct mcs_hdr *h, const uint8_t *body
 		}
 		break;
 	}
+	/* The master sees this node as the owner of every relayed hold and
+	 * put: only the client that has one may end, revoke or release it (a
+	 * put of another client answers as the master would: no such put). */
 	case MCS_OP_PUT_END: {
 		struct mcs_put_end_req q;
-		if ((r = mcs_dec_put_end_req(body, h->body_len, &q)) == 0)
-			key = q.key;
+		if ((r = mcs_dec_put_end_req(body, h->body_len, &q)) == 0 && !track_has(cl, q.key, 0))
+			r = -ENOENT;
+		key = q.key;
 		break;
 	}
 	case MCS_OP_PUT_REVOKE:
 	case MCS_OP_EXIST: {
 		struct mcs_key_req q;
-		if ((r = mcs_dec_key_req(body, h->body_len, &q)) == 0)
-			key = q.key;
+		if ((r = mcs_dec_key_req(body, h->body_len, &q)) == 0 && h->opcode == MCS_OP_PUT_REVOKE &&
+		    !track_has(cl, q.key, 0))
+			r = -ENOENT;
+		key = q.key;
 		break;
 	}
 	case MCS_OP_GET_REPLICAS: {
@@ -316,7 +332,9 @@ static int relay(struct client *cl, const struct mcs_hdr *h, const uint8_t *body
 	}
 	case MCS_OP_RELEASE: {
 		struct mcs_release_req q;
-		if ((r = mcs_dec_release_req(body, h->body_len, &q)) == 0) {
+		if ((r = mcs_dec_release_req(body, h->body_len, &q)) == 0 && !track_has(cl, q.key, q.hold_id))
+			r = -ESRCH;
+		if (r == 0) {
 			char *k = strndup(q.key.p, q.key.len);
 			if (k) {
 				track_del(cl, k, q.hold_id);

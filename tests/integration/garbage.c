@@ -8,6 +8,7 @@
  * an error status or closes the connection, within a bounded time.
  *
  *   garbage tcp HOST PORT | garbage unix PATH
+ *   garbage halfput PATH KEY [SIZE] | halfview PATH KEY | forge PATH KEY
  *
  * Exit 0 when every case behaved; the caller then checks the server is
  * still alive and serving.
@@ -192,15 +193,73 @@ static int half_way(const char *what, const char *path, const char *key, uint64_
 	return failures ? 1 : 0;
 }
 
+/* Another client's hold or pending put, through the daemon's relay (where
+ * the master sees one owner, the node): `garbage forge PATH KEY` sends a
+ * RELEASE of KEY for every hold id from 1 to 4096 (they used to be
+ * sequential), then PUT_END and PUT_REVOKE of KEY; every one must be
+ * refused, since this client holds and puts nothing. Exit 0 if all were. */
+static int forge(const char *path, const char *key)
+{
+	mode = "unix";
+	arg1 = path;
+	int fd = dial();
+	hello(fd);
+	unsigned taken = 0;
+	for (uint64_t id = 1; id <= 4096; id++) {
+		struct mcs_buf b;
+		mcs_buf_init(&b);
+		mcs_frame_begin(&b, MCS_OP_RELEASE, 0, id, 2);
+		struct mcs_release_req q = { .key = mcs_str_c(key), .hold_id = id };
+		mcs_enc_release_req(&b, &q);
+		mcs_frame_end(&b);
+		send_all(fd, b.p, b.len);
+		mcs_buf_free(&b);
+		int32_t st = 0;
+		int r = reaction(fd, 30000, &st);
+		if (r != 2) {
+			fprintf(stderr, "garbage: RELEASE %s id %llu: reaction %d, status %d\n", key,
+				(unsigned long long)id, r, (int)st);
+			taken++;
+		}
+	}
+	expect(taken == 0, "no RELEASE of another client's hold is taken");
+	for (int op = 0; op < 2; op++) {
+		struct mcs_buf b;
+		mcs_buf_init(&b);
+		mcs_frame_begin(&b, op ? MCS_OP_PUT_REVOKE : MCS_OP_PUT_END, 0, 9000 + (uint64_t)op, 2);
+		if (op) {
+			struct mcs_key_req q = { .key = mcs_str_c(key) };
+			mcs_enc_key_req(&b, &q);
+		} else {
+			struct mcs_put_end_req q = { .key = mcs_str_c(key), .checksum = 42 };
+			mcs_enc_put_end_req(&b, &q);
+		}
+		mcs_frame_end(&b);
+		send_all(fd, b.p, b.len);
+		mcs_buf_free(&b);
+		int32_t st = 0;
+		int r = reaction(fd, 30000, &st);
+		printf("%s %d\n", op ? "PUT_REVOKE" : "PUT_END", r == 2 ? (int)st : 0);
+		expect(r == 2, op ? "another client's PUT_REVOKE is refused" : "another client's PUT_END is refused");
+	}
+	printf("releases taken %u\n", taken);
+	fflush(stdout);
+	close(fd);
+	return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 4 && strcmp(argv[1], "forge") == 0)
+		return forge(argv[2], argv[3]);
 	if (argc >= 4 && strcmp(argv[1], "halfput") == 0)
 		return half_way(argv[1], argv[2], argv[3], argc > 4 ? strtoull(argv[4], NULL, 0) : 4096);
 	if (argc >= 4 && strcmp(argv[1], "halfview") == 0)
 		return half_way(argv[1], argv[2], argv[3], 0);
 	if (argc < 3) {
 		fprintf(stderr, "usage: garbage tcp|data HOST PORT | garbage unix PATH\n"
-				"       garbage halfput PATH KEY [SIZE] | garbage halfview PATH KEY\n");
+				"       garbage halfput PATH KEY [SIZE] | garbage halfview PATH KEY\n"
+				"       garbage forge PATH KEY\n");
 		return 2;
 	}
 	mode = argv[1];
