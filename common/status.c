@@ -27,6 +27,7 @@ static const struct {
 	{ ETIMEDOUT, "timed out" },
 	{ ENODEV, "no such segment" },
 	{ ESRCH, "no such hold" },
+	{ EDQUOT, "too many holds for this connection" },
 };
 
 const char *mcs_status_text(int status)

@@ -78,6 +78,8 @@ extern "C" {
  *   -ETIMEDOUT     a peer did not answer in time
  *   -ECHILD        the handle was made by the parent of this process
  *   -ENODEV        no such segment;  -ESRCH  no such view or hold
+ *   -EDQUOT        too many views held at once on this link (the master's
+ *                  --max-holds-per-connection)
  * and any other errno from the system calls underneath (-ECONNREFUSED,
  * -EACCES, -ENOMEM, ...). */
 

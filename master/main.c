@@ -302,6 +302,7 @@ int main(int argc, char **argv)
 		return r > 0 ? 0 : 2;
 
 	m.node_timeout_ms = cfg.node_timeout_ms;
+	m.max_holds = cfg.max_holds;
 	mcs_buf_init(&m.out);
 	r = master_setup(&m, &cfg);
 	if (r == 0) {

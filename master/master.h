@@ -23,6 +23,7 @@ struct master {
 	struct mcs_buf out;              /* the answer being built */
 	uint64_t n_conns;
 	uint64_t node_timeout_ms;
+	uint64_t max_holds;              /* --max-holds-per-connection */
 	struct mcs_list peers;           /* connections (struct peer) */
 	struct mcs_timer *sweep;
 	uint64_t sweep_every_ms, last_sweep_ms;
@@ -41,6 +42,7 @@ struct peer {
 	bool lost;                  /* declared lost by the sweep (node_lost, not node_gone) */
 	char node[64];              /* the name its heartbeats give, for the probes */
 	struct mcs_list link;       /* in m->peers */
+	uint64_t holds;             /* zero-copy holds it has (released by RELEASE or its close) */
 };
 
 #endif

@@ -39,6 +39,9 @@ static void usage(FILE *f)
 		"                            the --listen address (default: none; 0 picks one)\n"
 		"      --busy-poll-us US     poll for requests US microseconds before sleeping\n"
 		"                            (a core spins while requests flow; default 0)\n"
+		"      --max-holds-per-connection N  zero-copy holds one connection (a\n"
+		"                            client, or a node relaying for its clients) may\n"
+		"                            have at once (default 65536)\n"
 		"  -h, --help                show this help and exit\n"
 		"  -V, --version             show the version and exit\n");
 	fprintf(f,
@@ -50,7 +53,7 @@ static void usage(FILE *f)
 }
 
 enum { OPT_LEASE = 256, OPT_NODETIMEOUT, OPT_HIGHWM, OPT_EVRATIO, OPT_PINRATIO, OPT_PUTTIMEOUT, OPT_MAXBUF, OPT_STRATEGY, OPT_SEED, OPT_MAXFRAME, OPT_LOGLEVEL,
-       OPT_CONFIG, OPT_METRICSPORT, OPT_NOCONFIG, OPT_BUSYPOLL };
+       OPT_CONFIG, OPT_METRICSPORT, OPT_NOCONFIG, OPT_BUSYPOLL, OPT_MAXHOLDS };
 
 static const struct option longopts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -68,6 +71,7 @@ static const struct option longopts[] = {
 	{ "max-frame", required_argument, NULL, OPT_MAXFRAME },
 	{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
 	{ "busy-poll-us", required_argument, NULL, OPT_BUSYPOLL },
+	{ "max-holds-per-connection", required_argument, NULL, OPT_MAXHOLDS },
 	{ "metrics-port", required_argument, NULL, OPT_METRICSPORT },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "no-config", no_argument, NULL, OPT_NOCONFIG },
@@ -130,6 +134,8 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 	}
 	case OPT_BUSYPOLL:
 		return mcs_opt_u64(ctx, arg, 0, 1000000, &o->busy_poll_us);
+	case OPT_MAXHOLDS:
+		return mcs_opt_u64(ctx, arg, 1, UINT32_MAX, &o->max_holds);
 	default: /* --log-level, --help, --version */
 		return mcs_opt_common(ctx, arg);
 	}
@@ -143,6 +149,7 @@ int master_options(int argc, char **argv, struct master_config *ret, struct mcs_
 		.port = 50051,
 		.max_frame = MCS_DEFAULT_MAX_BODY,
 		.node_timeout_ms = 5000,
+		.max_holds = 65536,
 		.metrics_port = -1,
 		.store = { .lease_ttl_ms = 200, .strategy = MCS_STRATEGY_LOAD, .seed = 1, .high_watermark = 1.0,
 			   .eviction_ratio = 0.1, .max_soft_pin_ratio = 0.5, .put_timeout_ms = 30000 },

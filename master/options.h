@@ -14,6 +14,7 @@ struct master_config {
 	uint64_t max_frame;
 	uint64_t busy_poll_us;
 	uint64_t node_timeout_ms;
+	uint64_t max_holds;         /* zero-copy holds one connection may have */
 	int32_t metrics_port;       /* -1: none */
 	struct mcs_store_opts store;
 };

@@ -18,7 +18,7 @@ struct req {
 	struct master *m;
 	struct mcs_store *s;
 	struct mcs_conn *c;         /* owns what the request leaves behind */
-	const struct peer *p;
+	struct peer *p;
 	const uint8_t *body;
 	uint32_t len;
 	uint64_t now;
@@ -163,6 +163,8 @@ static int on_get_replicas(struct req *q)
 	struct mcs_obj *o;
 	struct get_extra x = { 0 };
 	int r = mcs_dec_get_req(q->body, q->len, &a);
+	if (r == 0 && (a.flags & MCS_GET_HOLD) && q->p->holds >= q->m->max_holds)
+		r = -EDQUOT; /* every hold is memory the master keeps for this connection */
 	if (r < 0 || (r = mcs_store_get(q->s, a.key, a.flags, q->c, q->now, &o, &x.hold_id)) < 0)
 		return r;
 	x.o = o;
@@ -170,6 +172,8 @@ static int on_get_replicas(struct req *q)
 	r = encode_replicas(q->m, o, MCS_REPLICA_COMPLETE, enc_get, &x);
 	if (r < 0 && x.hold_id)
 		mcs_store_release(q->s, a.key, x.hold_id, q->c);
+	else if (x.hold_id)
+		q->p->holds++;
 	return r;
 }
 
@@ -177,7 +181,9 @@ static int on_release(struct req *q)
 {
 	struct mcs_release_req a;
 	int r = mcs_dec_release_req(q->body, q->len, &a);
-	return r < 0 ? r : mcs_store_release(q->s, a.key, a.hold_id, q->c);
+	if (r == 0 && (r = mcs_store_release(q->s, a.key, a.hold_id, q->c)) == 0 && q->p->holds)
+		q->p->holds--;
+	return r;
 }
 
 static int on_exist(struct req *q)

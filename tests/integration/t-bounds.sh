@@ -3,10 +3,11 @@
 # What one peer may take of a daemon, and no more (issue 14): the shared
 # buffers of one client stay within --max-client-buffers, counted as the
 # daemon hands them out (whole pages), with no wrap past the limit, and
-# within --max-client-buffer-count.
+# within --max-client-buffer-count; and the master keeps at most
+# --max-holds-per-connection views for one link.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 8
+tap_plan 11
 start_master
 # a limit that is not a multiple of the page size: 4 KiB rounding passes
 # it after one buffer, and the check used to wrap (max - used < 0)
@@ -37,4 +38,32 @@ ok $? "--max-client-buffer-count 3: three buffers, the fourth -EMFILE"
 "$TESTBIN/bufalloc-client" "$NODE_SOCK" 4096 >"$T_DIR/d.out" 2>&1
 [ "$(cat "$T_DIR/d.out")" = "4096 0" ]
 ok $? "the count is per client, and a client that went away left none behind"
+
+# holds: the master keeps at most --max-holds-per-connection for one link;
+# through the relay that is the node's, for all of its clients. A holder
+# that goes away gives its hold back (the node releases it), and a new
+# one fits again.
+start_master --max-holds-per-connection 3
+start_node n3 32M --hugepages off
+head -c 4096 /dev/urandom >"$T_DIR/h.bin"
+ctl put h "$T_DIR/h.bin" >/dev/null
+HP=()
+for i in 1 2 3; do
+	HANG_SECONDS=600 "$TESTBIN/garbage" halfview "$NODE_SOCK" h >"$T_DIR/hold$i.out" 2>&1 &
+	HP+=($!)
+	track "$!" "holder $i"
+	wait_until 30 grep -q "started" "$T_DIR/hold$i.out" || break
+done
+grep -q "started" "$T_DIR/hold3.out"
+ok $? "three clients hold views of h through one node"
+"$TESTBIN/garbage" halfview "$NODE_SOCK" h >"$T_DIR/hold4.out" 2>&1
+st=$?
+[ $st -ne 0 ] && grep -q "status -122)" "$T_DIR/hold4.out" # -EDQUOT on Linux
+ok $? "a fourth is refused with -EDQUOT ($(head -1 "$T_DIR/hold4.out"))"
+kill_pid "${HP[0]}"
+fits() { "$TESTBIN/garbage" halfview "$NODE_SOCK" h >"$T_DIR/hold5.out" 2>&1; }
+wait_until 30 fits
+ok $? "once a holder is gone, a new hold fits"
+kill_pid "${HP[1]}"
+kill_pid "${HP[2]}"
 finish_daemons
