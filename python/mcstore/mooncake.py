@@ -71,12 +71,6 @@ def code(status):
     return int(_CODES.get(status, E.INTERNAL_ERROR))
 
 
-def _put_code(status):
-    # Mooncake's put family treats "already exists" as success and keeps
-    # the old value (keys are immutable in both)
-    return 0 if status == -errno.EEXIST else code(status)
-
-
 class SoftPinAction(IntEnum):
     PRESERVE = 0
     ENABLE = 1

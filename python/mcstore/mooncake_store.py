@@ -15,7 +15,7 @@ from mcstore import _core, env_options
 from mcstore.config import parse_size
 from mcstore.embedded import PrivateDaemon
 from mcstore.mooncake import (
-    _SETUP_ARGS, _SETUP_EXTRA, E, ReplicaDescriptor, ReplicateConfig, _put_code, code,
+    _SETUP_ARGS, _SETUP_EXTRA, E, ReplicaDescriptor, ReplicateConfig, code,
 )
 
 log = logging.getLogger("mcstore")
@@ -196,6 +196,11 @@ class MooncakeDistributedStore:
             self._mem_refused(what)
         return code(r)
 
+    def _put_status(self, r, upsert, what):
+        """A put's answer as Mooncake gives it: for the put family an
+        existing key is success (the old value stays), for upsert not."""
+        return 0 if r == -errno.EEXIST and not upsert else self._code(r, what)
+
     # ---- put ---------------------------------------------------------------
 
     def _put(self, key, value, config, upsert):
@@ -206,7 +211,7 @@ class MooncakeDistributedStore:
             return int(cfg)
         if memoryview(value).nbytes == 0:
             return int(E.INVALID_PARAMS)  # as Mooncake: nothing to allocate
-        return _put_code(self._c.put(key, value, cfg)) if not upsert else code(self._c.put(key, value, cfg))
+        return self._put_status(self._c.put(key, value, cfg), upsert, "put")
 
     def put(self, key, value, config=None):
         return self._put(key, value, config, False)
@@ -226,8 +231,7 @@ class MooncakeDistributedStore:
         cfg = self._cfg(config, upsert=upsert)
         if isinstance(cfg, int):
             return int(cfg)
-        r = self._c.put(key, list(parts), cfg)
-        return code(r) if upsert else _put_code(r)
+        return self._put_status(self._c.put(key, list(parts), cfg), upsert, "put_parts")
 
     def put_parts(self, key, *parts, config=None):
         return self._put_parts(key, parts, config, False)
@@ -245,10 +249,10 @@ class MooncakeDistributedStore:
         cfg = self._cfg(config, len(keys), upsert)
         if isinstance(cfg, int):
             return int(cfg)
-        conv = code if upsert else _put_code
         for r in self._c.put_batch(keys, values, cfg):
-            if conv(r) < 0:
-                return conv(r)
+            st = self._put_status(r, upsert, "put_batch")
+            if st < 0:
+                return st
         return 0
 
     def put_batch(self, keys, values, config=None):
@@ -280,8 +284,7 @@ class MooncakeDistributedStore:
         cfg = self._cfg(config, upsert=upsert)
         if isinstance(cfg, int):
             return int(cfg)
-        r = self._c.put_ptr(key, buffer_ptr, size, cfg)
-        return self._code(r, "put_from") if upsert or r != -errno.EEXIST else 0
+        return self._put_status(self._c.put_ptr(key, buffer_ptr, size, cfg), upsert, "put_from")
 
     def put_from(self, key, buffer_ptr, size, config=None):
         return self._put_from(key, buffer_ptr, size, config, False)
@@ -302,10 +305,8 @@ class MooncakeDistributedStore:
         for r, n in zip(res, sizes):
             if n == 0:
                 out.append(int(E.INVALID_PARAMS))  # as Mooncake's master: no empty slice
-            elif r == -errno.EEXIST and not upsert:
-                out.append(0)
             else:
-                out.append(self._code(r, "batch_put_from"))
+                out.append(self._put_status(r, upsert, "batch_put_from"))
         return out
 
     def batch_put_from(self, keys, buffer_ptrs, sizes, config=None):
@@ -327,7 +328,7 @@ class MooncakeDistributedStore:
         out = []
         for k, p, s in zip(keys, all_buffer_ptrs, all_sizes):
             r = self._c.put_ptr(k, list(p), list(s), cfg)
-            out.append(0 if r == -errno.EEXIST else self._code(r, "batch_put_from_multi_buffers"))
+            out.append(self._put_status(r, False, "batch_put_from_multi_buffers"))
         return out
 
     # ---- get -------------------------------------------------------------------
