@@ -212,7 +212,8 @@ class Client:
     def get_many(self, keys, buffers):
         """Read each key into its buffer, in one batch: a list with each
         value's size, or the Error of that key."""
-        res = self._c.get_batch_into(list(keys), list(buffers))
+        keys = list(keys)
+        res = self._c.get_batch_into(keys, list(buffers))
         return [error(r, k) if r < 0 else r for k, r in zip(keys, res)]
 
     def get_view(self, key, *, verify=True):

@@ -46,6 +46,8 @@ def test_parts_many_and_keys(client, key):
     res = client.get_many([key + "-1", key + "-2", key + "-3"], bufs)
     assert res[:2] == [1, 2] and isinstance(res[2], mcstore.NotFound)
     assert bytes(bufs[1][:2]) == b"22"
+    # any iterable of keys, read once
+    assert client.get_many((k for k in [key + "-1"]), [bytearray(8)]) == [1]
     assert {key, key + "-1", key + "-2"} <= set(client.keys(key))
     assert client.exists_many([key, key + "-3"]) == [True, False]
     size, checksum, replicas = client.locate(key)
