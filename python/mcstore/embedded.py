@@ -18,7 +18,8 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
+
+from mcstore.notify import NotReady, wait_ready
 
 log = logging.getLogger("mcstore")
 
@@ -102,22 +103,14 @@ class PrivateDaemon:
                  self.proc.pid, self.name, self.segment_size, self.master)
 
     def _wait_ready(self, notify):
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        notify.settimeout(0.5)
-        while True:
-            try:
-                msg = notify.recv(4096).decode("utf-8", "replace")
-                if "READY=1" in msg.split("\n"):
-                    return
-            except socket.timeout:
-                pass
-            code = self.proc.poll()
-            if code is not None:
+        try:
+            wait_ready(notify, self.proc, READY_TIMEOUT_S)
+        except NotReady as e:
+            if e.exit_status is not None:
                 raise RuntimeError("the private mcstored exited with status %d before it served "
-                                   "(master %s; see its messages above)" % (code, self.master))
-            if time.monotonic() > deadline:
-                raise RuntimeError("the private mcstored did not become ready within %d s (master %s "
-                                   "unreachable?)" % (READY_TIMEOUT_S, self.master))
+                                   "(master %s; see its messages above)" % (e.exit_status, self.master)) from None
+            raise RuntimeError("the private mcstored did not become ready within %d s (master %s "
+                               "unreachable?)" % (READY_TIMEOUT_S, self.master)) from None
 
     def stop(self):
         """SIGTERM, then SIGKILL after STOP_TIMEOUT_S; removes its directory."""

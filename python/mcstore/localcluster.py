@@ -15,7 +15,8 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
+
+from mcstore.notify import NotReady, wait_ready
 
 READY_S = 60.0
 
@@ -36,18 +37,12 @@ class Daemon:
         self.sock = None
 
     def wait_ready(self, timeout=READY_S):
-        deadline = time.monotonic() + timeout
-        self.notify.settimeout(0.2)
-        while "READY=1" not in self.messages:
-            try:
-                self.messages += self.notify.recv(65536).decode().split("\n")
-            except socket.timeout:
-                pass
-            if self.proc.poll() is not None:
-                raise RuntimeError("%s exited with %d before it was ready:\n%s" % (
-                    self.name, self.proc.returncode, self.read_log()))
-            if time.monotonic() > deadline:
-                raise RuntimeError("%s did not say READY=1 in %d s:\n%s" % (self.name, timeout, self.read_log()))
+        try:
+            wait_ready(self.notify, self.proc, timeout, self.messages)
+        except NotReady as e:
+            what = "exited with %d before it was ready" % e.exit_status if e.exit_status is not None else \
+                "did not say READY=1 in %d s" % timeout
+            raise RuntimeError("%s %s:\n%s" % (self.name, what, self.read_log())) from None
         return self
 
     def status_port(self):
