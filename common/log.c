@@ -127,3 +127,15 @@ void mcs_log_accept_failed(const char *what, int err)
 	else
 		log_warning("cannot accept on %s: %s; pausing new connections%s", what, strerror(-err), more);
 }
+
+int mcs_listen_protected(int fd, const char *what, const char *addr, bool have_key, bool protected_mode)
+{
+	if (have_key || !protected_mode || mcs_fd_is_loopback(fd))
+		return 0;
+	close(fd);
+	log_error("refusing to listen on %s (%s) without a cluster key: anyone who reaches it could read "
+		  "and replace every object. Set key-file (make one with mcstorectl keygen), listen on "
+		  "127.0.0.1, or set protected-mode = no on a network you trust",
+		  addr, what);
+	return -EPERM;
+}

@@ -6,6 +6,7 @@
 #define MCS_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 enum { MCS_LOG_ERR = 3, MCS_LOG_WARNING = 4, MCS_LOG_NOTICE = 5, MCS_LOG_INFO = 6, MCS_LOG_DEBUG = 7 };
 
@@ -23,6 +24,11 @@ void mcs_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
  * (err: -EMFILE, -ENFILE, -ENOMEM, -ENOBUFS) and accepting pauses: one
  * warning a minute at most, naming the descriptor limit. */
 void mcs_log_accept_failed(const char *what, int err);
+/* Protected mode for a daemon's listening socket fd (bound to addr, set by
+ * option what): without a cluster key, a socket bound beyond loopback is
+ * closed and -EPERM returned after logging what to configure; 0 when it
+ * may serve. */
+int mcs_listen_protected(int fd, const char *what, const char *addr, bool have_key, bool protected_mode);
 
 #define log_error(...) mcs_log(MCS_LOG_ERR, __VA_ARGS__)
 #define log_warning(...) mcs_log(MCS_LOG_WARNING, __VA_ARGS__)

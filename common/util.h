@@ -75,6 +75,11 @@ int mcs_tcp_connect(const char *host, uint16_t port, int timeout_ms, const char 
  * picks for port 0; or a negative errno: -EINVAL when addr does not
  * resolve, with getaddrinfo()'s reason in *ret_why (if not NULL). */
 int mcs_tcp_listen(const char *addr, uint16_t port, int backlog, uint16_t *ret_port, const char **ret_why);
+/* The socket is bound to a loopback address only (127.0.0.0/8, ::1, or
+ * 127/8 mapped in IPv6), not to a wildcard or another interface. */
+bool mcs_fd_is_loopback(int fd);
+/* "ADDR:PORT" of the peer of a connected socket, for logs ("?:?" if unknown). */
+void mcs_peer_name(int fd, char *buf, size_t len);
 struct mcs_client_opts;
 /* The environment of mcstore's client programs onto their handle's
  * options (libmcstore itself reads only MCSTORE_SOCKET): MCSTORE_PREFAULT=1,

@@ -52,6 +52,6 @@ int ctl_fail(const char *what, const char *key, int r);
 const char *ctl_size(unsigned long long v, bool bytes, char *buf, size_t len);
 
 extern const struct ctl_cmd ctl_put, ctl_get, ctl_exists, ctl_rm, ctl_rm_all;
-extern const struct ctl_cmd ctl_stat, ctl_locate, ctl_keys, ctl_health;
+extern const struct ctl_cmd ctl_stat, ctl_locate, ctl_keys, ctl_health, ctl_keygen;
 
 #endif

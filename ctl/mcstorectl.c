@@ -33,7 +33,7 @@ static const struct ctl_cmd ctl_top = {
 
 static const struct ctl_cmd *const commands[] = {
 	&ctl_put, &ctl_get, &ctl_exists, &ctl_rm, &ctl_rm_all, &ctl_locate,
-	&ctl_keys, &ctl_stat, &ctl_health, &ctl_top,
+	&ctl_keys, &ctl_stat, &ctl_health, &ctl_top, &ctl_keygen,
 };
 
 static void usage(FILE *f)

@@ -188,7 +188,13 @@ static int on_hello(struct client *cl, const struct mcs_hdr *h, const uint8_t *b
 		.segment_size = cs->seg->size,
 		.flags = cs->seg->hugepages ? MCS_HELLO_HUGEPAGES : 0,
 		.max_body = o->max_frame,
+		.incarnation = o->incarnation,
 	};
+	/* the key that lets this client reach the master and other nodes
+	 * (it can neither pass for a node nor mint a token): whoever may open
+	 * this socket belongs to the cluster */
+	if (o->keys.on)
+		resp.client_key = (struct mcs_str){ (const char *)o->keys.client, MCS_KEY_LEN };
 	/* clients send their metadata to the master themselves (one hop
 	 * less); the master then cleans up after them as it does for us */
 	const char *cm = o->client_master ? o->client_master : o->master;

@@ -21,10 +21,17 @@
  * payload to leave (a sweep timer looks), fails its chunks; the client
  * then tries another replica. Nothing waits without a bound.
  *
- * Peers are trusted (a cluster network): any node may read or write any
- * byte of a segment it names; bounds are checked, identity is not.
+ * With a cluster key (--key-file), every link starts with the handshake
+ * of auth/auth.h, both ways, and every DATA_READ / DATA_WRITE must carry
+ * the capability token the master minted for the buffer it touches: a
+ * peer reads and writes only what the master granted it, for as long as
+ * it granted it. Without a key the data port listens on loopback only
+ * (protected mode) and bounds are checked, identity is not. Either way a
+ * request that names another incarnation of the segment (a handle from
+ * before this daemon's restart) is refused.
  */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -52,12 +59,20 @@ struct chunk {
 	bool answered;             /* out of the FIFO */
 	bool sending;              /* its payload's send_ref is not done yet */
 	struct mcs_list unsent;    /* in its peer_conn's, while sending */
+	struct mcs_list held;      /* in its peer_conn's, until the link is authenticated */
+	uint16_t req_len;
+	uint8_t req[MCS_XFER_REQ_MAX]; /* its DATA_* request's body */
 };
 
 struct peer_conn {
 	struct mcs_xfer_link link; /* first: what the pool hands back */
 	struct mcs_conn *conn;
+	struct node_data *d;
 	struct mcs_list unsent;    /* chunks whose payload is still queued (in order) */
+	struct mcs_auth_client auth;
+	bool authing;              /* AUTH sent, its answer awaited: chunks wait in held */
+	bool proof_due;            /* AUTH_PROOF sent, its answer comes before the chunks' */
+	struct mcs_list held;      /* chunks to send once authenticated (in order) */
 };
 
 struct transfer {
@@ -81,11 +96,40 @@ static const char *endpoint_of(const struct peer_conn *pc)
 struct server_conn {
 	struct node_data *d;
 	uint64_t req_id;           /* of the DATA_WRITE being received */
+	struct mcs_auth_peer auth;
+	char name[64];             /* the peer's address, for the log */
 };
 
-static bool seg_range_ok(const struct node_data *d, const struct mcs_data_req *q)
+/* Whether q may touch our segment: the range is in it, the incarnation
+ * is ours, and with a key, its token grants want on the range now. */
+static int data_req_check(const struct node_data *d, const struct mcs_data_req *q, uint8_t want)
 {
-	return mcs_xfer_req_ok(q, mcs_str_c(d->o->segment_name), d->seg->size);
+	if (!mcs_xfer_req_ok(q, mcs_str_c(d->o->segment_name), d->seg->size))
+		return -ENODEV;
+	if (q->incarnation != d->o->incarnation)
+		return -ESTALE;
+	if (!d->o->keys.on)
+		return 0;
+	return mcs_token_check(&d->o->keys, q->segment, q->incarnation, q->endpoint, q->token, want, q->offset, q->len,
+			       mcs_realtime_ms());
+}
+
+/* A frame on a link not yet authenticated (or an AUTH without a key). */
+static int server_auth(struct server_conn *sc, struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body)
+{
+	uint8_t ab[128];
+	struct mcs_buf b = { .p = ab, .cap = sizeof(ab) };
+	const char *why;
+	struct mcs_hdr rh = { .opcode = h->opcode, .flags = MCS_F_RESPONSE, .req_id = h->req_id };
+	int r = mcs_auth_serve(&sc->auth, &sc->d->o->keys, h, body, &b, &why);
+	if (r == MCS_AUTH_ANSWER) {
+		mcs_conn_send(c, &rh, b.p, b.len, -1);
+		return 0;
+	}
+	log_notice("data port: refused %s from %s: %s", mcs_op_name(h->opcode), sc->name, why);
+	rh.status = r;
+	mcs_conn_send(c, &rh, NULL, 0, -1);
+	return r;
 }
 
 static void on_write_landed(struct mcs_conn *c, int err, void *arg)
@@ -107,14 +151,19 @@ static int on_server_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 
 	if (h->flags & MCS_F_RESPONSE)
 		return -EPROTO;
+	if (!mcs_auth_passes(&sc->auth, &d->o->keys) || h->opcode == MCS_OP_AUTH || h->opcode == MCS_OP_AUTH_PROOF)
+		return server_auth(sc, c, h, body);
 	switch (h->opcode) {
 	case MCS_OP_PING:
 		return mcs_conn_send(c, &rh, NULL, 0, -1) == -EPIPE ? 0 : 0;
 	case MCS_OP_DATA_READ: {
 		int r = mcs_dec_data_req(body, h->body_len, &q);
-		if (r == 0 && !seg_range_ok(d, &q))
-			r = -ENODEV;
+		if (r == 0)
+			r = data_req_check(d, &q, MCS_TOK_READ);
 		if (r < 0) {
+			d->refused++;
+			if (r == -EACCES || r == -EKEYEXPIRED || r == -ESTALE)
+				log_debug("data port: refused a DATA_READ from %s: %s", sc->name, mcs_status_text(r));
 			rh.status = r;
 			mcs_conn_send(c, &rh, NULL, 0, -1);
 			return 0;
@@ -130,12 +179,13 @@ static int on_server_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 	}
 	case MCS_OP_DATA_WRITE: {
 		int r = mcs_dec_data_req(body, h->body_len, &q);
-		if (r == 0 && !seg_range_ok(d, &q))
-			r = -ENODEV;
+		if (r == 0)
+			r = data_req_check(d, &q, MCS_TOK_WRITE);
 		if (r < 0) {
-			/* the payload that follows cannot be skipped safely
-			 * without its length: answer and hang up */
-			log_warning("refusing a DATA_WRITE from a peer: %s", mcs_status_text(r));
+			/* the payload that follows is not taken (it would be
+			 * written nowhere): answer and hang up */
+			d->refused++;
+			log_warning("refusing a DATA_WRITE from %s: %s", sc->name, mcs_status_text(r));
 			rh.status = r;
 			mcs_conn_send(c, &rh, NULL, 0, -1);
 			return r;
@@ -172,6 +222,7 @@ static int on_data_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops 
 	if (!sc)
 		return -ENOMEM;
 	sc->d = d;
+	mcs_peer_name(fd, sc->name, sizeof(sc->name));
 	*ret_ops = &server_ops;
 	*ret_userdata = sc;
 	return 0;
@@ -186,10 +237,13 @@ static int data_listen(struct node_data *d)
 		return log_error_errno(EINVAL, "invalid --data-listen address %s: %s", o->data_listen, why);
 	if (fd < 0)
 		return log_error_errno(fd, "cannot listen for peers on %s port %u: %m", o->data_listen, o->data_port);
+	int r = mcs_listen_protected(fd, "--data-listen", o->data_listen, o->keys.on, o->protected_mode);
+	if (r < 0)
+		return r;
 	/* the data port's requests are a few hundred bytes (a segment name and
 	 * a range; payloads follow frames, they are no bodies): a header that
 	 * declares more closes its connection before anything is buffered */
-	int r = mcs_loop_listen_max(d->loop, fd, on_data_accept, d, NODE_DATA_MAX_BODY);
+	r = mcs_loop_listen_max(d->loop, fd, on_data_accept, d, NODE_DATA_MAX_BODY);
 	if (r < 0)
 		return log_error_errno(r, "cannot accept peers: %m");
 	return 0;
@@ -252,11 +306,68 @@ static void on_read_landed(struct mcs_conn *c, int err, void *arg)
 		chunk_finish(ch, err < 0 ? -ETIMEDOUT : 0);
 }
 
+/* Queue ch's request, and its payload for a DATA_WRITE, on pc. */
+static int chunk_send(struct peer_conn *pc, struct chunk *ch)
+{
+	struct mcs_hdr h = { .opcode = ch->t->opcode == MCS_OP_FETCH ? MCS_OP_DATA_READ : MCS_OP_DATA_WRITE };
+	int r = mcs_conn_send(pc->conn, &h, ch->req, ch->req_len, -1);
+	if (r < 0 || ch->t->opcode != MCS_OP_PUSH)
+		return r;
+	/* once queued, on_payload_sent runs, also if the conn fails */
+	ch->sending = true;
+	mcs_list_add_tail(&pc->unsent, &ch->unsent);
+	r = mcs_conn_send_ref(pc->conn, ch->local, ch->c.len, on_payload_sent, ch);
+	if (r < 0) {
+		ch->sending = false;
+		mcs_list_del(&ch->unsent);
+	}
+	return r;
+}
+
+/* The answers of our handshake on pc: the server's proof, then its
+ * acceptance of ours, after which the chunks that waited go out. */
+static int peer_auth_answer(struct peer_conn *pc, const struct mcs_hdr *h, const uint8_t *body)
+{
+	const char *ep = endpoint_of(pc) ? endpoint_of(pc) : "a peer";
+	if (pc->authing && h->opcode == MCS_OP_AUTH) {
+		uint8_t pb[64];
+		struct mcs_buf b = { .p = pb, .cap = sizeof(pb) };
+		int r = mcs_auth_client_answer(&pc->auth, &pc->d->o->keys, h->status, body, h->body_len, &b);
+		if (r < 0) {
+			log_warning("peer %s failed authentication: %s", ep,
+				    r == -EOPNOTSUPP ? "it has no cluster key" : mcs_status_text(r));
+			return r;
+		}
+		struct mcs_hdr ph = { .opcode = MCS_OP_AUTH_PROOF };
+		if ((r = mcs_conn_send(pc->conn, &ph, b.p, b.len, -1)) < 0)
+			return r;
+		pc->authing = false;
+		pc->proof_due = true;
+		while (!mcs_list_empty(&pc->held)) {
+			struct chunk *ch = mcs_list_first(&pc->held, struct chunk, held);
+			mcs_list_del(&ch->held);
+			if ((r = chunk_send(pc, ch)) < 0)
+				return r;
+		}
+		return 0;
+	}
+	if (pc->proof_due && h->opcode == MCS_OP_AUTH_PROOF) {
+		pc->proof_due = false;
+		if (h->status < 0)
+			log_warning("peer %s refused our proof: %s (another cluster key?)", ep, mcs_status_text(h->status));
+		return h->status < 0 ? h->status : 0;
+	}
+	log_warning("peer %s answered %s during the handshake, closing", ep, mcs_op_name(h->opcode));
+	return -EPROTO;
+}
+
 static int on_peer_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *userdata)
 {
 	struct peer_conn *pc = userdata;
 	struct chunk *ch = (struct chunk *)pc->link.head;
 	const char *ep = endpoint_of(pc);
+	if ((h->flags & MCS_F_RESPONSE) && (pc->authing || pc->proof_due))
+		return peer_auth_answer(pc, h, body);
 	if (!(h->flags & MCS_F_RESPONSE) || !ch) {
 		log_warning("peer %s sent an unexpected %s, closing", ep ? ep : "?", mcs_op_name(h->opcode));
 		return -EPROTO;
@@ -280,6 +391,7 @@ static void on_peer_close(struct mcs_conn *c, int err, void *userdata)
 	if (err < 0)
 		log_info("data connection to %s closed: %s", endpoint_of(pc) ? endpoint_of(pc) : "a peer",
 			 mcs_status_text(err));
+	mcs_list_init(&pc->held); /* its chunks are in the FIFO too */
 	while ((ch = pop_chunk(pc)))
 		chunk_finish(ch, err < 0 ? err : -ECONNRESET);
 	mcs_xfer_leave(&pc->link);
@@ -318,7 +430,21 @@ static int peer_open(struct mcs_xfer_pool *p, void *arg, struct mcs_xfer_link **
 		return r;
 	}
 	pc->conn = mcs_conn_ref(c);
+	pc->d = d;
 	mcs_list_init(&pc->unsent);
+	mcs_list_init(&pc->held);
+	if (d->o->keys.on) {
+		/* the first frame; chunks wait in held for the answer */
+		uint8_t ab[64];
+		struct mcs_buf b = { .p = ab, .cap = sizeof(ab) };
+		mcs_auth_client_start(&pc->auth, MCS_ROLE_NODE, &b);
+		struct mcs_hdr h = { .opcode = MCS_OP_AUTH };
+		if ((r = b.err ? b.err : mcs_conn_send(c, &h, b.p, b.len, -1)) < 0) {
+			mcs_conn_close(c);
+			return r;
+		}
+		pc->authing = true;
+	}
 	*ret = &pc->link;
 	return 0;
 }
@@ -342,34 +468,26 @@ static int send_chunk(struct node_data *d, struct transfer *t, const struct mcs_
 	if (r < 0)
 		return r;
 	struct peer_conn *pc = (struct peer_conn *)l;
-	uint8_t qb[MCS_XFER_REQ_MAX];
-	struct mcs_buf b = { .p = qb, .cap = sizeof(qb) };
-	mcs_xfer_enc_req(&b, c);
-	if (b.err)
-		return b.err;
-	struct mcs_hdr h = { .opcode = t->opcode == MCS_OP_FETCH ? MCS_OP_DATA_READ : MCS_OP_DATA_WRITE };
 	struct chunk *ch = calloc(1, sizeof(*ch));
 	if (!ch)
 		return -ENOMEM;
 	*ch = (struct chunk){ .c = *c, .t = t, .local = local, .sent_ms = mcs_now_ms() };
 	ch->c.hd = NULL; /* it points into the request, gone once we return */
-	r = mcs_conn_send(pc->conn, &h, b.p, b.len, -1);
-	if (r < 0) {
+	struct mcs_buf b = { .p = ch->req, .cap = sizeof(ch->req) };
+	mcs_xfer_enc_req(&b, c);
+	if (b.err) {
+		free(ch);
+		return b.err;
+	}
+	ch->req_len = (uint16_t)b.len;
+	if (pc->authing) {
+		mcs_list_add_tail(&pc->held, &ch->held);
+	} else if ((r = chunk_send(pc, ch)) < 0) {
+		/* a header without its payload: the stream is lost */
+		if (t->opcode == MCS_OP_PUSH)
+			mcs_conn_close(pc->conn);
 		free(ch);
 		return r;
-	}
-	if (t->opcode == MCS_OP_PUSH) {
-		/* once queued, on_payload_sent runs, also if the conn fails */
-		ch->sending = true;
-		mcs_list_add_tail(&pc->unsent, &ch->unsent);
-		r = mcs_conn_send_ref(pc->conn, local, c->len, on_payload_sent, ch);
-		if (r < 0) {
-			/* a header without its payload: the stream is lost */
-			mcs_list_del(&ch->unsent);
-			mcs_conn_close(pc->conn);
-			free(ch);
-			return r;
-		}
 	}
 	t->pending++;
 	mcs_xfer_push(&pc->link, &ch->c);
@@ -397,6 +515,49 @@ static int transfer_start(struct node_data *d, struct transfer *t, const struct 
 	return 0;
 }
 
+/* Whether the daemon may be aimed at hd's endpoint for a client: with a
+ * key, only with the master's token for it (which names the endpoint);
+ * without one, in protected mode, only at loopback (every port of such a
+ * cluster is there). Nobody makes this daemon connect elsewhere. */
+static int handle_allowed(const struct node_data *d, const struct mcs_handle *hd, uint8_t want)
+{
+	if (d->o->keys.on)
+		return mcs_token_check(&d->o->keys, hd->segment, hd->incarnation, hd->endpoint, hd->token, want,
+				       hd->offset, hd->len, mcs_realtime_ms());
+	if (!d->o->protected_mode)
+		return 0;
+	char host[MCS_NAME_MAX + 1];
+	uint16_t port;
+	struct in6_addr a6;
+	struct in_addr a4;
+	char ep[MCS_NAME_MAX + 1];
+	memcpy(ep, hd->endpoint.p, hd->endpoint.len);
+	ep[hd->endpoint.len] = '\0';
+	if (mcs_parse_hostport(ep, host, sizeof(host), &port) < 0)
+		return -EINVAL;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127 ? 0 : -EACCES;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) ? 0 : -EACCES;
+	return -EACCES;
+}
+
+/* Every handle of a client's FETCH/PUSH: ours of this incarnation, or one
+ * the daemon may go to. */
+static int transfer_allowed(const struct node_data *d, uint16_t opcode, const struct mcs_transfer_req *q)
+{
+	struct mcs_str self = mcs_str_c(d->o->segment_name);
+	uint8_t want = opcode == MCS_OP_FETCH ? MCS_TOK_READ : MCS_TOK_WRITE;
+	for (uint32_t i = 0; i < q->n_handles; i++) {
+		const struct mcs_handle *hd = &q->handles[i];
+		int r = mcs_str_eq(hd->segment, self) ? (hd->incarnation == d->o->incarnation ? 0 : -ESTALE)
+						      : handle_allowed(d, hd, want);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int node_data_transfer(struct node_data *d, uint16_t opcode, uint64_t req_id, const struct mcs_transfer_req *q,
 		       struct cbuf *buf, node_data_done_fn done, void *owner)
 {
@@ -404,6 +565,12 @@ int node_data_transfer(struct node_data *d, uint16_t opcode, uint64_t req_id, co
 	if (!mcs_xfer_check(q->handles, q->n_handles, mcs_str_c(d->o->segment_name), d->seg->size, &total) ||
 	    !mcs_xfer_range_ok(q->buf_off, total, buf->size))
 		return -EINVAL;
+	int r = transfer_allowed(d, opcode, q);
+	if (r < 0) {
+		d->refused++;
+		log_notice("refused a client's %s: %s", mcs_op_name(opcode), mcs_status_text(r));
+		return r;
+	}
 
 	struct transfer *t = calloc(1, sizeof(*t));
 	if (!t)

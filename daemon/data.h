@@ -44,6 +44,7 @@ struct node_data {
 	uint64_t next_buf_id;
 	struct mcs_timer *sweep;
 	uint64_t bytes_served, bytes_received;
+	uint64_t refused;              /* DATA_* requests refused (range, incarnation, token) */
 };
 
 /* Bind the data port, serve peers on it, and sweep stalled connections. */

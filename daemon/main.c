@@ -39,7 +39,14 @@ static void usage(FILE *f)
 		"      --socket-mode MODE   permissions of the socket, octal (default 0660)\n"
 		"      --data-port PORT     TCP port serving other nodes (default 50052;\n"
 		"                           0 picks a free one)\n"
-		"      --data-listen ADDR   address the data port binds (default 0.0.0.0)\n"
+		"      --data-listen ADDR   address the data port binds (default 0.0.0.0 with\n"
+		"                           a cluster key, else 127.0.0.1)\n"
+		"      --key-file FILE      the cluster key (mcstorectl keygen): every TCP\n"
+		"                           link authenticates, data requests need tokens\n"
+		"                           (default: %s/cluster.key if it exists;\n"
+		"                           \"\": none)\n"
+		"      --protected-mode yes|no  without a key, refuse to serve beyond\n"
+		"                           loopback (default yes)\n"
 		"      --data-host ADDR     address other nodes reach this one at (default:\n"
 		"                           the local address of the master connection)\n"
 		"      --client-master ADDR master address local clients send their metadata\n"
@@ -63,7 +70,8 @@ static void usage(FILE *f)
 		"                           that started this daemon, holding the write\n"
 		"                           end, exits (a private daemon's lifetime)\n"
 		"  -h, --help               show this help and exit\n"
-		"  -V, --version            show the version and exit\n");
+		"  -V, --version            show the version and exit\n",
+		mcs_conf_dir());
 	fprintf(f,
 		"\nConfiguration file: a line NAME = VALUE sets option --NAME (see\n"
 		"mcstore.conf(5)); options on the command line win.\n"
@@ -181,6 +189,8 @@ enum {
 	OPT_METRICSPORT,
 	OPT_CLIENTMASTER,
 	OPT_PARENTFD,
+	OPT_KEYFILE,
+	OPT_PROTECTED,
 };
 
 /* One option, from the command line or the configuration file. */
@@ -271,9 +281,31 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		n->o.parent_fd = (int)v;
 		break;
 	}
+	case OPT_KEYFILE:
+		n->o.key_file = arg;
+		break;
+	case OPT_PROTECTED:
+		if ((r = mcs_opt_choice(ctx, arg, (const char *const[]){ "no", "yes", NULL })) < 0)
+			return r;
+		n->o.protected_mode = r == 1;
+		break;
 	default: /* --log-level, --help, --version */
 		return mcs_opt_common(ctx, arg);
 	}
+	return 0;
+}
+
+/* The cluster key: --key-file, else CONFDIR/cluster.key if there; 0 or
+ * -1 (logged). */
+static int load_keys(struct node_opts *o)
+{
+	char dflt[512];
+	const char *used;
+	snprintf(dflt, sizeof(dflt), "%s/cluster.key", mcs_conf_dir());
+	if (mcs_keys_setup(o->key_file, dflt, &o->keys, &used) < 0)
+		return -1;
+	if (used)
+		log_info("cluster key from %s", used);
 	return 0;
 }
 
@@ -300,6 +332,8 @@ int main(int argc, char **argv)
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
 		{ "metrics-port", required_argument, NULL, OPT_METRICSPORT },
 		{ "parent-fd", required_argument, NULL, OPT_PARENTFD },
+		{ "key-file", required_argument, NULL, OPT_KEYFILE },
+		{ "protected-mode", required_argument, NULL, OPT_PROTECTED },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "no-config", no_argument, NULL, OPT_NOCONFIG },
 		{ "help", no_argument, NULL, 'h' },
@@ -320,7 +354,8 @@ int main(int argc, char **argv)
 										   : MCS_DEFAULT_SOCKET;
 	n.o.socket_mode = 0660;
 	n.o.data_port = 50052;
-	n.o.data_listen = "0.0.0.0";
+	n.o.data_listen = NULL; /* by the key, below */
+	n.o.protected_mode = true;
 	n.o.heartbeat_ms = 1000;
 	n.o.max_frame = MCS_DEFAULT_MAX_BODY;
 	n.o.data_timeout_ms = 10000;
@@ -362,6 +397,16 @@ int main(int argc, char **argv)
 
 	if ((r = check_memory(&n.o)) < 0)
 		return 2;
+	if (load_keys(&n.o) < 0)
+		return 1;
+	if (!n.o.data_listen)
+		n.o.data_listen = n.o.keys.on ? "0.0.0.0" : "127.0.0.1";
+	/* a new segment: what the master and the clients tell apart from the
+	 * one this node had before a restart */
+	uint8_t rnd[MCS_NONCE_LEN];
+	mcs_auth_nonce(rnd);
+	memcpy(&n.o.incarnation, rnd, sizeof(n.o.incarnation));
+	n.o.incarnation |= 1;
 	uint64_t hp = mcs_hugepage_size();
 	if (n.o.seg_mode != MCS_SEG_NORMAL && hp && n.o.segment_size % hp) {
 		char a[32];
@@ -421,8 +466,9 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = node_master_start(&n.master, n.loop, &n.o, &n.seg, n.data.port, &ev);
 	if (r == 0) {
-		log_info("mcstored %s: node \"%s\", segment \"%s\", master %s, data port %u", PACKAGE_VERSION,
-			 n.o.name, n.o.segment_name, n.o.master, n.data.port);
+		log_info("mcstored %s: node \"%s\", segment \"%s\", master %s, data port %u, %s", PACKAGE_VERSION,
+			 n.o.name, n.o.segment_name, n.o.master, n.data.port,
+			 n.o.keys.on ? "links authenticated with the cluster key" : "no cluster key: links not authenticated");
 		mcs_notify_status("mounting segment %s with master %s", n.o.segment_name, n.o.master);
 		r = mcs_loop_run(n.loop);
 		if (r < 0)
@@ -435,6 +481,7 @@ int main(int argc, char **argv)
 	node_data_free(&n.data);
 	node_master_free(&n.master);
 	mcs_segment_close(&n.seg);
+	mcs_keys_wipe(&n.o.keys);
 	log_info("stopped");
 	return r == 0 ? 0 : 1;
 }

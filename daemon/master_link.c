@@ -155,6 +155,7 @@ static void send_mount(struct node_master *m)
 		.segment = mcs_str_c(m->o->segment_name),
 		.size = m->seg->size,
 		.endpoint = mcs_str_c(m->endpoint),
+		.incarnation = m->o->incarnation,
 	};
 	mcs_buf_reset(&m->scratch);
 	mcs_enc_mount_req(&m->scratch, &q);
@@ -189,9 +190,49 @@ static void on_mount_reply(struct node_master *m, const struct mcs_hdr *h)
 	m->ever_mounted = true;
 }
 
-static void on_own_reply(struct node_master *m, const struct pending *p, const struct mcs_hdr *h)
+/* With a key, the link starts with the handshake; the mount follows it. */
+static void send_auth(struct node_master *m)
+{
+	mcs_buf_reset(&m->scratch);
+	mcs_auth_client_start(&m->auth, MCS_ROLE_NODE, &m->scratch);
+	int r = send_own(m, MCS_OP_AUTH);
+	if (r < 0) {
+		log_error_errno(r, "cannot send the authentication request: %m");
+		mcs_conn_close(m->conn);
+	}
+}
+
+static void on_auth_reply(struct node_master *m, const struct mcs_hdr *h, const uint8_t *body)
+{
+	mcs_buf_reset(&m->scratch);
+	int r = mcs_auth_client_answer(&m->auth, &m->o->keys, h->status, body, h->body_len, &m->scratch);
+	if (r == 0)
+		r = send_own(m, MCS_OP_AUTH_PROOF);
+	if (r < 0) {
+		m->err = r;
+		log_error("master %s:%u: authentication failed: %s", m->host, m->port,
+			  r == -EOPNOTSUPP ? "the master has no cluster key (set key-file there too)"
+			  : r == -EACCES  ? "its proof is wrong: another cluster key?"
+					  : mcs_status_text(r));
+		mcs_conn_close(m->conn);
+		return;
+	}
+	send_mount(m);
+}
+
+static void on_own_reply(struct node_master *m, const struct pending *p, const struct mcs_hdr *h, const uint8_t *body)
 {
 	switch (p->q.opcode) {
+	case MCS_OP_AUTH:
+		on_auth_reply(m, h, body);
+		break;
+	case MCS_OP_AUTH_PROOF:
+		if (h->status < 0) {
+			m->err = h->status;
+			log_error("master %s:%u refused this node's key: %s (another cluster key?)", m->host, m->port,
+				  mcs_status_text(h->status));
+		}
+		break;
 	case MCS_OP_MOUNT:
 		on_mount_reply(m, h);
 		break;
@@ -232,7 +273,7 @@ static int on_master_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 	}
 	struct pending *p = &m->pend[i];
 	if (p->own) {
-		on_own_reply(m, p, h);
+		on_own_reply(m, p, h, body);
 	} else {
 		MCS_PROBE3(request, p->q.opcode, h->status, mcs_now_ns() - p->sent_ns);
 		/* a copy: the reply may send requests, which may move the table */
@@ -341,7 +382,10 @@ static int try_connect(struct node_master *m)
 	m->connect_warned = false;
 	m->err = 0;
 	m->why = NULL;
-	send_mount(m);
+	if (m->o->keys.on)
+		send_auth(m);
+	else
+		send_mount(m);
 	return 0;
 }
 

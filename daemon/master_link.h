@@ -62,6 +62,7 @@ struct node_master {
 	uint16_t port;
 
 	struct mcs_conn *conn;     /* NULL while disconnected */
+	struct mcs_auth_client auth; /* the link's handshake (with a key) */
 	bool mounted;
 	bool ever_mounted;
 	bool stopping;

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auth/auth.h"
 #include "shm/shm.h"
 
 struct node_opts {
@@ -31,6 +32,10 @@ struct node_opts {
 	unsigned socket_mode;
 	int32_t metrics_port;      /* --metrics-port, -1: none */
 	int parent_fd;             /* --parent-fd, -1: none */
+	const char *key_file;      /* --key-file; NULL: CONFDIR/cluster.key if there, "": none */
+	bool protected_mode;       /* --protected-mode: no key, loopback only */
+	struct mcs_keys keys;      /* loaded from key_file; off without */
+	uint64_t incarnation;      /* of the segment: random, made at start */
 };
 
 #endif

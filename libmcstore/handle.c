@@ -48,6 +48,9 @@ static int hello(struct mcs_client *c)
 	memcpy(c->segment, hr.segment.p, hr.segment.len);
 	if (hr.max_body)
 		c->max_body = MCS_MAX(hr.max_body, MCS_DEFAULT_MAX_BODY);
+	c->incarnation = hr.incarnation;
+	if ((r = mcs_keys_client((const uint8_t *)hr.client_key.p, hr.client_key.len, &c->keys)) < 0)
+		return r;
 	memcpy(c->master_addr, hr.master.p, hr.master.len);
 	c->master_addr[hr.master.len] = '\0';
 	c->seg.hugepages = hr.flags & MCS_HELLO_HUGEPAGES;
@@ -144,6 +147,7 @@ MCS_EXPORT struct mcs_client *mcs_client_unref(struct mcs_client *c)
 	link_close(&c->daemon);
 	link_close(&c->master);
 	mcs_segment_close(&c->seg);
+	mcs_keys_wipe(&c->keys);
 	mcs_buf_free(&c->out);
 	free(c->in);
 	if (c->xxh)

@@ -40,6 +40,7 @@
 #endif
 
 #include "mcstore.h"
+#include "auth/auth.h"
 #include "proto/proto.h"
 #include "shm/shm.h"
 
@@ -134,6 +135,8 @@ struct mcs_client {
 	struct mcs_segment seg;
 	char node[MCS_NAME_MAX + 1];
 	char segment[MCS_NAME_MAX + 1];
+	uint64_t incarnation;     /* of the segment mapped: handles of another are remote */
+	struct mcs_keys keys;     /* the client key the daemon handed over (off: none) */
 	uint32_t max_body;
 	struct mcs_buf out;
 	uint8_t *in;              /* last answer's body */

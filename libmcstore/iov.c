@@ -44,7 +44,8 @@ bool is_local(const struct mcs_client *c, const struct mcs_replica *rep)
 {
 	for (uint32_t h = 0; h < rep->n_handles; h++) {
 		const struct mcs_handle *hd = &rep->handles[h];
-		if (hd->segment.len != strlen(c->segment) || memcmp(hd->segment.p, c->segment, hd->segment.len))
+		if (hd->segment.len != strlen(c->segment) || memcmp(hd->segment.p, c->segment, hd->segment.len) ||
+		    hd->incarnation != c->incarnation)
 			return false;
 	}
 	return true;

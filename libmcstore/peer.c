@@ -40,6 +40,7 @@
 #endif
 
 #include "common/util.h"
+#include "auth/auth.h"
 #include "libmcstore/peer.h"
 #include "mcstore.h"
 #include "xfer/xfer.h"
@@ -71,6 +72,7 @@ struct pconn {
 
 struct mcs_peers {
 	unsigned timeout_ms;
+	const struct mcs_keys *keys;
 	uint64_t next_req;
 	uint64_t gen;
 	struct mcs_xfer_pool *pools;
@@ -97,12 +99,13 @@ struct ritem {
 	int *status;
 };
 
-int peers_new(unsigned timeout_ms, struct mcs_peers **ret)
+int peers_new(unsigned timeout_ms, const struct mcs_keys *keys, struct mcs_peers **ret)
 {
 	struct mcs_peers *p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	p->timeout_ms = timeout_ms;
+	p->keys = keys;
 	p->next_req = 1;
 	*ret = p;
 	return 0;
@@ -143,6 +146,11 @@ static int conn_open(struct mcs_xfer_pool *pl, void *arg, struct mcs_xfer_link *
 	int fd = mcs_tcp_connect(host, port, (int)p->timeout_ms, NULL);
 	if (fd < 0)
 		return fd;
+	int r = mcs_auth_connect(p->keys, MCS_ROLE_CLIENT, fd, p->timeout_ms);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
 	struct pconn *pc = calloc(1, sizeof(*pc));
 	if (!pc) {
 		close(fd);
@@ -505,7 +513,8 @@ static int rep_reachable(struct mcs_peers *p, const struct peer_self *self, cons
 {
 	for (uint32_t h = 0; h < rep->n_handles; h++) {
 		const struct mcs_handle *hd = &rep->handles[h];
-		if (!mcs_str_eq(hd->segment, self->segment) && !pick(p, hd->endpoint, MCS_XFER_ANY))
+		if (!(mcs_str_eq(hd->segment, self->segment) && hd->incarnation == self->incarnation) &&
+		    !pick(p, hd->endpoint, MCS_XFER_ANY))
 			return PEER_UNREACHABLE;
 	}
 	return 0;
@@ -513,7 +522,7 @@ static int rep_reachable(struct mcs_peers *p, const struct peer_self *self, cons
 
 static bool on_self(const struct peer_self *self, const struct chunk *ch)
 {
-	return mcs_str_eq(ch->c.hd->segment, self->segment);
+	return mcs_str_eq(ch->c.hd->segment, self->segment) && ch->c.hd->incarnation == self->incarnation;
 }
 
 static void encode_req(struct mcs_buf *b, uint16_t op, uint64_t req_id, const struct chunk *ch)

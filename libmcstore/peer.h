@@ -28,6 +28,7 @@ struct peer_self {
 	struct mcs_str segment;
 	uint8_t *base;
 	uint64_t size;
+	uint64_t incarnation;      /* a handle of another one is not ours (a restart came between) */
 };
 
 /* One object to read: the bytes of rep (size in all) into iov. */
@@ -56,7 +57,10 @@ struct peer_put {
  * it was hashed and before it is sent (so the bytes are in cache). */
 typedef void (*peer_copy_fn)(void *arg, size_t item, uint64_t voff, const uint8_t *p, size_t n);
 
-int peers_new(unsigned timeout_ms, struct mcs_peers **ret);
+struct mcs_keys;
+
+/* keys: the handle's (the handshake of every connection), valid as long as p. */
+int peers_new(unsigned timeout_ms, const struct mcs_keys *keys, struct mcs_peers **ret);
 void peers_free(struct mcs_peers *p);
 
 /* Read items[0..n) at once: every chunk of every item is requested before

@@ -82,7 +82,7 @@ int staging(struct mcs_client *c, struct ubuf **ret)
 
 struct mcs_peers *direct_peers(struct mcs_client *c)
 {
-	if (c->data_direct == 0 && peers_new(c->timeout_ms, &c->peers) < 0)
+	if (c->data_direct == 0 && peers_new(c->timeout_ms, &c->keys, &c->peers) < 0)
 		c->data_direct = -1;
 	if (c->data_direct == 0)
 		c->data_direct = 1;
@@ -91,7 +91,7 @@ struct mcs_peers *direct_peers(struct mcs_client *c)
 
 struct peer_self self_of(const struct mcs_client *c)
 {
-	return (struct peer_self){ mcs_str_c(c->segment), c->seg.base, c->seg.size };
+	return (struct peer_self){ mcs_str_c(c->segment), c->seg.base, c->seg.size, c->incarnation };
 }
 
 struct ubuf *buf_containing(struct mcs_client *c, const void *p, uint64_t len)

@@ -29,17 +29,6 @@
 #include "proto/proto.h"
 #include "uring/loop.h"
 
-static void peer_name(int fd, char *buf, size_t len)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
-		getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
-			    NI_NUMERICHOST | NI_NUMERICSERV);
-	snprintf(buf, len, "%s:%s", host, port);
-}
-
 static int on_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *userdata)
 {
 	struct peer *p = userdata;
@@ -67,6 +56,8 @@ static int on_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *
 		log_warning("%s sent a response frame to the master, closing the connection", p->name);
 		return -EPROTO;
 	}
+	if (!mcs_auth_passes(&p->auth, &p->m->keys) || h->opcode == MCS_OP_AUTH || h->opcode == MCS_OP_AUTH_PROOF)
+		return master_auth(p, c, h, body);
 	return master_handle(p, c, h, body);
 }
 
@@ -117,7 +108,7 @@ static int on_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret
 	p->m = m;
 	p->last_seen_ms = mcs_now_ms();
 	mcs_list_add(&m->peers, &p->link);
-	peer_name(fd, p->name, sizeof(p->name));
+	mcs_peer_name(fd, p->name, sizeof(p->name));
 	log_debug("connection from %s", p->name);
 	m->n_conns++;
 	*ret_ops = &peer_ops;
@@ -229,7 +220,7 @@ static void on_watchdog(struct mcs_timer *t, void *userdata)
 static int master_setup(struct master *m, const struct master_config *cfg)
 {
 	const struct mcs_store_opts *so = &cfg->store;
-	const char *listen_addr = cfg->listen_addr;
+	const char *listen_addr = cfg->listen_addr ? cfg->listen_addr : m->keys.on ? "0.0.0.0" : "127.0.0.1";
 	uint16_t port = cfg->port;
 	int r;
 	if ((r = mcs_store_new(so, &m->store)) < 0)
@@ -254,11 +245,14 @@ static int master_setup(struct master *m, const struct master_config *cfg)
 		return log_error_errno(EINVAL, "cannot resolve listen address %s: %s", listen_addr, why);
 	if (fd < 0)
 		return log_error_errno(fd, "cannot listen on %s port %u: %m", listen_addr, (unsigned)port);
+	if ((r = mcs_listen_protected(fd, "--listen", listen_addr, m->keys.on, cfg->protected_mode)) < 0)
+		return r;
 	if ((r = mcs_loop_listen(m->loop, fd, on_accept, m)) < 0)
 		return log_error_errno(r, "cannot accept connections: %m");
-	log_info("mcstore-master %s listening on %s port %u, lease %llu ms, node timeout %llu ms", PACKAGE_VERSION,
+	log_info("mcstore-master %s listening on %s port %u, lease %llu ms, node timeout %llu ms, %s", PACKAGE_VERSION,
 		 listen_addr, (unsigned)bound, (unsigned long long)so->lease_ttl_ms,
-		 (unsigned long long)m->node_timeout_ms);
+		 (unsigned long long)m->node_timeout_ms,
+		 m->keys.on ? "links authenticated with the cluster key" : "no cluster key: links not authenticated");
 
 	uint64_t pe = MCS_MAX(MCS_MIN(so->put_timeout_ms / 4, (uint64_t)1000), (uint64_t)5);
 	if ((r = mcs_loop_add_timer(m->loop, pe, pe, on_put_expiry, m, NULL)) < 0)
@@ -303,6 +297,15 @@ int main(int argc, char **argv)
 
 	m.node_timeout_ms = cfg.node_timeout_ms;
 	m.max_holds = cfg.max_holds;
+	m.token_ttl_ms = cfg.token_ttl_ms;
+	m.put_timeout_ms = cfg.store.put_timeout_ms;
+	char dflt[512];
+	const char *used;
+	snprintf(dflt, sizeof(dflt), "%s/cluster.key", mcs_conf_dir());
+	if (mcs_keys_setup(cfg.key_file, dflt, &m.keys, &used) < 0)
+		return 1;
+	if (used)
+		log_info("cluster key from %s", used);
 	mcs_buf_init(&m.out);
 	r = master_setup(&m, &cfg);
 	if (r == 0) {
@@ -316,6 +319,7 @@ int main(int argc, char **argv)
 	m.loop = mcs_loop_free(m.loop);
 	m.store = mcs_store_free(m.store);
 	mcs_buf_free(&m.out);
+	mcs_keys_wipe(&m.keys);
 	if (r == 0)
 		log_info("stopped");
 	return r < 0 ? 1 : 0;

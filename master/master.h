@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auth/auth.h"
 #include "master/metrics.h"
 #include "common/list.h"
 #include "master/store.h"
@@ -30,6 +31,9 @@ struct master {
 	uint64_t nodes_lost;
 	uint64_t requests[MASTER_N_OPS]; /* by opcode, for the metrics page */
 	struct mcs_metrics *metrics;
+	struct mcs_keys keys;            /* --key-file; off: no authentication */
+	uint64_t token_ttl_ms;           /* a read token's life */
+	uint64_t put_timeout_ms;         /* a write token's life */
 };
 
 /* One connection: a node, or a client with a direct metadata link. */
@@ -43,6 +47,7 @@ struct peer {
 	char node[64];              /* the name its heartbeats give, for the probes */
 	struct mcs_list link;       /* in m->peers */
 	uint64_t holds;             /* zero-copy holds it has (released by RELEASE or its close) */
+	struct mcs_auth_peer auth;  /* its handshake, and the role it proved */
 };
 
 #endif

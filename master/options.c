@@ -17,7 +17,14 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: mcstore-master [OPTION]...\n"
 		"The metadata service of mcstore: segments, objects, replicas, leases.\n\n"
-		"  -l, --listen ADDR         address to listen on (default 0.0.0.0)\n"
+		"  -l, --listen ADDR         address to listen on (default 0.0.0.0 with a\n"
+		"                            cluster key, else 127.0.0.1)\n"
+		"      --key-file FILE       the cluster key (mcstorectl keygen): every link\n"
+		"                            authenticates (default: %s/cluster.key\n"
+		"                            if it exists; \"\": none)\n"
+		"      --protected-mode yes|no  without a key, refuse to listen on other than\n"
+		"                            loopback (default yes)\n"
+		"      --token-ttl-ms MS     life of a read capability token (default 60000)\n"
 		"  -p, --port PORT           TCP port (default 50051; 0 picks a free one)\n"
 		"      --lease-ttl-ms MS     read lease length (default 200)\n"
 		"      --default-kv-lease-ttl MS  the same as --lease-ttl-ms\n"
@@ -43,7 +50,8 @@ static void usage(FILE *f)
 		"                            client, or a node relaying for its clients) may\n"
 		"                            have at once (default 65536)\n"
 		"  -h, --help                show this help and exit\n"
-		"  -V, --version             show the version and exit\n");
+		"  -V, --version             show the version and exit\n",
+		mcs_conf_dir());
 	fprintf(f,
 		"\nConfiguration file: a line NAME = VALUE sets option --NAME (see\n"
 		"mcstore.conf(5)); options on the command line win.\n"
@@ -53,7 +61,7 @@ static void usage(FILE *f)
 }
 
 enum { OPT_LEASE = 256, OPT_NODETIMEOUT, OPT_HIGHWM, OPT_EVRATIO, OPT_PINRATIO, OPT_PUTTIMEOUT, OPT_MAXBUF, OPT_STRATEGY, OPT_SEED, OPT_MAXFRAME, OPT_LOGLEVEL,
-       OPT_CONFIG, OPT_METRICSPORT, OPT_NOCONFIG, OPT_BUSYPOLL, OPT_MAXHOLDS };
+       OPT_CONFIG, OPT_METRICSPORT, OPT_NOCONFIG, OPT_BUSYPOLL, OPT_MAXHOLDS, OPT_KEYFILE, OPT_PROTECTED, OPT_TOKENTTL };
 
 static const struct option longopts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -73,6 +81,9 @@ static const struct option longopts[] = {
 	{ "busy-poll-us", required_argument, NULL, OPT_BUSYPOLL },
 	{ "max-holds-per-connection", required_argument, NULL, OPT_MAXHOLDS },
 	{ "metrics-port", required_argument, NULL, OPT_METRICSPORT },
+	{ "key-file", required_argument, NULL, OPT_KEYFILE },
+	{ "protected-mode", required_argument, NULL, OPT_PROTECTED },
+	{ "token-ttl-ms", required_argument, NULL, OPT_TOKENTTL },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "no-config", no_argument, NULL, OPT_NOCONFIG },
 	{ "help", no_argument, NULL, 'h' },
@@ -136,6 +147,16 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		return mcs_opt_u64(ctx, arg, 0, 1000000, &o->busy_poll_us);
 	case OPT_MAXHOLDS:
 		return mcs_opt_u64(ctx, arg, 1, UINT32_MAX, &o->max_holds);
+	case OPT_KEYFILE:
+		o->key_file = arg;
+		break;
+	case OPT_PROTECTED:
+		if ((r = mcs_opt_choice(ctx, arg, (const char *const[]){ "no", "yes", NULL })) < 0)
+			return r;
+		o->protected_mode = r == 1;
+		break;
+	case OPT_TOKENTTL:
+		return mcs_opt_u64(ctx, arg, 100, 24ull * 3600 * 1000, &o->token_ttl_ms);
 	default: /* --log-level, --help, --version */
 		return mcs_opt_common(ctx, arg);
 	}
@@ -145,7 +166,9 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 int master_options(int argc, char **argv, struct master_config *ret, struct mcs_conf **ret_conf)
 {
 	*ret = (struct master_config){
-		.listen_addr = "0.0.0.0",
+		.listen_addr = NULL, /* by the key: see master_setup */
+		.protected_mode = true,
+		.token_ttl_ms = 60000,
 		.port = 50051,
 		.max_frame = MCS_DEFAULT_MAX_BODY,
 		.node_timeout_ms = 5000,

@@ -3,6 +3,7 @@
 #ifndef MCS_MASTER_OPTIONS_H
 #define MCS_MASTER_OPTIONS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/conf.h"
@@ -16,6 +17,9 @@ struct master_config {
 	uint64_t node_timeout_ms;
 	uint64_t max_holds;         /* zero-copy holds one connection may have */
 	int32_t metrics_port;       /* -1: none */
+	const char *key_file;       /* the cluster key; NULL: CONFDIR/cluster.key if there, "": none */
+	bool protected_mode;        /* without a key, listen on loopback only */
+	uint64_t token_ttl_ms;
 	struct mcs_store_opts store;
 };
 

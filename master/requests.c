@@ -9,6 +9,7 @@
 #include "common/util.h"
 #include "master/requests.h"
 #include "mcstore.h"
+#include <stdlib.h>
 
 /* buckets one LIST request may walk (a few ms at most) */
 #define LIST_MAX_BUCKETS 65536
@@ -45,17 +46,46 @@ static int reply(struct mcs_conn *c, struct master *m, const struct mcs_hdr *req
 	return r == -EPIPE ? 0 : r;
 }
 
-static int encode_replicas(struct master *m, const struct mcs_obj *o, uint8_t only,
+/* With a cluster key, every buffer of l gets a token: rights on its range
+ * until expiry. The tokens live in *ret_toks (free it). */
+static int mint_tokens(const struct master *m, struct mcs_replica_list *l, uint8_t rights, uint8_t **ret_toks)
+{
+	size_t n = 0, k = 0;
+	*ret_toks = NULL;
+	if (!m->keys.on)
+		return 0;
+	for (uint32_t i = 0; i < l->n_replicas; i++)
+		n += l->replicas[i].n_handles;
+	uint8_t *toks = malloc(n ? n * MCS_TOKEN_LEN : 1);
+	if (!toks)
+		return -ENOMEM;
+	uint64_t expiry = mcs_realtime_ms() + (rights & MCS_TOK_WRITE ? m->put_timeout_ms : m->token_ttl_ms);
+	for (uint32_t i = 0; i < l->n_replicas; i++)
+		for (uint32_t j = 0; j < l->replicas[i].n_handles; j++, k++) {
+			struct mcs_handle *hd = &l->replicas[i].handles[j];
+			struct mcs_grant g = { .rights = rights, .off = hd->offset, .len = hd->len, .expiry_ms = expiry };
+			uint8_t *t = toks + k * MCS_TOKEN_LEN;
+			mcs_token_mint(&m->keys, hd->segment, hd->incarnation, hd->endpoint, &g, t);
+			hd->token = (struct mcs_str){ (const char *)t, MCS_TOKEN_LEN };
+		}
+	*ret_toks = toks;
+	return 0;
+}
+
+static int encode_replicas(struct master *m, const struct mcs_obj *o, uint8_t only, uint8_t rights,
 			   void (*enc)(struct master *, const struct mcs_replica_list *, const void *),
 			   const void *extra)
 {
 	struct mcs_replica_list l;
+	uint8_t *toks;
 	int r = mcs_store_replica_list(o, only, &l);
-	if (r < 0)
-		return r;
-	enc(m, &l, extra);
+	if (r == 0 && (r = mint_tokens(m, &l, rights, &toks)) == 0) {
+		enc(m, &l, extra);
+		free(toks);
+		r = m->out.err;
+	}
 	mcs_replica_list_free(&l);
-	return m->out.err;
+	return r;
 }
 
 static void enc_put_start(struct master *m, const struct mcs_replica_list *l, const void *extra)
@@ -91,7 +121,7 @@ static int on_mount(struct req *q)
 	int r = mcs_dec_mount_req(q->body, q->len, &a);
 	if (r < 0)
 		return r;
-	r = mcs_store_mount(q->s, a.node, a.segment, a.size, a.endpoint, q->c);
+	r = mcs_store_mount_inc(q->s, a.node, a.segment, a.size, a.endpoint, a.incarnation, q->c);
 	if (r < 0) {
 		log_warning_errno(r, "mount of segment \"%.*s\" of node \"%.*s\" from %s refused: %m",
 				  (int)a.segment.len, a.segment.p, (int)a.node.len, a.node.p, q->p->name);
@@ -135,7 +165,7 @@ static int on_put_start(struct req *q)
 		q->detail.value = mcs_store_nodes_able(q->s, a.value_len);
 	}
 	mcs_put_start_req_free(&a);
-	if (r == 0 && (r = encode_replicas(q->m, o, 0, enc_put_start, NULL)) < 0)
+	if (r == 0 && (r = encode_replicas(q->m, o, 0, MCS_TOK_WRITE, enc_put_start, NULL)) < 0)
 		mcs_store_put_revoke(q->s, (struct mcs_str){ o->key, o->keylen }, q->c);
 	return r;
 }
@@ -169,7 +199,7 @@ static int on_get_replicas(struct req *q)
 		return r;
 	x.o = o;
 	x.lease_ms = a.flags & MCS_GET_NOLEASE ? 0 : (uint32_t)mcs_store_lease_ttl_ms(q->s);
-	r = encode_replicas(q->m, o, MCS_REPLICA_COMPLETE, enc_get, &x);
+	r = encode_replicas(q->m, o, MCS_REPLICA_COMPLETE, MCS_TOK_READ, enc_get, &x);
 	if (r < 0 && x.hold_id)
 		mcs_store_release(q->s, a.key, x.hold_id, q->c);
 	else if (x.hold_id)
@@ -262,6 +292,13 @@ static int on_stat(struct req *q)
  * so the compiler folds it in here, as when they were one function. */
 static int dispatch(struct req *q, uint16_t opcode)
 {
+	/* a node's own requests: a client that could MOUNT would be sent
+	 * other clients' puts */
+	if ((opcode == MCS_OP_MOUNT || opcode == MCS_OP_UNMOUNT || opcode == MCS_OP_HEARTBEAT) && q->m->keys.on &&
+	    q->p->auth.role != MCS_ROLE_NODE) {
+		log_notice("refused %s from %s: only nodes may", mcs_op_name(opcode), q->p->name);
+		return -EPERM;
+	}
 	switch (opcode) {
 	case MCS_OP_PING: return on_ping(q);
 	case MCS_OP_MOUNT: return on_mount(q);
@@ -281,6 +318,24 @@ static int dispatch(struct req *q, uint16_t opcode)
 		log_debug("%s sent unknown opcode %u, answering with an error", q->p->name, opcode);
 		return -EPROTO;
 	}
+}
+
+int master_auth(struct peer *p, struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body)
+{
+	struct master *m = p->m;
+	const char *why;
+	int r = mcs_auth_serve(&p->auth, &m->keys, h, body, &m->out, &why);
+	if (r == MCS_AUTH_PASS)
+		return master_handle(p, c, h, body);
+	if (r == MCS_AUTH_ANSWER) {
+		if (p->auth.state == MCS_AUTH_DONE)
+			log_debug("%s authenticated as a %s", p->name, p->auth.role == MCS_ROLE_NODE ? "node" : "client");
+		return reply(c, m, h, 0);
+	}
+	mcs_buf_reset(&m->out);
+	log_notice("refused %s from %s: %s", mcs_op_name(h->opcode), p->name, why);
+	reply(c, m, h, r);
+	return r;
 }
 
 int master_handle(struct peer *p, struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body)

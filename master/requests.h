@@ -12,5 +12,8 @@
  * refusal's detail. Everything the request leaves (segments, pending
  * puts, holds) belongs to c. 0, or a negative errno to close c. */
 int master_handle(struct peer *p, struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body);
+/* The same for a link not yet authenticated: the handshake's steps are
+ * answered here, anything else refused (and c closed). */
+int master_auth(struct peer *p, struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body);
 
 #endif

@@ -163,6 +163,12 @@ static bool str_valid_name(struct mcs_str s)
 int mcs_store_mount(struct mcs_store *s, struct mcs_str node, struct mcs_str segment, uint64_t size,
 		    struct mcs_str endpoint, void *owner)
 {
+	return mcs_store_mount_inc(s, node, segment, size, endpoint, 0, owner);
+}
+
+int mcs_store_mount_inc(struct mcs_store *s, struct mcs_str node, struct mcs_str segment, uint64_t size,
+			struct mcs_str endpoint, uint64_t incarnation, void *owner)
+{
 	if (!str_valid_name(node) || !str_valid_name(segment) || size == 0)
 		return -EINVAL;
 	if (seg_find(s, segment))
@@ -174,6 +180,7 @@ int mcs_store_mount(struct mcs_store *s, struct mcs_str node, struct mcs_str seg
 	g->node = str_dup(node);
 	g->endpoint = str_dup(endpoint);
 	g->size = size;
+	g->incarnation = incarnation;
 	g->owner = owner;
 	int r = -ENOMEM;
 	if (!g->name || !g->node || !g->endpoint || (r = mcs_alloc_new(size, s->opts.granule, &g->alloc)) < 0) {
@@ -671,6 +678,7 @@ int mcs_store_replica_list(const struct mcs_obj *o, uint8_t only, struct mcs_rep
 				.endpoint = cstr(mh->seg->endpoint),
 				.offset = mh->offset,
 				.len = mh->len,
+				.incarnation = mh->seg->incarnation,
 			};
 		}
 	}

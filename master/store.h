@@ -72,6 +72,7 @@ struct mcs_seg {
 	char *node;
 	char *endpoint;
 	uint64_t size;
+	uint64_t incarnation;       /* the node's, made when it created the segment */
 	struct mcs_alloc *alloc;
 	void *owner;
 	struct mcs_seg *next;       /* in the store's segment list */
@@ -122,6 +123,11 @@ struct mcs_store *mcs_store_free(struct mcs_store *s);
 
 int mcs_store_mount(struct mcs_store *s, struct mcs_str node, struct mcs_str segment, uint64_t size,
 		    struct mcs_str endpoint, void *owner);
+/* The same, for a segment of that incarnation (carried by its handles:
+ * a node that comes back with a new segment of the same name is told
+ * apart from the one that went). */
+int mcs_store_mount_inc(struct mcs_store *s, struct mcs_str node, struct mcs_str segment, uint64_t size,
+			struct mcs_str endpoint, uint64_t incarnation, void *owner);
 /* Unmount: every replica with a buffer on the segment is dropped, and
  * objects left without a replica are forgotten. Returns objects lost. */
 int mcs_store_unmount(struct mcs_store *s, struct mcs_str segment, void *owner);

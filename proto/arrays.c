@@ -27,7 +27,7 @@
 #define SLICE_WIRE_MIN 8u               /* u64 */
 #define LOCATION_WIRE_MIN 2u            /* empty string */
 #define REPLICA_WIRE_MIN (1u + 4u)      /* status, n_handles */
-#define HANDLE_WIRE_MIN (3u * 2u + 16u) /* three empty strings, offset, len */
+#define HANDLE_WIRE_MIN (4u * 2u + 24u) /* four empty strings, offset, len, incarnation */
 #define KEY_WIRE_MIN 3u                 /* a 1-byte key */
 #define SEG_STAT_WIRE_MIN (2u * 2u + 24u)
 #define COUNTER_WIRE_MIN 8u             /* u64 */
@@ -170,7 +170,8 @@ static void enc_handles(struct mcs_buf *b, uint32_t n, const struct mcs_handle *
 	for (uint32_t j = 0; j < n; j++) {
 		uint64_t end;
 
-		if (__builtin_add_overflow(h[j].offset, h[j].len, &end)) {
+		if (__builtin_add_overflow(h[j].offset, h[j].len, &end) ||
+		    (h[j].token.len != 0 && h[j].token.len != MCS_TOKEN_WIRE_LEN)) {
 			buf_fail(b, -EINVAL);
 			return;
 		}
@@ -179,6 +180,8 @@ static void enc_handles(struct mcs_buf *b, uint32_t n, const struct mcs_handle *
 		put_name(b, h[j].endpoint);
 		buf_u64(b, h[j].offset);
 		buf_u64(b, h[j].len);
+		buf_u64(b, h[j].incarnation);
+		buf_str(b, h[j].token);
 	}
 }
 
@@ -191,10 +194,13 @@ static int rd_handle(struct mcs_rd *r, struct mcs_handle *h)
 	rd_name(r, &h->endpoint);
 	h->offset = rd_u64(r);
 	h->len = rd_u64(r);
+	h->incarnation = rd_u64(r);
+	h->token = rd_str(r, UINT16_MAX);
 	if (r->err)
 		return r->err;
 	/* A range that wraps around could pass a naive "end <= size" check. */
-	if (__builtin_add_overflow(h->offset, h->len, &end))
+	if (__builtin_add_overflow(h->offset, h->len, &end) ||
+	    (h->token.len != 0 && h->token.len != MCS_TOKEN_WIRE_LEN))
 		return rd_fail(r, -EPROTO);
 	return 0;
 }

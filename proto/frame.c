@@ -62,7 +62,7 @@ const char *mcs_op_name(uint16_t opcode)
 {
 #define OP(name) [MCS_OP_##name] = #name
 	static const char *const names[MCS_OP_MAX_] = {
-		OP(HELLO), OP(PING), OP(BUF_ALLOC), OP(BUF_FREE), OP(MOUNT), OP(UNMOUNT),
+		OP(HELLO), OP(PING), OP(AUTH), OP(AUTH_PROOF), OP(BUF_ALLOC), OP(BUF_FREE), OP(MOUNT), OP(UNMOUNT),
 		OP(HEARTBEAT), OP(PUT_START), OP(PUT_END), OP(PUT_REVOKE), OP(GET_REPLICAS),
 		OP(RELEASE), OP(EXIST), OP(REMOVE), OP(REMOVE_ALL), OP(LIST), OP(STAT),
 		OP(FETCH), OP(PUSH), OP(DATA_READ), OP(DATA_WRITE),

@@ -42,7 +42,8 @@ static int check_data_req(const struct mcs_data_req *m, bool enc)
 {
 	uint64_t end;
 
-	if (m->segment.len == 0 || m->len == 0 || __builtin_add_overflow(m->offset, m->len, &end))
+	if (m->segment.len == 0 || m->len == 0 || __builtin_add_overflow(m->offset, m->len, &end) ||
+	    (m->token.len != 0 && m->token.len != MCS_TOKEN_WIRE_LEN))
 		return enc ? -EINVAL : -EPROTO;
 	if (m->len > MCS_MAX_DATA_CHUNK)
 		return enc ? -EINVAL : -EMSGSIZE;

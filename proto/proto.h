@@ -41,13 +41,14 @@
 #include "mcstore.h"
 
 #define MCS_PROTO_MAGIC 0x3153434du
-#define MCS_PROTO_VERSION 2  /* 2: statuses are negated errnos */
+#define MCS_PROTO_VERSION 3  /* 2: statuses are negated errnos; 3: AUTH, tokens, incarnations */
 #define MCS_HDR_SIZE 24
 #define MCS_NAME_MAX 255           /* segment and node names */
 #define MCS_MAX_SLICES 65536       /* slices in one put */
 #define MCS_MAX_HANDLES 4096       /* buffers in one replica */
 #define MCS_MAX_SEGMENTS 65536     /* segments in a stat reply */
 #define MCS_DEFAULT_MAX_BODY (64u << 20)
+#define MCS_TOKEN_WIRE_LEN 41      /* a capability token: empty or exactly this (auth/auth.h) */
 
 enum mcs_hdr_flags {
 	MCS_F_RESPONSE = 1u << 0,
@@ -56,6 +57,8 @@ enum mcs_hdr_flags {
 enum mcs_opcode {
 	MCS_OP_HELLO = 1,        /* client -> daemon; reply carries the segment memfd */
 	MCS_OP_PING = 2,         /* any; empty body both ways */
+	MCS_OP_AUTH = 5,         /* first frame on a TCP link with a cluster key: nonces */
+	MCS_OP_AUTH_PROOF = 6,   /* the connecting side's proof; then requests */
 	MCS_OP_MOUNT = 10,       /* daemon -> master */
 	MCS_OP_UNMOUNT = 11,     /* daemon -> master */
 	MCS_OP_HEARTBEAT = 12,   /* daemon -> master */
@@ -168,7 +171,30 @@ struct mcs_hello_resp {
 	uint32_t flags;            /* MCS_HELLO_HUGEPAGES */
 	uint32_t max_body;         /* largest body the daemon accepts */
 	struct mcs_str master;     /* host:port clients may ask directly; "" for none */
+	uint64_t incarnation;      /* of the segment: a new one at every start of the daemon */
+	struct mcs_str client_key; /* MCS_KEY_LEN bytes, or empty when the cluster has no key */
 };
+
+/* AUTH: the connecting side's role (enum mcs_role of auth/auth.h) and
+ * nonce; the answer, the server's nonce and proof; AUTH_PROOF, the
+ * connecting side's proof (auth/auth.h says over what). */
+struct mcs_auth_req {
+	uint32_t role;
+	struct mcs_str nonce;
+};
+struct mcs_auth_resp {
+	struct mcs_str nonce;
+	struct mcs_str mac;
+};
+struct mcs_auth_proof_req {
+	struct mcs_str mac;
+};
+void mcs_enc_auth_req(struct mcs_buf *b, const struct mcs_auth_req *m);
+int mcs_dec_auth_req(const void *body, size_t n, struct mcs_auth_req *ret);
+void mcs_enc_auth_resp(struct mcs_buf *b, const struct mcs_auth_resp *m);
+int mcs_dec_auth_resp(const void *body, size_t n, struct mcs_auth_resp *ret);
+void mcs_enc_auth_proof_req(struct mcs_buf *b, const struct mcs_auth_proof_req *m);
+int mcs_dec_auth_proof_req(const void *body, size_t n, struct mcs_auth_proof_req *ret);
 enum { MCS_HELLO_HUGEPAGES = 1u << 0 };
 
 /* MOUNT request (daemon -> master) */
@@ -177,6 +203,7 @@ struct mcs_mount_req {
 	struct mcs_str segment;
 	uint64_t size;
 	struct mcs_str endpoint;   /* "host:port" of the node's data service, may be empty */
+	uint64_t incarnation;      /* random, made when the segment was */
 };
 /* UNMOUNT request */
 struct mcs_unmount_req {
@@ -215,6 +242,8 @@ struct mcs_handle {
 	struct mcs_str endpoint;   /* data service of the node, may be empty */
 	uint64_t offset;
 	uint64_t len;
+	uint64_t incarnation;      /* of the segment, as it mounted */
+	struct mcs_str token;      /* capability for DATA_*: MCS_TOKEN_LEN bytes, or empty */
 };
 /* a replica's status: enum mcs_replica_status of mcstore.h */
 struct mcs_replica {
@@ -364,6 +393,9 @@ struct mcs_data_req {
 	struct mcs_str segment;
 	uint64_t offset;
 	uint64_t len;              /* 1 .. MCS_MAX_DATA_CHUNK */
+	uint64_t incarnation;      /* of the segment the handle named */
+	struct mcs_str endpoint;   /* the handle's endpoint, which its token covers */
+	struct mcs_str token;      /* the handle's token, or empty */
 };
 struct mcs_data_resp {
 	uint64_t len;

@@ -37,9 +37,10 @@ BUILD=(
 	# configure and make; cc, as, ld
 	gcc make autoconf automake libtool
 	# configure's PKG_CHECK_MODULES, and the libraries it checks for
-	# (json-c: mcstorectl's --json; the daemons speak the sd_notify
+	# (json-c: mcstorectl's --json; libsodium: the cluster key, the
+	# links' handshake and the capability tokens; the daemons speak the sd_notify
 	# protocol themselves, without libsystemd)
-	pkg-config liburing-dev libxxhash-dev libjson-c-dev
+	pkg-config liburing-dev libxxhash-dev libjson-c-dev libsodium-dev
 )
 TEST=(
 	# the Check unit tests (tests/unit; configure leaves them out without)

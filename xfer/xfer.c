@@ -75,7 +75,9 @@ uint32_t mcs_xfer_window(const struct mcs_handle *hs, uint32_t n, uint64_t off, 
 
 void mcs_xfer_enc_req(struct mcs_buf *b, const struct mcs_xfer_chunk *ch)
 {
-	struct mcs_data_req q = { .segment = ch->hd->segment, .offset = ch->roff, .len = ch->len };
+	struct mcs_data_req q = { .segment = ch->hd->segment, .offset = ch->roff, .len = ch->len,
+				  .incarnation = ch->hd->incarnation, .endpoint = ch->hd->endpoint,
+				  .token = ch->hd->token };
 	mcs_enc_data_req(b, &q);
 }
 

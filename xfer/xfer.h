@@ -32,7 +32,7 @@
 #define MCS_XFER_CHUNK (4ull << 20) /* bytes per DATA_READ / DATA_WRITE */
 #define MCS_XFER_POOL 4             /* links per remote endpoint */
 /* a whole DATA_* request frame (header and body), at most */
-#define MCS_XFER_REQ_MAX (MCS_HDR_SIZE + MCS_NAME_MAX + 32)
+#define MCS_XFER_REQ_MAX (MCS_HDR_SIZE + 2 * MCS_NAME_MAX + 40 + 2 + 64)
 
 /* ---- ranges ------------------------------------------------------------ */
 

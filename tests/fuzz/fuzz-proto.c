@@ -171,8 +171,9 @@ static void build_seeds(void)
 	struct mcs_replica_list list;
 	struct mcs_buf *stream;
 
-	handles[0] = (struct mcs_handle){ mcs_str_c("seg-0"), mcs_str_c("node-a"), mcs_str_c("h:1"), 4096, 100 };
-	handles[1] = (struct mcs_handle){ mcs_str_c("seg-1"), mcs_str_c("node-b"), mcs_str_c(""), 0, 30 };
+	handles[0] = (struct mcs_handle){ mcs_str_c("seg-0"), mcs_str_c("node-a"), mcs_str_c("h:1"), 4096, 100, 7,
+					   { "tokentokentokentokentokentokentokentokent", MCS_TOKEN_WIRE_LEN } };
+	handles[1] = (struct mcs_handle){ mcs_str_c("seg-1"), mcs_str_c("node-b"), mcs_str_c(""), 0, 30, 7, { "", 0 } };
 	replicas[0] = (struct mcs_replica){ MCS_REPLICA_COMPLETE, 2, handles };
 	replicas[1] = (struct mcs_replica){ MCS_REPLICA_PROCESSING, 1, &handles[1] };
 	replicas[2] = (struct mcs_replica){ MCS_REPLICA_FAILED, 0, NULL };
@@ -182,9 +183,14 @@ static void build_seeds(void)
 
 	add_seed(MCS_MSG_hello_req, &(struct mcs_hello_req){ MCS_PROTO_VERSION, 42 });
 	add_seed(MCS_MSG_hello_resp, &(struct mcs_hello_resp){ mcs_str_c("node-a"), mcs_str_c("seg-0"),
-								       1 << 30, MCS_HELLO_HUGEPAGES, 1 << 26, { "127.0.0.1:7000", 14 } });
+								       1 << 30, MCS_HELLO_HUGEPAGES, 1 << 26, { "127.0.0.1:7000", 14 },
+								       7, { "0123456789abcdef0123456789abcdef", 32 } });
+	add_seed(MCS_MSG_auth_req, &(struct mcs_auth_req){ 1, { "0123456789abcdef0123456789abcdef", 32 } });
+	add_seed(MCS_MSG_auth_resp, &(struct mcs_auth_resp){ { "0123456789abcdef0123456789abcdef", 32 },
+							     { "0123456789abcdef0123456789abcdef", 32 } });
+	add_seed(MCS_MSG_auth_proof_req, &(struct mcs_auth_proof_req){ { "0123456789abcdef0123456789abcdef", 32 } });
 	add_seed(MCS_MSG_mount_req, &(struct mcs_mount_req){ mcs_str_c("node-a"), mcs_str_c("seg-0"),
-								       1 << 30, mcs_str_c("10.0.0.1:7000") });
+								       1 << 30, mcs_str_c("10.0.0.1:7000"), 7 });
 	add_seed(MCS_MSG_unmount_req, &(struct mcs_unmount_req){ mcs_str_c("seg-0") });
 	add_seed(MCS_MSG_heartbeat_req, &(struct mcs_heartbeat_req){ mcs_str_c("node-a") });
 	add_seed(MCS_MSG_key_req, &(struct mcs_key_req){ mcs_str_c("some/key") });
@@ -209,7 +215,8 @@ static void build_seeds(void)
 	add_seed(MCS_MSG_buf_alloc_resp, &(struct mcs_buf_alloc_resp){ 3, 1 << 20 });
 	add_seed(MCS_MSG_buf_free_req, &(struct mcs_buf_free_req){ 3 });
 	add_seed(MCS_MSG_transfer_req, &(struct mcs_transfer_req){ 3, 4096, 2, handles });
-	add_seed(MCS_MSG_data_req, &(struct mcs_data_req){ mcs_str_c("seg-0"), 4096, 100 });
+	add_seed(MCS_MSG_data_req, &(struct mcs_data_req){ mcs_str_c("seg-0"), 4096, 100, 7, mcs_str_c("h:1"),
+							      { "", 0 } });
 	add_seed(MCS_MSG_data_resp, &(struct mcs_data_resp){ 100 });
 	/* A message of the table without a seed would only ever see noise. */
 	for (size_t i = 0; i < MCS_N_MSGS; i++)

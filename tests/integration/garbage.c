@@ -10,6 +10,9 @@
  *   garbage tcp HOST PORT | garbage unix PATH
  *   garbage halfput PATH KEY [SIZE] | halfview PATH KEY | forge PATH KEY
  *
+ * With GARBAGE_KEY=FILE (a cluster key), every TCP connection first
+ * authenticates as a client: the garbage then comes from an insider.
+ *
  * Exit 0 when every case behaved; the caller then checks the server is
  * still alive and serving.
  */
@@ -25,10 +28,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "mcstore.h"
 #include "proto/proto.h"
 
 static const char *mode, *arg1, *arg2;
+static struct mcs_keys keys; /* GARBAGE_KEY */
 static bool data_port; /* a node's data port: no metadata service behind it */
 static unsigned failures;
 static uint64_t rng = 0x1234567;
@@ -64,6 +69,13 @@ static int dial(void)
 	if (fd < 0) {
 		fprintf(stderr, "garbage: cannot connect: %s\n", strerror(errno));
 		exit(1);
+	}
+	if (keys.on && strcmp(mode, "unix") != 0) {
+		int r = mcs_auth_connect(&keys, MCS_ROLE_CLIENT, fd, 30000);
+		if (r < 0) {
+			fprintf(stderr, "garbage: cannot authenticate: %s\n", strerror(-r));
+			exit(1);
+		}
 	}
 	return fd;
 }
@@ -256,6 +268,11 @@ int main(int argc, char **argv)
 		return half_way(argv[1], argv[2], argv[3], argc > 4 ? strtoull(argv[4], NULL, 0) : 4096);
 	if (argc >= 4 && strcmp(argv[1], "halfview") == 0)
 		return half_way(argv[1], argv[2], argv[3], 0);
+	const char *kf = getenv("GARBAGE_KEY"), *why = NULL;
+	if (kf && *kf && mcs_keys_load(kf, &keys, &why) < 0) {
+		fprintf(stderr, "garbage: %s: %s\n", kf, why ? why : "cannot read it");
+		return 2;
+	}
 	if (argc < 3) {
 		fprintf(stderr, "usage: garbage tcp|data HOST PORT | garbage unix PATH\n"
 				"       garbage halfput PATH KEY [SIZE] | garbage halfview PATH KEY\n"

@@ -65,7 +65,7 @@ kernel_types_from_tree() {
 		! grep -qE "btf dump|GEN +ebpf/vmlinux\.h" "$1"
 }
 
-tap_plan 44
+tap_plan 45
 
 # ---- build
 OUT=$T_DIR/out
@@ -112,6 +112,12 @@ for s in "$T_DIR"/ctrl/{preinst,postinst,prerm,postrm}; do [ ! -f "$s" ] || sh -
 	grep -q "systemd-tmpfiles.*--create mcstore.conf" "$T_DIR/ctrl/postinst" &&
 	! grep -qE "deb-systemd-invoke (start|restart)" "$T_DIR/ctrl/postinst"
 ok $? "maintainer scripts: valid sh, create the user and /run/mcstore, start nothing"
+# the cluster key: made by postinst once the mcstore group exists, for it
+kg=$(grep -n "mcstorectl keygen --group /etc/mcstore/cluster.key" "$T_DIR/ctrl/postinst" | cut -d: -f1)
+su=$(grep -n "systemd-sysusers" "$T_DIR/ctrl/postinst" | head -1 | cut -d: -f1)
+[ -n "$kg" ] && [ -n "$su" ] && [ "$kg" -gt "$su" ] && grep -q "chgrp mcstore /etc/mcstore/cluster.key" "$T_DIR/ctrl/postinst" &&
+	grep -q "rm -f /etc/mcstore/cluster.key" "$T_DIR/ctrl/postrm"
+ok $? "postinst makes the cluster key (after the user and group), readable by group mcstore; purge removes it"
 
 # ---- unpack
 ROOT=$T_DIR/root

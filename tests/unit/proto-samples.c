@@ -114,7 +114,8 @@ struct mcs_str S(const char *s)
 static bool handle_eq(const struct mcs_handle *a, const struct mcs_handle *b)
 {
 	return mcs_str_eq(a->segment, b->segment) && mcs_str_eq(a->node, b->node) &&
-	       mcs_str_eq(a->endpoint, b->endpoint) && a->offset == b->offset && a->len == b->len;
+	       mcs_str_eq(a->endpoint, b->endpoint) && a->offset == b->offset && a->len == b->len &&
+	       a->incarnation == b->incarnation && mcs_str_eq(a->token, b->token);
 }
 
 bool replica_list_eq(const struct mcs_replica_list *a, const struct mcs_replica_list *b)
@@ -156,7 +157,29 @@ static bool eq_hello_resp(const void *pa, const void *pb)
 
 	return mcs_str_eq(a->node, b->node) && mcs_str_eq(a->segment, b->segment) &&
 	       a->segment_size == b->segment_size && a->flags == b->flags && a->max_body == b->max_body &&
-	       mcs_str_eq(a->master, b->master);
+	       mcs_str_eq(a->master, b->master) && a->incarnation == b->incarnation &&
+	       mcs_str_eq(a->client_key, b->client_key);
+}
+
+static bool eq_auth_req(const void *pa, const void *pb)
+{
+	const struct mcs_auth_req *a = pa, *b = pb;
+
+	return a->role == b->role && mcs_str_eq(a->nonce, b->nonce);
+}
+
+static bool eq_auth_resp(const void *pa, const void *pb)
+{
+	const struct mcs_auth_resp *a = pa, *b = pb;
+
+	return mcs_str_eq(a->nonce, b->nonce) && mcs_str_eq(a->mac, b->mac);
+}
+
+static bool eq_auth_proof_req(const void *pa, const void *pb)
+{
+	const struct mcs_auth_proof_req *a = pa, *b = pb;
+
+	return mcs_str_eq(a->mac, b->mac);
 }
 
 static bool eq_mount_req(const void *pa, const void *pb)
@@ -164,7 +187,7 @@ static bool eq_mount_req(const void *pa, const void *pb)
 	const struct mcs_mount_req *a = pa, *b = pb;
 
 	return mcs_str_eq(a->node, b->node) && mcs_str_eq(a->segment, b->segment) &&
-	       a->size == b->size && mcs_str_eq(a->endpoint, b->endpoint);
+	       a->size == b->size && mcs_str_eq(a->endpoint, b->endpoint) && a->incarnation == b->incarnation;
 }
 
 static bool eq_unmount_req(const void *pa, const void *pb)
@@ -333,7 +356,9 @@ static bool eq_data_req(const void *pa, const void *pb)
 {
 	const struct mcs_data_req *a = pa, *b = pb;
 
-	return mcs_str_eq(a->segment, b->segment) && a->offset == b->offset && a->len == b->len;
+	return mcs_str_eq(a->segment, b->segment) && a->offset == b->offset && a->len == b->len &&
+	       a->incarnation == b->incarnation && mcs_str_eq(a->endpoint, b->endpoint) &&
+	       mcs_str_eq(a->token, b->token);
 }
 
 static bool eq_data_resp(const void *pa, const void *pb)
@@ -365,6 +390,14 @@ static struct mcs_seg_stat many_segments[MCS_MAX_SEGMENTS];
 
 static struct mcs_hello_req s_hello_req[2];
 static struct mcs_hello_resp s_hello_resp[3];
+static struct mcs_auth_req s_auth_req[2];
+static struct mcs_auth_resp s_auth_resp[2];
+static struct mcs_auth_proof_req s_auth_proof_req[2];
+/* 32 bytes (keys, nonces, MACs) and a token's 41 */
+static const char b32[32] = "0123456789abcdef0123456789abcdef";
+static const char tok41[MCS_TOKEN_WIRE_LEN] = "token-token-token-token-token-token-token";
+#define B32 ((struct mcs_str){ b32, 32 })
+#define TOK ((struct mcs_str){ tok41, MCS_TOKEN_WIRE_LEN })
 static struct mcs_mount_req s_mount_req[3];
 static struct mcs_unmount_req s_unmount_req[3];
 static struct mcs_heartbeat_req s_heartbeat_req[3];
@@ -426,15 +459,27 @@ void samples_init(void)
 		add_sample(MCS_MSG_hello_req, &s_hello_req[i], false);
 
 	s_hello_resp[0] = (struct mcs_hello_resp){ S("node-a"), S("seg-0"), 1ull << 30, MCS_HELLO_HUGEPAGES,
-						   MCS_DEFAULT_MAX_BODY, S("127.0.0.1:7400") };
-	s_hello_resp[1] = (struct mcs_hello_resp){ S(""), S(""), 0, 0, 0, S("") };
-	s_hello_resp[2] = (struct mcs_hello_resp){ mn, mn, UINT64_MAX, UINT32_MAX, UINT32_MAX, mn };
+						   MCS_DEFAULT_MAX_BODY, S("127.0.0.1:7400"), 0x1234567890abcdefull, B32 };
+	s_hello_resp[1] = (struct mcs_hello_resp){ S(""), S(""), 0, 0, 0, S(""), 0, S("") };
+	s_hello_resp[2] = (struct mcs_hello_resp){ mn, mn, UINT64_MAX, UINT32_MAX, UINT32_MAX, mn, UINT64_MAX, mn };
 	for (unsigned i = 0; i < 3; i++)
 		add_sample(MCS_MSG_hello_resp, &s_hello_resp[i], false);
 
-	s_mount_req[0] = (struct mcs_mount_req){ S("node-a"), S("seg-0"), 1ull << 30, S("10.0.0.1:7000") };
-	s_mount_req[1] = (struct mcs_mount_req){ S(""), S(""), 0, S("") };
-	s_mount_req[2] = (struct mcs_mount_req){ mn, mn, UINT64_MAX, mn };
+	s_auth_req[0] = (struct mcs_auth_req){ 1, B32 };
+	s_auth_req[1] = (struct mcs_auth_req){ UINT32_MAX, S("") };
+	s_auth_resp[0] = (struct mcs_auth_resp){ B32, B32 };
+	s_auth_resp[1] = (struct mcs_auth_resp){ S(""), mn };
+	s_auth_proof_req[0].mac = B32;
+	s_auth_proof_req[1].mac = S("");
+	for (unsigned i = 0; i < 2; i++) {
+		add_sample(MCS_MSG_auth_req, &s_auth_req[i], false);
+		add_sample(MCS_MSG_auth_resp, &s_auth_resp[i], false);
+		add_sample(MCS_MSG_auth_proof_req, &s_auth_proof_req[i], false);
+	}
+
+	s_mount_req[0] = (struct mcs_mount_req){ S("node-a"), S("seg-0"), 1ull << 30, S("10.0.0.1:7000"), 77 };
+	s_mount_req[1] = (struct mcs_mount_req){ S(""), S(""), 0, S(""), 0 };
+	s_mount_req[2] = (struct mcs_mount_req){ mn, mn, UINT64_MAX, mn, UINT64_MAX };
 	for (unsigned i = 0; i < 3; i++)
 		add_sample(MCS_MSG_mount_req, &s_mount_req[i], false);
 
@@ -480,19 +525,20 @@ void samples_init(void)
 	for (unsigned i = 0; i < 4; i++)
 		add_sample(MCS_MSG_put_start_req, &s_put_start_req[i], i == 3);
 
-	handles2[0] = (struct mcs_handle){ S("seg-0"), S("node-a"), S("10.0.0.1:7000"), 4096, 1000 };
-	handles2[1] = (struct mcs_handle){ S("seg-1"), S("node-b"), S(""), 0, UINT64_MAX };
-	handle1[0] = (struct mcs_handle){ mn, mn, mn, UINT64_MAX, 0 };
+	handles2[0] = (struct mcs_handle){ S("seg-0"), S("node-a"), S("10.0.0.1:7000"), 4096, 1000, 5, TOK };
+	handles2[1] = (struct mcs_handle){ S("seg-1"), S("node-b"), S(""), 0, UINT64_MAX, 0, S("") };
+	handle1[0] = (struct mcs_handle){ mn, mn, mn, UINT64_MAX, 0, UINT64_MAX, TOK };
 	replicas2[0] = (struct mcs_replica){ MCS_REPLICA_COMPLETE, 2, handles2 };
 	replicas2[1] = (struct mcs_replica){ MCS_REPLICA_PROCESSING, 1, handle1 };
 	for (unsigned i = 0; i < MCS_MAX_REPLICAS; i++) {
-		handles16[i] = (struct mcs_handle){ S("s"), S("n"), S(""), i, i };
+		handles16[i] = (struct mcs_handle){ S("s"), S("n"), S(""), i, i, i, S("") };
 		/* Cycle through every status, and give some replicas no handle. */
 		replicas16[i] = (struct mcs_replica){ (uint8_t)(i % (MCS_REPLICA_FAILED + 1)), i % 3 ? 1 : 0,
 						      i % 3 ? &handles16[i] : NULL };
 	}
 	for (unsigned i = 0; i < MCS_MAX_HANDLES; i++)
-		many_handles[i] = (struct mcs_handle){ S("seg"), S("node"), S(""), (uint64_t)i << 20, 1 << 20 };
+		many_handles[i] = (struct mcs_handle){ S("seg"), S("node"), S(""), (uint64_t)i << 20, 1 << 20, 1,
+						       i % 2 ? TOK : S("") };
 	replica_many[0] = (struct mcs_replica){ MCS_REPLICA_COMPLETE, MCS_MAX_HANDLES, many_handles };
 	s_put_start_resp[0].list = (struct mcs_replica_list){ 0, NULL };
 	s_put_start_resp[1].list = (struct mcs_replica_list){ 2, replicas2 };
@@ -588,8 +634,9 @@ void samples_init(void)
 	s_transfer_req[2] = (struct mcs_transfer_req){ UINT32_MAX, UINT64_MAX, MCS_MAX_HANDLES, many_handles };
 	for (unsigned i = 0; i < 3; i++)
 		add_sample(MCS_MSG_transfer_req, &s_transfer_req[i], i == 2);
-	s_data_req[0] = (struct mcs_data_req){ S("seg-0"), 4096, 1 };
-	s_data_req[1] = (struct mcs_data_req){ mn, UINT64_MAX - MCS_MAX_DATA_CHUNK, MCS_MAX_DATA_CHUNK };
+	s_data_req[0] = (struct mcs_data_req){ S("seg-0"), 4096, 1, 9, S("127.0.0.1:7000"), TOK };
+	s_data_req[1] = (struct mcs_data_req){ mn, UINT64_MAX - MCS_MAX_DATA_CHUNK, MCS_MAX_DATA_CHUNK, UINT64_MAX,
+					       mn, S("") };
 	s_data_resp[0].len = 0;
 	s_data_resp[1].len = MCS_MAX_DATA_CHUNK;
 	for (unsigned i = 0; i < 2; i++) {

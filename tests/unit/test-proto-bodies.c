@@ -94,8 +94,9 @@ END_TEST
  * The wire format must not move by one byte. One short sample of each
  * message is kept here in full, and all its samples (the big ones included)
  * as the FNV-1a hash of their lengths (8 bytes, little-endian) and bodies:
- * both were written by the encoders of protocol version 2 as they stood
- * before the message table, and every encoder must still produce them. */
+ * written by the encoders of protocol version 2 as they stood before the
+ * message table, and by those of version 3 for what it changed (AUTH,
+ * incarnations, tokens); every encoder must still produce them. */
 
 static const struct {
 	unsigned type;
@@ -103,14 +104,23 @@ static const struct {
 	const char *body;       /* its body, in hex */
 	uint64_t all;           /* FNV-1a over every sample's length and body */
 } golden[] = {
-	{ MCS_MSG_hello_req, 0, "02000000d2040000",
-	  0x2b0cc6aba4f83ff5ull },
+	{ MCS_MSG_hello_req, 0, "03000000d2040000",
+	  0xfe95ff86166d9ab4ull },
 	{ MCS_MSG_hello_resp, 0, "06006e6f64652d6105007365672d30000000400000000001000000000000040e00313237"
-	  "2e302e302e313a37343030",
-	  0xf4c245d1e4447151ull },
+	  "2e302e302e313a37343030efcdab90785634122000303132333435363738396162636465"
+	  "6630313233343536373839616263646566",
+	  0x008ad7bf5ccd7a15ull },
+	{ MCS_MSG_auth_req, 0, "010000002000303132333435363738396162636465663031323334353637383961626364"
+	  "6566",
+	  0xc0018acd0a172530ull },
+	{ MCS_MSG_auth_resp, 0, "200030313233343536373839616263646566303132333435363738396162636465662000"
+	  "3031323334353637383961626364656630313233343536373839616263646566",
+	  0xaa9b29f34fe408d0ull },
+	{ MCS_MSG_auth_proof_req, 0, "20003031323334353637383961626364656630313233343536373839616263646566",
+	  0x3cc788c936aafa35ull },
 	{ MCS_MSG_mount_req, 0, "06006e6f64652d6105007365672d3000000040000000000d0031302e302e302e313a3730"
-	  "3030",
-	  0x7f02705ce09bc195ull },
+	  "30304d00000000000000",
+	  0xf11c3b6aaa851216ull },
 	{ MCS_MSG_unmount_req, 0, "05007365672d30",
 	  0x510be1fbb3c85948ull },
 	{ MCS_MSG_heartbeat_req, 0, "06006e6f64652d61",
@@ -121,16 +131,17 @@ static const struct {
 	  "00000000000200000001000000020005007365672d3005007365672d31",
 	  0x652288a2a321a08dull },
 	{ MCS_MSG_put_start_resp, 0, "00000000",
-	  0x7a8fcd207b2cebafull },
+	  0x684e0475a1581927ull },
 	{ MCS_MSG_put_end_req, 0, "03006f626aefcdab8967452301",
 	  0x9c49b07109f32a66ull },
 	{ MCS_MSG_get_req, 0, "03006f626a01000000",
 	  0x46ed45e98156fcdbull },
 	{ MCS_MSG_get_resp, 3, "2c0100000000000034120000000000000900000000000000881300000100000003020000"
 	  "0005007365672d3006006e6f64652d610d0031302e302e302e313a373030300010000000"
-	  "000000e80300000000000005007365672d3106006e6f64652d6200000000000000000000"
-	  "ffffffffffffffff",
-	  0x7a4f129c3d7009a1ull },
+	  "000000e80300000000000005000000000000002900746f6b656e2d746f6b656e2d746f6b"
+	  "656e2d746f6b656e2d746f6b656e2d746f6b656e2d746f6b656e05007365672d3106006e"
+	  "6f64652d6200000000000000000000ffffffffffffffff00000000000000000000",
+	  0x48522cea2886d50full },
 	{ MCS_MSG_release_req, 0, "03006f626a0700000000000000",
 	  0x291bb291e0f774a5ull },
 	{ MCS_MSG_remove_req, 0, "03006f626a01000000",
@@ -154,11 +165,15 @@ static const struct {
 	{ MCS_MSG_buf_free_req, 1, "ffffffff",
 	  0xf7d5e41898a717a1ull },
 	{ MCS_MSG_transfer_req, 0, "0300000000100000000000000200000005007365672d3006006e6f64652d610d0031302e"
-	  "302e302e313a373030300010000000000000e80300000000000005007365672d3106006e"
-	  "6f64652d6200000000000000000000ffffffffffffffff",
-	  0x71f12abc98f4a8a3ull },
-	{ MCS_MSG_data_req, 0, "05007365672d3000100000000000000100000000000000",
-	  0xa56fae516ba5da6dull },
+	  "302e302e313a373030300010000000000000e80300000000000005000000000000002900"
+	  "746f6b656e2d746f6b656e2d746f6b656e2d746f6b656e2d746f6b656e2d746f6b656e2d"
+	  "746f6b656e05007365672d3106006e6f64652d6200000000000000000000ffffffffffff"
+	  "ffff00000000000000000000",
+	  0x830e364c204dc917ull },
+	{ MCS_MSG_data_req, 0, "05007365672d300010000000000000010000000000000009000000000000000e00313237"
+	  "2e302e302e313a373030302900746f6b656e2d746f6b656e2d746f6b656e2d746f6b656e"
+	  "2d746f6b656e2d746f6b656e2d746f6b656e",
+	  0xb8fe47aac58b6060ull },
 	{ MCS_MSG_data_resp, 1, "0000000400000000",
 	  0x8c9b6cc2d7568e19ull },
 };
@@ -619,7 +634,29 @@ START_TEST(test_replica_fields)
 			mcs_buf_put_str(&b, S(""));
 			mcs_buf_put_u64(&b, UINT64_MAX - 9);
 			mcs_buf_put_u64(&b, k ? 10 : 9);
+			mcs_buf_put_u64(&b, 1);      /* incarnation */
+			mcs_buf_put_str(&b, S(""));  /* no token */
 			expect_dec(type, &b, k ? -EPROTO : 0);
+			mcs_buf_free(&b);
+		}
+
+		/* A token is empty or exactly MCS_TOKEN_WIRE_LEN bytes. */
+		static const uint32_t tok_lens[] = { 0, 1, MCS_TOKEN_WIRE_LEN - 1, MCS_TOKEN_WIRE_LEN,
+						     MCS_TOKEN_WIRE_LEN + 1, 4000 };
+		static char tok[4000];
+		for (size_t k = 0; k < MCS_ARRAY_SIZE(tok_lens); k++) {
+			put_replica_prefix(&b, type);
+			mcs_buf_put_u32(&b, 1);
+			mcs_buf_put_u8(&b, MCS_REPLICA_COMPLETE);
+			mcs_buf_put_u32(&b, 1);
+			mcs_buf_put_str(&b, S("seg"));
+			mcs_buf_put_str(&b, S("node"));
+			mcs_buf_put_str(&b, S(""));
+			mcs_buf_put_u64(&b, 0);
+			mcs_buf_put_u64(&b, 10);
+			mcs_buf_put_u64(&b, 1);
+			mcs_buf_put_str(&b, (struct mcs_str){ tok, tok_lens[k] });
+			expect_dec(type, &b, tok_lens[k] == 0 || tok_lens[k] == MCS_TOKEN_WIRE_LEN ? 0 : -EPROTO);
 			mcs_buf_free(&b);
 		}
 	}

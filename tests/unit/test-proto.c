@@ -23,7 +23,7 @@
 START_TEST(test_hdr_layout)
 {
 	static const uint8_t want[MCS_HDR_SIZE] = {
-		'M', 'C', 'S', '1', 2, 1, 0x34, 0x12, 0xb9, 0xff, 0xff, 0xff, /* version 2, -EPROTO */
+		'M', 'C', 'S', '1', 3, 1, 0x34, 0x12, 0xb9, 0xff, 0xff, 0xff, /* version 3, -EPROTO */
 		8, 7, 6, 5, 4, 3, 2, 1, 0xd0, 0xc0, 0xb0, 0xa0,
 	};
 	struct mcs_hdr h = {
@@ -146,7 +146,7 @@ START_TEST(test_op_names)
 		{ MCS_OP_BUF_ALLOC, "BUF_ALLOC" }, { MCS_OP_BUF_FREE, "BUF_FREE" }, { MCS_OP_FETCH, "FETCH" },
 		{ MCS_OP_PUSH, "PUSH" }, { MCS_OP_DATA_READ, "DATA_READ" }, { MCS_OP_DATA_WRITE, "DATA_WRITE" },
 	};
-	static const uint16_t unknown[] = { 0, 5, 9, 13, 19, 29, 42, 49, MCS_OP_MAX_, 0xffff };
+	static const uint16_t unknown[] = { 0, 7, 9, 13, 19, 29, 42, 49, MCS_OP_MAX_, 0xffff };
 
 	for (size_t i = 0; i < MCS_ARRAY_SIZE(ops); i++)
 		ck_assert_str_eq(mcs_op_name(ops[i].op), ops[i].name);
@@ -368,7 +368,9 @@ START_TEST(test_enc_limits)
 	struct mcs_str too_long_name = { big, MCS_NAME_MAX + 1 };
 	uint64_t sl[2] = { UINT64_MAX, 2 };
 	struct mcs_replica rep = { MCS_REPLICA_FAILED + 1, 0, NULL };
-	struct mcs_handle h = { S("s"), S("n"), S(""), UINT64_MAX, 1 };
+	struct mcs_handle h = { S("s"), S("n"), S(""), UINT64_MAX, 1, 0, S("") };
+	struct mcs_handle h_tok = { S("s"), S("n"), S(""), 0, 1, 0, S("short-token") };
+	struct mcs_replica rep_tok = { MCS_REPLICA_COMPLETE, 1, &h_tok };
 	struct mcs_replica rep_h = { MCS_REPLICA_COMPLETE, 1, &h };
 
 	ck_assert_ptr_nonnull(big);
@@ -407,10 +409,14 @@ START_TEST(test_enc_limits)
 		  mcs_enc_replica_list(&b, &(struct mcs_replica_list){ MCS_MAX_REPLICAS + 1, &rep }));
 	ENC_FAILS(-EMSGSIZE,
 		  mcs_enc_stat_resp(&b, &(struct mcs_stat_resp){ .n_segments = MCS_MAX_SEGMENTS + 1 }));
-	ENC_FAILS(-EINVAL, mcs_enc_data_req(&b, &(struct mcs_data_req){ S(""), 0, 1 }));
-	ENC_FAILS(-EINVAL, mcs_enc_data_req(&b, &(struct mcs_data_req){ S("s"), 0, 0 }));
-	ENC_FAILS(-EINVAL, mcs_enc_data_req(&b, &(struct mcs_data_req){ S("s"), 0, MCS_MAX_DATA_CHUNK + 1 }));
-	ENC_FAILS(-EINVAL, mcs_enc_data_req(&b, &(struct mcs_data_req){ S("s"), UINT64_MAX, 1 }));
+	ENC_FAILS(-EINVAL, mcs_enc_data_req(&b, &(struct mcs_data_req){ S(""), 0, 1, 0, S(""), S("") }));
+	ENC_FAILS(-EINVAL, mcs_enc_data_req(&b, &(struct mcs_data_req){ S("s"), 0, 0, 0, S(""), S("") }));
+	ENC_FAILS(-EINVAL,
+		  mcs_enc_data_req(&b, &(struct mcs_data_req){ S("s"), 0, MCS_MAX_DATA_CHUNK + 1, 0, S(""), S("") }));
+	ENC_FAILS(-EINVAL, mcs_enc_data_req(&b, &(struct mcs_data_req){ S("s"), UINT64_MAX, 1, 0, S(""), S("") }));
+	/* a token is empty or exactly MCS_TOKEN_WIRE_LEN bytes */
+	ENC_FAILS(-EINVAL, mcs_enc_data_req(&b, &(struct mcs_data_req){ S("s"), 0, 1, 0, S(""), S("short") }));
+	ENC_FAILS(-EINVAL, mcs_enc_replica_list(&b, &(struct mcs_replica_list){ 1, &rep_tok }));
 	ENC_FAILS(-EINVAL, mcs_enc_data_resp(&b, &(struct mcs_data_resp){ MCS_MAX_DATA_CHUNK + 1 }));
 	ENC_FAILS(-ENAMETOOLONG, mcs_enc_list_req(&b, &(struct mcs_list_req){ too_long_key, 0, 1 }));
 	ENC_FAILS(-EINVAL, mcs_enc_list_req(&b, &(struct mcs_list_req){ S(""), 0, 0 }));
