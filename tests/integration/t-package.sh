@@ -135,7 +135,7 @@ for f in usr/sbin/mcstored usr/sbin/mcstore-master usr/bin/mcstorectl \
 	usr/share/man/man5/mcstore.conf.5.gz usr/share/man/man7/mcstore-protocol.7.gz \
 	usr/share/man/man8/mcstored.8.gz usr/share/man/man8/mcstore-master.8.gz \
 	usr/share/mcstore/mcstore-alerts.yml usr/share/mcstore/mcstore-dashboard.json \
-	usr/share/bash-completion/completions/mcstorectl \
+	usr/share/mcstore/systemd/ip-address-allow.conf usr/share/bash-completion/completions/mcstorectl \
 	usr/include/mcstore.h "$LIB/libmcstore.so.1" "$LIB/libmcstore.so" "$LIB/pkgconfig/mcstore.pc" \
 	usr/lib/python3/dist-packages/mcstore/__init__.py usr/lib/python3/dist-packages/mcstore/mooncake.py \
 	usr/lib/python3/dist-packages/mooncake/store.py usr/share/man/man3/mcstore-python.3.gz; do
@@ -188,8 +188,13 @@ elif [ ! -f /lib/systemd/system/multi-user.target ]; then
 	skip "no systemd units on this machine to verify against"
 else
 	# verify against this machine's units, with our binaries in the root,
-	# and the pages Documentation= names among the root's pages
+	# and the pages Documentation= names among the root's pages; with the
+	# example drop-in in use, as its comment says to install it
 	cp -an /lib/systemd/system/. "$ROOT/lib/systemd/system/" 2>/dev/null
+	for u in mcstore-master.service mcstored.service; do
+		mkdir -p "$ROOT/etc/systemd/system/$u.d"
+		cp "$ROOT/usr/share/mcstore/systemd/ip-address-allow.conf" "$ROOT/etc/systemd/system/$u.d/"
+	done
 	man_check=(--man=yes)
 	command -v man >/dev/null || man_check=(--man=no)
 	for u in mcstore-master.service mcstored.service; do
@@ -197,7 +202,7 @@ else
 			>"$T_DIR/verify.out" 2>&1
 		st=$?
 		[ $st -eq 0 ] && [ ! -s "$T_DIR/verify.out" ]
-		ok $? "systemd-analyze verify $u: no complaint"
+		ok $? "systemd-analyze verify $u, with the example drop-in: no complaint"
 		sed 's/^/# /' "$T_DIR/verify.out"
 	done
 fi
@@ -338,7 +343,8 @@ else
 		/usr/lib/systemd/system/mcstore-master.service /usr/lib/tmpfiles.d/mcstore.conf \
 		/usr/lib/sysusers.d/mcstore.conf /usr/include/mcstore.h /usr/share/man/man8/mcstored.8 \
 		/usr/share/man/man3/libmcstore.3 /usr/share/mcstore/mcstore-alerts.yml \
-		/usr/share/mcstore/mcstore-dashboard.json /usr/share/bash-completion/completions/mcstorectl \
+		/usr/share/mcstore/mcstore-dashboard.json /usr/share/mcstore/systemd/ip-address-allow.conf \
+		/usr/share/bash-completion/completions/mcstorectl \
 		/usr/share/man/man3/mcstore-python.3 /usr/lib/python3/dist-packages/mcstore/__init__.py \
 		/usr/lib/python3/dist-packages/mooncake/store.py; do
 		grep -q "^$f" "$T_DIR/rpm-files" || missing="$missing $f"
