@@ -35,6 +35,7 @@ struct client {
 	struct mcs_conn *conn;
 	struct mcs_list link;      /* in cs->clients */
 	bool hello;
+	bool refused;              /* not among --allow-users / --allow-groups */
 	uint32_t pid;
 	struct tracked *t;
 	size_t n_t, cap_t;
@@ -390,6 +391,10 @@ static int on_client_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 		log_debug("client pid %u sent a response frame, closing", cl->pid);
 		return -EPROTO;
 	}
+	if (cl->refused) {
+		reply_status(cl, h, -EACCES);
+		return -EACCES;
+	}
 	if (h->opcode == MCS_OP_HELLO)
 		return on_hello(cl, h, body);
 	if (h->opcode == MCS_OP_PING)
@@ -439,6 +444,36 @@ static void on_client_close(struct mcs_conn *c, int err, void *userdata)
 
 static const struct mcs_conn_ops client_ops = { .on_frame = on_client_frame, .on_close = on_client_close };
 
+static bool id_in(uint32_t id, const uint32_t *ids, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+/* --allow-users / --allow-groups: the peer's credentials as the kernel
+ * took them at connect (SO_PEERCRED; SO_PEERGROUPS for its supplementary
+ * groups), never what it says of itself. */
+static bool peer_allowed(const struct node_opts *o, int fd, struct ucred *uc)
+{
+	socklen_t len = sizeof(*uc);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, uc, &len) < 0)
+		return false;
+	if (!o->n_allow_uids && !o->n_allow_gids)
+		return true;
+	if (uc->uid == 0 || uc->uid == geteuid() || id_in(uc->uid, o->allow_uids, o->n_allow_uids) ||
+	    id_in(uc->gid, o->allow_gids, o->n_allow_gids))
+		return true;
+	gid_t groups[256];
+	len = sizeof(groups);
+	if (o->n_allow_gids && getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+		for (size_t i = 0; i < len / sizeof(groups[0]); i++)
+			if (id_in(groups[i], o->allow_gids, o->n_allow_gids))
+				return true;
+	return false;
+}
+
 static int on_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret_ops, void **ret_userdata,
 		     void *userdata)
 {
@@ -449,10 +484,28 @@ static int on_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret
 	}
 	if (cs->closing)
 		return -ESHUTDOWN;
+	struct ucred uc = { 0 };
+	bool refused = !peer_allowed(cs->o, fd, &uc);
+	if (refused) {
+		/* at most ten lines a minute: refusals cost the refused nothing */
+		static uint64_t window_ms, in_window;
+		uint64_t now = mcs_now_ms();
+		if (now - window_ms > 60000) {
+			window_ms = now;
+			in_window = 0;
+		}
+		if (in_window++ < 10)
+			log_notice("refused a client: pid %d, uid %u, gid %u is not among --allow-users / --allow-groups",
+				   (int)uc.pid, (unsigned)uc.uid, (unsigned)uc.gid);
+		cs->refused++;
+	}
 	struct client *cl = calloc(1, sizeof(*cl));
 	if (!cl)
 		return -ENOMEM;
 	cl->cs = cs;
+	/* answered -EACCES at its first request, then closed: the client
+	 * learns why, where a closed socket would say nothing */
+	cl->refused = refused;
 	mcs_list_add(&cs->clients, &cl->link);
 	cs->n_clients++;
 	*ret_ops = &client_ops;

@@ -32,6 +32,7 @@ struct node_clients {
 	struct mcs_list clients;   /* connected (struct client) */
 	uint64_t n_clients;
 	uint64_t relayed;          /* client requests relayed to the master */
+	uint64_t refused;          /* connections refused by --allow-users / --allow-groups */
 	struct mcs_buf scratch;
 };
 

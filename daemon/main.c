@@ -7,6 +7,8 @@
  * the segment is mounted.
  */
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,6 +39,10 @@ static void usage(FILE *f)
 		"  -S, --socket PATH        client socket (default $MCSTORE_SOCKET, else\n"
 		"                           " MCS_DEFAULT_SOCKET ")\n"
 		"      --socket-mode MODE   permissions of the socket, octal (default 0660)\n"
+		"      --allow-users LIST   only these users (names or uids, comma-separated)\n"
+		"                           may use the socket, besides root and this\n"
+		"                           daemon's user (default: whoever its mode lets in)\n"
+		"      --allow-groups LIST  and the members of these groups (the same)\n"
 		"      --data-port PORT     TCP port serving other nodes (default 50052;\n"
 		"                           0 picks a free one)\n"
 		"      --data-listen ADDR   address the data port binds (default 0.0.0.0 with\n"
@@ -191,7 +197,34 @@ enum {
 	OPT_PARENTFD,
 	OPT_KEYFILE,
 	OPT_PROTECTED,
+	OPT_ALLOWUSERS,
+	OPT_ALLOWGROUPS,
 };
+
+/* A list of user or group names (or numbers), comma-separated, into ids. */
+static int opt_ids(const struct mcs_opt_ctx *ctx, const char *arg, bool groups, uint32_t *ids, unsigned *n)
+{
+	char buf[1024], *save = NULL;
+	if (strlen(arg) >= sizeof(buf))
+		return mcs_opt_invalid(ctx, "too long");
+	strcpy(buf, arg);
+	*n = 0;
+	for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+		uint64_t v;
+		if (*n == NODE_MAX_ALLOW)
+			return mcs_opt_invalid(ctx, "at most 64 names");
+		if (mcs_parse_u64(t, UINT32_MAX - 1, &v) == 0) {
+			ids[(*n)++] = (uint32_t)v;
+			continue;
+		}
+		struct passwd *pw = groups ? NULL : getpwnam(t);
+		struct group *gr = groups ? getgrnam(t) : NULL;
+		if (!pw && !gr)
+			return mcs_opt_invalid(ctx, groups ? "a group that does not exist" : "a user that does not exist");
+		ids[(*n)++] = groups ? (uint32_t)gr->gr_gid : (uint32_t)pw->pw_uid;
+	}
+	return 0;
+}
 
 /* One option, from the command line or the configuration file. */
 static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, void *userdata)
@@ -284,6 +317,10 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 	case OPT_KEYFILE:
 		n->o.key_file = arg;
 		break;
+	case OPT_ALLOWUSERS:
+		return opt_ids(ctx, arg, false, n->o.allow_uids, &n->o.n_allow_uids);
+	case OPT_ALLOWGROUPS:
+		return opt_ids(ctx, arg, true, n->o.allow_gids, &n->o.n_allow_gids);
 	case OPT_PROTECTED:
 		if ((r = mcs_opt_choice(ctx, arg, (const char *const[]){ "no", "yes", NULL })) < 0)
 			return r;
@@ -334,6 +371,8 @@ int main(int argc, char **argv)
 		{ "parent-fd", required_argument, NULL, OPT_PARENTFD },
 		{ "key-file", required_argument, NULL, OPT_KEYFILE },
 		{ "protected-mode", required_argument, NULL, OPT_PROTECTED },
+		{ "allow-users", required_argument, NULL, OPT_ALLOWUSERS },
+		{ "allow-groups", required_argument, NULL, OPT_ALLOWGROUPS },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "no-config", no_argument, NULL, OPT_NOCONFIG },
 		{ "help", no_argument, NULL, 'h' },

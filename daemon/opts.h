@@ -12,6 +12,8 @@
 #include "auth/auth.h"
 #include "shm/shm.h"
 
+#define NODE_MAX_ALLOW 64
+
 struct node_opts {
 	const char *master;        /* host:port */
 	const char *name;          /* node name */
@@ -36,6 +38,11 @@ struct node_opts {
 	bool protected_mode;       /* --protected-mode: no key, loopback only */
 	struct mcs_keys keys;      /* loaded from key_file; off without */
 	uint64_t incarnation;      /* of the segment: random, made at start */
+	/* --allow-users, --allow-groups: who may use the client socket, by
+	 * SO_PEERCRED / SO_PEERGROUPS (none given: whoever the socket's mode
+	 * lets in); root and the daemon's own user always may */
+	uint32_t allow_uids[NODE_MAX_ALLOW], allow_gids[NODE_MAX_ALLOW];
+	unsigned n_allow_uids, n_allow_gids;
 };
 
 #endif
