@@ -18,7 +18,7 @@
 
 /* crypto_kdf's context: 8 bytes naming what the keys are for */
 static const char KDF_CTX[crypto_kdf_CONTEXTBYTES] = { 'm', 'c', 's', 't', 'o', 'r', 'e', '1' };
-enum { SUB_CLIENT = 1, SUB_NODE = 2, SUB_TOKEN = 3 };
+enum { SUB_CLIENT = 1, SUB_NODE = 2, SUB_TOKEN = 3, SUB_READER = 4 };
 
 static int sodium_ready(void)
 {
@@ -30,7 +30,8 @@ static int derive(const uint8_t cluster[MCS_KEY_LEN], struct mcs_keys *k)
 	*k = (struct mcs_keys){ .on = true, .full = true };
 	if (crypto_kdf_derive_from_key(k->client, MCS_KEY_LEN, SUB_CLIENT, KDF_CTX, cluster) ||
 	    crypto_kdf_derive_from_key(k->node, MCS_KEY_LEN, SUB_NODE, KDF_CTX, cluster) ||
-	    crypto_kdf_derive_from_key(k->token, MCS_KEY_LEN, SUB_TOKEN, KDF_CTX, cluster)) {
+	    crypto_kdf_derive_from_key(k->token, MCS_KEY_LEN, SUB_TOKEN, KDF_CTX, cluster) ||
+	    crypto_kdf_derive_from_key(k->reader, MCS_KEY_LEN, SUB_READER, KDF_CTX, cluster)) {
 		mcs_keys_wipe(k);
 		return -EINVAL;
 	}
@@ -113,19 +114,27 @@ int mcs_keys_setup(const char *path, const char *dflt, struct mcs_keys *ret, con
 	return r;
 }
 
-int mcs_keys_client(const uint8_t *key, size_t len, struct mcs_keys *ret)
+int mcs_keys_client(const uint8_t *key, size_t len, uint8_t role, struct mcs_keys *ret)
 {
 	*ret = (struct mcs_keys){ 0 };
 	if (len == 0)
 		return 0;
-	if (len != MCS_KEY_LEN)
+	if (len != MCS_KEY_LEN || (role != MCS_ROLE_CLIENT && role != MCS_ROLE_READER))
 		return -EPROTO;
 	int r = sodium_ready();
 	if (r < 0)
 		return r;
 	ret->on = true;
+	ret->role = role;
 	memcpy(ret->client, key, MCS_KEY_LEN);
 	return 0;
+}
+
+const uint8_t *mcs_keys_for(const struct mcs_keys *k, uint8_t role)
+{
+	if (!k->on || !k->full)
+		return NULL;
+	return role == MCS_ROLE_READER ? k->reader : role == MCS_ROLE_CLIENT ? k->client : NULL;
 }
 
 int mcs_key_generate(char *out, size_t len)
@@ -160,11 +169,9 @@ static const uint8_t *role_key(const struct mcs_keys *k, uint8_t role)
 {
 	if (!k->on)
 		return NULL;
-	if (role == MCS_ROLE_CLIENT)
-		return k->client;
-	if (role == MCS_ROLE_NODE && k->full)
-		return k->node;
-	return NULL;
+	if (!k->full) /* a client: its own role only */
+		return role == k->role ? k->client : NULL;
+	return role == MCS_ROLE_NODE ? k->node : mcs_keys_for(k, role);
 }
 
 int mcs_auth_mac(const struct mcs_keys *k, uint8_t role, char side, const uint8_t nc[MCS_NONCE_LEN],

@@ -5,13 +5,14 @@
  *   - the key file: one line "mcstore-cluster-key-1 <64 hex digits>",
  *     made by `mcstorectl keygen` or the packages' postinst, refused when
  *     others may read it;
- *   - three keys derived from it (crypto_kdf): the client key, which
+ *   - four keys derived from it (crypto_kdf): the client key, which
  *     authenticates clients and which a node's daemon hands to its local
- *     clients in the HELLO answer; the node key, which authenticates nodes
- *     to the master and to each other; the token key, with which the
- *     master mints capability tokens and the nodes check them. A client
- *     holds the client key only: it can neither pass for a node nor mint
- *     a token;
+ *     clients in the HELLO answer; the reader key, the same for clients
+ *     that may only read (--read-only-users); the node key, which
+ *     authenticates nodes to the master and to each other; the token key,
+ *     with which the master mints capability tokens and the nodes check
+ *     them. A client holds its own key only: it can neither pass for a
+ *     node (nor a reader for a writer) nor mint a token;
  *   - the link handshake's MACs (HMAC-SHA-256 over the role and both
  *     sides' random nonces, one label per side so that no proof can be
  *     reflected);
@@ -43,6 +44,7 @@ _Static_assert(MCS_TOKEN_WIRE_LEN == 1 + 8 + 8 + 8 + MCS_TAG_LEN, "token layout"
 enum mcs_role {
 	MCS_ROLE_CLIENT = 1, /* libmcstore: metadata and data, never MOUNT */
 	MCS_ROLE_NODE = 2,   /* mcstored: MOUNT, heartbeats, relayed requests */
+	MCS_ROLE_READER = 3, /* libmcstore for a read-only user: gets, exists, lists */
 };
 
 enum mcs_rights {
@@ -52,8 +54,10 @@ enum mcs_rights {
 
 struct mcs_keys {
 	bool on;                      /* a key is configured: links authenticate */
-	bool full;                    /* the cluster key's holder: node and token keys too */
-	uint8_t client[MCS_KEY_LEN];
+	bool full;                    /* the cluster key's holder: every key */
+	uint8_t role;                 /* a client's: the role of the key it holds */
+	uint8_t client[MCS_KEY_LEN];  /* a client's own key, whatever its role */
+	uint8_t reader[MCS_KEY_LEN];
 	uint8_t node[MCS_KEY_LEN];
 	uint8_t token[MCS_KEY_LEN];
 };
@@ -68,8 +72,11 @@ int mcs_keys_load(const char *path, struct mcs_keys *ret, const char **why);
  * named or found cannot be used; 0 otherwise, with *ret on or off, and
  * *ret_path the file used. */
 int mcs_keys_setup(const char *path, const char *dflt, struct mcs_keys *ret, const char **ret_path);
-/* The keys a client holds: the client key as the daemon handed it. */
-int mcs_keys_client(const uint8_t *key, size_t len, struct mcs_keys *ret);
+/* The keys a client holds: the key of role (MCS_ROLE_CLIENT or
+ * MCS_ROLE_READER) as the daemon handed it; none when len is 0. */
+int mcs_keys_client(const uint8_t *key, size_t len, uint8_t role, struct mcs_keys *ret);
+/* The key a client of role is handed (full keys only). */
+const uint8_t *mcs_keys_for(const struct mcs_keys *k, uint8_t role);
 /* A new key file's line, NUL-terminated ("mcstore-cluster-key-1 HEX\n"). */
 int mcs_key_generate(char *out, size_t len);
 void mcs_keys_wipe(struct mcs_keys *k);

@@ -25,7 +25,7 @@ int mcs_auth_serve(struct mcs_auth_peer *p, const struct mcs_keys *k, const stru
 	if (h->opcode == MCS_OP_AUTH && p->state == MCS_AUTH_NONE) {
 		struct mcs_auth_req q;
 		if (mcs_dec_auth_req(body, h->body_len, &q) < 0 || q.nonce.len != MCS_NONCE_LEN ||
-		    (q.role != MCS_ROLE_CLIENT && q.role != MCS_ROLE_NODE)) {
+		    (q.role != MCS_ROLE_CLIENT && q.role != MCS_ROLE_NODE && q.role != MCS_ROLE_READER)) {
 			*why = "a malformed AUTH";
 			return -EPROTO;
 		}

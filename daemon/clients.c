@@ -36,6 +36,7 @@ struct client {
 	struct mcs_list link;      /* in cs->clients */
 	bool hello;
 	bool refused;              /* not among --allow-users / --allow-groups */
+	bool read_only;            /* among --read-only-users / --read-only-groups */
 	uint32_t pid;
 	struct tracked *t;
 	size_t n_t, cap_t;
@@ -193,9 +194,15 @@ static int on_hello(struct client *cl, const struct mcs_hdr *h, const uint8_t *b
 	};
 	/* the key that lets this client reach the master and other nodes
 	 * (it can neither pass for a node nor mint a token): whoever may open
-	 * this socket belongs to the cluster */
+	 * this socket belongs to the cluster. A reader gets a reader's key,
+	 * and no mapping: it reads even this node's replicas over the data
+	 * port, where nothing is written without a write token */
+	if (cl->read_only)
+		resp.flags |= MCS_HELLO_READ_ONLY;
 	if (o->keys.on)
-		resp.client_key = (struct mcs_str){ (const char *)o->keys.client, MCS_KEY_LEN };
+		resp.client_key = (struct mcs_str){
+			(const char *)mcs_keys_for(&o->keys, cl->read_only ? MCS_ROLE_READER : MCS_ROLE_CLIENT), MCS_KEY_LEN
+		};
 	/* clients send their metadata to the master themselves (one hop
 	 * less); the master then cleans up after them as it does for us */
 	const char *cm = o->client_master ? o->client_master : o->master;
@@ -206,7 +213,7 @@ static int on_hello(struct client *cl, const struct mcs_hdr *h, const uint8_t *b
 	if (cs->scratch.err)
 		return reply_status(cl, h, cs->scratch.err);
 	struct mcs_hdr out = { .opcode = h->opcode, .flags = MCS_F_RESPONSE, .req_id = h->req_id };
-	r = mcs_conn_send(cl->conn, &out, cs->scratch.p, cs->scratch.len, cs->seg->fd);
+	r = mcs_conn_send(cl->conn, &out, cs->scratch.p, cs->scratch.len, cl->read_only ? -1 : cs->seg->fd);
 	log_debug("client pid %u connected", cl->pid);
 	return r == -EPIPE ? 0 : r;
 }
@@ -382,6 +389,27 @@ static int relay(struct client *cl, const struct mcs_hdr *h, const uint8_t *body
 	return 0;
 }
 
+/* What a read-only client may ask: to read, look, list and count, and
+ * the buffers reads land in; nothing that writes or removes, and no hold
+ * (a zero-copy view needs the mapping it does not have). */
+static bool reader_may(uint16_t opcode, const uint8_t *body, uint32_t len)
+{
+	struct mcs_get_req g;
+	switch (opcode) {
+	case MCS_OP_GET_REPLICAS:
+		return mcs_dec_get_req(body, len, &g) == 0 && !(g.flags & MCS_GET_HOLD);
+	case MCS_OP_EXIST:
+	case MCS_OP_LIST:
+	case MCS_OP_STAT:
+	case MCS_OP_BUF_ALLOC:
+	case MCS_OP_BUF_FREE:
+	case MCS_OP_FETCH:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static int on_client_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *userdata)
 {
 	struct client *cl = userdata;
@@ -401,6 +429,8 @@ static int on_client_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 		return reply_status(cl, h, 0);
 	if (!cl->hello)
 		return reply_status(cl, h, -EPROTO);
+	if (cl->read_only && !reader_may(h->opcode, body, h->body_len))
+		return reply_status(cl, h, -EPERM);
 	switch (h->opcode) {
 	case MCS_OP_BUF_ALLOC:
 		return on_buf_alloc(cl, h, body);
@@ -452,26 +482,41 @@ static bool id_in(uint32_t id, const uint32_t *ids, unsigned n)
 	return false;
 }
 
-/* --allow-users / --allow-groups: the peer's credentials as the kernel
- * took them at connect (SO_PEERCRED; SO_PEERGROUPS for its supplementary
- * groups), never what it says of itself. */
-static bool peer_allowed(const struct node_opts *o, int fd, struct ucred *uc)
+/* The peer's uid, or its group or one of its supplementary groups
+ * (SO_PEERGROUPS), is listed. */
+static bool peer_in(int fd, const struct ucred *uc, const uint32_t *uids, unsigned nu, const uint32_t *gids,
+		    unsigned ng)
+{
+	if (id_in(uc->uid, uids, nu) || id_in(uc->gid, gids, ng))
+		return true;
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+	if (ng && getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+		for (size_t i = 0; i < len / sizeof(groups[0]); i++)
+			if (id_in(groups[i], gids, ng))
+				return true;
+	return false;
+}
+
+enum access { ACCESS_NONE, ACCESS_READ, ACCESS_FULL };
+
+/* What the lists give the peer, by its credentials as the kernel took
+ * them at connect (SO_PEERCRED), never by what it says of itself: root
+ * and this daemon's user everything; the read-only lists reading; the
+ * allow lists (when set) everything; anyone else nothing. */
+static enum access peer_access(const struct node_opts *o, int fd, struct ucred *uc)
 {
 	socklen_t len = sizeof(*uc);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, uc, &len) < 0)
-		return false;
+		return ACCESS_NONE;
+	if (uc->uid == 0 || uc->uid == geteuid())
+		return ACCESS_FULL;
+	if (peer_in(fd, uc, o->ro_uids, o->n_ro_uids, o->ro_gids, o->n_ro_gids))
+		return ACCESS_READ;
 	if (!o->n_allow_uids && !o->n_allow_gids)
-		return true;
-	if (uc->uid == 0 || uc->uid == geteuid() || id_in(uc->uid, o->allow_uids, o->n_allow_uids) ||
-	    id_in(uc->gid, o->allow_gids, o->n_allow_gids))
-		return true;
-	gid_t groups[256];
-	len = sizeof(groups);
-	if (o->n_allow_gids && getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
-		for (size_t i = 0; i < len / sizeof(groups[0]); i++)
-			if (id_in(groups[i], o->allow_gids, o->n_allow_gids))
-				return true;
-	return false;
+		return ACCESS_FULL;
+	return peer_in(fd, uc, o->allow_uids, o->n_allow_uids, o->allow_gids, o->n_allow_gids) ? ACCESS_FULL
+												 : ACCESS_NONE;
 }
 
 static int on_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret_ops, void **ret_userdata,
@@ -485,7 +530,8 @@ static int on_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret
 	if (cs->closing)
 		return -ESHUTDOWN;
 	struct ucred uc = { 0 };
-	bool refused = !peer_allowed(cs->o, fd, &uc);
+	enum access access = peer_access(cs->o, fd, &uc);
+	bool refused = access == ACCESS_NONE;
 	if (refused) {
 		/* at most ten lines a minute: refusals cost the refused nothing */
 		static uint64_t window_ms, in_window;
@@ -506,6 +552,7 @@ static int on_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret
 	/* answered -EACCES at its first request, then closed: the client
 	 * learns why, where a closed socket would say nothing */
 	cl->refused = refused;
+	cl->read_only = access == ACCESS_READ;
 	mcs_list_add(&cs->clients, &cl->link);
 	cs->n_clients++;
 	*ret_ops = &client_ops;

@@ -180,7 +180,7 @@ static int on_server_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 	case MCS_OP_DATA_WRITE: {
 		int r = mcs_dec_data_req(body, h->body_len, &q);
 		if (r == 0)
-			r = data_req_check(d, &q, MCS_TOK_WRITE);
+			r = sc->auth.role == MCS_ROLE_READER ? -EPERM : data_req_check(d, &q, MCS_TOK_WRITE);
 		if (r < 0) {
 			/* the payload that follows is not taken (it would be
 			 * written nowhere): answer and hang up */

@@ -43,6 +43,9 @@ static void usage(FILE *f)
 		"                           may use the socket, besides root and this\n"
 		"                           daemon's user (default: whoever its mode lets in)\n"
 		"      --allow-groups LIST  and the members of these groups (the same)\n"
+		"      --read-only-users LIST, --read-only-groups LIST  these may only read:\n"
+		"                           no mapping of the segment, no write anywhere\n"
+		"                           (needs a cluster key)\n"
 		"      --data-port PORT     TCP port serving other nodes (default 50052;\n"
 		"                           0 picks a free one)\n"
 		"      --data-listen ADDR   address the data port binds (default 0.0.0.0 with\n"
@@ -199,6 +202,8 @@ enum {
 	OPT_PROTECTED,
 	OPT_ALLOWUSERS,
 	OPT_ALLOWGROUPS,
+	OPT_ROUSERS,
+	OPT_ROGROUPS,
 };
 
 /* A list of user or group names (or numbers), comma-separated, into ids. */
@@ -321,6 +326,10 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		return opt_ids(ctx, arg, false, n->o.allow_uids, &n->o.n_allow_uids);
 	case OPT_ALLOWGROUPS:
 		return opt_ids(ctx, arg, true, n->o.allow_gids, &n->o.n_allow_gids);
+	case OPT_ROUSERS:
+		return opt_ids(ctx, arg, false, n->o.ro_uids, &n->o.n_ro_uids);
+	case OPT_ROGROUPS:
+		return opt_ids(ctx, arg, true, n->o.ro_gids, &n->o.n_ro_gids);
 	case OPT_PROTECTED:
 		if ((r = mcs_opt_choice(ctx, arg, (const char *const[]){ "no", "yes", NULL })) < 0)
 			return r;
@@ -373,6 +382,8 @@ int main(int argc, char **argv)
 		{ "protected-mode", required_argument, NULL, OPT_PROTECTED },
 		{ "allow-users", required_argument, NULL, OPT_ALLOWUSERS },
 		{ "allow-groups", required_argument, NULL, OPT_ALLOWGROUPS },
+		{ "read-only-users", required_argument, NULL, OPT_ROUSERS },
+		{ "read-only-groups", required_argument, NULL, OPT_ROGROUPS },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "no-config", no_argument, NULL, OPT_NOCONFIG },
 		{ "help", no_argument, NULL, 'h' },
@@ -440,6 +451,11 @@ int main(int argc, char **argv)
 		return 1;
 	if (!n.o.data_listen)
 		n.o.data_listen = n.o.keys.on ? "0.0.0.0" : "127.0.0.1";
+	if ((n.o.n_ro_uids || n.o.n_ro_gids) && !n.o.keys.on) {
+		log_error("--read-only-users and --read-only-groups need a cluster key (key-file): without one the "
+			  "data port cannot tell a reader from a writer");
+		return 1;
+	}
 	/* a new segment: what the master and the clients tell apart from the
 	 * one this node had before a restart */
 	uint8_t rnd[MCS_NONCE_LEN];

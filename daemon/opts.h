@@ -43,6 +43,10 @@ struct node_opts {
 	 * lets in); root and the daemon's own user always may */
 	uint32_t allow_uids[NODE_MAX_ALLOW], allow_gids[NODE_MAX_ALLOW];
 	unsigned n_allow_uids, n_allow_gids;
+	/* --read-only-users, --read-only-groups: who gets no mapping and the
+	 * reader's key (gets, exists, lists; never a write) */
+	uint32_t ro_uids[NODE_MAX_ALLOW], ro_gids[NODE_MAX_ALLOW];
+	unsigned n_ro_uids, n_ro_gids;
 };
 
 #endif

@@ -35,9 +35,12 @@ static int hello(struct mcs_client *c)
 	struct mcs_hello_resp hr;
 	if (r == 0)
 		r = mcs_dec_hello_resp(c->in, c->in_hdr.body_len, &hr);
-	if (r == 0 && fd < 0)
+	bool ro = r == 0 && (hr.flags & MCS_HELLO_READ_ONLY);
+	if (r == 0 && fd < 0 && !ro)
 		r = -EPROTO;
-	if (r == 0)
+	if (r == 0 && ro && fd >= 0)
+		r = -EPROTO; /* a read-only client maps nothing */
+	if (r == 0 && !ro)
 		r = mcs_segment_attach(fd, hr.segment_size, &c->seg);
 	if (r < 0) {
 		if (fd >= 0)
@@ -45,11 +48,15 @@ static int hello(struct mcs_client *c)
 		return r;
 	}
 	memcpy(c->node, hr.node.p, hr.node.len);
-	memcpy(c->segment, hr.segment.p, hr.segment.len);
+	/* a read-only client has no segment of its own: even its node's
+	 * replicas are read over the data port */
+	if (!ro)
+		memcpy(c->segment, hr.segment.p, hr.segment.len);
 	if (hr.max_body)
 		c->max_body = MCS_MAX(hr.max_body, MCS_DEFAULT_MAX_BODY);
 	c->incarnation = hr.incarnation;
-	if ((r = mcs_keys_client((const uint8_t *)hr.client_key.p, hr.client_key.len, &c->keys)) < 0)
+	if ((r = mcs_keys_client((const uint8_t *)hr.client_key.p, hr.client_key.len,
+				 ro ? MCS_ROLE_READER : MCS_ROLE_CLIENT, &c->keys)) < 0)
 		return r;
 	memcpy(c->master_addr, hr.master.p, hr.master.len);
 	c->master_addr[hr.master.len] = '\0';
@@ -117,7 +124,7 @@ MCS_EXPORT int mcs_client_new(const struct mcs_client_opts *opts, struct mcs_cli
 	/* map every page of the segment now rather than fault them in 4 KiB
 	 * at a time under the first copies (which halves the speed of a put
 	 * into untouched memory); this commits the whole segment */
-	if (flags & MCS_CLIENT_PREFAULT)
+	if ((flags & MCS_CLIENT_PREFAULT) && c->seg.base)
 		(void)madvise(c->seg.base, c->seg.size, MADV_POPULATE_WRITE);
 	/* metadata straight to the master unless told not to; if it cannot
 	 * be reached, through the daemon (see meta_pick) */

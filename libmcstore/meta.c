@@ -24,7 +24,7 @@ static void master_connect(struct mcs_client *c)
 		return;
 	}
 	int fd = mcs_tcp_connect(host, port, (int)MCS_MIN(c->timeout_ms, 2000u), NULL);
-	if (fd >= 0 && (mcs_auth_connect(&c->keys, MCS_ROLE_CLIENT, fd, c->timeout_ms) < 0 || link_open(c, &c->master, fd) < 0)) {
+	if (fd >= 0 && (mcs_auth_connect(&c->keys, c->keys.role, fd, c->timeout_ms) < 0 || link_open(c, &c->master, fd) < 0)) {
 		close(fd);
 		fd = -1;
 	}

@@ -146,7 +146,7 @@ static int conn_open(struct mcs_xfer_pool *pl, void *arg, struct mcs_xfer_link *
 	int fd = mcs_tcp_connect(host, port, (int)p->timeout_ms, NULL);
 	if (fd < 0)
 		return fd;
-	int r = mcs_auth_connect(p->keys, MCS_ROLE_CLIENT, fd, p->timeout_ms);
+	int r = mcs_auth_connect(p->keys, p->keys ? p->keys->role : 0, fd, p->timeout_ms);
 	if (r < 0) {
 		close(fd);
 		return r;

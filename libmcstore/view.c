@@ -112,7 +112,8 @@ MCS_EXPORT int mcs_get_view(struct mcs_client *c, const char *key, unsigned flag
 		return r;
 	struct mcs_get_resp g;
 	_cleanup_free_ uint8_t *body = NULL;
-	r = get_replicas(c, k, MCS_GET_HOLD, &g, &body);
+	/* a read-only handle maps no segment: nothing is local to it */
+	r = c->seg.base ? get_replicas(c, k, MCS_GET_HOLD, &g, &body) : -EREMOTE;
 	if (r == 0)
 		r = make_view(c, k, &g, flags, ret);
 	client_unlock(c);
@@ -166,6 +167,13 @@ MCS_EXPORT int mcs_get_view_batch(struct mcs_client *c, size_t n, const char *co
 		return r;
 	}
 	struct answer *ans = NULL;
+	if (!c->seg.base) { /* a read-only handle: nothing is local */
+		for (size_t i = 0; i < n; i++)
+			results[i] = -EREMOTE;
+		client_unlock(c);
+		free(k);
+		return 0;
+	}
 	r = get_batch_query(c, MCS_GET_HOLD, n, k, &ans);
 	int done = 0;
 	for (size_t i = 0; r == 0 && i < n; i++) {

@@ -193,6 +193,8 @@ static int on_get_replicas(struct req *q)
 	struct mcs_obj *o;
 	struct get_extra x = { 0 };
 	int r = mcs_dec_get_req(q->body, q->len, &a);
+	if (r == 0 && (a.flags & MCS_GET_HOLD) && q->m->keys.on && q->p->auth.role == MCS_ROLE_READER)
+		r = -EPERM; /* a hold is for a view of a mapping a reader has not */
 	if (r == 0 && (a.flags & MCS_GET_HOLD) && q->p->holds >= q->m->max_holds)
 		r = -EDQUOT; /* every hold is memory the master keeps for this connection */
 	if (r < 0 || (r = mcs_store_get(q->s, a.key, a.flags, q->c, q->now, &o, &x.hold_id)) < 0)
@@ -297,6 +299,13 @@ static int dispatch(struct req *q, uint16_t opcode)
 	if ((opcode == MCS_OP_MOUNT || opcode == MCS_OP_UNMOUNT || opcode == MCS_OP_HEARTBEAT) && q->m->keys.on &&
 	    q->p->auth.role != MCS_ROLE_NODE) {
 		log_notice("refused %s from %s: only nodes may", mcs_op_name(opcode), q->p->name);
+		return -EPERM;
+	}
+	/* a reader (a read-only user of a node) reads, looks and lists */
+	if (q->m->keys.on && q->p->auth.role == MCS_ROLE_READER && opcode != MCS_OP_PING &&
+	    opcode != MCS_OP_GET_REPLICAS && opcode != MCS_OP_EXIST && opcode != MCS_OP_LIST &&
+	    opcode != MCS_OP_STAT) {
+		log_debug("refused %s from %s: a reader", mcs_op_name(opcode), q->p->name);
 		return -EPERM;
 	}
 	switch (opcode) {

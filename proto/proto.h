@@ -163,7 +163,8 @@ struct mcs_hello_req {
 	uint32_t client_version;   /* MCS_PROTO_VERSION */
 	uint32_t pid;
 };
-/* HELLO response; the segment memfd travels as SCM_RIGHTS with this frame */
+/* HELLO response; the segment memfd travels as SCM_RIGHTS with this frame
+ * (none for a read-only client) */
 struct mcs_hello_resp {
 	struct mcs_str node;
 	struct mcs_str segment;
@@ -195,7 +196,10 @@ void mcs_enc_auth_resp(struct mcs_buf *b, const struct mcs_auth_resp *m);
 int mcs_dec_auth_resp(const void *body, size_t n, struct mcs_auth_resp *ret);
 void mcs_enc_auth_proof_req(struct mcs_buf *b, const struct mcs_auth_proof_req *m);
 int mcs_dec_auth_proof_req(const void *body, size_t n, struct mcs_auth_proof_req *ret);
-enum { MCS_HELLO_HUGEPAGES = 1u << 0 };
+enum {
+	MCS_HELLO_HUGEPAGES = 1u << 0,
+	MCS_HELLO_READ_ONLY = 1u << 1, /* no memfd: reads over the data port, client_key is a reader's */
+};
 
 /* MOUNT request (daemon -> master) */
 struct mcs_mount_req {

@@ -14,6 +14,10 @@
  *   intruder tokens KEYFILE MASTER KEY   GET_REPLICAS of KEY as a client, then
  *                                        at the node holding it: the granted
  *                                        read works, every forged one fails
+ *   intruder reader SOCKET MASTER DATA   a read-only user (--read-only-users):
+ *                                        HELLO gives no memfd and a reader's
+ *                                        key, with which every write is
+ *                                        refused at the master and the node
  *   intruder outlive SOCKET FLAG KEY OUT a client handle that outlives its
  *                                        daemon's restart: puts KEY once FLAG
  *                                        exists, the value also into OUT
@@ -28,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "auth/auth.h"
@@ -344,6 +349,98 @@ static int cmd_tokens(const char *keyfile, const char *master, const char *key)
 	return 0;
 }
 
+/* HELLO on the node's socket: the answer's body and whether an fd came. */
+static int raw_hello(const char *sock, uint8_t *body, size_t cap, uint32_t *ret_len, bool *ret_fd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	*ret_fd = false;
+	*ret_len = 0;
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	struct mcs_buf b;
+	mcs_buf_init(&b);
+	mcs_enc_hello_req(&b, &(struct mcs_hello_req){ MCS_PROTO_VERSION, (uint32_t)getpid() });
+	int r = send_frame(fd, MCS_OP_HELLO, &b, 1);
+	mcs_buf_free(&b);
+	uint8_t hb[MCS_HDR_SIZE];
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { hb, sizeof(hb) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct mcs_hdr h;
+	if (r == 0 && recvmsg(fd, &mh, MSG_WAITALL) != (ssize_t)sizeof(hb))
+		r = -EPROTO;
+	if (r == 0)
+		r = mcs_hdr_decode(hb, (uint32_t)cap, &h);
+	if (r == 0)
+		r = recv_all(fd, body, h.body_len);
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+			*ret_fd = true;
+	if (r == 0)
+		*ret_len = h.body_len;
+	close(fd);
+	return r < 0 ? r : h.status;
+}
+
+static int cmd_reader(const char *sock, const char *master, const char *data)
+{
+	uint8_t body[4096];
+	uint32_t len = 0;
+	bool got_fd = false;
+	struct mcs_hello_resp hr;
+	int r = raw_hello(sock, body, sizeof(body), &len, &got_fd);
+	if (r < 0 || mcs_dec_hello_resp(body, len, &hr) < 0) {
+		fprintf(stderr, "intruder: HELLO: %s\n", mcs_strerror(r));
+		return 2;
+	}
+	expect(!got_fd && (hr.flags & MCS_HELLO_READ_ONLY), "a read-only user's HELLO: no memfd, the read-only flag", 0);
+	expect(mcs_keys_client((const uint8_t *)hr.client_key.p, hr.client_key.len, MCS_ROLE_READER, &keys) == 0,
+	       "... and a reader's key", 0);
+	int fd = dial(master);
+	if (fd < 0)
+		return 2;
+	r = handshake(fd, MCS_ROLE_CLIENT);
+	expect(r == -EACCES, "the reader's key does not pass for a client's", r);
+	close(fd);
+	fd = dial(master);
+	r = handshake(fd, MCS_ROLE_READER);
+	expect(r == 0, "it passes as a reader's at the master", r);
+	struct mcs_buf b;
+	mcs_buf_init(&b);
+	uint64_t slice = 4096;
+	mcs_enc_put_start_req(&b, &(struct mcs_put_start_req){ .key = mcs_str_c("ro-put"), .value_len = 4096,
+							      .n_slices = 1, .slice_lens = &slice,
+							      .cfg = { .replica_num = 1 } });
+	r = call(fd, MCS_OP_PUT_START, &b, NULL, NULL);
+	expect(r == -EPERM, "a reader's PUT_START is refused", r);
+	mcs_buf_reset(&b);
+	mcs_enc_remove_req(&b, &(struct mcs_remove_req){ mcs_str_c("k"), MCS_REMOVE_FORCE });
+	r = call(fd, MCS_OP_REMOVE, &b, NULL, NULL);
+	expect(r == -EPERM, "a reader's forced REMOVE is refused", r);
+	r = call(fd, MCS_OP_REMOVE_ALL, NULL, NULL, NULL);
+	expect(r == -EPERM, "a reader's REMOVE_ALL is refused", r);
+	mcs_buf_reset(&b);
+	mcs_enc_get_req(&b, &(struct mcs_get_req){ mcs_str_c("k"), MCS_GET_HOLD });
+	r = call(fd, MCS_OP_GET_REPLICAS, &b, NULL, NULL);
+	expect(r == -EPERM, "a reader's hold is refused", r);
+	mcs_buf_reset(&b);
+	mcs_enc_get_req(&b, &(struct mcs_get_req){ mcs_str_c("r"), 0 });
+	r = call(fd, MCS_OP_GET_REPLICAS, &b, NULL, NULL);
+	expect(r == 0, "a reader's GET_REPLICAS is answered", r);
+	close(fd);
+	int dfd = dial(data);
+	r = dfd < 0 ? dfd : handshake(dfd, MCS_ROLE_READER);
+	expect(r == 0, "it passes as a reader's at the data port", r);
+	r = data_call(dfd, MCS_OP_DATA_WRITE,
+		      &(struct mcs_data_req){ hr.segment, 0, 4096, hr.incarnation, mcs_str_c(""), mcs_str_c("") }, true);
+	expect(r == -EPERM, "a reader's DATA_WRITE is refused", r);
+	close(dfd);
+	mcs_buf_free(&b);
+	return 0;
+}
+
 static int cmd_outlive(const char *sock, const char *flag, const char *key, const char *out)
 {
 	struct mcs_client_opts o = { .size = sizeof(o), .socket_path = sock, .timeout_ms = 30000 };
@@ -381,6 +478,8 @@ int main(int argc, char **argv)
 		r = cmd_mount(argv[2], argv[3]);
 	else if (argc == 5 && strcmp(argv[1], "tokens") == 0)
 		r = cmd_tokens(argv[2], argv[3], argv[4]);
+	else if (argc == 5 && strcmp(argv[1], "reader") == 0)
+		r = cmd_reader(argv[2], argv[3], argv[4]);
 	else if (argc == 6 && strcmp(argv[1], "outlive") == 0)
 		return cmd_outlive(argv[2], argv[3], argv[4], argv[5]);
 	else

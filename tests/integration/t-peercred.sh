@@ -7,9 +7,9 @@
 # other uids with setpriv, so it needs root.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 8
+tap_plan 15
 if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
-	for i in $(seq 1 8); do skip "needs root and setpriv (util-linux)"; done
+	for i in $(seq 1 15); do skip "needs root and setpriv (util-linux)"; done
 	exit 0
 fi
 # the other users reach the socket and the build's programs
@@ -35,4 +35,36 @@ grep -q "refused a client: pid [0-9]*, uid 65534, gid 65534 is not among --allow
 ok $? "the daemon logs whom it refused"
 on n1 get k -o "$T_DIR/o4.bin" && cmp -s "$T_DIR/v.bin" "$T_DIR/o4.bin"
 ok $? "and keeps serving the others"
+
+# read-only users: no mapping, a reader's key, every write refused
+# everywhere (this needs a cluster key: the data port tells a reader from
+# a writer by it)
+"$NODE_BIN" --no-config --master "127.0.0.1:$MASTER_PORT" --name ro --segment-size 16M --hugepages off \
+	--socket "$T_DIR/ro.sock" --read-only-users 12345 >"$T_DIR/ro.log" 2>&1
+st=$?
+[ $st -ne 0 ] && grep -q "need a cluster key" "$T_DIR/ro.log"
+ok $? "--read-only-users without a cluster key is refused at start (exit $st)"
+"$CTL" keygen "$T_DIR/k" >/dev/null
+start_master --key-file "$T_DIR/k"
+start_node n2 32M --hugepages off --key-file "$T_DIR/k" --socket-mode 0666 --read-only-users 12345
+check "root puts r on n2" -- on n2 put r "$T_DIR/v.bin"
+as2() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups "$CTL" --socket "$SOCK_n2" "$@"; }
+as2 12345 get r -o "$T_DIR/out/r.bin" 2>"$T_DIR/e5" && cmp -s "$T_DIR/v.bin" "$T_DIR/out/r.bin"
+ok $? "a read-only user gets r, byte-exact (from its own node, over the data port)"
+sed "s/^/# /" "$T_DIR/e5" | head -3
+as2 12345 put w "$T_DIR/v.bin" 2>"$T_DIR/e6"
+st=$?
+[ $st -eq 3 ] && grep -q "Operation not permitted" "$T_DIR/e6"
+ok $? "its put is refused (exit $st: $(head -1 "$T_DIR/e6"))"
+as2 12345 rm r 2>"$T_DIR/e7"
+st=$?
+[ $st -eq 3 ] && on n2 get r -o "$T_DIR/o5.bin" && cmp -s "$T_DIR/v.bin" "$T_DIR/o5.bin"
+ok $? "its rm is refused, and r is still there (exit $st: $(head -1 "$T_DIR/e7"))"
+DP2=$(sed -n 's/.*data port \([0-9][0-9]*\).*/\1/p' "$T_DIR/n2.log" | head -1)
+setpriv --reuid=12345 --regid=12345 --clear-groups "$TESTBIN/intruder" reader "$SOCK_n2" "127.0.0.1:$MASTER_PORT" \
+	"127.0.0.1:$DP2" >"$T_DIR/reader.out" 2>&1
+ok $? "raw: no memfd, a reader's key; PUT_START, REMOVE, REMOVE_ALL, holds and DATA_WRITE refused"
+sed 's/^/# /' "$T_DIR/reader.out"
+on n2 get r -o "$T_DIR/o6.bin" && cmp -s "$T_DIR/v.bin" "$T_DIR/o6.bin"
+ok $? "the writers' objects are intact"
 finish_daemons

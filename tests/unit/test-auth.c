@@ -92,10 +92,11 @@ START_TEST(test_key_file)
 	snprintf(line, sizeof(line), "%s/none.key", dir);
 	ck_assert_int_eq(mcs_keys_load(line, &k2, &why), -ENOENT);
 	/* a client holds the client key only */
-	ck_assert_int_eq(mcs_keys_client(k.client, MCS_KEY_LEN, &k2), 0);
+	ck_assert_int_eq(mcs_keys_client(k.client, MCS_KEY_LEN, MCS_ROLE_CLIENT, &k2), 0);
 	ck_assert(k2.on && !k2.full);
-	ck_assert_int_eq(mcs_keys_client(k.client, 5, &k2), -EPROTO);
-	ck_assert_int_eq(mcs_keys_client(NULL, 0, &k2), 0);
+	ck_assert_int_eq(mcs_keys_client(k.client, 5, MCS_ROLE_CLIENT, &k2), -EPROTO);
+	ck_assert_int_eq(mcs_keys_client(k.client, MCS_KEY_LEN, MCS_ROLE_NODE, &k2), -EPROTO);
+	ck_assert_int_eq(mcs_keys_client(NULL, 0, MCS_ROLE_CLIENT, &k2), 0);
 	ck_assert(!k2.on);
 }
 END_TEST
@@ -143,7 +144,7 @@ START_TEST(test_handshake)
 	int cr;
 	make_keys("a.key", &k);
 	make_keys("b.key", &other);
-	ck_assert_int_eq(mcs_keys_client(k.client, MCS_KEY_LEN, &client), 0);
+	ck_assert_int_eq(mcs_keys_client(k.client, MCS_KEY_LEN, MCS_ROLE_CLIENT, &client), 0);
 	/* the right keys, as a node and as a client */
 	ck_assert_int_eq(handshake(&k, &k, MCS_ROLE_NODE, &cr), MCS_AUTH_ANSWER);
 	ck_assert_int_eq(cr, 0);
@@ -152,8 +153,21 @@ START_TEST(test_handshake)
 	/* another cluster's key: the client finds the server's proof wrong */
 	ck_assert_int_eq(handshake(&k, &other, MCS_ROLE_CLIENT, &cr), MCS_AUTH_ANSWER);
 	ck_assert_int_eq(cr, -EACCES);
-	/* a client key cannot pass for a node */
+	/* a client key cannot pass for a node, nor for a reader */
 	ck_assert_int_eq(handshake(&k, &client, MCS_ROLE_NODE, &cr), MCS_AUTH_ANSWER);
+	ck_assert_int_eq(cr, -EACCES);
+	ck_assert_int_eq(handshake(&k, &client, MCS_ROLE_READER, &cr), MCS_AUTH_ANSWER);
+	ck_assert_int_eq(cr, -EACCES);
+	/* a reader's key (what a daemon hands a read-only user) passes as a
+	 * reader only */
+	struct mcs_keys reader;
+	ck_assert_ptr_nonnull(mcs_keys_for(&k, MCS_ROLE_READER));
+	ck_assert_ptr_null(mcs_keys_for(&client, MCS_ROLE_READER));
+	ck_assert_int_eq(mcs_keys_client(mcs_keys_for(&k, MCS_ROLE_READER), MCS_KEY_LEN, MCS_ROLE_READER, &reader), 0);
+	ck_assert(memcmp(reader.client, k.client, MCS_KEY_LEN) != 0);
+	ck_assert_int_eq(handshake(&k, &reader, MCS_ROLE_READER, &cr), MCS_AUTH_ANSWER);
+	ck_assert_int_eq(cr, 0);
+	ck_assert_int_eq(handshake(&k, &reader, MCS_ROLE_CLIENT, &cr), MCS_AUTH_ANSWER);
 	ck_assert_int_eq(cr, -EACCES);
 	/* a server without a key refuses AUTH; requests pass */
 	ck_assert_int_eq(handshake(&none, &k, MCS_ROLE_NODE, &cr), -EOPNOTSUPP);
@@ -206,7 +220,7 @@ START_TEST(test_tokens)
 	struct mcs_keys k, other, client;
 	make_keys("a.key", &k);
 	make_keys("b.key", &other);
-	ck_assert_int_eq(mcs_keys_client(k.client, MCS_KEY_LEN, &client), 0);
+	ck_assert_int_eq(mcs_keys_client(k.client, MCS_KEY_LEN, MCS_ROLE_CLIENT, &client), 0);
 	uint8_t tok[MCS_TOKEN_LEN];
 	struct mcs_grant g = { .rights = MCS_TOK_READ, .off = 4096, .len = 8192, .expiry_ms = 1000000 };
 	mcs_token_mint(&k, S("seg-0"), 7, S("127.0.0.1:5000"), &g, tok);
