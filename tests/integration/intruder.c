@@ -14,6 +14,10 @@
  *   intruder tokens KEYFILE MASTER KEY   GET_REPLICAS of KEY as a client, then
  *                                        at the node holding it: the granted
  *                                        read works, every forged one fails
+ *   intruder fence KEYFILE MASTER        a writer that hangs past the put timeout:
+ *                                        its write token works before, and
+ *                                        is refused once expired (the space
+ *                                        is the master's again by then)
  *   intruder reader SOCKET MASTER DATA   a read-only user (--read-only-users):
  *                                        HELLO gives no memfd and a reader's
  *                                        key, with which every write is
@@ -349,6 +353,63 @@ static int cmd_tokens(const char *keyfile, const char *master, const char *key)
 	return 0;
 }
 
+static int cmd_fence(const char *keyfile, const char *master)
+{
+	if (load(keyfile) < 0)
+		return 2;
+	int fd = dial(master);
+	if (fd < 0 || handshake(fd, MCS_ROLE_CLIENT) < 0)
+		return 2;
+	struct mcs_buf b;
+	uint8_t *body;
+	uint32_t len;
+	uint64_t slice = 4096;
+	mcs_buf_init(&b);
+	mcs_enc_put_start_req(&b, &(struct mcs_put_start_req){ .key = mcs_str_c("fenced"), .value_len = 4096,
+							      .n_slices = 1, .slice_lens = &slice,
+							      .cfg = { .replica_num = 1 } });
+	int r = call(fd, MCS_OP_PUT_START, &b, &body, &len);
+	struct mcs_put_start_resp ps;
+	if (r < 0 || mcs_dec_put_start_resp(body, len, &ps) < 0 || ps.list.n_replicas < 1 ||
+	    ps.list.replicas[0].n_handles < 1) {
+		fprintf(stderr, "intruder: PUT_START: %s\n", mcs_strerror(r));
+		return 2;
+	}
+	const struct mcs_handle *hd = &ps.list.replicas[0].handles[0];
+	struct mcs_grant g;
+	expect(mcs_token_parse(hd->token, &g) == 0 && g.rights == MCS_TOK_WRITE, "PUT_START grants a write token", 0);
+	struct mcs_data_req q = { hd->segment, hd->offset, hd->len, hd->incarnation, hd->endpoint, hd->token };
+	int dfd = data_dial(hd);
+	r = dfd < 0 ? dfd : data_call(dfd, MCS_OP_DATA_WRITE, &q, true);
+	expect(r == 0, "the writer's DATA_WRITE with it, in time", r);
+	if (dfd >= 0)
+		close(dfd);
+	/* hang past the put timeout: the token's expiry, on this clock */
+	while (mcs_realtime_ms() <= g.expiry_ms + 50)
+		usleep(20000);
+	dfd = data_dial(hd);
+	r = dfd < 0 ? dfd : data_call(dfd, MCS_OP_DATA_WRITE, &q, true);
+	expect(r == -EKEYEXPIRED, "the same DATA_WRITE once the put timed out: refused", r);
+	if (dfd >= 0)
+		close(dfd);
+	/* the master revokes it on its own timer, a sweep after the timeout:
+	 * EXIST says -EAGAIN while it is pending */
+	mcs_buf_reset(&b);
+	mcs_enc_key_req(&b, &(struct mcs_key_req){ mcs_str_c("fenced") });
+	for (int i = 0; i < 1500 && (r = call(fd, MCS_OP_EXIST, &b, NULL, NULL)) == -EAGAIN; i++)
+		usleep(20000);
+	expect(r == -ENOENT, "the master revoked the put", r);
+	mcs_buf_reset(&b);
+	mcs_enc_put_end_req(&b, &(struct mcs_put_end_req){ mcs_str_c("fenced"), 0 });
+	r = call(fd, MCS_OP_PUT_END, &b, NULL, NULL);
+	expect(r == -ENOENT, "its PUT_END: the put is gone", r);
+	free(body);
+	mcs_replica_list_free(&ps.list);
+	mcs_buf_free(&b);
+	close(fd);
+	return 0;
+}
+
 /* HELLO on the node's socket: the answer's body and whether an fd came. */
 static int raw_hello(const char *sock, uint8_t *body, size_t cap, uint32_t *ret_len, bool *ret_fd)
 {
@@ -478,6 +539,8 @@ int main(int argc, char **argv)
 		r = cmd_mount(argv[2], argv[3]);
 	else if (argc == 5 && strcmp(argv[1], "tokens") == 0)
 		r = cmd_tokens(argv[2], argv[3], argv[4]);
+	else if (argc == 4 && strcmp(argv[1], "fence") == 0)
+		r = cmd_fence(argv[2], argv[3]);
 	else if (argc == 5 && strcmp(argv[1], "reader") == 0)
 		r = cmd_reader(argv[2], argv[3], argv[4]);
 	else if (argc == 6 && strcmp(argv[1], "outlive") == 0)

@@ -9,7 +9,7 @@
 # the victims' objects stay intact throughout.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 32
+tap_plan 33
 I=$TESTBIN/intruder
 D=$TESTBIN/data-client
 K=$T_DIR/cluster.key
@@ -19,7 +19,7 @@ ok $([ "$(stat -c %a "$K")" = 600 ] && grep -qE '^mcstore-cluster-key-1 [0-9a-f]
 expect_status 3 "keygen never overwrites a key" -- "$CTL" keygen "$K"
 "$CTL" keygen "$T_DIR/other.key" >/dev/null
 
-start_master --key-file "$K" --node-timeout-ms 60000
+start_master --key-file "$K" --node-timeout-ms 60000 --put-timeout-ms 10000
 grep -q "links authenticated with the cluster key" "$T_DIR/master.log"
 ok $? "the master says its links are authenticated"
 start_node n1 64M --hugepages off --key-file "$K"
@@ -63,6 +63,12 @@ ok $? "tokens at n2: the granted read passes; none, edited, stretched, another i
 sed 's/^/# /' "$T_DIR/tokens.out"
 grep -q "refusing a DATA_WRITE from 127.0.0.1:[0-9]*: Permission denied" "$T_DIR/n2.log"
 ok $? "n2 logs the refused write and its peer"
+
+# a writer that hangs past the put timeout (10 s here) is fenced: its
+# token expires when the master reclaims the space
+"$I" fence "$K" "$M" >"$T_DIR/fence.out" 2>&1
+ok $? "a hung writer's write token works in time and is refused once its put timed out"
+sed 's/^/# /' "$T_DIR/fence.out"
 
 # a node with another key never mounts: the master refuses its proof
 start_daemon bad "$NODE_BIN" --master "$M" --name bad --segment-size 16M --hugepages off \
