@@ -22,6 +22,9 @@
  *                                        HELLO gives no memfd and a reader's
  *                                        key, with which every write is
  *                                        refused at the master and the node
+ *   intruder ssrf SOCKET HOST:PORT       a local client aims its daemon's FETCH
+ *                                        and PUSH at HOST:PORT with a handle the
+ *                                        master never gave: refused
  *   intruder outlive SOCKET FLAG KEY OUT a client handle that outlives its
  *                                        daemon's restart: puts KEY once FLAG
  *                                        exists, the value also into OUT
@@ -502,6 +505,72 @@ static int cmd_reader(const char *sock, const char *master, const char *data)
 	return 0;
 }
 
+/* One request on a unix link, its answer's status (fds passed are closed). */
+static int unix_call(int fd, uint16_t op, const struct mcs_buf *b, uint8_t *body, size_t cap, uint32_t *ret_len)
+{
+	int r = send_frame(fd, op, b, 3);
+	uint8_t hb[MCS_HDR_SIZE];
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { hb, sizeof(hb) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct mcs_hdr h;
+	if (r == 0 && recvmsg(fd, &mh, MSG_WAITALL) != (ssize_t)sizeof(hb))
+		r = -EPROTO;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); r == 0 && cm; cm = CMSG_NXTHDR(&mh, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+			int pfd;
+			memcpy(&pfd, CMSG_DATA(cm), sizeof(pfd));
+			close(pfd);
+		}
+	if (r == 0)
+		r = mcs_hdr_decode(hb, (uint32_t)cap, &h);
+	if (r == 0)
+		r = recv_all(fd, body, h.body_len);
+	if (r == 0 && ret_len)
+		*ret_len = h.body_len;
+	return r < 0 ? r : h.status;
+}
+
+static int cmd_ssrf(const char *sock, const char *target)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return 2;
+	uint8_t body[4096];
+	uint32_t len = 0;
+	struct mcs_buf b;
+	mcs_buf_init(&b);
+	mcs_enc_hello_req(&b, &(struct mcs_hello_req){ MCS_PROTO_VERSION, (uint32_t)getpid() });
+	int r = unix_call(fd, MCS_OP_HELLO, &b, body, sizeof(body), &len);
+	mcs_buf_reset(&b);
+	mcs_enc_buf_alloc_req(&b, &(struct mcs_buf_alloc_req){ 1 << 20 });
+	if (r == 0)
+		r = unix_call(fd, MCS_OP_BUF_ALLOC, &b, body, sizeof(body), &len);
+	struct mcs_buf_alloc_resp ba;
+	if (r < 0 || mcs_dec_buf_alloc_resp(body, len, &ba) < 0) {
+		fprintf(stderr, "intruder: HELLO / BUF_ALLOC: %s\n", mcs_strerror(r));
+		return 2;
+	}
+	/* a handle no master gave: another segment, the target's endpoint */
+	struct mcs_handle hd = { mcs_str_c("victim-0"), mcs_str_c("victim"), mcs_str_c(target), 0, 4096, 1,
+				 mcs_str_c("") };
+	static const uint16_t ops[] = { MCS_OP_FETCH, MCS_OP_PUSH };
+	for (size_t i = 0; i < 2; i++) {
+		mcs_buf_reset(&b);
+		mcs_enc_transfer_req(&b, &(struct mcs_transfer_req){ ba.buf_id, 0, 1, &hd });
+		r = unix_call(fd, ops[i], &b, body, sizeof(body), &len);
+		char what[128];
+		snprintf(what, sizeof(what), "%s aimed at %s with a handle the master never gave",
+			 mcs_op_name(ops[i]), target);
+		expect(r == -EACCES, what, r);
+	}
+	mcs_buf_free(&b);
+	close(fd);
+	return 0;
+}
+
 static int cmd_outlive(const char *sock, const char *flag, const char *key, const char *out)
 {
 	struct mcs_client_opts o = { .size = sizeof(o), .socket_path = sock, .timeout_ms = 30000 };
@@ -541,6 +610,8 @@ int main(int argc, char **argv)
 		r = cmd_tokens(argv[2], argv[3], argv[4]);
 	else if (argc == 4 && strcmp(argv[1], "fence") == 0)
 		r = cmd_fence(argv[2], argv[3]);
+	else if (argc == 4 && strcmp(argv[1], "ssrf") == 0)
+		r = cmd_ssrf(argv[2], argv[3]);
 	else if (argc == 5 && strcmp(argv[1], "reader") == 0)
 		r = cmd_reader(argv[2], argv[3], argv[4]);
 	else if (argc == 6 && strcmp(argv[1], "outlive") == 0)

@@ -9,7 +9,7 @@
 # the victims' objects stay intact throughout.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 33
+tap_plan 35
 I=$TESTBIN/intruder
 D=$TESTBIN/data-client
 K=$T_DIR/cluster.key
@@ -63,6 +63,14 @@ ok $? "tokens at n2: the granted read passes; none, edited, stretched, another i
 sed 's/^/# /' "$T_DIR/tokens.out"
 grep -q "refusing a DATA_WRITE from 127.0.0.1:[0-9]*: Permission denied" "$T_DIR/n2.log"
 ok $? "n2 logs the refused write and its peer"
+
+# a local client cannot aim its daemon anywhere (finding 3's SSRF half):
+# with a key a remote handle needs its token, which names the endpoint
+"$I" ssrf "$SOCK_n1" "127.0.0.1:$MASTER_PORT" >"$T_DIR/ssrf.out" 2>&1
+ok $? "FETCH and PUSH at the master's port with a made-up handle: refused"
+sed 's/^/# /' "$T_DIR/ssrf.out"
+grep -q "refused a client's FETCH: Permission denied" "$T_DIR/n1.log"
+ok $? "n1 logs the refusal"
 
 # a writer that hangs past the put timeout (10 s here) is fenced: its
 # token expires when the master reclaims the space

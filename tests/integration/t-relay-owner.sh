@@ -6,7 +6,7 @@
 # revokes another's put, is refused; the victim's hold and put stand.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 8
+tap_plan 9
 start_master --lease-ttl-ms 200 --put-timeout-ms 600000
 start_node n1 32M --hugepages off
 head -c 100000 /dev/urandom >"$T_DIR/v.bin"
@@ -37,6 +37,11 @@ ok $? "k is still held: rm is refused ($(head -1 "$T_DIR/rm.out"))"
 "$TESTBIN/garbage" forge "$NODE_SOCK" p >"$T_DIR/forge-p.out" 2>&1
 ok $? "another client's PUT_END and PUT_REVOKE of p are refused"
 sed 's/^/# /' "$T_DIR/forge-p.out" | tail -3
+# without a key the daemon goes to loopback endpoints only: a local client
+# cannot aim it at another host (finding 3's SSRF half)
+"$TESTBIN/intruder" ssrf "$NODE_SOCK" 192.0.2.1:9 >"$T_DIR/ssrf.out" 2>&1
+ok $? "FETCH and PUSH aimed at 192.0.2.1:9 through the daemon: refused"
+sed 's/^/# /' "$T_DIR/ssrf.out"
 kill_pid "$VP"
 kill_pid "$PP"
 finish_daemons
