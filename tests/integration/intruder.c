@@ -413,21 +413,12 @@ static int cmd_fence(const char *keyfile, const char *master)
 	return 0;
 }
 
-/* HELLO on the node's socket: the answer's body and whether an fd came. */
-static int raw_hello(const char *sock, uint8_t *body, size_t cap, uint32_t *ret_len, bool *ret_fd)
+/* One request on a unix link, its answer's status; *ret_fd (may be NULL)
+ * says whether an fd came with it (closed here). */
+static int unix_call(int fd, uint16_t op, const struct mcs_buf *b, uint8_t *body, size_t cap, uint32_t *ret_len,
+		     bool *ret_fd)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	*ret_fd = false;
-	*ret_len = 0;
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return -errno;
-	struct mcs_buf b;
-	mcs_buf_init(&b);
-	mcs_enc_hello_req(&b, &(struct mcs_hello_req){ MCS_PROTO_VERSION, (uint32_t)getpid() });
-	int r = send_frame(fd, MCS_OP_HELLO, &b, 1);
-	mcs_buf_free(&b);
+	int r = send_frame(fd, op, b, 3);
 	uint8_t hb[MCS_HDR_SIZE];
 	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { hb, sizeof(hb) };
@@ -435,17 +426,41 @@ static int raw_hello(const char *sock, uint8_t *body, size_t cap, uint32_t *ret_
 	struct mcs_hdr h;
 	if (r == 0 && recvmsg(fd, &mh, MSG_WAITALL) != (ssize_t)sizeof(hb))
 		r = -EPROTO;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); r == 0 && cm; cm = CMSG_NXTHDR(&mh, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+			int pfd;
+			memcpy(&pfd, CMSG_DATA(cm), sizeof(pfd));
+			close(pfd);
+			if (ret_fd)
+				*ret_fd = true;
+		}
 	if (r == 0)
 		r = mcs_hdr_decode(hb, (uint32_t)cap, &h);
 	if (r == 0)
 		r = recv_all(fd, body, h.body_len);
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-			*ret_fd = true;
-	if (r == 0)
+	if (r == 0 && ret_len)
 		*ret_len = h.body_len;
-	close(fd);
 	return r < 0 ? r : h.status;
+}
+
+/* HELLO on a new connection to the node's socket: its fd in *ret_sock,
+ * the answer's status and body, and whether an fd came. */
+static int raw_hello(const char *sock, int *ret_sock, uint8_t *body, size_t cap, uint32_t *ret_len, bool *ret_fd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	*ret_fd = false;
+	*ret_len = 0;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	struct mcs_buf b;
+	mcs_buf_init(&b);
+	mcs_enc_hello_req(&b, &(struct mcs_hello_req){ MCS_PROTO_VERSION, (uint32_t)getpid() });
+	int r = unix_call(fd, MCS_OP_HELLO, &b, body, cap, ret_len, ret_fd);
+	mcs_buf_free(&b);
+	*ret_sock = fd;
+	return r;
 }
 
 static int cmd_reader(const char *sock, const char *master, const char *data)
@@ -454,12 +469,14 @@ static int cmd_reader(const char *sock, const char *master, const char *data)
 	uint32_t len = 0;
 	bool got_fd = false;
 	struct mcs_hello_resp hr;
-	int r = raw_hello(sock, body, sizeof(body), &len, &got_fd);
+	int ufd = -1;
+	int r = raw_hello(sock, &ufd, body, sizeof(body), &len, &got_fd);
 	if (r < 0 || mcs_dec_hello_resp(body, len, &hr) < 0) {
 		fprintf(stderr, "intruder: HELLO: %s\n", mcs_strerror(r));
 		return 2;
 	}
 	expect(!got_fd && (hr.flags & MCS_HELLO_READ_ONLY), "a read-only user's HELLO: no memfd, the read-only flag", 0);
+	close(ufd);
 	expect(mcs_keys_client((const uint8_t *)hr.client_key.p, hr.client_key.len, MCS_ROLE_READER, &keys) == 0,
 	       "... and a reader's key", 0);
 	int fd = dial(master);
@@ -505,49 +522,18 @@ static int cmd_reader(const char *sock, const char *master, const char *data)
 	return 0;
 }
 
-/* One request on a unix link, its answer's status (fds passed are closed). */
-static int unix_call(int fd, uint16_t op, const struct mcs_buf *b, uint8_t *body, size_t cap, uint32_t *ret_len)
-{
-	int r = send_frame(fd, op, b, 3);
-	uint8_t hb[MCS_HDR_SIZE];
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { hb, sizeof(hb) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
-	struct mcs_hdr h;
-	if (r == 0 && recvmsg(fd, &mh, MSG_WAITALL) != (ssize_t)sizeof(hb))
-		r = -EPROTO;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); r == 0 && cm; cm = CMSG_NXTHDR(&mh, cm))
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-			int pfd;
-			memcpy(&pfd, CMSG_DATA(cm), sizeof(pfd));
-			close(pfd);
-		}
-	if (r == 0)
-		r = mcs_hdr_decode(hb, (uint32_t)cap, &h);
-	if (r == 0)
-		r = recv_all(fd, body, h.body_len);
-	if (r == 0 && ret_len)
-		*ret_len = h.body_len;
-	return r < 0 ? r : h.status;
-}
-
 static int cmd_ssrf(const char *sock, const char *target)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return 2;
 	uint8_t body[4096];
 	uint32_t len = 0;
+	bool got_fd;
+	int fd = -1;
+	int r = raw_hello(sock, &fd, body, sizeof(body), &len, &got_fd);
 	struct mcs_buf b;
 	mcs_buf_init(&b);
-	mcs_enc_hello_req(&b, &(struct mcs_hello_req){ MCS_PROTO_VERSION, (uint32_t)getpid() });
-	int r = unix_call(fd, MCS_OP_HELLO, &b, body, sizeof(body), &len);
-	mcs_buf_reset(&b);
 	mcs_enc_buf_alloc_req(&b, &(struct mcs_buf_alloc_req){ 1 << 20 });
 	if (r == 0)
-		r = unix_call(fd, MCS_OP_BUF_ALLOC, &b, body, sizeof(body), &len);
+		r = unix_call(fd, MCS_OP_BUF_ALLOC, &b, body, sizeof(body), &len, NULL);
 	struct mcs_buf_alloc_resp ba;
 	if (r < 0 || mcs_dec_buf_alloc_resp(body, len, &ba) < 0) {
 		fprintf(stderr, "intruder: HELLO / BUF_ALLOC: %s\n", mcs_strerror(r));
@@ -560,7 +546,7 @@ static int cmd_ssrf(const char *sock, const char *target)
 	for (size_t i = 0; i < 2; i++) {
 		mcs_buf_reset(&b);
 		mcs_enc_transfer_req(&b, &(struct mcs_transfer_req){ ba.buf_id, 0, 1, &hd });
-		r = unix_call(fd, ops[i], &b, body, sizeof(body), &len);
+		r = unix_call(fd, ops[i], &b, body, sizeof(body), &len, NULL);
 		char what[128];
 		snprintf(what, sizeof(what), "%s aimed at %s with a handle the master never gave",
 			 mcs_op_name(ops[i]), target);
