@@ -282,12 +282,22 @@ static int data_dial(const struct mcs_handle *hd)
 	return fd;
 }
 
-static int cmd_tokens(const char *keyfile, const char *master, const char *key)
+/* Authenticated as a client at master, with the cluster key of keyfile. */
+static int client_at(const char *keyfile, const char *master)
 {
 	if (load(keyfile) < 0)
-		return 2;
+		return -EINVAL;
 	int fd = dial(master);
-	if (fd < 0 || handshake(fd, MCS_ROLE_CLIENT) < 0)
+	int r = fd < 0 ? fd : handshake(fd, MCS_ROLE_CLIENT);
+	if (r < 0 && fd >= 0)
+		close(fd);
+	return r < 0 ? r : fd;
+}
+
+static int cmd_tokens(const char *keyfile, const char *master, const char *key)
+{
+	int fd = client_at(keyfile, master);
+	if (fd < 0)
 		return 2;
 	struct mcs_buf b;
 	uint8_t *body;
@@ -358,10 +368,8 @@ static int cmd_tokens(const char *keyfile, const char *master, const char *key)
 
 static int cmd_fence(const char *keyfile, const char *master)
 {
-	if (load(keyfile) < 0)
-		return 2;
-	int fd = dial(master);
-	if (fd < 0 || handshake(fd, MCS_ROLE_CLIENT) < 0)
+	int fd = client_at(keyfile, master);
+	if (fd < 0)
 		return 2;
 	struct mcs_buf b;
 	uint8_t *body;
