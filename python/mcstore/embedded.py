@@ -86,6 +86,11 @@ class PrivateDaemon:
                     "--segment-size", str(self.segment_size), "--socket", self.socket_path,
                     "--socket-mode", "0600", "--data-listen", self.listen, "--data-port", str(self.port),
                     "--parent-fd", str(rfd), "--log-level", os.environ.get("MCSTORE_LOG_LEVEL", "warning")]
+            # the cluster key: $MCSTORE_KEY_FILE, else mcstored's default
+            # (/etc/mcstore/cluster.key when this user may read it); without
+            # one the daemon serves loopback only
+            if os.environ.get("MCSTORE_KEY_FILE"):
+                argv += ["--key-file", os.environ["MCSTORE_KEY_FILE"]]
             env = dict(os.environ, NOTIFY_SOCKET=os.path.join(self.dir, "notify"))
             try:
                 self.proc = subprocess.Popen(argv, pass_fds=(rfd,), env=env, stdin=subprocess.DEVNULL,
