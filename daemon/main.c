@@ -53,6 +53,10 @@ static void usage(FILE *f)
 		"      --max-client-buffer-count N  shared buffers one client may hold\n"
 		"                           (default 64)\n"
 		"      --max-frame SIZE     largest request body accepted (default 64M)\n"
+		"      --frame-timeout-ms MS  close a connection that began a frame and sent\n"
+		"                           nothing more for MS (default 30000; 0: never)\n"
+		"      --idle-timeout-ms MS close a connection that sent no request within\n"
+		"                           MS of connecting (default 60000; 0: never)\n"
 		"      --log-level LEVEL    error, warning, notice, info (default),\n"
 		"                           debug\n"
 		"      --metrics-port PORT  serve Prometheus metrics over HTTP on PORT of\n"
@@ -181,6 +185,8 @@ enum {
 	OPT_METRICSPORT,
 	OPT_CLIENTMASTER,
 	OPT_PARENTFD,
+	OPT_FRAMETIMEOUT,
+	OPT_IDLETIMEOUT,
 };
 
 /* One option, from the command line or the configuration file. */
@@ -235,6 +241,10 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		return mcs_opt_size(ctx, arg, 4096, UINT64_MAX, &n->o.max_client_buffers);
 	case OPT_MAXCLIENTBUFCOUNT:
 		return mcs_opt_u64(ctx, arg, 1, 65536, &n->o.max_client_buffer_count);
+	case OPT_FRAMETIMEOUT:
+		return mcs_opt_u64(ctx, arg, 0, 24ull * 3600 * 1000, &n->o.frame_timeout_ms);
+	case OPT_IDLETIMEOUT:
+		return mcs_opt_u64(ctx, arg, 0, 24ull * 3600 * 1000, &n->o.idle_timeout_ms);
 	case OPT_DATALISTEN:
 		n->o.data_listen = arg;
 		break;
@@ -297,6 +307,8 @@ int main(int argc, char **argv)
 		{ "max-client-buffers", required_argument, NULL, OPT_MAXCLIENTBUF },
 		{ "max-client-buffer-count", required_argument, NULL, OPT_MAXCLIENTBUFCOUNT },
 		{ "max-frame", required_argument, NULL, OPT_MAXFRAME },
+		{ "frame-timeout-ms", required_argument, NULL, OPT_FRAMETIMEOUT },
+		{ "idle-timeout-ms", required_argument, NULL, OPT_IDLETIMEOUT },
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
 		{ "metrics-port", required_argument, NULL, OPT_METRICSPORT },
 		{ "parent-fd", required_argument, NULL, OPT_PARENTFD },
@@ -326,6 +338,8 @@ int main(int argc, char **argv)
 	n.o.data_timeout_ms = 10000;
 	n.o.max_client_buffers = 4ull << 30;
 	n.o.max_client_buffer_count = 64;
+	n.o.frame_timeout_ms = 30000;
+	n.o.idle_timeout_ms = 60000;
 	n.o.metrics_port = -1;
 	n.o.parent_fd = -1;
 
@@ -390,7 +404,10 @@ int main(int argc, char **argv)
 			    (unsigned long long)(n.o.segment_size >> 20),
 			    hp ? (unsigned long long)(n.o.segment_size / hp) : 0ull, (unsigned long long)(hp >> 10));
 
-	struct mcs_loop_opts lo = { .size = sizeof(lo), .max_body = n.o.max_frame };
+	struct mcs_loop_opts lo = {
+		.size = sizeof(lo), .max_body = n.o.max_frame, .frame_timeout_ms = n.o.frame_timeout_ms,
+		.idle_timeout_ms = n.o.idle_timeout_ms, .log = mcs_log,
+	};
 	if ((r = mcs_loop_new(&lo, &n.loop)) < 0) {
 		log_error_errno(r, "cannot set up io_uring: %m");
 		mcs_segment_close(&n.seg);

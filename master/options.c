@@ -42,6 +42,10 @@ static void usage(FILE *f)
 		"      --max-holds-per-connection N  zero-copy holds one connection (a\n"
 		"                            client, or a node relaying for its clients) may\n"
 		"                            have at once (default 65536)\n"
+		"      --frame-timeout-ms MS  close a connection that began a frame and sent\n"
+		"                            nothing more for MS (default 30000; 0: never)\n"
+		"      --idle-timeout-ms MS  close a connection that sent no request within\n"
+		"                            MS of connecting (default 60000; 0: never)\n"
 		"  -h, --help                show this help and exit\n"
 		"  -V, --version             show the version and exit\n");
 	fprintf(f,
@@ -53,7 +57,8 @@ static void usage(FILE *f)
 }
 
 enum { OPT_LEASE = 256, OPT_NODETIMEOUT, OPT_HIGHWM, OPT_EVRATIO, OPT_PINRATIO, OPT_PUTTIMEOUT, OPT_MAXBUF, OPT_STRATEGY, OPT_SEED, OPT_MAXFRAME, OPT_LOGLEVEL,
-       OPT_CONFIG, OPT_METRICSPORT, OPT_NOCONFIG, OPT_BUSYPOLL, OPT_MAXHOLDS };
+       OPT_CONFIG, OPT_METRICSPORT, OPT_NOCONFIG, OPT_BUSYPOLL, OPT_MAXHOLDS,
+       OPT_FRAMETIMEOUT, OPT_IDLETIMEOUT };
 
 static const struct option longopts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -72,6 +77,8 @@ static const struct option longopts[] = {
 	{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
 	{ "busy-poll-us", required_argument, NULL, OPT_BUSYPOLL },
 	{ "max-holds-per-connection", required_argument, NULL, OPT_MAXHOLDS },
+	{ "frame-timeout-ms", required_argument, NULL, OPT_FRAMETIMEOUT },
+	{ "idle-timeout-ms", required_argument, NULL, OPT_IDLETIMEOUT },
 	{ "metrics-port", required_argument, NULL, OPT_METRICSPORT },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "no-config", no_argument, NULL, OPT_NOCONFIG },
@@ -136,6 +143,10 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		return mcs_opt_u64(ctx, arg, 0, 1000000, &o->busy_poll_us);
 	case OPT_MAXHOLDS:
 		return mcs_opt_u64(ctx, arg, 1, UINT32_MAX, &o->max_holds);
+	case OPT_FRAMETIMEOUT:
+		return mcs_opt_u64(ctx, arg, 0, 24ull * 3600 * 1000, &o->frame_timeout_ms);
+	case OPT_IDLETIMEOUT:
+		return mcs_opt_u64(ctx, arg, 0, 24ull * 3600 * 1000, &o->idle_timeout_ms);
 	default: /* --log-level, --help, --version */
 		return mcs_opt_common(ctx, arg);
 	}
@@ -150,6 +161,8 @@ int master_options(int argc, char **argv, struct master_config *ret, struct mcs_
 		.max_frame = MCS_DEFAULT_MAX_BODY,
 		.node_timeout_ms = 5000,
 		.max_holds = 65536,
+		.frame_timeout_ms = 30000,
+		.idle_timeout_ms = 60000,
 		.metrics_port = -1,
 		.store = { .lease_ttl_ms = 200, .strategy = MCS_STRATEGY_LOAD, .seed = 1, .high_watermark = 1.0,
 			   .eviction_ratio = 0.1, .max_soft_pin_ratio = 0.5, .put_timeout_ms = 30000 },

@@ -26,15 +26,20 @@
  * Callbacks of bulk I/O that never finished (done(err < 0)) run when the
  * conn is finalized, once every op is back, right before on_close.
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/util.h"
 #include "uring/conn.h"
 #include "uring/listener.h"
 #include "uring/loop-internal.h"
+#include "uring/ring.h"
 #include "uring/sendq.h"
 #include "uring/stream.h"
 
@@ -52,6 +57,9 @@ struct mcs_conn {
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 	uint32_t max_body;          /* 0: the loop's */
+	bool accepted;              /* by a listener: the idle timeout applies */
+	bool heard;                 /* a whole frame came */
+	uint64_t last_recv_ns;      /* the last bytes came (or the conn began) */
 	struct {                    /* mcs_conn_recv_into */
 		bool active;
 		uint8_t *dest;
@@ -143,6 +151,7 @@ static void conn_parse(struct mcs_conn *c)
 			break;
 		}
 		c->in_frame = true;
+		c->heard = true;
 		r = c->ops->on_frame(c, &h, c->rbuf + pos + MCS_HDR_SIZE, c->userdata);
 		c->in_frame = false;
 		pos += need;
@@ -171,6 +180,8 @@ static void conn_on_recv(struct mcs_stream *s, size_t n)
 	struct mcs_conn *c = conn_of(s);
 	bool direct = c->recv_direct;
 	c->recv_direct = false;
+	if (n > 0)
+		c->last_recv_ns = mcs_now_ns();
 	if (n > 0 && direct) {
 		/* Short completions (a signal, MSG_WAITALL cut short) just
 		 * leave a smaller rest for the next recv. */
@@ -332,6 +343,80 @@ static const struct mcs_stream_ops conn_stream_ops = {
 	.finalize = conn_finalize,
 };
 
+/* ---- bounds on what a peer holds ------------------------------------------- */
+
+/* Who is at the other end, for the loop's log lines. */
+static void conn_peer_name(const struct mcs_conn *c, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	if (getpeername(c->s.fd, (struct sockaddr *)&ss, &sl) < 0) {
+		snprintf(buf, len, "a peer");
+	} else if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, (unsigned)ntohs(in->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
+	} else {
+		struct ucred uc;
+		socklen_t ul = sizeof(uc);
+		if (getsockopt(c->s.fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) == 0)
+			snprintf(buf, len, "local pid %u", (unsigned)uc.pid);
+		else
+			snprintf(buf, len, "a local peer");
+	}
+}
+
+/* Close c for a limit it passed, saying so if the loop may. */
+static void conn_close_over(struct mcs_conn *c, int err, const char *why, unsigned long long ms)
+{
+	struct mcs_loop *l = c->s.loop;
+	if (l->log) {
+		char who[96];
+		conn_peer_name(c, who, sizeof(who));
+		l->log(MCS_LOG_NOTICE, "connection from %s closed: %s %llu ms", who, why, ms);
+	}
+	mcs_stream_close(&c->s, err);
+}
+
+/* Every tick: a peer that began a frame and stopped, or that connected
+ * and never sent one, no longer keeps its buffer and descriptor. */
+static void conn_sweep(struct mcs_timer *t, void *userdata)
+{
+	struct mcs_loop *l = userdata;
+	uint64_t now = mcs_now_ns();
+	struct mcs_list *n, *next;
+	mcs_list_for_each_safe(n, next, &l->streams) {
+		struct mcs_conn *c = conn_of(mcs_list_entry(n, struct mcs_stream, link));
+		if (!conn_live(c) || c->s.connecting)
+			continue;
+		uint64_t quiet = now > c->last_recv_ns ? now - c->last_recv_ns : 0;
+		bool partial = c->rlen > 0 || c->rin.active;
+		if (partial && l->frame_timeout_ns && quiet > l->frame_timeout_ns)
+			conn_close_over(c, -ETIMEDOUT, "frame timeout: a frame begun and nothing more sent for",
+					(unsigned long long)(quiet / 1000000));
+		else if (!c->heard && c->accepted && l->idle_timeout_ns && quiet > l->idle_timeout_ns)
+			conn_close_over(c, -ETIME, "idle timeout: no request since it connected",
+					(unsigned long long)(quiet / 1000000));
+	}
+}
+
+/* The sweep runs a few times per timeout, between 10 ms and 1 s apart. */
+static void conn_arm_sweep(struct mcs_loop *l)
+{
+	if (l->conn_sweep || l->freeing || (!l->frame_timeout_ns && !l->idle_timeout_ns))
+		return;
+	uint64_t least = !l->frame_timeout_ns ? l->idle_timeout_ns
+			 : !l->idle_timeout_ns ? l->frame_timeout_ns
+					       : MCS_MIN(l->frame_timeout_ns, l->idle_timeout_ns);
+	uint64_t every = MCS_MIN(MCS_MAX(least / 4000000, (uint64_t)10), (uint64_t)1000);
+	(void)mcs_loop_add_timer(l, every, every, conn_sweep, l, &l->conn_sweep);  /* else no timeouts: rare */
+}
+
 /* ---- lifetime --------------------------------------------------------------- */
 
 /* A conn not yet started, or NULL (-ENOMEM). The fd stays the caller's
@@ -352,6 +437,8 @@ static struct mcs_conn *conn_new(struct mcs_loop *l, int fd, const struct mcs_co
 		return NULL;
 	}
 	c->rcap = RBUF_INIT;
+	c->last_recv_ns = mcs_now_ns();
+	conn_arm_sweep(l);
 	return c;
 }
 
@@ -434,8 +521,10 @@ static void conn_accepted(struct mcs_loop *l, int fd, void *arg)
 		return;
 	}
 	struct mcs_conn *c;
-	if (mcs_loop_add_conn(l, fd, ops, ud, &c) == 0)  /* closes fd on failure */
+	if (mcs_loop_add_conn(l, fd, ops, ud, &c) == 0) {  /* closes fd on failure */
 		c->max_body = a->max_body;
+		c->accepted = true;
+	}
 }
 
 int mcs_loop_listen(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, void *userdata)
