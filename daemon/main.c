@@ -53,6 +53,9 @@ static void usage(FILE *f)
 		"      --max-client-buffer-count N  shared buffers one client may hold\n"
 		"                           (default 64)\n"
 		"      --max-frame SIZE     largest request body accepted (default 64M)\n"
+		"      --max-queued-answers SIZE  stop reading a connection while more than\n"
+		"                           SIZE of its answers wait unread (default 64M;\n"
+		"                           0: no limit)\n"
 		"      --frame-timeout-ms MS  close a connection that began a frame and sent\n"
 		"                           nothing more for MS (default 30000; 0: never)\n"
 		"      --idle-timeout-ms MS close a connection that sent no request within\n"
@@ -187,6 +190,7 @@ enum {
 	OPT_PARENTFD,
 	OPT_FRAMETIMEOUT,
 	OPT_IDLETIMEOUT,
+	OPT_MAXQUEUED,
 };
 
 /* One option, from the command line or the configuration file. */
@@ -241,6 +245,8 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		return mcs_opt_size(ctx, arg, 4096, UINT64_MAX, &n->o.max_client_buffers);
 	case OPT_MAXCLIENTBUFCOUNT:
 		return mcs_opt_u64(ctx, arg, 1, 65536, &n->o.max_client_buffer_count);
+	case OPT_MAXQUEUED:
+		return mcs_opt_size(ctx, arg, 0, UINT64_MAX, &n->o.max_queued);
 	case OPT_FRAMETIMEOUT:
 		return mcs_opt_u64(ctx, arg, 0, 24ull * 3600 * 1000, &n->o.frame_timeout_ms);
 	case OPT_IDLETIMEOUT:
@@ -307,6 +313,7 @@ int main(int argc, char **argv)
 		{ "max-client-buffers", required_argument, NULL, OPT_MAXCLIENTBUF },
 		{ "max-client-buffer-count", required_argument, NULL, OPT_MAXCLIENTBUFCOUNT },
 		{ "max-frame", required_argument, NULL, OPT_MAXFRAME },
+		{ "max-queued-answers", required_argument, NULL, OPT_MAXQUEUED },
 		{ "frame-timeout-ms", required_argument, NULL, OPT_FRAMETIMEOUT },
 		{ "idle-timeout-ms", required_argument, NULL, OPT_IDLETIMEOUT },
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
@@ -338,6 +345,7 @@ int main(int argc, char **argv)
 	n.o.data_timeout_ms = 10000;
 	n.o.max_client_buffers = 4ull << 30;
 	n.o.max_client_buffer_count = 64;
+	n.o.max_queued = 64ull << 20;
 	n.o.frame_timeout_ms = 30000;
 	n.o.idle_timeout_ms = 60000;
 	n.o.metrics_port = -1;
@@ -406,7 +414,7 @@ int main(int argc, char **argv)
 
 	struct mcs_loop_opts lo = {
 		.size = sizeof(lo), .max_body = n.o.max_frame, .frame_timeout_ms = n.o.frame_timeout_ms,
-		.idle_timeout_ms = n.o.idle_timeout_ms, .log = mcs_log,
+		.idle_timeout_ms = n.o.idle_timeout_ms, .max_queued_bytes = n.o.max_queued, .log = mcs_log,
 	};
 	if ((r = mcs_loop_new(&lo, &n.loop)) < 0) {
 		log_error_errno(r, "cannot set up io_uring: %m");

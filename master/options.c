@@ -42,6 +42,9 @@ static void usage(FILE *f)
 		"      --max-holds-per-connection N  zero-copy holds one connection (a\n"
 		"                            client, or a node relaying for its clients) may\n"
 		"                            have at once (default 65536)\n"
+		"      --max-queued-answers SIZE  stop reading a connection while more than\n"
+		"                            SIZE of its answers wait unread (default 64M;\n"
+		"                            0: no limit)\n"
 		"      --frame-timeout-ms MS  close a connection that began a frame and sent\n"
 		"                            nothing more for MS (default 30000; 0: never)\n"
 		"      --idle-timeout-ms MS  close a connection that sent no request within\n"
@@ -58,7 +61,7 @@ static void usage(FILE *f)
 
 enum { OPT_LEASE = 256, OPT_NODETIMEOUT, OPT_HIGHWM, OPT_EVRATIO, OPT_PINRATIO, OPT_PUTTIMEOUT, OPT_MAXBUF, OPT_STRATEGY, OPT_SEED, OPT_MAXFRAME, OPT_LOGLEVEL,
        OPT_CONFIG, OPT_METRICSPORT, OPT_NOCONFIG, OPT_BUSYPOLL, OPT_MAXHOLDS,
-       OPT_FRAMETIMEOUT, OPT_IDLETIMEOUT };
+       OPT_FRAMETIMEOUT, OPT_IDLETIMEOUT, OPT_MAXQUEUED };
 
 static const struct option longopts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -77,6 +80,7 @@ static const struct option longopts[] = {
 	{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
 	{ "busy-poll-us", required_argument, NULL, OPT_BUSYPOLL },
 	{ "max-holds-per-connection", required_argument, NULL, OPT_MAXHOLDS },
+	{ "max-queued-answers", required_argument, NULL, OPT_MAXQUEUED },
 	{ "frame-timeout-ms", required_argument, NULL, OPT_FRAMETIMEOUT },
 	{ "idle-timeout-ms", required_argument, NULL, OPT_IDLETIMEOUT },
 	{ "metrics-port", required_argument, NULL, OPT_METRICSPORT },
@@ -143,6 +147,8 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		return mcs_opt_u64(ctx, arg, 0, 1000000, &o->busy_poll_us);
 	case OPT_MAXHOLDS:
 		return mcs_opt_u64(ctx, arg, 1, UINT32_MAX, &o->max_holds);
+	case OPT_MAXQUEUED:
+		return mcs_opt_size(ctx, arg, 0, UINT64_MAX, &o->max_queued);
 	case OPT_FRAMETIMEOUT:
 		return mcs_opt_u64(ctx, arg, 0, 24ull * 3600 * 1000, &o->frame_timeout_ms);
 	case OPT_IDLETIMEOUT:
@@ -161,6 +167,7 @@ int master_options(int argc, char **argv, struct master_config *ret, struct mcs_
 		.max_frame = MCS_DEFAULT_MAX_BODY,
 		.node_timeout_ms = 5000,
 		.max_holds = 65536,
+		.max_queued = 64ull << 20,
 		.frame_timeout_ms = 30000,
 		.idle_timeout_ms = 60000,
 		.metrics_port = -1,

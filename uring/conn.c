@@ -59,6 +59,8 @@ struct mcs_conn {
 	uint32_t max_body;          /* 0: the loop's */
 	bool accepted;              /* by a listener: the idle timeout applies */
 	bool heard;                 /* a whole frame came */
+	bool paused;                /* too many answers unread: no recv armed */
+	bool pause_said;            /* logged once */
 	uint64_t last_recv_ns;      /* the last bytes came (or the conn began) */
 	struct {                    /* mcs_conn_recv_into */
 		bool active;
@@ -114,8 +116,25 @@ static int conn_resize_rbuf(struct mcs_conn *c, size_t cap)
 	return 0;
 }
 
+static void conn_say_paused(struct mcs_conn *c);
+
+/* A peer that does not read its answers is not read from: the requests
+ * wait in its socket, not as answers in our memory. Only accepted conns:
+ * they queue answers, their peers requests, and the side that asks always
+ * reads, so the two ends never both wait. */
+static bool conn_over_queue(struct mcs_conn *c)
+{
+	uint64_t max = c->s.loop->max_queued;
+	if (!c->accepted || !max || c->q.bytes < max)
+		return false;
+	c->paused = true;
+	conn_say_paused(c);
+	return true;
+}
+
 /* Hand every whole buffered frame to on_frame, then keep the remainder at
- * the start of a buffer big enough for the frame it begins. */
+ * the start of a buffer big enough for the frame it begins; stop early
+ * while the answers queued are over the bound. */
 static void conn_parse(struct mcs_conn *c)
 {
 	uint32_t max_body = c->max_body         ? c->max_body
@@ -137,7 +156,7 @@ static void conn_parse(struct mcs_conn *c)
 			conn_rin_done(c);
 			continue;
 		}
-		if (c->rlen - pos < MCS_HDR_SIZE)
+		if (c->rlen - pos < MCS_HDR_SIZE || conn_over_queue(c))
 			break;
 		struct mcs_hdr h;
 		int r = mcs_hdr_decode(c->rbuf + pos, max_body, &h);
@@ -200,6 +219,8 @@ static void conn_on_recv(struct mcs_stream *s, size_t n)
 		if (!conn_live(c))
 			return;
 	}
+	if (c->paused)
+		return;         /* conn_on_sent arms it again */
 	int r = conn_arm_recv(c);
 	if (r < 0)
 		mcs_stream_close(s, r);
@@ -295,7 +316,19 @@ int mcs_conn_send_ref(struct mcs_conn *c, const void *p, size_t len, mcs_io_done
 
 static void conn_on_sent(struct mcs_stream *s, size_t n)
 {
-	mcs_sendq_sent(&conn_of(s)->q, n);
+	struct mcs_conn *c = conn_of(s);
+	mcs_sendq_sent(&c->q, n);
+	/* Paused for answers unread: go on once they are down to half (not
+	 * at once below the bound, which would pause again a frame later). */
+	if (!c->paused || !conn_live(c) || c->q.bytes > c->s.loop->max_queued / 2)
+		return;
+	c->paused = false;
+	conn_parse(c);
+	if (!conn_live(c) || c->paused)
+		return;
+	int r = conn_arm_recv(c);
+	if (r < 0)
+		mcs_stream_close(s, r);
 }
 
 static int conn_kick(struct mcs_stream *s)
@@ -383,6 +416,18 @@ static void conn_close_over(struct mcs_conn *c, int err, const char *why, unsign
 	mcs_stream_close(&c->s, err);
 }
 
+static void conn_say_paused(struct mcs_conn *c)
+{
+	struct mcs_loop *l = c->s.loop;
+	if (c->pause_said || !l->log)
+		return;
+	c->pause_said = true;
+	char who[96];
+	conn_peer_name(c, who, sizeof(who));
+	l->log(MCS_LOG_INFO, "connection from %s: %llu bytes of answers unread, its requests wait until it reads them",
+	       who, (unsigned long long)c->q.bytes);
+}
+
 /* Every tick: a peer that began a frame and stopped, or that connected
  * and never sent one, no longer keeps its buffer and descriptor. */
 static void conn_sweep(struct mcs_timer *t, void *userdata)
@@ -395,7 +440,8 @@ static void conn_sweep(struct mcs_timer *t, void *userdata)
 		if (!conn_live(c) || c->s.connecting)
 			continue;
 		uint64_t quiet = now > c->last_recv_ns ? now - c->last_recv_ns : 0;
-		bool partial = c->rlen > 0 || c->rin.active;
+		/* a paused conn is waiting for us, not we for it */
+		bool partial = (c->rlen > 0 || c->rin.active) && !c->paused;
 		if (partial && l->frame_timeout_ns && quiet > l->frame_timeout_ns)
 			conn_close_over(c, -ETIMEDOUT, "frame timeout: a frame begun and nothing more sent for",
 					(unsigned long long)(quiet / 1000000));

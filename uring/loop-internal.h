@@ -70,6 +70,7 @@ struct mcs_loop {
 	uint32_t zc_threshold;      /* 0: never SEND_ZC */
 	uint64_t frame_timeout_ns;  /* 0: none (mcs_loop_opts.frame_timeout_ms) */
 	uint64_t idle_timeout_ns;   /* 0: none */
+	uint64_t max_queued;        /* 0: none (mcs_loop_opts.max_queued_bytes) */
 	struct mcs_timer *conn_sweep; /* checks the two above, made with the first conn */
 	void (*log)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 	struct mcs_cqe_copy batch[MCS_CQE_BATCH];

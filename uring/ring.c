@@ -86,6 +86,7 @@ int mcs_loop_new(const struct mcs_loop_opts *opts, struct mcs_loop **ret)
 	unsigned busy_poll_us = OPT(busy_poll_us, 0u);
 	uint64_t frame_timeout_ms = OPT(frame_timeout_ms, 0u);
 	uint64_t idle_timeout_ms = OPT(idle_timeout_ms, 0u);
+	uint64_t max_queued = OPT(max_queued_bytes, 0u);
 	void (*log)(int, const char *, ...) = OPT(log, NULL);
 #undef OPT
 
@@ -97,6 +98,7 @@ int mcs_loop_new(const struct mcs_loop_opts *opts, struct mcs_loop **ret)
 	l->busy_poll_ns = (uint64_t)MCS_MIN(busy_poll_us, 1000000u) * 1000;
 	l->frame_timeout_ns = MCS_MIN(frame_timeout_ms, (uint64_t)UINT32_MAX) * 1000000ull;
 	l->idle_timeout_ns = MCS_MIN(idle_timeout_ms, (uint64_t)UINT32_MAX) * 1000000ull;
+	l->max_queued = max_queued;
 	l->log = log;
 	mcs_list_init(&l->sources);
 	mcs_list_init(&l->kicks);

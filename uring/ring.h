@@ -41,6 +41,11 @@ struct mcs_loop_opts {
 	uint64_t idle_timeout_ms;  /* an accepted connection that sent no whole
 				    * frame within this long is closed:
 				    * on_close(c, -ETIME) */
+	uint64_t max_queued_bytes; /* an accepted connection with more answer
+				    * bytes queued than this (unsent:
+				    * mcs_conn_pending_bytes) is not read from
+				    * until they are down to half; it is not
+				    * closed: a slow reader is no attacker */
 	/* Where the loop says why it closed or refused a peer (a timeout, a
 	 * limit): mcs_log of common/log.h fits; NULL: it says nothing. */
 	void (*log)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
