@@ -53,6 +53,10 @@ static void usage(FILE *f)
 		"      --max-client-buffer-count N  shared buffers one client may hold\n"
 		"                           (default 64)\n"
 		"      --max-frame SIZE     largest request body accepted (default 64M)\n"
+		"      --max-connections N  data port connections accepted at once\n"
+		"                           (default 4096; 0: no limit)\n"
+		"      --max-connections-per-peer N  of them from one address (default\n"
+		"                           1024; 0: no limit)\n"
 		"      --max-queued-answers SIZE  stop reading a connection while more than\n"
 		"                           SIZE of its answers wait unread (default 64M;\n"
 		"                           0: no limit)\n"
@@ -191,6 +195,8 @@ enum {
 	OPT_FRAMETIMEOUT,
 	OPT_IDLETIMEOUT,
 	OPT_MAXQUEUED,
+	OPT_MAXCONNS,
+	OPT_MAXCONNSPEER,
 };
 
 /* One option, from the command line or the configuration file. */
@@ -245,6 +251,10 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		return mcs_opt_size(ctx, arg, 4096, UINT64_MAX, &n->o.max_client_buffers);
 	case OPT_MAXCLIENTBUFCOUNT:
 		return mcs_opt_u64(ctx, arg, 1, 65536, &n->o.max_client_buffer_count);
+	case OPT_MAXCONNS:
+		return mcs_opt_u64(ctx, arg, 0, 1u << 24, &n->o.max_conns);
+	case OPT_MAXCONNSPEER:
+		return mcs_opt_u64(ctx, arg, 0, 1u << 24, &n->o.max_conns_per_peer);
 	case OPT_MAXQUEUED:
 		return mcs_opt_size(ctx, arg, 0, UINT64_MAX, &n->o.max_queued);
 	case OPT_FRAMETIMEOUT:
@@ -314,6 +324,8 @@ int main(int argc, char **argv)
 		{ "max-client-buffer-count", required_argument, NULL, OPT_MAXCLIENTBUFCOUNT },
 		{ "max-frame", required_argument, NULL, OPT_MAXFRAME },
 		{ "max-queued-answers", required_argument, NULL, OPT_MAXQUEUED },
+		{ "max-connections", required_argument, NULL, OPT_MAXCONNS },
+		{ "max-connections-per-peer", required_argument, NULL, OPT_MAXCONNSPEER },
 		{ "frame-timeout-ms", required_argument, NULL, OPT_FRAMETIMEOUT },
 		{ "idle-timeout-ms", required_argument, NULL, OPT_IDLETIMEOUT },
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
@@ -346,6 +358,8 @@ int main(int argc, char **argv)
 	n.o.max_client_buffers = 4ull << 30;
 	n.o.max_client_buffer_count = 64;
 	n.o.max_queued = 64ull << 20;
+	n.o.max_conns = 4096;
+	n.o.max_conns_per_peer = 1024;
 	n.o.frame_timeout_ms = 30000;
 	n.o.idle_timeout_ms = 60000;
 	n.o.metrics_port = -1;
@@ -414,7 +428,8 @@ int main(int argc, char **argv)
 
 	struct mcs_loop_opts lo = {
 		.size = sizeof(lo), .max_body = n.o.max_frame, .frame_timeout_ms = n.o.frame_timeout_ms,
-		.idle_timeout_ms = n.o.idle_timeout_ms, .max_queued_bytes = n.o.max_queued, .log = mcs_log,
+		.idle_timeout_ms = n.o.idle_timeout_ms, .max_queued_bytes = n.o.max_queued,
+		.max_conns = (unsigned)n.o.max_conns, .max_conns_per_peer = (unsigned)n.o.max_conns_per_peer, .log = mcs_log,
 	};
 	if ((r = mcs_loop_new(&lo, &n.loop)) < 0) {
 		log_error_errno(r, "cannot set up io_uring: %m");

@@ -42,6 +42,10 @@ static void usage(FILE *f)
 		"      --max-holds-per-connection N  zero-copy holds one connection (a\n"
 		"                            client, or a node relaying for its clients) may\n"
 		"                            have at once (default 65536)\n"
+		"      --max-connections N   TCP connections accepted at once (default 4096;\n"
+		"                            0: no limit)\n"
+		"      --max-connections-per-peer N  of them from one address (default 1024;\n"
+		"                            0: no limit)\n"
 		"      --max-queued-answers SIZE  stop reading a connection while more than\n"
 		"                            SIZE of its answers wait unread (default 64M;\n"
 		"                            0: no limit)\n"
@@ -61,7 +65,8 @@ static void usage(FILE *f)
 
 enum { OPT_LEASE = 256, OPT_NODETIMEOUT, OPT_HIGHWM, OPT_EVRATIO, OPT_PINRATIO, OPT_PUTTIMEOUT, OPT_MAXBUF, OPT_STRATEGY, OPT_SEED, OPT_MAXFRAME, OPT_LOGLEVEL,
        OPT_CONFIG, OPT_METRICSPORT, OPT_NOCONFIG, OPT_BUSYPOLL, OPT_MAXHOLDS,
-       OPT_FRAMETIMEOUT, OPT_IDLETIMEOUT, OPT_MAXQUEUED };
+       OPT_FRAMETIMEOUT, OPT_IDLETIMEOUT, OPT_MAXQUEUED,
+       OPT_MAXCONNS, OPT_MAXCONNSPEER };
 
 static const struct option longopts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -81,6 +86,8 @@ static const struct option longopts[] = {
 	{ "busy-poll-us", required_argument, NULL, OPT_BUSYPOLL },
 	{ "max-holds-per-connection", required_argument, NULL, OPT_MAXHOLDS },
 	{ "max-queued-answers", required_argument, NULL, OPT_MAXQUEUED },
+	{ "max-connections", required_argument, NULL, OPT_MAXCONNS },
+	{ "max-connections-per-peer", required_argument, NULL, OPT_MAXCONNSPEER },
 	{ "frame-timeout-ms", required_argument, NULL, OPT_FRAMETIMEOUT },
 	{ "idle-timeout-ms", required_argument, NULL, OPT_IDLETIMEOUT },
 	{ "metrics-port", required_argument, NULL, OPT_METRICSPORT },
@@ -147,6 +154,10 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		return mcs_opt_u64(ctx, arg, 0, 1000000, &o->busy_poll_us);
 	case OPT_MAXHOLDS:
 		return mcs_opt_u64(ctx, arg, 1, UINT32_MAX, &o->max_holds);
+	case OPT_MAXCONNS:
+		return mcs_opt_u64(ctx, arg, 0, 1u << 24, &o->max_conns);
+	case OPT_MAXCONNSPEER:
+		return mcs_opt_u64(ctx, arg, 0, 1u << 24, &o->max_conns_per_peer);
 	case OPT_MAXQUEUED:
 		return mcs_opt_size(ctx, arg, 0, UINT64_MAX, &o->max_queued);
 	case OPT_FRAMETIMEOUT:
@@ -168,6 +179,8 @@ int master_options(int argc, char **argv, struct master_config *ret, struct mcs_
 		.node_timeout_ms = 5000,
 		.max_holds = 65536,
 		.max_queued = 64ull << 20,
+		.max_conns = 4096,
+		.max_conns_per_peer = 1024,
 		.frame_timeout_ms = 30000,
 		.idle_timeout_ms = 60000,
 		.metrics_port = -1,

@@ -15,6 +15,8 @@ struct master_config {
 	uint64_t busy_poll_us;
 	uint64_t node_timeout_ms;
 	uint64_t max_holds;         /* zero-copy holds one connection may have */
+	uint64_t max_conns;         /* accepted at once; 0: no limit */
+	uint64_t max_conns_per_peer; /* of them from one address; 0: no limit */
 	uint64_t max_queued;        /* answer bytes unread before a conn is not read; 0: none */
 	uint64_t frame_timeout_ms;  /* a frame begun and not finished; 0: none */
 	uint64_t idle_timeout_ms;   /* connected and no request yet; 0: none */

@@ -38,6 +38,7 @@
 #include "common/util.h"
 #include "uring/conn.h"
 #include "uring/listener.h"
+#include "uring/peers.h"
 #include "uring/loop-internal.h"
 #include "uring/ring.h"
 #include "uring/sendq.h"
@@ -62,6 +63,7 @@ struct mcs_conn {
 	bool paused;                /* too many answers unread: no recv armed */
 	bool pause_said;            /* logged once */
 	uint64_t last_recv_ns;      /* the last bytes came (or the conn began) */
+	struct mcs_peer_slot *peer; /* counted there (accepted TCP) */
 	struct {                    /* mcs_conn_recv_into */
 		bool active;
 		uint8_t *dest;
@@ -363,6 +365,8 @@ static void conn_finalize(struct mcs_stream *s, bool leak_buffers)
 			c->rin.done(c, err, c->rin.arg);
 	}
 	mcs_sendq_drop(&c->q, err, leak_buffers);
+	mcs_peers_leave(s->loop, c->peer);
+	c->peer = NULL;
 	if (c->ops->on_close)
 		c->ops->on_close(c, s->close_err, c->userdata);
 	mcs_conn_unref(c);
@@ -557,12 +561,18 @@ static void conn_accepted(struct mcs_loop *l, int fd, void *arg)
 	const struct acceptor *a = arg;
 	const struct mcs_conn_ops *ops = NULL;
 	void *ud = NULL;
+	struct mcs_peer_slot *slot = NULL;
+	if (fd >= 0 && mcs_peers_admit(l, fd, &slot) < 0) {
+		close(fd);      /* over a limit: said, and the owner never hears of it */
+		return;
+	}
 	if (fd >= 0)
 		(void)mcs_stream_nodelay(fd);   /* latency over coalescing, as for connects */
 	int r = a->fn(l, fd, &ops, &ud, a->userdata);
 	if (fd < 0)
 		return;         /* accepting pauses: the owner was told */
 	if (r < 0 || !ops) {
+		mcs_peers_leave(l, slot);
 		close(fd);
 		return;
 	}
@@ -570,6 +580,9 @@ static void conn_accepted(struct mcs_loop *l, int fd, void *arg)
 	if (mcs_loop_add_conn(l, fd, ops, ud, &c) == 0) {  /* closes fd on failure */
 		c->max_body = a->max_body;
 		c->accepted = true;
+		c->peer = slot;
+	} else {
+		mcs_peers_leave(l, slot);
 	}
 }
 

@@ -46,6 +46,11 @@ struct mcs_loop_opts {
 				    * mcs_conn_pending_bytes) is not read from
 				    * until they are down to half; it is not
 				    * closed: a slow reader is no attacker */
+	unsigned max_conns;          /* accepted TCP connections at once, from
+				      * every listener of the loop; one more
+				      * is closed at once, its owner never
+				      * hears of it */
+	unsigned max_conns_per_peer; /* the same, from one peer address */
 	/* Where the loop says why it closed or refused a peer (a timeout, a
 	 * limit): mcs_log of common/log.h fits; NULL: it says nothing. */
 	void (*log)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

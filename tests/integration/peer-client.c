@@ -12,7 +12,10 @@
  *                                         line comes on stdin, read all N answers
  *   peer-client conns HOST PORT N SECONDS N connections, each PINGs; prints
  *                                         "served S closed C", holds them until
- *                                         stdin ends
+ *                                         killed
+ *
+ * PEER_BIND=ADDR: TCP connections come from that address (another of
+ * 127.0.0.0/8, to be another peer).
  *
  * Exit 0 when the server did what the mode expects, 1 otherwise.
  */
@@ -50,6 +53,16 @@ static int dial(void)
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port)) };
 	inet_pton(AF_INET, host, &sa.sin_addr);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	const char *from = getenv("PEER_BIND");
+	if (fd >= 0 && from) {
+		struct sockaddr_in b = { .sin_family = AF_INET };
+		inet_pton(AF_INET, from, &b.sin_addr);
+		if (bind(fd, (struct sockaddr *)&b, sizeof(b)) < 0) {
+			perror("bind");
+			close(fd);
+			return -1;
+		}
+	}
 	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		close(fd);
 		fd = -1;
@@ -259,13 +272,8 @@ static int conns(unsigned n, unsigned seconds)
 	}
 	printf("served %u closed %u\n", served, closed);
 	fflush(stdout);
-	char b[64];
-	while (fgets(b, sizeof(b), stdin))
-		;
-	for (unsigned i = 0; i < n; i++)
-		if (fd[i] >= 0)
-			close(fd[i]);
-	free(fd);
+	for (;;)
+		pause();        /* the test kills it: its connections end with it */
 	return 0;
 }
 

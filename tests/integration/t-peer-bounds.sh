@@ -7,11 +7,14 @@
 # node's socket, while other clients keep being served; and a client that
 # does not read its answers is not read from while more than
 # --max-queued-answers of them wait (finding 8: a million STATs unread
-# grew the master by 500 MiB), and gets them all once it reads.
+# grew the master by 500 MiB), and gets them all once it reads; and one
+# address gets at most --max-connections-per-peer connections, all of
+# them at most --max-connections, the others closed at once (finding 9:
+# 200 idle connections stopped a node's MOUNT).
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 PC=$TESTBIN/peer-client
-tap_plan 14
+tap_plan 20
 start_master --frame-timeout-ms 2000 --idle-timeout-ms 3000
 "$PC" half 127.0.0.1 "$MASTER_PORT" 30 >"$T_DIR/half.out" 2>&1 &
 HALF=$!
@@ -69,4 +72,34 @@ sed 's/^/# /' "$T_DIR/flood.out"
 ok $? "once it reads, it gets all $N answers, in order"
 alive "$MASTER_PID"
 ok $? "and the master is still there"
+
+# ---- connections: 127.0.0.2 and .3 are other peers than the node's .1
+start_master --max-connections 8 --max-connections-per-peer 5
+PEER_BIND=127.0.0.2 "$PC" conns 127.0.0.1 "$MASTER_PORT" 8 30 >"$T_DIR/ca.out" 2>&1 &
+CA=$!
+track "$CA" "8 connections from 127.0.0.2"
+wait_until 60 grep -q "^served" "$T_DIR/ca.out"
+[ "$(cat "$T_DIR/ca.out")" = "served 5 closed 3" ]
+ok $? "one address opening 8 connections gets 5 (--max-connections-per-peer 5): $(cat "$T_DIR/ca.out")"
+grep -q "connection from 127.0.0.2 refused: connections from that address at the limit" "$T_DIR/master.log"
+ok $? "the master says whose connection it refused and why"
+start_node n2 32M --hugepages off
+ctl put k2 "$T_DIR/v.bin" >/dev/null && ctl get k2 -o "$T_DIR/v2.out" >/dev/null && cmp -s "$T_DIR/v.bin" "$T_DIR/v2.out"
+ok $? "meanwhile a node mounts from another address, and its clients put and get"
+PEER_BIND=127.0.0.3 "$PC" conns 127.0.0.1 "$MASTER_PORT" 8 30 >"$T_DIR/cb.out" 2>&1 &
+CB=$!
+track "$CB" "8 connections from 127.0.0.3"
+wait_until 60 grep -q "^served" "$T_DIR/cb.out"
+read -r _ served _ closed <"$T_DIR/cb.out"
+# 5 of 127.0.0.2 and the node's link are in: 2 more at most (fewer if the
+# client's links to the master are not yet gone); the refusals may be
+# within the second of the last line said, and not said
+[ "$served" -le 2 ] && [ $((served + closed)) -eq 8 ]
+ok $? "a third address gets what is left of --max-connections 8: $(cat "$T_DIR/cb.out")"
+kill_pid "$CA"
+kill_pid "$CB"
+wait_until 30 "$PC" ping 127.0.0.1 "$MASTER_PORT"
+ok $? "once they are gone, a new connection is served"
+ctl get k2 -o "$T_DIR/v3.out" >/dev/null && cmp -s "$T_DIR/v.bin" "$T_DIR/v3.out"
+ok $? "and the node's clients still are"
 finish_daemons
