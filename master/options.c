@@ -28,6 +28,8 @@ static void usage(FILE *f)
 		"                            the gap down to the low watermark (default 0.1)\n"
 		"      --max-soft-pin-ratio R  share of capacity soft pins may hold (default 0.5)\n"
 		"      --put-timeout-ms MS   revoke puts not ended within MS (default 30000)\n"
+		"      --max-pending-put-ratio R  share of the capacity one connection may\n"
+		"                            have in puts not ended (default 0.9)\n"
 		"      --max-buffer SIZE     largest buffer of one replica before striping\n"
 		"                            (default: no limit; suffixes K, M, G)\n"
 		"      --strategy NAME       segment choice: load (default) or random\n"
@@ -66,7 +68,7 @@ static void usage(FILE *f)
 enum { OPT_LEASE = 256, OPT_NODETIMEOUT, OPT_HIGHWM, OPT_EVRATIO, OPT_PINRATIO, OPT_PUTTIMEOUT, OPT_MAXBUF, OPT_STRATEGY, OPT_SEED, OPT_MAXFRAME, OPT_LOGLEVEL,
        OPT_CONFIG, OPT_METRICSPORT, OPT_NOCONFIG, OPT_BUSYPOLL, OPT_MAXHOLDS,
        OPT_FRAMETIMEOUT, OPT_IDLETIMEOUT, OPT_MAXQUEUED,
-       OPT_MAXCONNS, OPT_MAXCONNSPEER };
+       OPT_MAXCONNS, OPT_MAXCONNSPEER, OPT_PENDINGRATIO };
 
 static const struct option longopts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -78,6 +80,7 @@ static const struct option longopts[] = {
 	{ "eviction-ratio", required_argument, NULL, OPT_EVRATIO },
 	{ "max-soft-pin-ratio", required_argument, NULL, OPT_PINRATIO },
 	{ "put-timeout-ms", required_argument, NULL, OPT_PUTTIMEOUT },
+	{ "max-pending-put-ratio", required_argument, NULL, OPT_PENDINGRATIO },
 	{ "max-buffer", required_argument, NULL, OPT_MAXBUF },
 	{ "strategy", required_argument, NULL, OPT_STRATEGY },
 	{ "seed", required_argument, NULL, OPT_SEED },
@@ -114,7 +117,8 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		return mcs_opt_u64(ctx, arg, 1, 3600 * 1000, &o->store.lease_ttl_ms);
 	case OPT_HIGHWM:
 	case OPT_EVRATIO:
-	case OPT_PINRATIO: {
+	case OPT_PINRATIO:
+	case OPT_PENDINGRATIO: {
 		char *end;
 		double v = strtod(arg, &end);
 		if (*end || end == arg || !(v > 0.0 && v <= 1.0))
@@ -123,8 +127,10 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 			o->store.high_watermark = v;
 		else if (c == OPT_EVRATIO)
 			o->store.eviction_ratio = v;
-		else
+		else if (c == OPT_PINRATIO)
 			o->store.max_soft_pin_ratio = v;
+		else
+			o->store.max_pending_put_ratio = v;
 		break;
 	}
 	case OPT_PUTTIMEOUT:
@@ -185,7 +191,8 @@ int master_options(int argc, char **argv, struct master_config *ret, struct mcs_
 		.idle_timeout_ms = 60000,
 		.metrics_port = -1,
 		.store = { .lease_ttl_ms = 200, .strategy = MCS_STRATEGY_LOAD, .seed = 1, .high_watermark = 1.0,
-			   .eviction_ratio = 0.1, .max_soft_pin_ratio = 0.5, .put_timeout_ms = 30000 },
+			   .eviction_ratio = 0.1, .max_soft_pin_ratio = 0.5, .put_timeout_ms = 30000,
+			   .max_pending_put_ratio = 0.9 },
 	};
 	static const int early[] = { 'h', 'V', 0 };
 	const struct mcs_opt_spec spec = {

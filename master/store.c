@@ -40,6 +40,8 @@ int mcs_store_new(const struct mcs_store_opts *opts, struct mcs_store **ret)
 		s->opts.eviction_ratio = 0.1;
 	if (s->opts.max_soft_pin_ratio <= 0 || s->opts.max_soft_pin_ratio > 1)
 		s->opts.max_soft_pin_ratio = 0.5;
+	if (s->opts.max_pending_put_ratio <= 0 || s->opts.max_pending_put_ratio > 1)
+		s->opts.max_pending_put_ratio = 1.0;
 	if (!s->opts.evict_samples)
 		s->opts.evict_samples = 16;
 	if (!s->opts.put_timeout_ms)
@@ -87,6 +89,7 @@ struct mcs_store *mcs_store_free(struct mcs_store *s)
 	struct mcs_list *n, *next;
 	mcs_list_for_each_safe(n, next, &s->retired)
 		obj_free(mcs_list_entry(n, struct mcs_obj, pending));
+	store_owners_free(s);
 	free(s->buckets);
 	free(s->vec);
 	while (s->segments) {
@@ -311,6 +314,12 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 		s->ctr.put_no_space++;
 		return -ENOSPC;
 	}
+	/* puts started and not ended hold space until their timeout: one
+	 * owner may not take more than its share with them */
+	if (s->opts.max_pending_put_ratio < 1.0 &&
+	    (double)(store_owner_pending(s, owner) + req->value_len) >
+		    s->opts.max_pending_put_ratio * (double)mcs_store_capacity(s))
+		return -EDQUOT;
 
 	/* one allocation (see obj_inline): fewer mallocs, less memory, and
 	 * a get reads what it needs from neighbouring cache lines */
@@ -361,6 +370,10 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 	 * the slot again. The old version of an upsert, if eviction left it,
 	 * stays what gets see until the new one's PutEnd. */
 	slot = obj_slot(s, key, hash);
+	if (store_owner_pending_add(s, owner, o->size) < 0) {
+		obj_free(o);
+		return -ENOMEM;
+	}
 	mcs_list_add_tail(&s->pending, &o->pending);
 	if (*slot) {
 		(*slot)->upsert = o;
@@ -430,6 +443,7 @@ int mcs_store_put_end(struct mcs_store *s, struct mcs_str key, uint64_t checksum
 		return -ENOENT;
 	if (o->state != MCS_OBJ_PENDING)
 		return -EEXIST;
+	store_pending_done(s, o);
 	mcs_list_del(&o->pending);
 	o->state = MCS_OBJ_COMPLETE;
 	o->checksum = checksum;

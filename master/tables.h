@@ -56,7 +56,15 @@ struct mcs_store {
 	uint64_t soft_pinned_bytes;
 	uint64_t evict_debt;        /* objects still to evict in the background */
 	struct mcs_store_counters ctr;
+	struct owner_debt *owner_debts[256]; /* pending put bytes by owner (owners.c) */
 };
+
+/* owners.c: the bytes of the puts each owner started and has not ended */
+uint64_t store_owner_pending(struct mcs_store *s, const void *owner);
+int store_owner_pending_add(struct mcs_store *s, const void *owner, uint64_t bytes);
+/* o, PENDING, stops being so (ended, revoked, expired, dropped) */
+void store_pending_done(struct mcs_store *s, const struct mcs_obj *o);
+void store_owners_free(struct mcs_store *s);
 
 static inline uint64_t store_rng_next(struct mcs_store *s)
 {
@@ -191,6 +199,8 @@ static inline void obj_delete(struct mcs_store *s, struct mcs_obj *o)
 		s->n_retired--;
 	else
 		obj_unlink(s, o);
+	if (o->state == MCS_OBJ_PENDING)
+		store_pending_done(s, o);
 	mcs_list_del(&o->pending);
 	if (o->flags & MCS_REPL_SOFT_PIN)
 		s->soft_pinned_bytes -= MCS_MIN(s->soft_pinned_bytes, o->size);

@@ -638,6 +638,43 @@ START_TEST(node_loss_bookkeeping)
 }
 END_TEST
 
+/* Puts started and not ended hold space until their timeout: one owner
+ * may have at most max_pending_put_ratio of the capacity in them, so that
+ * one PUT_START of the whole capacity does not make every other put fail
+ * (issue 14, finding 9); what it ends, revokes or lets expire counts no
+ * more, and another owner is not limited by it. */
+START_TEST(pending_put_bytes_per_owner)
+{
+	struct mcs_store *s;
+	struct mcs_store_opts so = { .lease_ttl_ms = 200, .max_pending_put_ratio = 0.5, .put_timeout_ms = 1000 };
+	ck_assert_int_eq(mcs_store_new(&so, &s), 0);
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 16 * MiB, S(""), A), 0);
+	/* the whole capacity at once, or more than half of it: refused */
+	ck_assert_int_eq(put_start(s, "all", 16 * MiB, 1, 0, A, NULL), -EDQUOT);
+	ck_assert_int_eq(put_start(s, "big", 8 * MiB + 4096, 1, 0, A, NULL), -EDQUOT);
+	/* half of it in two puts: the third is over */
+	ck_assert_int_eq(put_start(s, "p1", 4 * MiB, 1, 0, A, NULL), 0);
+	ck_assert_int_eq(put_start(s, "p2", 4 * MiB, 1, 0, A, NULL), 0);
+	ck_assert_int_eq(put_start(s, "p3", 4096, 1, 0, A, NULL), -EDQUOT);
+	/* another owner has its own share, and the rest of the space */
+	ck_assert_int_eq(put_start(s, "b1", 4 * MiB, 1, 0, B, NULL), 0);
+	/* ended, revoked: no longer pending */
+	ck_assert_int_eq(mcs_store_put_end(s, S("p1"), 1, A, 1000), 0);
+	ck_assert_int_eq(put_start(s, "p3", 2 * MiB, 1, 0, A, NULL), 0);
+	ck_assert_int_eq(put_start(s, "p4", 4 * MiB, 1, 0, A, NULL), -EDQUOT);
+	ck_assert_int_eq(mcs_store_put_revoke(s, S("p2"), A), 0);
+	ck_assert_int_eq(put_start(s, "p4", 4 * MiB, 1, 0, A, NULL), 0);
+	/* expired (p3, p4 and b1 started at 1000, timeout 1000 ms) */
+	ck_assert_uint_eq(mcs_store_expire_puts(s, 2000), 3);
+	ck_assert_int_eq(put_start_at(s, "p5", 8 * MiB, 1, 0, A, 2000, NULL), 0);
+	/* an owner that goes away leaves nothing pending behind */
+	mcs_store_drop_owner(s, A);
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 16 * MiB, S(""), B), 0);
+	ck_assert_int_eq(put_start_at(s, "b2", 8 * MiB, 1, 0, B, 2000, NULL), 0);
+	mcs_store_free(s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("store");
@@ -662,6 +699,7 @@ static Suite *suite(void)
 	tcase_add_test(t, random_strategy_deterministic);
 	tcase_add_test(t, load_strategy_prefers_free_space);
 	tcase_add_test(t, node_loss_bookkeeping);
+	tcase_add_test(t, pending_put_bytes_per_owner);
 	suite_add_tcase(s, t);
 	return s;
 }
