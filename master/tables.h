@@ -30,7 +30,9 @@ struct mcs_hold {
 	uint64_t id;
 	struct mcs_obj *obj;        /* NULL once the object is gone */
 	void *owner;
-	struct mcs_hold *obj_next;  /* in obj->holds */
+	struct mcs_hold *obj_next;  /* in obj->holds, doubly linked: a release */
+	struct mcs_hold *obj_prev;  /* is O(1) however many views an object has */
+	struct mcs_hold *id_next;   /* in the store's hash by id */
 	struct mcs_list link;       /* in the store's hold list */
 };
 
@@ -42,6 +44,9 @@ struct mcs_store {
 	struct mcs_seg *segments;
 	uint64_t n_segments;
 	struct mcs_list holds;      /* every hold (struct mcs_hold) */
+	struct mcs_hold **hold_buckets; /* every hold by id (ids are sequential:
+					 * id mod n spreads them evenly) */
+	uint64_t n_hold_buckets, n_holds;
 	uint64_t next_hold_id;
 	uint64_t rng;
 	/* every object, for O(1) uniform sampling by eviction */
