@@ -62,6 +62,7 @@ struct node_master {
 	uint16_t port;
 
 	struct mcs_conn *conn;     /* NULL while disconnected */
+	bool connecting;           /* conn is a connect not yet answered */
 	bool mounted;
 	bool ever_mounted;
 	bool stopping;

@@ -64,6 +64,7 @@ struct mcs_conn {
 	bool pause_said;            /* logged once */
 	uint64_t last_recv_ns;      /* the last bytes came (or the conn began) */
 	struct mcs_peer_slot *peer; /* counted there (accepted TCP) */
+	void (*on_connect)(struct mcs_conn *c, void *userdata);
 	struct {                    /* mcs_conn_recv_into */
 		bool active;
 		uint8_t *dest;
@@ -342,9 +343,13 @@ static void conn_on_connect(struct mcs_stream *s)
 {
 	struct mcs_conn *c = conn_of(s);
 	int r = conn_arm_recv(c);
-	if (r < 0)
+	if (r < 0) {
 		mcs_stream_close(s, r);
-	else
+		return;
+	}
+	if (c->on_connect)
+		c->on_connect(c, c->userdata);
+	if (conn_live(c))
 		mcs_sendq_kick(&c->q);
 }
 
@@ -605,6 +610,11 @@ int mcs_loop_listen_max(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, voi
 	}
 	*a = (struct acceptor){ fn, userdata, max_body };
 	return mcs_listener_add(l, listen_fd, conn_accepted, a, free);  /* takes listen_fd and a */
+}
+
+void mcs_conn_on_connect(struct mcs_conn *c, void (*fn)(struct mcs_conn *c, void *userdata))
+{
+	c->on_connect = fn;
 }
 
 void mcs_conn_close(struct mcs_conn *c)

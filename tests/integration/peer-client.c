@@ -10,6 +10,11 @@
  *   peer-client ping HOST PORT            one PING answered: exit 0
  *   peer-client flood HOST PORT N         N STATs written without reading; once a
  *                                         line comes on stdin, read all N answers
+ *   peer-client pings HOST PORT N GAP_MS  N PINGs, GAP_MS apart; prints the
+ *                                         slowest answer's time
+ *   peer-client blackhole PORT            listen on 127.0.0.1:PORT with a full
+ *                                         backlog: connects there hang (SYNs
+ *                                         dropped) until killed
  *   peer-client conns HOST PORT N SECONDS N connections, each PINGs; prints
  *                                         "served S closed C", holds them until
  *                                         killed
@@ -189,6 +194,58 @@ static int ping(void)
 	return ok ? 0 : 1;
 }
 
+static int pings(unsigned n, unsigned gap_ms)
+{
+	uint64_t worst = 0;
+	for (unsigned i = 0; i < n; i++) {
+		int fd = dial();
+		if (fd < 0) {
+			perror("connect");
+			return 1;
+		}
+		uint64_t t0 = now_ms();
+		uint8_t hb[MCS_HDR_SIZE];
+		frame(hb, MCS_OP_PING, i + 1);
+		struct mcs_hdr h;
+		bool ok = write_all(fd, hb, sizeof(hb)) && read_answer(fd, &h) && h.status == 0;
+		uint64_t t = now_ms() - t0;
+		close(fd);
+		if (!ok) {
+			printf("ping %u not answered\n", i);
+			return 1;
+		}
+		worst = t > worst ? t : worst;
+		usleep(gap_ms * 1000);  /* pacing: the pings span the server's retries */
+	}
+	printf("slowest of %u pings: %llu ms\n", n, (unsigned long long)worst);
+	return 0;
+}
+
+static int blackhole(uint16_t p)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(p) };
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 0) < 0) {
+		perror("listen");
+		return 1;
+	}
+	/* never accepted: once these fill the queue, SYNs are dropped */
+	for (int i = 0; i < 2; i++) {
+		int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (c < 0 || (connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)) {
+			perror("connect");
+			return 1;
+		}
+	}
+	printf("ready\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+	return 0;
+}
+
 struct flood {
 	int fd;
 	uint64_t n;
@@ -279,8 +336,11 @@ static int conns(unsigned n, unsigned seconds)
 
 int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "blackhole") == 0)
+		return blackhole((uint16_t)atoi(argv[2]));
 	if (argc < 4) {
-		fprintf(stderr, "usage: peer-client half|silent|ping|flood|conns HOST PORT [N] [SECONDS]\n");
+		fprintf(stderr, "usage: peer-client half|silent|ping|pings|flood|conns HOST PORT [N] [SECONDS|GAP_MS]\n"
+				"       peer-client blackhole PORT\n");
 		return 2;
 	}
 	const char *mode = argv[1];
@@ -290,6 +350,8 @@ int main(int argc, char **argv)
 		return wait_close(true, (unsigned)atoi(argv[4]));
 	if (strcmp(mode, "silent") == 0 && argc == 5)
 		return wait_close(false, (unsigned)atoi(argv[4]));
+	if (strcmp(mode, "pings") == 0 && argc == 6)
+		return pings((unsigned)atoi(argv[4]), (unsigned)atoi(argv[5]));
 	if (strcmp(mode, "ping") == 0)
 		return ping();
 	if (strcmp(mode, "flood") == 0 && argc == 5)
