@@ -69,6 +69,17 @@ static void usage(FILE *f)
 		"      --max-client-buffer-count N  shared buffers one client may hold\n"
 		"                           (default 64)\n"
 		"      --max-frame SIZE     largest request body accepted (default 64M)\n"
+		"      --max-connections N  data port connections accepted at once\n"
+		"                           (default 4096; 0: no limit)\n"
+		"      --max-connections-per-peer N  of them from one address (default\n"
+		"                           1024; 0: no limit)\n"
+		"      --max-queued-answers SIZE  stop reading a connection while more than\n"
+		"                           SIZE of its answers wait unread (default 64M;\n"
+		"                           0: no limit)\n"
+		"      --frame-timeout-ms MS  close a connection that began a frame and sent\n"
+		"                           nothing more for MS (default 30000; 0: never)\n"
+		"      --idle-timeout-ms MS close a connection that sent no request within\n"
+		"                           MS of connecting (default 60000; 0: never)\n"
 		"      --log-level LEVEL    error, warning, notice, info (default),\n"
 		"                           debug\n"
 		"      --metrics-port PORT  serve Prometheus metrics over HTTP on PORT of\n"
@@ -204,6 +215,11 @@ enum {
 	OPT_ALLOWGROUPS,
 	OPT_ROUSERS,
 	OPT_ROGROUPS,
+	OPT_FRAMETIMEOUT,
+	OPT_IDLETIMEOUT,
+	OPT_MAXQUEUED,
+	OPT_MAXCONNS,
+	OPT_MAXCONNSPEER,
 };
 
 /* A list of user or group names (or numbers), comma-separated, into ids. */
@@ -283,6 +299,16 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		return mcs_opt_size(ctx, arg, 4096, UINT64_MAX, &n->o.max_client_buffers);
 	case OPT_MAXCLIENTBUFCOUNT:
 		return mcs_opt_u64(ctx, arg, 1, 65536, &n->o.max_client_buffer_count);
+	case OPT_MAXCONNS:
+		return mcs_opt_u64(ctx, arg, 0, 1u << 24, &n->o.max_conns);
+	case OPT_MAXCONNSPEER:
+		return mcs_opt_u64(ctx, arg, 0, 1u << 24, &n->o.max_conns_per_peer);
+	case OPT_MAXQUEUED:
+		return mcs_opt_size(ctx, arg, 0, UINT64_MAX, &n->o.max_queued);
+	case OPT_FRAMETIMEOUT:
+		return mcs_opt_u64(ctx, arg, 0, 24ull * 3600 * 1000, &n->o.frame_timeout_ms);
+	case OPT_IDLETIMEOUT:
+		return mcs_opt_u64(ctx, arg, 0, 24ull * 3600 * 1000, &n->o.idle_timeout_ms);
 	case OPT_DATALISTEN:
 		n->o.data_listen = arg;
 		break;
@@ -375,6 +401,11 @@ int main(int argc, char **argv)
 		{ "max-client-buffers", required_argument, NULL, OPT_MAXCLIENTBUF },
 		{ "max-client-buffer-count", required_argument, NULL, OPT_MAXCLIENTBUFCOUNT },
 		{ "max-frame", required_argument, NULL, OPT_MAXFRAME },
+		{ "max-queued-answers", required_argument, NULL, OPT_MAXQUEUED },
+		{ "max-connections", required_argument, NULL, OPT_MAXCONNS },
+		{ "max-connections-per-peer", required_argument, NULL, OPT_MAXCONNSPEER },
+		{ "frame-timeout-ms", required_argument, NULL, OPT_FRAMETIMEOUT },
+		{ "idle-timeout-ms", required_argument, NULL, OPT_IDLETIMEOUT },
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
 		{ "metrics-port", required_argument, NULL, OPT_METRICSPORT },
 		{ "parent-fd", required_argument, NULL, OPT_PARENTFD },
@@ -411,6 +442,11 @@ int main(int argc, char **argv)
 	n.o.data_timeout_ms = 10000;
 	n.o.max_client_buffers = 4ull << 30;
 	n.o.max_client_buffer_count = 64;
+	n.o.max_queued = 64ull << 20;
+	n.o.max_conns = 4096;
+	n.o.max_conns_per_peer = 1024;
+	n.o.frame_timeout_ms = 30000;
+	n.o.idle_timeout_ms = 60000;
 	n.o.metrics_port = -1;
 	n.o.parent_fd = -1;
 
@@ -490,7 +526,11 @@ int main(int argc, char **argv)
 			    (unsigned long long)(n.o.segment_size >> 20),
 			    hp ? (unsigned long long)(n.o.segment_size / hp) : 0ull, (unsigned long long)(hp >> 10));
 
-	struct mcs_loop_opts lo = { .size = sizeof(lo), .max_body = n.o.max_frame };
+	struct mcs_loop_opts lo = {
+		.size = sizeof(lo), .max_body = n.o.max_frame, .frame_timeout_ms = n.o.frame_timeout_ms,
+		.idle_timeout_ms = n.o.idle_timeout_ms, .max_queued_bytes = n.o.max_queued,
+		.max_conns = (unsigned)n.o.max_conns, .max_conns_per_peer = (unsigned)n.o.max_conns_per_peer, .log = mcs_log,
+	};
 	if ((r = mcs_loop_new(&lo, &n.loop)) < 0) {
 		log_error_errno(r, "cannot set up io_uring: %m");
 		mcs_segment_close(&n.seg);

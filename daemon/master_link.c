@@ -14,7 +14,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,11 +285,26 @@ static int on_master_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 }
 
 static void schedule_reconnect(struct node_master *m);
+static void log_connect_failure(struct node_master *m, int err, const char *why);
 
 static void on_master_close(struct mcs_conn *c, int err, void *userdata)
 {
 	struct node_master *m = userdata;
 	bool was_mounted = m->mounted;
+	/* a connect that never got through: nothing was lost, try again */
+	bool failed_connect = m->conn == c && m->connecting;
+	if (failed_connect) {
+		m->connecting = false;
+		m->conn = mcs_conn_unref(m->conn);
+		m->err = err ? err : -ECONNRESET;
+		m->why = NULL;
+		log_connect_failure(m, m->err, NULL);
+		if (m->stopping)
+			mcs_loop_exit(m->loop, 0);
+		else
+			schedule_reconnect(m);
+		return;
+	}
 	if (m->conn == c) {
 		m->conn = mcs_conn_unref(m->conn);
 		m->mounted = false;
@@ -356,23 +370,14 @@ static void log_connect_failure(struct node_master *m, int err, const char *why)
 		log_debug("cannot reach master %s:%u: %s", m->host, m->port, reason);
 }
 
-/* A non-blocking connect bounded by CONNECT_TIMEOUT_MS: the only wait the
- * daemon makes outside the ring, and only while it has no master. */
-static int try_connect(struct node_master *m)
+/* The connect went through: say so, and mount (the MOUNT names our
+ * address on this link, known from now on). */
+static void on_master_connect(struct mcs_conn *c, void *userdata)
 {
-	const char *why = NULL;
-	int fd = mcs_tcp_connect(m->host, m->port, CONNECT_TIMEOUT_MS, &why);
-	if (fd < 0) {
-		m->err = fd;
-		m->why = why;
-		log_connect_failure(m, fd, why);
-		return fd;
-	}
-	struct mcs_conn *c;
-	int r = mcs_loop_add_conn(m->loop, fd, &master_ops, m, &c);
-	if (r < 0)
-		return log_error_errno(r, "cannot watch the master connection: %m");
-	m->conn = mcs_conn_ref(c);
+	struct node_master *m = userdata;
+	if (c != m->conn)
+		return;
+	m->connecting = false;
 	if (m->connect_warned)
 		log_notice("connected to master %s:%u after %llu s", m->host, m->port,
 			   (unsigned long long)((mcs_now_ms() - m->connect_failing_since_ms) / 1000));
@@ -386,6 +391,39 @@ static int try_connect(struct node_master *m)
 		send_auth(m);
 	else
 		send_mount(m);
+}
+
+/* Start a connect on the ring (bounded by CONNECT_TIMEOUT_MS), with the
+ * MOUNT queued behind it: the loop goes on serving meanwhile. A master
+ * that does not answer SYNs used to stop the whole daemon for the
+ * timeout, once a second. Only resolving the name may wait (numeric
+ * addresses and /etc/hosts do not). A failed connect closes the conn:
+ * on_master_close sees m->connecting and retries. */
+static int try_connect(struct node_master *m)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	char ps[8];
+	snprintf(ps, sizeof(ps), "%u", m->port);
+	int r = getaddrinfo(m->host, ps, &hints, &res);
+	if (r) {
+		m->err = r == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+		m->why = r == EAI_SYSTEM ? NULL : gai_strerror(r);
+		log_connect_failure(m, m->err, m->why);
+		return m->err;
+	}
+	struct mcs_conn *c;
+	r = mcs_loop_connect(m->loop, res->ai_addr, res->ai_addrlen, CONNECT_TIMEOUT_MS, &master_ops, m, &c);
+	freeaddrinfo(res);
+	if (r < 0) {
+		m->err = r;
+		m->why = NULL;
+		log_connect_failure(m, r, NULL);
+		return r;
+	}
+	mcs_conn_on_connect(c, on_master_connect);
+	m->conn = mcs_conn_ref(c);
+	m->connecting = true;
 	return 0;
 }
 

@@ -63,6 +63,7 @@ struct node_master {
 
 	struct mcs_conn *conn;     /* NULL while disconnected */
 	struct mcs_auth_client auth; /* the link's handshake (with a key) */
+	bool connecting;           /* conn is a connect not yet answered */
 	bool mounted;
 	bool ever_mounted;
 	bool stopping;

@@ -27,6 +27,11 @@ struct node_opts {
 	uint64_t data_timeout_ms;  /* --data-timeout-ms */
 	uint64_t max_client_buffers; /* bytes of shared buffers per client */
 	uint64_t max_client_buffer_count; /* shared buffers per client */
+	uint64_t frame_timeout_ms; /* --frame-timeout-ms: a frame begun and not finished; 0: none */
+	uint64_t max_conns;        /* --max-connections: data port connections at once; 0: no limit */
+	uint64_t max_conns_per_peer; /* --max-connections-per-peer: of them from one address */
+	uint64_t max_queued;       /* --max-queued-answers: unread answer bytes before a conn is not read; 0: none */
+	uint64_t idle_timeout_ms;  /* --idle-timeout-ms: connected and no request yet; 0: none */
 	uint64_t segment_size;
 	enum mcs_seg_mode seg_mode;
 	bool populate;

@@ -74,7 +74,8 @@ static void on_close(struct mcs_conn *c, int err, void *userdata)
 	struct peer *p = userdata;
 	/* a client that closes with an answer unread (a RELEASE is not
 	 * waited for) resets the connection: a normal end, not news */
-	if (err < 0 && err != -ECONNRESET && err != -EPIPE)
+	/* a timeout was said by the loop, with the reason */
+	if (err < 0 && err != -ECONNRESET && err != -EPIPE && err != -ETIMEDOUT && err != -ETIME)
 		log_info("connection from %s closed: %s", p->name, mcs_status_text(err));
 	else
 		log_debug("connection from %s closed%s%s", p->name, err ? ": " : "", err ? mcs_status_text(err) : "");
@@ -227,6 +228,9 @@ static int master_setup(struct master *m, const struct master_config *cfg)
 		return log_error_errno(r, "cannot create the object store: %m");
 	struct mcs_loop_opts lo = {
 		.size = sizeof(lo), .max_body = (uint32_t)cfg->max_frame, .busy_poll_us = (unsigned)cfg->busy_poll_us,
+		.frame_timeout_ms = cfg->frame_timeout_ms, .idle_timeout_ms = cfg->idle_timeout_ms,
+		.max_queued_bytes = cfg->max_queued, .max_conns = (unsigned)cfg->max_conns,
+		.max_conns_per_peer = (unsigned)cfg->max_conns_per_peer, .log = mcs_log,
 	};
 	if ((r = mcs_loop_new(&lo, &m->loop)) < 0)
 		return log_error_errno(r, "cannot set up io_uring: %m");

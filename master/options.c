@@ -35,6 +35,8 @@ static void usage(FILE *f)
 		"                            the gap down to the low watermark (default 0.1)\n"
 		"      --max-soft-pin-ratio R  share of capacity soft pins may hold (default 0.5)\n"
 		"      --put-timeout-ms MS   revoke puts not ended within MS (default 30000)\n"
+		"      --max-pending-put-ratio R  share of the capacity one connection may\n"
+		"                            have in puts not ended (default 0.9)\n"
 		"      --max-buffer SIZE     largest buffer of one replica before striping\n"
 		"                            (default: no limit; suffixes K, M, G)\n"
 		"      --strategy NAME       segment choice: load (default) or random\n"
@@ -49,6 +51,17 @@ static void usage(FILE *f)
 		"      --max-holds-per-connection N  zero-copy holds one connection (a\n"
 		"                            client, or a node relaying for its clients) may\n"
 		"                            have at once (default 65536)\n"
+		"      --max-connections N   TCP connections accepted at once (default 4096;\n"
+		"                            0: no limit)\n"
+		"      --max-connections-per-peer N  of them from one address (default 1024;\n"
+		"                            0: no limit)\n"
+		"      --max-queued-answers SIZE  stop reading a connection while more than\n"
+		"                            SIZE of its answers wait unread (default 64M;\n"
+		"                            0: no limit)\n"
+		"      --frame-timeout-ms MS  close a connection that began a frame and sent\n"
+		"                            nothing more for MS (default 30000; 0: never)\n"
+		"      --idle-timeout-ms MS  close a connection that sent no request within\n"
+		"                            MS of connecting (default 60000; 0: never)\n"
 		"  -h, --help                show this help and exit\n"
 		"  -V, --version             show the version and exit\n",
 		mcs_conf_dir());
@@ -61,7 +74,9 @@ static void usage(FILE *f)
 }
 
 enum { OPT_LEASE = 256, OPT_NODETIMEOUT, OPT_HIGHWM, OPT_EVRATIO, OPT_PINRATIO, OPT_PUTTIMEOUT, OPT_MAXBUF, OPT_STRATEGY, OPT_SEED, OPT_MAXFRAME, OPT_LOGLEVEL,
-       OPT_CONFIG, OPT_METRICSPORT, OPT_NOCONFIG, OPT_BUSYPOLL, OPT_MAXHOLDS, OPT_KEYFILE, OPT_PROTECTED, OPT_TOKENTTL };
+       OPT_CONFIG, OPT_METRICSPORT, OPT_NOCONFIG, OPT_BUSYPOLL, OPT_MAXHOLDS, OPT_KEYFILE, OPT_PROTECTED, OPT_TOKENTTL,
+       OPT_FRAMETIMEOUT, OPT_IDLETIMEOUT, OPT_MAXQUEUED,
+       OPT_MAXCONNS, OPT_MAXCONNSPEER, OPT_PENDINGRATIO };
 
 static const struct option longopts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -73,6 +88,7 @@ static const struct option longopts[] = {
 	{ "eviction-ratio", required_argument, NULL, OPT_EVRATIO },
 	{ "max-soft-pin-ratio", required_argument, NULL, OPT_PINRATIO },
 	{ "put-timeout-ms", required_argument, NULL, OPT_PUTTIMEOUT },
+	{ "max-pending-put-ratio", required_argument, NULL, OPT_PENDINGRATIO },
 	{ "max-buffer", required_argument, NULL, OPT_MAXBUF },
 	{ "strategy", required_argument, NULL, OPT_STRATEGY },
 	{ "seed", required_argument, NULL, OPT_SEED },
@@ -80,6 +96,11 @@ static const struct option longopts[] = {
 	{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
 	{ "busy-poll-us", required_argument, NULL, OPT_BUSYPOLL },
 	{ "max-holds-per-connection", required_argument, NULL, OPT_MAXHOLDS },
+	{ "max-queued-answers", required_argument, NULL, OPT_MAXQUEUED },
+	{ "max-connections", required_argument, NULL, OPT_MAXCONNS },
+	{ "max-connections-per-peer", required_argument, NULL, OPT_MAXCONNSPEER },
+	{ "frame-timeout-ms", required_argument, NULL, OPT_FRAMETIMEOUT },
+	{ "idle-timeout-ms", required_argument, NULL, OPT_IDLETIMEOUT },
 	{ "metrics-port", required_argument, NULL, OPT_METRICSPORT },
 	{ "key-file", required_argument, NULL, OPT_KEYFILE },
 	{ "protected-mode", required_argument, NULL, OPT_PROTECTED },
@@ -107,7 +128,8 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		return mcs_opt_u64(ctx, arg, 1, 3600 * 1000, &o->store.lease_ttl_ms);
 	case OPT_HIGHWM:
 	case OPT_EVRATIO:
-	case OPT_PINRATIO: {
+	case OPT_PINRATIO:
+	case OPT_PENDINGRATIO: {
 		char *end;
 		double v = strtod(arg, &end);
 		if (*end || end == arg || !(v > 0.0 && v <= 1.0))
@@ -116,8 +138,10 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 			o->store.high_watermark = v;
 		else if (c == OPT_EVRATIO)
 			o->store.eviction_ratio = v;
-		else
+		else if (c == OPT_PINRATIO)
 			o->store.max_soft_pin_ratio = v;
+		else
+			o->store.max_pending_put_ratio = v;
 		break;
 	}
 	case OPT_PUTTIMEOUT:
@@ -157,6 +181,16 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		break;
 	case OPT_TOKENTTL:
 		return mcs_opt_u64(ctx, arg, 100, 24ull * 3600 * 1000, &o->token_ttl_ms);
+	case OPT_MAXCONNS:
+		return mcs_opt_u64(ctx, arg, 0, 1u << 24, &o->max_conns);
+	case OPT_MAXCONNSPEER:
+		return mcs_opt_u64(ctx, arg, 0, 1u << 24, &o->max_conns_per_peer);
+	case OPT_MAXQUEUED:
+		return mcs_opt_size(ctx, arg, 0, UINT64_MAX, &o->max_queued);
+	case OPT_FRAMETIMEOUT:
+		return mcs_opt_u64(ctx, arg, 0, 24ull * 3600 * 1000, &o->frame_timeout_ms);
+	case OPT_IDLETIMEOUT:
+		return mcs_opt_u64(ctx, arg, 0, 24ull * 3600 * 1000, &o->idle_timeout_ms);
 	default: /* --log-level, --help, --version */
 		return mcs_opt_common(ctx, arg);
 	}
@@ -173,9 +207,15 @@ int master_options(int argc, char **argv, struct master_config *ret, struct mcs_
 		.max_frame = MCS_DEFAULT_MAX_BODY,
 		.node_timeout_ms = 5000,
 		.max_holds = 65536,
+		.max_queued = 64ull << 20,
+		.max_conns = 4096,
+		.max_conns_per_peer = 1024,
+		.frame_timeout_ms = 30000,
+		.idle_timeout_ms = 60000,
 		.metrics_port = -1,
 		.store = { .lease_ttl_ms = 200, .strategy = MCS_STRATEGY_LOAD, .seed = 1, .high_watermark = 1.0,
-			   .eviction_ratio = 0.1, .max_soft_pin_ratio = 0.5, .put_timeout_ms = 30000 },
+			   .eviction_ratio = 0.1, .max_soft_pin_ratio = 0.5, .put_timeout_ms = 30000,
+			   .max_pending_put_ratio = 0.9 },
 	};
 	static const int early[] = { 'h', 'V', 0 };
 	const struct mcs_opt_spec spec = {

@@ -40,6 +40,8 @@ int mcs_store_new(const struct mcs_store_opts *opts, struct mcs_store **ret)
 		s->opts.eviction_ratio = 0.1;
 	if (s->opts.max_soft_pin_ratio <= 0 || s->opts.max_soft_pin_ratio > 1)
 		s->opts.max_soft_pin_ratio = 0.5;
+	if (s->opts.max_pending_put_ratio <= 0 || s->opts.max_pending_put_ratio > 1)
+		s->opts.max_pending_put_ratio = 1.0;
 	if (!s->opts.evict_samples)
 		s->opts.evict_samples = 16;
 	if (!s->opts.put_timeout_ms)
@@ -53,15 +55,73 @@ int mcs_store_new(const struct mcs_store_opts *opts, struct mcs_store **ret)
 	return 0;
 }
 
+/* The hold of that id, or NULL. */
+static struct mcs_hold **hold_slot(struct mcs_store *s, uint64_t id)
+{
+	if (!s->n_hold_buckets)
+		return NULL;
+	struct mcs_hold **pp = &s->hold_buckets[id & (s->n_hold_buckets - 1)];
+	while (*pp && (*pp)->id != id)
+		pp = &(*pp)->id_next;
+	return pp;
+}
+
+/* Twice the buckets once there are as many holds as buckets; without the
+ * memory the chains just grow longer. */
+static void holds_grow(struct mcs_store *s)
+{
+	uint64_t n = s->n_hold_buckets ? s->n_hold_buckets * 2 : 1024;
+	struct mcs_hold **b = calloc(n, sizeof(*b));
+	if (!b)
+		return;
+	for (uint64_t i = 0; i < s->n_hold_buckets; i++)
+		for (struct mcs_hold *h = s->hold_buckets[i], *next; h; h = next) {
+			next = h->id_next;
+			h->id_next = b[h->id & (n - 1)];
+			b[h->id & (n - 1)] = h;
+		}
+	free(s->hold_buckets);
+	s->hold_buckets = b;
+	s->n_hold_buckets = n;
+}
+
+/* h, new, into the hash, onto its object and the store's list; -ENOMEM
+ * if the hash cannot be made at all. */
+static int hold_link(struct mcs_store *s, struct mcs_hold *h, struct mcs_obj *o)
+{
+	if (s->n_holds >= s->n_hold_buckets)
+		holds_grow(s);
+	if (!s->n_hold_buckets)
+		return -ENOMEM;
+	struct mcs_hold **b = &s->hold_buckets[h->id & (s->n_hold_buckets - 1)];
+	h->id_next = *b;
+	*b = h;
+	s->n_holds++;
+	h->obj = o;
+	h->obj_prev = NULL;
+	h->obj_next = o->holds;
+	if (o->holds)
+		o->holds->obj_prev = h;
+	o->holds = h;
+	mcs_list_add(&s->holds, &h->link);
+	return 0;
+}
+
 static void hold_unlink_free(struct mcs_store *s, struct mcs_hold *h)
 {
 	mcs_list_del(&h->link);
+	struct mcs_hold **pp = hold_slot(s, h->id);
+	if (pp && *pp == h) {
+		*pp = h->id_next;
+		s->n_holds--;
+	}
 	if (h->obj) {
-		struct mcs_hold **pp = &h->obj->holds;
-		while (*pp && *pp != h)
-			pp = &(*pp)->obj_next;
-		if (*pp)
-			*pp = h->obj_next;
+		if (h->obj_prev)
+			h->obj_prev->obj_next = h->obj_next;
+		else
+			h->obj->holds = h->obj_next;
+		if (h->obj_next)
+			h->obj_next->obj_prev = h->obj_prev;
 		/* a retired version may now be free to go: the next reap looks */
 		if (h->obj->state == MCS_OBJ_RETIRED)
 			s->reap_at_ms = 0;
@@ -87,6 +147,8 @@ struct mcs_store *mcs_store_free(struct mcs_store *s)
 	struct mcs_list *n, *next;
 	mcs_list_for_each_safe(n, next, &s->retired)
 		obj_free(mcs_list_entry(n, struct mcs_obj, pending));
+	store_owners_free(s);
+	free(s->hold_buckets);
 	free(s->buckets);
 	free(s->vec);
 	while (s->segments) {
@@ -318,6 +380,12 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 		s->ctr.put_no_space++;
 		return -ENOSPC;
 	}
+	/* puts started and not ended hold space until their timeout: one
+	 * owner may not take more than its share with them */
+	if (s->opts.max_pending_put_ratio < 1.0 &&
+	    (double)(store_owner_pending(s, owner) + req->value_len) >
+		    s->opts.max_pending_put_ratio * (double)mcs_store_capacity(s))
+		return -EDQUOT;
 
 	/* one allocation (see obj_inline): fewer mallocs, less memory, and
 	 * a get reads what it needs from neighbouring cache lines */
@@ -368,6 +436,10 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 	 * the slot again. The old version of an upsert, if eviction left it,
 	 * stays what gets see until the new one's PutEnd. */
 	slot = obj_slot(s, key, hash);
+	if (store_owner_pending_add(s, owner, o->size) < 0) {
+		obj_free(o);
+		return -ENOMEM;
+	}
 	mcs_list_add_tail(&s->pending, &o->pending);
 	if (*slot) {
 		(*slot)->upsert = o;
@@ -437,6 +509,7 @@ int mcs_store_put_end(struct mcs_store *s, struct mcs_str key, uint64_t checksum
 		return -ENOENT;
 	if (o->state != MCS_OBJ_PENDING)
 		return -EEXIST;
+	store_pending_done(s, o);
 	mcs_list_del(&o->pending);
 	o->state = MCS_OBJ_COMPLETE;
 	o->checksum = checksum;
@@ -491,11 +564,11 @@ int mcs_store_get(struct mcs_store *s, struct mcs_str key, uint32_t flags, void 
 		if (!h)
 			return -ENOMEM;
 		h->id = hold_id = s->next_hold_id++;
-		h->obj = o;
 		h->owner = owner;
-		h->obj_next = o->holds;
-		o->holds = h;
-		mcs_list_add(&s->holds, &h->link);
+		if (hold_link(s, h, o) < 0) {
+			free(h);
+			return -ENOMEM;
+		}
 	}
 	bool lease = !(flags & MCS_GET_NOLEASE);
 	if (lease)
@@ -514,19 +587,15 @@ int mcs_store_get(struct mcs_store *s, struct mcs_str key, uint32_t flags, void 
 
 int mcs_store_release(struct mcs_store *s, struct mcs_str key, uint64_t hold_id, void *owner)
 {
-	struct mcs_list *n;
-	mcs_list_for_each(n, &s->holds) {
-		struct mcs_hold *h = mcs_list_entry(n, struct mcs_hold, link);
-		if (h->id != hold_id || h->owner != owner)
-			continue;
-		/* a hold whose object was lost with its segment has obj ==
-		 * NULL (a force-removed one is retired, still there) */
-		if (h->obj && !(h->obj->keylen == key.len && memcmp(h->obj->key, key.p, key.len) == 0))
-			return -ESRCH;
-		hold_unlink_free(s, h);
-		return 0;
-	}
-	return -ESRCH;
+	struct mcs_hold **pp = hold_slot(s, hold_id), *h = pp ? *pp : NULL;
+	if (!h || h->owner != owner)
+		return -ESRCH;
+	/* a hold whose object was lost with its segment has obj == NULL (a
+	 * force-removed one is retired, still there) */
+	if (h->obj && !(h->obj->keylen == key.len && memcmp(h->obj->key, key.p, key.len) == 0))
+		return -ESRCH;
+	hold_unlink_free(s, h);
+	return 0;
 }
 
 int mcs_store_exist(struct mcs_store *s, struct mcs_str key, uint64_t now_ms)

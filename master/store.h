@@ -51,6 +51,9 @@ struct mcs_store_opts {
 	double max_soft_pin_ratio;  /* share of capacity soft pins may hold; 0: 0.5 */
 	unsigned evict_samples;     /* objects sampled per pick; 0: 16 */
 	uint64_t put_timeout_ms;    /* revoke puts not ended by then; 0: 30000 */
+	double max_pending_put_ratio; /* share of the capacity one owner may have in
+				       * puts started and not ended (more:
+				       * -EDQUOT); 0: 1.0 */
 };
 
 struct mcs_store_counters {

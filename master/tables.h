@@ -30,7 +30,9 @@ struct mcs_hold {
 	uint64_t id;
 	struct mcs_obj *obj;        /* NULL once the object is gone */
 	void *owner;
-	struct mcs_hold *obj_next;  /* in obj->holds */
+	struct mcs_hold *obj_next;  /* in obj->holds, doubly linked: a release */
+	struct mcs_hold *obj_prev;  /* is O(1) however many views an object has */
+	struct mcs_hold *id_next;   /* in the store's hash by id */
 	struct mcs_list link;       /* in the store's hold list */
 };
 
@@ -42,6 +44,9 @@ struct mcs_store {
 	struct mcs_seg *segments;
 	uint64_t n_segments;
 	struct mcs_list holds;      /* every hold (struct mcs_hold) */
+	struct mcs_hold **hold_buckets; /* every hold by id (ids are sequential:
+					 * id mod n spreads them evenly) */
+	uint64_t n_hold_buckets, n_holds;
 	uint64_t next_hold_id;
 	uint64_t rng;
 	/* every object, for O(1) uniform sampling by eviction */
@@ -56,7 +61,15 @@ struct mcs_store {
 	uint64_t soft_pinned_bytes;
 	uint64_t evict_debt;        /* objects still to evict in the background */
 	struct mcs_store_counters ctr;
+	struct owner_debt *owner_debts[256]; /* pending put bytes by owner (owners.c) */
 };
+
+/* owners.c: the bytes of the puts each owner started and has not ended */
+uint64_t store_owner_pending(struct mcs_store *s, const void *owner);
+int store_owner_pending_add(struct mcs_store *s, const void *owner, uint64_t bytes);
+/* o, PENDING, stops being so (ended, revoked, expired, dropped) */
+void store_pending_done(struct mcs_store *s, const struct mcs_obj *o);
+void store_owners_free(struct mcs_store *s);
 
 static inline uint64_t store_rng_next(struct mcs_store *s)
 {
@@ -191,6 +204,8 @@ static inline void obj_delete(struct mcs_store *s, struct mcs_obj *o)
 		s->n_retired--;
 	else
 		obj_unlink(s, o);
+	if (o->state == MCS_OBJ_PENDING)
+		store_pending_done(s, o);
 	mcs_list_del(&o->pending);
 	if (o->flags & MCS_REPL_SOFT_PIN)
 		s->soft_pinned_bytes -= MCS_MIN(s->soft_pinned_bytes, o->size);

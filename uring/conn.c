@@ -26,15 +26,21 @@
  * Callbacks of bulk I/O that never finished (done(err < 0)) run when the
  * conn is finalized, once every op is back, right before on_close.
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/util.h"
 #include "uring/conn.h"
 #include "uring/listener.h"
+#include "uring/peers.h"
 #include "uring/loop-internal.h"
+#include "uring/ring.h"
 #include "uring/sendq.h"
 #include "uring/stream.h"
 
@@ -52,6 +58,13 @@ struct mcs_conn {
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 	uint32_t max_body;          /* 0: the loop's */
+	bool accepted;              /* by a listener: the idle timeout applies */
+	bool heard;                 /* a whole frame came */
+	bool paused;                /* too many answers unread: no recv armed */
+	bool pause_said;            /* logged once */
+	uint64_t last_recv_ns;      /* the last bytes came (or the conn began) */
+	struct mcs_peer_slot *peer; /* counted there (accepted TCP) */
+	void (*on_connect)(struct mcs_conn *c, void *userdata);
 	struct {                    /* mcs_conn_recv_into */
 		bool active;
 		uint8_t *dest;
@@ -106,8 +119,25 @@ static int conn_resize_rbuf(struct mcs_conn *c, size_t cap)
 	return 0;
 }
 
+static void conn_say_paused(struct mcs_conn *c);
+
+/* A peer that does not read its answers is not read from: the requests
+ * wait in its socket, not as answers in our memory. Only accepted conns:
+ * they queue answers, their peers requests, and the side that asks always
+ * reads, so the two ends never both wait. */
+static bool conn_over_queue(struct mcs_conn *c)
+{
+	uint64_t max = c->s.loop->max_queued;
+	if (!c->accepted || !max || c->q.bytes < max)
+		return false;
+	c->paused = true;
+	conn_say_paused(c);
+	return true;
+}
+
 /* Hand every whole buffered frame to on_frame, then keep the remainder at
- * the start of a buffer big enough for the frame it begins. */
+ * the start of a buffer big enough for the frame it begins; stop early
+ * while the answers queued are over the bound. */
 static void conn_parse(struct mcs_conn *c)
 {
 	uint32_t max_body = c->max_body         ? c->max_body
@@ -129,7 +159,7 @@ static void conn_parse(struct mcs_conn *c)
 			conn_rin_done(c);
 			continue;
 		}
-		if (c->rlen - pos < MCS_HDR_SIZE)
+		if (c->rlen - pos < MCS_HDR_SIZE || conn_over_queue(c))
 			break;
 		struct mcs_hdr h;
 		int r = mcs_hdr_decode(c->rbuf + pos, max_body, &h);
@@ -143,6 +173,7 @@ static void conn_parse(struct mcs_conn *c)
 			break;
 		}
 		c->in_frame = true;
+		c->heard = true;
 		r = c->ops->on_frame(c, &h, c->rbuf + pos + MCS_HDR_SIZE, c->userdata);
 		c->in_frame = false;
 		pos += need;
@@ -171,6 +202,8 @@ static void conn_on_recv(struct mcs_stream *s, size_t n)
 	struct mcs_conn *c = conn_of(s);
 	bool direct = c->recv_direct;
 	c->recv_direct = false;
+	if (n > 0)
+		c->last_recv_ns = mcs_now_ns();
 	if (n > 0 && direct) {
 		/* Short completions (a signal, MSG_WAITALL cut short) just
 		 * leave a smaller rest for the next recv. */
@@ -189,6 +222,8 @@ static void conn_on_recv(struct mcs_stream *s, size_t n)
 		if (!conn_live(c))
 			return;
 	}
+	if (c->paused)
+		return;         /* conn_on_sent arms it again */
 	int r = conn_arm_recv(c);
 	if (r < 0)
 		mcs_stream_close(s, r);
@@ -284,7 +319,19 @@ int mcs_conn_send_ref(struct mcs_conn *c, const void *p, size_t len, mcs_io_done
 
 static void conn_on_sent(struct mcs_stream *s, size_t n)
 {
-	mcs_sendq_sent(&conn_of(s)->q, n);
+	struct mcs_conn *c = conn_of(s);
+	mcs_sendq_sent(&c->q, n);
+	/* Paused for answers unread: go on once they are down to half (not
+	 * at once below the bound, which would pause again a frame later). */
+	if (!c->paused || !conn_live(c) || c->q.bytes > c->s.loop->max_queued / 2)
+		return;
+	c->paused = false;
+	conn_parse(c);
+	if (!conn_live(c) || c->paused)
+		return;
+	int r = conn_arm_recv(c);
+	if (r < 0)
+		mcs_stream_close(s, r);
 }
 
 static int conn_kick(struct mcs_stream *s)
@@ -296,9 +343,13 @@ static void conn_on_connect(struct mcs_stream *s)
 {
 	struct mcs_conn *c = conn_of(s);
 	int r = conn_arm_recv(c);
-	if (r < 0)
+	if (r < 0) {
 		mcs_stream_close(s, r);
-	else
+		return;
+	}
+	if (c->on_connect)
+		c->on_connect(c, c->userdata);
+	if (conn_live(c))
 		mcs_sendq_kick(&c->q);
 }
 
@@ -319,6 +370,8 @@ static void conn_finalize(struct mcs_stream *s, bool leak_buffers)
 			c->rin.done(c, err, c->rin.arg);
 	}
 	mcs_sendq_drop(&c->q, err, leak_buffers);
+	mcs_peers_leave(s->loop, c->peer);
+	c->peer = NULL;
 	if (c->ops->on_close)
 		c->ops->on_close(c, s->close_err, c->userdata);
 	mcs_conn_unref(c);
@@ -331,6 +384,93 @@ static const struct mcs_stream_ops conn_stream_ops = {
 	.kick = conn_kick,
 	.finalize = conn_finalize,
 };
+
+/* ---- bounds on what a peer holds ------------------------------------------- */
+
+/* Who is at the other end, for the loop's log lines. */
+static void conn_peer_name(const struct mcs_conn *c, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	if (getpeername(c->s.fd, (struct sockaddr *)&ss, &sl) < 0) {
+		snprintf(buf, len, "a peer");
+	} else if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, (unsigned)ntohs(in->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
+	} else {
+		struct ucred uc;
+		socklen_t ul = sizeof(uc);
+		if (getsockopt(c->s.fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) == 0)
+			snprintf(buf, len, "local pid %u", (unsigned)uc.pid);
+		else
+			snprintf(buf, len, "a local peer");
+	}
+}
+
+/* Close c for a limit it passed, saying so if the loop may. */
+static void conn_close_over(struct mcs_conn *c, int err, const char *why, unsigned long long ms)
+{
+	struct mcs_loop *l = c->s.loop;
+	if (l->log) {
+		char who[96];
+		conn_peer_name(c, who, sizeof(who));
+		l->log(MCS_LOG_NOTICE, "connection from %s closed: %s %llu ms", who, why, ms);
+	}
+	mcs_stream_close(&c->s, err);
+}
+
+static void conn_say_paused(struct mcs_conn *c)
+{
+	struct mcs_loop *l = c->s.loop;
+	if (c->pause_said || !l->log)
+		return;
+	c->pause_said = true;
+	char who[96];
+	conn_peer_name(c, who, sizeof(who));
+	l->log(MCS_LOG_INFO, "connection from %s: %llu bytes of answers unread, its requests wait until it reads them",
+	       who, (unsigned long long)c->q.bytes);
+}
+
+/* Every tick: a peer that began a frame and stopped, or that connected
+ * and never sent one, no longer keeps its buffer and descriptor. */
+static void conn_sweep(struct mcs_timer *t, void *userdata)
+{
+	struct mcs_loop *l = userdata;
+	uint64_t now = mcs_now_ns();
+	struct mcs_list *n, *next;
+	mcs_list_for_each_safe(n, next, &l->streams) {
+		struct mcs_conn *c = conn_of(mcs_list_entry(n, struct mcs_stream, link));
+		if (!conn_live(c) || c->s.connecting)
+			continue;
+		uint64_t quiet = now > c->last_recv_ns ? now - c->last_recv_ns : 0;
+		/* a paused conn is waiting for us, not we for it */
+		bool partial = (c->rlen > 0 || c->rin.active) && !c->paused;
+		if (partial && l->frame_timeout_ns && quiet > l->frame_timeout_ns)
+			conn_close_over(c, -ETIMEDOUT, "frame timeout: a frame begun and nothing more sent for",
+					(unsigned long long)(quiet / 1000000));
+		else if (!c->heard && c->accepted && l->idle_timeout_ns && quiet > l->idle_timeout_ns)
+			conn_close_over(c, -ETIME, "idle timeout: no request since it connected",
+					(unsigned long long)(quiet / 1000000));
+	}
+}
+
+/* The sweep runs a few times per timeout, between 10 ms and 1 s apart. */
+static void conn_arm_sweep(struct mcs_loop *l)
+{
+	if (l->conn_sweep || l->freeing || (!l->frame_timeout_ns && !l->idle_timeout_ns))
+		return;
+	uint64_t least = !l->frame_timeout_ns ? l->idle_timeout_ns
+			 : !l->idle_timeout_ns ? l->frame_timeout_ns
+					       : MCS_MIN(l->frame_timeout_ns, l->idle_timeout_ns);
+	uint64_t every = MCS_MIN(MCS_MAX(least / 4000000, (uint64_t)10), (uint64_t)1000);
+	(void)mcs_loop_add_timer(l, every, every, conn_sweep, l, &l->conn_sweep);  /* else no timeouts: rare */
+}
 
 /* ---- lifetime --------------------------------------------------------------- */
 
@@ -352,6 +492,8 @@ static struct mcs_conn *conn_new(struct mcs_loop *l, int fd, const struct mcs_co
 		return NULL;
 	}
 	c->rcap = RBUF_INIT;
+	c->last_recv_ns = mcs_now_ns();
+	conn_arm_sweep(l);
 	return c;
 }
 
@@ -424,18 +566,29 @@ static void conn_accepted(struct mcs_loop *l, int fd, void *arg)
 	const struct acceptor *a = arg;
 	const struct mcs_conn_ops *ops = NULL;
 	void *ud = NULL;
+	struct mcs_peer_slot *slot = NULL;
+	if (fd >= 0 && mcs_peers_admit(l, fd, &slot) < 0) {
+		close(fd);      /* over a limit: said, and the owner never hears of it */
+		return;
+	}
 	if (fd >= 0)
 		(void)mcs_stream_nodelay(fd);   /* latency over coalescing, as for connects */
 	int r = a->fn(l, fd, &ops, &ud, a->userdata);
 	if (fd < 0)
 		return;         /* accepting pauses: the owner was told */
 	if (r < 0 || !ops) {
+		mcs_peers_leave(l, slot);
 		close(fd);
 		return;
 	}
 	struct mcs_conn *c;
-	if (mcs_loop_add_conn(l, fd, ops, ud, &c) == 0)  /* closes fd on failure */
+	if (mcs_loop_add_conn(l, fd, ops, ud, &c) == 0) {  /* closes fd on failure */
 		c->max_body = a->max_body;
+		c->accepted = true;
+		c->peer = slot;
+	} else {
+		mcs_peers_leave(l, slot);
+	}
 }
 
 int mcs_loop_listen(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, void *userdata)
@@ -457,6 +610,11 @@ int mcs_loop_listen_max(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, voi
 	}
 	*a = (struct acceptor){ fn, userdata, max_body };
 	return mcs_listener_add(l, listen_fd, conn_accepted, a, free);  /* takes listen_fd and a */
+}
+
+void mcs_conn_on_connect(struct mcs_conn *c, void (*fn)(struct mcs_conn *c, void *userdata))
+{
+	c->on_connect = fn;
 }
 
 void mcs_conn_close(struct mcs_conn *c)

@@ -99,6 +99,10 @@ int mcs_conn_send_ref(struct mcs_conn *c, const void *p, size_t len, mcs_io_done
 int mcs_loop_connect(struct mcs_loop *l, const struct sockaddr *sa, socklen_t salen, unsigned timeout_ms,
 		     const struct mcs_conn_ops *ops, void *userdata, struct mcs_conn **ret);
 
+/* fn(c, userdata) once the connect of mcs_loop_connect has gone through
+ * (c's local address is known from then on), before any frame. */
+void mcs_conn_on_connect(struct mcs_conn *c, void (*fn)(struct mcs_conn *c, void *userdata));
+
 void mcs_conn_close(struct mcs_conn *c);
 bool mcs_conn_is_closed(const struct mcs_conn *c);
 struct mcs_conn *mcs_conn_ref(struct mcs_conn *c);

@@ -24,6 +24,7 @@
 
 #define MCS_CQE_BATCH 128
 #define MCS_SQE_RETRIES 8
+#define MCS_PEER_BUCKETS 256
 
 /* The struct of the given type that p, its member, is part of. */
 #define MCS_CONTAINER_OF(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
@@ -68,6 +69,17 @@ struct mcs_loop {
 	 * mcs_loop_opts carries them; the ring never reads them. */
 	uint32_t max_body;          /* 0: the protocol's default */
 	uint32_t zc_threshold;      /* 0: never SEND_ZC */
+	uint64_t frame_timeout_ns;  /* 0: none (mcs_loop_opts.frame_timeout_ms) */
+	uint64_t idle_timeout_ns;   /* 0: none */
+	uint64_t max_queued;        /* 0: none (mcs_loop_opts.max_queued_bytes) */
+	/* accepted TCP connections, in all and by address (peers.c) */
+	unsigned max_conns, max_conns_per_peer;     /* 0: no limit */
+	unsigned n_peer_conns;
+	struct mcs_peer_slot *peer_buckets[MCS_PEER_BUCKETS];
+	uint64_t refuse_log_ns;     /* the last refusal said */
+	unsigned refused_quiet;     /* refusals since, not said */
+	struct mcs_timer *conn_sweep; /* checks the two above, made with the first conn */
+	void (*log)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 	struct mcs_cqe_copy batch[MCS_CQE_BATCH];
 };
 

@@ -84,6 +84,12 @@ int mcs_loop_new(const struct mcs_loop_opts *opts, struct mcs_loop **ret)
 	uint32_t max_body = OPT(max_body, 0u);
 	uint32_t zc_threshold = OPT(zc_threshold, 0u);
 	unsigned busy_poll_us = OPT(busy_poll_us, 0u);
+	uint64_t frame_timeout_ms = OPT(frame_timeout_ms, 0u);
+	uint64_t idle_timeout_ms = OPT(idle_timeout_ms, 0u);
+	uint64_t max_queued = OPT(max_queued_bytes, 0u);
+	unsigned max_conns = OPT(max_conns, 0u);
+	unsigned max_conns_per_peer = OPT(max_conns_per_peer, 0u);
+	void (*log)(int, const char *, ...) = OPT(log, NULL);
 #undef OPT
 
 	struct mcs_loop *l = calloc(1, sizeof(*l));
@@ -92,6 +98,12 @@ int mcs_loop_new(const struct mcs_loop_opts *opts, struct mcs_loop **ret)
 	l->max_body = max_body;
 	l->zc_threshold = zc_threshold;
 	l->busy_poll_ns = (uint64_t)MCS_MIN(busy_poll_us, 1000000u) * 1000;
+	l->frame_timeout_ns = MCS_MIN(frame_timeout_ms, (uint64_t)UINT32_MAX) * 1000000ull;
+	l->idle_timeout_ns = MCS_MIN(idle_timeout_ms, (uint64_t)UINT32_MAX) * 1000000ull;
+	l->max_queued = max_queued;
+	l->max_conns = max_conns;
+	l->max_conns_per_peer = max_conns_per_peer;
+	l->log = log;
 	mcs_list_init(&l->sources);
 	mcs_list_init(&l->kicks);
 	mcs_list_init(&l->streams);

@@ -33,6 +33,27 @@ struct mcs_loop_opts {
 	unsigned busy_poll_us; /* before sleeping for completions, poll for them this
 				* long (a core spins; the wake-up of this thread is
 				* saved); 0: sleep at once */
+	/* Bounds on what a peer holds (issue 14); 0: none. */
+	uint64_t frame_timeout_ms; /* a connection that began a frame (or the
+				    * payload of mcs_conn_recv_into) and sent
+				    * nothing more for this long is closed:
+				    * on_close(c, -ETIMEDOUT) */
+	uint64_t idle_timeout_ms;  /* an accepted connection that sent no whole
+				    * frame within this long is closed:
+				    * on_close(c, -ETIME) */
+	uint64_t max_queued_bytes; /* an accepted connection with more answer
+				    * bytes queued than this (unsent:
+				    * mcs_conn_pending_bytes) is not read from
+				    * until they are down to half; it is not
+				    * closed: a slow reader is no attacker */
+	unsigned max_conns;          /* accepted TCP connections at once, from
+				      * every listener of the loop; one more
+				      * is closed at once, its owner never
+				      * hears of it */
+	unsigned max_conns_per_peer; /* the same, from one peer address */
+	/* Where the loop says why it closed or refused a peer (a timeout, a
+	 * limit): mcs_log of common/log.h fits; NULL: it says nothing. */
+	void (*log)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 };
 
 int mcs_loop_new(const struct mcs_loop_opts *opts, struct mcs_loop **ret);

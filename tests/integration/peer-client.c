@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A raw peer for the bounds tests (issue 14): it speaks frames by hand to
+ * the master's port, a node's data port or a node's unix socket (HOST
+ * "unix", PORT the socket's path), and does what a broken or hostile peer
+ * would, reporting what the server did about it.
+ *
+ *   peer-client half HOST PORT SECONDS    half a header, then wait for the close
+ *   peer-client silent HOST PORT SECONDS  nothing at all, then wait for the close
+ *   peer-client ping HOST PORT            one PING answered: exit 0
+ *   peer-client flood HOST PORT N         N STATs written without reading; once a
+ *                                         line comes on stdin, read all N answers
+ *   peer-client pings HOST PORT N GAP_MS  N PINGs, GAP_MS apart; prints the
+ *                                         slowest answer's time
+ *   peer-client blackhole PORT            listen on 127.0.0.1:PORT with a full
+ *                                         backlog: connects there hang (SYNs
+ *                                         dropped) until killed
+ *   peer-client conns HOST PORT N SECONDS N connections, each PINGs; prints
+ *                                         "served S closed C", holds them until
+ *                                         killed
+ *
+ * PEER_BIND=ADDR: TCP connections come from that address (another of
+ * 127.0.0.0/8, to be another peer).
+ *
+ * Exit 0 when the server did what the mode expects, 1 otherwise.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto/proto.h"
+
+static const char *host, *port;
+
+static int dial(void)
+{
+	int fd;
+	if (strcmp(host, "unix") == 0) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", port);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			close(fd);
+			fd = -1;
+		}
+		return fd;
+	}
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port)) };
+	inet_pton(AF_INET, host, &sa.sin_addr);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	const char *from = getenv("PEER_BIND");
+	if (fd >= 0 && from) {
+		struct sockaddr_in b = { .sin_family = AF_INET };
+		inet_pton(AF_INET, from, &b.sin_addr);
+		if (bind(fd, (struct sockaddr *)&b, sizeof(b)) < 0) {
+			perror("bind");
+			close(fd);
+			return -1;
+		}
+	}
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void frame(uint8_t out[MCS_HDR_SIZE], uint16_t opcode, uint64_t req_id)
+{
+	struct mcs_hdr h = { .magic = MCS_PROTO_MAGIC, .version = MCS_PROTO_VERSION, .opcode = opcode,
+			     .req_id = req_id };
+	mcs_hdr_encode(&h, out);
+}
+
+static bool write_all(int fd, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	while (len > 0) {
+		ssize_t n = send(fd, b, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		b += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+static bool read_all(int fd, void *p, size_t len)
+{
+	uint8_t *b = p;
+	while (len > 0) {
+		ssize_t n = recv(fd, b, len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		b += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* One answer: its header, its body skipped. */
+static bool read_answer(int fd, struct mcs_hdr *h)
+{
+	uint8_t hb[MCS_HDR_SIZE], skip[4096];
+	if (!read_all(fd, hb, sizeof(hb)) || mcs_hdr_decode(hb, 1u << 30, h) < 0)
+		return false;
+	for (size_t left = h->body_len; left > 0;) {
+		size_t k = left < sizeof(skip) ? left : sizeof(skip);
+		if (!read_all(fd, skip, k))
+			return false;
+		left -= k;
+	}
+	return true;
+}
+
+/* Wait up to ms for the server to close fd: true if it did. */
+static bool closed_within(int fd, uint64_t ms)
+{
+	uint64_t end = now_ms() + ms;
+	for (;;) {
+		uint64_t t = now_ms();
+		if (t >= end)
+			return false;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int r = poll(&p, 1, (int)(end - t));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return false;
+		uint8_t b[256];
+		ssize_t n = recv(fd, b, sizeof(b), 0);
+		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+			return true;
+	}
+}
+
+static int wait_close(bool half, unsigned seconds)
+{
+	int fd = dial();
+	if (fd < 0) {
+		perror("connect");
+		return 1;
+	}
+	uint64_t t0 = now_ms();
+	if (half) {
+		uint8_t hb[MCS_HDR_SIZE];
+		frame(hb, MCS_OP_PING, 1);
+		if (!write_all(fd, hb, MCS_HDR_SIZE / 2))
+			return 1;
+	}
+	bool closed = closed_within(fd, (uint64_t)seconds * 1000);
+	if (closed)
+		printf("closed after %llu ms\n", (unsigned long long)(now_ms() - t0));
+	else
+		printf("still open after %u s\n", seconds);
+	close(fd);
+	return closed ? 0 : 1;
+}
+
+static int ping(void)
+{
+	int fd = dial();
+	if (fd < 0) {
+		perror("connect");
+		return 1;
+	}
+	uint8_t hb[MCS_HDR_SIZE];
+	frame(hb, MCS_OP_PING, 7);
+	struct mcs_hdr h;
+	bool ok = write_all(fd, hb, sizeof(hb)) && read_answer(fd, &h) && h.req_id == 7 && h.status == 0;
+	close(fd);
+	printf("%s\n", ok ? "pong" : "no answer");
+	return ok ? 0 : 1;
+}
+
+static int pings(unsigned n, unsigned gap_ms)
+{
+	uint64_t worst = 0;
+	for (unsigned i = 0; i < n; i++) {
+		int fd = dial();
+		if (fd < 0) {
+			perror("connect");
+			return 1;
+		}
+		uint64_t t0 = now_ms();
+		uint8_t hb[MCS_HDR_SIZE];
+		frame(hb, MCS_OP_PING, i + 1);
+		struct mcs_hdr h;
+		bool ok = write_all(fd, hb, sizeof(hb)) && read_answer(fd, &h) && h.status == 0;
+		uint64_t t = now_ms() - t0;
+		close(fd);
+		if (!ok) {
+			printf("ping %u not answered\n", i);
+			return 1;
+		}
+		worst = t > worst ? t : worst;
+		usleep(gap_ms * 1000);  /* pacing: the pings span the server's retries */
+	}
+	printf("slowest of %u pings: %llu ms\n", n, (unsigned long long)worst);
+	return 0;
+}
+
+static int blackhole(uint16_t p)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(p) };
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 0) < 0) {
+		perror("listen");
+		return 1;
+	}
+	/* never accepted: once these fill the queue, SYNs are dropped */
+	for (int i = 0; i < 2; i++) {
+		int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (c < 0 || (connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)) {
+			perror("connect");
+			return 1;
+		}
+	}
+	printf("ready\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+	return 0;
+}
+
+struct flood {
+	int fd;
+	uint64_t n;
+	bool ok;
+};
+
+static void *flood_write(void *arg)
+{
+	struct flood *f = arg;
+	enum { BATCH = 2048 };
+	static uint8_t buf[BATCH * MCS_HDR_SIZE];
+	f->ok = true;
+	for (uint64_t i = 0; i < f->n && f->ok;) {
+		size_t k = 0;
+		for (; k < BATCH && i < f->n; k++, i++)
+			frame(buf + k * MCS_HDR_SIZE, MCS_OP_STAT, i + 1);
+		f->ok = write_all(f->fd, buf, k * MCS_HDR_SIZE);
+	}
+	if (f->ok)
+		printf("wrote %llu\n", (unsigned long long)f->n);
+	fflush(stdout);
+	return NULL;
+}
+
+static int flood(uint64_t n)
+{
+	struct flood f = { .fd = dial(), .n = n };
+	if (f.fd < 0) {
+		perror("connect");
+		return 1;
+	}
+	pthread_t t;
+	if (pthread_create(&t, NULL, flood_write, &f) != 0)
+		return 1;
+	printf("flooding\n");
+	fflush(stdout);
+	char line[64];
+	if (!fgets(line, sizeof(line), stdin))
+		return 1;
+	uint64_t got = 0;
+	struct mcs_hdr h;
+	while (got < n && read_answer(f.fd, &h) && h.req_id == got + 1 && h.status == 0 &&
+	       (h.flags & MCS_F_RESPONSE))
+		got++;
+	pthread_join(t, NULL);
+	printf("read %llu of %llu in order\n", (unsigned long long)got, (unsigned long long)n);
+	fflush(stdout);
+	close(f.fd);
+	return got == n && f.ok ? 0 : 1;
+}
+
+static int conns(unsigned n, unsigned seconds)
+{
+	int *fd = calloc(n, sizeof(int));
+	unsigned served = 0, closed = 0;
+	uint8_t hb[MCS_HDR_SIZE];
+	frame(hb, MCS_OP_PING, 1);
+	for (unsigned i = 0; i < n; i++) {
+		fd[i] = dial();
+		if (fd[i] >= 0 && !write_all(fd[i], hb, sizeof(hb))) {
+			close(fd[i]);
+			fd[i] = -1;
+		}
+		if (fd[i] < 0)
+			closed++;
+	}
+	uint64_t end = now_ms() + (uint64_t)seconds * 1000;
+	for (unsigned i = 0; i < n; i++) {
+		if (fd[i] < 0)
+			continue;
+		struct pollfd p = { .fd = fd[i], .events = POLLIN };
+		uint64_t t = now_ms();
+		struct mcs_hdr h;
+		if (t < end && poll(&p, 1, (int)(end - t)) == 1 && read_answer(fd[i], &h) && h.status == 0) {
+			served++;
+		} else {
+			closed++;
+			close(fd[i]);
+			fd[i] = -1;
+		}
+	}
+	printf("served %u closed %u\n", served, closed);
+	fflush(stdout);
+	for (;;)
+		pause();        /* the test kills it: its connections end with it */
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "blackhole") == 0)
+		return blackhole((uint16_t)atoi(argv[2]));
+	if (argc < 4) {
+		fprintf(stderr, "usage: peer-client half|silent|ping|pings|flood|conns HOST PORT [N] [SECONDS|GAP_MS]\n"
+				"       peer-client blackhole PORT\n");
+		return 2;
+	}
+	const char *mode = argv[1];
+	host = argv[2];
+	port = argv[3];
+	if (strcmp(mode, "half") == 0 && argc == 5)
+		return wait_close(true, (unsigned)atoi(argv[4]));
+	if (strcmp(mode, "silent") == 0 && argc == 5)
+		return wait_close(false, (unsigned)atoi(argv[4]));
+	if (strcmp(mode, "pings") == 0 && argc == 6)
+		return pings((unsigned)atoi(argv[4]), (unsigned)atoi(argv[5]));
+	if (strcmp(mode, "ping") == 0)
+		return ping();
+	if (strcmp(mode, "flood") == 0 && argc == 5)
+		return flood(strtoull(argv[4], NULL, 10));
+	if (strcmp(mode, "conns") == 0 && argc == 6)
+		return conns((unsigned)atoi(argv[4]), (unsigned)atoi(argv[5]));
+	fprintf(stderr, "peer-client: bad arguments\n");
+	return 2;
+}
