@@ -387,14 +387,19 @@ static void *fake_main(void *arg)
 	struct fake *f = arg;
 	struct pollfd pf[MAX_CONNS + 1] = { { .fd = lfd, .events = POLLIN } };
 	/* the library connects first thing (generous bound: a loaded machine) */
-	if (poll(pf, 1, 20000) != 1 || (f->fds[0] = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+	int r;
+	while ((r = poll(pf, 1, 20000)) < 0 && errno == EINTR)
+		;
+	while (r == 1 && (f->fds[0] = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	if (r != 1 || f->fds[0] < 0)
 		return NULL;
 	hello(f);
 	for (;;) {
 		pf[0] = (struct pollfd){ .fd = tfd, .events = POLLIN };
 		for (unsigned i = 0; i < f->n; i++)
 			pf[i + 1] = (struct pollfd){ .fd = f->fds[i], .events = POLLIN };
-		int r = poll(pf, f->n + 1, IDLE_MS);
+		r = poll(pf, f->n + 1, IDLE_MS);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)

@@ -9,8 +9,9 @@
  * and PUT_END of a few keys, GET_REPLICAS with and without a hold,
  * RELEASE, REMOVE, forced or not, REMOVE_ALL, EXIST, LIST, STAT), the
  * connection's close (what the master does then: the store drops
- * everything it owned), or time passing (the clock is the fuzzer's:
- * mcs_now_ms is wrapped) followed by the master's periodic work. After
+ * everything it owned), or time passing (the clock is the fuzzer's: the
+ * handler is built in here with mcs_now_ms() redefined) followed by the
+ * master's periodic work. After
  * every step the store's tables must agree (mcs_store_check()) and each
  * connection's count of holds must be the store's.
  */
@@ -35,10 +36,14 @@ const char fuzz_target_name[] = "master";
 #define MAX_STEPS 256
 
 static struct mcs_loop *loop;
-static uint64_t fake_now = 1000000;
 
-uint64_t __wrap_mcs_now_ms(void);
-uint64_t __wrap_mcs_now_ms(void) { return fake_now; }
+/* The handler, on the fuzzer's clock: it reads the time once per request,
+ * with mcs_now_ms(), and everything below it is given that time. */
+static uint64_t fake_now = 1000000;
+static uint64_t fuzz_now_ms(void) { return fake_now; }
+#define mcs_now_ms() fuzz_now_ms()
+#include "master/requests.c"
+#undef mcs_now_ms
 
 static void write_seeds(const char *dir);
 

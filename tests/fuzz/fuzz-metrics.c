@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -60,9 +61,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(fd >= 0);
 	struct timeval tv = { .tv_sec = 20 };
 	FUZZ_ASSERT(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
+	/* each scrape from another address of 127.0.0.0/8: the write side is
+	 * shut first, so every connection leaves a TIME_WAIT here, and a
+	 * million of them from one address would use up its ports */
+	static uint32_t n_conn;
+	struct sockaddr_in src = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(0x7f000000u | (2 + n_conn++ % 0xfffff0u)) };
+	FUZZ_ASSERT(bind(fd, (struct sockaddr *)&src, sizeof(src)) == 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	FUZZ_ASSERT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	int c = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	/* a signal (libFuzzer's timer) cuts a blocking connect short: it goes
+	 * on by itself, until it is writable */
+	while (c < 0 && (errno == EINTR || errno == EALREADY)) {
+		struct pollfd pf = { .fd = fd, .events = POLLOUT };
+		(void)poll(&pf, 1, 20000);
+		c = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+		if (c < 0 && errno == EISCONN)
+			c = 0;
+	}
+	if (c < 0)
+		fprintf(stderr, "fuzz-metrics: connect: %s\n", strerror(errno));
+	FUZZ_ASSERT(c == 0);
 	send_all(fd, data, size);
 	FUZZ_ASSERT(shutdown(fd, SHUT_WR) == 0);
 	static char ans[1 << 16];
