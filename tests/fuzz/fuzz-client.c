@@ -106,10 +106,8 @@ static void seed_answer(struct mcs_buf *b, uint8_t ctl, const void *p, size_t n)
 
 static void seed_write(const char *dir, const char *name, struct mcs_buf *b)
 {
-	char p[4096];
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	FILE *f = fopen(p, "wb");
-	FUZZ_ASSERT(f && b->err == 0 && fwrite(b->p, 1, b->len, f) == b->len && fclose(f) == 0);
+	FUZZ_ASSERT(b->err == 0);
+	fuzz_seed_write(dir, name, b->p, b->len);
 	mcs_buf_reset(b);
 }
 

@@ -71,10 +71,8 @@ static void seed(const char *dir, const char *name, uint8_t chunking, int kind)
 	default:
 		break;
 	}
-	char p[4096];
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	FILE *f = fopen(p, "wb");
-	FUZZ_ASSERT(f && b.err == 0 && fwrite(b.p, 1, b.len, f) == b.len && fclose(f) == 0);
+	FUZZ_ASSERT(b.err == 0);
+	fuzz_seed_write(dir, name, b.p, b.len);
 	mcs_buf_free(&b);
 }
 

@@ -76,4 +76,14 @@ static inline size_t fuzz_bytes(struct fuzz_in *in, size_t n, const uint8_t **re
 	return n;
 }
 
+/* A seed corpus file dir/name (the targets that build their seeds in
+ * code write them when MCS_FUZZ_WRITE_SEEDS names a directory). */
+static inline void fuzz_seed_write(const char *dir, const char *name, const void *p, size_t n)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "wb");
+	FUZZ_ASSERT(f && fwrite(p, 1, n, f) == n && fclose(f) == 0);
+}
+
 #endif
