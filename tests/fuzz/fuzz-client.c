@@ -68,7 +68,10 @@ static uint16_t tport;
  * answer (-ENOMEM) rather than a sanitizer's error. (run-fuzz.sh lifts
  * libFuzzer's malloc limit for this target; only pages touched count.) */
 const char *__asan_default_options(void);
-const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
+__attribute__((visibility("default"))) const char *__asan_default_options(void)
+{
+	return "allocator_may_return_null=1";
+}
 
 /* every connection to a node goes to the fake */
 int __real_mcs_tcp_connect(const char *host, uint16_t port, int timeout_ms, const char **ret_why);
