@@ -778,3 +778,72 @@ int mcs_store_stat(const struct mcs_store *s, struct mcs_stat_resp *ret)
 	*ret = m;
 	return 0;
 }
+
+/* ---- invariants (tests and fuzzers) ---------------------------------- */
+
+/* Space and holds of o against what the segments and the hold list say;
+ * false on the first thing that does not add up. */
+static bool obj_check(const struct mcs_store *s, const struct mcs_obj *o, uint64_t *used, uint64_t *blocks,
+		      uint64_t *held)
+{
+	uint64_t gran = s->opts.granule ? s->opts.granule : 64;
+	for (uint32_t r = 0; r < o->n_replicas; r++)
+		for (uint32_t h = 0; h < o->replicas[r].n_handles; h++) {
+			const struct mcs_mhandle *hd = &o->replicas[r].handles[h];
+			size_t i = 0;
+			const struct mcs_seg *g = s->segments;
+			for (; g && g != hd->seg; g = g->next)
+				i++;
+			if (!hd->seg || !g || !hd->blk || mcs_block_offset(hd->blk) != hd->offset)
+				return false;
+			used[i] += MCS_ALIGN_UP(mcs_block_len(hd->blk), gran);
+			blocks[i]++;
+		}
+	for (const struct mcs_hold *h = o->holds; h; h = h->obj_next, (*held)++)
+		if (h->obj != o)
+			return false;
+	return true;
+}
+
+int mcs_store_check(const struct mcs_store *s)
+{
+	uint64_t n_segs = 0, n = 0, n_retired = 0, held = 0, holds = 0;
+	for (const struct mcs_seg *g = s->segments; g; g = g->next)
+		n_segs++;
+	uint64_t *used = calloc(2 * n_segs + 1, sizeof(*used)), *blocks = used + n_segs;
+	bool ok = used && n_segs == s->n_segments;
+	for (uint64_t b = 0; ok && b < s->n_buckets; b++)
+		for (const struct mcs_obj *o = s->buckets[b]; ok && o; o = o->hnext, n++) {
+			ok = o->state != MCS_OBJ_RETIRED && o->vidx < s->vec_len && s->vec[o->vidx] == o &&
+			     (o->hash & (s->n_buckets - 1)) == b && obj_check(s, o, used, blocks, &held);
+			if (ok && o->upsert)
+				ok = o->upsert->state == MCS_OBJ_PENDING && obj_check(s, o->upsert, used, blocks, &held);
+		}
+	ok = ok && n == s->n_objects && n == s->vec_len;
+	struct mcs_list *l;
+	mcs_list_for_each(l, &s->retired) {
+		const struct mcs_obj *o = mcs_list_entry(l, struct mcs_obj, pending);
+		ok = ok && o->state == MCS_OBJ_RETIRED && obj_check(s, o, used, blocks, &held);
+		n_retired++;
+	}
+	mcs_list_for_each(l, &s->pending)
+		ok = ok && mcs_list_entry(l, struct mcs_obj, pending)->state == MCS_OBJ_PENDING;
+	mcs_list_for_each(l, &s->holds)
+		holds += mcs_list_entry(l, struct mcs_hold, link)->obj != NULL;
+	ok = ok && n_retired == s->n_retired && holds == held;
+	size_t i = 0;
+	for (const struct mcs_seg *g = s->segments; ok && g; g = g->next, i++)
+		ok = mcs_alloc_used(g->alloc) == used[i] && mcs_alloc_count(g->alloc) == blocks[i] &&
+		     mcs_alloc_check(g->alloc) == 0;
+	free(used);
+	return ok ? 0 : -EUCLEAN;
+}
+
+uint64_t mcs_store_holds_of(const struct mcs_store *s, const void *owner)
+{
+	uint64_t n = 0;
+	struct mcs_list *l;
+	mcs_list_for_each(l, &s->holds)
+		n += mcs_list_entry(l, struct mcs_hold, link)->owner == owner;
+	return n;
+}

@@ -209,6 +209,15 @@ uint64_t mcs_store_capacity(const struct mcs_store *s);
 uint64_t mcs_store_used(const struct mcs_store *s);
 struct mcs_seg *mcs_store_segments(const struct mcs_store *s);
 
+/* Tests and fuzzers: walk every table and check that they agree (each
+ * segment's allocated bytes and blocks are those of the objects' buffers,
+ * COMPLETE, PENDING and RETIRED objects are where their state says, every
+ * hold on an object is in the store's list and the other way round). 0 or
+ * -EUCLEAN. O(everything). */
+int mcs_store_check(const struct mcs_store *s);
+/* Holds owner has (tests and fuzzers; O(holds)). */
+uint64_t mcs_store_holds_of(const struct mcs_store *s, const void *owner);
+
 /* Build a wire replica list that points into the store (valid until the
  * object changes); only replicas in state `only` (0: all). Free with
  * mcs_replica_list_free. */

@@ -52,6 +52,10 @@ TEST=(
 	# <sys/sdt.h>: the daemons' USDT probes; libbpf, bpftool and clang:
 	# the eBPF programs of mcstorectl top (t-top skips without them)
 	systemtap-sdt-dev libbpf-dev bpftool clang
+	# the libFuzzer builds of tests/fuzz (clang -fsanitize=fuzzer,address,
+	# undefined: libFuzzer's, ASan's and UBSan's runtimes; configure
+	# leaves them out without, and the standalone fuzz drivers still run)
+	libclang-rt-14-dev
 	# t-manpages: mandoc -T lint, man --warnings (groff); man is also what
 	# systemd-analyze verify --man=yes runs in t-package
 	mandoc man-db groff-base

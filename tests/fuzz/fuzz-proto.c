@@ -11,7 +11,8 @@
  * Build with clang -fsanitize=fuzzer,address,undefined for libFuzzer, or with
  * -DMCS_FUZZ_STANDALONE for a driver that runs N pseudo-random inputs
  * (mutations of valid messages and plain noise) and reports in TAP, so that
- * it runs as an ordinary test without clang.
+ * it runs as an ordinary test without clang. `--write-seeds DIR` writes those
+ * seeds, which are the corpus of the libFuzzer build (tests/fuzz/corpus/proto).
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -295,6 +296,17 @@ int main(int argc, char **argv)
 	uint64_t n = 200000;
 	struct mcs_buf b;
 
+	if (argc > 2 && strcmp(argv[1], "--write-seeds") == 0) {
+		/* the seed corpus of the libFuzzer build, tests/fuzz/corpus/proto */
+		build_seeds();
+		for (size_t i = 0; i < n_seeds; i++) {
+			char path[4096];
+			snprintf(path, sizeof(path), "%s/seed-%02zu", argv[2], i);
+			FILE *f = fopen(path, "wb");
+			FUZZ_ASSERT(f && fwrite(seeds[i].p, 1, seeds[i].len, f) == seeds[i].len && fclose(f) == 0);
+		}
+		return 0;
+	}
 	if (argc > 1 && mcs_parse_u64(argv[1], UINT32_MAX, &n) < 0) {
 		printf("Bail out! usage: %s [COUNT]\n", argv[0]);
 		return 2;

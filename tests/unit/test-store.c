@@ -220,6 +220,42 @@ START_TEST(holds)
 }
 END_TEST
 
+START_TEST(store_check)
+{
+	/* mcs_store_check (the fuzzers' invariants) sees a table that lies */
+	struct mcs_store *s = mk(200);
+	struct mcs_obj *o, *p;
+	uint64_t h;
+	ck_assert_int_eq(mcs_store_check(s), 0);
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 16 * MiB, S(""), A), 0);
+	ck_assert_int_eq(put(s, "k", 4096, A), 0);
+	ck_assert_int_eq(put_start(s, "p", 8192, 1, 0, B, &p), 0);
+	ck_assert_int_eq(mcs_store_get(s, S("k"), MCS_GET_HOLD, A, 1000, &o, &h), 0);
+	ck_assert_int_eq(mcs_store_check(s), 0);
+	ck_assert_uint_eq(mcs_store_holds_of(s, A), 1);
+	ck_assert_uint_eq(mcs_store_holds_of(s, B), 0);
+	/* a buffer the allocator does not know at that offset */
+	o->replicas[0].handles[0].offset += 64;
+	ck_assert_int_eq(mcs_store_check(s), -EUCLEAN);
+	o->replicas[0].handles[0].offset -= 64;
+	/* a pending put that says it is complete */
+	p->state = MCS_OBJ_COMPLETE;
+	ck_assert_int_eq(mcs_store_check(s), -EUCLEAN);
+	p->state = MCS_OBJ_PENDING;
+	/* an object that forgets its hold */
+	struct mcs_hold *held = o->holds;
+	o->holds = NULL;
+	ck_assert_int_eq(mcs_store_check(s), -EUCLEAN);
+	o->holds = held;
+	/* a forced remove of the held object retires it, consistently */
+	ck_assert_int_eq(mcs_store_remove(s, S("k"), true, 1000), 0);
+	ck_assert_int_eq(mcs_store_check(s), 0);
+	ck_assert_int_eq(mcs_store_release(s, S("k"), h, A), 0);
+	ck_assert_int_eq(mcs_store_check(s), 0);
+	mcs_store_free(s);
+}
+END_TEST
+
 /* Whether o's replicas lie clear of [off, off + len) in its segment. */
 static bool clear_of(const struct mcs_obj *o, uint64_t off, uint64_t len)
 {
@@ -760,6 +796,7 @@ static Suite *suite(void)
 	tcase_add_test(t, node_loss_bookkeeping);
 	tcase_add_test(t, pending_put_bytes_per_owner);
 	tcase_add_test(t, many_holds);
+	tcase_add_test(t, store_check);
 	suite_add_tcase(s, t);
 	return s;
 }
