@@ -9,6 +9,7 @@
  * has a handful to a few thousand of them, and only allocation and
  * unmount walk it.
  */
+#include <sodium.h>
 #include <xxhash.h>
 
 #include "common/probes.h"
@@ -30,9 +31,12 @@ int mcs_store_new(const struct mcs_store_opts *opts, struct mcs_store **ret)
 		s->opts.granule = 64;
 	s->n_buckets = 1024;
 	s->buckets = calloc(s->n_buckets, sizeof(*s->buckets));
-	if (!s->buckets) {
+	/* hold ids are random (hold_new_id) */
+	if (!s->buckets || sodium_init() < 0) {
+		int r = s->buckets ? -ENOSYS : -ENOMEM;
+		free(s->buckets);
 		free(s);
-		return -ENOMEM;
+		return r;
 	}
 	if (s->opts.high_watermark <= 0 || s->opts.high_watermark > 1)
 		s->opts.high_watermark = 1.0;
@@ -46,7 +50,6 @@ int mcs_store_new(const struct mcs_store_opts *opts, struct mcs_store **ret)
 		s->opts.evict_samples = 16;
 	if (!s->opts.put_timeout_ms)
 		s->opts.put_timeout_ms = 30000;
-	s->next_hold_id = 1;
 	mcs_list_init(&s->holds);
 	mcs_list_init(&s->pending);
 	mcs_list_init(&s->retired);
@@ -64,6 +67,18 @@ static struct mcs_hold **hold_slot(struct mcs_store *s, uint64_t id)
 	while (*pp && (*pp)->id != id)
 		pp = &(*pp)->id_next;
 	return pp;
+}
+
+/* A hold id nobody can guess (64 random bits, libsodium), unique among the
+ * holds: through a node's relay the master sees one owner for all the
+ * node's clients, and the daemon keeps them apart by id; 0 is no hold. */
+static uint64_t hold_new_id(struct mcs_store *s)
+{
+	uint64_t id;
+	do
+		randombytes_buf(&id, sizeof(id));
+	while (id == 0 || (s->n_hold_buckets && *hold_slot(s, id)));
+	return id;
 }
 
 /* Twice the buckets once there are as many holds as buckets; without the
@@ -563,7 +578,7 @@ int mcs_store_get(struct mcs_store *s, struct mcs_str key, uint32_t flags, void 
 		struct mcs_hold *h = calloc(1, sizeof(*h));
 		if (!h)
 			return -ENOMEM;
-		h->id = hold_id = s->next_hold_id++;
+		h->id = hold_id = hold_new_id(s);
 		h->owner = owner;
 		if (hold_link(s, h, o) < 0) {
 			free(h);

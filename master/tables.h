@@ -47,7 +47,6 @@ struct mcs_store {
 	struct mcs_hold **hold_buckets; /* every hold by id (ids are sequential:
 					 * id mod n spreads them evenly) */
 	uint64_t n_hold_buckets, n_holds;
-	uint64_t next_hold_id;
 	uint64_t rng;
 	/* every object, for O(1) uniform sampling by eviction */
 	struct mcs_obj **vec;

@@ -723,14 +723,20 @@ START_TEST(many_holds)
 	struct mcs_store *s = mk(200);
 	struct mcs_obj *o, *ok[2];
 	uint64_t *id = malloc(N * sizeof(*id));
+	unsigned char *of = malloc(N); /* the key each hold is of: 0 k0, 1 k1 */
 	ck_assert_ptr_nonnull(id);
+	ck_assert_ptr_nonnull(of);
 	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 16 * MiB, S(""), A), 0);
 	ck_assert_int_eq(put(s, "k0", 4096, A), 0);
 	ck_assert_int_eq(put(s, "k1", 4096, A), 0);
 	for (unsigned i = 0; i < N; i++) {
 		ck_assert_int_eq(mcs_store_get(s, S(i % 2 ? "k1" : "k0"), MCS_GET_HOLD, A, 1000, &o, &id[i]), 0);
+		ck_assert_uint_ne(id[i], 0);
+		of[i] = (unsigned char)(i % 2);
 		ok[i % 2] = o;
 	}
+	/* random ids, not a count: nobody guesses another's */
+	ck_assert(id[1] != id[0] + 1 || id[2] != id[1] + 1);
 	/* shuffled (xorshift, fixed seed) */
 	uint64_t x = 88172645463325252ull;
 	for (unsigned i = N - 1; i > 0; i--) {
@@ -739,13 +745,15 @@ START_TEST(many_holds)
 		uint64_t t = id[i];
 		id[i] = id[j];
 		id[j] = t;
+		unsigned char w = of[i];
+		of[i] = of[j];
+		of[j] = w;
 	}
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	unsigned left[2] = { N / 2, N / 2 };
 	for (unsigned i = 0; i < N; i++) {
-		/* ids were handed out in order from 1: odd ones are k0's */
-		unsigned k = (id[i] % 2) ? 0 : 1;
+		unsigned k = of[i];
 		const char *key = k ? "k1" : "k0", *other = k ? "k0" : "k1";
 		if (i % 1000 == 0) {
 			ck_assert_int_eq(mcs_store_release(s, S(key), id[i], B), -ESRCH);
@@ -766,6 +774,7 @@ START_TEST(many_holds)
 	ck_assert_ptr_null(ok[1]->holds);
 	ck_assert_int_eq(mcs_store_remove(s, S("k0"), false, 100000), 0);
 	free(id);
+	free(of);
 	mcs_store_free(s);
 }
 END_TEST
