@@ -618,7 +618,7 @@ int node_clients_listen(struct node_clients *cs)
 		close(fd);
 		return log_error_errno(r, "cannot listen on %s: %m", path);
 	}
-	r = mcs_loop_listen(cs->loop, fd, on_accept, cs);
+	r = mcs_loop_listen_requests(cs->loop, fd, on_accept, cs, 0);
 	if (r < 0)
 		return log_error_errno(r, "cannot accept on %s: %m", path);
 	cs->listening = true;

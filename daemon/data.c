@@ -243,7 +243,7 @@ static int data_listen(struct node_data *d)
 	/* the data port's requests are a few hundred bytes (a segment name and
 	 * a range; payloads follow frames, they are no bodies): a header that
 	 * declares more closes its connection before anything is buffered */
-	r = mcs_loop_listen_max(d->loop, fd, on_data_accept, d, NODE_DATA_MAX_BODY);
+	r = mcs_loop_listen_requests(d->loop, fd, on_data_accept, d, NODE_DATA_MAX_BODY);
 	if (r < 0)
 		return log_error_errno(r, "cannot accept peers: %m");
 	return 0;

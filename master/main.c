@@ -251,7 +251,7 @@ static int master_setup(struct master *m, const struct master_config *cfg)
 		return log_error_errno(fd, "cannot listen on %s port %u: %m", listen_addr, (unsigned)port);
 	if ((r = mcs_listen_protected(fd, "--listen", listen_addr, m->keys.on, cfg->protected_mode)) < 0)
 		return r;
-	if ((r = mcs_loop_listen(m->loop, fd, on_accept, m)) < 0)
+	if ((r = mcs_loop_listen_requests(m->loop, fd, on_accept, m, 0)) < 0)
 		return log_error_errno(r, "cannot accept connections: %m");
 	log_info("mcstore-master %s listening on %s port %u, lease %llu ms, node timeout %llu ms, %s", PACKAGE_VERSION,
 		 listen_addr, (unsigned)bound, (unsigned long long)so->lease_ttl_ms,

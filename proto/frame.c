@@ -58,6 +58,41 @@ int mcs_hdr_decode(const uint8_t in[MCS_HDR_SIZE], uint32_t max_body, struct mcs
 	return 0;
 }
 
+/* the wire sizes of the fields, at their limits */
+#define W_KEY (2u + MCS_KEY_MAX)
+#define W_NAME (2u + MCS_NAME_MAX)
+#define W_TOKEN (2u + MCS_TOKEN_WIRE_LEN)
+#define W_NONCE (2u + 32u)
+#define W_HANDLE (3u * W_NAME + 3u * 8u + W_TOKEN)
+#define W_CFG (4u + 4u + 2u + MCS_MAX_LOCATIONS * W_NAME)
+
+uint32_t mcs_req_body_max(uint16_t opcode)
+{
+	switch (opcode) {
+	case MCS_OP_HELLO: return 8;
+	case MCS_OP_AUTH: return 4 + W_NONCE;
+	case MCS_OP_AUTH_PROOF: return W_NONCE;
+	case MCS_OP_BUF_ALLOC: return 8;
+	case MCS_OP_BUF_FREE: return 4;
+	case MCS_OP_MOUNT: return 3 * W_NAME + 16;
+	case MCS_OP_UNMOUNT:
+	case MCS_OP_HEARTBEAT: return W_NAME;
+	case MCS_OP_PUT_START: return W_KEY + 8 + 4 + MCS_MAX_SLICES * 8u + W_CFG;
+	case MCS_OP_PUT_END:
+	case MCS_OP_GET_REPLICAS:
+	case MCS_OP_RELEASE:
+	case MCS_OP_REMOVE:
+	case MCS_OP_PUT_REVOKE:
+	case MCS_OP_EXIST: return W_KEY + 8;
+	case MCS_OP_LIST: return W_KEY + 8 + 4;
+	case MCS_OP_FETCH:
+	case MCS_OP_PUSH: return 4 + 8 + 4 + MCS_MAX_HANDLES * W_HANDLE;
+	case MCS_OP_DATA_READ:
+	case MCS_OP_DATA_WRITE: return 2 * W_NAME + 3 * 8 + W_TOKEN;
+	default: return 0; /* PING, STAT, REMOVE_ALL; unknown */
+	}
+}
+
 const char *mcs_op_name(uint16_t opcode)
 {
 #define OP(name) [MCS_OP_##name] = #name

@@ -97,6 +97,11 @@ void mcs_hdr_encode(const struct mcs_hdr *h, uint8_t out[MCS_HDR_SIZE]);
 /* Decode and validate magic, version and body_len <= max_body.
  * 0, -EPROTO (bad magic), -EPROTONOSUPPORT, or -EMSGSIZE. */
 int mcs_hdr_decode(const uint8_t in[MCS_HDR_SIZE], uint32_t max_body, struct mcs_hdr *ret);
+/* The largest body a valid request of opcode can have, from the limits of
+ * its message (keys, names, counts, tokens); 0 for the requests without a
+ * body and for unknown opcodes. Servers close a connection whose request
+ * header declares more, before buffering any of it. */
+uint32_t mcs_req_body_max(uint16_t opcode);
 /* Name of an opcode for logs ("PUT_START"), "UNKNOWN" otherwise. */
 const char *mcs_op_name(uint16_t opcode);
 

@@ -59,6 +59,7 @@ struct mcs_conn {
 	size_t rlen, rcap;
 	uint32_t max_body;          /* 0: the loop's */
 	bool accepted;              /* by a listener: the idle timeout applies */
+	bool requests;              /* mcs_loop_listen_requests: bodies bounded by opcode */
 	bool heard;                 /* a whole frame came */
 	bool paused;                /* too many answers unread: no recv armed */
 	bool pause_said;            /* logged once */
@@ -163,6 +164,10 @@ static void conn_parse(struct mcs_conn *c)
 			break;
 		struct mcs_hdr h;
 		int r = mcs_hdr_decode(c->rbuf + pos, max_body, &h);
+		/* a request no larger than its opcode can need (a response
+		 * frame is the owner's to refuse) */
+		if (r == 0 && c->requests && !(h.flags & MCS_F_RESPONSE) && h.body_len > mcs_req_body_max(h.opcode))
+			r = -EMSGSIZE;
 		if (r < 0) {
 			mcs_stream_close(&c->s, r);
 			return;
@@ -558,6 +563,7 @@ struct acceptor {
 	mcs_accept_fn fn;
 	void *userdata;
 	uint32_t max_body;
+	bool requests;              /* bodies bounded by opcode too */
 };
 
 /* An accepted socket: adopted if the owner says how, else closed. */
@@ -584,6 +590,7 @@ static void conn_accepted(struct mcs_loop *l, int fd, void *arg)
 	struct mcs_conn *c;
 	if (mcs_loop_add_conn(l, fd, ops, ud, &c) == 0) {  /* closes fd on failure */
 		c->max_body = a->max_body;
+		c->requests = a->requests;
 		c->accepted = true;
 		c->peer = slot;
 	} else {
@@ -596,7 +603,8 @@ int mcs_loop_listen(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, void *u
 	return mcs_loop_listen_max(l, listen_fd, fn, userdata, 0);
 }
 
-int mcs_loop_listen_max(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, void *userdata, uint32_t max_body)
+static int listen_with(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, void *userdata, uint32_t max_body,
+		       bool requests)
 {
 	if (!l || listen_fd < 0 || !fn) {
 		if (listen_fd >= 0)
@@ -608,8 +616,19 @@ int mcs_loop_listen_max(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, voi
 		close(listen_fd);
 		return -ENOMEM;
 	}
-	*a = (struct acceptor){ fn, userdata, max_body };
+	*a = (struct acceptor){ fn, userdata, max_body, requests };
 	return mcs_listener_add(l, listen_fd, conn_accepted, a, free);  /* takes listen_fd and a */
+}
+
+int mcs_loop_listen_max(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, void *userdata, uint32_t max_body)
+{
+	return listen_with(l, listen_fd, fn, userdata, max_body, false);
+}
+
+int mcs_loop_listen_requests(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, void *userdata,
+			     uint32_t max_body)
+{
+	return listen_with(l, listen_fd, fn, userdata, max_body, true);
 }
 
 void mcs_conn_on_connect(struct mcs_conn *c, void (*fn)(struct mcs_conn *c, void *userdata))

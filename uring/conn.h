@@ -55,6 +55,11 @@ int mcs_loop_listen(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, void *u
  * bytes (0: the loop's mcs_loop_opts.max_body): a larger header closes the
  * connection before any of its body is buffered. */
 int mcs_loop_listen_max(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, void *userdata, uint32_t max_body);
+/* The same for a port that takes requests: each request's body is also at
+ * most what its opcode can need (mcs_req_body_max: a header declaring
+ * more closes the connection, -EMSGSIZE, before any of it is buffered). */
+int mcs_loop_listen_requests(struct mcs_loop *l, int listen_fd, mcs_accept_fn fn, void *userdata,
+			     uint32_t max_body);
 
 /* Adopt a connected stream socket (the loop takes the fd, sets O_NONBLOCK
  * not needed: all I/O is through the ring). */

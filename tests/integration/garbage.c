@@ -327,6 +327,16 @@ int main(int argc, char **argv)
 		close(fd);
 		cases++;
 	}
+	/* 3c. on every port, a request whose header declares more than its
+	 * opcode can need (a GET_REPLICAS of 64 KiB: a key is 4 KiB at most)
+	 * closes at once too, though --max-frame is far above (issue 14:
+	 * frame sizes per opcode) */
+	fd = dial();
+	mkhdr(buf, MCS_OP_GET_REPLICAS, 0, 1, 64u << 10);
+	send_all(fd, buf, MCS_HDR_SIZE);
+	expect(reaction(fd, 30000, &st) == 1, "a 64 KiB GET_REPLICAS closes at once");
+	close(fd);
+	cases++;
 	/* 4. bad version: closes */
 	fd = dial();
 	mkhdr(buf, MCS_OP_PING, 0, 1, 0);

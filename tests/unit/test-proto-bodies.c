@@ -663,6 +663,69 @@ START_TEST(test_replica_fields)
 }
 END_TEST
 
+/* ---- the largest request of each opcode --------------------------------------------------- */
+
+/* Every request sample fits the bound its opcode gets on a server's port
+ * (mcs_req_body_max), and the bound is no looser than the largest request
+ * the encoders make: a message at every limit at once fills it exactly. */
+START_TEST(test_req_body_max)
+{
+	samples_init();
+	for (unsigned i = 0; i < n_samples; i++) {
+		const struct mcs_msg_desc *t = &mcs_msgs[samples[i].type];
+		if (t->response)
+			continue;
+		struct mcs_buf b;
+		encode_body(&samples[i], &b);
+		for (unsigned k = 0; k < MCS_MSG_MAX_OPS && t->ops[k]; k++)
+			ck_assert_msg(b.len <= mcs_req_body_max(t->ops[k]), "%s sample of %zu bytes over %s's bound %u",
+				      t->name, b.len, mcs_op_name(t->ops[k]), mcs_req_body_max(t->ops[k]));
+		mcs_buf_free(&b);
+	}
+	static char big[MCS_KEY_MAX];
+	memset(big, 'k', sizeof(big));
+	struct mcs_str key = { big, MCS_KEY_MAX }, name = { big, MCS_NAME_MAX }, tok = { big, MCS_TOKEN_WIRE_LEN },
+		       nonce = { big, 32 };
+	static uint64_t slices[MCS_MAX_SLICES];
+	static struct mcs_handle hs[MCS_MAX_HANDLES];
+	for (unsigned i = 0; i < MCS_MAX_HANDLES; i++)
+		hs[i] = (struct mcs_handle){ name, name, name, 0, 1, 1, tok };
+	struct mcs_put_start_req ps = { .key = key, .value_len = 0, .n_slices = MCS_MAX_SLICES, .slice_lens = slices,
+					.cfg = { .replica_num = MCS_MAX_REPLICAS, .n_locations = MCS_MAX_LOCATIONS } };
+	for (unsigned i = 0; i < MCS_MAX_LOCATIONS; i++)
+		ps.cfg.locations[i] = name;
+	struct mcs_buf b;
+#define AT_MAX(op, enc, ...)                                                                     \
+	do {                                                                                      \
+		mcs_buf_init(&b);                                                                 \
+		enc(&b, __VA_ARGS__);                                                             \
+		ck_assert_int_eq(b.err, 0);                                                       \
+		ck_assert_msg(b.len == mcs_req_body_max(op), "%s at its limits: %zu bytes, bound %u", \
+			      mcs_op_name(op), b.len, mcs_req_body_max(op));                      \
+		mcs_buf_free(&b);                                                                 \
+	} while (0)
+	AT_MAX(MCS_OP_PUT_START, mcs_enc_put_start_req, &ps);
+	AT_MAX(MCS_OP_PUSH, mcs_enc_transfer_req, &(struct mcs_transfer_req){ 1, 0, MCS_MAX_HANDLES, hs });
+	AT_MAX(MCS_OP_DATA_READ, mcs_enc_data_req, &(struct mcs_data_req){ name, 0, 1, 1, name, tok });
+	AT_MAX(MCS_OP_MOUNT, mcs_enc_mount_req, &(struct mcs_mount_req){ name, name, 1, name, 1 });
+	AT_MAX(MCS_OP_HEARTBEAT, mcs_enc_heartbeat_req, &(struct mcs_heartbeat_req){ name });
+	AT_MAX(MCS_OP_RELEASE, mcs_enc_release_req, &(struct mcs_release_req){ key, 1 });
+	AT_MAX(MCS_OP_PUT_END, mcs_enc_put_end_req, &(struct mcs_put_end_req){ key, 1 });
+	AT_MAX(MCS_OP_LIST, mcs_enc_list_req, &(struct mcs_list_req){ key, 1, MCS_LIST_MAX });
+	AT_MAX(MCS_OP_AUTH, mcs_enc_auth_req, &(struct mcs_auth_req){ 1, nonce });
+	AT_MAX(MCS_OP_AUTH_PROOF, mcs_enc_auth_proof_req, &(struct mcs_auth_proof_req){ nonce });
+	AT_MAX(MCS_OP_HELLO, mcs_enc_hello_req, &(struct mcs_hello_req){ 3, 1 });
+	AT_MAX(MCS_OP_BUF_ALLOC, mcs_enc_buf_alloc_req, &(struct mcs_buf_alloc_req){ 1 });
+#undef AT_MAX
+	/* the requests without a body, and what is no request */
+	ck_assert_uint_eq(mcs_req_body_max(MCS_OP_PING), 0);
+	ck_assert_uint_eq(mcs_req_body_max(MCS_OP_STAT), 0);
+	ck_assert_uint_eq(mcs_req_body_max(MCS_OP_REMOVE_ALL), 0);
+	ck_assert_uint_eq(mcs_req_body_max(MCS_OP_MAX_), 0);
+	ck_assert_uint_eq(mcs_req_body_max(0xffff), 0);
+}
+END_TEST
+
 /* ---- random input ----------------------------------------------------------------------- */
 
 static void feed_everything(const uint8_t *p, size_t n, unsigned *ok)
@@ -788,6 +851,7 @@ void proto_add_body_tcases(Suite *s)
 	tcase_add_test(tc, test_replicate_cfg);
 	tcase_add_test(tc, test_absurd_counts);
 	tcase_add_test(tc, test_replica_fields);
+	tcase_add_test(tc, test_req_body_max);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("random");
