@@ -35,7 +35,9 @@ struct client {
 	struct mcs_conn *conn;
 	struct mcs_list link;      /* in cs->clients */
 	bool hello;
-	bool refused;              /* not among --allow-users / --allow-groups */
+	int refused;               /* -EACCES: not among --allow-users / --allow-groups;
+				    * -EMFILE: over --max-clients */
+	unsigned inflight;         /* requests relayed, not answered yet */
 	bool read_only;            /* among --read-only-users / --read-only-groups */
 	uint32_t pid;
 	struct tracked *t;
@@ -138,6 +140,8 @@ static void master_reply(void *ctx, const struct node_master_req *p, const struc
 			undo_hold(cs, p->key, hold_id);
 		return;
 	}
+	if (cl->inflight)
+		cl->inflight--;
 	if (h->status == 0 && p->key) {
 		if (p->opcode == MCS_OP_PUT_START) {
 			/* the master holds one pending put per key for this node:
@@ -375,6 +379,10 @@ static int relay(struct client *cl, const struct mcs_hdr *h, const uint8_t *body
 		r = -EPROTO;
 		break;
 	}
+	/* every relayed request waits in the master link's table: a client
+	 * that pipelines without end is told to wait instead */
+	if (r == 0 && cl->inflight >= cl->cs->o->max_client_inflight)
+		r = -EBUSY;
 	if (r < 0)
 		return reply_status(cl, h, r);
 	/* only requests whose answer changes our bookkeeping carry the key */
@@ -385,6 +393,7 @@ static int relay(struct client *cl, const struct mcs_hdr *h, const uint8_t *body
 	r = node_master_send(cl->cs->master, h->opcode, body, h->body_len, &call);
 	if (r < 0)
 		return reply_status(cl, h, r);
+	cl->inflight++;
 	cl->cs->relayed++;
 	return 0;
 }
@@ -420,8 +429,8 @@ static int on_client_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 		return -EPROTO;
 	}
 	if (cl->refused) {
-		reply_status(cl, h, -EACCES);
-		return -EACCES;
+		reply_status(cl, h, cl->refused);
+		return cl->refused;
 	}
 	if (h->opcode == MCS_OP_HELLO)
 		return on_hello(cl, h, body);
@@ -531,8 +540,16 @@ static int on_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret
 		return -ESHUTDOWN;
 	struct ucred uc = { 0 };
 	enum access access = peer_access(cs->o, fd, &uc);
-	bool refused = access == ACCESS_NONE;
-	if (refused) {
+	int refused = access == ACCESS_NONE ? -EACCES : cs->n_clients >= cs->o->max_clients ? -EMFILE : 0;
+	if (refused == -EMFILE) {
+		static uint64_t said_ms;
+		if (mcs_now_ms() - said_ms > 60000) {
+			said_ms = mcs_now_ms();
+			log_warning("refused a client (pid %d, uid %u): %llu clients already (--max-clients)", (int)uc.pid,
+				    (unsigned)uc.uid, (unsigned long long)cs->n_clients);
+		}
+		cs->refused++;
+	} else if (refused) {
 		/* at most ten lines a minute: refusals cost the refused nothing */
 		static uint64_t window_ms, in_window;
 		uint64_t now = mcs_now_ms();

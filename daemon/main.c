@@ -68,6 +68,10 @@ static void usage(FILE *f)
 		"                           (default 4G)\n"
 		"      --max-client-buffer-count N  shared buffers one client may hold\n"
 		"                           (default 64)\n"
+		"      --max-clients N      connections on the client socket at once\n"
+		"                           (default 4096)\n"
+		"      --max-client-inflight N  requests one client may have relayed to the\n"
+		"                           master and not answered yet (default 65536)\n"
 		"      --max-frame SIZE     largest request body accepted (default 64M)\n"
 		"      --max-connections N  data port connections accepted at once\n"
 		"                           (default 4096; 0: no limit)\n"
@@ -215,6 +219,8 @@ enum {
 	OPT_ALLOWGROUPS,
 	OPT_ROUSERS,
 	OPT_ROGROUPS,
+	OPT_MAXCLIENTS,
+	OPT_MAXINFLIGHT,
 	OPT_FRAMETIMEOUT,
 	OPT_IDLETIMEOUT,
 	OPT_MAXQUEUED,
@@ -352,6 +358,10 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		return opt_ids(ctx, arg, false, n->o.allow_uids, &n->o.n_allow_uids);
 	case OPT_ALLOWGROUPS:
 		return opt_ids(ctx, arg, true, n->o.allow_gids, &n->o.n_allow_gids);
+	case OPT_MAXCLIENTS:
+		return mcs_opt_u64(ctx, arg, 1, 1u << 20, &n->o.max_clients);
+	case OPT_MAXINFLIGHT:
+		return mcs_opt_u64(ctx, arg, 1, 1u << 24, &n->o.max_client_inflight);
 	case OPT_ROUSERS:
 		return opt_ids(ctx, arg, false, n->o.ro_uids, &n->o.n_ro_uids);
 	case OPT_ROGROUPS:
@@ -414,6 +424,8 @@ int main(int argc, char **argv)
 		{ "allow-users", required_argument, NULL, OPT_ALLOWUSERS },
 		{ "allow-groups", required_argument, NULL, OPT_ALLOWGROUPS },
 		{ "read-only-users", required_argument, NULL, OPT_ROUSERS },
+		{ "max-clients", required_argument, NULL, OPT_MAXCLIENTS },
+		{ "max-client-inflight", required_argument, NULL, OPT_MAXINFLIGHT },
 		{ "read-only-groups", required_argument, NULL, OPT_ROGROUPS },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "no-config", no_argument, NULL, OPT_NOCONFIG },
@@ -442,6 +454,8 @@ int main(int argc, char **argv)
 	n.o.data_timeout_ms = 10000;
 	n.o.max_client_buffers = 4ull << 30;
 	n.o.max_client_buffer_count = 64;
+	n.o.max_clients = 4096;
+	n.o.max_client_inflight = 65536;
 	n.o.max_queued = 64ull << 20;
 	n.o.max_conns = 4096;
 	n.o.max_conns_per_peer = 1024;

@@ -27,6 +27,8 @@ struct node_opts {
 	uint64_t data_timeout_ms;  /* --data-timeout-ms */
 	uint64_t max_client_buffers; /* bytes of shared buffers per client */
 	uint64_t max_client_buffer_count; /* shared buffers per client */
+	uint64_t max_clients;      /* --max-clients: connections on the socket */
+	uint64_t max_client_inflight; /* --max-client-inflight: relayed requests unanswered */
 	uint64_t frame_timeout_ms; /* --frame-timeout-ms: a frame begun and not finished; 0: none */
 	uint64_t max_conns;        /* --max-connections: data port connections at once; 0: no limit */
 	uint64_t max_conns_per_peer; /* --max-connections-per-peer: of them from one address */

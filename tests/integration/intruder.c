@@ -25,6 +25,10 @@
  *   intruder ssrf SOCKET HOST:PORT       a local client aims its daemon's FETCH
  *                                        and PUSH at HOST:PORT with a handle the
  *                                        master never gave: refused
+ *   intruder pipeline SOCKET N LIMIT     N relayed EXISTs at once, unread; says
+ *                                        "busy B" once N - LIMIT answers came
+ *                                        (all must be -EBUSY), then waits for
+ *                                        the other LIMIT (none -EBUSY)
  *   intruder outlive SOCKET FLAG KEY OUT a client handle that outlives its
  *                                        daemon's restart: puts KEY once FLAG
  *                                        exists, the value also into OUT
@@ -565,6 +569,46 @@ static int cmd_ssrf(const char *sock, const char *target)
 	return 0;
 }
 
+static int cmd_pipeline(const char *sock, unsigned n, unsigned limit)
+{
+	uint8_t body[4096];
+	uint32_t len;
+	bool got_fd;
+	int fd = -1;
+	int r = raw_hello(sock, &fd, body, sizeof(body), &len, &got_fd);
+	if (r < 0 || limit > n)
+		return 2;
+	struct mcs_buf b;
+	mcs_buf_init(&b);
+	for (unsigned i = 0; i < n; i++) {
+		mcs_frame_begin(&b, MCS_OP_EXIST, 0, 0, 100 + i);
+		mcs_enc_key_req(&b, &(struct mcs_key_req){ mcs_str_c("pipelined") });
+		mcs_frame_end(&b);
+	}
+	if (send(fd, b.p, b.len, MSG_NOSIGNAL) != (ssize_t)b.len)
+		return 2;
+	mcs_buf_free(&b);
+	unsigned busy = 0, other = 0;
+	for (unsigned got = 0; got < n; got++) {
+		struct mcs_hdr h;
+		uint8_t *ab;
+		if (recv_answer(fd, &h, &ab) < 0)
+			return 2;
+		free(ab);
+		if (h.status == -EBUSY)
+			busy++;
+		else
+			other++;
+		if (got + 1 == n - limit) {
+			printf("busy %u other %u\n", busy, other);
+			fflush(stdout);
+		}
+	}
+	printf("done: busy %u other %u\n", busy, other);
+	close(fd);
+	return busy == n - limit && other == limit ? 0 : 1;
+}
+
 static int cmd_outlive(const char *sock, const char *flag, const char *key, const char *out)
 {
 	struct mcs_client_opts o = { .size = sizeof(o), .socket_path = sock, .timeout_ms = 30000 };
@@ -608,6 +652,8 @@ int main(int argc, char **argv)
 		r = cmd_ssrf(argv[2], argv[3]);
 	else if (argc == 5 && strcmp(argv[1], "reader") == 0)
 		r = cmd_reader(argv[2], argv[3], argv[4]);
+	else if (argc == 5 && strcmp(argv[1], "pipeline") == 0)
+		return cmd_pipeline(argv[2], (unsigned)atoi(argv[3]), (unsigned)atoi(argv[4]));
 	else if (argc == 6 && strcmp(argv[1], "outlive") == 0)
 		return cmd_outlive(argv[2], argv[3], argv[4], argv[5]);
 	else

@@ -7,7 +7,7 @@
 # --max-holds-per-connection views for one link.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 11
+tap_plan 15
 start_master
 # a limit that is not a multiple of the page size: 4 KiB rounding passes
 # it after one buffer, and the check used to wrap (max - used < 0)
@@ -66,4 +66,36 @@ wait_until 30 fits
 ok $? "once a holder is gone, a new hold fits"
 kill_pid "${HP[1]}"
 kill_pid "${HP[2]}"
+
+# the socket's connections and a client's relayed requests in flight
+start_node n4 32M --hugepages off --max-clients 3 --max-client-inflight 4
+HP=()
+for i in 1 2; do
+	HANG_SECONDS=600 "$TESTBIN/garbage" halfview "$NODE_SOCK" h >"$T_DIR/c$i.out" 2>&1 &
+	HP+=($!)
+	track "$!" "client $i of n4"
+	wait_until 30 grep -q "started" "$T_DIR/c$i.out"
+done
+ctl stat >/dev/null 2>&1
+ok $? "with two clients connected, a third is served (--max-clients 3)"
+HANG_SECONDS=600 "$TESTBIN/garbage" halfview "$NODE_SOCK" h >"$T_DIR/c3.out" 2>&1 &
+HP+=($!)
+track "$!" "client 3 of n4"
+wait_until 30 grep -q "started" "$T_DIR/c3.out"
+ctl stat >"$T_DIR/full.out" 2>&1
+st=$?
+[ $st -ne 0 ] && grep -q "Too many open files" "$T_DIR/full.out" && grep -q "(--max-clients)" "$T_DIR/n4.log"
+ok $? "a fourth is refused, -EMFILE, and the daemon says why ($(head -1 "$T_DIR/full.out"))"
+for p in "${HP[@]}"; do kill_pid "$p"; done
+# the master stopped: the first 4 relayed requests wait for it, the rest
+# are told -EBUSY at once; once it runs, the 4 are answered
+kill -STOP "$MASTER_PID"
+"$TESTBIN/intruder" pipeline "$NODE_SOCK" 40 4 >"$T_DIR/pipe.out" 2>&1 &
+IP=$!
+wait_until 60 grep -q "^busy" "$T_DIR/pipe.out"
+grep -q "^busy 36 other 0" "$T_DIR/pipe.out"
+ok $? "a client's 40 pipelined requests with the master stopped: 36 told -EBUSY at once ($(head -1 "$T_DIR/pipe.out"))"
+kill -CONT "$MASTER_PID"
+wait "$IP"
+ok $? "the 4 in flight are answered once the master runs ($(tail -1 "$T_DIR/pipe.out"))"
 finish_daemons
