@@ -51,6 +51,9 @@ struct mcs_store_opts {
 	double max_soft_pin_ratio;  /* share of capacity soft pins may hold; 0: 0.5 */
 	unsigned evict_samples;     /* objects sampled per pick; 0: 16 */
 	uint64_t put_timeout_ms;    /* revoke puts not ended by then; 0: 30000 */
+	bool fence_writes;          /* the writers of a put that went before its end
+				     * hold tokens until put_timeout_ms after its
+				     * start: its space waits for them, retired */
 };
 
 struct mcs_store_counters {

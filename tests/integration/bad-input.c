@@ -336,7 +336,7 @@ static int put_start(int fd, const char *key, uint64_t len, const char *where, s
 			keep_handle(rh, &p.list.replicas[0].handles[0]);
 		mcs_replica_list_free(&p.list);
 	}
-	if (r < 0)
+	if (r < 0 && r != -EAGAIN) /* -EAGAIN: the caller waits for the key */
 		fprintf(stderr, "bad-input: PUT_START %s: %s\n", key, mcs_status_text(r));
 	return r;
 }
@@ -1230,6 +1230,76 @@ static void forged_token_cases(struct mcs_buf *b, uint16_t op, const struct mcs_
 #undef SEND
 }
 
+/* A writer whose put went before its PUT_END (revoked; its connection
+ * closed) still holds its write token until the token expires: the space
+ * must not be given to another put meanwhile, or the old writer writes
+ * into the new object (found by this table: the master freed the space at
+ * once). The put that goes, made on the setup connection (revoke) or on
+ * one of its own (close); then another put on the same segment; then the
+ * old token at the node, directly (DATA_WRITE) or through the daemon
+ * (PUSH). */
+static void stale_writer(struct mcs_buf *b, bool by_close, int n)
+{
+	struct real_handle wx, wy;
+	char kx[96], ky[96];
+	snprintf(kx, sizeof(kx), "%s-gone-%d", pend_key, n);
+	snprintf(ky, sizeof(ky), "%s-next-%d", pend_key, n);
+	struct conn c;
+	int fd = setup.fd;
+	if (by_close) {
+		if (conn_open(&c, P_MASTER, false) < 0) {
+			fail(F_FORGE, "cannot connect to the master");
+			return;
+		}
+		fd = c.fd;
+	}
+	if (put_start(fd, kx, 8192, own.seg, &wx) < 0) {
+		fail(F_FORGE, "PUT_START %s failed", kx);
+		return;
+	}
+	if (by_close) {
+		conn_close(&c);
+		/* the master has seen the close once a put of the same key is
+		 * taken (its put went with the connection) */
+		int r = -EAGAIN;
+		for (int i = 0; i < 3000 && r == -EAGAIN; i++) {
+			r = put_start(setup.fd, kx, 8192, own.seg, NULL);
+			if (r == -EAGAIN)
+				usleep(10000);
+		}
+		if (r < 0 || key_op(setup.fd, MCS_OP_PUT_REVOKE, kx) < 0) {
+			fail(F_FORGE, "the put of a closed connection stayed (%s)", mcs_status_text(r));
+			return;
+		}
+	} else if (key_op(setup.fd, MCS_OP_PUT_REVOKE, kx) < 0) {
+		fail(F_FORGE, "PUT_REVOKE %s failed", kx);
+		return;
+	}
+	if (put_start(setup.fd, ky, 8192, own.seg, &wy) < 0) {
+		fail(F_FORGE, "PUT_START %s failed", ky);
+		return;
+	}
+	bool overlap = wx.h.offset < wy.h.offset + wy.h.len && wy.h.offset < wx.h.offset + wx.h.len;
+	struct xcase x = { .fam = F_FORGE, .version = -1, .body = b, .expect = EXPECT_REFUSAL };
+	struct mcs_handle t = wx.h;
+	t.len = 4096;
+	if (port == P_DATA) {
+		raw_data(b, &t, t.offset, t.len);
+		x.op = MCS_OP_DATA_WRITE;
+		x.payload = 4096;
+	} else {
+		raw_transfer(b, 0, 0, 1, &t, 1);
+		x.op = MCS_OP_PUSH;
+		x.patch_buf = true;
+	}
+	if (!overlap) {
+		fam_n[F_FORGE]++; /* the space was not reused: nothing to refuse */
+	} else {
+		run(&x, "the token of a put %s, its space given to another put", by_close ? "whose writer hung up" : "revoked");
+	}
+	key_op(setup.fd, MCS_OP_PUT_REVOKE, ky);
+}
+
 static void fam_forge(struct mcs_buf *b)
 {
 	/* header forgeries, every opcode: a response flag, another version,
@@ -1356,6 +1426,10 @@ static void fam_forge(struct mcs_buf *b)
 		t.token = own.h.token;
 		raw_transfer(b, 0, 0, 1, &t, 1);
 		transfer_case(F_FORGE, MCS_OP_PUSH, b, true, "PUSH into a put with another object's read token");
+		if (port != P_MASTER) {
+			stale_writer(b, false, 1);
+			stale_writer(b, true, 2);
+		}
 	}
 }
 
