@@ -20,6 +20,17 @@
  * the node of SOCKET), their handles, incarnations, endpoints and tokens
  * from GET_REPLICAS, a pending put of this program (write tokens), and a
  * hold and a pending put of another connection (for the forged cases).
+ * The families: base (the valid requests a port serves are answered 0,
+ * so the refusals below are the mutations' doing), auth (no handshake,
+ * wrong proofs, roles; no HELLO on the socket), truncated (every cut of
+ * every body), oversized (body_len past the port's limit; trailing
+ * bytes), out-of-range, wrapped, duplicated (the same request twice,
+ * every field twice, one handle twice) and forged (header flags,
+ * versions, magic, unknown opcodes, another client's hold, put and
+ * buffer, wrong incarnations, segments and endpoints, edited and
+ * misused tokens, and the write token of a put that went, whose space
+ * must not be another put's yet). BAD_INPUT_VERBOSE=1 prints every case
+ * and its reaction on stderr.
  *
  * Prints, in a fixed order, one line per case family:
  *   ok FAMILY N        every one of its N cases went as it must
