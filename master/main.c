@@ -220,10 +220,13 @@ static void on_watchdog(struct mcs_timer *t, void *userdata)
  * logging why (main frees what was made). */
 static int master_setup(struct master *m, const struct master_config *cfg)
 {
-	const struct mcs_store_opts *so = &cfg->store;
+	struct mcs_store_opts sopts = cfg->store;
+	const struct mcs_store_opts *so = &sopts;
 	const char *listen_addr = cfg->listen_addr ? cfg->listen_addr : m->keys.on ? "0.0.0.0" : "127.0.0.1";
 	uint16_t port = cfg->port;
 	int r;
+	/* write tokens outlive a revoked put: its space must wait for them */
+	sopts.fence_writes = m->keys.on;
 	if ((r = mcs_store_new(so, &m->store)) < 0)
 		return log_error_errno(r, "cannot create the object store: %m");
 	struct mcs_loop_opts lo = {

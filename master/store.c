@@ -350,6 +350,29 @@ int mcs_store_unmount(struct mcs_store *s, struct mcs_str segment, void *owner)
 	return (int)MCS_MIN(before - s->n_objects, (uint64_t)INT32_MAX);
 }
 
+static void obj_retire(struct mcs_store *s, struct mcs_obj *old, uint64_t now_ms);
+
+/* A token's expiry is minted a little after put_start_ms, on another clock */
+#define FENCE_SLACK_MS 1000
+
+/* A pending put that goes before its PUT_END (revoked, its writer's
+ * connection closed, timed out). With fence_writes its writers may still
+ * hold write tokens for its buffers (the node checks them without asking
+ * the master, and cannot be told the put went): the space is retired,
+ * given to no other put, until those tokens have expired. */
+static void obj_drop_pending(struct mcs_store *s, struct mcs_obj *o, uint64_t now_ms)
+{
+	uint64_t until = o->put_start_ms + s->opts.put_timeout_ms + FENCE_SLACK_MS;
+	if (!s->opts.fence_writes || now_ms >= until) {
+		obj_delete(s, o);
+		return;
+	}
+	obj_unlink(s, o);
+	mcs_list_del(&o->pending);
+	o->lease_until_ms = until;
+	obj_retire(s, o, now_ms);
+}
+
 void mcs_store_drop_owner(struct mcs_store *s, void *owner)
 {
 	struct mcs_list *n, *next;
@@ -363,7 +386,7 @@ void mcs_store_drop_owner(struct mcs_store *s, void *owner)
 	mcs_list_for_each_safe(n, next, &s->pending) {
 		struct mcs_obj *o = mcs_list_entry(n, struct mcs_obj, pending);
 		if (o->put_owner == owner)
-			obj_delete(s, o);
+			obj_drop_pending(s, o, mcs_now_ms());
 	}
 	for (struct mcs_seg *g = s->segments, *gn; g; g = gn) {
 		gn = g->next;
@@ -479,7 +502,7 @@ uint64_t mcs_store_expire_puts(struct mcs_store *s, uint64_t now_ms)
 	struct mcs_obj *o;
 	while ((o = mcs_list_first(&s->pending, struct mcs_obj, pending)) &&
 	       now_ms - o->put_start_ms >= s->opts.put_timeout_ms) {
-		obj_delete(s, o);
+		obj_drop_pending(s, o, now_ms);
 		n++;
 	}
 	s->ctr.puts_timed_out += n;
@@ -544,7 +567,7 @@ int mcs_store_put_revoke(struct mcs_store *s, struct mcs_str key, void *owner)
 	if (!o || o->state != MCS_OBJ_PENDING || o->put_owner != owner)
 		return -ENOENT;
 	MCS_PROBE1(put_revoke, o->hash);
-	obj_delete(s, o);
+	obj_drop_pending(s, o, mcs_now_ms());
 	return 0;
 }
 

@@ -54,6 +54,9 @@ struct mcs_store_opts {
 	double max_pending_put_ratio; /* share of the capacity one owner may have in
 				       * puts started and not ended (more:
 				       * -EDQUOT); 0: 1.0 */
+	bool fence_writes;          /* the writers of a put that went before its end
+				     * hold tokens until put_timeout_ms after its
+				     * start: its space waits for them, retired */
 };
 
 struct mcs_store_counters {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/util.h"
 #include "master/alloc.h"
 #include "tests/unit/store-fixture.h"
 
@@ -60,6 +61,47 @@ START_TEST(revoke_returns_space)
 	ck_assert_int_eq(put(s, "k", 10 * MiB, A), 0);
 	/* revoke of a complete object is refused */
 	ck_assert_int_eq(mcs_store_put_revoke(s, S("k"), A), -ENOENT);
+	mcs_store_free(s);
+}
+END_TEST
+
+/* With fence_writes (a cluster key: write tokens the nodes check alone),
+ * a put that goes before its end keeps its space from every other put
+ * until its write tokens have expired; its key is free at once. Revoke
+ * and a writer's close read the master's clock: the put starts on it. */
+START_TEST(revoke_fences_space)
+{
+	struct mcs_store *s;
+	struct mcs_store_opts so = { .lease_ttl_ms = 200, .put_timeout_ms = 30000, .fence_writes = true };
+	static int node; /* the segment's owner: not the writer, whose close is tried */
+	ck_assert_int_eq(mcs_store_new(&so, &s), 0);
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 16 * MiB, S(""), &node), 0);
+	uint64_t t0 = mcs_now_ms();
+	for (int by_close = 0; by_close < 2; by_close++) {
+		ck_assert_int_eq(put_start_at(s, "k", 10 * MiB, 1, 0, A, t0, NULL), 0);
+		if (by_close)
+			mcs_store_drop_owner(s, A);
+		else
+			ck_assert_int_eq(mcs_store_put_revoke(s, S("k"), A), 0);
+		/* the key is free, the space is not */
+		ck_assert_uint_eq(mcs_store_n_objects(s), 0);
+		ck_assert_uint_eq(mcs_store_n_retired(s), 1);
+		ck_assert_uint_ge(mcs_store_used(s), 10 * MiB);
+		ck_assert_int_eq(put_start_at(s, "k2", 10 * MiB, 1, 0, B, t0 + 29000, NULL), -ENOSPC);
+		ck_assert_int_eq(put_start_at(s, "k", 4096, 1, 0, B, t0, NULL), 0);
+		ck_assert_int_eq(mcs_store_put_revoke(s, S("k"), B), 0);
+		/* the tokens' expiry and a second: reclaimed */
+		mcs_store_reap_retired(s, t0 + 30000 + 1000);
+		ck_assert_uint_eq(mcs_store_n_retired(s), 0);
+		ck_assert_uint_eq(mcs_store_used(s), 0);
+	}
+	/* a put that times out waits the same second at most */
+	ck_assert_int_eq(put_start_at(s, "t", 10 * MiB, 1, 0, A, t0, NULL), 0);
+	ck_assert_uint_eq(mcs_store_expire_puts(s, t0 + 30000), 1);
+	ck_assert_uint_eq(mcs_store_n_retired(s), 1);
+	ck_assert_uint_eq(mcs_store_expire_puts(s, t0 + 31000), 0);
+	mcs_store_reap_retired(s, t0 + 31000);
+	ck_assert_uint_eq(mcs_store_used(s), 0);
 	mcs_store_free(s);
 }
 END_TEST
@@ -786,6 +828,7 @@ static Suite *suite(void)
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, lifecycle);
 	tcase_add_test(t, revoke_returns_space);
+	tcase_add_test(t, revoke_fences_space);
 	tcase_add_test(t, leases);
 	tcase_add_test(t, holds);
 	tcase_add_test(t, force_remove_held);
