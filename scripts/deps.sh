@@ -68,7 +68,11 @@ TEST=(
 	rpm cpio file
 	# t-package: systemd-sysusers, systemd-tmpfiles, systemd-analyze and
 	# the system units (multi-user.target) the units are verified against
+	# (systemd-analyze security: t-units)
 	systemd
+	# strace: t-units traces the daemons' system calls against the units'
+	# filter (it skips those checks without)
+	strace
 	# jq: the JSON of mcstorectl --json, top --json and the Grafana
 	# dashboard (t-ctl, t-top, t-monitoring). promtool (t-monitoring) is
 	# not a package here: see promtool_fetch below.

@@ -136,7 +136,6 @@ done
 if [ "$(id -u)" -ne 0 ] || ! unshare -m --user --map-root-user true 2>/dev/null; then
 	skip "needs root and user namespaces (unshare)"
 	skip "needs root and user namespaces (unshare)"
-	skip "needs root and user namespaces (unshare)"
 else
 	# a mount namespace with /proc as ProcSubset=pid and ProtectProc=invisible
 	# mount it, then a user namespace mapping only the master's uid (as
