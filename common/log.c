@@ -128,6 +128,25 @@ void mcs_log_accept_failed(const char *what, int err)
 		log_warning("cannot accept on %s: %s; pausing new connections%s", what, strerror(-err), more);
 }
 
+bool mcs_ratelimit_ok(struct mcs_ratelimit *rl, char *note, size_t len)
+{
+	uint64_t now = mcs_now_ms();
+	note[0] = '\0';
+	if (now - rl->window_ms >= 60000) {
+		rl->window_ms = now;
+		rl->n = 0;
+	}
+	if (rl->n >= MCS_RATELIMIT_BURST) {
+		rl->skipped++;
+		return false;
+	}
+	rl->n++;
+	if (rl->skipped)
+		snprintf(note, len, " (and %llu more like it not logged)", (unsigned long long)rl->skipped);
+	rl->skipped = 0;
+	return true;
+}
+
 int mcs_listen_protected(int fd, const char *what, const char *addr, bool have_key, bool protected_mode)
 {
 	if (have_key || !protected_mode || mcs_fd_is_loopback(fd))

@@ -7,6 +7,8 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 enum { MCS_LOG_ERR = 3, MCS_LOG_WARNING = 4, MCS_LOG_NOTICE = 5, MCS_LOG_INFO = 6, MCS_LOG_DEBUG = 7 };
 
@@ -24,6 +26,18 @@ void mcs_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
  * (err: -EMFILE, -ENFILE, -ENOMEM, -ENOBUFS) and accepting pauses: one
  * warning a minute at most, naming the descriptor limit. */
 void mcs_log_accept_failed(const char *what, int err);
+
+/* Lines a peer can cause (refusals): at most MCS_RATELIMIT_BURST a minute
+ * for each limiter. mcs_ratelimit_ok says whether this one may be logged;
+ * after a stretch left out, *note (at least 64 bytes) says how many, else
+ * it is empty. */
+#define MCS_RATELIMIT_BURST 10
+struct mcs_ratelimit {
+	uint64_t window_ms;
+	unsigned n;
+	uint64_t skipped;
+};
+bool mcs_ratelimit_ok(struct mcs_ratelimit *rl, char *note, size_t len);
 /* Protected mode for a daemon's listening socket fd (bound to addr, set by
  * option what): without a cluster key, a socket bound beyond loopback is
  * closed and -EPERM returned after logging what to configure; 0 when it

@@ -551,15 +551,11 @@ static int on_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret
 		cs->refused++;
 	} else if (refused) {
 		/* at most ten lines a minute: refusals cost the refused nothing */
-		static uint64_t window_ms, in_window;
-		uint64_t now = mcs_now_ms();
-		if (now - window_ms > 60000) {
-			window_ms = now;
-			in_window = 0;
-		}
-		if (in_window++ < 10)
-			log_notice("refused a client: pid %d, uid %u, gid %u is not among --allow-users / --allow-groups",
-				   (int)uc.pid, (unsigned)uc.uid, (unsigned)uc.gid);
+		static struct mcs_ratelimit rl;
+		char note[64];
+		if (mcs_ratelimit_ok(&rl, note, sizeof(note)))
+			log_notice("refused a client: pid %d, uid %u, gid %u is not among --allow-users / --allow-groups%s",
+				   (int)uc.pid, (unsigned)uc.uid, (unsigned)uc.gid, note);
 		cs->refused++;
 	}
 	struct client *cl = calloc(1, sizeof(*cl));

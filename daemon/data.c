@@ -126,7 +126,10 @@ static int server_auth(struct server_conn *sc, struct mcs_conn *c, const struct 
 		mcs_conn_send(c, &rh, b.p, b.len, -1);
 		return 0;
 	}
-	log_notice("data port: refused %s from %s: %s", mcs_op_name(h->opcode), sc->name, why);
+	static struct mcs_ratelimit rl;
+	char note[64];
+	if (mcs_ratelimit_ok(&rl, note, sizeof(note)))
+		log_notice("data port: refused %s from %s: %s%s", mcs_op_name(h->opcode), sc->name, why, note);
 	rh.status = r;
 	mcs_conn_send(c, &rh, NULL, 0, -1);
 	return r;
@@ -185,7 +188,10 @@ static int on_server_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 			/* the payload that follows is not taken (it would be
 			 * written nowhere): answer and hang up */
 			d->refused++;
-			log_warning("refusing a DATA_WRITE from %s: %s", sc->name, mcs_status_text(r));
+			static struct mcs_ratelimit rl;
+			char note[64];
+			if (mcs_ratelimit_ok(&rl, note, sizeof(note)))
+				log_warning("refusing a DATA_WRITE from %s: %s%s", sc->name, mcs_status_text(r), note);
 			rh.status = r;
 			mcs_conn_send(c, &rh, NULL, 0, -1);
 			return r;
@@ -568,7 +574,10 @@ int node_data_transfer(struct node_data *d, uint16_t opcode, uint64_t req_id, co
 	int r = transfer_allowed(d, opcode, q);
 	if (r < 0) {
 		d->refused++;
-		log_notice("refused a client's %s: %s", mcs_op_name(opcode), mcs_status_text(r));
+		static struct mcs_ratelimit rl;
+		char note[64];
+		if (mcs_ratelimit_ok(&rl, note, sizeof(note)))
+			log_notice("refused a client's %s: %s%s", mcs_op_name(opcode), mcs_status_text(r), note);
 		return r;
 	}
 

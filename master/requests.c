@@ -298,7 +298,10 @@ static int dispatch(struct req *q, uint16_t opcode)
 	 * other clients' puts */
 	if ((opcode == MCS_OP_MOUNT || opcode == MCS_OP_UNMOUNT || opcode == MCS_OP_HEARTBEAT) && q->m->keys.on &&
 	    q->p->auth.role != MCS_ROLE_NODE) {
-		log_notice("refused %s from %s: only nodes may", mcs_op_name(opcode), q->p->name);
+		static struct mcs_ratelimit rl;
+		char note[64];
+		if (mcs_ratelimit_ok(&rl, note, sizeof(note)))
+			log_notice("refused %s from %s: only nodes may%s", mcs_op_name(opcode), q->p->name, note);
 		return -EPERM;
 	}
 	/* a reader (a read-only user of a node) reads, looks and lists */
@@ -342,7 +345,10 @@ int master_auth(struct peer *p, struct mcs_conn *c, const struct mcs_hdr *h, con
 		return reply(c, m, h, 0);
 	}
 	mcs_buf_reset(&m->out);
-	log_notice("refused %s from %s: %s", mcs_op_name(h->opcode), p->name, why);
+	static struct mcs_ratelimit rl;
+	char note[64];
+	if (mcs_ratelimit_ok(&rl, note, sizeof(note)))
+		log_notice("refused %s from %s: %s%s", mcs_op_name(h->opcode), p->name, why, note);
 	reply(c, m, h, r);
 	return r;
 }

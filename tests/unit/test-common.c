@@ -465,6 +465,25 @@ START_TEST(test_poll_fd)
 }
 END_TEST
 
+/* Lines a peer can cause: ten a minute, then a count of those left out. */
+START_TEST(test_ratelimit)
+{
+	struct mcs_ratelimit rl = { 0 };
+	char note[64];
+	for (int i = 0; i < MCS_RATELIMIT_BURST; i++) {
+		ck_assert(mcs_ratelimit_ok(&rl, note, sizeof(note)));
+		ck_assert_str_eq(note, "");
+	}
+	for (int i = 0; i < 5; i++)
+		ck_assert(!mcs_ratelimit_ok(&rl, note, sizeof(note)));
+	rl.window_ms -= 60000; /* a minute on */
+	ck_assert(mcs_ratelimit_ok(&rl, note, sizeof(note)));
+	ck_assert_str_eq(note, " (and 5 more like it not logged)");
+	ck_assert(mcs_ratelimit_ok(&rl, note, sizeof(note)));
+	ck_assert_str_eq(note, "");
+}
+END_TEST
+
 START_TEST(test_tcp)
 {
 	uint16_t port = 0;
@@ -763,6 +782,7 @@ static Suite *common_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("net");
 	tcase_add_test(tc, test_poll_fd);
+	tcase_add_test(tc, test_ratelimit);
 	tcase_add_test(tc, test_tcp);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("notify");
