@@ -367,6 +367,9 @@ static void obj_drop_pending(struct mcs_store *s, struct mcs_obj *o, uint64_t no
 		obj_delete(s, o);
 		return;
 	}
+	/* the owner's share of pending bytes ends with the put, though its
+	 * space waits for the tokens (retired, it is no pending put) */
+	store_pending_done(s, o);
 	obj_unlink(s, o);
 	mcs_list_del(&o->pending);
 	o->lease_until_ms = until;

@@ -103,6 +103,22 @@ START_TEST(revoke_fences_space)
 	mcs_store_reap_retired(s, t0 + 31000);
 	ck_assert_uint_eq(mcs_store_used(s), 0);
 	mcs_store_free(s);
+
+	/* a fenced put gives its owner's pending share back at once: revoked
+	 * ones must not add up to -EDQUOT (found in review) */
+	so.max_pending_put_ratio = 0.5;
+	ck_assert_int_eq(mcs_store_new(&so, &s), 0);
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("n1-0"), 16 * MiB, S(""), &node), 0);
+	for (int i = 0; i < 4; i++) {
+		char key[8];
+		snprintf(key, sizeof(key), "q%d", i);
+		ck_assert_int_eq(put_start_at(s, key, 2 * MiB, 1, 0, A, t0, NULL), 0);
+		ck_assert_int_eq(mcs_store_put_revoke(s, S(key), A), 0);
+	}
+	/* 8 MiB revoked, 8 MiB fenced: a put of half the capacity still fits
+	 * the share (the fenced space is used bytes, not A's pending ones) */
+	ck_assert_int_eq(put_start_at(s, "q", 4 * MiB, 1, 0, A, t0, NULL), 0);
+	mcs_store_free(s);
 }
 END_TEST
 
