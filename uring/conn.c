@@ -178,7 +178,11 @@ static void conn_parse(struct mcs_conn *c)
 			break;
 		}
 		c->in_frame = true;
-		c->heard = true;
+		/* the first step of the handshake is no request: a peer that
+		 * sends AUTH and nothing more is still idle (found in review:
+		 * one AUTH kept a connection out of the idle timeout) */
+		if (h.opcode != MCS_OP_AUTH)
+			c->heard = true;
 		r = c->ops->on_frame(c, &h, c->rbuf + pos + MCS_HDR_SIZE, c->userdata);
 		c->in_frame = false;
 		pos += need;

@@ -7,6 +7,8 @@
  *
  *   peer-client half HOST PORT SECONDS    half a header, then wait for the close
  *   peer-client silent HOST PORT SECONDS  nothing at all, then wait for the close
+ *   peer-client auth-silent HOST PORT SECONDS  AUTH (a keyed server answers
+ *                                        it), then nothing, then wait
  *   peer-client ping HOST PORT            one PING answered: exit 0
  *   peer-client flood HOST PORT N         N STATs written without reading; once a
  *                                         line comes on stdin, read all N answers
@@ -155,7 +157,9 @@ static bool closed_within(int fd, uint64_t ms)
 	}
 }
 
-static int wait_close(bool half, unsigned seconds)
+/* half: half a header; auth: the first step of the handshake (AUTH with
+ * a nonce), its answer read, and nothing more; else nothing at all. */
+static int wait_close(bool half, bool auth, unsigned seconds)
 {
 	int fd = dial();
 	if (fd < 0) {
@@ -163,6 +167,19 @@ static int wait_close(bool half, unsigned seconds)
 		return 1;
 	}
 	uint64_t t0 = now_ms();
+	if (auth) {
+		uint8_t f[MCS_HDR_SIZE + 38] = { 0 };
+		struct mcs_hdr h = { .magic = MCS_PROTO_MAGIC, .version = MCS_PROTO_VERSION, .opcode = MCS_OP_AUTH,
+				     .req_id = 1, .body_len = 38 };
+		mcs_hdr_encode(&h, f);
+		f[MCS_HDR_SIZE] = 1;          /* u32 role 1: a client */
+		f[MCS_HDR_SIZE + 4] = 32;     /* u16 length of the nonce, then 32 bytes */
+		struct mcs_hdr a;
+		if (!write_all(fd, f, sizeof(f)) || !read_answer(fd, &a) || a.status != 0) {
+			fprintf(stderr, "peer-client: AUTH was not answered\n");
+			return 1;
+		}
+	}
 	if (half) {
 		uint8_t hb[MCS_HDR_SIZE];
 		frame(hb, MCS_OP_PING, 1);
@@ -347,9 +364,11 @@ int main(int argc, char **argv)
 	host = argv[2];
 	port = argv[3];
 	if (strcmp(mode, "half") == 0 && argc == 5)
-		return wait_close(true, (unsigned)atoi(argv[4]));
+		return wait_close(true, false, (unsigned)atoi(argv[4]));
 	if (strcmp(mode, "silent") == 0 && argc == 5)
-		return wait_close(false, (unsigned)atoi(argv[4]));
+		return wait_close(false, false, (unsigned)atoi(argv[4]));
+	if (strcmp(mode, "auth-silent") == 0 && argc == 5)
+		return wait_close(false, true, (unsigned)atoi(argv[4]));
 	if (strcmp(mode, "pings") == 0 && argc == 6)
 		return pings((unsigned)atoi(argv[4]), (unsigned)atoi(argv[5]));
 	if (strcmp(mode, "ping") == 0)

@@ -14,8 +14,10 @@
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 PC=$TESTBIN/peer-client
-tap_plan 20
+tap_plan 21
 start_master --frame-timeout-ms 2000 --idle-timeout-ms 3000
+echo "$MASTER_PID" >"$T_DIR/first-master.pid"
+echo "$MASTER_PORT" >"$T_DIR/first-master.port"
 "$PC" half 127.0.0.1 "$MASTER_PORT" 30 >"$T_DIR/half.out" 2>&1 &
 HALF=$!
 track "$HALF" "half a header"
@@ -34,6 +36,17 @@ st=$?
 ms=$(sed -n 's/^closed after \([0-9]*\) ms$/\1/p' "$T_DIR/silent.out")
 [ $st -eq 0 ] && [ -n "$ms" ] && [ "$ms" -ge 3000 ] && grep -q "closed: idle timeout" "$T_DIR/master.log"
 ok $? "a connection that never sends a request is closed after the 3000 ms idle timeout ($(cat "$T_DIR/silent.out"))"
+
+# the first step of the handshake is no request: a keyed master closes a
+# connection that sent AUTH and nothing more after the idle timeout too
+"$CTL" keygen "$T_DIR/k" >/dev/null
+start_master --frame-timeout-ms 2000 --idle-timeout-ms 3000 --key-file "$T_DIR/k"
+KPORT=$MASTER_PORT
+"$PC" auth-silent 127.0.0.1 "$KPORT" 30 >"$T_DIR/asilent.out" 2>&1
+ok $? "a connection that sent only AUTH is closed after the idle timeout too ($(cat "$T_DIR/asilent.out"))"
+stop_pid "$MASTER_PID"
+MASTER_PID=$(cat "$T_DIR/first-master.pid")
+MASTER_PORT=$(cat "$T_DIR/first-master.port")
 
 # a node's unix socket is bounded the same way; its clients are served
 start_node n1 32M --hugepages off --frame-timeout-ms 2000
