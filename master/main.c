@@ -53,7 +53,10 @@ static int on_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *
 		p->last_heartbeat_ns = ns;
 	}
 	if (h->flags & MCS_F_RESPONSE) {
-		log_warning("%s sent a response frame to the master, closing the connection", p->name);
+		static struct mcs_ratelimit rl;
+		char note[64];
+		if (mcs_ratelimit_ok(&rl, note, sizeof(note)))
+			log_warning("%s sent a response frame to the master, closing the connection%s", p->name, note);
 		return -EPROTO;
 	}
 	if (!mcs_auth_passes(&p->auth, &p->m->keys) || h->opcode == MCS_OP_AUTH || h->opcode == MCS_OP_AUTH_PROOF)
@@ -74,8 +77,10 @@ static void on_close(struct mcs_conn *c, int err, void *userdata)
 	struct peer *p = userdata;
 	/* a client that closes with an answer unread (a RELEASE is not
 	 * waited for) resets the connection: a normal end, not news */
-	/* a timeout was said by the loop, with the reason */
-	if (err < 0 && err != -ECONNRESET && err != -EPIPE && err != -ETIMEDOUT && err != -ETIME)
+	/* a timeout was said by the loop, with the reason; a peer that never
+	 * authenticated was said at its refusal (rate-limited): only news */
+	bool authed = mcs_auth_passes(&p->auth, &p->m->keys);
+	if (err < 0 && err != -ECONNRESET && err != -EPIPE && err != -ETIMEDOUT && err != -ETIME && authed)
 		log_info("connection from %s closed: %s", p->name, mcs_status_text(err));
 	else
 		log_debug("connection from %s closed%s%s", p->name, err ? ": " : "", err ? mcs_status_text(err) : "");

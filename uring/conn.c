@@ -426,10 +426,12 @@ static void conn_peer_name(const struct mcs_conn *c, char *buf, size_t len)
 static void conn_close_over(struct mcs_conn *c, int err, const char *why, unsigned long long ms)
 {
 	struct mcs_loop *l = c->s.loop;
-	if (l->log) {
+	static struct mcs_ratelimit rl; /* peers can make as many as they like */
+	char note[64];
+	if (l->log && mcs_ratelimit_ok(&rl, note, sizeof(note))) {
 		char who[96];
 		conn_peer_name(c, who, sizeof(who));
-		l->log(MCS_LOG_NOTICE, "connection from %s closed: %s %llu ms", who, why, ms);
+		l->log(MCS_LOG_NOTICE, "connection from %s closed: %s %llu ms%s", who, why, ms, note);
 	}
 	mcs_stream_close(&c->s, err);
 }
