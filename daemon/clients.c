@@ -299,7 +299,12 @@ static int on_transfer(struct client *cl, const struct mcs_hdr *h, const uint8_t
 	if (r < 0)
 		return reply_status(cl, h, r);
 	struct cbuf *b = client_buf(cl, q.buf_id, NULL);
-	r = b ? node_data_transfer(cl->cs->data, h->opcode, h->req_id, &q, b, transfer_done, cl) : -EINVAL;
+	/* a reader maps nothing: what it may read of this segment is only
+	 * what the master granted it (found in review) */
+	if (cl->read_only)
+		r = node_data_check_own(cl->cs->data, &q);
+	if (r == 0)
+		r = b ? node_data_transfer(cl->cs->data, h->opcode, h->req_id, &q, b, transfer_done, cl) : -EINVAL;
 	mcs_transfer_req_free(&q);
 	return r < 0 ? reply_status(cl, h, r) : 0;
 }

@@ -564,6 +564,21 @@ static int transfer_allowed(const struct node_data *d, uint16_t opcode, const st
 	return 0;
 }
 
+int node_data_check_own(const struct node_data *d, const struct mcs_transfer_req *q)
+{
+	struct mcs_str self = mcs_str_c(d->o->segment_name);
+	for (uint32_t i = 0; i < q->n_handles; i++) {
+		const struct mcs_handle *hd = &q->handles[i];
+		if (!mcs_str_eq(hd->segment, self))
+			continue;
+		int r = mcs_token_check(&d->o->keys, hd->segment, hd->incarnation, hd->endpoint, hd->token, MCS_TOK_READ,
+					hd->offset, hd->len, mcs_realtime_ms());
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int node_data_transfer(struct node_data *d, uint16_t opcode, uint64_t req_id, const struct mcs_transfer_req *q,
 		       struct cbuf *buf, node_data_done_fn done, void *owner)
 {

@@ -58,6 +58,10 @@ typedef void (*node_data_done_fn)(void *owner, uint64_t req_id, uint16_t opcode,
 /* Start the FETCH or PUSH q (opcode) into or out of buf; done(owner, ...)
  * says when it ended, unless owner is forgotten first. < 0 only when
  * nothing was started (done is then not called). */
+/* For a client that maps nothing (a reader): its FETCH's handles on this
+ * node's own segment need their read tokens too (others map it, and read
+ * it without asking). 0, -EACCES or -EKEYEXPIRED. */
+int node_data_check_own(const struct node_data *d, const struct mcs_transfer_req *q);
 int node_data_transfer(struct node_data *d, uint16_t opcode, uint64_t req_id, const struct mcs_transfer_req *q,
 		       struct cbuf *buf, node_data_done_fn done, void *owner);
 /* owner is going away: its transfers go on, and end unheard. */

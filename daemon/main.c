@@ -506,6 +506,13 @@ int main(int argc, char **argv)
 			  "data port cannot tell a reader from a writer");
 		return 1;
 	}
+	/* without a key every local user reaches the master and the data
+	 * ports on loopback: the lists would keep out nobody (found in review) */
+	if ((n.o.n_allow_uids || n.o.n_allow_gids) && !n.o.keys.on) {
+		log_error("--allow-users and --allow-groups need a cluster key (key-file): without one any local user "
+			  "reaches the master and the data ports on loopback, whatever the socket allows");
+		return 1;
+	}
 	/* a new segment: what the master and the clients tell apart from the
 	 * one this node had before a restart */
 	uint8_t rnd[MCS_NONCE_LEN];

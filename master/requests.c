@@ -341,7 +341,8 @@ int master_auth(struct peer *p, struct mcs_conn *c, const struct mcs_hdr *h, con
 		return master_handle(p, c, h, body);
 	if (r == MCS_AUTH_ANSWER) {
 		if (p->auth.state == MCS_AUTH_DONE)
-			log_debug("%s authenticated as a %s", p->name, p->auth.role == MCS_ROLE_NODE ? "node" : "client");
+			log_debug("%s authenticated as a %s", p->name,
+				  p->auth.role == MCS_ROLE_NODE ? "node" : p->auth.role == MCS_ROLE_READER ? "reader" : "client");
 		return reply(c, m, h, 0);
 	}
 	mcs_buf_reset(&m->out);

@@ -488,6 +488,23 @@ static int cmd_reader(const char *sock, const char *master, const char *data)
 		return 2;
 	}
 	expect(!got_fd && (hr.flags & MCS_HELLO_READ_ONLY), "a read-only user's HELLO: no memfd, the read-only flag", 0);
+	/* its daemon copies nothing of its own segment for it without a
+	 * token: the reader maps nothing, and may read only what is granted */
+	struct mcs_buf ub;
+	mcs_buf_init(&ub);
+	mcs_enc_buf_alloc_req(&ub, &(struct mcs_buf_alloc_req){ 1 << 16 });
+	uint8_t ab[256];
+	uint32_t alen = 0;
+	struct mcs_buf_alloc_resp ba;
+	r = unix_call(ufd, MCS_OP_BUF_ALLOC, &ub, ab, sizeof(ab), &alen, NULL);
+	if (r == 0 && mcs_dec_buf_alloc_resp(ab, alen, &ba) == 0) {
+		struct mcs_handle own = { hr.segment, hr.node, mcs_str_c(""), 0, 4096, hr.incarnation, mcs_str_c("") };
+		mcs_buf_reset(&ub);
+		mcs_enc_transfer_req(&ub, &(struct mcs_transfer_req){ ba.buf_id, 0, 1, &own });
+		r = unix_call(ufd, MCS_OP_FETCH, &ub, ab, sizeof(ab), &alen, NULL);
+	}
+	expect(r == -EACCES, "a reader's FETCH of its own node's segment without a token is refused", r);
+	mcs_buf_free(&ub);
 	close(ufd);
 	expect(mcs_keys_client((const uint8_t *)hr.client_key.p, hr.client_key.len, MCS_ROLE_READER, &keys) == 0,
 	       "... and a reader's key", 0);

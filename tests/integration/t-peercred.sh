@@ -7,9 +7,9 @@
 # other uids with setpriv, so it needs root.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 15
+tap_plan 16
 if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
-	for i in $(seq 1 15); do skip "needs root and setpriv (util-linux)"; done
+	for i in $(seq 1 16); do skip "needs root and setpriv (util-linux)"; done
 	exit 0
 fi
 # the other users reach the socket and the build's programs
@@ -19,11 +19,19 @@ mkdir -m 0777 "$T_DIR/out"
 # of a build) may not let another run bash or read the build
 if ! setpriv --reuid=12345 --regid=12345 --clear-groups "$CTL" --version >"$T_DIR/other-user.out" 2>&1; then
 	diag "another user cannot run mcstorectl here: $(head -1 "$T_DIR/other-user.out")"
-	for i in $(seq 1 15); do skip "other users cannot run the build's programs here"; done
+	for i in $(seq 1 16); do skip "other users cannot run the build's programs here"; done
 	exit 0
 fi
-start_master
-start_node n1 32M --hugepages off --socket-mode 0666 --allow-users 12345 --allow-groups 23456
+# the lists need a cluster key: without one any local user would reach the
+# master and the data ports on loopback, around the socket
+"$CTL" keygen "$T_DIR/k" >/dev/null
+start_master --key-file "$T_DIR/k"
+"$NODE_BIN" --no-config --master "127.0.0.1:$MASTER_PORT" --name nokey --segment-size 16M --hugepages off \
+	--socket "$T_DIR/nokey.sock" --allow-users 12345 >"$T_DIR/nokey.log" 2>&1
+st=$?
+[ $st -ne 0 ] && grep -q "need a cluster key" "$T_DIR/nokey.log"
+ok $? "--allow-users without a cluster key is refused at start (exit $st)"
+start_node n1 32M --hugepages off --socket-mode 0666 --allow-users 12345 --allow-groups 23456 --key-file "$T_DIR/k"
 head -c 10000 /dev/urandom >"$T_DIR/v.bin"
 chmod 0644 "$T_DIR/v.bin"
 check "root may always use the socket" -- on n1 put k "$T_DIR/v.bin"
@@ -51,8 +59,6 @@ ok $? "and keeps serving the others"
 st=$?
 [ $st -ne 0 ] && grep -q "need a cluster key" "$T_DIR/ro.log"
 ok $? "--read-only-users without a cluster key is refused at start (exit $st)"
-"$CTL" keygen "$T_DIR/k" >/dev/null
-start_master --key-file "$T_DIR/k"
 start_node n2 32M --hugepages off --key-file "$T_DIR/k" --socket-mode 0666 --read-only-users 12345
 check "root puts r on n2" -- on n2 put r "$T_DIR/v.bin"
 as2() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups "$CTL" --socket "$SOCK_n2" "$@"; }
