@@ -237,7 +237,8 @@ static int master_setup(struct master *m, const struct master_config *cfg)
 	struct mcs_loop_opts lo = {
 		.size = sizeof(lo), .max_body = (uint32_t)cfg->max_frame, .busy_poll_us = (unsigned)cfg->busy_poll_us,
 		.frame_timeout_ms = cfg->frame_timeout_ms, .idle_timeout_ms = cfg->idle_timeout_ms,
-		.max_queued_bytes = cfg->max_queued, .max_conns = (unsigned)cfg->max_conns,
+		.max_queued_bytes = cfg->max_queued, .max_queued_total_bytes = cfg->max_queued_total,
+		.max_conns = (unsigned)cfg->max_conns,
 		.max_conns_per_peer = (unsigned)cfg->max_conns_per_peer, .log = mcs_log,
 	};
 	if ((r = mcs_loop_new(&lo, &m->loop)) < 0)

@@ -58,6 +58,9 @@ static void usage(FILE *f)
 		"      --max-queued-answers SIZE  stop reading a connection while more than\n"
 		"                            SIZE of its answers wait unread (default 64M;\n"
 		"                            0: no limit)\n"
+		"      --max-queued-answers-total SIZE  the same for all connections\n"
+		"                            together: each gets its share, at least 64K\n"
+		"                            (default 1G; 0: no limit)\n"
 		"      --frame-timeout-ms MS  close a connection that began a frame and sent\n"
 		"                            nothing more for MS (default 30000; 0: never)\n"
 		"      --idle-timeout-ms MS  close a connection that sent no request within\n"
@@ -75,7 +78,7 @@ static void usage(FILE *f)
 
 enum { OPT_LEASE = 256, OPT_NODETIMEOUT, OPT_HIGHWM, OPT_EVRATIO, OPT_PINRATIO, OPT_PUTTIMEOUT, OPT_MAXBUF, OPT_STRATEGY, OPT_SEED, OPT_MAXFRAME, OPT_LOGLEVEL,
        OPT_CONFIG, OPT_METRICSPORT, OPT_NOCONFIG, OPT_BUSYPOLL, OPT_MAXHOLDS, OPT_KEYFILE, OPT_PROTECTED, OPT_TOKENTTL,
-       OPT_FRAMETIMEOUT, OPT_IDLETIMEOUT, OPT_MAXQUEUED,
+       OPT_FRAMETIMEOUT, OPT_IDLETIMEOUT, OPT_MAXQUEUED, OPT_MAXQUEUEDTOTAL,
        OPT_MAXCONNS, OPT_MAXCONNSPEER, OPT_PENDINGRATIO };
 
 static const struct option longopts[] = {
@@ -97,6 +100,7 @@ static const struct option longopts[] = {
 	{ "busy-poll-us", required_argument, NULL, OPT_BUSYPOLL },
 	{ "max-holds-per-connection", required_argument, NULL, OPT_MAXHOLDS },
 	{ "max-queued-answers", required_argument, NULL, OPT_MAXQUEUED },
+	{ "max-queued-answers-total", required_argument, NULL, OPT_MAXQUEUEDTOTAL },
 	{ "max-connections", required_argument, NULL, OPT_MAXCONNS },
 	{ "max-connections-per-peer", required_argument, NULL, OPT_MAXCONNSPEER },
 	{ "frame-timeout-ms", required_argument, NULL, OPT_FRAMETIMEOUT },
@@ -187,6 +191,8 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		return mcs_opt_u64(ctx, arg, 0, 1u << 24, &o->max_conns_per_peer);
 	case OPT_MAXQUEUED:
 		return mcs_opt_size(ctx, arg, 0, UINT64_MAX, &o->max_queued);
+	case OPT_MAXQUEUEDTOTAL:
+		return mcs_opt_size(ctx, arg, 0, UINT64_MAX, &o->max_queued_total);
 	case OPT_FRAMETIMEOUT:
 		return mcs_opt_u64(ctx, arg, 0, 24ull * 3600 * 1000, &o->frame_timeout_ms);
 	case OPT_IDLETIMEOUT:
@@ -208,6 +214,7 @@ int master_options(int argc, char **argv, struct master_config *ret, struct mcs_
 		.node_timeout_ms = 5000,
 		.max_holds = 65536,
 		.max_queued = 64ull << 20,
+		.max_queued_total = 1ull << 30,
 		.max_conns = 4096,
 		.max_conns_per_peer = 1024,
 		.frame_timeout_ms = 30000,

@@ -19,6 +19,7 @@ struct master_config {
 	uint64_t max_conns;         /* accepted at once; 0: no limit */
 	uint64_t max_conns_per_peer; /* of them from one address; 0: no limit */
 	uint64_t max_queued;        /* answer bytes unread before a conn is not read; 0: none */
+	uint64_t max_queued_total;  /* the same for all connections together; 0: none */
 	uint64_t frame_timeout_ms;  /* a frame begun and not finished; 0: none */
 	uint64_t idle_timeout_ms;   /* connected and no request yet; 0: none */
 	int32_t metrics_port;       /* -1: none */

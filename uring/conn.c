@@ -126,10 +126,22 @@ static void conn_say_paused(struct mcs_conn *c);
  * wait in its socket, not as answers in our memory. Only accepted conns:
  * they queue answers, their peers requests, and the side that asks always
  * reads, so the two ends never both wait. */
+/* How many answer bytes c may have unread before it is not read from: the
+ * loop's bound per connection, and its share of the bound for them all
+ * (found in review: 4096 connections at 64 MiB each) */
+static uint64_t conn_queue_limit(const struct mcs_conn *c)
+{
+	const struct mcs_loop *l = c->s.loop;
+	uint64_t max = l->max_queued ? l->max_queued : UINT64_MAX;
+	if (l->max_queued_total && l->n_peer_conns)
+		max = MCS_MIN(max, MCS_MAX(l->max_queued_total / l->n_peer_conns, (uint64_t)64 << 10));
+	return max;
+}
+
 static bool conn_over_queue(struct mcs_conn *c)
 {
-	uint64_t max = c->s.loop->max_queued;
-	if (!c->accepted || !max || c->q.bytes < max)
+	uint64_t max = conn_queue_limit(c);
+	if (!c->accepted || max == UINT64_MAX || c->q.bytes < max)
 		return false;
 	c->paused = true;
 	conn_say_paused(c);
@@ -332,7 +344,7 @@ static void conn_on_sent(struct mcs_stream *s, size_t n)
 	mcs_sendq_sent(&c->q, n);
 	/* Paused for answers unread: go on once they are down to half (not
 	 * at once below the bound, which would pause again a frame later). */
-	if (!c->paused || !conn_live(c) || c->q.bytes > c->s.loop->max_queued / 2)
+	if (!c->paused || !conn_live(c) || c->q.bytes > conn_queue_limit(c) / 2)
 		return;
 	c->paused = false;
 	conn_parse(c);

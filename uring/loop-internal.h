@@ -72,6 +72,7 @@ struct mcs_loop {
 	uint64_t frame_timeout_ns;  /* 0: none (mcs_loop_opts.frame_timeout_ms) */
 	uint64_t idle_timeout_ns;   /* 0: none */
 	uint64_t max_queued;        /* 0: none (mcs_loop_opts.max_queued_bytes) */
+	uint64_t max_queued_total;  /* 0: none (mcs_loop_opts.max_queued_total_bytes) */
 	/* accepted TCP connections, in all and by address (peers.c) */
 	unsigned max_conns, max_conns_per_peer;     /* 0: no limit */
 	unsigned n_peer_conns;

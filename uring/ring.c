@@ -87,6 +87,7 @@ int mcs_loop_new(const struct mcs_loop_opts *opts, struct mcs_loop **ret)
 	uint64_t frame_timeout_ms = OPT(frame_timeout_ms, 0u);
 	uint64_t idle_timeout_ms = OPT(idle_timeout_ms, 0u);
 	uint64_t max_queued = OPT(max_queued_bytes, 0u);
+	uint64_t max_queued_total = OPT(max_queued_total_bytes, 0u);
 	unsigned max_conns = OPT(max_conns, 0u);
 	unsigned max_conns_per_peer = OPT(max_conns_per_peer, 0u);
 	void (*log)(int, const char *, ...) = OPT(log, NULL);
@@ -101,6 +102,7 @@ int mcs_loop_new(const struct mcs_loop_opts *opts, struct mcs_loop **ret)
 	l->frame_timeout_ns = MCS_MIN(frame_timeout_ms, (uint64_t)UINT32_MAX) * 1000000ull;
 	l->idle_timeout_ns = MCS_MIN(idle_timeout_ms, (uint64_t)UINT32_MAX) * 1000000ull;
 	l->max_queued = max_queued;
+	l->max_queued_total = max_queued_total;
 	l->max_conns = max_conns;
 	l->max_conns_per_peer = max_conns_per_peer;
 	l->log = log;

@@ -54,6 +54,9 @@ struct mcs_loop_opts {
 	/* Where the loop says why it closed or refused a peer (a timeout, a
 	 * limit): mcs_log of common/log.h fits; NULL: it says nothing. */
 	void (*log)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+	uint64_t max_queued_total_bytes; /* the same bound for all the accepted TCP
+				      * connections together: each gets its share
+				      * (at least 64 KiB); 0: none */
 };
 
 int mcs_loop_new(const struct mcs_loop_opts *opts, struct mcs_loop **ret);

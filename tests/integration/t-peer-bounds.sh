@@ -14,7 +14,7 @@
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 PC=$TESTBIN/peer-client
-tap_plan 21
+tap_plan 23
 start_master --frame-timeout-ms 2000 --idle-timeout-ms 3000
 echo "$MASTER_PID" >"$T_DIR/first-master.pid"
 echo "$MASTER_PORT" >"$T_DIR/first-master.port"
@@ -85,6 +85,32 @@ sed 's/^/# /' "$T_DIR/flood.out"
 ok $? "once it reads, it gets all $N answers, in order"
 alive "$MASTER_PID"
 ok $? "and the master is still there"
+
+# ... and all connections together: four flooders with no bound of their
+# own share --max-queued-answers-total 2M (512 KiB each)
+start_master --max-queued-answers 0 --max-queued-answers-total 2M
+R0=$(rss)
+FL=()
+for i in 1 2 3 4; do
+	mkfifo "$T_DIR/go$i"
+	"$PC" flood 127.0.0.1 "$MASTER_PORT" $N <"$T_DIR/go$i" >"$T_DIR/flood$i.out" 2>&1 &
+	FL+=($!)
+	track "$!" "flooder $i"
+done
+# each one's go, held open until it is time to read (fds 4 to 7)
+exec 4>"$T_DIR/go1" 5>"$T_DIR/go2" 6>"$T_DIR/go3" 7>"$T_DIR/go4"
+paused() { [ "$(grep -c "answers unread, its requests wait until it reads them" "$T_DIR/master.log")" -ge 4 ]; }
+wait_until 120 paused
+R1=$(rss)
+diag "master VmRSS $R0 kB before, $R1 kB once it stopped reading all four"
+paused && [ -n "$R0" ] && [ -n "$R1" ] && [ $((R1 - R0)) -lt 16384 ]
+ok $? "four clients' $N STATs unread: the master stops reading each, its memory grew by less than 16 MiB ($R0 -> $R1 kB)"
+for fd in 4 5 6 7; do echo go >&$fd; done
+exec 4>&- 5>&- 6>&- 7>&-
+st=0
+for p in "${FL[@]}"; do wait "$p" || st=1; T_DONE[$p]=1; done
+[ $st -eq 0 ] || sed 's/^/# /' "$T_DIR"/flood?.out
+ok $st "once they read, each gets all its answers, in order"
 
 # ---- connections: 127.0.0.2 and .3 are other peers than the node's .1
 start_master --max-connections 8 --max-connections-per-peer 5
