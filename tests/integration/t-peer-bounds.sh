@@ -103,8 +103,10 @@ paused() { [ "$(grep -c "answers unread, its requests wait until it reads them" 
 wait_until 120 paused
 R1=$(rss)
 diag "master VmRSS $R0 kB before, $R1 kB once it stopped reading all four"
-paused && [ -n "$R0" ] && [ -n "$R1" ] && [ $((R1 - R0)) -lt 16384 ]
-ok $? "four clients' $N STATs unread: the master stops reading each, its memory grew by less than 16 MiB ($R0 -> $R1 kB)"
+# unbounded, each queue would hold ~35 MiB of answers (140 MiB in all);
+# the sanitizers' own bookkeeping adds some 20 MiB to what is bounded
+paused && [ -n "$R0" ] && [ -n "$R1" ] && [ $((R1 - R0)) -lt 49152 ]
+ok $? "four clients' $N STATs unread: the master stops reading each, its memory grew by less than 48 MiB ($R0 -> $R1 kB)"
 for fd in 4 5 6 7; do echo go >&$fd; done
 exec 4>&- 5>&- 6>&- 7>&-
 st=0
