@@ -86,14 +86,15 @@ int mcs_keys_load(const char *path, struct mcs_keys *ret, const char **why)
 	return r;
 }
 
-int mcs_keys_setup(const char *path, const char *dflt, struct mcs_keys *ret, const char **ret_path)
+int mcs_keys_setup(const char *path, const char *confdir, struct mcs_keys *ret)
 {
+	char dflt[512];
 	*ret = (struct mcs_keys){ 0 };
-	*ret_path = NULL;
 	if (path && !*path)
 		return 0;
 	if (!path) {
-		if (!dflt || access(dflt, F_OK) != 0)
+		if ((size_t)snprintf(dflt, sizeof(dflt), "%s/cluster.key", confdir) >= sizeof(dflt) ||
+		    access(dflt, F_OK) != 0)
 			return 0;
 		path = dflt;
 	}
@@ -110,7 +111,7 @@ int mcs_keys_setup(const char *path, const char *dflt, struct mcs_keys *ret, con
 	else if (r < 0)
 		log_error_errno(r, "cannot read the key file %s: %m", path);
 	else
-		*ret_path = path;
+		log_info("cluster key from %s", path);
 	return r;
 }
 

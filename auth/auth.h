@@ -67,11 +67,11 @@ struct mcs_keys {
  * file, -EINVAL when it is not a key file. */
 int mcs_keys_load(const char *path, struct mcs_keys *ret, const char **why);
 /* A daemon's key-file option: path (NULL: not given, "": none), else
- * dflt when that file exists (the packages' postinst makes it) and this
- * user may read it. Logs what is wrong and returns < 0 when a key file
- * named or found cannot be used; 0 otherwise, with *ret on or off, and
- * *ret_path the file used. */
-int mcs_keys_setup(const char *path, const char *dflt, struct mcs_keys *ret, const char **ret_path);
+ * CONFDIR/cluster.key (confdir: the daemon's configuration directory)
+ * when that file exists (the packages' postinst makes it) and this user
+ * may read it. Logs the file used, or what is wrong and returns < 0 when a
+ * key file named or found cannot be used; 0 otherwise, with *ret on or off. */
+int mcs_keys_setup(const char *path, const char *confdir, struct mcs_keys *ret);
 /* The keys a client holds: the key of role (MCS_ROLE_CLIENT or
  * MCS_ROLE_READER) as the daemon handed it; none when len is 0. */
 int mcs_keys_client(const uint8_t *key, size_t len, uint8_t role, struct mcs_keys *ret);

@@ -377,19 +377,6 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 	return 0;
 }
 
-/* The cluster key: --key-file, else CONFDIR/cluster.key if there; 0 or
- * -1 (logged). */
-static int load_keys(struct node_opts *o)
-{
-	char dflt[512];
-	const char *used;
-	snprintf(dflt, sizeof(dflt), "%s/cluster.key", mcs_conf_dir());
-	if (mcs_keys_setup(o->key_file, dflt, &o->keys, &used) < 0)
-		return -1;
-	if (used)
-		log_info("cluster key from %s", used);
-	return 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -497,7 +484,7 @@ int main(int argc, char **argv)
 
 	if ((r = check_memory(&n.o)) < 0)
 		return 2;
-	if (load_keys(&n.o) < 0)
+	if (mcs_keys_setup(n.o.key_file, mcs_conf_dir(), &n.o.keys) < 0)
 		return 1;
 	if (!n.o.data_listen)
 		n.o.data_listen = n.o.keys.on ? "0.0.0.0" : "127.0.0.1";

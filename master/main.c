@@ -312,13 +312,8 @@ int main(int argc, char **argv)
 	m.max_holds = cfg.max_holds;
 	m.token_ttl_ms = cfg.token_ttl_ms;
 	m.put_timeout_ms = cfg.store.put_timeout_ms;
-	char dflt[512];
-	const char *used;
-	snprintf(dflt, sizeof(dflt), "%s/cluster.key", mcs_conf_dir());
-	if (mcs_keys_setup(cfg.key_file, dflt, &m.keys, &used) < 0)
+	if (mcs_keys_setup(cfg.key_file, mcs_conf_dir(), &m.keys) < 0)
 		return 1;
-	if (used)
-		log_info("cluster key from %s", used);
 	mcs_buf_init(&m.out);
 	r = master_setup(&m, &cfg);
 	if (r == 0) {
