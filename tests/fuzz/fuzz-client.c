@@ -65,12 +65,14 @@ static uint16_t tport;
 
 /* mcs_get_alloc() allocates the size the daemon says the object has, as
  * it should: a hostile one may name any size, and malloc's refusal is an
- * answer (-ENOMEM) rather than a sanitizer's error. (run-fuzz.sh lifts
- * libFuzzer's malloc limit for this target; only pages touched count.) */
+ * answer (-ENOMEM) rather than a sanitizer's error. Allocations above
+ * 1 GiB are refused: under ASan even an untouched one costs its shadow
+ * (an eighth of it, written when it is freed), so a 16 GiB one passed
+ * libFuzzer's 2 GiB RSS limit (seed get-alloc-16gib). */
 const char *__asan_default_options(void);
 __attribute__((visibility("default"))) const char *__asan_default_options(void)
 {
-	return "allocator_may_return_null=1";
+	return "allocator_may_return_null=1:max_allocation_size_mb=1024";
 }
 
 /* every connection to a node goes to the fake */
@@ -170,6 +172,15 @@ static void write_seeds(const char *dir)
 	SEED_MSG(&b, 0, mcs_enc_get_resp, (struct mcs_get_resp){ 1024, sum, 0, 0, l2 });
 	SEED_MSG(&b, 0, mcs_enc_get_resp, (struct mcs_get_resp){ 1024, sum, 0, 5000, l2 });
 	seed_write(dir, "get-alloc", &b);
+	/* get_alloc of a size a hostile master made up (16 GiB): the malloc
+	 * is refused (max_allocation_size_mb, see __asan_default_options) or
+	 * made and freed untouched; the get then finds no key */
+	struct mcs_replica_list none = { 0, NULL };
+	mcs_buf_put_u8(&b, 1);
+	mcs_buf_put_u8(&b, 4);
+	SEED_MSG(&b, 0, mcs_enc_get_resp, (struct mcs_get_resp){ 16ull << 30, sum, 0, 0, none });
+	seed_answer(&b, 2 | (ENOENT << 2), NULL, 0);
+	seed_write(dir, "get-alloc-16gib", &b);
 	/* issue 14's suspected hang: handle lengths that wrap to the size
 	 * (2^64 - 3072 + 4096 = 1024), which cut into chunks would be 2^42 of
 	 * them; the sum is checked without overflow, so the replica is refused */

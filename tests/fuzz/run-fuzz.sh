@@ -23,18 +23,11 @@ if [ ! -d "$seeds" ]; then
 	exit 0
 fi
 mkdir -p "$work"
-extra=()
-case $target in
-# libmcstore's mcs_get_alloc() mallocs the size a (hostile) daemon says an
-# object has, which is its contract; untouched, those pages cost nothing,
-# and the RSS limit still holds
-client) extra+=(-malloc_limit_mb=4194304) ;;
-esac
 # libFuzzer's own sanitizer settings: abort on the first error, keep leaks
 # fatal; one job, on one core
 ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:allocator_may_return_null=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 "${extra[@]}" \
+	"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
 	-artifact_prefix="$dir/$target-" "$work" "$seeds" >"$log" 2>&1
 rc=$?
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
