@@ -311,6 +311,63 @@ struct mcs_block *mcs_alloc_get(struct mcs_alloc *a, uint64_t len)
 	return b;
 }
 
+int mcs_alloc_reserve(struct mcs_alloc *a, uint64_t off, uint64_t len, const struct mcs_block *hint,
+		      struct mcs_block **ret)
+{
+	if (!a || !ret || len == 0 || len > a->size || off > a->size - len || (off & (a->granule - 1)))
+		return -EINVAL;
+	uint64_t need = MCS_ALIGN_UP(len, a->granule); /* off + need <= size: size is granular */
+	struct mcs_block *b = a->first;
+	if (hint && hint->state != BLOCK_SPARE && hint->off <= off)
+		b = (struct mcs_block *)hint; /* a record of a, in its chain */
+	while (b && b->off + b->size <= off)
+		b = b->next_phys;
+	/* free ranges are never adjacent: one that ends before off + need
+	 * is followed by an allocated one */
+	if (!b || b->state != BLOCK_FREE || off + need > b->off + b->size)
+		return -EEXIST;
+	struct mcs_block *front = NULL, *rest = NULL;
+	if (off > b->off && !(front = record_get(a)))
+		return -ENOMEM;
+	if (off + need < b->off + b->size && !(rest = record_get(a))) {
+		if (front)
+			record_put(a, front);
+		return -ENOMEM;
+	}
+	free_list_remove(a, b);
+	if (front) {
+		front->off = b->off;
+		front->size = off - b->off;
+		front->prev_phys = b->prev_phys;
+		front->next_phys = b;
+		if (b->prev_phys)
+			b->prev_phys->next_phys = front;
+		else
+			a->first = front;
+		b->prev_phys = front;
+		b->off = off;
+		b->size -= front->size;
+		free_list_insert(a, front);
+	}
+	if (rest) {
+		rest->off = off + need;
+		rest->size = b->size - need;
+		rest->prev_phys = b;
+		rest->next_phys = b->next_phys;
+		if (b->next_phys)
+			b->next_phys->prev_phys = rest;
+		b->next_phys = rest;
+		b->size = need;
+		free_list_insert(a, rest);
+	}
+	b->state = BLOCK_USED;
+	b->len = len;
+	a->used += b->size;
+	a->count++;
+	*ret = b;
+	return 0;
+}
+
 void mcs_alloc_put(struct mcs_alloc *a, struct mcs_block *b)
 {
 	if (!a || !b)

@@ -27,6 +27,16 @@ struct mcs_alloc *mcs_alloc_free(struct mcs_alloc *a);
 
 /* Allocate len bytes (len > 0). NULL when no free range is large enough. */
 struct mcs_block *mcs_alloc_get(struct mcs_alloc *a, uint64_t len);
+/* Allocate exactly [off, off + len) (len rounded up to the granule), all
+ * of which must be free: how a master that rebuilds its tables from what
+ * the nodes report takes back the space of the objects they hold. The walk
+ * to off starts at hint when it is a block of a at or before off (the one
+ * reserved last, when ranges come in ascending order: O(1) each), else at
+ * offset 0. 0 and *ret; -EINVAL when off is not a multiple of the granule
+ * or the range passes the end, -EEXIST when some of it is allocated,
+ * -ENOMEM (the allocator is then as it was). */
+int mcs_alloc_reserve(struct mcs_alloc *a, uint64_t off, uint64_t len, const struct mcs_block *hint,
+		      struct mcs_block **ret);
 /* Return a block to the allocator. NULL ok. */
 void mcs_alloc_put(struct mcs_alloc *a, struct mcs_block *b);
 

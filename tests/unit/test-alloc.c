@@ -661,6 +661,128 @@ START_TEST(test_million)
 }
 END_TEST
 
+START_TEST(test_reserve)
+{
+	struct mcs_alloc *a;
+	struct mcs_block *b, *c, *d;
+	ck_assert_int_eq(mcs_alloc_new(1 * MiB, 64, &a), 0);
+	/* refusals leave it as it was */
+	ck_assert_int_eq(mcs_alloc_reserve(a, 100, 64, NULL, &b), -EINVAL);       /* not a granule */
+	ck_assert_int_eq(mcs_alloc_reserve(a, 1 * MiB - 64, 65, NULL, &b), -EINVAL); /* passes the end */
+	ck_assert_int_eq(mcs_alloc_reserve(a, 0, 0, NULL, &b), -EINVAL);
+	ck_assert_int_eq(mcs_alloc_reserve(a, UINT64_MAX - 63, 64, NULL, &b), -EINVAL);
+	ck_assert_uint_eq(mcs_alloc_used(a), 0);
+	/* in the middle: free ranges before and after */
+	ck_assert_int_eq(mcs_alloc_reserve(a, 4096, 1000, NULL, &b), 0);
+	ck_assert_uint_eq(mcs_block_offset(b), 4096);
+	ck_assert_uint_eq(mcs_block_len(b), 1000);
+	ck_assert_uint_eq(mcs_alloc_used(a), 1024);
+	ck_assert_int_eq(mcs_alloc_check(a), 0);
+	/* overlapping it, from either side or inside, is refused */
+	ck_assert_int_eq(mcs_alloc_reserve(a, 4096, 64, NULL, &c), -EEXIST);
+	ck_assert_int_eq(mcs_alloc_reserve(a, 4096 - 64, 128, NULL, &c), -EEXIST);
+	ck_assert_int_eq(mcs_alloc_reserve(a, 4096 + 960, 64, b, &c), -EEXIST);
+	ck_assert_int_eq(mcs_alloc_reserve(a, 0, 8192, NULL, &c), -EEXIST);
+	ck_assert_int_eq(mcs_alloc_check(a), 0);
+	/* at offset 0 (a new first range), right after b (no front), at the end */
+	ck_assert_int_eq(mcs_alloc_reserve(a, 0, 64, b, &c), 0); /* hint after off: from the start */
+	ck_assert_int_eq(mcs_alloc_reserve(a, 4096 + 1024, 64, b, &d), 0);
+	struct mcs_block *e;
+	ck_assert_int_eq(mcs_alloc_reserve(a, 1 * MiB - 128, 128, d, &e), 0);
+	ck_assert_uint_eq(mcs_alloc_count(a), 4);
+	ck_assert_int_eq(mcs_alloc_check(a), 0);
+	/* what is left is still handed out by get, and everything merges back */
+	struct mcs_block *f = mcs_alloc_get(a, 1 * MiB - 4096 - 1024 - 64 - 128);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(mcs_block_offset(f), 4096 + 1024 + 64);
+	ck_assert_int_eq(mcs_alloc_check(a), 0);
+	mcs_alloc_put(a, b);
+	mcs_alloc_put(a, e);
+	/* a hint that was freed (merged away) is ignored */
+	ck_assert_int_eq(mcs_alloc_reserve(a, 4096 + 512, 64, b, &b), 0);
+	mcs_alloc_put(a, b);
+	mcs_alloc_put(a, c);
+	mcs_alloc_put(a, d);
+	mcs_alloc_put(a, f);
+	ck_assert_uint_eq(mcs_alloc_used(a), 0);
+	ck_assert_uint_eq(mcs_alloc_largest_free(a), 1 * MiB);
+	ck_assert_int_eq(mcs_alloc_check(a), 0);
+	a = mcs_alloc_free(a);
+}
+END_TEST
+
+static int cmp_block_off(const void *x, const void *y)
+{
+	uint64_t a = mcs_block_offset(*(struct mcs_block *const *)x), b = mcs_block_offset(*(struct mcs_block *const *)y);
+	return a < b ? -1 : a > b;
+}
+
+START_TEST(test_reserve_rebuild)
+{
+	/* A master rebuilding a segment: an allocator after a long churn,
+	 * then a new one given the same ranges by reserve, in ascending
+	 * order with the last one as the hint (_i 0) or in any order without
+	 * (_i 1), ends with the same used bytes and blocks and behaves the
+	 * same for the next requests. */
+	uint64_t rs = rng_seed(4000 + (uint64_t)_i);
+	struct model m;
+	model_init(&m, 256 * MiB, 64);
+	for (int op = 1; op <= 20000; op++)
+		model_step(&m, &rs, m.size / 10 * 7, 1 * MiB);
+	model_check_all(&m);
+	struct mcs_block **v = calloc(m.n ? m.n : 1, sizeof(*v));
+	ck_assert_ptr_nonnull(v);
+	for (size_t i = 0; i < m.n; i++)
+		v[i] = m.r[i].b;
+	if (_i == 0)
+		qsort(v, m.n, sizeof(*v), cmp_block_off);
+	else
+		for (size_t i = m.n; i > 1; i--) {
+			size_t j = (size_t)rng_below(&rs, i);
+			struct mcs_block *t = v[i - 1];
+			v[i - 1] = v[j];
+			v[j] = t;
+		}
+	struct mcs_alloc *a;
+	ck_assert_int_eq(mcs_alloc_new(m.size, 64, &a), 0);
+	struct mcs_block *hint = NULL, **w = calloc(m.n ? m.n : 1, sizeof(*w));
+	ck_assert_ptr_nonnull(w);
+	for (size_t i = 0; i < m.n; i++) {
+		REQUIRE(mcs_alloc_reserve(a, mcs_block_offset(v[i]), mcs_block_len(v[i]), _i == 0 ? hint : NULL,
+					  &w[i]) == 0);
+		/* the same range twice is refused */
+		struct mcs_block *x;
+		REQUIRE(mcs_alloc_reserve(a, mcs_block_offset(v[i]), mcs_block_len(v[i]), w[i], &x) == -EEXIST);
+		hint = w[i];
+	}
+	ck_assert_int_eq(mcs_alloc_check(a), 0);
+	ck_assert_uint_eq(mcs_alloc_used(a), mcs_alloc_used(m.a));
+	ck_assert_uint_eq(mcs_alloc_count(a), mcs_alloc_count(m.a));
+	/* the same free gaps: TLSF's guarantee holds against the model's */
+	uint64_t gap = model_max_gap(&m);
+	ck_assert_uint_eq(mcs_alloc_largest_free(a) <= gap, 1);
+	for (int k = 0; k < 100; k++) {
+		uint64_t len = 1 + rng_below(&rs, 2 * MiB);
+		uint64_t u = MCS_ALIGN_UP(len, m.granule) / m.granule;
+		struct mcs_block *p = mcs_alloc_get(a, len);
+		if (gap / m.granule >= class_round(u))
+			REQUIRE(p);
+		if (u * m.granule > gap)
+			REQUIRE(!p);
+		mcs_alloc_put(a, p);
+	}
+	for (size_t i = 0; i < m.n; i++)
+		mcs_alloc_put(a, w[i]);
+	ck_assert_uint_eq(mcs_alloc_used(a), 0);
+	ck_assert_uint_eq(mcs_alloc_largest_free(a), m.size);
+	ck_assert_int_eq(mcs_alloc_check(a), 0);
+	a = mcs_alloc_free(a);
+	free(v);
+	free(w);
+	model_done(&m);
+}
+END_TEST
+
 static Suite *alloc_suite(void)
 {
 	Suite *s = suite_create("alloc");
@@ -676,6 +798,8 @@ static Suite *alloc_suite(void)
 	tcase_add_loop_test(tc, test_random, 0, (int)MCS_ARRAY_SIZE(random_cfg));
 	tcase_add_loop_test(tc, test_fragmentation_guarantee, 0, 3);
 	tcase_add_test(tc, test_million);
+	tcase_add_test(tc, test_reserve);
+	tcase_add_loop_test(tc, test_reserve_rebuild, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
