@@ -265,6 +265,21 @@ struct mcs_alloc *mcs_alloc_free(struct mcs_alloc *a)
 	return NULL;
 }
 
+/* b, out of the free lists, keeps its first need bytes; rest, a record
+ * from record_get, becomes the free range after them. */
+static void split_tail(struct mcs_alloc *a, struct mcs_block *b, uint64_t need, struct mcs_block *rest)
+{
+	rest->off = b->off + need;
+	rest->size = b->size - need;
+	rest->prev_phys = b;
+	rest->next_phys = b->next_phys;
+	if (b->next_phys)
+		b->next_phys->prev_phys = rest;
+	b->next_phys = rest;
+	b->size = need;
+	free_list_insert(a, rest);
+}
+
 struct mcs_block *mcs_alloc_get(struct mcs_alloc *a, uint64_t len)
 {
 	if (!a || len == 0 || len > a->size)
@@ -292,15 +307,7 @@ struct mcs_block *mcs_alloc_get(struct mcs_alloc *a, uint64_t len)
 		if (!rest)
 			return NULL;
 		free_list_remove(a, b);
-		rest->off = b->off + need;
-		rest->size = b->size - need;
-		rest->prev_phys = b;
-		rest->next_phys = b->next_phys;
-		if (b->next_phys)
-			b->next_phys->prev_phys = rest;
-		b->next_phys = rest;
-		b->size = need;
-		free_list_insert(a, rest);
+		split_tail(a, b, need, rest);
 	} else
 		free_list_remove(a, b);
 
@@ -349,17 +356,8 @@ int mcs_alloc_reserve(struct mcs_alloc *a, uint64_t off, uint64_t len, const str
 		b->size -= front->size;
 		free_list_insert(a, front);
 	}
-	if (rest) {
-		rest->off = off + need;
-		rest->size = b->size - need;
-		rest->prev_phys = b;
-		rest->next_phys = b->next_phys;
-		if (b->next_phys)
-			b->next_phys->prev_phys = rest;
-		b->next_phys = rest;
-		b->size = need;
-		free_list_insert(a, rest);
-	}
+	if (rest)
+		split_tail(a, b, need, rest);
 	b->state = BLOCK_USED;
 	b->len = len;
 	a->used += b->size;
