@@ -285,7 +285,8 @@ static bool obj_evacuate(struct mcs_store *s, struct mcs_obj *o, const struct mc
 			on_g |= rep->handles[h].seg == g;
 		if (on_g) {
 			for (uint32_t h = 0; h < rep->n_handles; h++)
-				mcs_alloc_put(rep->handles[h].seg->alloc, rep->handles[h].blk);
+				if (rep->handles[h].seg) /* a rebuilt replica may lack parts */
+					mcs_alloc_put(rep->handles[h].seg->alloc, rep->handles[h].blk);
 			if (!obj_inline(o, rep->handles))
 				free(rep->handles);
 		} else {
@@ -398,6 +399,49 @@ void mcs_store_drop_owner(struct mcs_store *s, void *owner)
 	}
 }
 
+/* Room in the sampling vector for one more object. */
+static int vec_reserve(struct mcs_store *s)
+{
+	if (s->vec_len < s->vec_cap)
+		return 0;
+	uint64_t cap = s->vec_cap ? s->vec_cap * 2 : 1024;
+	struct mcs_obj **v = realloc(s->vec, cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	s->vec = v;
+	s->vec_cap = cap;
+	return 0;
+}
+
+/* A new object asking for a soft pin past the bound is stored, but as
+ * evictable. */
+static void soft_pin_bound(struct mcs_store *s, struct mcs_obj *o)
+{
+	if ((o->flags & MCS_REPL_SOFT_PIN) &&
+	    (double)(s->soft_pinned_bytes + o->size) > s->opts.max_soft_pin_ratio * (double)mcs_store_capacity(s)) {
+		o->flags &= ~(uint32_t)MCS_REPL_SOFT_PIN;
+		s->ctr.soft_pins_refused++;
+	}
+}
+
+/* A new PENDING object o (vec_reserve done) into the empty slot, the
+ * sampling vector and the pending puts of its owner. */
+static int obj_link_pending(struct mcs_store *s, struct mcs_obj **slot, struct mcs_obj *o)
+{
+	if (store_owner_pending_add(s, o->put_owner, o->size) < 0)
+		return -ENOMEM;
+	mcs_list_add_tail(&s->pending, &o->pending);
+	*slot = o;
+	s->n_objects++;
+	o->vidx = s->vec_len;
+	s->vec[s->vec_len++] = o;
+	if (o->flags & MCS_REPL_SOFT_PIN)
+		s->soft_pinned_bytes += o->size;
+	if (s->n_objects > s->n_buckets)
+		table_grow(s);
+	return 0;
+}
+
 int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req, void *owner,
 			uint64_t now_ms, struct mcs_obj **ret_obj)
 {
@@ -448,22 +492,11 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 	o->put_start_ms = now_ms;
 	o->last_access_ms = now_ms;
 
-	if (s->vec_len == s->vec_cap) {
-		uint64_t cap = s->vec_cap ? s->vec_cap * 2 : 1024;
-		struct mcs_obj **v = realloc(s->vec, cap * sizeof(*v));
-		if (!v) {
-			obj_free(o);
-			return -ENOMEM;
-		}
-		s->vec = v;
-		s->vec_cap = cap;
+	if (vec_reserve(s) < 0) {
+		obj_free(o);
+		return -ENOMEM;
 	}
-	if ((o->flags & MCS_REPL_SOFT_PIN) &&
-	    (double)(s->soft_pinned_bytes + o->size) > s->opts.max_soft_pin_ratio * (double)mcs_store_capacity(s)) {
-		/* the pin bound is reached: store it, but as evictable */
-		o->flags &= ~(uint32_t)MCS_REPL_SOFT_PIN;
-		s->ctr.soft_pins_refused++;
-	}
+	soft_pin_bound(s, o);
 
 	int st = mcs_place_replicas(s, req, o, spare, now_ms);
 	if (st < 0) {
@@ -477,23 +510,19 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 	 * the slot again. The old version of an upsert, if eviction left it,
 	 * stays what gets see until the new one's PutEnd. */
 	slot = obj_slot(s, key, hash);
-	if (store_owner_pending_add(s, owner, o->size) < 0) {
+	if (*slot) {
+		if (store_owner_pending_add(s, owner, o->size) < 0) {
+			obj_free(o);
+			return -ENOMEM;
+		}
+		mcs_list_add_tail(&s->pending, &o->pending);
+		(*slot)->upsert = o;
+		if (o->flags & MCS_REPL_SOFT_PIN)
+			s->soft_pinned_bytes += o->size;
+	} else if (obj_link_pending(s, slot, o) < 0) {
 		obj_free(o);
 		return -ENOMEM;
 	}
-	mcs_list_add_tail(&s->pending, &o->pending);
-	if (*slot) {
-		(*slot)->upsert = o;
-	} else {
-		*slot = o;
-		s->n_objects++;
-		o->vidx = s->vec_len;
-		s->vec[s->vec_len++] = o;
-	}
-	if (o->flags & MCS_REPL_SOFT_PIN)
-		s->soft_pinned_bytes += o->size;
-	if (s->n_objects > s->n_buckets)
-		table_grow(s);
 	*ret_obj = o;
 	MCS_PROBE3(put_start, hash, o->size, 0);
 	return 0;
@@ -571,6 +600,160 @@ int mcs_store_put_revoke(struct mcs_store *s, struct mcs_str key, void *owner)
 		return -ENOENT;
 	MCS_PROBE1(put_revoke, o->hash);
 	obj_drop_pending(s, o, mcs_now_ms());
+	return 0;
+}
+
+/* ---- the rebuild from the nodes' reports --------------------------------- */
+
+static bool part_valid(const struct mcs_seg *g, const struct mcs_store_part *p)
+{
+	return p->key.len >= 1 && p->key.len <= MCS_KEY_MAX && p->len > 0 && p->len <= g->size &&
+	       p->offset <= g->size - p->len && p->value_off <= p->size && p->len <= p->size - p->value_off &&
+	       p->replica < MCS_MAX_REPLICAS && p->n_handles >= 1 && p->n_handles <= MCS_MAX_HANDLES &&
+	       p->handle < p->n_handles && (p->handle > 0 || p->value_off == 0) &&
+	       (p->handle + 1u < p->n_handles || p->value_off + p->len == p->size);
+}
+
+/* The object a reported part belongs to: the key's, when it is this
+ * value and being rebuilt or stored; a new pending one when the key is
+ * free; NULL with *ret_err otherwise. */
+static struct mcs_obj *rebuild_obj(struct mcs_store *s, const struct mcs_store_part *p, void *owner, uint64_t now_ms,
+				   int *ret_err)
+{
+	uint64_t hash = key_hash(p->key.p, p->key.len);
+	struct mcs_obj **slot = obj_slot(s, p->key, hash), *o = *slot;
+	if (o) {
+		bool same = o->size == p->size && o->checksum == p->checksum;
+		if (!same || (o->state == MCS_OBJ_PENDING && !o->rebuilding)) {
+			*ret_err = -ESTALE;
+			return NULL;
+		}
+		return o;
+	}
+	if (vec_reserve(s) < 0 || !(o = calloc(1, sizeof(*o) + p->key.len + 1))) {
+		*ret_err = -ENOMEM;
+		return NULL;
+	}
+	o->key = (char *)(o + 1);
+	memcpy(o->key, p->key.p, p->key.len);
+	o->keylen = p->key.len;
+	o->hash = hash;
+	mcs_list_init(&o->pending);
+	o->size = p->size;
+	o->checksum = p->checksum;
+	o->flags = p->flags & (MCS_REPL_SOFT_PIN | MCS_REPL_HARD_PIN);
+	o->state = MCS_OBJ_PENDING;
+	o->rebuilding = true;
+	o->put_owner = owner;
+	o->put_start_ms = now_ms;
+	o->last_access_ms = now_ms;
+	soft_pin_bound(s, o);
+	if (obj_link_pending(s, slot, o) < 0) {
+		free(o);
+		*ret_err = -ENOMEM;
+		return NULL;
+	}
+	return o;
+}
+
+/* The replica of o its nodes number tag, made (with n_handles empty
+ * parts) if it is not there yet. */
+static struct mcs_mreplica *rebuild_replica(struct mcs_obj *o, uint16_t tag, uint16_t n_handles, bool *ret_made,
+					     int *ret_err)
+{
+	for (uint32_t r = 0; r < o->n_replicas; r++)
+		if (o->replicas[r].tag == tag && o->replicas[r].status != MCS_REPLICA_COMPLETE) {
+			if (o->replicas[r].n_handles != n_handles) {
+				*ret_err = -EINVAL;
+				return NULL;
+			}
+			return &o->replicas[r];
+		}
+	if (o->n_replicas >= MCS_MAX_REPLICAS) {
+		*ret_err = -EEXIST;
+		return NULL;
+	}
+	/* the arrays added here are never in the object's own allocation
+	 * (a stored object's first ones are: see obj_inline) */
+	struct mcs_mreplica *v;
+	if (obj_inline(o, o->replicas)) {
+		v = malloc((o->n_replicas + 1) * sizeof(*v));
+		if (v)
+			memcpy(v, o->replicas, o->n_replicas * sizeof(*v));
+	} else {
+		v = realloc(o->replicas, (o->n_replicas + 1) * sizeof(*v));
+	}
+	struct mcs_mhandle *h = v ? calloc(n_handles, sizeof(*h)) : NULL;
+	if (v)
+		o->replicas = v;
+	if (!h) {
+		*ret_err = -ENOMEM;
+		return NULL;
+	}
+	struct mcs_mreplica *rep = &o->replicas[o->n_replicas++];
+	*rep = (struct mcs_mreplica){ MCS_REPLICA_INITIALIZED, tag, n_handles, h };
+	*ret_made = true;
+	return rep;
+}
+
+int mcs_store_rebuild_part(struct mcs_store *s, struct mcs_str segment, const struct mcs_store_part *p, void *owner,
+			   uint64_t now_ms)
+{
+	struct mcs_seg *g = seg_find(s, segment);
+	if (!g)
+		return -ENODEV;
+	if (g->owner != owner)
+		return -EPERM;
+	if (!part_valid(g, p))
+		return -EINVAL;
+	int err = 0;
+	struct mcs_obj *o = rebuild_obj(s, p, owner, now_ms, &err);
+	if (!o)
+		return err;
+	bool made = false;
+	struct mcs_mreplica *rep = rebuild_replica(o, p->replica, p->n_handles, &made, &err);
+	struct mcs_block *blk = NULL;
+	if (rep && rep->handles[p->handle].seg)
+		err = -EEXIST;
+	else if (rep && (err = mcs_alloc_reserve(g->alloc, p->offset, p->len, g->rebuild_hint, &blk)) == -EEXIST)
+		err = -ESTALE; /* its space is someone else's now */
+	if (err) {
+		/* leave nothing behind that was made for this part alone */
+		if (made) {
+			free(rep->handles);
+			*rep = o->replicas[--o->n_replicas];
+		}
+		if (o->rebuilding && o->n_replicas == 0)
+			obj_delete(s, o);
+		return err;
+	}
+	g->rebuild_hint = blk;
+	rep->handles[p->handle] = (struct mcs_mhandle){ g, blk, p->offset, p->len };
+	uint64_t sum = 0;
+	for (uint32_t h = 0; h < rep->n_handles; h++) {
+		if (!rep->handles[h].seg)
+			return 0; /* more parts to come */
+		sum += rep->handles[h].len;
+	}
+	if (sum != o->size) {
+		/* whole but not this value's length: not a replica of it */
+		for (uint32_t h = 0; h < rep->n_handles; h++)
+			mcs_alloc_put(rep->handles[h].seg->alloc, rep->handles[h].blk);
+		free(rep->handles);
+		*rep = o->replicas[--o->n_replicas];
+		if (o->rebuilding && o->n_replicas == 0)
+			obj_delete(s, o);
+		return -EINVAL;
+	}
+	rep->status = MCS_REPLICA_COMPLETE;
+	if (o->rebuilding) {
+		store_pending_done(s, o);
+		mcs_list_del(&o->pending);
+		o->state = MCS_OBJ_COMPLETE;
+		o->rebuilding = false;
+		o->put_owner = NULL;
+		o->last_access_ms = now_ms;
+	}
 	return 0;
 }
 
@@ -758,6 +941,14 @@ uint64_t mcs_store_used(const struct mcs_store *s) { return store_used(s); }
 
 static struct mcs_str cstr(const char *p) { return (struct mcs_str){ p, (uint32_t)strlen(p) }; }
 
+static bool replica_whole(const struct mcs_mreplica *mr)
+{
+	for (uint32_t h = 0; h < mr->n_handles; h++)
+		if (!mr->handles[h].seg)
+			return false;
+	return true;
+}
+
 int mcs_store_replica_list(const struct mcs_obj *o, uint8_t only, struct mcs_replica_list *ret)
 {
 	struct mcs_replica_list l = { 0 };
@@ -770,6 +961,8 @@ int mcs_store_replica_list(const struct mcs_obj *o, uint8_t only, struct mcs_rep
 		const struct mcs_mreplica *mr = &o->replicas[r];
 		if (only && mr->status != only)
 			continue;
+		if (!only && mr->status != MCS_REPLICA_COMPLETE && !replica_whole(mr))
+			continue; /* rebuilt, parts missing: nothing to name */
 		struct mcs_replica *wr = &l.replicas[l.n_replicas++];
 		wr->status = mr->status;
 		wr->n_handles = mr->n_handles;
@@ -831,6 +1024,8 @@ static bool obj_check(const struct mcs_store *s, const struct mcs_obj *o, uint64
 	for (uint32_t r = 0; r < o->n_replicas; r++)
 		for (uint32_t h = 0; h < o->replicas[r].n_handles; h++) {
 			const struct mcs_mhandle *hd = &o->replicas[r].handles[h];
+			if (!hd->seg && !hd->blk && o->replicas[r].status != MCS_REPLICA_COMPLETE)
+				continue; /* a part of a rebuilt replica not reported yet */
 			size_t i = 0;
 			const struct mcs_seg *g = s->segments;
 			for (; g && g != hd->seg; g = g->next)

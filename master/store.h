@@ -80,6 +80,7 @@ struct mcs_seg {
 	uint64_t size;
 	uint64_t incarnation;       /* the node's, made when it created the segment */
 	struct mcs_alloc *alloc;
+	struct mcs_block *rebuild_hint; /* the last part its node reported (mcs_alloc_reserve) */
 	void *owner;
 	struct mcs_seg *next;       /* in the store's segment list */
 };
@@ -92,6 +93,7 @@ struct mcs_mhandle {
 
 struct mcs_mreplica {
 	uint8_t status;             /* enum mcs_replica_status */
+	uint16_t tag;               /* rebuilt: the replica's number as its nodes report it */
 	uint32_t n_handles;
 	struct mcs_mhandle *handles;
 };
@@ -107,6 +109,7 @@ struct mcs_obj {
 	uint64_t size;
 	uint64_t checksum;
 	uint8_t state;
+	bool rebuilding;            /* PENDING until a reported replica is whole */
 	uint32_t flags;             /* MCS_REPL_* */
 	uint32_t n_replicas;
 	struct mcs_mreplica *replicas;
@@ -137,6 +140,34 @@ int mcs_store_mount_inc(struct mcs_store *s, struct mcs_str node, struct mcs_str
 /* Unmount: every replica with a buffer on the segment is dropped, and
  * objects left without a replica are forgotten. Returns objects lost. */
 int mcs_store_unmount(struct mcs_store *s, struct mcs_str segment, void *owner);
+/* One part of a replica that a node reports holding on a segment it
+ * mounted, so that a master that lost its tables (a restart) learns them
+ * back (daemon/replicas.h is the node's side). */
+struct mcs_store_part {
+	struct mcs_str key;
+	uint64_t offset, len;       /* in the segment */
+	uint64_t size, checksum;    /* of the object */
+	uint64_t value_off;         /* of the part in the value */
+	uint32_t flags;             /* MCS_REPL_* (the pins) */
+	uint16_t replica, handle, n_handles;
+};
+/* Take back a reported part of segment (mounted by owner): its space is
+ * allocated where it lies (ascending offsets cost O(1) each), and its
+ * object comes back COMPLETE with its checksum as soon as one of its
+ * replicas has all its parts; until then it is pending like a put (gets
+ * say -EAGAIN, puts of the key -EAGAIN) and goes with owner or after the
+ * put timeout, as a put would. Further replicas join the object as their
+ * parts come. Returns 0, or
+ *   -ESTALE  the key has another value now (size or checksum), a put of
+ *            it is under way, or the part's space is taken: the node
+ *            should forget the part;
+ *   -EEXIST  that part of that replica was reported already;
+ *   -EINVAL  the part does not fit the segment, or disagrees with what
+ *            was reported of its replica (the part count, the value's
+ *            first or last bytes, the sum of the lengths);
+ *   -ENODEV, -EPERM  no such segment, or not owner's; -ENOMEM. */
+int mcs_store_rebuild_part(struct mcs_store *s, struct mcs_str segment, const struct mcs_store_part *p, void *owner,
+			   uint64_t now_ms);
 /* Drop everything an owner left: segments, pending puts, holds. */
 void mcs_store_drop_owner(struct mcs_store *s, void *owner);
 

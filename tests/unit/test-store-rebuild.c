@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The master's tables rebuilt from what the nodes report
+ * (mcs_store_rebuild_part): an object comes back COMPLETE, with its
+ * checksum and where its bytes are, once one replica has all its parts;
+ * until then it is pending and goes as a put would; a report that
+ * disagrees with the tables (another value, space taken, a part twice, a
+ * part that does not fit) changes nothing; and the tables stay consistent
+ * (mcs_store_check) through puts, unmounts and owners going after it.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "master/store.h"
+#include "mcstore.h"
+#include "tests/unit/store-fixture.h"
+
+#define SEG (64 * MiB)
+
+static struct mcs_store *mk2(void)
+{
+	struct mcs_store *s = mk(100);
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("s1"), SEG, S("127.0.0.1:1"), A), 0);
+	ck_assert_int_eq(mcs_store_mount(s, S("n2"), S("s2"), SEG, S("127.0.0.1:2"), B), 0);
+	return s;
+}
+
+static struct mcs_store_part P(const char *key, uint64_t off, uint64_t len)
+{
+	return (struct mcs_store_part){ S(key), off, len, len, 0xc0ffee, 0, 0, 0, 0, 1 };
+}
+
+static int rebuild(struct mcs_store *s, const char *seg, struct mcs_store_part p, void *owner)
+{
+	return mcs_store_rebuild_part(s, S(seg), &p, owner, 5000);
+}
+
+/* the replica list a get answers: COMPLETE replicas */
+static struct mcs_replica_list got(struct mcs_store *s, const char *key, int expect)
+{
+	struct mcs_obj *o;
+	struct mcs_replica_list l = { 0 };
+	ck_assert_int_eq(mcs_store_get(s, S(key), MCS_GET_NOLEASE, A, 6000, &o, NULL), expect);
+	if (expect == 0) {
+		ck_assert_uint_eq(o->checksum, 0xc0ffee);
+		ck_assert_int_eq(mcs_store_replica_list(o, MCS_REPLICA_COMPLETE, &l), 0);
+	}
+	return l;
+}
+
+START_TEST(rebuild_one_part)
+{
+	struct mcs_store *s = mk2();
+	ck_assert_int_eq(rebuild(s, "s1", P("k", 4096, 1000), A), 0);
+	ck_assert_uint_eq(mcs_store_n_objects(s), 1);
+	ck_assert_uint_eq(mcs_store_used(s), 1024);
+	struct mcs_replica_list l = got(s, "k", 0);
+	ck_assert_uint_eq(l.n_replicas, 1);
+	ck_assert_uint_eq(l.replicas[0].n_handles, 1);
+	ck_assert_uint_eq(l.replicas[0].handles[0].offset, 4096);
+	ck_assert_uint_eq(l.replicas[0].handles[0].len, 1000);
+	ck_assert_int_eq(mcs_str_eq(l.replicas[0].handles[0].segment, S("s1")), 1);
+	mcs_replica_list_free(&l);
+	ck_assert_int_eq(mcs_store_exist(s, S("k"), 6000), 0);
+	ck_assert_int_eq(mcs_store_check(s), 0);
+	/* the key is stored: a put of it is refused, others go around it */
+	ck_assert_int_eq(put(s, "k", 10, A), -EEXIST);
+	for (int i = 0; i < 100; i++) {
+		char key[16];
+		snprintf(key, sizeof(key), "p%d", i);
+		ck_assert_int_eq(put(s, key, 100000, A), 0);
+	}
+	ck_assert_int_eq(mcs_store_check(s), 0);
+	/* it is removed and evicted like any object */
+	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 100000), 0);
+	ck_assert_int_eq(mcs_store_check(s), 0);
+	mcs_store_free(s);
+}
+END_TEST
+
+START_TEST(rebuild_striped_over_nodes)
+{
+	struct mcs_store *s = mk2();
+	struct mcs_store_part a = P("k", 0, 3000), b = P("k", 8192, 1000);
+	a.size = b.size = 4000;
+	a.n_handles = b.n_handles = 2;
+	b.handle = 1;
+	b.value_off = 3000;
+	/* the first half: pending, seen by nobody */
+	ck_assert_int_eq(rebuild(s, "s1", a, A), 0);
+	got(s, "k", -EAGAIN);
+	ck_assert_int_eq(mcs_store_exist(s, S("k"), 6000), -EAGAIN);
+	ck_assert_int_eq(put(s, "k", 4000, A), -EAGAIN);
+	ck_assert_int_eq(mcs_store_check(s), 0);
+	/* the same part again */
+	ck_assert_int_eq(rebuild(s, "s1", a, A), -EEXIST);
+	/* the other node's half: whole, in value order */
+	ck_assert_int_eq(rebuild(s, "s2", b, B), 0);
+	struct mcs_replica_list l = got(s, "k", 0);
+	ck_assert_uint_eq(l.n_replicas, 1);
+	ck_assert_uint_eq(l.replicas[0].n_handles, 2);
+	ck_assert_int_eq(mcs_str_eq(l.replicas[0].handles[0].segment, S("s1")), 1);
+	ck_assert_int_eq(mcs_str_eq(l.replicas[0].handles[1].segment, S("s2")), 1);
+	ck_assert_uint_eq(l.replicas[0].handles[1].offset, 8192);
+	mcs_replica_list_free(&l);
+	ck_assert_int_eq(mcs_store_check(s), 0);
+	/* a second replica, on one node, joins the stored object */
+	struct mcs_store_part c = P("k", 1 * MiB, 4000);
+	c.replica = 1;
+	ck_assert_int_eq(rebuild(s, "s2", c, B), 0);
+	l = got(s, "k", 0);
+	ck_assert_uint_eq(l.n_replicas, 2);
+	mcs_replica_list_free(&l);
+	ck_assert_int_eq(mcs_store_check(s), 0);
+	/* the node of the first half goes: the replica striped over it goes,
+	 * the object stays with the other one */
+	ck_assert_int_eq(mcs_store_unmount(s, S("s1"), A), 0);
+	l = got(s, "k", 0);
+	ck_assert_uint_eq(l.n_replicas, 1);
+	ck_assert_uint_eq(l.replicas[0].handles[0].offset, 1 * MiB);
+	mcs_replica_list_free(&l);
+	ck_assert_int_eq(mcs_store_check(s), 0);
+	mcs_store_free(s);
+}
+END_TEST
+
+START_TEST(rebuild_partial_goes_like_a_put)
+{
+	struct mcs_store *s = mk2();
+	struct mcs_store_part a = P("half", 0, 1000), b = P("other", 4096, 1000);
+	a.size = b.size = 2000;
+	a.n_handles = b.n_handles = 2;
+	/* the other parts never come: the put timeout takes it */
+	ck_assert_int_eq(rebuild(s, "s1", a, A), 0);
+	ck_assert_uint_eq(mcs_store_used(s), 1024);
+	ck_assert_uint_eq(mcs_store_expire_puts(s, 5000 + 29999), 0);
+	ck_assert_uint_eq(mcs_store_expire_puts(s, 5000 + 30000), 1);
+	got(s, "half", -ENOENT);
+	ck_assert_uint_eq(mcs_store_used(s), 0);
+	ck_assert_int_eq(mcs_store_check(s), 0);
+	/* its node's connection goes: so does it */
+	ck_assert_int_eq(rebuild(s, "s2", b, B), 0);
+	mcs_store_drop_owner(s, B);
+	got(s, "other", -ENOENT);
+	ck_assert_uint_eq(mcs_store_n_objects(s), 0);
+	ck_assert_int_eq(mcs_store_check(s), 0);
+	mcs_store_free(s);
+}
+END_TEST
+
+START_TEST(rebuild_refusals)
+{
+	struct mcs_store *s = mk2();
+	ck_assert_int_eq(put(s, "stored", 1000, A), 0); /* checksum 42, at offset 0 of some segment */
+	uint64_t used = mcs_store_used(s);
+	/* the key has another value now */
+	ck_assert_int_eq(rebuild(s, "s1", P("stored", 32 * MiB, 1000), A), -ESTALE);
+	/* a put of the key is under way */
+	ck_assert_int_eq(put_start(s, "writing", 100, 1, 0, A, NULL), 0);
+	struct mcs_store_part w = P("writing", 40 * MiB, 100);
+	ck_assert_int_eq(rebuild(s, "s1", w, A), -ESTALE);
+	used = mcs_store_used(s);
+	/* its space is taken (inside "stored", wherever it went) */
+	struct mcs_obj *o;
+	ck_assert_int_eq(mcs_store_get(s, S("stored"), MCS_GET_NOLEASE, A, 6000, &o, NULL), 0);
+	const char *where = o->replicas[0].handles[0].seg->name;
+	void *owner = o->replicas[0].handles[0].seg->owner;
+	ck_assert_int_eq(rebuild(s, where, P("new", o->replicas[0].handles[0].offset + 512, 100), owner), -ESTALE);
+	got(s, "new", -ENOENT);
+	/* what does not fit */
+	struct mcs_store_part p = P("bad", SEG - 64, 128);
+	ck_assert_int_eq(rebuild(s, "s1", p, A), -EINVAL);  /* past the segment */
+	p = P("bad", 64, 128);
+	p.value_off = 1;
+	ck_assert_int_eq(rebuild(s, "s1", p, A), -EINVAL);  /* the value's first part starts at 0 */
+	p = P("bad", 64, 128);
+	p.size = 200;
+	ck_assert_int_eq(rebuild(s, "s1", p, A), -EINVAL);  /* the last part ends at the size */
+	p = P("bad", 100, 128);
+	ck_assert_int_eq(rebuild(s, "s1", p, A), -EINVAL);  /* not on a granule: mcs_alloc_reserve */
+	p = P("bad", 64, 0);
+	ck_assert_int_eq(rebuild(s, "s1", p, A), -EINVAL);
+	p = P("bad", 64, 128);
+	p.handle = 1;
+	ck_assert_int_eq(rebuild(s, "s1", p, A), -EINVAL);
+	/* two parts, whose lengths do not add up to the size */
+	struct mcs_store_part a = P("sum", 10 * MiB, 100), b = P("sum", 11 * MiB, 100);
+	a.size = b.size = 300;
+	a.n_handles = b.n_handles = 2;
+	b.handle = 1;
+	b.value_off = 200;
+	ck_assert_int_eq(rebuild(s, "s1", a, A), 0);
+	ck_assert_int_eq(rebuild(s, "s1", b, A), -EINVAL);
+	got(s, "sum", -ENOENT);
+	/* a part count unlike the replica's first part's */
+	a = P("count", 12 * MiB, 100);
+	a.size = 300;
+	a.n_handles = 3;
+	b = a;
+	b.handle = 1;
+	b.value_off = 100;
+	b.n_handles = 2;
+	ck_assert_int_eq(rebuild(s, "s1", a, A), 0);
+	ck_assert_int_eq(rebuild(s, "s1", b, A), -EINVAL);
+	/* not the reporter's segment, no such segment */
+	ck_assert_int_eq(rebuild(s, "s2", P("x", 0, 64), A), -EPERM);
+	ck_assert_int_eq(rebuild(s, "s9", P("x", 0, 64), A), -ENODEV);
+	ck_assert_int_eq(mcs_store_check(s), 0);
+	/* nothing was taken by the refusals but the first part of "count" */
+	ck_assert_uint_eq(mcs_store_used(s), used + 128);
+	mcs_store_free(s);
+}
+END_TEST
+
+START_TEST(rebuild_many_in_order)
+{
+	/* a node reporting 100k objects in ascending offsets, then puts and
+	 * eviction over the rebuilt segment */
+	enum { N = 100000 };
+	struct mcs_store *s = mk(100);
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("s1"), 1ull << 30, S("127.0.0.1:1"), A), 0);
+	char key[32];
+	for (uint64_t i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "obj-%llu", (unsigned long long)i);
+		struct mcs_store_part p = P(key, i * 8192, 4000 + i % 4000);
+		if (mcs_store_rebuild_part(s, S("s1"), &p, A, 500) != 0) /* older than the puts below */
+			ck_abort_msg("part %llu refused", (unsigned long long)i);
+	}
+	ck_assert_uint_eq(mcs_store_n_objects(s), N);
+	ck_assert_int_eq(mcs_store_check(s), 0);
+	struct mcs_replica_list l = got(s, "obj-77777", 0);
+	ck_assert_uint_eq(l.replicas[0].handles[0].offset, 77777 * 8192);
+	mcs_replica_list_free(&l);
+	/* a full store evicts rebuilt objects to make room */
+	for (int i = 0; i < 2000; i++) {
+		snprintf(key, sizeof(key), "new-%d", i);
+		ck_assert_int_eq(put(s, key, 1 * MiB, A), 0);
+	}
+	ck_assert_uint_lt(mcs_store_n_objects(s), N + 2000);
+	ck_assert_int_eq(mcs_store_check(s), 0);
+	mcs_store_free(s);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("store-rebuild");
+	TCase *t = tcase_create("rebuild");
+	tcase_set_timeout(t, 120);
+	tcase_add_test(t, rebuild_one_part);
+	tcase_add_test(t, rebuild_striped_over_nodes);
+	tcase_add_test(t, rebuild_partial_goes_like_a_put);
+	tcase_add_test(t, rebuild_refusals);
+	tcase_add_test(t, rebuild_many_in_order);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	srunner_run_all(sr, CK_ENV);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
