@@ -563,6 +563,16 @@ static void obj_retire(struct mcs_store *s, struct mcs_obj *old, uint64_t now_ms
 	}
 }
 
+/* A PENDING object becomes COMPLETE: no put of it is pending any more. */
+static void obj_complete(struct mcs_store *s, struct mcs_obj *o, uint64_t now_ms)
+{
+	store_pending_done(s, o);
+	mcs_list_del(&o->pending);
+	o->state = MCS_OBJ_COMPLETE;
+	o->put_owner = NULL;
+	o->last_access_ms = now_ms;
+}
+
 int mcs_store_put_end(struct mcs_store *s, struct mcs_str key, uint64_t checksum, void *owner, uint64_t now_ms)
 {
 	struct mcs_obj **pp = obj_slot(s, key, key_hash(key.p, key.len));
@@ -579,12 +589,8 @@ int mcs_store_put_end(struct mcs_store *s, struct mcs_str key, uint64_t checksum
 		return -ENOENT;
 	if (o->state != MCS_OBJ_PENDING)
 		return -EEXIST;
-	store_pending_done(s, o);
-	mcs_list_del(&o->pending);
-	o->state = MCS_OBJ_COMPLETE;
+	obj_complete(s, o, now_ms);
 	o->checksum = checksum;
-	o->put_owner = NULL;
-	o->last_access_ms = now_ms;
 	for (uint32_t r = 0; r < o->n_replicas; r++)
 		o->replicas[r].status = MCS_REPLICA_COMPLETE;
 	MCS_PROBE3(put_end, o->hash, o->size, now_ms - o->put_start_ms);
@@ -747,12 +753,8 @@ int mcs_store_rebuild_part(struct mcs_store *s, struct mcs_str segment, const st
 	}
 	rep->status = MCS_REPLICA_COMPLETE;
 	if (o->rebuilding) {
-		store_pending_done(s, o);
-		mcs_list_del(&o->pending);
-		o->state = MCS_OBJ_COMPLETE;
+		obj_complete(s, o, now_ms);
 		o->rebuilding = false;
-		o->put_owner = NULL;
-		o->last_access_ms = now_ms;
 	}
 	return 0;
 }

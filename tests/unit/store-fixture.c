@@ -39,3 +39,12 @@ int put(struct mcs_store *s, const char *key, uint64_t len, void *owner)
 	int r = put_start(s, key, len, 1, 0, owner, NULL);
 	return r < 0 ? r : mcs_store_put_end(s, S(key), 42, owner, 1000);
 }
+
+int store_suite_run(Suite *suite)
+{
+	SRunner *sr = srunner_create(suite);
+	srunner_run_all(sr, CK_ENV);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

@@ -7,6 +7,7 @@
 #ifndef MCS_TEST_STORE_FIXTURE_H
 #define MCS_TEST_STORE_FIXTURE_H
 
+#include <check.h>
 #include <stdint.h>
 
 #include "master/store.h"
@@ -32,5 +33,8 @@ int put_start(struct mcs_store *s, const char *key, uint64_t len, uint32_t repli
 	      void *owner, struct mcs_obj **ret);
 /* A whole put of one replica at time 1000 (checksum 42). */
 int put(struct mcs_store *s, const char *key, uint64_t len, void *owner);
+
+/* Run the suite (CK_ENV): 0 when every test passed, else 1; main's. */
+int store_suite_run(Suite *suite);
 
 #endif
