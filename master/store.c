@@ -284,9 +284,13 @@ static bool obj_evacuate(struct mcs_store *s, struct mcs_obj *o, const struct mc
 		for (uint32_t h = 0; h < rep->n_handles; h++)
 			on_g |= rep->handles[h].seg == g;
 		if (on_g) {
-			for (uint32_t h = 0; h < rep->n_handles; h++)
-				if (rep->handles[h].seg) /* a rebuilt replica may lack parts */
-					mcs_alloc_put(rep->handles[h].seg->alloc, rep->handles[h].blk);
+			for (uint32_t h = 0; h < rep->n_handles; h++) {
+				if (!rep->handles[h].seg) /* a rebuilt replica may lack parts */
+					continue;
+				if (rep->handles[h].seg != g && obj_parts_known(o))
+					part_dropped(s, &rep->handles[h]);
+				mcs_alloc_put(rep->handles[h].seg->alloc, rep->handles[h].blk);
+			}
 			if (!obj_inline(o, rep->handles))
 				free(rep->handles);
 		} else {
@@ -742,9 +746,13 @@ int mcs_store_rebuild_part(struct mcs_store *s, struct mcs_str segment, const st
 		sum += rep->handles[h].len;
 	}
 	if (sum != o->size) {
-		/* whole but not this value's length: not a replica of it */
-		for (uint32_t h = 0; h < rep->n_handles; h++)
+		/* whole but not this value's length: not a replica of it (the
+		 * refusal tells this part's node; the others are told here) */
+		for (uint32_t h = 0; h < rep->n_handles; h++) {
+			if (h != p->handle)
+				part_dropped(s, &rep->handles[h]);
 			mcs_alloc_put(rep->handles[h].seg->alloc, rep->handles[h].blk);
+		}
 		free(rep->handles);
 		*rep = o->replicas[--o->n_replicas];
 		if (o->rebuilding && o->n_replicas == 0)

@@ -32,6 +32,7 @@
 struct mcs_store;
 struct mcs_alloc;
 struct mcs_block;
+struct mcs_seg;
 
 enum mcs_alloc_strategy {
 	MCS_STRATEGY_LOAD = 0,    /* prefer segments with the most free space */
@@ -54,6 +55,12 @@ struct mcs_store_opts {
 	double max_pending_put_ratio; /* share of the capacity one owner may have in
 				       * puts started and not ended (more:
 				       * -EDQUOT); 0: 1.0 */
+	/* Told of every part whose node holds it in its table (the parts of
+	 * stored, retired and rebuilt objects: all but a put's that did not
+	 * end) when its space goes back to the allocator, save the parts on a
+	 * segment that is going: the node is to forget it (REPLICA_DROP). */
+	void (*part_dropped)(void *arg, const struct mcs_seg *g, uint64_t offset);
+	void *part_dropped_arg;
 	bool fence_writes;          /* the writers of a put that went before its end
 				     * hold tokens until put_timeout_ms after its
 				     * start: its space waits for them, retired */

@@ -196,9 +196,27 @@ static inline void obj_unlink(struct mcs_store *s, struct mcs_obj *o)
 	}
 }
 
+/* The nodes hold o's parts in their tables (daemon/replicas.c): it is no
+ * put that has not ended. */
+static inline bool obj_parts_known(const struct mcs_obj *o)
+{
+	return o->state != MCS_OBJ_PENDING || o->rebuilding;
+}
+
+/* The space of a part the node of h holds in its table goes back. */
+static inline void part_dropped(struct mcs_store *s, const struct mcs_mhandle *h)
+{
+	if (s->opts.part_dropped && h->seg)
+		s->opts.part_dropped(s->opts.part_dropped_arg, h->seg, h->offset);
+}
+
 /* Out of every table, and freed. */
 static inline void obj_delete(struct mcs_store *s, struct mcs_obj *o)
 {
+	if (s->opts.part_dropped && obj_parts_known(o))
+		for (uint32_t r = 0; r < o->n_replicas; r++)
+			for (uint32_t h = 0; h < o->replicas[r].n_handles; h++)
+				part_dropped(s, &o->replicas[r].handles[h]);
 	if (o->state == MCS_OBJ_RETIRED)
 		s->n_retired--;
 	else

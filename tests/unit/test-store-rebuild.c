@@ -244,6 +244,90 @@ START_TEST(rebuild_many_in_order)
 }
 END_TEST
 
+/* what part_dropped was told, in order */
+static struct {
+	char seg[8];
+	uint64_t offset;
+} told[64];
+static unsigned n_told;
+
+static void on_dropped(void *arg, const struct mcs_seg *g, uint64_t offset)
+{
+	ck_assert_ptr_eq(arg, &n_told);
+	ck_assert_uint_lt(n_told, 64);
+	snprintf(told[n_told].seg, sizeof(told[n_told].seg), "%s", g->name);
+	told[n_told++].offset = offset;
+}
+
+static void expect_told(unsigned n, const char *seg, uint64_t offset)
+{
+	ck_assert_uint_eq(n_told, n);
+	if (n) {
+		ck_assert_str_eq(told[n - 1].seg, seg);
+		ck_assert_uint_eq(told[n - 1].offset, offset);
+	}
+}
+
+START_TEST(rebuild_nodes_told_of_drops)
+{
+	/* the nodes keep tables of their parts: they are told of every part
+	 * that goes, but not of a put's that never ended, nor of those on a
+	 * segment that goes */
+	struct mcs_store_opts opts = { .lease_ttl_ms = 100, .part_dropped = on_dropped, .part_dropped_arg = &n_told };
+	struct mcs_store *s;
+	ck_assert_int_eq(mcs_store_new(&opts, &s), 0);
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("s1"), SEG, S("127.0.0.1:1"), A), 0);
+	ck_assert_int_eq(mcs_store_mount(s, S("n2"), S("s2"), SEG, S("127.0.0.1:2"), B), 0);
+	n_told = 0;
+	/* a stored object removed */
+	ck_assert_int_eq(put(s, "a", 1000, A), 0);
+	struct mcs_obj *o;
+	ck_assert_int_eq(mcs_store_get(s, S("a"), MCS_GET_NOLEASE, A, 1000, &o, NULL), 0);
+	char seg[8];
+	snprintf(seg, sizeof(seg), "%s", o->replicas[0].handles[0].seg->name);
+	uint64_t off = o->replicas[0].handles[0].offset;
+	ck_assert_int_eq(mcs_store_remove(s, S("a"), false, 1000), 0);
+	expect_told(1, seg, off);
+	/* a put revoked, a put timed out: never in a node's table */
+	ck_assert_int_eq(put_start(s, "b", 1000, 2, 0, A, NULL), 0);
+	ck_assert_int_eq(mcs_store_put_revoke(s, S("b"), A), 0);
+	ck_assert_int_eq(put_start(s, "c", 1000, 1, 0, A, NULL), 0);
+	ck_assert_uint_eq(mcs_store_expire_puts(s, 1000 + 30000), 1);
+	expect_told(1, seg, off);
+	/* a rebuilt part that never found its other half */
+	struct mcs_store_part a = P("half", 20 * MiB, 1000);
+	a.size = 2000;
+	a.n_handles = 2;
+	ck_assert_int_eq(mcs_store_rebuild_part(s, S("s1"), &a, A, 100000), 0);
+	ck_assert_uint_eq(mcs_store_expire_puts(s, 100000 + 30000), 1);
+	expect_told(2, "s1", 20 * MiB);
+	/* a replica striped over s1 and s2, whose s1 goes: s2 is told */
+	struct mcs_store_part x = P("k", 0, 3000), y = P("k", 8192, 1000);
+	x.size = y.size = 4000;
+	x.n_handles = y.n_handles = 2;
+	y.handle = 1;
+	y.value_off = 3000;
+	ck_assert_int_eq(mcs_store_rebuild_part(s, S("s1"), &x, A, 200000), 0);
+	ck_assert_int_eq(mcs_store_rebuild_part(s, S("s2"), &y, B, 200000), 0);
+	ck_assert_int_eq(mcs_store_unmount(s, S("s1"), A), 1); /* k was lost with it */
+	expect_told(3, "s2", 8192);
+	/* two parts whose lengths are not the size: the first one's node is told */
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("s1"), SEG, S("127.0.0.1:1"), A), 0);
+	x = P("sum", 4096, 100);
+	y = P("sum", 16384, 100);
+	x.size = y.size = 300;
+	x.n_handles = y.n_handles = 2;
+	y.handle = 1;
+	y.value_off = 200;
+	ck_assert_int_eq(mcs_store_rebuild_part(s, S("s1"), &x, A, 300000), 0);
+	ck_assert_int_eq(mcs_store_rebuild_part(s, S("s2"), &y, B, 300000), -EINVAL);
+	expect_told(4, "s1", 4096);
+	ck_assert_int_eq(mcs_store_check(s), 0);
+	mcs_store_free(s);
+	expect_told(4, "s1", 4096); /* the master's end drops nothing on the nodes */
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("store-rebuild");
@@ -254,6 +338,7 @@ static Suite *suite(void)
 	tcase_add_test(t, rebuild_partial_goes_like_a_put);
 	tcase_add_test(t, rebuild_refusals);
 	tcase_add_test(t, rebuild_many_in_order);
+	tcase_add_test(t, rebuild_nodes_told_of_drops);
 	suite_add_tcase(s, t);
 	return s;
 }
