@@ -720,6 +720,12 @@ int mcs_store_rebuild_part(struct mcs_store *s, struct mcs_str segment, const st
 	struct mcs_obj *o = rebuild_obj(s, p, owner, now_ms, &err);
 	if (!o)
 		return err;
+	/* reported again (by a node that reports twice): it is taken, and
+	 * the node must keep it */
+	for (uint32_t r = 0; r < o->n_replicas; r++)
+		for (uint32_t h = 0; h < o->replicas[r].n_handles; h++)
+			if (o->replicas[r].handles[h].seg == g && o->replicas[r].handles[h].offset == p->offset)
+				return -EEXIST;
 	bool made = false;
 	struct mcs_mreplica *rep = rebuild_replica(o, p->replica, p->n_handles, &made, &err);
 	struct mcs_block *blk = NULL;

@@ -168,7 +168,7 @@ struct mcs_store_part {
  *   -ESTALE  the key has another value now (size or checksum), a put of
  *            it is under way, or the part's space is taken: the node
  *            should forget the part;
- *   -EEXIST  that part of that replica was reported already;
+ *   -EEXIST  that part was reported already (the node keeps it);
  *   -EINVAL  the part does not fit the segment, or disagrees with what
  *            was reported of its replica (the part count, the value's
  *            first or last bytes, the sum of the lengths);

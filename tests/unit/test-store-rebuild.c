@@ -64,6 +64,9 @@ START_TEST(rebuild_one_part)
 	ck_assert_int_eq(mcs_str_eq(l.replicas[0].handles[0].segment, S("s1")), 1);
 	mcs_replica_list_free(&l);
 	ck_assert_int_eq(mcs_store_exist(s, S("k"), 6000), 0);
+	/* reported again: taken already (not stale: the node keeps it) */
+	ck_assert_int_eq(rebuild(s, "s1", P("k", 4096, 1000), A), -EEXIST);
+	ck_assert_uint_eq(mcs_store_used(s), 1024);
 	ck_assert_int_eq(mcs_store_check(s), 0);
 	/* the key is stored: a put of it is refused, others go around it */
 	ck_assert_int_eq(put(s, "k", 10, A), -EEXIST);
