@@ -200,6 +200,19 @@ static int log_reserve(struct mcs_rtab *t, uint64_t need)
 	return 0;
 }
 
+/* A new memfd (mapped, len bytes) holds the log from now on: nothing in
+ * it is dropped. */
+static void replace_log(struct mcs_rtab *t, int fd, uint8_t *map, uint64_t len)
+{
+	munmap(t->map, t->map_len);
+	close(t->fd);
+	t->fd = fd;
+	t->map = map;
+	t->map_len = len;
+	t->dead_bytes = 0;
+	t->generation++;
+}
+
 /* Copy the live records to a new memfd, which replaces the old one. */
 static int compact(struct mcs_rtab *t)
 {
@@ -223,13 +236,7 @@ static int compact(struct mcs_rtab *t)
 		end += rec->rec_len;
 	}
 	((struct rtab_hdr *)map)->committed = end;
-	munmap(t->map, t->map_len);
-	close(t->fd);
-	t->fd = fd;
-	t->map = map;
-	t->map_len = len;
-	t->dead_bytes = 0;
-	t->generation++;
+	replace_log(t, fd, map, len);
 	return 0;
 }
 
@@ -410,15 +417,10 @@ int mcs_rtab_clear(struct mcs_rtab *t)
 	int r = make_log(hdr_of(t)->incarnation, RTAB_MIN_MAP, &fd, &map);
 	if (r < 0)
 		return r;
-	munmap(t->map, t->map_len);
-	close(t->fd);
-	t->fd = fd;
-	t->map = map;
-	t->map_len = RTAB_MIN_MAP;
-	t->count = t->dead_bytes = 0;
+	replace_log(t, fd, map, RTAB_MIN_MAP);
+	t->count = 0;
 	if (t->slots)
 		memset(t->slots, 0, t->n_slots * sizeof(*t->slots));
-	t->generation++;
 	return 0;
 }
 

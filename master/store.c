@@ -428,22 +428,44 @@ static void soft_pin_bound(struct mcs_store *s, struct mcs_obj *o)
 	}
 }
 
-/* A new PENDING object o (vec_reserve done) into the empty slot, the
- * sampling vector and the pending puts of its owner. */
-static int obj_link_pending(struct mcs_store *s, struct mcs_obj **slot, struct mcs_obj *o)
+/* A new PENDING object o is its owner's pending put. */
+static int obj_add_pending(struct mcs_store *s, struct mcs_obj *o)
 {
 	if (store_owner_pending_add(s, o->put_owner, o->size) < 0)
 		return -ENOMEM;
 	mcs_list_add_tail(&s->pending, &o->pending);
+	if (o->flags & MCS_REPL_SOFT_PIN)
+		s->soft_pinned_bytes += o->size;
+	return 0;
+}
+
+/* A new object o (vec_reserve done) into the empty slot and the sampling
+ * vector. */
+static void obj_link_new(struct mcs_store *s, struct mcs_obj **slot, struct mcs_obj *o)
+{
 	*slot = o;
 	s->n_objects++;
 	o->vidx = s->vec_len;
 	s->vec[s->vec_len++] = o;
-	if (o->flags & MCS_REPL_SOFT_PIN)
-		s->soft_pinned_bytes += o->size;
 	if (s->n_objects > s->n_buckets)
 		table_grow(s);
-	return 0;
+}
+
+/* The fields every new PENDING object starts with; key is copied to
+ * o->key, which the caller points at room for it. */
+static void obj_init_pending(struct mcs_obj *o, struct mcs_str key, uint64_t hash, uint64_t size, uint32_t flags,
+			     void *owner, uint64_t now_ms)
+{
+	memcpy(o->key, key.p, key.len);
+	o->keylen = key.len;
+	o->hash = hash;
+	mcs_list_init(&o->pending);
+	o->size = size;
+	o->flags = flags;
+	o->state = MCS_OBJ_PENDING;
+	o->put_owner = owner;
+	o->put_start_ms = now_ms;
+	o->last_access_ms = now_ms;
 }
 
 int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req, void *owner,
@@ -485,16 +507,7 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 	o->replicas = (struct mcs_mreplica *)(o + 1);
 	struct mcs_mhandle *spare = (struct mcs_mhandle *)((char *)(o + 1) + reps);
 	o->key = (char *)(o + 1) + reps + hdls;
-	memcpy(o->key, key.p, key.len);
-	o->keylen = key.len;
-	o->hash = hash;
-	mcs_list_init(&o->pending);
-	o->size = req->value_len;
-	o->flags = req->cfg.flags & ~(uint32_t)MCS_PUT_UPSERT;
-	o->state = MCS_OBJ_PENDING;
-	o->put_owner = owner;
-	o->put_start_ms = now_ms;
-	o->last_access_ms = now_ms;
+	obj_init_pending(o, key, hash, req->value_len, req->cfg.flags & ~(uint32_t)MCS_PUT_UPSERT, owner, now_ms);
 
 	if (vec_reserve(s) < 0) {
 		obj_free(o);
@@ -514,19 +527,14 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 	 * the slot again. The old version of an upsert, if eviction left it,
 	 * stays what gets see until the new one's PutEnd. */
 	slot = obj_slot(s, key, hash);
-	if (*slot) {
-		if (store_owner_pending_add(s, owner, o->size) < 0) {
-			obj_free(o);
-			return -ENOMEM;
-		}
-		mcs_list_add_tail(&s->pending, &o->pending);
-		(*slot)->upsert = o;
-		if (o->flags & MCS_REPL_SOFT_PIN)
-			s->soft_pinned_bytes += o->size;
-	} else if (obj_link_pending(s, slot, o) < 0) {
+	if (obj_add_pending(s, o) < 0) {
 		obj_free(o);
 		return -ENOMEM;
 	}
+	if (*slot)
+		(*slot)->upsert = o;
+	else
+		obj_link_new(s, slot, o);
 	*ret_obj = o;
 	MCS_PROBE3(put_start, hash, o->size, 0);
 	return 0;
@@ -645,24 +653,16 @@ static struct mcs_obj *rebuild_obj(struct mcs_store *s, const struct mcs_store_p
 		return NULL;
 	}
 	o->key = (char *)(o + 1);
-	memcpy(o->key, p->key.p, p->key.len);
-	o->keylen = p->key.len;
-	o->hash = hash;
-	mcs_list_init(&o->pending);
-	o->size = p->size;
+	obj_init_pending(o, p->key, hash, p->size, p->flags & (MCS_REPL_SOFT_PIN | MCS_REPL_HARD_PIN), owner, now_ms);
 	o->checksum = p->checksum;
-	o->flags = p->flags & (MCS_REPL_SOFT_PIN | MCS_REPL_HARD_PIN);
-	o->state = MCS_OBJ_PENDING;
 	o->rebuilding = true;
-	o->put_owner = owner;
-	o->put_start_ms = now_ms;
-	o->last_access_ms = now_ms;
 	soft_pin_bound(s, o);
-	if (obj_link_pending(s, slot, o) < 0) {
+	if (obj_add_pending(s, o) < 0) {
 		free(o);
 		*ret_err = -ENOMEM;
 		return NULL;
 	}
+	obj_link_new(s, slot, o);
 	return o;
 }
 

@@ -32,6 +32,18 @@ static struct mcs_store_part P(const char *key, uint64_t off, uint64_t len)
 	return (struct mcs_store_part){ S(key), off, len, len, 0xc0ffee, 0, 0, 0, 0, 1 };
 }
 
+/* the two parts of a replica of key striped over two segments: 3000
+ * bytes at off0, then 1000 at off1 */
+static void stripe(const char *key, uint64_t off0, uint64_t off1, struct mcs_store_part *x, struct mcs_store_part *y)
+{
+	*x = P(key, off0, 3000);
+	*y = P(key, off1, 1000);
+	x->size = y->size = 4000;
+	x->n_handles = y->n_handles = 2;
+	y->handle = 1;
+	y->value_off = 3000;
+}
+
 static int rebuild(struct mcs_store *s, const char *seg, struct mcs_store_part p, void *owner)
 {
 	return mcs_store_rebuild_part(s, S(seg), &p, owner, 5000);
@@ -86,11 +98,8 @@ END_TEST
 START_TEST(rebuild_striped_over_nodes)
 {
 	struct mcs_store *s = mk2();
-	struct mcs_store_part a = P("k", 0, 3000), b = P("k", 8192, 1000);
-	a.size = b.size = 4000;
-	a.n_handles = b.n_handles = 2;
-	b.handle = 1;
-	b.value_off = 3000;
+	struct mcs_store_part a, b;
+	stripe("k", 0, 8192, &a, &b);
 	/* the first half: pending, seen by nobody */
 	ck_assert_int_eq(rebuild(s, "s1", a, A), 0);
 	got(s, "k", -EAGAIN);
@@ -305,11 +314,8 @@ START_TEST(rebuild_nodes_told_of_drops)
 	ck_assert_uint_eq(mcs_store_expire_puts(s, 100000 + 30000), 1);
 	expect_told(2, "s1", 20 * MiB);
 	/* a replica striped over s1 and s2, whose s1 goes: s2 is told */
-	struct mcs_store_part x = P("k", 0, 3000), y = P("k", 8192, 1000);
-	x.size = y.size = 4000;
-	x.n_handles = y.n_handles = 2;
-	y.handle = 1;
-	y.value_off = 3000;
+	struct mcs_store_part x, y;
+	stripe("k", 0, 8192, &x, &y);
 	ck_assert_int_eq(mcs_store_rebuild_part(s, S("s1"), &x, A, 200000), 0);
 	ck_assert_int_eq(mcs_store_rebuild_part(s, S("s2"), &y, B, 200000), 0);
 	ck_assert_int_eq(mcs_store_unmount(s, S("s1"), A), 1); /* k was lost with it */
