@@ -225,15 +225,17 @@ static int compact(struct mcs_rtab *t)
 	int r = make_log(hdr_of(t)->incarnation, len, &fd, &map);
 	if (r < 0)
 		return r;
+	/* in the log's order, which is the order of the adds: the last
+	 * record of a key is its newest value (mcs_rtab_drop_superseded) */
 	uint64_t end = sizeof(struct rtab_hdr);
-	for (uint64_t i = 0; i < t->n_slots; i++) {
-		struct slot *s = &t->slots[i];
-		if (!s->pos)
-			continue;
-		const struct rtab_rec *rec = rec_at(t, s->pos);
-		memcpy(map + end, rec, rec->rec_len);
-		s->pos = end;
-		end += rec->rec_len;
+	for (uint64_t pos = sizeof(struct rtab_hdr); pos < committed(t);) {
+		const struct rtab_rec *rec = rec_at(t, pos);
+		if (rec->state == REC_LIVE) {
+			memcpy(map + end, rec, rec->rec_len);
+			index_find(t, rec->offset)->pos = end;
+			end += rec->rec_len;
+		}
+		pos += rec->rec_len;
 	}
 	((struct rtab_hdr *)map)->committed = end;
 	replace_log(t, fd, map, len);
@@ -463,4 +465,50 @@ int mcs_rtab_walk(const struct mcs_rtab *t, int (*fn)(const struct mcs_rpart *p,
 	}
 	free(v);
 	return r;
+}
+
+/* A key's latest record, while the log is walked in order. */
+struct key_slot {
+	uint64_t hash;
+	uint64_t pos; /* 0: empty */
+};
+
+static bool same_key(const struct rtab_rec *a, const struct rtab_rec *b)
+{
+	return a->keylen == b->keylen && memcmp(a + 1, b + 1, a->keylen) == 0;
+}
+
+int64_t mcs_rtab_drop_superseded(struct mcs_rtab *t)
+{
+	uint64_t n = 16;
+	while (n < 2 * t->count)
+		n *= 2;
+	struct key_slot *v = calloc(n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	int64_t dropped = 0;
+	uint64_t end = committed(t); /* drops add nothing to the log */
+	for (uint64_t pos = sizeof(struct rtab_hdr); pos < end;) {
+		const struct rtab_rec *rec = rec_at(t, pos);
+		uint64_t next = pos + rec->rec_len;
+		if (rec->state != REC_LIVE) {
+			pos = next;
+			continue;
+		}
+		uint64_t h = XXH3_64bits(rec + 1, rec->keylen);
+		uint64_t i = (h * UINT64_C(0x9e3779b97f4a7c15)) >> (64 - __builtin_ctzll(n));
+		while (v[i].pos && !(v[i].hash == h && same_key(rec_at(t, v[i].pos), rec)))
+			i = (i + 1) & (n - 1);
+		if (v[i].pos) {
+			/* an older value of the key (an upsert replaced it) */
+			drop_slot(t, index_find(t, rec_at(t, v[i].pos)->offset));
+			dropped++;
+		}
+		v[i] = (struct key_slot){ h, pos };
+		pos = next;
+	}
+	free(v);
+	if (dropped && t->dead_bytes > committed(t) / 2 && committed(t) > RTAB_COMPACT_MIN)
+		(void)compact(t);
+	return dropped;
 }

@@ -79,6 +79,13 @@ uint64_t mcs_rtab_count(const struct mcs_rtab *t);
 uint64_t mcs_rtab_log_bytes(const struct mcs_rtab *t);
 uint64_t mcs_rtab_dead_bytes(const struct mcs_rtab *t);
 
+/* Drop every part of which a later add recorded another part of the same
+ * key: the value an upsert replaced, whose DROP may not have come (a
+ * master that went first). A node holds one part of an object at most (a
+ * replica's stripes are on nodes of their own), so a key's last part is
+ * its newest value; the table keeps the order of the adds, compactions
+ * included. Returns how many went, or -ENOMEM. */
+int64_t mcs_rtab_drop_superseded(struct mcs_rtab *t);
 /* Every part, in ascending segment offset (a master reserves their space
  * in that order): fn is called with each until it returns non-zero, which
  * is returned. The table must not change meanwhile. -ENOMEM possible. */

@@ -292,6 +292,57 @@ START_TEST(test_random_model)
 }
 END_TEST
 
+/* An upsert's old value whose DROP never came: the key's later part
+ * wins, through compactions (which keep the order of the adds) and a
+ * reopening; other keys stay. */
+START_TEST(test_superseded)
+{
+	struct mcs_rtab *t;
+	ck_assert_int_eq(mcs_rtab_new(INC, &t), 0);
+	/* the newer value at a lower offset than the older: the order of
+	 * the adds decides, not the offsets */
+	struct mcs_rpart old = part("key", 1 << 20, 100), nw = part("key", 4096, 100), other = part("other", 0, 10);
+	nw.checksum = 42;
+	ck_assert_int_eq(mcs_rtab_add(t, &old), 0);
+	ck_assert_int_eq(mcs_rtab_add(t, &other), 0);
+	ck_assert_int_eq(mcs_rtab_add(t, &nw), 0);
+	/* enough churn elsewhere to compact the log a few times */
+	char key[32];
+	for (int i = 0; i < 40000; i++) {
+		snprintf(key, sizeof(key), "churn-%d", i % 7);
+		struct mcs_rpart c = part(key, (uint64_t)(2 + i % 7) << 21, 50);
+		ck_assert_int_eq(mcs_rtab_add(t, &c), 0);
+		ck_assert_int_eq(mcs_rtab_drop(t, c.offset), 0);
+	}
+	ck_assert_uint_gt(mcs_rtab_generation(t), 0);
+	t = restart(t, INC, 0);
+	ck_assert_int_eq(mcs_rtab_drop_superseded(t), 1);
+	struct mcs_rpart g;
+	ck_assert_int_eq(mcs_rtab_get(t, 1 << 20, &g), -ENOENT);
+	ck_assert_int_eq(mcs_rtab_get(t, 4096, &g), 0);
+	assert_part_eq(&g, &nw);
+	ck_assert_int_eq(mcs_rtab_get(t, 0, &g), 0);
+	ck_assert_uint_eq(mcs_rtab_count(t), 2);
+	ck_assert_int_eq(mcs_rtab_drop_superseded(t), 0);
+	/* many keys, each added three times at three places: one each stays,
+	 * the last */
+	ck_assert_int_eq(mcs_rtab_clear(t), 0);
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < 3000; i++) {
+			snprintf(key, sizeof(key), "k%d", i);
+			struct mcs_rpart c = part(key, ((uint64_t)round * 3000 + (uint64_t)i) * 4096, 1 + (uint64_t)round);
+			ck_assert_int_eq(mcs_rtab_add(t, &c), 0);
+		}
+	ck_assert_int_eq(mcs_rtab_drop_superseded(t), 6000);
+	ck_assert_uint_eq(mcs_rtab_count(t), 3000);
+	for (int i = 0; i < 3000; i++) {
+		ck_assert_int_eq(mcs_rtab_get(t, (6000 + (uint64_t)i) * 4096, &g), 0);
+		ck_assert_uint_eq(g.len, 3);
+	}
+	t = mcs_rtab_free(t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("replicas");
@@ -302,6 +353,7 @@ int main(void)
 	tcase_add_test(tc, test_walk_and_reopen);
 	tcase_add_test(tc, test_crash_and_corruption);
 	tcase_add_test(tc, test_random_model);
+	tcase_add_test(tc, test_superseded);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
