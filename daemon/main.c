@@ -566,8 +566,10 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = node_metrics_start(&n.metrics, n.loop, &n.o, &n.master, &n.clients, &n.data);
 	const struct node_master_events ev = { .mounted = on_mounted, .lost = on_master_lost, .arg = &n };
+	if (r == 0 && (r = mcs_rtab_new(n.o.incarnation, &n.rtab)) < 0)
+		log_error_errno(r, "cannot make the table of the segment's objects: %m");
 	if (r == 0)
-		r = node_master_start(&n.master, n.loop, &n.o, &n.seg, n.data.port, &ev);
+		r = node_master_start(&n.master, n.loop, &n.o, &n.seg, n.rtab, n.data.port, &ev);
 	if (r == 0) {
 		log_info("mcstored %s: node \"%s\", segment \"%s\", master %s, data port %u, %s", PACKAGE_VERSION,
 			 n.o.name, n.o.segment_name, n.o.master, n.data.port,
@@ -583,6 +585,7 @@ int main(int argc, char **argv)
 	node_clients_free(&n.clients);
 	node_data_free(&n.data);
 	node_master_free(&n.master);
+	n.rtab = mcs_rtab_free(n.rtab);
 	mcs_segment_close(&n.seg);
 	mcs_keys_wipe(&n.o.keys);
 	log_info("stopped");

@@ -24,6 +24,7 @@
 #include "common/probes.h"
 #include "common/util.h"
 #include "daemon/master_link.h"
+#include "daemon/replicas.h"
 #include "mcstore.h"
 
 #define RECONNECT_MS 1000
@@ -73,7 +74,7 @@ static void pend_release(struct node_master *m, uint32_t i)
 }
 
 static int send_request(struct node_master *m, uint16_t opcode, const void *body, size_t len,
-			const struct node_master_call *call, bool own)
+			const struct node_master_call *call, bool own, uint64_t tag)
 {
 	if (!m->conn || (call && call->owner && !m->mounted))
 		return -EHOSTDOWN;
@@ -86,7 +87,7 @@ static int send_request(struct node_master *m, uint16_t opcode, const void *body
 	p->sent_ns = mcs_now_ns();
 	p->reply = call ? call->reply : NULL;
 	p->ctx = call ? call->ctx : NULL;
-	p->q = (struct node_master_req){ .opcode = opcode };
+	p->q = (struct node_master_req){ .opcode = opcode, .req_id = tag };
 	m->n_inflight++;
 	if (call) {
 		p->q.owner = call->owner;
@@ -109,14 +110,20 @@ static int send_request(struct node_master *m, uint16_t opcode, const void *body
 int node_master_send(struct node_master *m, uint16_t opcode, const void *body, size_t len,
 		     const struct node_master_call *call)
 {
-	return send_request(m, opcode, body, len, call, false);
+	return send_request(m, opcode, body, len, call, false, 0);
 }
 
-/* The link's own requests: the body is in m->scratch. */
-static int send_own(struct node_master *m, uint16_t opcode)
+/* The link's own requests: the body is in m->scratch; tag comes back
+ * with the answer (in its q.req_id). */
+static int send_own_tagged(struct node_master *m, uint16_t opcode, uint64_t tag)
 {
 	int r = m->scratch.err;
-	return r ? r : send_request(m, opcode, m->scratch.p, m->scratch.len, NULL, true);
+	return r ? r : send_request(m, opcode, m->scratch.p, m->scratch.len, NULL, true, tag);
+}
+
+static int send_own(struct node_master *m, uint16_t opcode)
+{
+	return send_own_tagged(m, opcode, 0);
 }
 
 void node_master_forget(struct node_master *m, void *owner)
@@ -146,15 +153,148 @@ static void set_endpoint(struct node_master *m)
 		snprintf(m->endpoint, sizeof(m->endpoint), "%s:%u", host, m->data_port);
 }
 
+/* ---- the table of parts, and its report ------------------------------------ */
+
+/* Reports in flight at once: enough to keep the master busy, few enough
+ * that neither side queues much. */
+#define REPORT_WINDOW 256
+
+static void report_reset(struct node_master *m)
+{
+	free(m->report.offsets);
+	m->report = (typeof(m->report)){ 0 };
+}
+
+static int collect_offset(const struct mcs_rpart *p, void *arg)
+{
+	struct node_master *m = arg;
+	m->report.offsets[m->report.n++] = p->offset;
+	return 0;
+}
+
+/* Before a MOUNT: what is to be reported, in ascending offsets (the
+ * master takes their space in that order, each in O(1)). */
+static void report_prepare(struct node_master *m)
+{
+	report_reset(m);
+	int64_t old = mcs_rtab_drop_superseded(m->rtab);
+	if (old > 0)
+		log_info("%lld parts of values replaced since are forgotten", (long long)old);
+	uint64_t n = mcs_rtab_count(m->rtab);
+	if (n == 0)
+		return;
+	if (!(m->report.offsets = malloc(n * sizeof(uint64_t))) || mcs_rtab_walk(m->rtab, collect_offset, m) < 0) {
+		/* nothing reported: the master will not know these objects */
+		log_error("out of memory: the %llu objects this node holds are not reported to the master, and "
+			  "forgotten", (unsigned long long)n);
+		report_reset(m);
+		mcs_rtab_clear(m->rtab);
+	}
+}
+
+/* Send reports up to the window, and the end after the last one. */
+static void report_pump(struct node_master *m)
+{
+	while (m->mounted && m->report.offsets && m->report.inflight < REPORT_WINDOW &&
+	       m->report.next < m->report.n) {
+		uint64_t off = m->report.offsets[m->report.next++];
+		struct mcs_rpart p;
+		if (mcs_rtab_get(m->rtab, off, &p) < 0)
+			continue; /* dropped by the master meanwhile */
+		struct mcs_replica_part q = {
+			.segment = mcs_str_c(m->o->segment_name), .key = { p.key, p.keylen }, .offset = p.offset,
+			.len = p.len, .size = p.size, .checksum = p.checksum, .value_off = p.value_off,
+			.flags = p.flags, .replica = p.replica, .handle = p.handle, .n_handles = p.n_handles,
+		};
+		mcs_buf_reset(&m->scratch);
+		mcs_enc_replica_part(&m->scratch, &q);
+		int r = send_own_tagged(m, MCS_OP_REPLICA_REPORT, off);
+		if (r < 0) {
+			log_error_errno(r, "cannot send a report to the master: %m");
+			mcs_conn_close(m->conn);
+			return;
+		}
+		m->report.inflight++;
+	}
+	if (m->mounted && m->report.offsets && !m->report.ended && m->report.next == m->report.n) {
+		struct mcs_unmount_req q = { .segment = mcs_str_c(m->o->segment_name) };
+		mcs_buf_reset(&m->scratch);
+		mcs_enc_unmount_req(&m->scratch, &q);
+		if (send_own(m, MCS_OP_REPORT_END) < 0)
+			mcs_conn_close(m->conn);
+		m->report.ended = true;
+	}
+}
+
+static void on_report_reply(struct node_master *m, const struct pending *p, const struct mcs_hdr *h)
+{
+	m->report.inflight--;
+	if (h->status == 0) {
+		m->report.taken++;
+	} else if (h->status == -ESTALE || h->status == -EINVAL) {
+		/* the key has another value, or the space is someone else's */
+		mcs_rtab_drop(m->rtab, p->q.req_id);
+		m->report.refused++;
+	} else {
+		m->report.kept++; /* reported already (-EEXIST), or the master could not (next time) */
+	}
+	report_pump(m);
+}
+
+static void on_report_end_reply(struct node_master *m, const struct mcs_hdr *h)
+{
+	if (h->status < 0)
+		log_warning_errno(h->status, "the master refused the end of the report: %m");
+	log_info("reported %llu objects' parts to master %s:%u in %llu ms: %llu taken back, %llu forgotten (the "
+		 "master has other values or uses their space), %llu kept", (unsigned long long)m->report.n,
+		 m->host, m->port, (unsigned long long)(mcs_now_ms() - m->report.started_ms),
+		 (unsigned long long)m->report.taken, (unsigned long long)m->report.refused,
+		 (unsigned long long)m->report.kept);
+	free(m->report.offsets);
+	m->report.offsets = NULL;
+}
+
+/* A notice from the master: a part to keep or to forget. Anything else
+ * the master sends as a request is refused: the link closes. */
+static int on_master_notice(struct node_master *m, const struct mcs_hdr *h, const uint8_t *body)
+{
+	int r = -EPROTO;
+	struct mcs_str seg = mcs_str_c(m->o->segment_name);
+	if (h->opcode == MCS_OP_REPLICA_ADD) {
+		struct mcs_replica_part a;
+		if ((r = mcs_dec_replica_part(body, h->body_len, &a)) == 0 && mcs_str_eq(a.segment, seg)) {
+			struct mcs_rpart p = { a.key.p, a.key.len, a.offset, a.len, a.size, a.checksum, a.value_off,
+					       a.flags, (uint16_t)a.replica, (uint16_t)a.handle, (uint16_t)a.n_handles };
+			if (a.offset > m->seg->size || a.len > m->seg->size - a.offset)
+				r = -EINVAL;
+			else if ((r = mcs_rtab_add(m->rtab, &p)) < 0 && r != -EINVAL)
+				log_warning_errno(r, "cannot record a part in the table: %m; it is lost to a restart "
+						  "of the master");
+			return r == -EINVAL ? -EPROTO : 0;
+		}
+	} else if (h->opcode == MCS_OP_REPLICA_DROP) {
+		struct mcs_replica_drop a;
+		if ((r = mcs_dec_replica_drop(body, h->body_len, &a)) == 0 && mcs_str_eq(a.segment, seg)) {
+			mcs_rtab_drop(m->rtab, a.offset); /* -ENOENT: an upsert's old value, forgotten already */
+			return 0;
+		}
+	}
+	log_warning("master sent %s that this node cannot take (%s), closing", mcs_op_name(h->opcode),
+		    r < 0 ? mcs_status_text(r) : "another segment's");
+	return -EPROTO;
+}
+
 static void send_mount(struct node_master *m)
 {
 	set_endpoint(m);
+	report_prepare(m);
 	struct mcs_mount_req q = {
 		.node = mcs_str_c(m->o->name),
 		.segment = mcs_str_c(m->o->segment_name),
 		.size = m->seg->size,
 		.endpoint = mcs_str_c(m->endpoint),
 		.incarnation = m->o->incarnation,
+		.flags = m->report.offsets ? MCS_MOUNT_REPORTS : 0,
 	};
 	mcs_buf_reset(&m->scratch);
 	mcs_enc_mount_req(&m->scratch, &q);
@@ -187,6 +327,11 @@ static void on_mount_reply(struct node_master *m, const struct mcs_hdr *h)
 		 mcs_fmt_size(m->seg->size, sz, sizeof(sz)), m->seg->hugepages ? "huge" : "normal", m->host, m->port);
 	m->ev.mounted(m->ev.arg);
 	m->ever_mounted = true;
+	if (m->report.offsets) {
+		log_info("reporting the %llu objects' parts this node holds", (unsigned long long)m->report.n);
+		m->report.started_ms = mcs_now_ms();
+		report_pump(m);
+	}
 }
 
 /* With a key, the link starts with the handshake; the mount follows it. */
@@ -244,6 +389,12 @@ static void on_own_reply(struct node_master *m, const struct pending *p, const s
 		if (m->stopping)
 			mcs_loop_exit(m->loop, 0);
 		break;
+	case MCS_OP_REPLICA_REPORT:
+		on_report_reply(m, p, h);
+		break;
+	case MCS_OP_REPORT_END:
+		on_report_end_reply(m, h);
+		break;
 	case MCS_OP_HEARTBEAT:
 		m->tel.heartbeats_answered++;
 		m->tel.heartbeat_rtt_ns = mcs_now_ns() - m->tel.heartbeat_sent_ns;
@@ -259,10 +410,8 @@ static void on_own_reply(struct node_master *m, const struct pending *p, const s
 static int on_master_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *userdata)
 {
 	struct node_master *m = userdata;
-	if (!(h->flags & MCS_F_RESPONSE)) {
-		log_warning("master sent a request (%s); this daemon serves none, closing", mcs_op_name(h->opcode));
-		return -EPROTO;
-	}
+	if (!(h->flags & MCS_F_RESPONSE))
+		return on_master_notice(m, h, body);
 	uint32_t i = (uint32_t)h->req_id;
 	if (i >= m->n_pend || !m->pend[i].in_use || m->pend[i].gen != (uint32_t)(h->req_id >> 32) ||
 	    m->pend[i].q.opcode != h->opcode) {
@@ -324,6 +473,7 @@ static void on_master_close(struct mcs_conn *c, int err, void *userdata)
 		}
 		pend_release(m, i);
 	}
+	report_reset(m);
 	m->ev.lost(m->ev.arg);
 	if (m->stopping) {
 		mcs_loop_exit(m->loop, 0);
@@ -466,10 +616,11 @@ static void on_heartbeat(struct mcs_timer *t, void *userdata)
 }
 
 int node_master_start(struct node_master *m, struct mcs_loop *loop, const struct node_opts *o,
-		      const struct mcs_segment *seg, uint16_t data_port, const struct node_master_events *ev)
+		      const struct mcs_segment *seg, struct mcs_rtab *rtab, uint16_t data_port,
+		      const struct node_master_events *ev)
 {
-	*m = (struct node_master){ .loop = loop, .o = o, .seg = seg, .ev = *ev, .data_port = data_port,
-				   .free_pend = UINT32_MAX };
+	*m = (struct node_master){ .loop = loop, .o = o, .seg = seg, .rtab = rtab, .ev = *ev,
+				   .data_port = data_port, .free_pend = UINT32_MAX };
 	mcs_buf_init(&m->scratch);
 	int r = mcs_loop_add_timer(loop, o->heartbeat_ms, o->heartbeat_ms, on_heartbeat, m, &m->heartbeat);
 	if (r < 0)
@@ -522,5 +673,6 @@ void node_master_free(struct node_master *m)
 		free(m->pend[i].q.key);
 	free(m->pend);
 	m->pend = NULL;
+	report_reset(m);
 	mcs_buf_free(&m->scratch);
 }

@@ -50,6 +50,7 @@ struct node_master_events {
 };
 
 struct pending;
+struct mcs_rtab;
 
 struct node_master {
 	struct mcs_loop *loop;
@@ -86,6 +87,20 @@ struct node_master {
 	uint64_t n_inflight;
 	struct mcs_buf scratch;
 
+	/* The table of the parts this node holds (daemon/replicas.h), kept
+	 * by the master's REPLICA_ADD and REPLICA_DROP notices, and reported
+	 * part by part after every mount so that a master that lost its
+	 * tables (a restart) takes the objects back. */
+	struct mcs_rtab *rtab;
+	struct {
+		uint64_t *offsets;      /* the parts to report, ascending */
+		uint64_t n, next;       /* how many, and the next to send */
+		uint64_t inflight;
+		bool ended;             /* REPORT_END sent */
+		uint64_t taken, refused, kept; /* answers: taken back, forgotten, kept */
+		uint64_t started_ms;
+	} report;
+
 	struct {
 		uint64_t heartbeats_sent, heartbeats_answered, heartbeats_refused;
 		uint64_t heartbeat_sent_ns, heartbeat_rtt_ns; /* the last one */
@@ -93,9 +108,10 @@ struct node_master {
 };
 
 /* Connect (or keep trying) and mount seg, advertising data_port as the
- * data endpoint; heartbeat from then on. */
+ * data endpoint, and report the parts of rtab; heartbeat from then on. */
 int node_master_start(struct node_master *m, struct mcs_loop *loop, const struct node_opts *o,
-		      const struct mcs_segment *seg, uint16_t data_port, const struct node_master_events *ev);
+		      const struct mcs_segment *seg, struct mcs_rtab *rtab, uint16_t data_port,
+		      const struct node_master_events *ev);
 /* Send a request to the master (call NULL: the answer is not wanted).
  * -EHOSTDOWN when not connected, or not mounted for an owner's request. */
 int node_master_send(struct node_master *m, uint16_t opcode, const void *body, size_t len,

@@ -3,8 +3,9 @@
  * mcstored, composed: each part keeps its state in its own header, and
  * main.c wires them together. From the bottom up:
  *   data.c        the data port and the transfers for clients (data.h)
+ *   replicas.c    the table of the parts the segment holds (replicas.h)
  *   master_link.c the connection to the master: mount, heartbeat, requests,
- *                 reconnect (master_link.h)
+ *                 reconnect, the table's notices and its report (master_link.h)
  *   clients.c     local clients on the unix socket: hello + memfd, buffers,
  *                 transfers, relayed requests (clients.h); it calls the two
  *                 above, which answer through its callbacks
@@ -20,6 +21,7 @@
 #include "daemon/master_link.h"
 #include "daemon/metrics.h"
 #include "daemon/opts.h"
+#include "daemon/replicas.h"
 #include "shm/shm.h"
 #include "uring/loop.h"
 
@@ -29,6 +31,7 @@ struct node {
 	struct mcs_segment seg;
 	struct node_data data;
 	struct node_master master;
+	struct mcs_rtab *rtab;          /* the parts the segment holds (replicas.h) */
 	struct node_clients clients;
 	struct node_metrics metrics;
 };

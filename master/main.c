@@ -232,6 +232,9 @@ static int master_setup(struct master *m, const struct master_config *cfg)
 	int r;
 	/* write tokens outlive a revoked put: its space must wait for them */
 	sopts.fence_writes = m->keys.on;
+	sopts.part_added = master_part_added;
+	sopts.part_dropped = master_part_dropped;
+	sopts.parts_arg = m;
 	if ((r = mcs_store_new(so, &m->store)) < 0)
 		return log_error_errno(r, "cannot create the object store: %m");
 	struct mcs_loop_opts lo = {
@@ -315,6 +318,7 @@ int main(int argc, char **argv)
 	if (mcs_keys_setup(cfg.key_file, mcs_conf_dir(), &m.keys) < 0)
 		return 1;
 	mcs_buf_init(&m.out);
+	mcs_buf_init(&m.note);
 	r = master_setup(&m, &cfg);
 	if (r == 0) {
 		mcs_notify_ready(NULL);
@@ -327,6 +331,7 @@ int main(int argc, char **argv)
 	m.loop = mcs_loop_free(m.loop);
 	m.store = mcs_store_free(m.store);
 	mcs_buf_free(&m.out);
+	mcs_buf_free(&m.note);
 	mcs_keys_wipe(&m.keys);
 	if (r == 0)
 		log_info("stopped");

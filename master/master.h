@@ -22,6 +22,10 @@ struct master {
 	struct mcs_loop *loop;
 	struct mcs_store *store;
 	struct mcs_buf out;              /* the answer being built */
+	struct mcs_buf note;             /* a notice to a node (REPLICA_ADD, REPLICA_DROP) */
+	uint64_t notices_failed;         /* not queued (out of memory) */
+	uint64_t parts_rebuilt;          /* parts the nodes reported and the store took */
+	uint64_t parts_refused;          /* reported, and refused: the node forgets them */
 	uint64_t n_conns;
 	uint64_t node_timeout_ms;
 	uint64_t max_holds;              /* --max-holds-per-connection */

@@ -45,7 +45,7 @@ static struct mcs_seg *pick_segment(struct mcs_store *s, const struct mcs_replic
 	bool best_pref = false;
 	uint64_t n_ok = 0;
 	for (struct mcs_seg *g = s->segments; g; g = g->next) {
-		if (node_used(other_nodes, n_other, g))
+		if (g->reporting || node_used(other_nodes, n_other, g))
 			continue;
 		uint64_t lf = mcs_alloc_largest_free(g->alloc);
 		if (whole ? lf < want : lf == 0)
@@ -88,6 +88,8 @@ uint32_t mcs_store_nodes_able(const struct mcs_store *s, uint64_t size)
 		return UINT32_MAX; /* no bound known: never refuse for it */
 	size_t n = 0;
 	for (const struct mcs_seg *g = s->segments; g; g = g->next) {
+		if (g->reporting)
+			continue; /* nothing goes there before its report ends */
 		size_t i = 0;
 		while (i < n && strcmp(nc[i].node, g->node) != 0)
 			i++;

@@ -115,6 +115,48 @@ static void enc_get(struct master *m, const struct mcs_replica_list *l, const vo
 
 static int on_ping(struct req *q) { return 0; }
 
+/* A notice (a request with req_id 0, not answered) to the node that owns
+ * segment g, its body in m->note. A node gone or going drops it: its
+ * segment goes too. */
+static void send_notice(struct master *m, const struct mcs_seg *g, uint16_t opcode)
+{
+	struct mcs_conn *c = g->owner;
+	struct mcs_hdr h = { .opcode = opcode };
+	int r = m->note.err;
+	if (!r && !mcs_conn_is_closed(c))
+		r = mcs_conn_send(c, &h, m->note.p, m->note.len, -1);
+	if (r < 0 && r != -EPIPE && m->notices_failed++ == 0)
+		log_warning_errno(r, "cannot send %s to the node of segment \"%s\": %m; its table misses the part "
+				  "(it is lost to a restart of the master)", mcs_op_name(opcode), g->name);
+	mcs_buf_reset(&m->note);
+}
+
+void master_part_added(void *arg, const struct mcs_obj *o, uint32_t r, uint32_t h)
+{
+	struct master *m = arg;
+	const struct mcs_mreplica *rep = &o->replicas[r];
+	const struct mcs_mhandle *hd = &rep->handles[h];
+	uint64_t value_off = 0;
+	for (uint32_t i = 0; i < h; i++)
+		value_off += rep->handles[i].len;
+	struct mcs_replica_part n = {
+		.segment = mcs_str_c(hd->seg->name), .key = { o->key, o->keylen }, .offset = hd->offset,
+		.len = hd->len, .size = o->size, .checksum = o->checksum, .value_off = value_off,
+		.flags = o->flags & (MCS_REPL_SOFT_PIN | MCS_REPL_HARD_PIN), .replica = r, .handle = h,
+		.n_handles = rep->n_handles,
+	};
+	mcs_enc_replica_part(&m->note, &n);
+	send_notice(m, hd->seg, MCS_OP_REPLICA_ADD);
+}
+
+void master_part_dropped(void *arg, const struct mcs_seg *g, uint64_t offset)
+{
+	struct master *m = arg;
+	struct mcs_replica_drop n = { .segment = mcs_str_c(g->name), .offset = offset };
+	mcs_enc_replica_drop(&m->note, &n);
+	send_notice(m, g, MCS_OP_REPLICA_DROP);
+}
+
 static int on_mount(struct req *q)
 {
 	struct mcs_mount_req a;
@@ -122,15 +164,54 @@ static int on_mount(struct req *q)
 	if (r < 0)
 		return r;
 	r = mcs_store_mount_inc(q->s, a.node, a.segment, a.size, a.endpoint, a.incarnation, q->c);
+	if (r == 0 && (a.flags & MCS_MOUNT_REPORTS))
+		r = mcs_store_set_reporting(q->s, a.segment, q->c, true);
 	if (r < 0) {
 		log_warning_errno(r, "mount of segment \"%.*s\" of node \"%.*s\" from %s refused: %m",
 				  (int)a.segment.len, a.segment.p, (int)a.node.len, a.node.p, q->p->name);
 		return r;
 	}
 	char sz[32];
-	log_info("segment \"%.*s\" of node \"%.*s\" mounted from %s: %s%s%.*s", (int)a.segment.len, a.segment.p,
+	log_info("segment \"%.*s\" of node \"%.*s\" mounted from %s: %s%s%.*s%s", (int)a.segment.len, a.segment.p,
 		 (int)a.node.len, a.node.p, q->p->name, mcs_fmt_size(a.size, sz, sizeof(sz)),
-		 a.endpoint.len ? ", data at " : "", (int)a.endpoint.len, a.endpoint.p);
+		 a.endpoint.len ? ", data at " : "", (int)a.endpoint.len, a.endpoint.p,
+		 a.flags & MCS_MOUNT_REPORTS ? "; it reports the objects it holds" : "");
+	return 0;
+}
+
+/* A part the node holds: taken back into the store, or refused (the
+ * answer's status tells the node to forget it: -ESTALE, -EINVAL). */
+static int on_replica_report(struct req *q)
+{
+	struct mcs_replica_part a;
+	int r = mcs_dec_replica_part(q->body, q->len, &a);
+	if (r < 0)
+		return r;
+	if (a.replica > UINT16_MAX || a.n_handles > UINT16_MAX)
+		return -EINVAL;
+	struct mcs_store_part p = {
+		.key = a.key, .offset = a.offset, .len = a.len, .size = a.size, .checksum = a.checksum,
+		.value_off = a.value_off, .flags = a.flags & (MCS_REPL_SOFT_PIN | MCS_REPL_HARD_PIN),
+		.replica = (uint16_t)a.replica, .handle = (uint16_t)a.handle, .n_handles = (uint16_t)a.n_handles,
+	};
+	r = mcs_store_rebuild_part(q->s, a.segment, &p, q->c, q->now);
+	if (r == 0)
+		q->m->parts_rebuilt++;
+	else if (r == -ESTALE || r == -EINVAL)
+		q->m->parts_refused++;
+	return r;
+}
+
+static int on_report_end(struct req *q)
+{
+	struct mcs_unmount_req a;
+	int r = mcs_dec_unmount_req(q->body, q->len, &a);
+	if (r < 0 || (r = mcs_store_set_reporting(q->s, a.segment, q->c, false)) < 0)
+		return r;
+	log_info("node of segment \"%.*s\" (%s) reported its objects; %llu parts taken back, %llu refused so far, "
+		 "%llu objects stored", (int)a.segment.len, a.segment.p, q->p->name,
+		 (unsigned long long)q->m->parts_rebuilt, (unsigned long long)q->m->parts_refused,
+		 (unsigned long long)mcs_store_n_objects(q->s));
 	return 0;
 }
 
@@ -296,8 +377,9 @@ static int dispatch(struct req *q, uint16_t opcode)
 {
 	/* a node's own requests: a client that could MOUNT would be sent
 	 * other clients' puts */
-	if ((opcode == MCS_OP_MOUNT || opcode == MCS_OP_UNMOUNT || opcode == MCS_OP_HEARTBEAT) && q->m->keys.on &&
-	    q->p->auth.role != MCS_ROLE_NODE) {
+	if ((opcode == MCS_OP_MOUNT || opcode == MCS_OP_UNMOUNT || opcode == MCS_OP_HEARTBEAT ||
+	     opcode == MCS_OP_REPLICA_REPORT || opcode == MCS_OP_REPORT_END) &&
+	    q->m->keys.on && q->p->auth.role != MCS_ROLE_NODE) {
 		static struct mcs_ratelimit rl;
 		char note[64];
 		if (mcs_ratelimit_ok(&rl, note, sizeof(note)))
@@ -316,6 +398,8 @@ static int dispatch(struct req *q, uint16_t opcode)
 	case MCS_OP_MOUNT: return on_mount(q);
 	case MCS_OP_UNMOUNT: return on_unmount(q);
 	case MCS_OP_HEARTBEAT: return on_heartbeat(q);
+	case MCS_OP_REPLICA_REPORT: return on_replica_report(q);
+	case MCS_OP_REPORT_END: return on_report_end(q);
 	case MCS_OP_PUT_START: return on_put_start(q);
 	case MCS_OP_PUT_END: return on_put_end(q);
 	case MCS_OP_PUT_REVOKE: return on_put_revoke(q);

@@ -16,4 +16,10 @@ int master_handle(struct peer *p, struct mcs_conn *c, const struct mcs_hdr *h, c
  * answered here, anything else refused (and c closed). */
 int master_auth(struct peer *p, struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body);
 
+/* The store's part_added and part_dropped (store.h), arg the master: the
+ * REPLICA_ADD and REPLICA_DROP notices to the node of the segment, so
+ * that its table of parts (daemon/replicas.h) follows the master's. */
+void master_part_added(void *arg, const struct mcs_obj *o, uint32_t r, uint32_t h);
+void master_part_dropped(void *arg, const struct mcs_seg *g, uint64_t offset);
+
 #endif

@@ -273,6 +273,17 @@ int mcs_store_mount_inc(struct mcs_store *s, struct mcs_str node, struct mcs_str
 	return 0;
 }
 
+int mcs_store_set_reporting(struct mcs_store *s, struct mcs_str segment, void *owner, bool on)
+{
+	struct mcs_seg *g = seg_find(s, segment);
+	if (!g)
+		return -ENODEV;
+	if (g->owner != owner)
+		return -EPERM;
+	g->reporting = on;
+	return 0;
+}
+
 /* Drop o's replicas that have a buffer on g; an object left bare is
  * forgotten (true). */
 static bool obj_evacuate(struct mcs_store *s, struct mcs_obj *o, const struct mcs_seg *g)
@@ -597,14 +608,21 @@ int mcs_store_put_end(struct mcs_store *s, struct mcs_str key, uint64_t checksum
 		obj_retire(s, old, now_ms);
 		s->ctr.upserts++;
 	}
-	if (!o || o->put_owner != owner)
+	/* a rebuilt object is its reporter's, as a put is, but no put: its
+	 * PUT_END (a put of the key that began before the restart, relayed
+	 * by the same node) would make it whole with parts missing */
+	if (!o || o->put_owner != owner || o->rebuilding)
 		return -ENOENT;
 	if (o->state != MCS_OBJ_PENDING)
 		return -EEXIST;
 	obj_complete(s, o, now_ms);
 	o->checksum = checksum;
-	for (uint32_t r = 0; r < o->n_replicas; r++)
+	for (uint32_t r = 0; r < o->n_replicas; r++) {
 		o->replicas[r].status = MCS_REPLICA_COMPLETE;
+		o->replicas[r].tag = (uint16_t)r; /* the number its nodes know it by */
+		for (uint32_t h = 0; s->opts.part_added && h < o->replicas[r].n_handles; h++)
+			s->opts.part_added(s->opts.parts_arg, o, r, h);
+	}
 	MCS_PROBE3(put_end, o->hash, o->size, now_ms - o->put_start_ms);
 	return 0;
 }
@@ -614,7 +632,7 @@ int mcs_store_put_revoke(struct mcs_store *s, struct mcs_str key, void *owner)
 	struct mcs_obj *o = obj_find(s, key);
 	if (o && o->upsert && o->upsert->put_owner == owner)
 		o = o->upsert; /* the old version stays as it was */
-	if (!o || o->state != MCS_OBJ_PENDING || o->put_owner != owner)
+	if (!o || o->state != MCS_OBJ_PENDING || o->put_owner != owner || o->rebuilding)
 		return -ENOENT;
 	MCS_PROBE1(put_revoke, o->hash);
 	obj_drop_pending(s, o, mcs_now_ms());

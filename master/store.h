@@ -33,6 +33,7 @@ struct mcs_store;
 struct mcs_alloc;
 struct mcs_block;
 struct mcs_seg;
+struct mcs_obj;
 
 enum mcs_alloc_strategy {
 	MCS_STRATEGY_LOAD = 0,    /* prefer segments with the most free space */
@@ -55,12 +56,18 @@ struct mcs_store_opts {
 	double max_pending_put_ratio; /* share of the capacity one owner may have in
 				       * puts started and not ended (more:
 				       * -EDQUOT); 0: 1.0 */
-	/* Told of every part whose node holds it in its table (the parts of
-	 * stored, retired and rebuilt objects: all but a put's that did not
-	 * end) when its space goes back to the allocator, save the parts on a
-	 * segment that is going: the node is to forget it (REPLICA_DROP). */
+	/* The nodes' tables of the parts they hold (daemon/replicas.h), kept
+	 * by the master's notices. part_added: buffer h of replica r of o,
+	 * which a put just made COMPLETE, is one for the table of its
+	 * segment's node (REPLICA_ADD); rebuilt parts are not told (their
+	 * nodes have them). part_dropped: a part whose node holds it in its
+	 * table (the parts of stored, retired and rebuilt objects: all but a
+	 * put's that did not end) has its space back in the allocator, save
+	 * the parts on a segment that is going: the node is to forget it
+	 * (REPLICA_DROP). Both are told before the store changes further. */
+	void (*part_added)(void *arg, const struct mcs_obj *o, uint32_t r, uint32_t h);
 	void (*part_dropped)(void *arg, const struct mcs_seg *g, uint64_t offset);
-	void *part_dropped_arg;
+	void *parts_arg;
 	bool fence_writes;          /* the writers of a put that went before its end
 				     * hold tokens until put_timeout_ms after its
 				     * start: its space waits for them, retired */
@@ -88,6 +95,7 @@ struct mcs_seg {
 	uint64_t incarnation;       /* the node's, made when it created the segment */
 	struct mcs_alloc *alloc;
 	struct mcs_block *rebuild_hint; /* the last part its node reported (mcs_alloc_reserve) */
+	bool reporting;             /* its node reports its parts: no new object goes here */
 	void *owner;
 	struct mcs_seg *next;       /* in the store's segment list */
 };
@@ -144,6 +152,11 @@ int mcs_store_mount(struct mcs_store *s, struct mcs_str node, struct mcs_str seg
  * apart from the one that went). */
 int mcs_store_mount_inc(struct mcs_store *s, struct mcs_str node, struct mcs_str segment, uint64_t size,
 			struct mcs_str endpoint, uint64_t incarnation, void *owner);
+/* A segment that mounted with MCS_MOUNT_REPORTS takes no new object until
+ * its node has reported the parts it holds (a put could be given their
+ * space): on true while it does, false at its REPORT_END. 0, -ENODEV or
+ * -EPERM (not owner's). */
+int mcs_store_set_reporting(struct mcs_store *s, struct mcs_str segment, void *owner, bool on);
 /* Unmount: every replica with a buffer on the segment is dropped, and
  * objects left without a replica are forgotten. Returns objects lost. */
 int mcs_store_unmount(struct mcs_store *s, struct mcs_str segment, void *owner);

@@ -207,7 +207,7 @@ static inline bool obj_parts_known(const struct mcs_obj *o)
 static inline void part_dropped(struct mcs_store *s, const struct mcs_mhandle *h)
 {
 	if (s->opts.part_dropped && h->seg)
-		s->opts.part_dropped(s->opts.part_dropped_arg, h->seg, h->offset);
+		s->opts.part_dropped(s->opts.parts_arg, h->seg, h->offset);
 }
 
 /* Out of every table, and freed. */

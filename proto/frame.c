@@ -74,7 +74,11 @@ uint32_t mcs_req_body_max(uint16_t opcode)
 	case MCS_OP_AUTH_PROOF: return W_NONCE;
 	case MCS_OP_BUF_ALLOC: return 8;
 	case MCS_OP_BUF_FREE: return 4;
-	case MCS_OP_MOUNT: return 3 * W_NAME + 16;
+	case MCS_OP_MOUNT: return 3 * W_NAME + 20;
+	case MCS_OP_REPLICA_ADD:
+	case MCS_OP_REPLICA_REPORT: return W_NAME + W_KEY + 5 * 8 + 4 * 4;
+	case MCS_OP_REPLICA_DROP: return W_NAME + 8;
+	case MCS_OP_REPORT_END:
 	case MCS_OP_UNMOUNT:
 	case MCS_OP_HEARTBEAT: return W_NAME;
 	case MCS_OP_PUT_START: return W_KEY + 8 + 4 + MCS_MAX_SLICES * 8u + W_CFG;
@@ -98,7 +102,8 @@ const char *mcs_op_name(uint16_t opcode)
 #define OP(name) [MCS_OP_##name] = #name
 	static const char *const names[MCS_OP_MAX_] = {
 		OP(HELLO), OP(PING), OP(AUTH), OP(AUTH_PROOF), OP(BUF_ALLOC), OP(BUF_FREE), OP(MOUNT), OP(UNMOUNT),
-		OP(HEARTBEAT), OP(PUT_START), OP(PUT_END), OP(PUT_REVOKE), OP(GET_REPLICAS),
+		OP(HEARTBEAT), OP(REPLICA_ADD), OP(REPLICA_DROP), OP(REPLICA_REPORT),
+		OP(REPORT_END), OP(PUT_START), OP(PUT_END), OP(PUT_REVOKE), OP(GET_REPLICAS),
 		OP(RELEASE), OP(EXIST), OP(REMOVE), OP(REMOVE_ALL), OP(LIST), OP(STAT),
 		OP(FETCH), OP(PUSH), OP(DATA_READ), OP(DATA_WRITE),
 	};

@@ -50,6 +50,19 @@ static int check_data_req(const struct mcs_data_req *m, bool enc)
 	return 0;
 }
 
+/* A replica part: a non-empty range that does not wrap, inside its value,
+ * at a valid place of a valid replica. */
+static int check_replica_part(const struct mcs_replica_part *m, bool enc)
+{
+	uint64_t end;
+
+	if (m->segment.len == 0 || m->len == 0 || __builtin_add_overflow(m->offset, m->len, &end) ||
+	    m->value_off > m->size || m->len > m->size - m->value_off || m->replica >= MCS_MAX_REPLICAS ||
+	    m->n_handles == 0 || m->n_handles > MCS_MAX_HANDLES || m->handle >= m->n_handles)
+		return enc ? -EINVAL : -EPROTO;
+	return 0;
+}
+
 static int check_data_resp(const struct mcs_data_resp *m, bool enc)
 {
 	if (m->len > MCS_MAX_DATA_CHUNK)

@@ -41,7 +41,8 @@
 #include "mcstore.h"
 
 #define MCS_PROTO_MAGIC 0x3153434du
-#define MCS_PROTO_VERSION 3  /* 2: statuses are negated errnos; 3: AUTH, tokens, incarnations */
+#define MCS_PROTO_VERSION 4  /* 2: statuses are negated errnos; 3: AUTH, tokens, incarnations;
+			      * 4: the nodes' replica tables (REPLICA_*, REPORT_END) */
 #define MCS_HDR_SIZE 24
 #define MCS_NAME_MAX 255           /* segment and node names */
 #define MCS_MAX_SLICES 65536       /* slices in one put */
@@ -62,6 +63,10 @@ enum mcs_opcode {
 	MCS_OP_MOUNT = 10,       /* daemon -> master */
 	MCS_OP_UNMOUNT = 11,     /* daemon -> master */
 	MCS_OP_HEARTBEAT = 12,   /* daemon -> master */
+	MCS_OP_REPLICA_ADD = 13, /* master -> daemon, a notice (req_id 0, no answer): a part to keep */
+	MCS_OP_REPLICA_DROP = 14, /* master -> daemon, a notice: a part to forget */
+	MCS_OP_REPLICA_REPORT = 15, /* daemon -> master: a part it holds (after MOUNT, for the rebuild) */
+	MCS_OP_REPORT_END = 16,  /* daemon -> master: the report is over, place new objects here */
 	MCS_OP_PUT_START = 20,
 	MCS_OP_PUT_END = 21,
 	MCS_OP_PUT_REVOKE = 22,
@@ -213,8 +218,14 @@ struct mcs_mount_req {
 	uint64_t size;
 	struct mcs_str endpoint;   /* "host:port" of the node's data service, may be empty */
 	uint64_t incarnation;      /* random, made when the segment was */
+	uint32_t flags;            /* MCS_MOUNT_* */
 };
-/* UNMOUNT request */
+enum {
+	/* REPLICA_REPORTs and a REPORT_END follow: place nothing on the
+	 * segment until then (its space is the reported parts') */
+	MCS_MOUNT_REPORTS = 1u << 0,
+};
+/* UNMOUNT and REPORT_END requests */
 struct mcs_unmount_req {
 	struct mcs_str segment;
 };
@@ -222,6 +233,32 @@ struct mcs_unmount_req {
 struct mcs_heartbeat_req {
 	struct mcs_str node;
 };
+
+/* REPLICA_ADD (master -> node) and REPLICA_REPORT (node -> master): one
+ * part of a complete replica in the node's segment. Bytes [offset,
+ * offset+len) of the segment hold bytes [value_off, value_off+len) of the
+ * value of key (size bytes, XXH3-64 checksum), as buffer `handle` of the
+ * n_handles of replica number `replica`. The decoder checks the fields'
+ * own ranges; whether they fit the segment is the receiver's to judge. */
+struct mcs_replica_part {
+	struct mcs_str segment;
+	struct mcs_str key;
+	uint64_t offset, len;      /* len >= 1, offset + len does not wrap */
+	uint64_t size, checksum;
+	uint64_t value_off;        /* value_off + len <= size */
+	uint32_t flags;            /* MCS_REPL_* pins */
+	uint32_t replica;          /* < MCS_MAX_REPLICAS */
+	uint32_t handle, n_handles; /* handle < n_handles <= MCS_MAX_HANDLES */
+};
+/* REPLICA_DROP (master -> node): forget the part at offset. */
+struct mcs_replica_drop {
+	struct mcs_str segment;
+	uint64_t offset;
+};
+void mcs_enc_replica_part(struct mcs_buf *b, const struct mcs_replica_part *m);
+int mcs_dec_replica_part(const void *body, size_t n, struct mcs_replica_part *ret);
+void mcs_enc_replica_drop(struct mcs_buf *b, const struct mcs_replica_drop *m);
+int mcs_dec_replica_drop(const void *body, size_t n, struct mcs_replica_drop *ret);
 
 /* Keys only: PUT_REVOKE, EXIST */
 struct mcs_key_req {

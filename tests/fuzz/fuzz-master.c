@@ -6,7 +6,7 @@
  * connections over socketpairs, as the master's are; their answers are
  * queued and dropped): a raw request (opcode and body from the input), a
  * well-formed request built from a few bytes (MOUNT, UNMOUNT, PUT_START
- * and PUT_END of a few keys, GET_REPLICAS with and without a hold,
+ * and PUT_END of a few keys, REPLICA_REPORT and REPORT_END, GET_REPLICAS with and without a hold,
  * RELEASE, REMOVE, forced or not, REMOVE_ALL, EXIST, LIST, STAT), the
  * connection's close (what the master does then: the store drops
  * everything it owned), or time passing (the clock is the fuzzer's: the
@@ -123,7 +123,8 @@ static void handle(struct slot *s, uint16_t op, const void *body, size_t len, ui
 static const uint16_t opcodes[] = { MCS_OP_PING, MCS_OP_MOUNT, MCS_OP_UNMOUNT, MCS_OP_HEARTBEAT,
 				    MCS_OP_PUT_START, MCS_OP_PUT_END, MCS_OP_PUT_REVOKE, MCS_OP_GET_REPLICAS,
 				    MCS_OP_RELEASE, MCS_OP_EXIST, MCS_OP_REMOVE, MCS_OP_REMOVE_ALL,
-				    MCS_OP_LIST, MCS_OP_STAT, MCS_OP_BUF_ALLOC, MCS_OP_DATA_READ };
+				    MCS_OP_LIST, MCS_OP_STAT, MCS_OP_BUF_ALLOC, MCS_OP_DATA_READ,
+				    MCS_OP_REPLICA_REPORT, MCS_OP_REPORT_END, MCS_OP_REPLICA_ADD };
 
 /* A well-formed request from a few of the input's bytes. */
 static void structured(struct slot *s, struct fuzz_in *in, uint64_t id)
@@ -135,12 +136,12 @@ static void structured(struct slot *s, struct fuzz_in *in, uint64_t id)
 	struct mcs_buf b;
 	uint16_t op;
 	mcs_buf_init(&b);
-	switch (what % 13) {
+	switch (what % 15) {
 	case 0: {
 		char node[16];
 		snprintf(node, sizeof(node), "node-%u", x % 3);
 		struct mcs_mount_req q = { mcs_str_c(node), mcs_str_c(segs[x % 3]), ((uint64_t)y + 1) << 16,
-					   mcs_str_c("127.0.0.1:7000"), y };
+					   mcs_str_c("127.0.0.1:7000"), y, x & 0x80 ? MCS_MOUNT_REPORTS : 0 };
 		mcs_enc_mount_req(&b, &q);
 		op = MCS_OP_MOUNT;
 		break;
@@ -191,6 +192,25 @@ static void structured(struct slot *s, struct fuzz_in *in, uint64_t id)
 	case 11:
 		op = y & 1 ? MCS_OP_REMOVE_ALL : MCS_OP_STAT;
 		break;
+	case 13: {
+		/* a part a node reports: one of a plain replica, or either
+		 * half of a two-part stripe, at a few places */
+		uint64_t len = (uint64_t)fuzz_u16(in) + 1;
+		uint32_t half = (y >> 4) & 1, two = (y >> 5) & 1;
+		struct mcs_replica_part q = {
+			.segment = mcs_str_c(segs[x % 3]), .key = key, .offset = (uint64_t)(y & 15) << 12, .len = len,
+			.size = two ? 2 * len : len, .checksum = y >> 6, .value_off = two && half ? len : 0,
+			.flags = (y >> 6) & 1 ? MCS_REPL_SOFT_PIN : 0, .replica = y >> 7, .handle = two && half,
+			.n_handles = 1 + two,
+		};
+		mcs_enc_replica_part(&b, &q);
+		op = MCS_OP_REPLICA_REPORT;
+		break;
+	}
+	case 14:
+		mcs_enc_unmount_req(&b, &(struct mcs_unmount_req){ mcs_str_c(segs[x % 3]) });
+		op = MCS_OP_REPORT_END;
+		break;
 	default:
 		mcs_enc_list_req(&b, &(struct mcs_list_req){ mcs_str_c(y & 1 ? "k/" : ""), x % 4, 1 + y % 8 });
 		op = MCS_OP_LIST;
@@ -215,10 +235,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	struct fuzz_in in = { data, size };
 	struct mcs_store_opts so = { .lease_ttl_ms = 500, .put_timeout_ms = 2000, .granule = 64,
-				     .max_buffer = fuzz_u8(&in) & 1 ? 4096 : 0, .high_watermark = 0.9 };
+				     .max_buffer = fuzz_u8(&in) & 1 ? 4096 : 0, .high_watermark = 0.9,
+				     .part_added = master_part_added, .part_dropped = master_part_dropped,
+				     .parts_arg = &m };
 	m = (struct master){ .loop = loop, .max_holds = 4 };
 	mcs_list_init(&m.peers);
 	mcs_buf_init(&m.out);
+	mcs_buf_init(&m.note);
 	FUZZ_ASSERT(mcs_store_new(&so, &m.store) == 0);
 	memset(slots, 0, sizeof(slots));
 	opened = closed = 0;
@@ -258,6 +281,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(mcs_loop_run(loop) == 0);
 	m.store = mcs_store_free(m.store);
 	mcs_buf_free(&m.out);
+	mcs_buf_free(&m.note);
 	return 0;
 }
 
@@ -270,7 +294,7 @@ static void st(struct mcs_buf *b, unsigned c, uint8_t what, uint8_t x, uint8_t y
 	mcs_buf_put_u8(b, what);
 	mcs_buf_put_u8(b, x);
 	mcs_buf_put_u8(b, y);
-	if (what % 13 == 2 || what % 13 == 3)
+	if (what % 15 == 2 || what % 15 == 3 || what % 15 == 13)
 		mcs_buf_put_u16(b, 64); /* 1025 bytes */
 }
 
@@ -333,6 +357,21 @@ static void write_seeds(const char *dir)
 		st(&b, 1, 4, k, k);
 	}
 	seed_write(dir, "evict", &b);
+	/* a node reports what it holds after a mount: a plain part, the two
+	 * halves of a stripe (one at a taken place), the end; gets and puts */
+	mcs_buf_put_u8(&b, 0);
+	st(&b, 0, 0, 128, 10);  /* MOUNT seg-2, reporting */
+	st(&b, 0, 13, 128, 0);  /* REPLICA_REPORT a at 0 */
+	st(&b, 0, 13, 131, 0x21); /* the first half of d's stripe at 4096 */
+	st(&b, 0, 13, 131, 0x31); /* its second half at 4096: taken */
+	st(&b, 0, 13, 131, 0x32); /* at 8192 */
+	st(&b, 1, 7, 128, 0);   /* GET a */
+	st(&b, 1, 2, 5, 2);     /* PUT_START: nowhere to go yet */
+	st(&b, 0, 14, 128, 0);  /* REPORT_END seg-2 */
+	st(&b, 1, 2, 5, 2);
+	st(&b, 1, 4, 5, 2);
+	st(&b, 1, 10, 128, 0);  /* REMOVE a: DROP to the node */
+	seed_write(dir, "rebuild", &b);
 	/* raw requests: a truncated PUT_START and a MOUNT of garbage */
 	mcs_buf_put_u8(&b, 0);
 	mcs_buf_put_u8(&b, 0);

@@ -191,8 +191,12 @@ static void build_seeds(void)
 							     { "0123456789abcdef0123456789abcdef", 32 } });
 	add_seed(MCS_MSG_auth_proof_req, &(struct mcs_auth_proof_req){ { "0123456789abcdef0123456789abcdef", 32 } });
 	add_seed(MCS_MSG_mount_req, &(struct mcs_mount_req){ mcs_str_c("node-a"), mcs_str_c("seg-0"),
-								       1 << 30, mcs_str_c("10.0.0.1:7000"), 7 });
+								       1 << 30, mcs_str_c("10.0.0.1:7000"), 7,
+								       MCS_MOUNT_REPORTS });
 	add_seed(MCS_MSG_unmount_req, &(struct mcs_unmount_req){ mcs_str_c("seg-0") });
+	add_seed(MCS_MSG_replica_part, &(struct mcs_replica_part){ mcs_str_c("seg-0"), mcs_str_c("obj"), 4096, 20,
+								     30, 0x1234, 10, MCS_REPL_SOFT_PIN, 1, 1, 2 });
+	add_seed(MCS_MSG_replica_drop, &(struct mcs_replica_drop){ mcs_str_c("seg-0"), 4096 });
 	add_seed(MCS_MSG_heartbeat_req, &(struct mcs_heartbeat_req){ mcs_str_c("node-a") });
 	add_seed(MCS_MSG_key_req, &(struct mcs_key_req){ mcs_str_c("some/key") });
 	add_seed(MCS_MSG_put_start_req,

@@ -528,7 +528,8 @@ static bool serves(uint16_t op)
 	switch (port) {
 	case P_MASTER:
 		return op == MCS_OP_PING || (op >= MCS_OP_PUT_START && op <= MCS_OP_STAT) ||
-		       (!keys.on && op >= MCS_OP_MOUNT && op <= MCS_OP_HEARTBEAT);
+		       (!keys.on && ((op >= MCS_OP_MOUNT && op <= MCS_OP_HEARTBEAT) ||
+				     op == MCS_OP_REPLICA_REPORT || op == MCS_OP_REPORT_END));
 	case P_UNIX:
 		return op == MCS_OP_HELLO || op == MCS_OP_PING || op == MCS_OP_BUF_ALLOC || op == MCS_OP_BUF_FREE ||
 		       op == MCS_OP_FETCH || op == MCS_OP_PUSH || (op >= MCS_OP_PUT_START && op <= MCS_OP_STAT);
@@ -542,9 +543,10 @@ static const uint16_t all_ops[] = { MCS_OP_HELLO, MCS_OP_PING, MCS_OP_BUF_ALLOC,
 				    MCS_OP_AUTH_PROOF, MCS_OP_MOUNT, MCS_OP_UNMOUNT, MCS_OP_HEARTBEAT,
 				    MCS_OP_PUT_START, MCS_OP_PUT_END, MCS_OP_PUT_REVOKE, MCS_OP_GET_REPLICAS,
 				    MCS_OP_RELEASE, MCS_OP_EXIST, MCS_OP_REMOVE, MCS_OP_REMOVE_ALL, MCS_OP_LIST,
-				    MCS_OP_STAT, MCS_OP_FETCH, MCS_OP_PUSH, MCS_OP_DATA_READ, MCS_OP_DATA_WRITE };
+				    MCS_OP_STAT, MCS_OP_FETCH, MCS_OP_PUSH, MCS_OP_DATA_READ, MCS_OP_DATA_WRITE,
+				    MCS_OP_REPLICA_ADD, MCS_OP_REPLICA_DROP, MCS_OP_REPLICA_REPORT, MCS_OP_REPORT_END };
 #define N_OPS (sizeof(all_ops) / sizeof(all_ops[0]))
-_Static_assert(N_OPS == 23, "every opcode of enum mcs_opcode is in the table");
+_Static_assert(N_OPS == 27, "every opcode of enum mcs_opcode is in the table");
 
 static uint8_t nonce[MCS_NONCE_LEN] = { 1, 2, 3 };
 
@@ -566,6 +568,8 @@ static bool valid_body(uint16_t op, struct mcs_buf *b)
 		struct mcs_auth_proof_req proof;
 		struct mcs_mount_req mount;
 		struct mcs_unmount_req unmount;
+		struct mcs_replica_part part;
+		struct mcs_replica_drop drop;
 		struct mcs_heartbeat_req hb;
 		struct mcs_put_start_req ps;
 		struct mcs_put_end_req pe;
@@ -591,10 +595,19 @@ static bool valid_body(uint16_t op, struct mcs_buf *b)
 		m.proof = (struct mcs_auth_proof_req){ { (const char *)nonce, MCS_AUTH_MAC_LEN } };
 		break;
 	case MCS_OP_MOUNT: /* a segment of a real name: mounted already */
-		m.mount = (struct mcs_mount_req){ loc.h.node, loc.h.segment, 1u << 20, loc.h.endpoint, 7 };
+		m.mount = (struct mcs_mount_req){ loc.h.node, loc.h.segment, 1u << 20, loc.h.endpoint, 7, 0 };
 		break;
 	case MCS_OP_UNMOUNT: /* another connection's segment */
+	case MCS_OP_REPORT_END:
 		m.unmount = (struct mcs_unmount_req){ loc.h.segment };
+		break;
+	case MCS_OP_REPLICA_ADD: /* where a stored object lies, on another connection's segment */
+	case MCS_OP_REPLICA_REPORT:
+		m.part = (struct mcs_replica_part){ loc.h.segment, mcs_str_c("bi-own"), loc.h.offset, loc.h.len, loc.h.len,
+						    42, 0, 0, 0, 0, 1 };
+		break;
+	case MCS_OP_REPLICA_DROP:
+		m.drop = (struct mcs_replica_drop){ loc.h.segment, loc.h.offset };
 		break;
 	case MCS_OP_HEARTBEAT:
 		m.hb = (struct mcs_heartbeat_req){ loc.h.node };
@@ -955,10 +968,10 @@ static void fam_range(struct mcs_buf *b)
 	mcs_buf_put_u64(b, 1);
 	refuse(F_RANGE, MCS_OP_MOUNT, b, "a segment name of MCS_NAME_MAX+1 bytes");
 	mcs_buf_reset(b);
-	mcs_enc_mount_req(b, &(struct mcs_mount_req){ mcs_str_c("bi"), mcs_str_c("bi-0"), 0, mcs_str_c(""), 1 });
+	mcs_enc_mount_req(b, &(struct mcs_mount_req){ mcs_str_c("bi"), mcs_str_c("bi-0"), 0, mcs_str_c(""), 1, 0 });
 	refuse(F_RANGE, MCS_OP_MOUNT, b, "a segment of 0 bytes");
 	/* HELLO of other versions; AUTH with short nonces and proofs */
-	static const uint32_t versions[] = { 0, 2, 4, 0xffffffffu };
+	static const uint32_t versions[] = { 0, MCS_PROTO_VERSION - 1, MCS_PROTO_VERSION + 1, 0xffffffffu };
 	for (size_t i = 0; i < 4; i++) {
 		mcs_buf_reset(b);
 		mcs_enc_hello_req(b, &(struct mcs_hello_req){ versions[i], 1 });
@@ -1095,7 +1108,7 @@ static void fam_wrap(struct mcs_buf *b)
 		refuse(F_WRAP, MCS_OP_BUF_ALLOC, b, "a BUF_ALLOC whose rounding up to 4096 wraps");
 	}
 	mcs_buf_reset(b);
-	mcs_enc_mount_req(b, &(struct mcs_mount_req){ loc.h.node, loc.h.segment, UINT64_MAX, loc.h.endpoint, 7 });
+	mcs_enc_mount_req(b, &(struct mcs_mount_req){ loc.h.node, loc.h.segment, UINT64_MAX, loc.h.endpoint, 7, 0 });
 	refuse(F_WRAP, MCS_OP_MOUNT, b, "a MOUNT of 2^64-1 bytes under a mounted name");
 }
 
@@ -1331,7 +1344,7 @@ static void fam_forge(struct mcs_buf *b)
 		run(&x, "another magic");
 	}
 	/* unknown opcodes */
-	static const uint16_t unknown[] = { 0, 7, 13, 29, 31, 42, 52, 1000, 0xffff };
+	static const uint16_t unknown[] = { 0, 7, 17, 29, 31, 42, 52, 1000, 0xffff };
 	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
 		mcs_buf_reset(b);
 		mcs_buf_put_u64(b, 1);
@@ -1378,7 +1391,7 @@ static void fam_forge(struct mcs_buf *b)
 		refuse(F_FORGE, MCS_OP_HEARTBEAT, b, "HEARTBEAT for another node");
 		mcs_buf_reset(b);
 		mcs_enc_mount_req(b, &(struct mcs_mount_req){ mcs_str_c("evil"), mcs_str_c("evil-0"), 1ull << 40,
-							      mcs_str_c("127.0.0.1:9"), 1 });
+							      mcs_str_c("127.0.0.1:9"), 1, 0 });
 		refuse(F_FORGE, MCS_OP_MOUNT, b, "MOUNT of a fake 1 TiB segment by a client");
 	}
 	/* wrong incarnations, segments and endpoints */

@@ -185,7 +185,7 @@ static int cmd_noauth(const char *addr)
 		mcs_buf_reset(&b);
 		if (cases[i].op == MCS_OP_MOUNT)
 			mcs_enc_mount_req(&b, &(struct mcs_mount_req){ mcs_str_c("evil"), mcs_str_c("evil-0"), 1ull << 40,
-								       mcs_str_c("127.0.0.1:9"), 1 });
+								       mcs_str_c("127.0.0.1:9"), 1, 0 });
 		else if (cases[i].op == MCS_OP_DATA_READ)
 			mcs_enc_data_req(&b, &(struct mcs_data_req){ mcs_str_c("n1-0"), 0, 1u << 20, 0, mcs_str_c(""),
 								     mcs_str_c("") });
@@ -225,7 +225,7 @@ static int cmd_mount(const char *keyfile, const char *addr)
 	struct mcs_buf b;
 	mcs_buf_init(&b);
 	mcs_enc_mount_req(&b, &(struct mcs_mount_req){ mcs_str_c("evil"), mcs_str_c("evil-0"), 1ull << 40,
-						       mcs_str_c("127.0.0.1:9"), 1 });
+						       mcs_str_c("127.0.0.1:9"), 1, 0 });
 	r = call(fd, MCS_OP_MOUNT, &b, NULL, NULL);
 	expect(r == -EPERM, "a client's MOUNT of a fake 1 TiB segment is refused", r);
 	mcs_buf_reset(&b);

@@ -20,6 +20,10 @@
  *   peer-client conns HOST PORT N SECONDS N connections, each PINGs; prints
  *                                         "served S closed C", holds them until
  *                                         killed
+ *   peer-client put-hold unix SOCK KEY LEN  a put left half-way: HELLO, PUT_START
+ *                                         of KEY (LEN bytes), prints "started"; once
+ *                                         a line comes on stdin, PUT_END; prints
+ *                                         "end STATUS", exit 0 if it was refused
  *
  * PEER_BIND=ADDR: TCP connections come from that address (another of
  * 127.0.0.0/8, to be another peer).
@@ -40,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "proto/proto.h"
 
 static const char *host, *port;
@@ -351,6 +356,58 @@ static int conns(unsigned n, unsigned seconds)
 	return 0;
 }
 
+/* Send one request (body in b) and read its answer's header. */
+static bool call(int fd, uint16_t opcode, uint64_t req_id, const struct mcs_buf *b, struct mcs_hdr *ans)
+{
+	uint8_t hb[MCS_HDR_SIZE];
+	struct mcs_hdr h = { .magic = MCS_PROTO_MAGIC, .version = MCS_PROTO_VERSION, .opcode = opcode,
+			     .req_id = req_id, .body_len = (uint32_t)b->len };
+	mcs_hdr_encode(&h, hb);
+	return write_all(fd, hb, sizeof(hb)) && write_all(fd, b->p, b->len) && read_answer(fd, ans) &&
+	       ans->req_id == req_id;
+}
+
+static int put_hold(const char *key, uint64_t len)
+{
+	int fd = dial();
+	struct mcs_buf b;
+	struct mcs_hdr h;
+	if (fd < 0) {
+		perror("connect");
+		return 1;
+	}
+	mcs_buf_init(&b);
+	mcs_enc_hello_req(&b, &(struct mcs_hello_req){ MCS_PROTO_VERSION, (uint32_t)getpid() });
+	if (!call(fd, MCS_OP_HELLO, 1, &b, &h) || h.status != 0) {
+		fprintf(stderr, "peer-client: HELLO refused\n");
+		return 1;
+	}
+	mcs_buf_reset(&b);
+	struct mcs_put_start_req q = { .key = mcs_str_c(key), .value_len = len, .n_slices = 1, .slice_lens = &len,
+				       .cfg = { .replica_num = 1 } };
+	mcs_enc_put_start_req(&b, &q);
+	if (!call(fd, MCS_OP_PUT_START, 2, &b, &h) || h.status != 0) {
+		fprintf(stderr, "peer-client: PUT_START %s: %s\n", key, mcs_status_text(h.status));
+		return 1;
+	}
+	printf("started\n");
+	fflush(stdout);
+	char line[64];
+	if (!fgets(line, sizeof(line), stdin))
+		return 1;
+	mcs_buf_reset(&b);
+	mcs_enc_put_end_req(&b, &(struct mcs_put_end_req){ mcs_str_c(key), 0 });
+	if (!call(fd, MCS_OP_PUT_END, 3, &b, &h)) {
+		printf("end closed\n");
+		return 1;
+	}
+	printf("end %s\n", h.status ? mcs_status_text(h.status) : "ok");
+	fflush(stdout);
+	mcs_buf_free(&b);
+	close(fd);
+	return h.status != 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "blackhole") == 0)
@@ -375,6 +432,8 @@ int main(int argc, char **argv)
 		return ping();
 	if (strcmp(mode, "flood") == 0 && argc == 5)
 		return flood(strtoull(argv[4], NULL, 10));
+	if (strcmp(mode, "put-hold") == 0 && argc == 6)
+		return put_hold(argv[4], strtoull(argv[5], NULL, 10));
 	if (strcmp(mode, "conns") == 0 && argc == 6)
 		return conns((unsigned)atoi(argv[4]), (unsigned)atoi(argv[5]));
 	fprintf(stderr, "peer-client: bad arguments\n");

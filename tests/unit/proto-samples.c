@@ -187,7 +187,25 @@ static bool eq_mount_req(const void *pa, const void *pb)
 	const struct mcs_mount_req *a = pa, *b = pb;
 
 	return mcs_str_eq(a->node, b->node) && mcs_str_eq(a->segment, b->segment) &&
-	       a->size == b->size && mcs_str_eq(a->endpoint, b->endpoint) && a->incarnation == b->incarnation;
+	       a->size == b->size && mcs_str_eq(a->endpoint, b->endpoint) && a->incarnation == b->incarnation &&
+	       a->flags == b->flags;
+}
+
+static bool eq_replica_part(const void *pa, const void *pb)
+{
+	const struct mcs_replica_part *a = pa, *b = pb;
+
+	return mcs_str_eq(a->segment, b->segment) && mcs_str_eq(a->key, b->key) && a->offset == b->offset &&
+	       a->len == b->len && a->size == b->size && a->checksum == b->checksum && a->value_off == b->value_off &&
+	       a->flags == b->flags && a->replica == b->replica && a->handle == b->handle &&
+	       a->n_handles == b->n_handles;
+}
+
+static bool eq_replica_drop(const void *pa, const void *pb)
+{
+	const struct mcs_replica_drop *a = pa, *b = pb;
+
+	return mcs_str_eq(a->segment, b->segment) && a->offset == b->offset;
 }
 
 static bool eq_unmount_req(const void *pa, const void *pb)
@@ -400,6 +418,8 @@ static const char tok41[MCS_TOKEN_WIRE_LEN] = "token-token-token-token-token-tok
 #define TOK ((struct mcs_str){ tok41, MCS_TOKEN_WIRE_LEN })
 static struct mcs_mount_req s_mount_req[3];
 static struct mcs_unmount_req s_unmount_req[3];
+static struct mcs_replica_part s_replica_part[3];
+static struct mcs_replica_drop s_replica_drop[2];
 static struct mcs_heartbeat_req s_heartbeat_req[3];
 static struct mcs_key_req s_key_req[3];
 static struct mcs_put_start_req s_put_start_req[4];
@@ -477,11 +497,25 @@ void samples_init(void)
 		add_sample(MCS_MSG_auth_proof_req, &s_auth_proof_req[i], false);
 	}
 
-	s_mount_req[0] = (struct mcs_mount_req){ S("node-a"), S("seg-0"), 1ull << 30, S("10.0.0.1:7000"), 77 };
-	s_mount_req[1] = (struct mcs_mount_req){ S(""), S(""), 0, S(""), 0 };
-	s_mount_req[2] = (struct mcs_mount_req){ mn, mn, UINT64_MAX, mn, UINT64_MAX };
+	s_mount_req[0] = (struct mcs_mount_req){ S("node-a"), S("seg-0"), 1ull << 30, S("10.0.0.1:7000"), 77, 0 };
+	s_mount_req[1] = (struct mcs_mount_req){ S(""), S(""), 0, S(""), 0, MCS_MOUNT_REPORTS };
+	s_mount_req[2] = (struct mcs_mount_req){ mn, mn, UINT64_MAX, mn, UINT64_MAX, UINT32_MAX };
 	for (unsigned i = 0; i < 3; i++)
 		add_sample(MCS_MSG_mount_req, &s_mount_req[i], false);
+
+	/* a part of a plain replica; the last of a stripe at the limits; a
+	 * middle one of a long key (keyed samples' keys are spliced: short) */
+	s_replica_part[0] = (struct mcs_replica_part){ S("seg-0"), S("obj"), 4096, 300, 300, 0xfeedull, 0, 0, 0, 0, 1 };
+	s_replica_part[1] = (struct mcs_replica_part){ mn, S("k"), UINT64_MAX - 1, 1, UINT64_MAX, UINT64_MAX,
+						       UINT64_MAX - 1, UINT32_MAX, MCS_MAX_REPLICAS - 1,
+						       MCS_MAX_HANDLES - 1, MCS_MAX_HANDLES };
+	s_replica_part[2] = (struct mcs_replica_part){ S("s"), mk, 0, 10, 30, 1, 10, MCS_REPL_SOFT_PIN, 2, 1, 3 };
+	for (unsigned i = 0; i < 3; i++)
+		add_sample(MCS_MSG_replica_part, &s_replica_part[i], false);
+	s_replica_drop[0] = (struct mcs_replica_drop){ S("seg-0"), 4096 };
+	s_replica_drop[1] = (struct mcs_replica_drop){ mn, UINT64_MAX };
+	for (unsigned i = 0; i < 2; i++)
+		add_sample(MCS_MSG_replica_drop, &s_replica_drop[i], false);
 
 	s_unmount_req[0].segment = S("seg-0");
 	s_unmount_req[1].segment = S("");

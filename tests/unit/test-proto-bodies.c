@@ -104,8 +104,8 @@ static const struct {
 	const char *body;       /* its body, in hex */
 	uint64_t all;           /* FNV-1a over every sample's length and body */
 } golden[] = {
-	{ MCS_MSG_hello_req, 0, "03000000d2040000",
-	  0xfe95ff86166d9ab4ull },
+	{ MCS_MSG_hello_req, 0, "04000000d2040000",
+	  0x3697b0a1702750cbull },
 	{ MCS_MSG_hello_resp, 0, "06006e6f64652d6105007365672d30000000400000000001000000000000040e00313237"
 	  "2e302e302e313a37343030efcdab90785634122000303132333435363738396162636465"
 	  "6630313233343536373839616263646566",
@@ -119,10 +119,15 @@ static const struct {
 	{ MCS_MSG_auth_proof_req, 0, "20003031323334353637383961626364656630313233343536373839616263646566",
 	  0x3cc788c936aafa35ull },
 	{ MCS_MSG_mount_req, 0, "06006e6f64652d6105007365672d3000000040000000000d0031302e302e302e313a3730"
-	  "30304d00000000000000",
-	  0xf11c3b6aaa851216ull },
+	  "30304d0000000000000000000000",
+	  0x4e06a2e67dd364b9ull },
 	{ MCS_MSG_unmount_req, 0, "05007365672d30",
 	  0x510be1fbb3c85948ull },
+	{ MCS_MSG_replica_part, 0, "05007365672d3003006f626a00100000000000002c010000000000002c01000000000000edfe"
+	  "000000000000000000000000000000000000000000000000000001000000",
+	  0x24fb7c3be1fc07f6ull },
+	{ MCS_MSG_replica_drop, 0, "05007365672d300010000000000000",
+	  0x09800d7384a572b2ull },
 	{ MCS_MSG_heartbeat_req, 0, "06006e6f64652d61",
 	  0xebb4f532f2292890ull },
 	{ MCS_MSG_key_req, 0, "03006f626a",
@@ -707,8 +712,13 @@ START_TEST(test_req_body_max)
 	AT_MAX(MCS_OP_PUT_START, mcs_enc_put_start_req, &ps);
 	AT_MAX(MCS_OP_PUSH, mcs_enc_transfer_req, &(struct mcs_transfer_req){ 1, 0, MCS_MAX_HANDLES, hs });
 	AT_MAX(MCS_OP_DATA_READ, mcs_enc_data_req, &(struct mcs_data_req){ name, 0, 1, 1, name, tok });
-	AT_MAX(MCS_OP_MOUNT, mcs_enc_mount_req, &(struct mcs_mount_req){ name, name, 1, name, 1 });
+	AT_MAX(MCS_OP_MOUNT, mcs_enc_mount_req, &(struct mcs_mount_req){ name, name, 1, name, 1, 1 });
 	AT_MAX(MCS_OP_HEARTBEAT, mcs_enc_heartbeat_req, &(struct mcs_heartbeat_req){ name });
+	AT_MAX(MCS_OP_REPORT_END, mcs_enc_unmount_req, &(struct mcs_unmount_req){ name });
+	AT_MAX(MCS_OP_REPLICA_REPORT, mcs_enc_replica_part,
+	       &(struct mcs_replica_part){ name, key, 0, 1, 1, 1, 0, 1, 0, 0, 1 });
+	AT_MAX(MCS_OP_REPLICA_ADD, mcs_enc_replica_part, &(struct mcs_replica_part){ name, key, 0, 1, 1, 1, 0, 1, 0, 0, 1 });
+	AT_MAX(MCS_OP_REPLICA_DROP, mcs_enc_replica_drop, &(struct mcs_replica_drop){ name, 1 });
 	AT_MAX(MCS_OP_RELEASE, mcs_enc_release_req, &(struct mcs_release_req){ key, 1 });
 	AT_MAX(MCS_OP_PUT_END, mcs_enc_put_end_req, &(struct mcs_put_end_req){ key, 1 });
 	AT_MAX(MCS_OP_LIST, mcs_enc_list_req, &(struct mcs_list_req){ key, 1, MCS_LIST_MAX });

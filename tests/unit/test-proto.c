@@ -23,7 +23,7 @@
 START_TEST(test_hdr_layout)
 {
 	static const uint8_t want[MCS_HDR_SIZE] = {
-		'M', 'C', 'S', '1', 3, 1, 0x34, 0x12, 0xb9, 0xff, 0xff, 0xff, /* version 3, -EPROTO */
+		'M', 'C', 'S', '1', 4, 1, 0x34, 0x12, 0xb9, 0xff, 0xff, 0xff, /* version 4, -EPROTO */
 		8, 7, 6, 5, 4, 3, 2, 1, 0xd0, 0xc0, 0xb0, 0xa0,
 	};
 	struct mcs_hdr h = {
@@ -138,7 +138,9 @@ START_TEST(test_op_names)
 		const char *name;
 	} ops[] = {
 		{ MCS_OP_HELLO, "HELLO" }, { MCS_OP_PING, "PING" }, { MCS_OP_MOUNT, "MOUNT" },
-		{ MCS_OP_UNMOUNT, "UNMOUNT" }, { MCS_OP_HEARTBEAT, "HEARTBEAT" },
+		{ MCS_OP_UNMOUNT, "UNMOUNT" }, { MCS_OP_HEARTBEAT, "HEARTBEAT" }, { MCS_OP_REPLICA_ADD, "REPLICA_ADD" },
+		{ MCS_OP_REPLICA_DROP, "REPLICA_DROP" }, { MCS_OP_REPLICA_REPORT, "REPLICA_REPORT" },
+		{ MCS_OP_REPORT_END, "REPORT_END" },
 		{ MCS_OP_PUT_START, "PUT_START" }, { MCS_OP_PUT_END, "PUT_END" },
 		{ MCS_OP_PUT_REVOKE, "PUT_REVOKE" }, { MCS_OP_GET_REPLICAS, "GET_REPLICAS" },
 		{ MCS_OP_RELEASE, "RELEASE" }, { MCS_OP_EXIST, "EXIST" }, { MCS_OP_REMOVE, "REMOVE" },
@@ -146,7 +148,7 @@ START_TEST(test_op_names)
 		{ MCS_OP_BUF_ALLOC, "BUF_ALLOC" }, { MCS_OP_BUF_FREE, "BUF_FREE" }, { MCS_OP_FETCH, "FETCH" },
 		{ MCS_OP_PUSH, "PUSH" }, { MCS_OP_DATA_READ, "DATA_READ" }, { MCS_OP_DATA_WRITE, "DATA_WRITE" },
 	};
-	static const uint16_t unknown[] = { 0, 7, 9, 13, 19, 29, 42, 49, MCS_OP_MAX_, 0xffff };
+	static const uint16_t unknown[] = { 0, 7, 9, 17, 19, 29, 42, 49, MCS_OP_MAX_, 0xffff };
 
 	for (size_t i = 0; i < MCS_ARRAY_SIZE(ops); i++)
 		ck_assert_str_eq(mcs_op_name(ops[i].op), ops[i].name);
@@ -168,7 +170,10 @@ START_TEST(test_descriptors)
 		{ MCS_OP_PUT_REVOKE, false, MCS_MSG_key_req }, { MCS_OP_EXIST, true, -1 },
 		{ MCS_OP_PUT_START, true, MCS_MSG_put_start_resp }, { MCS_OP_REMOVE, true, MCS_MSG_err_detail },
 		{ MCS_OP_PUSH, false, MCS_MSG_transfer_req }, { MCS_OP_DATA_WRITE, false, MCS_MSG_data_req },
-		{ MCS_OP_DATA_WRITE, true, -1 }, { MCS_OP_STAT, false, -1 }, { 0, false, -1 }, { 0xffff, true, -1 },
+		{ MCS_OP_DATA_WRITE, true, -1 }, { MCS_OP_STAT, false, -1 },
+		{ MCS_OP_REPLICA_ADD, false, MCS_MSG_replica_part }, { MCS_OP_REPLICA_REPORT, false, MCS_MSG_replica_part },
+		{ MCS_OP_REPLICA_REPORT, true, -1 }, { MCS_OP_REPLICA_DROP, false, MCS_MSG_replica_drop },
+		{ MCS_OP_REPORT_END, false, MCS_MSG_unmount_req }, { 0, false, -1 }, { 0xffff, true, -1 },
 	};
 
 	for (unsigned i = 0; i < MCS_N_MSGS; i++) {
@@ -417,6 +422,21 @@ START_TEST(test_enc_limits)
 	/* a token is empty or exactly MCS_TOKEN_WIRE_LEN bytes */
 	ENC_FAILS(-EINVAL, mcs_enc_data_req(&b, &(struct mcs_data_req){ S("s"), 0, 1, 0, S(""), S("short") }));
 	ENC_FAILS(-EINVAL, mcs_enc_replica_list(&b, &(struct mcs_replica_list){ 1, &rep_tok }));
+	/* a replica part: a range that is empty, wraps or leaves its value;
+	 * a replica or buffer number out of range */
+#define PART(...) mcs_enc_replica_part(&b, &(struct mcs_replica_part){ __VA_ARGS__ })
+	ENC_FAILS(0, PART(S("s"), S("k"), 0, 10, 10, 0, 0, 0, 0, 0, 1));
+	ENC_FAILS(-EINVAL, PART(S(""), S("k"), 0, 10, 10, 0, 0, 0, 0, 0, 1));
+	ENC_FAILS(-EINVAL, PART(S("s"), S("k"), 0, 0, 10, 0, 0, 0, 0, 0, 1));
+	ENC_FAILS(-EINVAL, PART(S("s"), S("k"), UINT64_MAX, 2, 10, 0, 0, 0, 0, 0, 1));
+	ENC_FAILS(-EINVAL, PART(S("s"), S("k"), 0, 10, 10, 0, 1, 0, 0, 0, 1));
+	ENC_FAILS(-EINVAL, PART(S("s"), S("k"), 0, 10, 10, 0, 11, 0, 0, 0, 1));
+	ENC_FAILS(-EINVAL, PART(S("s"), S("k"), 0, 10, 10, 0, 0, 0, MCS_MAX_REPLICAS, 0, 1));
+	ENC_FAILS(-EINVAL, PART(S("s"), S("k"), 0, 10, 10, 0, 0, 0, 0, 1, 1));
+	ENC_FAILS(-EINVAL, PART(S("s"), S("k"), 0, 10, 10, 0, 0, 0, 0, 0, 0));
+	ENC_FAILS(-EINVAL, PART(S("s"), S("k"), 0, 10, 10, 0, 0, 0, 0, 0, MCS_MAX_HANDLES + 1));
+	ENC_FAILS(-EINVAL, PART(S("s"), S(""), 0, 10, 10, 0, 0, 0, 0, 0, 1));
+#undef PART
 	ENC_FAILS(-EINVAL, mcs_enc_data_resp(&b, &(struct mcs_data_resp){ MCS_MAX_DATA_CHUNK + 1 }));
 	ENC_FAILS(-ENAMETOOLONG, mcs_enc_list_req(&b, &(struct mcs_list_req){ too_long_key, 0, 1 }));
 	ENC_FAILS(-EINVAL, mcs_enc_list_req(&b, &(struct mcs_list_req){ S(""), 0, 0 }));

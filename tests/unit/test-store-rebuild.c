@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "master/store.h"
 #include "mcstore.h"
@@ -285,7 +286,7 @@ START_TEST(rebuild_nodes_told_of_drops)
 	/* the nodes keep tables of their parts: they are told of every part
 	 * that goes, but not of a put's that never ended, nor of those on a
 	 * segment that goes */
-	struct mcs_store_opts opts = { .lease_ttl_ms = 100, .part_dropped = on_dropped, .part_dropped_arg = &n_told };
+	struct mcs_store_opts opts = { .lease_ttl_ms = 100, .part_dropped = on_dropped, .parts_arg = &n_told };
 	struct mcs_store *s;
 	ck_assert_int_eq(mcs_store_new(&opts, &s), 0);
 	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("s1"), SEG, S("127.0.0.1:1"), A), 0);
@@ -337,6 +338,85 @@ START_TEST(rebuild_nodes_told_of_drops)
 }
 END_TEST
 
+/* what part_added was told: key, segment, offset, value offset, replica */
+static char added[256];
+
+static void on_added(void *arg, const struct mcs_obj *o, uint32_t r, uint32_t h)
+{
+	ck_assert_ptr_eq(arg, &n_told);
+	const struct mcs_mhandle *hd = &o->replicas[r].handles[h];
+	size_t n = strlen(added);
+	snprintf(added + n, sizeof(added) - n, "%.*s@%s:%llu/%u.%u;", (int)o->keylen, o->key, hd->seg->name,
+		 (unsigned long long)hd->offset, r, h);
+}
+
+/* A put's end tells the nodes of every part of every replica; a rebuilt
+ * object tells nobody (its nodes have it). While a segment's node
+ * reports, no new object goes there. A put of the key, begun before the
+ * restart and relayed by the node that reports it, cannot end or revoke
+ * the rebuilt object (found by fuzz-master: its PUT_END made a replica
+ * with a part missing COMPLETE). */
+START_TEST(rebuild_nodes_told_of_adds_and_reporting)
+{
+	struct mcs_store_opts opts = { .lease_ttl_ms = 100, .max_buffer = 600, .part_added = on_added,
+				       .parts_arg = &n_told };
+	struct mcs_store *s;
+	ck_assert_int_eq(mcs_store_new(&opts, &s), 0);
+	ck_assert_int_eq(mcs_store_mount(s, S("n1"), S("s1"), SEG, S("127.0.0.1:1"), A), 0);
+	ck_assert_int_eq(mcs_store_mount(s, S("n2"), S("s2"), SEG, S("127.0.0.1:2"), B), 0);
+	added[0] = 0;
+	/* a replica of 1000 bytes striped in two (max_buffer 600) over the
+	 * two nodes, then two replicas of 500 */
+	ck_assert_int_eq(put_start(s, "k", 1000, 1, 0, A, NULL), 0);
+	ck_assert_str_eq(added, "");
+	ck_assert_int_eq(mcs_store_put_end(s, S("k"), 42, A, 1000), 0);
+	ck_assert_uint_eq(strlen(added), strlen("k@s1:0/0.0;k@s2:0/0.1;"));
+	ck_assert_ptr_nonnull(strstr(added, "/0.0;"));
+	ck_assert_ptr_nonnull(strstr(added, "/0.1;"));
+	added[0] = 0;
+	ck_assert_int_eq(put_start(s, "j", 500, 2, 0, A, NULL), 0);
+	ck_assert_int_eq(mcs_store_put_end(s, S("j"), 42, A, 1000), 0);
+	ck_assert_ptr_nonnull(strstr(added, "/0.0;"));
+	ck_assert_ptr_nonnull(strstr(added, "/1.0;"));
+	ck_assert_ptr_nonnull(strstr(added, "@s1:"));
+	ck_assert_ptr_nonnull(strstr(added, "@s2:"));
+	/* a rebuilt part: nobody is told */
+	added[0] = 0;
+	ck_assert_int_eq(mcs_store_rebuild_part(s, S("s1"), &(struct mcs_store_part){ S("r"), 32 * MiB, 100, 100,
+										 0xc0ffee, 0, 0, 0, 0, 1 },
+						A, 2000),
+			 0);
+	ck_assert_str_eq(added, "");
+	/* s1 reports: puts go to s2 alone, then nowhere for a second replica */
+	ck_assert_int_eq(mcs_store_set_reporting(s, S("s1"), B, true), -EPERM);
+	ck_assert_int_eq(mcs_store_set_reporting(s, S("nope"), A, true), -ENODEV);
+	ck_assert_int_eq(mcs_store_set_reporting(s, S("s1"), A, true), 0);
+	for (int i = 0; i < 20; i++) {
+		char key[16];
+		snprintf(key, sizeof(key), "p%d", i);
+		added[0] = 0;
+		ck_assert_int_eq(put(s, key, 500, A), 0);
+		ck_assert_ptr_null(strstr(added, "@s1:"));
+		ck_assert_ptr_nonnull(strstr(added, "@s2:"));
+	}
+	ck_assert_int_eq(put_start(s, "two", 500, 2, MCS_REPL_ALL_OR_NOTHING, A, NULL), -EXFULL);
+	ck_assert_int_eq(mcs_store_set_reporting(s, S("s1"), A, false), 0);
+	ck_assert_int_eq(put(s, "two", 500, A), 0);
+	/* half of a stripe rebuilt by A: A's PUT_END or PUT_REVOKE of the key
+	 * touches it not */
+	struct mcs_store_part x, y;
+	stripe("st", 40 * MiB, 40 * MiB, &x, &y);
+	ck_assert_int_eq(mcs_store_rebuild_part(s, S("s1"), &x, A, 3000), 0);
+	ck_assert_int_eq(mcs_store_put_end(s, S("st"), 0xc0ffee, A, 3000), -ENOENT);
+	ck_assert_int_eq(mcs_store_put_revoke(s, S("st"), A), -ENOENT);
+	ck_assert_int_eq(mcs_store_exist(s, S("st"), 3000), -EAGAIN);
+	ck_assert_int_eq(mcs_store_rebuild_part(s, S("s2"), &y, B, 3000), 0);
+	ck_assert_int_eq(mcs_store_exist(s, S("st"), 3000), 0);
+	ck_assert_int_eq(mcs_store_check(s), 0);
+	mcs_store_free(s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("store-rebuild");
@@ -348,6 +428,7 @@ static Suite *suite(void)
 	tcase_add_test(t, rebuild_refusals);
 	tcase_add_test(t, rebuild_many_in_order);
 	tcase_add_test(t, rebuild_nodes_told_of_drops);
+	tcase_add_test(t, rebuild_nodes_told_of_adds_and_reporting);
 	suite_add_tcase(s, t);
 	return s;
 }
