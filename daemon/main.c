@@ -14,12 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/conf.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/util.h"
+#include "daemon/fdstore.h"
 #include "daemon/node.h"
 #include "mcstore.h"
 
@@ -154,6 +156,106 @@ static void on_master_lost(void *arg)
 static void on_watchdog(struct mcs_timer *t, void *userdata)
 {
 	mcs_notify_watchdog();
+}
+
+/* A new segment, empty. 0, or 1 after logging why not. */
+static int make_segment(struct node *n)
+{
+	uint64_t hp = mcs_hugepage_size();
+	if (n->o.seg_mode != MCS_SEG_NORMAL && hp && n->o.segment_size % hp) {
+		char a[32];
+		log_error("--segment-size %llu is not a multiple of the huge page size (%s); use a multiple, or "
+			  "--hugepages off",
+			  (unsigned long long)n->o.segment_size, mcs_fmt_size(hp, a, sizeof(a)));
+		return 1;
+	}
+	bool fell_back = false;
+	int r = mcs_segment_create(n->o.segment_name, n->o.segment_size, n->o.seg_mode, n->o.populate, &n->seg, &fell_back);
+	if (r < 0) {
+		char a[32];
+		if (n->o.seg_mode == MCS_SEG_HUGE_ONLY && hp)
+			log_error_errno(r,
+					"cannot allocate a %s segment in huge pages: %m; reserve %llu pages of %llu KiB "
+					"(vm.nr_hugepages) or use --hugepages auto",
+					mcs_fmt_size(n->o.segment_size, a, sizeof(a)),
+					(unsigned long long)(n->o.segment_size / hp), (unsigned long long)(hp >> 10));
+		else
+			log_error_errno(r, "cannot allocate a %s segment: %m", mcs_fmt_size(n->o.segment_size, a, sizeof(a)));
+		return 1;
+	}
+	if (fell_back)
+		log_warning("not enough huge pages for a %llu MiB segment (%llu pages of %llu KiB needed); "
+			    "using normal pages",
+			    (unsigned long long)(n->o.segment_size >> 20),
+			    hp ? (unsigned long long)(n->o.segment_size / hp) : 0ull, (unsigned long long)(hp >> 10));
+	return 0;
+}
+
+static void on_table_moved(void *arg)
+{
+	struct node *n = arg;
+	node_fds_store(NODE_FD_REPLICAS, mcs_rtab_fd(n->rtab), "table of the segment's objects");
+}
+
+/* The segment the previous start of the daemon left in the service
+ * manager's fd store, when it is one of --segment-size: taken (fd
+ * closed on failure). 0, or a negative errno (logged). */
+static int take_segment(struct node *n, int fd)
+{
+	struct stat st;
+	char a[32], b[32];
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != n->o.segment_size) {
+		log_warning("the segment in the service manager's fd store is of %s, not --segment-size %s: its "
+			    "objects are forgotten, a new segment is made",
+			    mcs_fmt_size((uint64_t)st.st_size, a, sizeof(a)),
+			    mcs_fmt_size(n->o.segment_size, b, sizeof(b)));
+		close(fd);
+		return -EINVAL;
+	}
+	int r = mcs_segment_attach(fd, n->o.segment_size, &n->seg);
+	if (r < 0) {
+		log_warning_errno(r, "cannot map the segment in the service manager's fd store: %m; a new segment "
+				  "is made");
+		close(fd);
+	}
+	return r;
+}
+
+/* The segment and its table of parts: those of the fd store when the
+ * previous start left them there and they are whole, else new ones; both
+ * go (back) to the store. 0, or 1 after logging why the daemon cannot
+ * start. */
+static int node_memory(struct node *n)
+{
+	struct node_fds fds;
+	node_fds_take(&fds);
+	bool kept = fds.segment >= 0 && take_segment(n, fds.segment) == 0;
+	int r;
+	if (kept && fds.replicas >= 0) {
+		if ((r = mcs_rtab_open(fds.replicas, 0, &n->rtab)) < 0)
+			log_warning("the table of the segment's objects in the service manager's fd store is refused "
+				    "(%s): its objects are forgotten, the segment starts empty",
+				    r == -EBADMSG ? "a record or its header fails its checks" : strerrordesc_np(-r));
+	} else if (fds.replicas >= 0) {
+		close(fds.replicas);
+	}
+	n->o.segment_kept = kept;
+	if (kept) {
+		char a[32];
+		log_notice("segment \"%s\" (%s, %s pages) taken back from the service manager's fd store, with %llu "
+			   "parts of objects in its table", n->o.segment_name, mcs_fmt_size(n->seg.size, a, sizeof(a)),
+			   n->seg.hugepages ? "huge" : "normal",
+			   n->rtab ? (unsigned long long)mcs_rtab_count(n->rtab) : 0ull);
+	} else if ((r = make_segment(n)) != 0) {
+		return r;
+	}
+	if (!n->rtab && (r = mcs_rtab_new(n->o.incarnation, &n->rtab)) < 0) {
+		log_error_errno(r, "cannot make the table of the segment's objects: %m");
+		return 1;
+	}
+	if (node_fds_store(NODE_FD_SEGMENT, n->seg.fd, "segment") > 0)
+		node_fds_store(NODE_FD_REPLICAS, mcs_rtab_fd(n->rtab), "table of the segment's objects");
+	return 0;
 }
 
 /* A segment the machine cannot hold is refused at start, not found out
@@ -506,33 +608,8 @@ int main(int argc, char **argv)
 	mcs_auth_nonce(rnd);
 	memcpy(&n.o.incarnation, rnd, sizeof(n.o.incarnation));
 	n.o.incarnation |= 1;
-	uint64_t hp = mcs_hugepage_size();
-	if (n.o.seg_mode != MCS_SEG_NORMAL && hp && n.o.segment_size % hp) {
-		char a[32];
-		log_error("--segment-size %llu is not a multiple of the huge page size (%s); use a multiple, or "
-			  "--hugepages off",
-			  (unsigned long long)n.o.segment_size, mcs_fmt_size(hp, a, sizeof(a)));
-		return 1;
-	}
-	bool fell_back = false;
-	r = mcs_segment_create(n.o.segment_name, n.o.segment_size, n.o.seg_mode, n.o.populate, &n.seg, &fell_back);
-	if (r < 0) {
-		char a[32];
-		if (n.o.seg_mode == MCS_SEG_HUGE_ONLY && hp)
-			log_error_errno(r,
-					"cannot allocate a %s segment in huge pages: %m; reserve %llu pages of %llu KiB "
-					"(vm.nr_hugepages) or use --hugepages auto",
-					mcs_fmt_size(n.o.segment_size, a, sizeof(a)),
-					(unsigned long long)(n.o.segment_size / hp), (unsigned long long)(hp >> 10));
-		else
-			log_error_errno(r, "cannot allocate a %s segment: %m", mcs_fmt_size(n.o.segment_size, a, sizeof(a)));
-		return 1;
-	}
-	if (fell_back)
-		log_warning("not enough huge pages for a %llu MiB segment (%llu pages of %llu KiB needed); "
-			    "using normal pages",
-			    (unsigned long long)(n.o.segment_size >> 20),
-			    hp ? (unsigned long long)(n.o.segment_size / hp) : 0ull, (unsigned long long)(hp >> 10));
+	if ((r = node_memory(&n)) != 0)
+		return r;
 
 	struct mcs_loop_opts lo = {
 		.size = sizeof(lo), .max_body = n.o.max_frame, .frame_timeout_ms = n.o.frame_timeout_ms,
@@ -565,9 +642,8 @@ int main(int argc, char **argv)
 		r = node_data_start(&n.data, n.loop, &n.o, &n.seg);
 	if (r == 0)
 		r = node_metrics_start(&n.metrics, n.loop, &n.o, &n.master, &n.clients, &n.data);
-	const struct node_master_events ev = { .mounted = on_mounted, .lost = on_master_lost, .arg = &n };
-	if (r == 0 && (r = mcs_rtab_new(n.o.incarnation, &n.rtab)) < 0)
-		log_error_errno(r, "cannot make the table of the segment's objects: %m");
+	const struct node_master_events ev = { .mounted = on_mounted, .lost = on_master_lost,
+					       .table_moved = on_table_moved, .arg = &n };
 	if (r == 0)
 		r = node_master_start(&n.master, n.loop, &n.o, &n.seg, n.rtab, n.data.port, &ev);
 	if (r == 0) {

@@ -159,6 +159,18 @@ static void set_endpoint(struct node_master *m)
  * that neither side queues much. */
 #define REPORT_WINDOW 256
 
+/* A compaction moved the table to a new memfd: say so (the fd store
+ * must keep the new one). */
+static void table_check(struct node_master *m)
+{
+	uint64_t g = mcs_rtab_generation(m->rtab);
+	if (g != m->rtab_gen) {
+		m->rtab_gen = g;
+		if (m->ev.table_moved)
+			m->ev.table_moved(m->ev.arg);
+	}
+}
+
 static void report_reset(struct node_master *m)
 {
 	free(m->report.offsets);
@@ -178,6 +190,7 @@ static void report_prepare(struct node_master *m)
 {
 	report_reset(m);
 	int64_t old = mcs_rtab_drop_superseded(m->rtab);
+	table_check(m);
 	if (old > 0)
 		log_info("%lld parts of values replaced since are forgotten", (long long)old);
 	uint64_t n = mcs_rtab_count(m->rtab);
@@ -189,6 +202,7 @@ static void report_prepare(struct node_master *m)
 			  "forgotten", (unsigned long long)n);
 		report_reset(m);
 		mcs_rtab_clear(m->rtab);
+		table_check(m);
 	}
 }
 
@@ -235,6 +249,7 @@ static void on_report_reply(struct node_master *m, const struct pending *p, cons
 		/* the key has another value, or the space is someone else's */
 		mcs_rtab_drop(m->rtab, p->q.req_id);
 		m->report.refused++;
+		table_check(m);
 	} else {
 		m->report.kept++; /* reported already (-EEXIST), or the master could not (next time) */
 	}
@@ -270,12 +285,14 @@ static int on_master_notice(struct node_master *m, const struct mcs_hdr *h, cons
 			else if ((r = mcs_rtab_add(m->rtab, &p)) < 0 && r != -EINVAL)
 				log_warning_errno(r, "cannot record a part in the table: %m; it is lost to a restart "
 						  "of the master");
+			table_check(m);
 			return r == -EINVAL ? -EPROTO : 0;
 		}
 	} else if (h->opcode == MCS_OP_REPLICA_DROP) {
 		struct mcs_replica_drop a;
 		if ((r = mcs_dec_replica_drop(body, h->body_len, &a)) == 0 && mcs_str_eq(a.segment, seg)) {
 			mcs_rtab_drop(m->rtab, a.offset); /* -ENOENT: an upsert's old value, forgotten already */
+			table_check(m);
 			return 0;
 		}
 	}
@@ -310,7 +327,7 @@ static void on_mount_reply(struct node_master *m, const struct mcs_hdr *h)
 	if (h->status < 0) {
 		log_error_errno(h->status, "mount of segment \"%s\" refused by master %s:%u: %m", m->o->segment_name,
 				m->host, m->port);
-		if (h->status == -EEXIST && !m->ever_mounted) {
+		if (h->status == -EEXIST && !m->ever_mounted && !m->o->segment_kept) {
 			log_error("another node already mounted a segment named \"%s\"; use --name", m->o->segment_name);
 			mcs_loop_exit(m->loop, 1);
 			return;
@@ -619,8 +636,8 @@ int node_master_start(struct node_master *m, struct mcs_loop *loop, const struct
 		      const struct mcs_segment *seg, struct mcs_rtab *rtab, uint16_t data_port,
 		      const struct node_master_events *ev)
 {
-	*m = (struct node_master){ .loop = loop, .o = o, .seg = seg, .rtab = rtab, .ev = *ev,
-				   .data_port = data_port, .free_pend = UINT32_MAX };
+	*m = (struct node_master){ .loop = loop, .o = o, .seg = seg, .rtab = rtab, .rtab_gen = mcs_rtab_generation(rtab),
+				   .ev = *ev, .data_port = data_port, .free_pend = UINT32_MAX };
 	mcs_buf_init(&m->scratch);
 	int r = mcs_loop_add_timer(loop, o->heartbeat_ms, o->heartbeat_ms, on_heartbeat, m, &m->heartbeat);
 	if (r < 0)

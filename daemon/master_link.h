@@ -46,6 +46,7 @@ struct node_master_call {
 struct node_master_events {
 	void (*mounted)(void *arg); /* the segment is mounted (again) */
 	void (*lost)(void *arg);    /* the link is gone, and all it held at the master */
+	void (*table_moved)(void *arg); /* the table of parts is in a new memfd (mcs_rtab_fd) */
 	void *arg;
 };
 
@@ -92,6 +93,7 @@ struct node_master {
 	 * part by part after every mount so that a master that lost its
 	 * tables (a restart) takes the objects back. */
 	struct mcs_rtab *rtab;
+	uint64_t rtab_gen;              /* its generation, as last told (table_moved) */
 	struct {
 		uint64_t *offsets;      /* the parts to report, ascending */
 		uint64_t n, next;       /* how many, and the next to send */

@@ -45,6 +45,8 @@ struct node_opts {
 	bool protected_mode;       /* --protected-mode: no key, loopback only */
 	struct mcs_keys keys;      /* loaded from key_file; off without */
 	uint64_t incarnation;      /* of the segment: random, made at start */
+	bool segment_kept;         /* taken back from the fd store: the master may still
+				    * hold the mount of the start before (a retry, not a clash) */
 	/* --allow-users, --allow-groups: who may use the client socket, by
 	 * SO_PEERCRED / SO_PEERGROUPS (none given: whoever the socket's mode
 	 * lets in); root and the daemon's own user always may */

@@ -291,7 +291,7 @@ int mcs_rtab_open(int fd, uint64_t incarnation, struct mcs_rtab **ret)
 	}
 	const struct rtab_hdr *h = (const struct rtab_hdr *)t->map;
 	if (!r && (h->magic != RTAB_MAGIC || h->version != RTAB_VERSION || h->hdr_size != sizeof(*h) ||
-		   h->incarnation != incarnation || h->committed < sizeof(*h) || h->committed > t->map_len ||
+		   (incarnation && h->incarnation != incarnation) || h->committed < sizeof(*h) || h->committed > t->map_len ||
 		   (h->committed & 7)))
 		r = -EBADMSG;
 	for (uint64_t pos = sizeof(*h); !r && pos < h->committed;) {
@@ -342,6 +342,11 @@ struct mcs_rtab *mcs_rtab_free(struct mcs_rtab *t)
 	free(t->slots);
 	free(t);
 	return NULL;
+}
+
+uint64_t mcs_rtab_incarnation(const struct mcs_rtab *t)
+{
+	return hdr_of(t)->incarnation;
 }
 
 int mcs_rtab_fd(const struct mcs_rtab *t)

@@ -51,13 +51,16 @@ struct mcs_rpart {
  * made here). 0, or a negative errno. */
 int mcs_rtab_new(uint64_t incarnation, struct mcs_rtab **ret);
 /* The table a previous start of the daemon left in fd (taken over: closed
- * with the table, also on failure), for the segment of that incarnation.
+ * with the table, also on failure), for the segment of that incarnation
+ * (0: of any; mcs_rtab_incarnation() then says which).
  * -EBADMSG when it is not one, or for another incarnation, or any
  * committed record fails its hash: the caller starts empty and says so. */
 int mcs_rtab_open(int fd, uint64_t incarnation, struct mcs_rtab **ret);
 /* NULL ok; closes the memfd. Returns NULL. */
 struct mcs_rtab *mcs_rtab_free(struct mcs_rtab *t);
 
+/* The incarnation of the segment the table was made for. */
+uint64_t mcs_rtab_incarnation(const struct mcs_rtab *t);
 /* The memfd holding the table now (a compaction makes a new one). */
 int mcs_rtab_fd(const struct mcs_rtab *t);
 /* Bumped by every change of mcs_rtab_fd(). */

@@ -38,9 +38,10 @@ BUILD=(
 	gcc make autoconf automake libtool
 	# configure's PKG_CHECK_MODULES, and the libraries it checks for
 	# (json-c: mcstorectl's --json; libsodium: the cluster key, the
-	# links' handshake and the capability tokens; the daemons speak the sd_notify
-	# protocol themselves, without libsystemd)
-	pkg-config liburing-dev libxxhash-dev libjson-c-dev libsodium-dev
+	# links' handshake and the capability tokens; libsystemd: mcstored's
+	# segment in the service manager's fd store; the daemons' other
+	# notifications speak the sd_notify protocol themselves)
+	pkg-config liburing-dev libxxhash-dev libjson-c-dev libsodium-dev libsystemd-dev
 )
 TEST=(
 	# the Check unit tests (tests/unit; configure leaves them out without)
