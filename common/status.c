@@ -24,6 +24,7 @@ static const struct {
 	{ EPROTO, "malformed protocol message" },
 	{ EPROTONOSUPPORT, "protocol version mismatch" },
 	{ EHOSTDOWN, "master unavailable" },
+	{ EREMCHG, "this master is a standby: the leader serves" },
 	{ ETIMEDOUT, "timed out" },
 	{ ENODEV, "no such segment" },
 	{ ESRCH, "no such hold" },

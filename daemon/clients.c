@@ -209,8 +209,10 @@ static int on_hello(struct client *cl, const struct mcs_hdr *h, const uint8_t *b
 		};
 	/* clients send their metadata to the master themselves (one hop
 	 * less); the master then cleans up after them as it does for us */
+	/* not with HA: the leader changes, and a client's direct link to a
+	 * standby would be refused every request; the daemon follows it */
 	const char *cm = o->client_master ? o->client_master : o->master;
-	if (strcmp(cm, "none") != 0 && strlen(cm) <= MCS_NAME_MAX)
+	if (strcmp(cm, "none") != 0 && strncmp(cm, "etcd://", 7) != 0 && strlen(cm) <= MCS_NAME_MAX)
 		resp.master = mcs_str_c(cm);
 	mcs_buf_reset(&cs->scratch);
 	mcs_enc_hello_resp(&cs->scratch, &resp);

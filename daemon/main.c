@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/conf.h"
+#include "common/etcd.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/util.h"
@@ -31,7 +32,8 @@ static void usage(FILE *f)
 		"Usage: mcstored [OPTION]...\n"
 		"The mcstore node daemon: owns this node's shared-memory segment and\n"
 		"serves local clients.\n\n"
-		"  -m, --master HOST:PORT   master to mount with (default 127.0.0.1:50051)\n"
+		"  -m, --master HOST:PORT   master to mount with (default 127.0.0.1:50051);\n"
+		"               etcd://HOST:PORT;HOST:PORT  the leader of HA masters, as etcd says\n"
 		"  -n, --name NAME          node name (default: the host name)\n"
 		"      --segment-name NAME  segment name (default NAME-0)\n"
 		"  -s, --segment-size SIZE  segment size, suffixes K, M, G (default 1G)\n"
@@ -363,8 +365,15 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 
 	switch (c) {
 	case 'm':
-		if ((r = mcs_opt_hostport(ctx, arg)) < 0)
+		/* etcd://HOST:PORT;...: the leader of HA masters, from etcd */
+		if (strncmp(arg, "etcd://", 7) == 0) {
+			struct mcs_etcd *e;
+			if (mcs_etcd_new(arg, 1000, &e) < 0)
+				return mcs_opt_invalid(ctx, "etcd://HOST:PORT;HOST:PORT...");
+			mcs_etcd_free(e);
+		} else if ((r = mcs_opt_hostport(ctx, arg)) < 0) {
 			return r;
+		}
 		n->o.master = arg;
 		break;
 	case 'n':

@@ -351,6 +351,53 @@ static void on_mount_reply(struct node_master *m, const struct mcs_hdr *h)
 	}
 }
 
+/* Who leads? The first request on a link (after its handshake): a
+ * standby, or a leader of a term older than one seen, is left. */
+static void send_leader(struct node_master *m)
+{
+	mcs_buf_reset(&m->scratch);
+	int r = send_own(m, MCS_OP_LEADER);
+	if (r < 0) {
+		log_error_errno(r, "cannot send the leader request: %m");
+		mcs_conn_close(m->conn);
+	}
+}
+
+static void on_leader_reply(struct node_master *m, const struct mcs_hdr *h, const uint8_t *body)
+{
+	struct mcs_leader_resp a;
+	int r = h->status ? h->status : mcs_dec_leader_resp(body, h->body_len, &a);
+	if (r < 0) {
+		log_error_errno(r, "master %s:%u does not say who leads: %m", m->host, m->port);
+		m->err = r;
+		mcs_conn_close(m->conn);
+		return;
+	}
+	if (!(a.flags & MCS_LEADER_SELF)) {
+		if (a.leader.len && a.leader.len < sizeof(m->hint)) {
+			memcpy(m->hint, a.leader.p, a.leader.len);
+			m->hint[a.leader.len] = 0;
+		}
+		log_info("master %s:%u is a standby; the leader is %s", m->host, m->port,
+			 a.leader.len ? m->hint : "not known yet");
+		m->err = -EREMCHG;
+		mcs_conn_close(m->conn);
+		return;
+	}
+	if (a.term < m->max_term) {
+		log_warning("master %s:%u leads with term %llu, older than term %llu seen: a stale leader, refused",
+			    m->host, m->port, (unsigned long long)a.term, (unsigned long long)m->max_term);
+		m->err = -EREMCHG;
+		mcs_conn_close(m->conn);
+		return;
+	}
+	if (a.term > m->max_term && m->max_term)
+		log_notice("master %s:%u leads with term %llu (was %llu)", m->host, m->port, (unsigned long long)a.term,
+			   (unsigned long long)m->max_term);
+	m->max_term = a.term;
+	send_mount(m);
+}
+
 /* With a key, the link starts with the handshake; the mount follows it. */
 static void send_auth(struct node_master *m)
 {
@@ -378,7 +425,7 @@ static void on_auth_reply(struct node_master *m, const struct mcs_hdr *h, const 
 		mcs_conn_close(m->conn);
 		return;
 	}
-	send_mount(m);
+	send_leader(m);
 }
 
 static void on_own_reply(struct node_master *m, const struct pending *p, const struct mcs_hdr *h, const uint8_t *body)
@@ -393,6 +440,9 @@ static void on_own_reply(struct node_master *m, const struct pending *p, const s
 			log_error("master %s:%u refused this node's key: %s (another cluster key?)", m->host, m->port,
 				  mcs_status_text(h->status));
 		}
+		break;
+	case MCS_OP_LEADER:
+		on_leader_reply(m, h, body);
 		break;
 	case MCS_OP_MOUNT:
 		on_mount_reply(m, h);
@@ -518,7 +568,9 @@ static void log_connect_failure(struct node_master *m, int err, const char *why)
 		m->connect_failing_since_ms = now;
 	uint64_t waited = now - m->connect_failing_since_ms;
 	char reason[512];
-	if (why)
+	if (why && err == -EHOSTDOWN)
+		snprintf(reason, sizeof(reason), "%s", why);
+	else if (why)
 		snprintf(reason, sizeof(reason), "cannot resolve \"%s\": %s", m->host, why);
 	else
 		snprintf(reason, sizeof(reason), "%s", mcs_status_text(err));
@@ -557,7 +609,7 @@ static void on_master_connect(struct mcs_conn *c, void *userdata)
 	if (m->o->keys.on)
 		send_auth(m);
 	else
-		send_mount(m);
+		send_leader(m);
 }
 
 /* Start a connect on the ring (bounded by CONNECT_TIMEOUT_MS), with the
@@ -566,8 +618,42 @@ static void on_master_connect(struct mcs_conn *c, void *userdata)
  * timeout, once a second. Only resolving the name may wait (numeric
  * addresses and /etc/hosts do not). A failed connect closes the conn:
  * on_master_close sees m->connecting and retries. */
+/* Where to connect: the leader a standby named, else the one etcd says
+ * leads (--master etcd://), else --master. */
+static int pick_master(struct node_master *m)
+{
+	char addr[256];
+	uint64_t term;
+	const char *a = m->o->master;
+	if (m->hint[0]) {
+		snprintf(addr, sizeof(addr), "%s", m->hint);
+		m->hint[0] = 0;
+		a = addr;
+	} else if (m->etcd) {
+		if (!node_discover_leader(&m->discover, addr, sizeof(addr), &term)) {
+			snprintf(m->host, sizeof(m->host), "%s", m->o->master);
+			m->port = 0;
+			m->err = -EHOSTDOWN;
+			m->why = "etcd names no leader yet";
+			return m->err;
+		}
+		a = addr;
+	}
+	if (mcs_parse_hostport(a, m->host, sizeof(m->host), &m->port) < 0) {
+		snprintf(m->host, sizeof(m->host), "%s", a);
+		m->err = -EINVAL;
+		m->why = NULL;
+		return m->err;
+	}
+	return 0;
+}
+
 static int try_connect(struct node_master *m)
 {
+	if (pick_master(m) < 0) {
+		log_connect_failure(m, m->err, m->why);
+		return m->err;
+	}
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *res = NULL;
 	char ps[8];
@@ -620,6 +706,18 @@ static void on_heartbeat(struct mcs_timer *t, void *userdata)
 	struct node_master *m = userdata;
 	if (!m->mounted || m->stopping)
 		return;
+	/* HA: etcd names a leader of a newer term than ours (ours was
+	 * stopped or cut off past its lease, and may hold the link open
+	 * without answering): go to it */
+	char addr[256];
+	uint64_t term;
+	if (m->etcd && node_discover_leader(&m->discover, addr, sizeof(addr), &term) && term > m->max_term) {
+		log_warning("etcd names the master at %s leader with term %llu, newer than %s:%u's %llu: leaving it",
+			    addr, (unsigned long long)term, m->host, m->port, (unsigned long long)m->max_term);
+		m->err = -EREMCHG;
+		mcs_conn_close(m->conn);
+		return;
+	}
 	if (m->tel.heartbeats_sent > m->tel.heartbeats_answered)
 		MCS_PROBE2(heartbeat_missed, m->tel.heartbeats_sent, m->tel.heartbeats_sent - m->tel.heartbeats_answered);
 	struct mcs_heartbeat_req q = { .node = mcs_str_c(m->o->name) };
@@ -642,8 +740,15 @@ int node_master_start(struct node_master *m, struct mcs_loop *loop, const struct
 	int r = mcs_loop_add_timer(loop, o->heartbeat_ms, o->heartbeat_ms, on_heartbeat, m, &m->heartbeat);
 	if (r < 0)
 		return log_error_errno(r, "cannot arm the heartbeat timer: %m");
-	if (mcs_parse_hostport(o->master, m->host, sizeof(m->host), &m->port) < 0)
-		return log_error_errno(EINVAL, "invalid --master '%s': expected HOST:PORT", o->master);
+	if (strncmp(o->master, "etcd://", 7) == 0) {
+		m->etcd = true;
+		snprintf(m->host, sizeof(m->host), "%s", o->master);
+		if ((r = node_discover_start(&m->discover, o->master)) < 0)
+			return r;
+	} else if (mcs_parse_hostport(o->master, m->host, sizeof(m->host), &m->port) < 0) {
+		return log_error_errno(EINVAL, "invalid --master '%s': expected HOST:PORT or etcd://HOST:PORT;...",
+				       o->master);
+	}
 	m->down_ms = mcs_now_ms();
 	if (try_connect(m) < 0)
 		schedule_reconnect(m);
@@ -686,6 +791,7 @@ void node_master_detach(struct node_master *m)
 
 void node_master_free(struct node_master *m)
 {
+	node_discover_stop(&m->discover);
 	for (uint32_t i = 0; i < m->n_pend; i++)
 		free(m->pend[i].q.key);
 	free(m->pend);

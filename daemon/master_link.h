@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "daemon/discover.h"
 #include "daemon/opts.h"
 #include "proto/proto.h"
 #include "shm/shm.h"
@@ -63,6 +64,10 @@ struct node_master {
 	char host[256];
 	uint16_t port;
 
+	bool etcd;                 /* --master etcd://: the leader from discovery */
+	struct node_discover discover;
+	char hint[256];            /* a standby named the leader: dial it next */
+	uint64_t max_term;         /* the newest leader's term seen (a lower one is refused) */
 	struct mcs_conn *conn;     /* NULL while disconnected */
 	struct mcs_auth_client auth; /* the link's handshake (with a key) */
 	bool connecting;           /* conn is a connect not yet answered */

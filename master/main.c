@@ -208,6 +208,31 @@ static void on_metrics(struct mcs_timer *t, void *userdata)
 			   in.n_nodes == 1 ? "" : "s", (unsigned long long)in.n_segments, in.n_segments == 1 ? "" : "s");
 }
 
+/* HA: a master that no longer leads closes every connection (the nodes
+ * go to the new leader, and its store empties with them); one that
+ * starts to lead says so. */
+static void on_ha_tick(struct mcs_timer *t, void *userdata)
+{
+	struct master *m = userdata;
+	uint64_t term;
+	bool leading = master_ha_leading(&m->ha, mcs_now_ms(), &term);
+	if (leading && !m->was_leading) {
+		log_notice("leading (term %llu): serving at %s", (unsigned long long)term, m->self);
+		mcs_notify_status("leader (term %llu) at %s", (unsigned long long)term, m->self);
+	} else if (!leading && m->was_leading) {
+		log_warning("no longer the leader: closing every connection, the store empties (the nodes go to the "
+			    "new leader)");
+		mcs_notify_status("standby at %s", m->self);
+		struct mcs_list *n;
+		mcs_list_for_each(n, &m->peers) {
+			struct peer *p = mcs_list_entry(n, struct peer, link);
+			if (p->conn && !mcs_conn_is_closed(p->conn))
+				mcs_conn_close(p->conn);
+		}
+	}
+	m->was_leading = leading;
+}
+
 static void on_signal(struct mcs_loop *l, int signo, void *userdata)
 {
 	log_info("received %s, shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
@@ -295,7 +320,27 @@ static int master_setup(struct master *m, const struct master_config *cfg)
 			return log_error_errno(r, "cannot arm the metrics timer: %m");
 		log_info("metrics at http://%s:%u/metrics", listen_addr, mcs_metrics_port(m->metrics));
 	}
+	if (cfg->rpc_address)
+		snprintf(m->self, sizeof(m->self), "%s", cfg->rpc_address);
+	else if (strchr(listen_addr, ':'))
+		snprintf(m->self, sizeof(m->self), "[%s]:%u", listen_addr, (unsigned)bound);
+	else
+		snprintf(m->self, sizeof(m->self), "%s:%u", listen_addr, (unsigned)bound);
 	mcs_notify_status("listening on %s port %u", listen_addr, (unsigned)bound);
+	if (cfg->enable_ha) {
+		if (!cfg->etcd_endpoints || !*cfg->etcd_endpoints)
+			return log_error_errno(EINVAL, "--enable-ha needs --etcd-endpoints HOST:PORT;HOST:PORT");
+		if (!cfg->rpc_address && (strcmp(listen_addr, "0.0.0.0") == 0 || strcmp(listen_addr, "::") == 0))
+			return log_error_errno(EINVAL, "--enable-ha with --listen %s needs --rpc-address HOST:PORT: the "
+					       "address nodes are to dial, published in etcd", listen_addr);
+		m->ha_on = true;
+		if ((r = master_ha_start(&m->ha, cfg->etcd_endpoints, m->self, (unsigned)cfg->etcd_lease_ttl_s)) < 0)
+			return r;
+		if ((r = mcs_loop_add_timer(m->loop, 50, 50, on_ha_tick, m, NULL)) < 0)
+			return log_error_errno(r, "cannot arm the HA timer: %m");
+		log_info("HA mode: campaigning through etcd at %s as %s, lease %llu s", cfg->etcd_endpoints, m->self,
+			 (unsigned long long)cfg->etcd_lease_ttl_s);
+	}
 	return 0;
 }
 
@@ -326,7 +371,9 @@ int main(int argc, char **argv)
 		if (r < 0)
 			log_error_errno(r, "event loop failed: %m");
 	}
-	/* one way out, whether the setup failed half-way or the loop ended */
+	/* one way out, whether the setup failed half-way or the loop ended;
+	 * a leader resigns first, so that a standby takes over at once */
+	master_ha_stop(&m.ha);
 	m.metrics = mcs_metrics_stop(m.metrics);
 	m.loop = mcs_loop_free(m.loop);
 	m.store = mcs_store_free(m.store);

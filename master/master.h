@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "auth/auth.h"
+#include "master/ha.h"
 #include "master/metrics.h"
 #include "common/list.h"
 #include "master/store.h"
@@ -38,6 +39,10 @@ struct master {
 	struct mcs_keys keys;            /* --key-file; off: no authentication */
 	uint64_t token_ttl_ms;           /* a read token's life */
 	uint64_t put_timeout_ms;         /* a write token's life */
+	char self[MCS_NAME_MAX + 1];     /* the address nodes dial (--rpc-address) */
+	bool ha_on;                      /* --enable-ha */
+	bool was_leading;                /* as the last HA tick saw it */
+	struct master_ha ha;
 };
 
 /* One connection: a node, or a client with a direct metadata link. */

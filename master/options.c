@@ -65,6 +65,13 @@ static void usage(FILE *f)
 		"                            nothing more for MS (default 30000; 0: never)\n"
 		"      --idle-timeout-ms MS  close a connection that sent no request within\n"
 		"                            MS of connecting (default 60000; 0: never)\n"
+		"      --enable-ha[=yes|no]  HA mode: masters elect a leader through etcd;\n"
+		"                            standbys answer only who leads\n"
+		"      --etcd-endpoints LIST etcd members, HOST:PORT;HOST:PORT (HA mode)\n"
+		"      --rpc-address HOST:PORT  what nodes dial to reach this master, as\n"
+		"                            published in etcd (default: --listen and --port)\n"
+		"      --etcd-lease-ttl S    the leader's etcd lease, seconds: the longest a\n"
+		"                            failover waits for a leader that stopped (default 2)\n"
 		"  -h, --help                show this help and exit\n"
 		"  -V, --version             show the version and exit\n",
 		mcs_conf_dir());
@@ -79,7 +86,7 @@ static void usage(FILE *f)
 enum { OPT_LEASE = 256, OPT_NODETIMEOUT, OPT_HIGHWM, OPT_EVRATIO, OPT_PINRATIO, OPT_PUTTIMEOUT, OPT_MAXBUF, OPT_STRATEGY, OPT_SEED, OPT_MAXFRAME, OPT_LOGLEVEL,
        OPT_CONFIG, OPT_METRICSPORT, OPT_NOCONFIG, OPT_BUSYPOLL, OPT_MAXHOLDS, OPT_KEYFILE, OPT_PROTECTED, OPT_TOKENTTL,
        OPT_FRAMETIMEOUT, OPT_IDLETIMEOUT, OPT_MAXQUEUED, OPT_MAXQUEUEDTOTAL,
-       OPT_MAXCONNS, OPT_MAXCONNSPEER, OPT_PENDINGRATIO };
+       OPT_MAXCONNS, OPT_MAXCONNSPEER, OPT_PENDINGRATIO, OPT_HA, OPT_ETCD, OPT_RPCADDR, OPT_ETCDTTL };
 
 static const struct option longopts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -109,6 +116,10 @@ static const struct option longopts[] = {
 	{ "key-file", required_argument, NULL, OPT_KEYFILE },
 	{ "protected-mode", required_argument, NULL, OPT_PROTECTED },
 	{ "token-ttl-ms", required_argument, NULL, OPT_TOKENTTL },
+	{ "enable-ha", optional_argument, NULL, OPT_HA },
+	{ "etcd-endpoints", required_argument, NULL, OPT_ETCD },
+	{ "rpc-address", required_argument, NULL, OPT_RPCADDR },
+	{ "etcd-lease-ttl", required_argument, NULL, OPT_ETCDTTL },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "no-config", no_argument, NULL, OPT_NOCONFIG },
 	{ "help", no_argument, NULL, 'h' },
@@ -197,6 +208,26 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		return mcs_opt_u64(ctx, arg, 0, 24ull * 3600 * 1000, &o->frame_timeout_ms);
 	case OPT_IDLETIMEOUT:
 		return mcs_opt_u64(ctx, arg, 0, 24ull * 3600 * 1000, &o->idle_timeout_ms);
+	case OPT_HA:
+		/* a flag on the command line; "enable-ha = yes" in master.conf */
+		r = arg ? mcs_opt_choice(ctx, arg, (const char *const[]){ "no", "yes", NULL }) : 1;
+		if (r < 0)
+			return r;
+		o->enable_ha = r == 1;
+		break;
+	case OPT_ETCD:
+		o->etcd_endpoints = arg;
+		break;
+	case OPT_RPCADDR: {
+		char host[256];
+		uint16_t port;
+		if (mcs_parse_hostport(arg, host, sizeof(host), &port) < 0 || port == 0 || strlen(arg) > MCS_NAME_MAX)
+			return mcs_opt_invalid(ctx, "HOST:PORT");
+		o->rpc_address = arg;
+		break;
+	}
+	case OPT_ETCDTTL:
+		return mcs_opt_u64(ctx, arg, 1, 3600, &o->etcd_lease_ttl_s);
 	default: /* --log-level, --help, --version */
 		return mcs_opt_common(ctx, arg);
 	}
@@ -220,6 +251,7 @@ int master_options(int argc, char **argv, struct master_config *ret, struct mcs_
 		.frame_timeout_ms = 30000,
 		.idle_timeout_ms = 60000,
 		.metrics_port = -1,
+		.etcd_lease_ttl_s = 2,
 		.store = { .lease_ttl_ms = 200, .strategy = MCS_STRATEGY_LOAD, .seed = 1, .high_watermark = 1.0,
 			   .eviction_ratio = 0.1, .max_soft_pin_ratio = 0.5, .put_timeout_ms = 30000,
 			   .max_pending_put_ratio = 0.9 },

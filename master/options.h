@@ -26,6 +26,10 @@ struct master_config {
 	const char *key_file;       /* the cluster key; NULL: CONFDIR/cluster.key if there, "": none */
 	bool protected_mode;        /* without a key, listen on loopback only */
 	uint64_t token_ttl_ms;
+	bool enable_ha;             /* elect a leader through etcd (master/ha.h) */
+	const char *etcd_endpoints; /* "HOST:PORT;HOST:PORT" */
+	const char *rpc_address;    /* HOST:PORT the nodes dial; NULL: the listen address and port */
+	uint64_t etcd_lease_ttl_s;
 	struct mcs_store_opts store;
 };
 

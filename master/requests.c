@@ -115,6 +115,23 @@ static void enc_get(struct master *m, const struct mcs_replica_list *l, const vo
 
 static int on_ping(struct req *q) { return 0; }
 
+/* Who leads: this master (its term; 0 without HA), or as far as it knows. */
+static int on_leader(struct req *q)
+{
+	if (q->len)
+		return -EPROTO;
+	struct master *m = q->m;
+	struct mcs_leader_resp resp = { .leader = mcs_str_c(m->self), .flags = MCS_LEADER_SELF };
+	char leader[MCS_NAME_MAX + 1];
+	if (m->ha_on && !master_ha_leading(&m->ha, q->now, &resp.term)) {
+		master_ha_leader(&m->ha, leader, sizeof(leader), &resp.term);
+		resp.leader = mcs_str_c(leader);
+		resp.flags = 0;
+	}
+	mcs_enc_leader_resp(&m->out, &resp);
+	return 0;
+}
+
 /* A notice (a request with req_id 0, not answered) to the node that owns
  * segment g, its body in m->note. A node gone or going drops it: its
  * segment goes too. */
@@ -386,8 +403,13 @@ static int dispatch(struct req *q, uint16_t opcode)
 			log_notice("refused %s from %s: only nodes may%s", mcs_op_name(opcode), q->p->name, note);
 		return -EPERM;
 	}
+	/* a standby answers who leads, and nothing else; a leader whose
+	 * lease may have run out (it was stopped, or cut off from etcd) is
+	 * one: a new leader may be serving */
+	if (q->m->ha_on && opcode != MCS_OP_PING && opcode != MCS_OP_LEADER && !master_ha_leading(&q->m->ha, q->now, NULL))
+		return -EREMCHG;
 	/* a reader (a read-only user of a node) reads, looks and lists */
-	if (q->m->keys.on && q->p->auth.role == MCS_ROLE_READER && opcode != MCS_OP_PING &&
+	if (q->m->keys.on && q->p->auth.role == MCS_ROLE_READER && opcode != MCS_OP_PING && opcode != MCS_OP_LEADER &&
 	    opcode != MCS_OP_GET_REPLICAS && opcode != MCS_OP_EXIST && opcode != MCS_OP_LIST &&
 	    opcode != MCS_OP_STAT) {
 		log_debug("refused %s from %s: a reader", mcs_op_name(opcode), q->p->name);
@@ -395,6 +417,7 @@ static int dispatch(struct req *q, uint16_t opcode)
 	}
 	switch (opcode) {
 	case MCS_OP_PING: return on_ping(q);
+	case MCS_OP_LEADER: return on_leader(q);
 	case MCS_OP_MOUNT: return on_mount(q);
 	case MCS_OP_UNMOUNT: return on_unmount(q);
 	case MCS_OP_HEARTBEAT: return on_heartbeat(q);

@@ -42,7 +42,7 @@
 
 #define MCS_PROTO_MAGIC 0x3153434du
 #define MCS_PROTO_VERSION 4  /* 2: statuses are negated errnos; 3: AUTH, tokens, incarnations;
-			      * 4: the nodes' replica tables (REPLICA_*, REPORT_END) */
+			      * 4: the nodes' replica tables (REPLICA_*, REPORT_END), LEADER */
 #define MCS_HDR_SIZE 24
 #define MCS_NAME_MAX 255           /* segment and node names */
 #define MCS_MAX_SLICES 65536       /* slices in one put */
@@ -58,6 +58,7 @@ enum mcs_hdr_flags {
 enum mcs_opcode {
 	MCS_OP_HELLO = 1,        /* client -> daemon; reply carries the segment memfd */
 	MCS_OP_PING = 2,         /* any; empty body both ways */
+	MCS_OP_LEADER = 7,       /* any -> master: who leads, and in which term (empty request) */
 	MCS_OP_AUTH = 5,         /* first frame on a TCP link with a cluster key: nonces */
 	MCS_OP_AUTH_PROOF = 6,   /* the connecting side's proof; then requests */
 	MCS_OP_MOUNT = 10,       /* daemon -> master */
@@ -210,6 +211,20 @@ enum {
 	MCS_HELLO_HUGEPAGES = 1u << 0,
 	MCS_HELLO_READ_ONLY = 1u << 1, /* no memfd: reads over the data port, client_key is a reader's */
 };
+
+/* LEADER response: the term of the master that leads (the create
+ * revision of its etcd key; 0 without HA) and its address. A standby
+ * answers every other request with -EREMCHG. */
+struct mcs_leader_resp {
+	uint64_t term;
+	struct mcs_str leader;     /* HOST:PORT; "" while none is known */
+	uint32_t flags;            /* MCS_LEADER_* */
+};
+enum {
+	MCS_LEADER_SELF = 1u << 0, /* the answering master leads */
+};
+void mcs_enc_leader_resp(struct mcs_buf *b, const struct mcs_leader_resp *m);
+int mcs_dec_leader_resp(const void *body, size_t n, struct mcs_leader_resp *ret);
 
 /* MOUNT request (daemon -> master) */
 struct mcs_mount_req {

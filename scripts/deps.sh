@@ -40,8 +40,9 @@ BUILD=(
 	# (json-c: mcstorectl's --json; libsodium: the cluster key, the
 	# links' handshake and the capability tokens; libsystemd: mcstored's
 	# segment in the service manager's fd store; the daemons' other
-	# notifications speak the sd_notify protocol themselves)
-	pkg-config liburing-dev libxxhash-dev libjson-c-dev libsodium-dev libsystemd-dev
+	# notifications speak the sd_notify protocol themselves; libcurl: HA
+	# mode's etcd client, over etcd's JSON gateway)
+	pkg-config liburing-dev libxxhash-dev libjson-c-dev libsodium-dev libsystemd-dev libcurl4-openssl-dev
 )
 TEST=(
 	# the Check unit tests (tests/unit; configure leaves them out without)
@@ -74,6 +75,9 @@ TEST=(
 	# strace: t-units traces the daemons' system calls against the units'
 	# filter (it skips those checks without)
 	strace
+	# etcd (etcd-server): the HA tests run a real etcd on loopback
+	# (t-ha, the chaos harness); etcdctl is not needed
+	etcd-server
 	# jq: the JSON of mcstorectl --json, top --json and the Grafana
 	# dashboard (t-ctl, t-top, t-monitoring). promtool (t-monitoring) is
 	# not a package here: see promtool_fetch below.

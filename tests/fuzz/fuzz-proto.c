@@ -196,6 +196,7 @@ static void build_seeds(void)
 	add_seed(MCS_MSG_unmount_req, &(struct mcs_unmount_req){ mcs_str_c("seg-0") });
 	add_seed(MCS_MSG_replica_part, &(struct mcs_replica_part){ mcs_str_c("seg-0"), mcs_str_c("obj"), 4096, 20,
 								     30, 0x1234, 10, MCS_REPL_SOFT_PIN, 1, 1, 2 });
+	add_seed(MCS_MSG_leader_resp, &(struct mcs_leader_resp){ 7, mcs_str_c("127.0.0.1:50051"), MCS_LEADER_SELF });
 	add_seed(MCS_MSG_replica_drop, &(struct mcs_replica_drop){ mcs_str_c("seg-0"), 4096 });
 	add_seed(MCS_MSG_heartbeat_req, &(struct mcs_heartbeat_req){ mcs_str_c("node-a") });
 	add_seed(MCS_MSG_key_req, &(struct mcs_key_req){ mcs_str_c("some/key") });

@@ -527,7 +527,7 @@ static bool serves(uint16_t op)
 {
 	switch (port) {
 	case P_MASTER:
-		return op == MCS_OP_PING || (op >= MCS_OP_PUT_START && op <= MCS_OP_STAT) ||
+		return op == MCS_OP_PING || op == MCS_OP_LEADER || (op >= MCS_OP_PUT_START && op <= MCS_OP_STAT) ||
 		       (!keys.on && ((op >= MCS_OP_MOUNT && op <= MCS_OP_HEARTBEAT) ||
 				     op == MCS_OP_REPLICA_REPORT || op == MCS_OP_REPORT_END));
 	case P_UNIX:
@@ -544,9 +544,10 @@ static const uint16_t all_ops[] = { MCS_OP_HELLO, MCS_OP_PING, MCS_OP_BUF_ALLOC,
 				    MCS_OP_PUT_START, MCS_OP_PUT_END, MCS_OP_PUT_REVOKE, MCS_OP_GET_REPLICAS,
 				    MCS_OP_RELEASE, MCS_OP_EXIST, MCS_OP_REMOVE, MCS_OP_REMOVE_ALL, MCS_OP_LIST,
 				    MCS_OP_STAT, MCS_OP_FETCH, MCS_OP_PUSH, MCS_OP_DATA_READ, MCS_OP_DATA_WRITE,
-				    MCS_OP_REPLICA_ADD, MCS_OP_REPLICA_DROP, MCS_OP_REPLICA_REPORT, MCS_OP_REPORT_END };
+				    MCS_OP_REPLICA_ADD, MCS_OP_REPLICA_DROP, MCS_OP_REPLICA_REPORT, MCS_OP_REPORT_END,
+				    MCS_OP_LEADER };
 #define N_OPS (sizeof(all_ops) / sizeof(all_ops[0]))
-_Static_assert(N_OPS == 27, "every opcode of enum mcs_opcode is in the table");
+_Static_assert(N_OPS == 28, "every opcode of enum mcs_opcode is in the table");
 
 static uint8_t nonce[MCS_NONCE_LEN] = { 1, 2, 3 };
 
@@ -1344,7 +1345,7 @@ static void fam_forge(struct mcs_buf *b)
 		run(&x, "another magic");
 	}
 	/* unknown opcodes */
-	static const uint16_t unknown[] = { 0, 7, 17, 29, 31, 42, 52, 1000, 0xffff };
+	static const uint16_t unknown[] = { 0, 8, 17, 29, 31, 42, 52, 1000, 0xffff };
 	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
 		mcs_buf_reset(b);
 		mcs_buf_put_u64(b, 1);

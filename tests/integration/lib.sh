@@ -27,6 +27,7 @@ declare -A T_NAME=()
 # the processes of T_PIDS the test ended itself (stop_pid, kill_pid, reap):
 # finish_daemons leaves them alone
 declare -A T_DONE=()
+declare -A T_SIGOK=()
 # processes that ended on their own before the test ended them (kill_pid)
 T_EARLY=()
 T_NOTIFY_N=0
@@ -184,12 +185,13 @@ start_master() {
 }
 
 # start_node NAME SIZE [EXTRA ARGS...]: sets NODE_PID and NODE_SOCK, and
+# mounts with $NODE_MASTER (default: the master start_master started);
 # PID_<NAME> / SOCK_<NAME> for clusters (data port: a free one); ready
 # once it says READY=1 (its segment mounted, its socket serving)
 start_node() {
 	local name=$1 size=$2; shift 2
 	NODE_SOCK=$T_DIR/$name.sock
-	start_daemon "$name" "$NODE_BIN" --master "127.0.0.1:$MASTER_PORT" --name "$name" --segment-size "$size" \
+	start_daemon "$name" "$NODE_BIN" --master "${NODE_MASTER:-127.0.0.1:$MASTER_PORT}" --name "$name" --segment-size "$size" \
 		--socket "$NODE_SOCK" --data-port 0 --data-host 127.0.0.1 "$@"
 	NODE_PID=$DAEMON_PID
 	T_NAME[$NODE_PID]="node $name"
@@ -297,6 +299,8 @@ finish_daemons() {
 		fi
 		stop_pid "$pid"
 		st=$?
+		# etcd ends on SIGTERM by the signal (143): its clean stop
+		[ $st -eq 143 ] && [ -n "${T_SIGOK[$pid]:-}" ] && st=0
 		[ $st -eq 0 ] || { diag "$(what "$pid") exited with $st on SIGTERM"; all=1; }
 	done
 	for i in "${T_EARLY[@]}"; do
@@ -308,6 +312,44 @@ finish_daemons() {
 	ok $? "no sanitizer report in any daemon log"
 	sed 's/^/# report in /' "$T_DIR/logs-clean.out"
 }
+
+# free_port: a TCP port nothing listens on now, in 20000..59999 (for
+# programs that must be told theirs: etcd)
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+	done
+}
+
+# start_etcd NAME: a one-member etcd on loopback, its client port in
+# ETCD_PORT, its pid in ETCD_PID, ready once /health says so; skips the
+# whole script (exit 77) when etcd is not installed
+start_etcd() {
+	local name=$1 pp
+	if ! command -v etcd >/dev/null; then
+		echo "1..0 # SKIP etcd is not installed (package etcd-server)"
+		exit 77
+	fi
+	ETCD_PORT=$(free_port)
+	pp=$(free_port)
+	# a short election timeout: leases of 1 s are allowed (etcd's floor
+	# is 1.5 election timeouts)
+	etcd --name "$name" --data-dir "$T_DIR/$name.etcd" --listen-client-urls "http://127.0.0.1:$ETCD_PORT" \
+		--advertise-client-urls "http://127.0.0.1:$ETCD_PORT" --listen-peer-urls "http://127.0.0.1:$pp" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$pp" --initial-cluster "$name=http://127.0.0.1:$pp" \
+		--election-timeout 500 --heartbeat-interval 100 >>"$T_DIR/$name.log" 2>&1 &
+	ETCD_PID=$!
+	track "$ETCD_PID" "etcd $name"
+	T_SIGOK[$ETCD_PID]=1
+	if ! wait_until 60 etcd_healthy "$ETCD_PORT"; then
+		echo "Bail out! etcd $name did not become healthy:"
+		tail -20 "$T_DIR/$name.log" | sed 's/^/# /'
+		exit 1
+	fi
+}
+etcd_healthy() { http "$1" GET /health 2>/dev/null | grep -q '"health":"true"'; }
 
 # on NODE CTL-ARGS...: mcstorectl against node NAME
 on() { local sv="SOCK_$1"; shift; "$CTL" --socket "${!sv}" "$@"; }

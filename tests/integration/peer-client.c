@@ -20,6 +20,8 @@
  *   peer-client conns HOST PORT N SECONDS N connections, each PINGs; prints
  *                                         "served S closed C", holds them until
  *                                         killed
+ *   peer-client leader HOST PORT         LEADER, then EXIST of a key: prints "leader
+ *                                         ADDR term T self|standby" and "exist STATUS"
  *   peer-client put-hold unix SOCK KEY LEN  a put left half-way: HELLO, PUT_START
  *                                         of KEY (LEN bytes), prints "started"; once
  *                                         a line comes on stdin, PUT_END; prints
@@ -367,6 +369,45 @@ static bool call(int fd, uint16_t opcode, uint64_t req_id, const struct mcs_buf 
 	       ans->req_id == req_id;
 }
 
+/* What a master says of who leads, and how it answers a request. */
+static int leader(void)
+{
+	int fd = dial();
+	struct mcs_buf b;
+	struct mcs_hdr h;
+	if (fd < 0) {
+		perror("connect");
+		return 1;
+	}
+	mcs_buf_init(&b);
+	if (!call(fd, MCS_OP_LEADER, 1, &b, &h) || h.status != 0) {
+		fprintf(stderr, "peer-client: LEADER refused\n");
+		return 1;
+	}
+	/* read_answer skipped the body: ask again, keeping it this time */
+	uint8_t hb[MCS_HDR_SIZE], body[512];
+	struct mcs_hdr q = { .magic = MCS_PROTO_MAGIC, .version = MCS_PROTO_VERSION, .opcode = MCS_OP_LEADER, .req_id = 2 };
+	mcs_hdr_encode(&q, hb);
+	struct mcs_leader_resp a;
+	if (!write_all(fd, hb, sizeof(hb)) || !read_all(fd, hb, sizeof(hb)) || mcs_hdr_decode(hb, sizeof(body), &h) < 0 ||
+	    !read_all(fd, body, h.body_len) || mcs_dec_leader_resp(body, h.body_len, &a) < 0) {
+		fprintf(stderr, "peer-client: bad LEADER answer\n");
+		return 1;
+	}
+	printf("leader %.*s term %llu %s\n", (int)a.leader.len, a.leader.p, (unsigned long long)a.term,
+	       a.flags & MCS_LEADER_SELF ? "self" : "standby");
+	mcs_enc_key_req(&b, &(struct mcs_key_req){ mcs_str_c("any-key") });
+	if (!call(fd, MCS_OP_EXIST, 3, &b, &h)) {
+		printf("exist closed\n");
+		return 1;
+	}
+	printf("exist %s\n", h.status ? mcs_status_text(h.status) : "ok");
+	fflush(stdout);
+	mcs_buf_free(&b);
+	close(fd);
+	return 0;
+}
+
 static int put_hold(const char *key, uint64_t len)
 {
 	int fd = dial();
@@ -432,6 +473,8 @@ int main(int argc, char **argv)
 		return ping();
 	if (strcmp(mode, "flood") == 0 && argc == 5)
 		return flood(strtoull(argv[4], NULL, 10));
+	if (strcmp(mode, "leader") == 0)
+		return leader();
 	if (strcmp(mode, "put-hold") == 0 && argc == 6)
 		return put_hold(argv[4], strtoull(argv[5], NULL, 10));
 	if (strcmp(mode, "conns") == 0 && argc == 6)

@@ -191,6 +191,13 @@ static bool eq_mount_req(const void *pa, const void *pb)
 	       a->flags == b->flags;
 }
 
+static bool eq_leader_resp(const void *pa, const void *pb)
+{
+	const struct mcs_leader_resp *a = pa, *b = pb;
+
+	return a->term == b->term && mcs_str_eq(a->leader, b->leader) && a->flags == b->flags;
+}
+
 static bool eq_replica_part(const void *pa, const void *pb)
 {
 	const struct mcs_replica_part *a = pa, *b = pb;
@@ -419,6 +426,7 @@ static const char tok41[MCS_TOKEN_WIRE_LEN] = "token-token-token-token-token-tok
 static struct mcs_mount_req s_mount_req[3];
 static struct mcs_unmount_req s_unmount_req[3];
 static struct mcs_replica_part s_replica_part[3];
+static struct mcs_leader_resp s_leader_resp[3];
 static struct mcs_replica_drop s_replica_drop[2];
 static struct mcs_heartbeat_req s_heartbeat_req[3];
 static struct mcs_key_req s_key_req[3];
@@ -502,6 +510,12 @@ void samples_init(void)
 	s_mount_req[2] = (struct mcs_mount_req){ mn, mn, UINT64_MAX, mn, UINT64_MAX, UINT32_MAX };
 	for (unsigned i = 0; i < 3; i++)
 		add_sample(MCS_MSG_mount_req, &s_mount_req[i], false);
+
+	s_leader_resp[0] = (struct mcs_leader_resp){ 12, S("127.0.0.1:50051"), MCS_LEADER_SELF };
+	s_leader_resp[1] = (struct mcs_leader_resp){ 0, S(""), 0 };
+	s_leader_resp[2] = (struct mcs_leader_resp){ UINT64_MAX, mn, UINT32_MAX };
+	for (unsigned i = 0; i < 3; i++)
+		add_sample(MCS_MSG_leader_resp, &s_leader_resp[i], false);
 
 	/* a part of a plain replica; the last of a stripe at the limits; a
 	 * middle one of a long key (keyed samples' keys are spliced: short) */

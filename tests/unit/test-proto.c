@@ -137,7 +137,7 @@ START_TEST(test_op_names)
 		uint16_t op;
 		const char *name;
 	} ops[] = {
-		{ MCS_OP_HELLO, "HELLO" }, { MCS_OP_PING, "PING" }, { MCS_OP_MOUNT, "MOUNT" },
+		{ MCS_OP_HELLO, "HELLO" }, { MCS_OP_PING, "PING" }, { MCS_OP_LEADER, "LEADER" }, { MCS_OP_MOUNT, "MOUNT" },
 		{ MCS_OP_UNMOUNT, "UNMOUNT" }, { MCS_OP_HEARTBEAT, "HEARTBEAT" }, { MCS_OP_REPLICA_ADD, "REPLICA_ADD" },
 		{ MCS_OP_REPLICA_DROP, "REPLICA_DROP" }, { MCS_OP_REPLICA_REPORT, "REPLICA_REPORT" },
 		{ MCS_OP_REPORT_END, "REPORT_END" },
@@ -148,7 +148,7 @@ START_TEST(test_op_names)
 		{ MCS_OP_BUF_ALLOC, "BUF_ALLOC" }, { MCS_OP_BUF_FREE, "BUF_FREE" }, { MCS_OP_FETCH, "FETCH" },
 		{ MCS_OP_PUSH, "PUSH" }, { MCS_OP_DATA_READ, "DATA_READ" }, { MCS_OP_DATA_WRITE, "DATA_WRITE" },
 	};
-	static const uint16_t unknown[] = { 0, 7, 9, 17, 19, 29, 42, 49, MCS_OP_MAX_, 0xffff };
+	static const uint16_t unknown[] = { 0, 8, 9, 17, 19, 29, 42, 49, MCS_OP_MAX_, 0xffff };
 
 	for (size_t i = 0; i < MCS_ARRAY_SIZE(ops); i++)
 		ck_assert_str_eq(mcs_op_name(ops[i].op), ops[i].name);
@@ -173,7 +173,8 @@ START_TEST(test_descriptors)
 		{ MCS_OP_DATA_WRITE, true, -1 }, { MCS_OP_STAT, false, -1 },
 		{ MCS_OP_REPLICA_ADD, false, MCS_MSG_replica_part }, { MCS_OP_REPLICA_REPORT, false, MCS_MSG_replica_part },
 		{ MCS_OP_REPLICA_REPORT, true, -1 }, { MCS_OP_REPLICA_DROP, false, MCS_MSG_replica_drop },
-		{ MCS_OP_REPORT_END, false, MCS_MSG_unmount_req }, { 0, false, -1 }, { 0xffff, true, -1 },
+		{ MCS_OP_REPORT_END, false, MCS_MSG_unmount_req }, { MCS_OP_LEADER, false, -1 },
+		{ MCS_OP_LEADER, true, MCS_MSG_leader_resp }, { 0, false, -1 }, { 0xffff, true, -1 },
 	};
 
 	for (unsigned i = 0; i < MCS_N_MSGS; i++) {
