@@ -32,9 +32,10 @@ last() { sed -n 's/^started //p' "$T_DIR/$1.msgs" | tail -1; }
 # ready NAME K: NAME's daemon started more than K times, and its latest
 # start said READY=1
 ready() {
-	local pid
-	pid=$(last "$1")
-	[ "$(grep -c '^started ' "$T_DIR/$1.msgs")" -gt "$2" ] && sent_by "$pid" "$T_DIR/$1.msgs" | grep -qx READY=1
+	local pids
+	# one read of the starts: the count and the latest from the same list
+	mapfile -t pids < <(sed -n 's/^started //p' "$T_DIR/$1.msgs")
+	[ "${#pids[@]}" -gt "$2" ] && sent_by "${pids[-1]}" "$T_DIR/$1.msgs" | grep -qx READY=1
 }
 # reports NAME N: NAME's daemon reported its table N times
 reports() { [ "$(grep -c "reported .* objects' parts to master" "$T_DIR/$1.log")" -ge "$2" ]; }
