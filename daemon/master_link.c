@@ -550,6 +550,7 @@ static void on_master_close(struct mcs_conn *c, int err, void *userdata)
 	if (was_mounted)
 		log_warning("lost the master %s:%u (%s); segment unmounted there, reconnecting", m->host, m->port,
 			    err ? mcs_status_text(err) : "closed");
+	m->soon = was_mounted || m->err == -EREMCHG;
 	schedule_reconnect(m);
 }
 
@@ -689,14 +690,49 @@ static void on_reconnect(struct mcs_timer *t, void *userdata)
 	}
 }
 
+/* Try again in a second; soon (100 ms) when a link that served went or
+ * a standby named the leader: a failover waits for no second. */
 static void schedule_reconnect(struct node_master *m)
 {
 	if (m->reconnect)
 		return;
-	int r = mcs_loop_add_timer(m->loop, RECONNECT_MS, RECONNECT_MS, on_reconnect, m, &m->reconnect);
+	uint64_t first = m->soon ? 100 : RECONNECT_MS;
+	m->soon = false;
+	int r = mcs_loop_add_timer(m->loop, first, RECONNECT_MS, on_reconnect, m, &m->reconnect);
 	if (r < 0) {
 		log_error_errno(r, "cannot arm the reconnect timer: %m");
 		mcs_loop_exit(m->loop, 1);
+	}
+}
+
+/* HA, every 100 ms: etcd names a leader of a newer term than ours (ours
+ * was stopped or cut off past its lease, and may hold the link open
+ * without answering): go to it. */
+static void on_etcd_watch(struct mcs_timer *t, void *userdata)
+{
+	struct node_master *m = userdata;
+	char addr[256], host[256];
+	uint16_t port;
+	uint64_t term;
+	if (m->stopping || !node_discover_leader(&m->discover, addr, sizeof(addr), &term))
+		return;
+	/* waiting to reconnect, and etcd names a leader other than the one
+	 * last tried: try it now */
+	if (!m->conn && m->reconnect && mcs_parse_hostport(addr, host, sizeof(host), &port) == 0 &&
+	    (port != m->port || strcmp(host, m->host) != 0)) {
+		if (try_connect(m) == 0) {
+			mcs_timer_free(m->reconnect);
+			m->reconnect = NULL;
+		}
+		return;
+	}
+	if (!m->conn || m->connecting || !m->max_term)
+		return;
+	if (term > m->max_term) {
+		log_warning("etcd names the master at %s leader with term %llu, newer than %s:%u's %llu: leaving it",
+			    addr, (unsigned long long)term, m->host, m->port, (unsigned long long)m->max_term);
+		m->err = -EREMCHG;
+		mcs_conn_close(m->conn);
 	}
 }
 
@@ -706,18 +742,6 @@ static void on_heartbeat(struct mcs_timer *t, void *userdata)
 	struct node_master *m = userdata;
 	if (!m->mounted || m->stopping)
 		return;
-	/* HA: etcd names a leader of a newer term than ours (ours was
-	 * stopped or cut off past its lease, and may hold the link open
-	 * without answering): go to it */
-	char addr[256];
-	uint64_t term;
-	if (m->etcd && node_discover_leader(&m->discover, addr, sizeof(addr), &term) && term > m->max_term) {
-		log_warning("etcd names the master at %s leader with term %llu, newer than %s:%u's %llu: leaving it",
-			    addr, (unsigned long long)term, m->host, m->port, (unsigned long long)m->max_term);
-		m->err = -EREMCHG;
-		mcs_conn_close(m->conn);
-		return;
-	}
 	if (m->tel.heartbeats_sent > m->tel.heartbeats_answered)
 		MCS_PROBE2(heartbeat_missed, m->tel.heartbeats_sent, m->tel.heartbeats_sent - m->tel.heartbeats_answered);
 	struct mcs_heartbeat_req q = { .node = mcs_str_c(m->o->name) };
@@ -745,6 +769,8 @@ int node_master_start(struct node_master *m, struct mcs_loop *loop, const struct
 		snprintf(m->host, sizeof(m->host), "%s", o->master);
 		if ((r = node_discover_start(&m->discover, o->master)) < 0)
 			return r;
+		if ((r = mcs_loop_add_timer(loop, 100, 100, on_etcd_watch, m, NULL)) < 0)
+			return log_error_errno(r, "cannot arm the etcd watch timer: %m");
 	} else if (mcs_parse_hostport(o->master, m->host, sizeof(m->host), &m->port) < 0) {
 		return log_error_errno(EINVAL, "invalid --master '%s': expected HOST:PORT or etcd://HOST:PORT;...",
 				       o->master);

@@ -71,6 +71,7 @@ struct node_master {
 	struct mcs_conn *conn;     /* NULL while disconnected */
 	struct mcs_auth_client auth; /* the link's handshake (with a key) */
 	bool connecting;           /* conn is a connect not yet answered */
+	bool soon;                 /* the next reconnect in 100 ms, not a second */
 	bool mounted;
 	bool ever_mounted;
 	bool stopping;
