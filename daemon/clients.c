@@ -27,7 +27,9 @@
 
 struct tracked {
 	char *key;
-	uint64_t hold_id;          /* 0 for a pending put */
+	uint64_t hold_id;          /* 0 for a pending put; a hold's id as its client knows it */
+	uint64_t master_hold;      /* the hold's id at the master now: hold_id, or the one
+				    * taken again after the master lost it (0: none there) */
 };
 
 struct client {
@@ -60,7 +62,7 @@ static int track_add(struct client *cl, const char *key, uint64_t hold_id)
 	char *k = strdup(key);
 	if (!k)
 		return -ENOMEM;
-	cl->t[cl->n_t++] = (struct tracked){ k, hold_id };
+	cl->t[cl->n_t++] = (struct tracked){ k, hold_id, hold_id };
 	return 0;
 }
 
@@ -74,14 +76,19 @@ static void track_del(struct client *cl, const char *key, uint64_t hold_id)
 		}
 }
 
-/* Whether cl holds hold_id on key (0: has a pending put of key). */
-static bool track_has(const struct client *cl, struct mcs_str key, uint64_t hold_id)
+/* cl's hold hold_id on key (0: its pending put of key), or NULL. */
+static struct tracked *track_find(struct client *cl, struct mcs_str key, uint64_t hold_id)
 {
 	for (size_t i = 0; i < cl->n_t; i++)
 		if (cl->t[i].hold_id == hold_id && strlen(cl->t[i].key) == key.len &&
 		    memcmp(cl->t[i].key, key.p, key.len) == 0)
-			return true;
-	return false;
+			return &cl->t[i];
+	return NULL;
+}
+
+static bool track_has(struct client *cl, struct mcs_str key, uint64_t hold_id)
+{
+	return track_find(cl, key, hold_id) != NULL;
 }
 
 static void track_clear(struct client *cl)
@@ -170,10 +177,70 @@ static void master_reply(void *ctx, const struct node_master_req *p, const struc
 
 void node_clients_master_lost(struct node_clients *cs)
 {
-	/* the master dropped our owner: every put and hold is void there */
+	/* the master dropped our owner: every put and hold is void there.
+	 * The puts are gone for good (their ends will be refused); the holds
+	 * are taken again once the master has our objects back (the clients'
+	 * views still read them) */
 	struct mcs_list *n;
-	mcs_list_for_each(n, &cs->clients)
-		track_clear(mcs_list_entry(n, struct client, link));
+	mcs_list_for_each(n, &cs->clients) {
+		struct client *cl = mcs_list_entry(n, struct client, link);
+		size_t k = 0;
+		for (size_t i = 0; i < cl->n_t; i++) {
+			if (cl->t[i].hold_id) {
+				cl->t[i].master_hold = 0;
+				cl->t[k++] = cl->t[i];
+			} else {
+				free(cl->t[i].key);
+			}
+		}
+		cl->n_t = k;
+	}
+}
+
+/* The answer to a hold taken again for p->owner's view (its id there in
+ * p->req_id). */
+static void retake_reply(void *ctx, const struct node_master_req *p, const struct mcs_hdr *h, const uint8_t *body)
+{
+	struct node_clients *cs = ctx;
+	struct client *cl = p->owner;
+	struct mcs_get_resp resp;
+	uint64_t id = 0;
+	if (h->status == 0 && mcs_dec_get_resp(body, h->body_len, &resp) == 0) {
+		id = resp.hold_id;
+		mcs_replica_list_free(&resp.list);
+	}
+	struct tracked *t = cl && p->key ? track_find(cl, mcs_str_c(p->key), p->req_id) : NULL;
+	if (t && id)
+		t->master_hold = id;
+	else if (id && p->key)
+		undo_hold(cs, p->key, id); /* released (or gone) meanwhile */
+	else if (t)
+		log_info("client pid %u: its view of \"%s\" could not be held again (%s): the object may go while "
+			 "the view reads it (its checks tell)", cl->pid, p->key, mcs_status_text(h->status));
+}
+
+void node_clients_retake_holds(struct node_clients *cs)
+{
+	struct mcs_list *n;
+	unsigned k = 0;
+	mcs_list_for_each(n, &cs->clients) {
+		struct client *cl = mcs_list_entry(n, struct client, link);
+		for (size_t i = 0; i < cl->n_t; i++) {
+			if (!cl->t[i].hold_id || cl->t[i].master_hold)
+				continue;
+			struct mcs_get_req q = { .key = mcs_str_c(cl->t[i].key), .flags = MCS_GET_HOLD | MCS_GET_NOLEASE };
+			mcs_buf_reset(&cs->scratch);
+			mcs_enc_get_req(&cs->scratch, &q);
+			struct node_master_call call = { .reply = retake_reply, .ctx = cs, .owner = cl,
+							 .req_id = cl->t[i].hold_id, .key = q.key,
+							 .get_flags = q.flags };
+			if (!cs->scratch.err &&
+			    node_master_send(cs->master, MCS_OP_GET_REPLICAS, cs->scratch.p, cs->scratch.len, &call) == 0)
+				k++;
+		}
+	}
+	if (k)
+		log_info("taking the clients' %u zero-copy views' holds again at the master", k);
 }
 
 static int on_hello(struct client *cl, const struct mcs_hdr *h, const uint8_t *body)
@@ -316,6 +383,7 @@ static int on_transfer(struct client *cl, const struct mcs_hdr *h, const uint8_t
  * frame past its own daemon. */
 static int relay(struct client *cl, const struct mcs_hdr *h, const uint8_t *body)
 {
+	uint32_t hlen = h->body_len; /* of body: a RELEASE's may be rewritten */
 	struct mcs_str key = { 0 };
 	uint32_t get_flags = 0;
 	int r = 0;
@@ -357,13 +425,29 @@ static int relay(struct client *cl, const struct mcs_hdr *h, const uint8_t *body
 	}
 	case MCS_OP_RELEASE: {
 		struct mcs_release_req q;
-		if ((r = mcs_dec_release_req(body, h->body_len, &q)) == 0 && !track_has(cl, q.key, q.hold_id))
+		struct tracked *t = NULL;
+		if ((r = mcs_dec_release_req(body, h->body_len, &q)) == 0 && !(t = track_find(cl, q.key, q.hold_id)))
 			r = -ESRCH;
 		if (r == 0) {
+			uint64_t at_master = t->master_hold;
 			char *k = strndup(q.key.p, q.key.len);
 			if (k) {
 				track_del(cl, k, q.hold_id);
 				free(k);
+			}
+			/* a hold the master lost and we could not take again:
+			 * nothing to release there */
+			if (!at_master)
+				return reply_status(cl, h, 0);
+			if (at_master != q.hold_id) {
+				/* taken again after a restart of the master: its new id */
+				q.hold_id = at_master;
+				mcs_buf_reset(&cl->cs->scratch);
+				mcs_enc_release_req(&cl->cs->scratch, &q);
+				if (cl->cs->scratch.err)
+					return reply_status(cl, h, cl->cs->scratch.err);
+				body = cl->cs->scratch.p;
+				hlen = (uint32_t)cl->cs->scratch.len;
 			}
 		}
 		break;
@@ -397,7 +481,7 @@ static int relay(struct client *cl, const struct mcs_hdr *h, const uint8_t *body
 		     h->opcode == MCS_OP_PUT_REVOKE || (h->opcode == MCS_OP_GET_REPLICAS && (get_flags & MCS_GET_HOLD));
 	struct node_master_call call = { .reply = master_reply, .ctx = cl->cs, .owner = cl, .req_id = h->req_id,
 					 .key = track ? key : (struct mcs_str){ 0 }, .get_flags = get_flags };
-	r = node_master_send(cl->cs->master, h->opcode, body, h->body_len, &call);
+	r = node_master_send(cl->cs->master, h->opcode, body, hlen, &call);
 	if (r < 0)
 		return reply_status(cl, h, r);
 	cl->inflight++;
@@ -474,9 +558,9 @@ static void on_client_close(struct mcs_conn *c, int err, void *userdata)
 		cbuf_unref(b);
 	}
 	for (size_t i = 0; i < cl->n_t; i++) {
-		if (cl->t[i].hold_id)
-			undo_hold(cs, cl->t[i].key, cl->t[i].hold_id);
-		else
+		if (cl->t[i].hold_id && cl->t[i].master_hold)
+			undo_hold(cs, cl->t[i].key, cl->t[i].master_hold);
+		else if (!cl->t[i].hold_id)
 			undo_put(cs, cl->t[i].key);
 	}
 	if (cl->n_t)

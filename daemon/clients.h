@@ -42,6 +42,10 @@ void node_clients_init(struct node_clients *cs, struct mcs_loop *loop, const str
 int node_clients_listen(struct node_clients *cs);
 /* The master connection is gone: everything it held for clients is gone too. */
 void node_clients_master_lost(struct node_clients *cs);
+/* The master has our objects again (the report of a new mount ended):
+ * the holds of the clients' zero-copy views, lost with the old link,
+ * are taken again (RELEASE then carries the new id). */
+void node_clients_retake_holds(struct node_clients *cs);
 /* Shutting down: remove the socket, close every client, accept none. */
 void node_clients_stop(struct node_clients *cs);
 /* After the loop is gone (and every client with it). */

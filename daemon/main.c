@@ -193,6 +193,12 @@ static int make_segment(struct node *n)
 	return 0;
 }
 
+static void on_reported(void *arg)
+{
+	struct node *n = arg;
+	node_clients_retake_holds(&n->clients);
+}
+
 static void on_table_moved(void *arg)
 {
 	struct node *n = arg;
@@ -652,7 +658,7 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = node_metrics_start(&n.metrics, n.loop, &n.o, &n.master, &n.clients, &n.data);
 	const struct node_master_events ev = { .mounted = on_mounted, .lost = on_master_lost,
-					       .table_moved = on_table_moved, .arg = &n };
+					       .table_moved = on_table_moved, .reported = on_reported, .arg = &n };
 	if (r == 0)
 		r = node_master_start(&n.master, n.loop, &n.o, &n.seg, n.rtab, n.data.port, &ev);
 	if (r == 0) {

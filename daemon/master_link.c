@@ -267,6 +267,8 @@ static void on_report_end_reply(struct node_master *m, const struct mcs_hdr *h)
 		 (unsigned long long)m->report.kept);
 	free(m->report.offsets);
 	m->report.offsets = NULL;
+	if (m->ev.reported)
+		m->ev.reported(m->ev.arg);
 }
 
 /* A notice from the master: a part to keep or to forget. Anything else
@@ -348,6 +350,8 @@ static void on_mount_reply(struct node_master *m, const struct mcs_hdr *h)
 		log_info("reporting the %llu objects' parts this node holds", (unsigned long long)m->report.n);
 		m->report.started_ms = mcs_now_ms();
 		report_pump(m);
+	} else if (m->ev.reported) {
+		m->ev.reported(m->ev.arg); /* nothing to report */
 	}
 }
 

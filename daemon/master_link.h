@@ -48,6 +48,7 @@ struct node_master_events {
 	void (*mounted)(void *arg); /* the segment is mounted (again) */
 	void (*lost)(void *arg);    /* the link is gone, and all it held at the master */
 	void (*table_moved)(void *arg); /* the table of parts is in a new memfd (mcs_rtab_fd) */
+	void (*reported)(void *arg); /* after a mount, the master has our objects (the report ended) */
 	void *arg;
 };
 

@@ -12,7 +12,7 @@
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 PC=$TESTBIN/peer-client
-tap_plan 18
+tap_plan 22
 # max-buffer 1M: a replica of 2 MiB and 5 bytes is striped over three nodes
 MARGS=(--max-buffer 1M --lease-ttl-ms 2000)
 start_master "${MARGS[@]}"
@@ -62,6 +62,18 @@ on n2 put u "$T_DIR/u1.bin" >/dev/null && on n2 put --upsert u "$T_DIR/u2.bin" >
 ok $? "an object replaced by an upsert"
 on n3 put gone "$T_DIR/u1.bin" >/dev/null && on n3 rm gone
 ok $? "an object put and removed"
+# a zero-copy view held through n2's daemon (not a direct link): the
+# daemon takes its hold again at the new master
+head -c 20000 /dev/urandom >"$T_DIR/held.bin"
+on n2 put held "$T_DIR/held.bin" --location n2-0 >/dev/null
+mkfifo "$T_DIR/hold.in"
+MCSTORE_DIRECT_MASTER=0 "$TESTBIN/upsert-client" "$SOCK_n2" hold held "$T_DIR/held.bin" <"$T_DIR/hold.in" \
+	>"$T_DIR/hold.out" 2>&1 &
+HOLD=$!
+track "$HOLD" "a view held through n2"
+exec 5>"$T_DIR/hold.in"
+wait_until 30 grep -q '^held' "$T_DIR/hold.out" && [ "$(cat "$T_DIR/hold.out")" = "held same" ]
+ok $? "a client holds a verified view of an object, through its daemon ($(tr '\n' ';' <"$T_DIR/hold.out"))"
 mkfifo "$T_DIR/half.in"
 "$PC" put-hold unix "$SOCK_n1" half 4096 <"$T_DIR/half.in" >"$T_DIR/half.out" 2>&1 &
 HALF=$!
@@ -87,6 +99,19 @@ exec 4>&-
 reap "$HALF"
 ok $? "the put started before the restart is refused at its end ($(tail -1 "$T_DIR/half.out"))"
 expect_status 1 "and its key is not stored" -- on n2 exists half
+held_again() { grep -q "holds again at the master\|views' holds again" "$T_DIR/n2.log"; }
+wait_until 60 held_again
+on n3 rm held --no-wait >/dev/null 2>&1
+[ $? -ne 0 ]
+ok $? "the view's hold is taken again at the new master: a remove of its object is refused"
+echo verify >&5
+wait_until 30 grep -q '^verify' "$T_DIR/hold.out" && [ "$(sed -n 2p "$T_DIR/hold.out")" = "verify 0 same" ]
+ok $? "the view still reads its bytes, verified"
+echo release >&5
+exec 5>&-
+# (the fifo's write end lives on in the processes started since: no EOF)
+wait_until 30 grep -q '^released' "$T_DIR/hold.out" && kill_pid "$HOLD" && on n3 rm held --no-wait >/dev/null
+ok $? "released (the daemon passes the new hold's id), the object is removed"
 [ "$(on n1 stat --json | jq .objects)" = 42 ]
 ok $? "the master knows the 42 objects again ($(on n1 stat --json | jq .objects))"
 
