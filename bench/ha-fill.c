@@ -56,6 +56,8 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "fill") == 0) {
 		size_t size = (size_t)arg;
 		uint8_t *vals = malloc(BATCH * (size ? size : 1));
+		if (!vals)
+			return 2;
 		struct iovec iov[BATCH];
 		int res[BATCH];
 		uint64_t t0 = mcs_now_ns(), failed = 0;
@@ -76,6 +78,8 @@ int main(int argc, char **argv)
 		double s = (double)(mcs_now_ns() - t0) / 1e9;
 		printf("filled %llu objects of %zu bytes in %.1f s (%.0f/s), %llu failed\n", (unsigned long long)count,
 		       size, s, (double)count / s, (unsigned long long)failed);
+		free(vals);
+		mcs_client_unref(c);
 		return failed ? 1 : 0;
 	}
 	uint64_t sample = arg, right = 0, missing = 0, wrong = 0;

@@ -122,6 +122,14 @@ static void keys_add(struct keys *k, const char *key)
 	k->v[k->n++] = strdup(key);
 }
 
+static void keys_free(struct keys *k)
+{
+	for (size_t i = 0; i < k->n; i++)
+		free(k->v[i]);
+	free(k->v);
+	*k = (struct keys){ 0 };
+}
+
 static void keys_load(struct keys *k, const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -222,6 +230,10 @@ static int run(const char *sock, const char *prefix, int seconds, unsigned max_p
 	if (c)
 		mcs_client_unref(c);
 	fclose(j);
+	keys_free(&done);
+	free(buf);
+	free(got);
+	free(expect);
 	return wrong ? 1 : 0;
 }
 
@@ -273,6 +285,10 @@ static int verify(const char *sock, int seconds, int n_journals, char **journals
 	print_errors();
 	if (c)
 		mcs_client_unref(c);
+	keys_free(&all);
+	free(got);
+	free(expect);
+	free(ok);
 	return wrong || left ? 1 : 0;
 }
 
