@@ -313,12 +313,13 @@ finish_daemons() {
 	sed 's/^/# report in /' "$T_DIR/logs-clean.out"
 }
 
-# free_port: a TCP port nothing listens on now, in 20000..59999 (for
-# programs that must be told theirs: etcd)
+# free_port: a TCP port nothing listens on now, in 20000..31999: below the
+# kernel's ephemeral ports (32768..), which a connection could hold when
+# the port is bound again (for programs that must be told theirs: etcd)
 free_port() {
 	local p
 	while :; do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % 12000))
 		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
 	done
 }
