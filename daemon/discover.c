@@ -5,28 +5,12 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/etcd.h"
 #include "common/log.h"
 #include "daemon/discover.h"
 
 #define LOOK_MS 250
-
-static bool nap(struct node_discover *d, uint64_t ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_nsec += (long)ms * 1000000L;
-	ts.tv_sec += ts.tv_nsec / 1000000000L;
-	ts.tv_nsec %= 1000000000L;
-	pthread_mutex_lock(&d->lock);
-	while (!d->stop && pthread_cond_timedwait(&d->wake, &d->lock, &ts) == 0)
-		;
-	bool go_on = !d->stop;
-	pthread_mutex_unlock(&d->lock);
-	return go_on;
-}
 
 static void *discover_thread(void *arg)
 {
@@ -44,10 +28,10 @@ static void *discover_thread(void *arg)
 		last_err = r;
 		if (r < 0)
 			continue;
-		pthread_mutex_lock(&d->lock);
+		pthread_mutex_lock(&d->w.lock);
 		snprintf(d->leader, sizeof(d->leader), "%s", kv.found ? kv.value : "");
 		d->term = kv.found ? (uint64_t)kv.create_rev : 0;
-		pthread_mutex_unlock(&d->lock);
+		pthread_mutex_unlock(&d->w.lock);
 		if (strcmp(last, kv.found ? kv.value : "") != 0) {
 			if (kv.found)
 				log_info("etcd says the master at %s leads (term %lld)", kv.value, (long long)kv.create_rev);
@@ -55,7 +39,7 @@ static void *discover_thread(void *arg)
 				log_info("etcd says no master leads now");
 			snprintf(last, sizeof(last), "%s", kv.found ? kv.value : "");
 		}
-	} while (nap(d, LOOK_MS));
+	} while (mcs_worker_nap(&d->w, LOOK_MS));
 	mcs_etcd_free(e);
 	return NULL;
 }
@@ -67,36 +51,22 @@ int node_discover_start(struct node_discover *d, const char *endpoints)
 	if (mcs_etcd_new(endpoints, 1000, &probe) < 0)
 		return log_error_errno(EINVAL, "invalid --master \"%s\": expected etcd://HOST:PORT;HOST:PORT", endpoints);
 	mcs_etcd_free(probe);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&d->wake, &ca);
-	pthread_condattr_destroy(&ca);
-	pthread_mutex_init(&d->lock, NULL);
-	int r = -pthread_create(&d->thread, NULL, discover_thread, d);
+	int r = mcs_worker_start(&d->w, discover_thread, d);
 	if (r < 0)
 		return log_error_errno(r, "cannot start the etcd discovery thread: %m");
-	d->running = true;
 	return 0;
 }
 
 bool node_discover_leader(struct node_discover *d, char *out, size_t cap, uint64_t *ret_term)
 {
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&d->w.lock);
 	snprintf(out, cap, "%s", d->leader);
 	*ret_term = d->term;
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->w.lock);
 	return out[0] != 0;
 }
 
 void node_discover_stop(struct node_discover *d)
 {
-	if (!d->running)
-		return;
-	pthread_mutex_lock(&d->lock);
-	d->stop = true;
-	pthread_cond_broadcast(&d->wake);
-	pthread_mutex_unlock(&d->lock);
-	pthread_join(d->thread, NULL);
-	d->running = false;
+	mcs_worker_stop(&d->w);
 }

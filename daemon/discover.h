@@ -8,20 +8,16 @@
 #ifndef MCS_DAEMON_DISCOVER_H
 #define MCS_DAEMON_DISCOVER_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/worker.h"
+
 struct node_discover {
 	char endpoints[1024];
-	pthread_t thread;
-	bool running;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stop;                 /* under lock */
-	char leader[256];          /* under lock: HOST:PORT, "" while none */
-	uint64_t term;             /* under lock */
-	int err;                   /* under lock: the last etcd failure, 0 none */
+	struct mcs_worker w;       /* the thread that looks */
+	char leader[256];          /* under w.lock: HOST:PORT, "" while none */
+	uint64_t term;             /* under w.lock */
 };
 
 /* Start looking. 0, or -EINVAL (endpoints that do not parse: logged). */

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/etcd.h"
@@ -29,37 +28,18 @@ bool master_ha_leading(struct master_ha *h, uint64_t now_ms, uint64_t *ret_term)
 
 void master_ha_leader(struct master_ha *h, char *out, size_t cap, uint64_t *ret_term)
 {
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&h->w.lock);
 	snprintf(out, cap, "%s", h->leader);
 	*ret_term = h->leader_term;
-	pthread_mutex_unlock(&h->lock);
-}
-
-/* Wait ms, or less if told to stop: false when told. */
-static bool nap(struct master_ha *h, uint64_t ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&h->lock);
-	while (!h->stop && pthread_cond_timedwait(&h->wake, &h->lock, &ts) == 0)
-		;
-	bool go_on = !h->stop;
-	pthread_mutex_unlock(&h->lock);
-	return go_on;
+	pthread_mutex_unlock(&h->w.lock);
 }
 
 static void set_leader(struct master_ha *h, const char *addr, uint64_t term)
 {
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&h->w.lock);
 	snprintf(h->leader, sizeof(h->leader), "%s", addr);
 	h->leader_term = term;
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&h->w.lock);
 }
 
 /* Whether nothing listens at addr (the connection refused): the process
@@ -128,7 +108,7 @@ static void lead(struct master_ha *h, struct campaign *c, int64_t rev)
 	set_leader(h, h->self, (uint64_t)rev);
 	log_notice("elected leader through etcd at %s: term %lld, lease of %u s", mcs_etcd_member(c->e),
 		   (long long)rev, c->ttl);
-	while (nap(h, MCS_MAX((uint64_t)c->ttl * 1000 / 3, (uint64_t)100))) {
+	while (mcs_worker_nap(&h->w, MCS_MAX((uint64_t)c->ttl * 1000 / 3, (uint64_t)100))) {
 		uint64_t now = mcs_now_ms();
 		if (now >= c->lease_valid_ms)
 			break; /* we could not renew in time: the lease may be gone */
@@ -193,7 +173,7 @@ static void *campaign_thread(void *arg)
 		} else {
 			c.refused = 0;
 		}
-	} while (nap(h, h->poll_ms));
+	} while (mcs_worker_nap(&h->w, h->poll_ms));
 	/* resign: a standby takes over without waiting for the lease */
 	if (load(&h->valid_until_ms))
 		store(&h->valid_until_ms, 0);
@@ -219,26 +199,12 @@ int master_ha_start(struct master_ha *h, const char *endpoints, const char *self
 		return log_error_errno(EINVAL, "invalid --etcd-endpoints \"%s\": expected HOST:PORT;HOST:PORT...",
 				       endpoints);
 	mcs_etcd_free(probe);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&h->wake, &ca);
-	pthread_condattr_destroy(&ca);
-	pthread_mutex_init(&h->lock, NULL);
-	if ((r = -pthread_create(&h->thread, NULL, campaign_thread, h)) < 0)
+	if ((r = mcs_worker_start(&h->w, campaign_thread, h)) < 0)
 		return log_error_errno(r, "cannot start the election thread: %m");
-	h->running = true;
 	return 0;
 }
 
 void master_ha_stop(struct master_ha *h)
 {
-	if (!h->running)
-		return;
-	pthread_mutex_lock(&h->lock);
-	h->stop = true;
-	pthread_cond_broadcast(&h->wake);
-	pthread_mutex_unlock(&h->lock);
-	pthread_join(h->thread, NULL);
-	h->running = false;
+	mcs_worker_stop(&h->w);
 }

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "common/etcd.h"
+#include "common/worker.h"
 #include "proto/proto.h"
 
 struct master_ha {
@@ -31,13 +32,9 @@ struct master_ha {
 	char self[MCS_NAME_MAX + 1];   /* --rpc-address: what nodes dial */
 	unsigned ttl_s;                /* the lease asked for (etcd may round up) */
 	unsigned poll_ms;              /* a standby's look at the key */
-	pthread_t thread;
-	bool running;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stop;                     /* under lock */
-	char leader[MCS_NAME_MAX + 1]; /* under lock: the leader's address, "" unknown */
-	uint64_t leader_term;          /* under lock */
+	struct mcs_worker w;           /* the election thread */
+	char leader[MCS_NAME_MAX + 1]; /* under w.lock: the leader's address, "" unknown */
+	uint64_t leader_term;          /* under w.lock */
 	/* published for the loop thread */
 	uint64_t term;                 /* atomic: ours while we lead */
 	uint64_t valid_until_ms;       /* atomic, monotonic: we lead until then (0: we do not) */

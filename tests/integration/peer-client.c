@@ -358,15 +358,26 @@ static int conns(unsigned n, unsigned seconds)
 	return 0;
 }
 
-/* Send one request (body in b) and read its answer's header. */
-static bool call(int fd, uint16_t opcode, uint64_t req_id, const struct mcs_buf *b, struct mcs_hdr *ans)
+/* Send one request (body in b) and read its answer's header, and its
+ * body into body[0..cap) when body is not NULL (else skipped). */
+static bool call_body(int fd, uint16_t opcode, uint64_t req_id, const struct mcs_buf *b, struct mcs_hdr *ans,
+		      uint8_t *body, size_t cap)
 {
 	uint8_t hb[MCS_HDR_SIZE];
 	struct mcs_hdr h = { .magic = MCS_PROTO_MAGIC, .version = MCS_PROTO_VERSION, .opcode = opcode,
 			     .req_id = req_id, .body_len = (uint32_t)b->len };
 	mcs_hdr_encode(&h, hb);
-	return write_all(fd, hb, sizeof(hb)) && write_all(fd, b->p, b->len) && read_answer(fd, ans) &&
-	       ans->req_id == req_id;
+	if (!write_all(fd, hb, sizeof(hb)) || !write_all(fd, b->p, b->len))
+		return false;
+	if (!body)
+		return read_answer(fd, ans) && ans->req_id == req_id;
+	return read_all(fd, hb, sizeof(hb)) && mcs_hdr_decode(hb, (uint32_t)cap, ans) == 0 &&
+	       read_all(fd, body, ans->body_len) && ans->req_id == req_id;
+}
+
+static bool call(int fd, uint16_t opcode, uint64_t req_id, const struct mcs_buf *b, struct mcs_hdr *ans)
+{
+	return call_body(fd, opcode, req_id, b, ans, NULL, 0);
 }
 
 /* What a master says of who leads, and how it answers a request. */
@@ -380,18 +391,11 @@ static int leader(void)
 		return 1;
 	}
 	mcs_buf_init(&b);
-	if (!call(fd, MCS_OP_LEADER, 1, &b, &h) || h.status != 0) {
-		fprintf(stderr, "peer-client: LEADER refused\n");
-		return 1;
-	}
-	/* read_answer skipped the body: ask again, keeping it this time */
-	uint8_t hb[MCS_HDR_SIZE], body[512];
-	struct mcs_hdr q = { .magic = MCS_PROTO_MAGIC, .version = MCS_PROTO_VERSION, .opcode = MCS_OP_LEADER, .req_id = 2 };
-	mcs_hdr_encode(&q, hb);
+	uint8_t body[512];
 	struct mcs_leader_resp a;
-	if (!write_all(fd, hb, sizeof(hb)) || !read_all(fd, hb, sizeof(hb)) || mcs_hdr_decode(hb, sizeof(body), &h) < 0 ||
-	    !read_all(fd, body, h.body_len) || mcs_dec_leader_resp(body, h.body_len, &a) < 0) {
-		fprintf(stderr, "peer-client: bad LEADER answer\n");
+	if (!call_body(fd, MCS_OP_LEADER, 1, &b, &h, body, sizeof(body)) || h.status != 0 ||
+	    mcs_dec_leader_resp(body, h.body_len, &a) < 0) {
+		fprintf(stderr, "peer-client: LEADER refused or not understood\n");
 		return 1;
 	}
 	printf("leader %.*s term %llu %s\n", (int)a.leader.len, a.leader.p, (unsigned long long)a.term,

@@ -19,23 +19,10 @@
 
 #include "common/util.h"
 #include "mcstore.h"
+#include "tests/integration/keyed.h"
 
 #define MAX_SIZE (8u << 20)
 
-static uint64_t mix(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t key_seed(const char *k)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (; *k; k++)
-		h = (h ^ (unsigned char)*k) * 1099511628211ull;
-	return mix(h);
-}
 
 /* Sizes 0..8 MiB: the edges, then log-uniform so small and large both
  * appear without making the run gigabytes long. */
