@@ -13,6 +13,7 @@
  * answer through the callbacks it hands them (master_reply, transfer_done).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -276,10 +277,20 @@ static int on_hello(struct client *cl, const struct mcs_hdr *h, const uint8_t *b
 		};
 	/* clients send their metadata to the master themselves (one hop
 	 * less); the master then cleans up after them as it does for us */
-	/* not with HA: the leader changes, and a client's direct link to a
-	 * standby would be refused every request; the daemon follows it */
+	/* with HA masters, the leader the daemon is mounted with now (a
+	 * client's direct link asks LEADER first, and goes through the
+	 * daemon while the master it dials does not lead) */
 	const char *cm = o->client_master ? o->client_master : o->master;
-	if (strcmp(cm, "none") != 0 && strncmp(cm, "etcd://", 7) != 0 && strlen(cm) <= MCS_NAME_MAX)
+	char leader[MCS_NAME_MAX + 8];
+	if (!o->client_master && strncmp(cm, "etcd://", 7) == 0) {
+		const struct node_master *m = cs->master;
+		if (m->mounted)
+			snprintf(leader, sizeof(leader), strchr(m->host, ':') ? "[%s]:%u" : "%s:%u", m->host, m->port);
+		else
+			leader[0] = 0;
+		cm = leader;
+	}
+	if (*cm && strcmp(cm, "none") != 0 && strlen(cm) <= MCS_NAME_MAX)
 		resp.master = mcs_str_c(cm);
 	mcs_buf_reset(&cs->scratch);
 	mcs_enc_hello_resp(&cs->scratch, &resp);

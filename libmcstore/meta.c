@@ -8,10 +8,30 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "common/util.h"
 #include "libmcstore/internal.h"
+
+/* Whether the master on the new direct link leads: a standby of HA
+ * masters answers nothing else (-EREMCHG), and names the leader, which
+ * the next attempt dials. */
+static bool master_leads(struct mcs_client *c)
+{
+	frame_begin(c, MCS_OP_LEADER);
+	struct mcs_leader_resp a;
+	if (frame_finish(c) < 0 || link_roundtrip(c, &c->master, NULL) != 0 ||
+	    mcs_dec_leader_resp(c->in, c->in_hdr.body_len, &a) < 0)
+		return false;
+	if (a.flags & MCS_LEADER_SELF)
+		return true;
+	if (a.leader.len && a.leader.len < sizeof(c->master_addr)) {
+		memcpy(c->master_addr, a.leader.p, a.leader.len);
+		c->master_addr[a.leader.len] = '\0';
+	}
+	return false;
+}
 
 /* Open the direct link to the master. Failing is not an error: the daemon
  * relays instead, and another attempt waits a second. */
@@ -26,6 +46,10 @@ static void master_connect(struct mcs_client *c)
 	int fd = mcs_tcp_connect(host, port, (int)MCS_MIN(c->timeout_ms, 2000u), NULL);
 	if (fd >= 0 && (mcs_auth_connect(&c->keys, c->keys.role, fd, c->timeout_ms) < 0 || link_open(c, &c->master, fd) < 0)) {
 		close(fd);
+		fd = -1;
+	}
+	if (fd >= 0 && !master_leads(c)) {
+		link_close(&c->master);
 		fd = -1;
 	}
 	if (fd < 0)

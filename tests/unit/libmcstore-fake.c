@@ -377,6 +377,14 @@ void fk_accept_master(struct fake *f)
 	/* answers sent back to back leave at once, as the master's do */
 	int one = 1;
 	ck_assert_int_eq(setsockopt(f->m.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
+	/* a direct link asks who leads first: this master does */
+	fk_expect(f, &f->m, MCS_OP_LEADER);
+	ck_assert_uint_eq(f->h.body_len, 0);
+	fk_begin(f, 0);
+	char self[64];
+	snprintf(self, sizeof(self), "127.0.0.1:%u", f->mport);
+	mcs_enc_leader_resp(&f->out, &(struct mcs_leader_resp){ 0, mcs_str_c(self), MCS_LEADER_SELF });
+	fk_send(f, &f->m);
 }
 
 static void hello(struct fake *f)
