@@ -371,19 +371,28 @@ void fk_accept(struct fake *f)
 
 void fk_accept_master(struct fake *f)
 {
+	fk_accept_master_as(f, NULL);
+}
+
+void fk_accept_master_as(struct fake *f, const char *standby_for)
+{
 	wait_in(f->mlfd, "the client to connect to the master");
 	f->m.fd = accept4(f->mlfd, NULL, NULL, SOCK_CLOEXEC);
 	ck_assert_msg(f->m.fd >= 0, "fake: accept on the master: %s", strerror(errno));
 	/* answers sent back to back leave at once, as the master's do */
 	int one = 1;
 	ck_assert_int_eq(setsockopt(f->m.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
-	/* a direct link asks who leads first: this master does */
+	/* a direct link asks who leads first: this master does (or, a
+	 * standby, names standby_for) */
 	fk_expect(f, &f->m, MCS_OP_LEADER);
 	ck_assert_uint_eq(f->h.body_len, 0);
 	fk_begin(f, 0);
 	char self[64];
 	snprintf(self, sizeof(self), "127.0.0.1:%u", f->mport);
-	mcs_enc_leader_resp(&f->out, &(struct mcs_leader_resp){ 0, mcs_str_c(self), MCS_LEADER_SELF });
+	struct mcs_leader_resp a = { 7, mcs_str_c(self), MCS_LEADER_SELF };
+	if (standby_for)
+		a = (struct mcs_leader_resp){ 7, mcs_str_c(standby_for), 0 };
+	mcs_enc_leader_resp(&f->out, &a);
 	fk_send(f, &f->m);
 }
 

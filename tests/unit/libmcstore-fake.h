@@ -95,6 +95,9 @@ int fake_count_fds(void);
 /* Accept the client on the daemon socket, or its link to the master. */
 void fk_accept(struct fake *f);
 void fk_accept_master(struct fake *f);
+/* The same, for a master that answers LEADER as a standby naming
+ * standby_for (NULL: as the leader). */
+void fk_accept_master_as(struct fake *f, const char *standby_for);
 /* The next request on l: f->h, f->body; -ECONNRESET when l was closed
  * instead (at a frame boundary). */
 int fk_read(struct fake *f, struct fk_link *l);

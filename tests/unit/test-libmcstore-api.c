@@ -384,6 +384,30 @@ static void exist_stat(struct mcs_client *c)
 	mcs_stat_free(st);
 }
 
+/* The master HELLO named is a standby of HA masters (it led when the
+ * daemon said so): the client closes its direct link, goes through the
+ * daemon, and dials the leader the standby named next. */
+static void s_standby(struct fake *f)
+{
+	fk_accept_master_as(f, "127.0.0.1:9");
+	fk_expect_eof(f, &f->m);
+	fk_expect(f, &f->d, MCS_OP_EXIST);
+	fk_answer(f, &f->d, 0);
+	fk_expect_eofs(f);
+}
+
+START_TEST(test_direct_link_to_a_standby)
+{
+	struct fake *f = fake_start(s_standby, FK_MASTER, NULL);
+	struct mcs_client *c = fake_client(f, 0);
+	ck_assert_int_eq(mcs_exists(c, "k"), 1);
+	ck_assert_int_lt(c->master.fd, 0);
+	ck_assert_str_eq(c->master_addr, "127.0.0.1:9");
+	mcs_client_unref(c);
+	fake_join(f);
+}
+END_TEST
+
 /* An older caller's struct ends before staging_size: what follows is not
  * read (garbage there changes nothing), the defaults hold. */
 START_TEST(test_opts_older)
@@ -552,6 +576,7 @@ void add_api_tcases(Suite *s)
 	tcase_add_test(tc, test_release_real);
 	tcase_add_loop_test(tc, test_view_outlives_handle, 0, 2);
 	tcase_add_test(tc, test_fork_echild);
+	tcase_add_test(tc, test_direct_link_to_a_standby);
 	tcase_add_test(tc, test_opts_older);
 	tcase_add_test(tc, test_opts_newer_and_none);
 	tcase_add_test(tc, test_via_daemon_meta);
