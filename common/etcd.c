@@ -28,23 +28,16 @@ struct mcs_etcd {
 	bool ans_over;
 };
 
-int mcs_etcd_new(const char *endpoints, unsigned timeout_ms, struct mcs_etcd **ret)
+/* The members of an endpoint list, into member[] (n of them). 0, or
+ * -EINVAL. */
+static int parse_members(const char *endpoints, char (*member)[272], unsigned *ret_n)
 {
-	static bool inited;
-	if (!inited) {
-		curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the master calls this at start */
-		inited = true;
-	}
+	unsigned n = 0;
 	if (!endpoints)
 		return -EINVAL;
 	if (strncmp(endpoints, "etcd://", 7) == 0)
 		endpoints += 7;
-	struct mcs_etcd *e = calloc(1, sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	e->timeout_ms = timeout_ms ? timeout_ms : 1000;
-	const char *p = endpoints;
-	while (*p) {
+	for (const char *p = endpoints; *p;) {
 		size_t l = strcspn(p, ";,");
 		const char *m = p;
 		size_t ml = l;
@@ -54,23 +47,42 @@ int mcs_etcd_new(const char *endpoints, unsigned timeout_ms, struct mcs_etcd **r
 		}
 		char host[256];
 		uint16_t port;
-		char one[272];
-		if (ml == 0 || ml >= sizeof(one) || e->n == MCS_ETCD_MAX_ENDPOINTS) {
-			free(e);
+		if (ml == 0 || ml >= sizeof(member[0]) || n == MCS_ETCD_MAX_ENDPOINTS)
 			return -EINVAL;
-		}
-		memcpy(one, m, ml);
-		one[ml] = 0;
-		if (mcs_parse_hostport(one, host, sizeof(host), &port) < 0) {
-			free(e);
+		memcpy(member[n], m, ml);
+		member[n][ml] = 0;
+		if (mcs_parse_hostport(member[n], host, sizeof(host), &port) < 0)
 			return -EINVAL;
-		}
-		memcpy(e->member[e->n++], one, ml + 1);
+		n++;
 		p += l;
 		if (*p)
 			p++;
 	}
-	int r = e->n == 0 ? -EINVAL : (e->curl = curl_easy_init()) ? 0 : -ENOMEM;
+	*ret_n = n;
+	return n ? 0 : -EINVAL;
+}
+
+bool mcs_etcd_endpoints_valid(const char *endpoints)
+{
+	char member[MCS_ETCD_MAX_ENDPOINTS][272];
+	unsigned n;
+	return parse_members(endpoints, member, &n) == 0;
+}
+
+int mcs_etcd_new(const char *endpoints, unsigned timeout_ms, struct mcs_etcd **ret)
+{
+	static bool inited;
+	if (!inited) {
+		curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the master calls this at start */
+		inited = true;
+	}
+	struct mcs_etcd *e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->timeout_ms = timeout_ms ? timeout_ms : 1000;
+	int r = parse_members(endpoints, e->member, &e->n);
+	if (r == 0 && !(e->curl = curl_easy_init()))
+		r = -ENOMEM;
 	if (r < 0) {
 		free(e);
 		return r;

@@ -30,6 +30,8 @@ struct mcs_etcd;
  * "etcd://" prefix and "http://" before each are allowed). 0, -EINVAL
  * (none, or one that does not parse), -ENOMEM. */
 int mcs_etcd_new(const char *endpoints, unsigned timeout_ms, struct mcs_etcd **ret);
+/* Whether endpoints parse as mcs_etcd_new takes them (no handle made). */
+bool mcs_etcd_endpoints_valid(const char *endpoints);
 void mcs_etcd_free(struct mcs_etcd *e);
 /* The member the last call reached, "HOST:PORT", for logs. */
 const char *mcs_etcd_member(const struct mcs_etcd *e);

@@ -96,6 +96,14 @@ out:
 
 int mcs_parse_size(const char *s, uint64_t *ret) { return mcs_parse_size_why(s, ret, NULL); }
 
+void mcs_fmt_hostport(const char *host, uint16_t port, char *buf, size_t len)
+{
+	if (strchr(host, ':'))
+		snprintf(buf, len, "[%s]:%u", host, (unsigned)port);
+	else
+		snprintf(buf, len, "%s:%u", host, (unsigned)port);
+}
+
 int mcs_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *ret_port)
 {
 	if (!s || !*s)

@@ -59,6 +59,9 @@ int mcs_parse_size_why(const char *s, uint64_t *ret, const char **ret_why);
 int mcs_parse_u64(const char *s, uint64_t max, uint64_t *ret);
 /* Split "host:port" (or "[v6]:port"); host is written NUL-terminated. */
 int mcs_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *ret_port);
+/* The other way: "host:port", or "[host]:port" for an IPv6 address, into
+ * buf (cut to len). */
+void mcs_fmt_hostport(const char *host, uint16_t port, char *buf, size_t len);
 /* Wait until fd has one of events (poll(2)), at most timeout_ms (< 0:
  * forever); EINTR restarts the wait. 0 when ready, -ETIMEDOUT, or a
  * negative errno. */

@@ -285,7 +285,7 @@ static int on_hello(struct client *cl, const struct mcs_hdr *h, const uint8_t *b
 	if (!o->client_master && strncmp(cm, "etcd://", 7) == 0) {
 		const struct node_master *m = cs->master;
 		if (m->mounted)
-			snprintf(leader, sizeof(leader), strchr(m->host, ':') ? "[%s]:%u" : "%s:%u", m->host, m->port);
+			mcs_fmt_hostport(m->host, m->port, leader, sizeof(leader));
 		else
 			leader[0] = 0;
 		cm = leader;

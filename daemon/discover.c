@@ -46,11 +46,9 @@ static void *discover_thread(void *arg)
 
 int node_discover_start(struct node_discover *d, const char *endpoints)
 {
-	struct mcs_etcd *probe;
 	snprintf(d->endpoints, sizeof(d->endpoints), "%s", endpoints);
-	if (mcs_etcd_new(endpoints, 1000, &probe) < 0)
+	if (!mcs_etcd_endpoints_valid(endpoints))
 		return log_error_errno(EINVAL, "invalid --master \"%s\": expected etcd://HOST:PORT;HOST:PORT", endpoints);
-	mcs_etcd_free(probe);
 	int r = mcs_worker_start(&d->w, discover_thread, d);
 	if (r < 0)
 		return log_error_errno(r, "cannot start the etcd discovery thread: %m");

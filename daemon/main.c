@@ -373,10 +373,8 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 	case 'm':
 		/* etcd://HOST:PORT;...: the leader of HA masters, from etcd */
 		if (strncmp(arg, "etcd://", 7) == 0) {
-			struct mcs_etcd *e;
-			if (mcs_etcd_new(arg, 1000, &e) < 0)
+			if (!mcs_etcd_endpoints_valid(arg))
 				return mcs_opt_invalid(ctx, "etcd://HOST:PORT;HOST:PORT...");
-			mcs_etcd_free(e);
 		} else if ((r = mcs_opt_hostport(ctx, arg)) < 0) {
 			return r;
 		}

@@ -147,10 +147,7 @@ static void set_endpoint(struct node_master *m)
 		if (getsockname(mcs_conn_fd(m->conn), (struct sockaddr *)&ss, &sl) == 0)
 			getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), NULL, 0, NI_NUMERICHOST);
 	}
-	if (strchr(host, ':'))
-		snprintf(m->endpoint, sizeof(m->endpoint), "[%s]:%u", host, m->data_port);
-	else
-		snprintf(m->endpoint, sizeof(m->endpoint), "%s:%u", host, m->data_port);
+	mcs_fmt_hostport(host, m->data_port, m->endpoint, sizeof(m->endpoint));
 }
 
 /* ---- the table of parts, and its report ------------------------------------ */

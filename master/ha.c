@@ -193,12 +193,10 @@ int master_ha_start(struct master_ha *h, const char *endpoints, const char *self
 	snprintf(h->self, sizeof(h->self), "%s", self);
 	h->ttl_s = ttl_s ? ttl_s : 2;
 	h->poll_ms = 200;
-	struct mcs_etcd *probe;
-	int r = mcs_etcd_new(endpoints, ETCD_TIMEOUT_MS, &probe);
-	if (r < 0)
+	int r;
+	if (!mcs_etcd_endpoints_valid(endpoints))
 		return log_error_errno(EINVAL, "invalid --etcd-endpoints \"%s\": expected HOST:PORT;HOST:PORT...",
 				       endpoints);
-	mcs_etcd_free(probe);
 	if ((r = mcs_worker_start(&h->w, campaign_thread, h)) < 0)
 		return log_error_errno(r, "cannot start the election thread: %m");
 	return 0;

@@ -322,10 +322,8 @@ static int master_setup(struct master *m, const struct master_config *cfg)
 	}
 	if (cfg->rpc_address)
 		snprintf(m->self, sizeof(m->self), "%s", cfg->rpc_address);
-	else if (strchr(listen_addr, ':'))
-		snprintf(m->self, sizeof(m->self), "[%s]:%u", listen_addr, (unsigned)bound);
 	else
-		snprintf(m->self, sizeof(m->self), "%s:%u", listen_addr, (unsigned)bound);
+		mcs_fmt_hostport(listen_addr, bound, m->self, sizeof(m->self));
 	mcs_notify_status("listening on %s port %u", listen_addr, (unsigned)bound);
 	if (cfg->enable_ha) {
 		if (!cfg->etcd_endpoints || !*cfg->etcd_endpoints)

@@ -48,6 +48,13 @@ START_TEST(test_hostport_ok)
 		ck_assert_msg(mcs_parse_hostport(cases[i].in, host, sizeof(host), &port) == 0, "%s", cases[i].in);
 		ck_assert_str_eq(host, cases[i].host);
 		ck_assert_uint_eq(port, cases[i].port);
+		/* and back: what parses again to the same host and port */
+		char out[80], again[64];
+		uint16_t port2 = 0;
+		mcs_fmt_hostport(host, port, out, sizeof(out));
+		ck_assert_int_eq(mcs_parse_hostport(out, again, sizeof(again), &port2), 0);
+		ck_assert_str_eq(again, cases[i].host);
+		ck_assert_uint_eq(port2, cases[i].port);
 	}
 }
 END_TEST
