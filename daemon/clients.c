@@ -244,6 +244,46 @@ void node_clients_retake_holds(struct node_clients *cs)
 		log_info("taking the clients' %u zero-copy views' holds again at the master", k);
 }
 
+/* The master clients send their metadata to themselves (one hop less;
+ * the master then cleans up after them as it does for us), "" for none:
+ * --client-master, else --master; with HA masters, the leader the daemon
+ * is mounted with now (a client's direct link asks LEADER first, and goes
+ * through the daemon while the master it dials does not lead). */
+static struct mcs_str client_master(const struct node_clients *cs, char *buf, size_t len)
+{
+	const struct node_opts *o = cs->o;
+	const char *cm = o->client_master ? o->client_master : o->master;
+	if (!o->client_master && strncmp(cm, "etcd://", 7) == 0) {
+		const struct node_master *m = cs->master;
+		buf[0] = '\0';
+		if (m->mounted)
+			mcs_fmt_hostport(m->host, m->port, buf, len);
+		cm = buf;
+	}
+	if (!*cm || strcmp(cm, "none") == 0 || strlen(cm) > MCS_NAME_MAX)
+		return (struct mcs_str){ 0 };
+	return mcs_str_c(cm);
+}
+
+/* LEADER from a client: the master it should use now (the one HELLO
+ * would name), and the newest term this node has seen. A client whose
+ * direct link lost its master asks, rather than dial the dead one. */
+static int on_leader(struct client *cl, const struct mcs_hdr *h)
+{
+	struct node_clients *cs = cl->cs;
+	if (h->body_len)
+		return reply_status(cl, h, -EPROTO);
+	char cm[MCS_NAME_MAX + 8];
+	struct mcs_leader_resp resp = { .term = cs->master->max_term, .leader = client_master(cs, cm, sizeof(cm)) };
+	mcs_buf_reset(&cs->scratch);
+	mcs_enc_leader_resp(&cs->scratch, &resp);
+	if (cs->scratch.err)
+		return reply_status(cl, h, cs->scratch.err);
+	struct mcs_hdr out = { .opcode = h->opcode, .flags = MCS_F_RESPONSE, .req_id = h->req_id };
+	int r = mcs_conn_send(cl->conn, &out, cs->scratch.p, cs->scratch.len, -1);
+	return r == -EPIPE ? 0 : r;
+}
+
 static int on_hello(struct client *cl, const struct mcs_hdr *h, const uint8_t *body)
 {
 	struct node_clients *cs = cl->cs;
@@ -275,23 +315,8 @@ static int on_hello(struct client *cl, const struct mcs_hdr *h, const uint8_t *b
 		resp.client_key = (struct mcs_str){
 			(const char *)mcs_keys_for(&o->keys, cl->read_only ? MCS_ROLE_READER : MCS_ROLE_CLIENT), MCS_KEY_LEN
 		};
-	/* clients send their metadata to the master themselves (one hop
-	 * less); the master then cleans up after them as it does for us */
-	/* with HA masters, the leader the daemon is mounted with now (a
-	 * client's direct link asks LEADER first, and goes through the
-	 * daemon while the master it dials does not lead) */
-	const char *cm = o->client_master ? o->client_master : o->master;
-	char leader[MCS_NAME_MAX + 8];
-	if (!o->client_master && strncmp(cm, "etcd://", 7) == 0) {
-		const struct node_master *m = cs->master;
-		if (m->mounted)
-			mcs_fmt_hostport(m->host, m->port, leader, sizeof(leader));
-		else
-			leader[0] = 0;
-		cm = leader;
-	}
-	if (*cm && strcmp(cm, "none") != 0 && strlen(cm) <= MCS_NAME_MAX)
-		resp.master = mcs_str_c(cm);
+	char cm[MCS_NAME_MAX + 8];
+	resp.master = client_master(cs, cm, sizeof(cm));
 	mcs_buf_reset(&cs->scratch);
 	mcs_enc_hello_resp(&cs->scratch, &resp);
 	if (cs->scratch.err)
@@ -512,6 +537,7 @@ static bool reader_may(uint16_t opcode, const uint8_t *body, uint32_t len)
 	case MCS_OP_EXIST:
 	case MCS_OP_LIST:
 	case MCS_OP_STAT:
+	case MCS_OP_LEADER:
 	case MCS_OP_BUF_ALLOC:
 	case MCS_OP_BUF_FREE:
 	case MCS_OP_FETCH:
@@ -543,6 +569,8 @@ static int on_client_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 	if (cl->read_only && !reader_may(h->opcode, body, h->body_len))
 		return reply_status(cl, h, -EPERM);
 	switch (h->opcode) {
+	case MCS_OP_LEADER:
+		return on_leader(cl, h);
 	case MCS_OP_BUF_ALLOC:
 		return on_buf_alloc(cl, h, body);
 	case MCS_OP_BUF_FREE:

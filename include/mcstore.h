@@ -74,7 +74,10 @@ extern "C" {
  *   -EINVAL        invalid argument
  *   -EPROTO        malformed or unexpected message
  *   -EPROTONOSUPPORT  the daemon speaks another protocol version
- *   -EHOSTDOWN     the node daemon has no master connection
+ *   -EHOSTDOWN     the node daemon has no master connection (after the
+ *                  handle's failover_ms of trying again)
+ *   -EREMCHG       the master reached is a standby, and no leader was
+ *                  reached within failover_ms
  *   -ETIMEDOUT     a peer did not answer in time
  *   -ECHILD        the handle was made by the parent of this process
  *   -ENODEV        no such segment;  -ESRCH  no such view or hold
@@ -127,6 +130,11 @@ struct mcs_client_opts {
 	unsigned flags;           /* MCS_CLIENT_* */
 	unsigned busy_poll_us;    /* spin this long on a socket before sleeping
 				   * (lower latency, a core busy); 0: never */
+	int failover_ms;          /* how long a call waits, trying again, while
+				   * no master leads (a failover, a master
+				   * restart): 0: $MCSTORE_FAILOVER_MS (unless
+				   * setuid), else 10000; negative: it fails
+				   * at once with -EHOSTDOWN or -EREMCHG */
 };
 
 #define MCS_DEFAULT_SOCKET "/run/mcstore/mcstored.sock"

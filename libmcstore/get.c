@@ -200,6 +200,7 @@ static int batch_query(struct mcs_client *c, uint16_t op, uint32_t flags, size_t
 	struct answer *ans = calloc(n ? n : 1, sizeof(*ans));
 	if (!ans)
 		return -ENOMEM;
+	c->hold_op = flags & MCS_GET_HOLD;
 	meta_pick(c);
 	mcs_buf_reset(&c->out);
 	uint64_t first = c->next_req;

@@ -6,6 +6,7 @@
  * that made the handle.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -79,6 +80,20 @@ static int connect_daemon(struct mcs_client *c, const char *path)
 	return r;
 }
 
+/* $MCSTORE_FAILOVER_MS (unless setuid), else 10 s: longer than a failover
+ * takes with the masters' default etcd lease (2 s) and a rebuild. */
+static int failover_default(void)
+{
+	const char *e = secure_getenv("MCSTORE_FAILOVER_MS");
+	if (!e || !*e)
+		return 10000;
+	char *end;
+	long v = strtol(e, &end, 10);
+	if (v == 0 || *end || v > INT_MAX || v < INT_MIN)
+		return 10000;
+	return (int)v;
+}
+
 /* The fields of opts this library knows, as far as the caller's struct has them. */
 #define OPT(o, f, dflt) ((o) && (o)->size >= offsetof(struct mcs_client_opts, f) + sizeof((o)->f) ? (o)->f : (dflt))
 
@@ -106,6 +121,9 @@ MCS_EXPORT int mcs_client_new(const struct mcs_client_opts *opts, struct mcs_cli
 	c->seg.fd = -1;
 	c->timeout_ms = timeout ? timeout : 30000;
 	c->busy_poll_us = MCS_MIN(OPT(opts, busy_poll_us, 0u), 1000000u);
+	c->failover_ms = OPT(opts, failover_ms, 0);
+	if (c->failover_ms == 0)
+		c->failover_ms = failover_default();
 	c->staging_size = staging_size ? MCS_ALIGN_UP(staging_size, (uint64_t)4096) : (64ull << 20);
 	c->next_req = 1;
 	c->max_body = MCS_DEFAULT_MAX_BODY;

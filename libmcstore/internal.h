@@ -132,6 +132,10 @@ struct mcs_client {
 	char master_addr[MCS_NAME_MAX + 1]; /* host:port, "" for none */
 	uint64_t master_retry_ms; /* no connect attempt before this time */
 	struct mcs_link *meta;    /* the link of the current operation (meta_pick) */
+	bool hold_op;             /* the operation takes holds: on the daemon's link */
+	int failover_ms;          /* how long a call waits for a master to lead; <0: not */
+	uint64_t fo_until;        /* this call's bound (0: no failover met yet) */
+	unsigned fo_pause_ms;     /* the next pause before another try */
 	struct mcs_segment seg;
 	char node[MCS_NAME_MAX + 1];
 	char segment[MCS_NAME_MAX + 1];
@@ -160,6 +164,8 @@ static inline int client_lock(struct mcs_client *c)
 	if (c->pid != getpid())
 		return -ECHILD;
 	pthread_mutex_lock(&c->lock);
+	c->fo_until = 0;
+	c->hold_op = false;
 	return 0;
 }
 static inline void client_unlock(struct mcs_client *c) { pthread_mutex_unlock(&c->lock); }
@@ -167,11 +173,25 @@ static inline void client_unlock(struct mcs_client *c) { pthread_mutex_unlock(&c
 /* ---- metadata (meta.c) --------------------------------------------------- */
 
 /* Choose the link of the operation that starts (never in the middle of
- * one: a put is owned by the link that started it). */
+ * one: a put is owned by the link that started it). Holds are taken
+ * through the daemon (c->hold_op), which takes them again at a master
+ * that restarted or took over, whether or not the client calls. */
 void meta_pick(struct mcs_client *c);
-/* The request in c->out on the chosen link. */
+/* The request in c->out on the chosen link; a pipeline of requests with
+ * ids first .. first+n-1, answers in ans[]. Across a failover (no master
+ * leads, the direct link broke, a standby answered) each request that can
+ * be sent again is, on the link chosen again, within the call's bound
+ * (failover_ms from the first such failure); PUT_END, PUT_REVOKE and
+ * RELEASE are not (they belong to the link that started the put or took
+ * the hold): the caller starts over (see failover_due). */
 int meta_roundtrip(struct mcs_client *c);
 int meta_pipeline(struct mcs_client *c, uint64_t first, size_t n, struct answer *ans);
+/* A status that says no master leads right now, or the master of the
+ * direct link went away: a failover or a restart under way. */
+bool failover_status(const struct mcs_client *c, int status);
+/* Whether the call that failed with status tries again: after a pause,
+ * while its bound has not passed. */
+bool failover_wait(struct mcs_client *c, int status);
 /* GET_REPLICAS; on success the decoded answer is in *ret and the body its
  * strings point into in *ret_body (free both). */
 int get_replicas(struct mcs_client *c, struct mcs_str key, uint32_t flags, struct mcs_get_resp *ret,

@@ -196,6 +196,32 @@ static int do_putv(struct mcs_client *c, struct mcs_str key, const struct iovec 
 	return 0;
 }
 
+/* A put that failed at its end across a failover (PUT_END unanswered, or
+ * answered by a master that never saw the start): started over. */
+static bool end_lost(struct mcs_client *c, int r)
+{
+	return failover_status(c, r) || (c->fo_until && r == -ENOENT);
+}
+
+/* After a put started over, -EEXIST may be the put itself, ended before
+ * its master went away: success if what is stored is this value. */
+static int stored_already(struct mcs_client *c, struct mcs_str key, const struct iovec *iov, int iovcnt,
+			  unsigned *ret_replicas)
+{
+	struct mcs_get_resp g;
+	_cleanup_free_ uint8_t *body = NULL;
+	uint64_t total;
+	if (iov_total(iov, iovcnt, &total) < 0 || get_replicas(c, key, MCS_GET_NOLEASE, &g, &body) < 0)
+		return -EEXIST;
+	if (ret_replicas)
+		*ret_replicas = g.list.n_replicas;
+	mcs_replica_list_free(&g.list);
+	XXH3_64bits_reset(c->xxh);
+	for (int i = 0; i < iovcnt; i++)
+		XXH3_64bits_update(c->xxh, iov[i].iov_base, iov[i].iov_len);
+	return g.size == total && g.checksum == XXH3_64bits_digest(c->xxh) ? 0 : -EEXIST;
+}
+
 MCS_EXPORT int mcs_putv(struct mcs_client *c, const char *key, const struct iovec *iov, int iovcnt,
 			const struct mcs_replicate_config *cfg, unsigned *ret_replicas)
 {
@@ -204,6 +230,13 @@ MCS_EXPORT int mcs_putv(struct mcs_client *c, const char *key, const struct iove
 	if (r < 0 || (r = client_lock(c)) < 0)
 		return r;
 	r = do_putv(c, k, iov, iovcnt, cfg, ret_replicas);
+	bool again = false;
+	while (r < 0 && end_lost(c, r) && failover_wait(c, failover_status(c, r) ? r : -EHOSTDOWN)) {
+		again = true;
+		r = do_putv(c, k, iov, iovcnt, cfg, ret_replicas);
+	}
+	if (r == -EEXIST && again)
+		r = stored_already(c, k, iov, iovcnt, ret_replicas);
 	client_unlock(c);
 	return r;
 }
@@ -372,6 +405,68 @@ static int do_put_batch(struct mcs_client *c, size_t n, const struct mcs_str *k,
 	return r < 0 ? r : stored;
 }
 
+/* A batch put across a failover: the keys whose end was lost started
+ * over, as a batch of their own, while the call's bound lasts. */
+static int put_batch_retried(struct mcs_client *c, size_t n, const struct mcs_str *k, const struct iovec *values,
+			     const struct mcs_replicate_config *cfg, int *results, unsigned *ret_replicas)
+{
+	int r = do_put_batch(c, n, k, values, cfg, results, ret_replicas);
+	if (c->failover_ms < 0 || (r < 0 && !end_lost(c, r)))
+		return r;
+	bool *again = calloc(n ? n : 1, sizeof(*again));
+	size_t *idx = calloc(n ? n : 1, sizeof(*idx));
+	struct mcs_str *sk = calloc(n ? n : 1, sizeof(*sk));
+	struct iovec *sv = calloc(n ? n : 1, sizeof(*sv));
+	int *sr = calloc(n ? n : 1, sizeof(*sr));
+	unsigned *sn = calloc(n ? n : 1, sizeof(*sn));
+	if (!again || !idx || !sk || !sv || !sr || !sn) {
+		r = r < 0 ? r : -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		/* a whole batch lost: every key again (those it stored find
+		 * themselves, below) */
+		int whole = r;
+		size_t m = 0;
+		for (size_t i = 0; i < n; i++)
+			if (whole < 0 || end_lost(c, results[i]))
+				idx[m++] = i;
+		if (!m || !failover_wait(c, whole < 0 && failover_status(c, whole) ? whole : -EHOSTDOWN))
+			break;
+		for (size_t j = 0; j < m; j++) {
+			sk[j] = k[idx[j]];
+			sv[j] = values[idx[j]];
+		}
+		r = do_put_batch(c, m, sk, sv, cfg, sr, sn);
+		if (r < 0 && !end_lost(c, r))
+			goto out;
+		for (size_t j = 0; r >= 0 && j < m; j++) {
+			results[idx[j]] = sr[j];
+			if (ret_replicas)
+				ret_replicas[idx[j]] = sn[j];
+			again[idx[j]] = true;
+		}
+		if (r < 0 && whole >= 0)
+			r = 0; /* the first results stand for what was not redone */
+	}
+	if (r < 0)
+		goto out;
+	r = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (results[i] == -EEXIST && again[i])
+			results[i] = stored_already(c, k[i], &values[i], 1, ret_replicas ? &ret_replicas[i] : NULL);
+		r += results[i] >= 0;
+	}
+out:
+	free(again);
+	free(idx);
+	free(sk);
+	free(sv);
+	free(sr);
+	free(sn);
+	return r;
+}
+
 MCS_EXPORT int mcs_put_batch(struct mcs_client *c, size_t n, const char *const *keys, const struct iovec *values,
 			     const struct mcs_replicate_config *cfg, int *results, unsigned *ret_replicas)
 {
@@ -382,7 +477,7 @@ MCS_EXPORT int mcs_put_batch(struct mcs_client *c, size_t n, const char *const *
 	if (r < 0)
 		return r;
 	if ((r = client_lock(c)) == 0) {
-		r = do_put_batch(c, n, k, values, cfg, results, ret_replicas);
+		r = put_batch_retried(c, n, k, values, cfg, results, ret_replicas);
 		client_unlock(c);
 	}
 	free(k);

@@ -21,7 +21,9 @@
  *                                         "served S closed C", holds them until
  *                                         killed
  *   peer-client leader HOST PORT         LEADER, then EXIST of a key: prints "leader
- *                                         ADDR term T self|standby" and "exist STATUS"
+ *                                         ADDR term T self|standby" and "exist STATUS";
+ *                                         "unix SOCK": HELLO first, and the node's
+ *                                         daemon answers (never "self")
  *   peer-client put-hold unix SOCK KEY LEN  a put left half-way: HELLO, PUT_START
  *                                         of KEY (LEN bytes), prints "started"; once
  *                                         a line comes on stdin, PUT_END; prints
@@ -391,7 +393,16 @@ static int leader(void)
 		return 1;
 	}
 	mcs_buf_init(&b);
-	uint8_t body[512];
+	uint8_t body[4096];
+	/* a node's socket: LEADER after HELLO (the memfd it passes is dropped) */
+	if (strcmp(host, "unix") == 0) {
+		mcs_enc_hello_req(&b, &(struct mcs_hello_req){ MCS_PROTO_VERSION, (uint32_t)getpid() });
+		if (!call_body(fd, MCS_OP_HELLO, 9, &b, &h, body, sizeof(body)) || h.status != 0) {
+			fprintf(stderr, "peer-client: HELLO refused\n");
+			return 1;
+		}
+		mcs_buf_reset(&b);
+	}
 	struct mcs_leader_resp a;
 	if (!call_body(fd, MCS_OP_LEADER, 1, &b, &h, body, sizeof(body)) || h.status != 0 ||
 	    mcs_dec_leader_resp(body, h.body_len, &a) < 0) {

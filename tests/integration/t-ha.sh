@@ -12,7 +12,7 @@
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 PC=$TESTBIN/peer-client
-tap_plan 16
+tap_plan 19
 start_etcd etcd1
 EP=127.0.0.1:$ETCD_PORT
 # a lease of 3 s: a loaded machine renews it in time (every second)
@@ -71,20 +71,39 @@ for ((i = 1; i <= 30; i++)); do
 done
 ok $st "30 objects put, every third with two replicas"
 
-# ---- the leader killed
+# ---- the leader killed, a client's put in flight
+# a handle made before (its direct link to the leader) puts as soon as
+# the leader is gone, before any standby leads: the library tries again
+# (within MCSTORE_FAILOVER_MS, here as long as a loaded machine needs)
+MCSTORE_FAILOVER_MS=180000 "$TESTBIN/intruder" outlive "$SOCK_n1" "$T_DIR/go" infl "$T_DIR/infl.bin" \
+	>"$T_DIR/infl.out" 2>&1 &
+IP=$!
+track "$IP" "a client across the failover"
+wait_until 30 grep -q started "$T_DIR/infl.out"
 pl=PID_$L
 kill_pid "${!pl}"
+touch "$T_DIR/go"
 wait_until 60 leads "$S"
 ok $? "the leader killed (SIGKILL): the standby leads"
 grep -h "refuses connections\|elected leader" "$T_DIR/$S.log" | sed 's/^/# /'
 wait_until 60 reports n1 1 && wait_until 60 reports n2 1
 ok $? "both nodes moved to it and reported their objects"
+pv=PORT_$S
+"$PC" leader unix "$SOCK_n1" >"$T_DIR/nleader.out" 2>&1
+grep -q "^leader 127.0.0.1:${!pv} term [1-9][0-9]* standby$" "$T_DIR/nleader.out"
+ok $? "asked LEADER, n1's daemon names the new leader and its term ($(head -1 "$T_DIR/nleader.out"))"
 back
 ok $? "every object put before the kill reads back byte for byte through both nodes"
 head -c 5000 /dev/urandom >"$T_DIR/after.bin"
 on n1 put after "$T_DIR/after.bin" >/dev/null && on n2 get after -o "$T_DIR/got.bin" >/dev/null &&
 	cmp -s "$T_DIR/got.bin" "$T_DIR/after.bin"
 ok $? "and puts go on through the new leader"
+wait_until 200 grep -q "^put infl after" "$T_DIR/infl.out"
+grep -q "^put infl after the restart: success" "$T_DIR/infl.out" && on n2 get infl -o "$T_DIR/got.bin" >/dev/null &&
+	cmp -s "$T_DIR/got.bin" "$T_DIR/infl.bin"
+ok $? "a put started while no master led waited for the new one, and reads back ($(tail -1 "$T_DIR/infl.out"))"
+wait "$IP"
+T_DONE[$IP]=1
 
 # ---- a stale leader: stopped past its lease
 start_ha_master "$L"
@@ -117,4 +136,16 @@ head -c 5000 /dev/urandom >"$T_DIR/last.bin"
 on n2 put last "$T_DIR/last.bin" >/dev/null && on n1 get last -o "$T_DIR/got.bin" >/dev/null &&
 	cmp -s "$T_DIR/got.bin" "$T_DIR/last.bin" && back
 ok $? "the new leader serves: old and new objects read back"
+
+# ---- no master at all: a call fails cleanly once its bound has passed
+lost() { [ "$(grep -c "lost the master" "$T_DIR/n1.log")" -gt "$1" ]; }
+nl=$(grep -c "lost the master" "$T_DIR/n1.log")
+kill_pid "${!pl}"
+pn=PID_$S
+kill_pid "${!pn}"
+wait_until 60 lost "$nl"
+(export MCSTORE_FAILOVER_MS=1500; on n1 put none "$T_DIR/last.bin") >"$T_DIR/none.out" 2>&1
+st=$?
+[ $st -ne 0 ] && grep -q "master unavailable" "$T_DIR/none.out" && alive "$PID_n1"
+ok $? "with no master, a put fails after MCSTORE_FAILOVER_MS with a clear error ($(head -1 "$T_DIR/none.out")), the node up"
 finish_daemons

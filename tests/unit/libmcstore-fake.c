@@ -384,16 +384,19 @@ void fk_accept_master_as(struct fake *f, const char *standby_for)
 	ck_assert_int_eq(setsockopt(f->m.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
 	/* a direct link asks who leads first: this master does (or, a
 	 * standby, names standby_for) */
-	fk_expect(f, &f->m, MCS_OP_LEADER);
-	ck_assert_uint_eq(f->h.body_len, 0);
-	fk_begin(f, 0);
 	char self[64];
 	snprintf(self, sizeof(self), "127.0.0.1:%u", f->mport);
-	struct mcs_leader_resp a = { 7, mcs_str_c(self), MCS_LEADER_SELF };
-	if (standby_for)
-		a = (struct mcs_leader_resp){ 7, mcs_str_c(standby_for), 0 };
+	fk_answer_leader(f, &f->m, standby_for ? standby_for : self, !standby_for);
+}
+
+void fk_answer_leader(struct fake *f, struct fk_link *l, const char *leader, bool self)
+{
+	fk_expect(f, l, MCS_OP_LEADER);
+	ck_assert_uint_eq(f->h.body_len, 0);
+	fk_begin(f, 0);
+	struct mcs_leader_resp a = { 7, mcs_str_c(leader), self ? MCS_LEADER_SELF : 0 };
 	mcs_enc_leader_resp(&f->out, &a);
-	fk_send(f, &f->m);
+	fk_send(f, l);
 }
 
 static void hello(struct fake *f)
@@ -461,10 +464,12 @@ static void fake_unlink(struct fake *f)
 	}
 }
 
-struct mcs_client *fake_client(struct fake *f, unsigned flags)
+struct mcs_client *fake_client(struct fake *f, unsigned flags) { return fake_client_failover(f, flags, -1); }
+
+struct mcs_client *fake_client_failover(struct fake *f, unsigned flags, int failover_ms)
 {
 	struct mcs_client_opts o = { .size = sizeof(o), .socket_path = f->path, .timeout_ms = FK_LONG_MS,
-				     .flags = flags };
+				     .flags = flags, .failover_ms = failover_ms };
 	struct mcs_client *c = NULL;
 	int r = mcs_client_new(&o, &c);
 	ck_assert_msg(r == 0, "mcs_client_new: %s", mcs_strerror(r));

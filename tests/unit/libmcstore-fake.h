@@ -81,6 +81,8 @@ struct fake {
 struct fake *fake_start(fk_script script, unsigned flags, void *arg);
 /* A handle on the fake (opts NULL: its socket, FK_LONG_MS, flags). */
 struct mcs_client *fake_client(struct fake *f, unsigned flags);
+/* The same with failover_ms (fake_client: -1, each answer as it comes). */
+struct mcs_client *fake_client_failover(struct fake *f, unsigned flags, int failover_ms);
 /* Wait for the script to end, then free the fake. */
 void fake_join(struct fake *f);
 /* Tell the script the client is in no call; wait for its fk_synced(). */
@@ -98,6 +100,9 @@ void fk_accept_master(struct fake *f);
 /* The same, for a master that answers LEADER as a standby naming
  * standby_for (NULL: as the leader). */
 void fk_accept_master_as(struct fake *f, const char *standby_for);
+/* Expect LEADER on l and answer it: leader, a master that leads itself
+ * (self) or not (a standby, or the daemon naming its master). */
+void fk_answer_leader(struct fake *f, struct fk_link *l, const char *leader, bool self);
 /* The next request on l: f->h, f->body; -ECONNRESET when l was closed
  * instead (at a frame boundary). */
 int fk_read(struct fake *f, struct fk_link *l);

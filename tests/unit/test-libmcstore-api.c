@@ -227,16 +227,17 @@ END_TEST
 /* ---- references and processes -------------------------------------------- */
 
 /* The view keeps the handle open: the fake sees its RELEASE (on the link
- * that took the hold), then the close. */
+ * that took the hold: the daemon's, even beside a direct link, since the
+ * daemon takes holds again at a master that restarted), then the close. */
 static void s_outlive(struct fake *f)
 {
 	fk_accept_meta(f);
-	fk_expect(f, fk_meta(f), MCS_OP_GET_REPLICAS);
+	fk_expect(f, &f->d, MCS_OP_GET_REPLICAS);
 	fk_expect_key(f, "v");
 	struct fk_list l;
 	fk_list_one(&l, NULL, 0, 777);
-	fk_answer_get(f, fk_meta(f), 777, fk_store(f, 0, 777, 7), 42, &l);
-	fk_expect_release(f, fk_meta(f), "v", 42);
+	fk_answer_get(f, &f->d, 777, fk_store(f, 0, 777, 7), 42, &l);
+	fk_expect_release(f, &f->d, "v", 42);
 	fk_expect_eofs(f);
 }
 
@@ -385,12 +386,15 @@ static void exist_stat(struct mcs_client *c)
 }
 
 /* The master HELLO named is a standby of HA masters (it led when the
- * daemon said so): the client closes its direct link, goes through the
- * daemon, and dials the leader the standby named next. */
+ * daemon said so): the client closes its direct link and dials the leader
+ * the standby named at once; that one refuses, so the client asks the
+ * daemon which master it uses (the same: no other hop), and goes through
+ * the daemon. */
 static void s_standby(struct fake *f)
 {
 	fk_accept_master_as(f, "127.0.0.1:9");
 	fk_expect_eof(f, &f->m);
+	fk_answer_leader(f, &f->d, "127.0.0.1:9", false);
 	fk_expect(f, &f->d, MCS_OP_EXIST);
 	fk_answer(f, &f->d, 0);
 	fk_expect_eofs(f);

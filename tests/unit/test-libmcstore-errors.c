@@ -25,7 +25,8 @@ static const int err_st[] = { -ENOENT, -EAGAIN, -EEXIST, -ENOSPC, -EXFULL,
 static uint64_t detail_of(int st) { return st == -EXFULL ? 3 : st == -EBUSY ? 1234 : 0; }
 
 /* The requests of test_error_answers in order: n of op, on the daemon link
- * or the metadata one. */
+ * or the metadata one. The client is made with failover_ms -1: -EHOSTDOWN
+ * comes back at once, as any other refusal. */
 static const struct {
 	uint16_t op;
 	bool daemon;
@@ -37,7 +38,7 @@ static const struct {
 	{ MCS_OP_GET_REPLICAS, false, 1 }, /* mcs_get */
 	{ MCS_OP_GET_REPLICAS, false, 1 }, /* mcs_get_alloc */
 	{ MCS_OP_GET_REPLICAS, false, 1 }, /* mcs_get_size */
-	{ MCS_OP_GET_REPLICAS, false, 1 }, /* mcs_get_view */
+	{ MCS_OP_GET_REPLICAS, true, 1 },  /* mcs_get_view: holds on the daemon's */
 	{ MCS_OP_GET_REPLICAS, false, 1 }, /* mcs_locate */
 	{ MCS_OP_EXIST, false, 1 },
 	{ MCS_OP_REMOVE, false, 1 },
@@ -48,7 +49,7 @@ static const struct {
 	{ MCS_OP_EXIST, false, 2 },        /* the batches, every key refused */
 	{ MCS_OP_GET_REPLICAS, false, 2 },
 	{ MCS_OP_PUT_START, false, 2 },
-	{ MCS_OP_GET_REPLICAS, false, 2 },
+	{ MCS_OP_GET_REPLICAS, true, 2 },  /* mcs_get_view_batch */
 };
 
 static void s_errors(struct fake *f)

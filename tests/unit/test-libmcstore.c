@@ -19,6 +19,7 @@
 /* in test-libmcstore-batch.c, -errors.c and -api.c */
 void add_batch_tcases(Suite *s);
 void add_error_tcases(Suite *s);
+void add_failover_tcases(Suite *s);
 void add_api_tcases(Suite *s);
 
 /* A LIST answer of n keys to req appended to b; big keys make a frame far
@@ -557,6 +558,7 @@ static Suite *libmcstore_suite(void)
 
 	add_batch_tcases(s);
 	add_error_tcases(s);
+	add_failover_tcases(s);
 	add_api_tcases(s);
 	return s;
 }
