@@ -49,18 +49,23 @@ static int hello(struct mcs_client *c)
 		return r;
 	}
 	memcpy(c->node, hr.node.p, hr.node.len);
+	c->node[hr.node.len] = '\0';
 	/* a read-only client has no segment of its own: even its node's
 	 * replicas are read over the data port */
 	if (!ro)
 		memcpy(c->segment, hr.segment.p, hr.segment.len);
+	c->segment[ro ? 0 : hr.segment.len] = '\0';
 	if (hr.max_body)
 		c->max_body = MCS_MAX(hr.max_body, MCS_DEFAULT_MAX_BODY);
 	c->incarnation = hr.incarnation;
 	if ((r = mcs_keys_client((const uint8_t *)hr.client_key.p, hr.client_key.len,
 				 ro ? MCS_ROLE_READER : MCS_ROLE_CLIENT, &c->keys)) < 0)
 		return r;
-	memcpy(c->master_addr, hr.master.p, hr.master.len);
-	c->master_addr[hr.master.len] = '\0';
+	/* metadata straight to the master unless told not to */
+	if (!c->via_daemon_meta) {
+		memcpy(c->master_addr, hr.master.p, hr.master.len);
+		c->master_addr[hr.master.len] = '\0';
+	}
 	c->seg.hugepages = hr.flags & MCS_HELLO_HUGEPAGES;
 	return 0;
 }
@@ -74,10 +79,81 @@ static int connect_daemon(struct mcs_client *c, const char *path)
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : link_open(c, &c->daemon, fd);
+	int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+	if (r == 0) {
+		link_close(&c->daemon);
+		r = link_open(c, &c->daemon, fd);
+	}
 	if (r < 0)
 		close(fd);
 	return r;
+}
+
+/* Unmap a segment a restarted daemon left, now or once its last view goes. */
+static void retire(struct mcs_client *c, struct mcs_segment *old, unsigned views)
+{
+	struct retired *t = views ? calloc(1, sizeof(*t)) : NULL;
+	if (!t) {
+		if (!views)
+			mcs_segment_close(old);
+		else if (old->fd >= 0)
+			close(old->fd); /* views point into it, no memory to wait: mapped for good */
+		return;
+	}
+	t->seg = *old;
+	t->views = views;
+	t->next = c->retired;
+	c->retired = t;
+}
+
+void daemon_check(struct mcs_client *c)
+{
+	if (!c->socket_path)
+		return;
+	struct mcs_segment old = c->seg;
+	uint64_t inc = c->incarnation;
+	if (connect_daemon(c, c->socket_path) < 0)
+		return;
+	c->seg = (struct mcs_segment){ .fd = -1 };
+	int r = hello(c);
+	if (r < 0) {
+		mcs_segment_close(&c->seg);
+		c->seg = old;
+		c->incarnation = inc;
+		c->daemon.broken = true;
+		return;
+	}
+	/* what the old daemon shared is gone with it: the staging buffer is
+	 * made again on first use; the caller's buffers stay mapped (their
+	 * memory is the caller's to free) but are no longer the daemon's */
+	if (c->staging) {
+		mcs_segment_close(&c->staging->seg);
+		free(c->staging);
+		c->staging = NULL;
+	}
+	for (struct ubuf *b = c->bufs; b; b = b->next)
+		b->gone = true;
+	if (old.base || old.fd >= 0)
+		retire(c, &old, c->seg_views);
+	c->seg_views = 0;
+}
+
+void view_unmapped(struct mcs_client *c, const void *base)
+{
+	if (base == c->seg.base) {
+		c->seg_views--;
+		return;
+	}
+	for (struct retired **pp = &c->retired; *pp; pp = &(*pp)->next)
+		if ((*pp)->seg.base == base) {
+			struct retired *t = *pp;
+			if (--t->views == 0) {
+				*pp = t->next;
+				mcs_segment_close(&t->seg);
+				free(t);
+			}
+			return;
+		}
 }
 
 /* $MCSTORE_FAILOVER_MS (unless setuid), else 10 s: longer than a failover
@@ -129,8 +205,11 @@ MCS_EXPORT int mcs_client_new(const struct mcs_client_opts *opts, struct mcs_cli
 	c->max_body = MCS_DEFAULT_MAX_BODY;
 	if (flags & MCS_CLIENT_VIA_DAEMON_DATA)
 		c->data_direct = -1;
+	c->via_daemon_meta = flags & MCS_CLIENT_VIA_DAEMON_META;
 	mcs_buf_init(&c->out);
 	int r = (c->xxh = XXH3_createState()) ? 0 : -ENOMEM;
+	if (r == 0 && !(c->socket_path = strdup(path)))
+		r = -ENOMEM;
 	if (r == 0)
 		r = connect_daemon(c, path);
 	if (r == 0)
@@ -146,8 +225,6 @@ MCS_EXPORT int mcs_client_new(const struct mcs_client_opts *opts, struct mcs_cli
 		(void)madvise(c->seg.base, c->seg.size, MADV_POPULATE_WRITE);
 	/* metadata straight to the master unless told not to; if it cannot
 	 * be reached, through the daemon (see meta_pick) */
-	if (flags & MCS_CLIENT_VIA_DAEMON_META)
-		c->master_addr[0] = '\0';
 	meta_pick(c);
 	*ret = c;
 	return 0;
@@ -172,6 +249,13 @@ MCS_EXPORT struct mcs_client *mcs_client_unref(struct mcs_client *c)
 	link_close(&c->daemon);
 	link_close(&c->master);
 	mcs_segment_close(&c->seg);
+	while (c->retired) {
+		struct retired *t = c->retired;
+		c->retired = t->next;
+		mcs_segment_close(&t->seg);
+		free(t);
+	}
+	free(c->socket_path);
 	mcs_keys_wipe(&c->keys);
 	mcs_buf_free(&c->out);
 	free(c->in);

@@ -114,8 +114,17 @@ uint8_t *take_in(struct mcs_client *c);
 /* A buffer shared with the daemon (BUF_ALLOC): the daemon made the memfd. */
 struct ubuf {
 	uint32_t id;
+	bool gone;                /* its daemon restarted: the id means nothing now */
 	struct mcs_segment seg;
 	struct ubuf *next;
+};
+
+/* The mapping of a segment of a daemon that restarted, kept while views
+ * point into it. */
+struct retired {
+	struct mcs_segment seg;
+	unsigned views;
+	struct retired *next;
 };
 
 struct mcs_client {
@@ -137,6 +146,10 @@ struct mcs_client {
 	uint64_t fo_until;        /* this call's bound (0: no failover met yet) */
 	unsigned fo_pause_ms;     /* the next pause before another try */
 	struct mcs_segment seg;
+	unsigned seg_views;       /* views into seg */
+	struct retired *retired;  /* earlier daemons' segments still viewed */
+	char *socket_path;        /* the daemon's, to connect again after its restart */
+	bool via_daemon_meta;     /* MCS_CLIENT_VIA_DAEMON_META */
 	char node[MCS_NAME_MAX + 1];
 	char segment[MCS_NAME_MAX + 1];
 	uint64_t incarnation;     /* of the segment mapped: handles of another are remote */
@@ -154,6 +167,14 @@ struct mcs_client {
 	struct mcs_peers *peers;  /* data connections to other nodes (peer.c) */
 };
 
+/* A daemon link that broke (the daemon restarted): connect again, HELLO,
+ * map the new segment (its incarnation makes the replicas of the old one
+ * remote); the old mapping goes, or stays while views point into it. The
+ * link stays broken while the daemon cannot be reached. */
+void daemon_check(struct mcs_client *c);
+/* A view into the mapping at base is gone. */
+void view_unmapped(struct mcs_client *c, const void *base);
+
 /* Lock the handle for a call: -EINVAL for NULL, -ECHILD in a child of the
  * process that made it (the sockets and the mapping are the parent's:
  * sharing them would interleave two processes' frames on one stream). */
@@ -166,6 +187,8 @@ static inline int client_lock(struct mcs_client *c)
 	pthread_mutex_lock(&c->lock);
 	c->fo_until = 0;
 	c->hold_op = false;
+	if (c->daemon.broken || c->daemon.fd < 0)
+		daemon_check(c);
 	return 0;
 }
 static inline void client_unlock(struct mcs_client *c) { pthread_mutex_unlock(&c->lock); }

@@ -83,6 +83,8 @@ static void master_connect(struct mcs_client *c)
  * whatever it held (pending puts, holds) the master has dropped with it. */
 void meta_pick(struct mcs_client *c)
 {
+	if (c->daemon.broken || c->daemon.fd < 0)
+		daemon_check(c);
 	if (c->master.fd >= 0 && c->master.broken)
 		link_close(&c->master);
 	if (c->master.fd < 0 && c->master_addr[0] && mcs_now_ms() >= c->master_retry_ms)
@@ -97,8 +99,10 @@ bool failover_status(const struct mcs_client *c, int r)
 	if (r == -EHOSTDOWN || r == -EREMCHG)
 		return true;
 	/* the master of the direct link died or closed it (a leader that
-	 * steps down closes every connection) */
-	return c->meta == &c->master && c->master.broken && (r == -ECONNRESET || r == -EPIPE || r == -ENOTCONN);
+	 * steps down closes every connection), or the daemon went away (it
+	 * restarts: the next try connects again, see daemon_check) */
+	bool gone = r == -ECONNRESET || r == -EPIPE || r == -ENOTCONN;
+	return gone && ((c->meta == &c->master && c->master.broken) || c->daemon.broken);
 }
 
 bool failover_wait(struct mcs_client *c, int r)

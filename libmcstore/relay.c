@@ -46,7 +46,7 @@ static int buf_alloc(struct mcs_client *c, uint64_t size, struct ubuf **ret)
 /* tell_daemon: false in a child after fork (the link is the parent's). */
 static void buf_release(struct mcs_client *c, struct ubuf *b, bool tell_daemon)
 {
-	if (tell_daemon && !c->daemon.broken) {
+	if (tell_daemon && !c->daemon.broken && !b->gone) {
 		frame_begin(c, MCS_OP_BUF_FREE);
 		struct mcs_buf_free_req q = { .buf_id = b->id };
 		mcs_enc_buf_free_req(&c->out, &q);
@@ -97,6 +97,8 @@ struct peer_self self_of(const struct mcs_client *c)
 struct ubuf *buf_containing(struct mcs_client *c, const void *p, uint64_t len)
 {
 	for (struct ubuf *b = c->bufs; b; b = b->next) {
+		if (b->gone)
+			continue;
 		uintptr_t base = (uintptr_t)b->seg.base, at = (uintptr_t)p;
 		if (at >= base && mcs_xfer_range_ok(at - base, len, b->seg.size))
 			return b;

@@ -23,6 +23,7 @@ struct view_priv {
 	uint64_t checksum;        /* recorded at PutEnd, for mcs_view_verify */
 	struct mcs_link *link;    /* the link holding it, and its generation then */
 	uint64_t gen;
+	const void *map;          /* the mapping it points into (the handle's, then) */
 	struct iovec iov[];
 };
 
@@ -97,6 +98,8 @@ int make_view(struct mcs_client *c, struct mcs_str k, struct mcs_get_resp *g, un
 	v->checksum = g->checksum;
 	v->link = c->meta;
 	v->gen = c->meta->gen;
+	v->map = c->seg.base;
+	c->seg_views++;
 	mcs_replica_list_free(&g->list);
 	*ret = &v->pub;
 	return 0;
@@ -143,6 +146,7 @@ MCS_EXPORT struct mcs_view *mcs_view_release(struct mcs_view *pub)
 	/* in a child after fork the hold is the parent's to release */
 	if (client_lock(c) == 0) {
 		release_hold(c, v->link, v->gen, mcs_str_c(v->key), v->hold_id);
+		view_unmapped(c, v->map);
 		client_unlock(c);
 	}
 	free(v->key);

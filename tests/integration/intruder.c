@@ -32,7 +32,8 @@
  *   intruder outlive SOCKET FLAG KEY OUT a client handle that outlives its
  *                                        daemon's restart: puts KEY once FLAG
  *                                        exists, the value also into OUT
- *                                        (finding 5)
+ *                                        (finding 5), then views it (local:
+ *                                        the handle maps the new segment)
  *
  * Prints one line per case; exit 0 when every case went as it must.
  */
@@ -647,7 +648,15 @@ static int cmd_outlive(const char *sock, const char *flag, const char *key, cons
 		return 2;
 	r = mcs_put(c, key, value, sizeof(value), NULL, NULL);
 	printf("put %s after the restart: %s\n", key, mcs_strerror(r));
+	/* a view is of the local segment: it needs the handle connected to
+	 * the new daemon and its segment mapped */
+	struct mcs_view *v = NULL;
+	r = mcs_get_view(c, key, 0, &v);
+	if (r == 0 && (v->size != sizeof(value) || v->n_iov != 1 || memcmp(v->iov[0].iov_base, value, sizeof(value))))
+		r = -EBADMSG;
+	printf("view %s after the restart: %s\n", key, mcs_strerror(r));
 	fflush(stdout);
+	mcs_view_release(v);
 	mcs_client_unref(c);
 	return 0;
 }
