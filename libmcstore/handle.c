@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -80,6 +81,11 @@ static int connect_daemon(struct mcs_client *c, const char *path)
 	if (fd < 0)
 		return -errno;
 	int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+	struct stat st;
+	if (r == 0 && stat(path, &st) == 0) {
+		c->sock_dev = st.st_dev;
+		c->sock_ino = st.st_ino;
+	}
 	if (r == 0) {
 		link_close(&c->daemon);
 		r = link_open(c, &c->daemon, fd);
@@ -108,7 +114,10 @@ static void retire(struct mcs_client *c, struct mcs_segment *old, unsigned views
 
 void daemon_check(struct mcs_client *c)
 {
-	if (!c->socket_path)
+	/* a daemon that restarted made its socket anew: the same socket is
+	 * the same daemon, which closed the link on purpose */
+	struct stat st;
+	if (!c->socket_path || stat(c->socket_path, &st) < 0 || (st.st_dev == c->sock_dev && st.st_ino == c->sock_ino))
 		return;
 	struct mcs_segment old = c->seg;
 	uint64_t inc = c->incarnation;

@@ -149,6 +149,8 @@ struct mcs_client {
 	unsigned seg_views;       /* views into seg */
 	struct retired *retired;  /* earlier daemons' segments still viewed */
 	char *socket_path;        /* the daemon's, to connect again after its restart */
+	dev_t sock_dev;           /* its socket's inode when connected: a new one */
+	ino_t sock_ino;           /* is a new daemon */
 	bool via_daemon_meta;     /* MCS_CLIENT_VIA_DAEMON_META */
 	char node[MCS_NAME_MAX + 1];
 	char segment[MCS_NAME_MAX + 1];

@@ -546,7 +546,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t vsize = (size_t)fuzz_u8(&f.in) * 256 % MAX_VALUE;
 	pthread_t thr;
 	struct mcs_client_opts o = { .size = sizeof(o), .socket_path = path, .timeout_ms = 2000,
-				     .staging_size = 1u << 16, .flags = op & 0x20 ? MCS_CLIENT_VIA_DAEMON_DATA : 0 };
+				     .staging_size = 1u << 16, .flags = op & 0x20 ? MCS_CLIENT_VIA_DAEMON_DATA : 0,
+				     /* answers that say "no master" are tried again, briefly */
+				     .failover_ms = op & 0x80 ? 20 : -1 };
 	struct mcs_client *c = NULL;
 	f.fds[0] = -1;
 	FUZZ_ASSERT(pthread_create(&thr, NULL, fake_main, &f) == 0);
