@@ -275,6 +275,11 @@ cleanup() {
 			echo "# ---- $f (last 30 lines)"
 			tail -30 "$f" | sed 's/^/# /'
 		done
+		# MCS_KEEP_FAILED=DIR: a failed test's whole directory is kept there
+		if [ "$T_FAILED" -ne 0 ] && [ -n "${MCS_KEEP_FAILED:-}" ]; then
+			mkdir -p "$MCS_KEEP_FAILED" && cp -a "$T_DIR" "$MCS_KEEP_FAILED/" &&
+				echo "# kept $T_DIR in $MCS_KEEP_FAILED/"
+		fi
 	fi
 	rm -rf "$T_DIR"
 }
