@@ -28,6 +28,7 @@ static const struct {
 	{ ETIMEDOUT, "timed out" },
 	{ ENODEV, "no such segment" },
 	{ ESRCH, "no such hold" },
+	{ ENOLINK, "no node still up recorded the object in its table" },
 	{ EDQUOT, "too many holds for this connection" },
 };
 

@@ -285,7 +285,16 @@ static int on_master_notice(struct node_master *m, const struct mcs_hdr *h, cons
 				log_warning_errno(r, "cannot record a part in the table: %m; it is lost to a restart "
 						  "of the master");
 			table_check(m);
-			return r == -EINVAL ? -EPROTO : 0;
+			if (r == -EINVAL)
+				return -EPROTO;
+			/* a put's answer waits for this one: the part is in the
+			 * table now (or could not be, and the master hears why) */
+			if (h->req_id) {
+				struct mcs_hdr ans = { .opcode = h->opcode, .flags = MCS_F_RESPONSE, .status = r,
+						       .req_id = h->req_id };
+				mcs_conn_send(m->conn, &ans, NULL, 0, -1);
+			}
+			return 0;
 		}
 	} else if (h->opcode == MCS_OP_REPLICA_DROP) {
 		struct mcs_replica_drop a;
@@ -310,7 +319,7 @@ static void send_mount(struct node_master *m)
 		.size = m->seg->size,
 		.endpoint = mcs_str_c(m->endpoint),
 		.incarnation = m->o->incarnation,
-		.flags = m->report.offsets ? MCS_MOUNT_REPORTS : 0,
+		.flags = (m->report.offsets ? MCS_MOUNT_REPORTS : 0) | MCS_MOUNT_ACKS,
 	};
 	mcs_buf_reset(&m->scratch);
 	mcs_enc_mount_req(&m->scratch, &q);

@@ -83,6 +83,10 @@ extern "C" {
  *   -ENODEV        no such segment;  -ESRCH  no such view or hold
  *   -EDQUOT        too many views held at once on this link (the master's
  *                  --max-holds-per-connection)
+ *   -ENOLINK       a put: no replica is recorded whole in the tables of
+ *                  nodes still up (they went away first, or could not
+ *                  record it); it may be gone, a master restart would
+ *                  lose it: put it again
  * and any other errno from the system calls underneath (-ECONNREFUSED,
  * -EACCES, -ENOMEM, ...). */
 

@@ -53,10 +53,15 @@ static int on_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *
 		p->last_heartbeat_ns = ns;
 	}
 	if (h->flags & MCS_F_RESPONSE) {
+		/* a node's answer to a REPLICA_ADD a put waits for */
+		bool node = p->acks && mcs_auth_passes(&p->auth, &p->m->keys);
+		if (node && master_acks_answer(p->m, c, h) == 0)
+			return 0;
 		static struct mcs_ratelimit rl;
 		char note[64];
 		if (mcs_ratelimit_ok(&rl, note, sizeof(note)))
-			log_warning("%s sent a response frame to the master, closing the connection%s", p->name, note);
+			log_warning("%s sent %s, closing the connection%s", p->name,
+				    node ? "an answer to no notice it was sent" : "a response frame to the master", note);
 		return -EPROTO;
 	}
 	if (!mcs_auth_passes(&p->auth, &p->m->keys) || h->opcode == MCS_OP_AUTH || h->opcode == MCS_OP_AUTH_PROOF)
@@ -87,6 +92,7 @@ static void on_close(struct mcs_conn *c, int err, void *userdata)
 	uint64_t before = mcs_store_n_objects(p->m->store);
 	bool owned = conn_owns_segment(p->m, c);
 	mcs_store_drop_owner(p->m->store, c);
+	master_acks_closed(p->m, c);
 	uint64_t dropped = before - mcs_store_n_objects(p->m->store);
 	if (owned && !p->lost)
 		MCS_PROBE3(node_gone, (uintptr_t)p, dropped, p->node[0] ? p->node : p->name);
@@ -194,6 +200,7 @@ static void on_metrics(struct mcs_timer *t, void *userdata)
 	struct master *m = userdata;
 	struct master_metrics_in in = {
 		.store = m->store, .requests = m->requests, .n_conns = m->n_conns, .nodes_lost = m->nodes_lost,
+		.acks = &m->acks,
 		.now_ms = mcs_now_ms(), .last_seen_ms = owner_last_seen, .userdata = m,
 	};
 	master_count_segments(m->store, &in.n_nodes, &in.n_segments);
@@ -377,6 +384,7 @@ int main(int argc, char **argv)
 	m.store = mcs_store_free(m.store);
 	mcs_buf_free(&m.out);
 	mcs_buf_free(&m.note);
+	master_acks_free(&m.acks);
 	mcs_keys_wipe(&m.keys);
 	if (r == 0)
 		log_info("stopped");

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "auth/auth.h"
+#include "master/acks.h"
 #include "master/ha.h"
 #include "master/metrics.h"
 #include "common/list.h"
@@ -25,6 +26,7 @@ struct master {
 	struct mcs_buf out;              /* the answer being built */
 	struct mcs_buf note;             /* a notice to a node (REPLICA_ADD, REPLICA_DROP) */
 	uint64_t notices_failed;         /* not queued (out of memory) */
+	struct master_acks acks;         /* PUT_END answers waiting for the nodes' */
 	uint64_t parts_rebuilt;          /* parts the nodes reported and the store took */
 	uint64_t parts_refused;          /* reported, and refused: the node forgets them */
 	uint64_t n_conns;
@@ -53,6 +55,7 @@ struct peer {
 	uint64_t last_seen_ms;
 	uint64_t last_heartbeat_ns; /* for the heartbeat_recv probe */
 	bool lost;                  /* declared lost by the sweep (node_lost, not node_gone) */
+	bool acks;                  /* it mounted with MCS_MOUNT_ACKS: it answers REPLICA_ADD */
 	char node[64];              /* the name its heartbeats give, for the probes */
 	struct mcs_list link;       /* in m->peers */
 	uint64_t holds;             /* zero-copy holds it has (released by RELEASE or its close) */

@@ -73,6 +73,22 @@ void master_metrics_render(FILE *f, const struct master_metrics_in *in)
 		       "Nodes declared lost after --node-timeout-ms of silence.", in->nodes_lost);
 	mcs_metric_u64(f, "mcstore_master_heartbeats_received_total", "counter", "Heartbeats received from nodes.",
 		       in->requests[MCS_OP_HEARTBEAT]);
+	if (in->acks) {
+		const struct master_acks *a = in->acks;
+		mcs_metric_u64(f, "mcstore_master_puts_waited_total", "counter",
+			       "Puts answered once their nodes had recorded the parts.", a->puts_waited);
+		mcs_metric_u64(f, "mcstore_master_puts_waiting", "gauge",
+			       "Puts waiting for their nodes to record the parts.", master_acks_waiting(a));
+		mcs_metric_u64(f, "mcstore_master_part_records_total", "counter",
+			       "Nodes' answers to REPLICA_ADD notices.", a->answers);
+		mcs_metric_u64(f, "mcstore_master_part_records_failed_total", "counter",
+			       "Of them, parts a node could not record.", a->answers_failed);
+		mcs_metric_u64(f, "mcstore_master_part_records_lost_total", "counter",
+			       "REPLICA_ADD notices whose node went away unanswered.", a->nodes_gone);
+		mcs_metric_u64(f, "mcstore_master_puts_unrecorded_total", "counter",
+			       "Puts refused (ENOLINK): no replica recorded by a node still there.",
+			       a->puts_unrecorded);
+	}
 
 	mcs_metric_head(f, "mcstore_master_requests_total", "counter", "Requests received, by operation.");
 	for (unsigned op = 0; op < MASTER_N_OPS; op++) {

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "master/acks.h"
 #include "master/store.h"
 
 /* Requests are counted per opcode below this bound. */
@@ -18,6 +19,7 @@ struct master_metrics_in {
 	const uint64_t *requests;  /* [MASTER_N_OPS], by opcode */
 	uint64_t n_conns;
 	uint64_t nodes_lost;
+	const struct master_acks *acks; /* PUT_END answers waiting for the nodes' */
 	uint64_t now_ms;
 	/* when the owner of a segment (its node's connection) was last heard */
 	uint64_t (*last_seen_ms)(const void *owner, const void *userdata);

@@ -11,6 +11,9 @@
 #include "mcstore.h"
 #include <stdlib.h>
 
+/* a handler's return: the answer is sent later (acks.h) */
+#define ANSWER_WAITS 1
+
 /* buckets one LIST request may walk (a few ms at most) */
 #define LIST_MAX_BUCKETS 65536
 
@@ -20,6 +23,7 @@ struct req {
 	struct mcs_store *s;
 	struct mcs_conn *c;         /* owns what the request leaves behind */
 	struct peer *p;
+	const struct mcs_hdr *h;
 	const uint8_t *body;
 	uint32_t len;
 	uint64_t now;
@@ -132,16 +136,23 @@ static int on_leader(struct req *q)
 	return 0;
 }
 
-/* A notice (a request with req_id 0, not answered) to the node that owns
- * segment g, its body in m->note. A node gone or going drops it: its
- * segment goes too. */
-static void send_notice(struct master *m, const struct mcs_seg *g, uint16_t opcode)
+/* A notice to the node that owns segment g, its body in m->note: a
+ * request with req_id 0, not answered, or (a REPLICA_ADD of a PUT_END, to
+ * a node that answers them) one the put's answer waits for (acks.h). A
+ * node gone or going drops it: its segment goes too. */
+static void send_notice(struct master *m, const struct mcs_seg *g, uint16_t opcode, uint32_t replica)
 {
 	struct mcs_conn *c = g->owner;
 	struct mcs_hdr h = { .opcode = opcode };
 	int r = m->note.err;
-	if (!r && !mcs_conn_is_closed(c))
+	if (!r && !mcs_conn_is_closed(c)) {
+		const struct peer *p = mcs_conn_userdata(c);
+		if (opcode == MCS_OP_REPLICA_ADD && p->acks)
+			h.req_id = master_acks_want(&m->acks, c, replica);
+		else if (opcode == MCS_OP_REPLICA_ADD)
+			master_acks_unasked(&m->acks);
 		r = mcs_conn_send(c, &h, m->note.p, m->note.len, -1);
+	}
 	if (r < 0 && r != -EPIPE && m->notices_failed++ == 0)
 		log_warning_errno(r, "cannot send %s to the node of segment \"%s\": %m; its table misses the part "
 				  "(it is lost to a restart of the master)", mcs_op_name(opcode), g->name);
@@ -163,7 +174,7 @@ void master_part_added(void *arg, const struct mcs_obj *o, uint32_t r, uint32_t 
 		.n_handles = rep->n_handles,
 	};
 	mcs_enc_replica_part(&m->note, &n);
-	send_notice(m, hd->seg, MCS_OP_REPLICA_ADD);
+	send_notice(m, hd->seg, MCS_OP_REPLICA_ADD, r);
 }
 
 void master_part_dropped(void *arg, const struct mcs_seg *g, uint64_t offset)
@@ -171,7 +182,7 @@ void master_part_dropped(void *arg, const struct mcs_seg *g, uint64_t offset)
 	struct master *m = arg;
 	struct mcs_replica_drop n = { .segment = mcs_str_c(g->name), .offset = offset };
 	mcs_enc_replica_drop(&m->note, &n);
-	send_notice(m, g, MCS_OP_REPLICA_DROP);
+	send_notice(m, g, MCS_OP_REPLICA_DROP, 0);
 }
 
 static int on_mount(struct req *q)
@@ -181,6 +192,8 @@ static int on_mount(struct req *q)
 	if (r < 0)
 		return r;
 	r = mcs_store_mount_inc(q->s, a.node, a.segment, a.size, a.endpoint, a.incarnation, q->c);
+	if (r == 0)
+		q->p->acks = a.flags & MCS_MOUNT_ACKS;
 	if (r == 0 && (a.flags & MCS_MOUNT_REPORTS))
 		r = mcs_store_set_reporting(q->s, a.segment, q->c, true);
 	if (r < 0) {
@@ -268,14 +281,20 @@ static int on_put_start(struct req *q)
 	return r;
 }
 
+/* The answer waits for the nodes to have the parts in their tables (acks.h) */
 static int on_put_end(struct req *q)
 {
 	struct mcs_put_end_req a;
 	int r = mcs_dec_put_end_req(q->body, q->len, &a);
-	if (r < 0 || (r = mcs_store_put_end(q->s, a.key, a.checksum, q->c, q->now)) < 0)
+	if (r < 0)
+		return r;
+	master_acks_begin(&q->m->acks, q->c, q->h);
+	r = mcs_store_put_end(q->s, a.key, a.checksum, q->c, q->now);
+	bool waits = master_acks_end(&q->m->acks);
+	if (r < 0)
 		return r;
 	mcs_store_evict_if_needed(q->s, q->now);
-	return 0;
+	return waits ? ANSWER_WAITS : 0;
 }
 
 static int on_put_revoke(struct req *q)
@@ -465,9 +484,13 @@ int master_handle(struct peer *p, struct mcs_conn *c, const struct mcs_hdr *h, c
 {
 	struct master *m = p->m;
 	struct req q = {
-		.m = m, .s = m->store, .c = c, .p = p, .body = body, .len = h->body_len, .now = mcs_now_ms(),
+		.m = m, .s = m->store, .c = c, .p = p, .h = h, .body = body, .len = h->body_len, .now = mcs_now_ms(),
 	};
 	int r = dispatch(&q, h->opcode);
+	if (r == ANSWER_WAITS) {
+		mcs_buf_reset(&m->out);
+		return 0;
+	}
 	if (r == -EPROTO || r == -ENAMETOOLONG || r == -EMSGSIZE)
 		log_debug("malformed %s from %s: %s", mcs_op_name(h->opcode), p->name, mcs_status_text(r));
 	if (r < 0) {

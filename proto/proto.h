@@ -239,6 +239,9 @@ enum {
 	/* REPLICA_REPORTs and a REPORT_END follow: place nothing on the
 	 * segment until then (its space is the reported parts') */
 	MCS_MOUNT_REPORTS = 1u << 0,
+	/* the node answers a REPLICA_ADD whose req_id is not 0, once the part
+	 * is in its table (master/acks.h) */
+	MCS_MOUNT_ACKS = 1u << 1,
 };
 /* UNMOUNT and REPORT_END requests */
 struct mcs_unmount_req {

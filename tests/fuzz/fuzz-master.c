@@ -9,7 +9,8 @@
  * and PUT_END of a few keys, REPLICA_REPORT and REPORT_END, GET_REPLICAS with and without a hold,
  * RELEASE, REMOVE, forced or not, REMOVE_ALL, EXIST, LIST, STAT), the
  * connection's close (what the master does then: the store drops
- * everything it owned), or time passing (the clock is the fuzzer's: the
+ * everything it owned), a node's answer to a REPLICA_ADD a put waits for
+ * (a real id or a forged one), or time passing (the clock is the fuzzer's: the
  * handler is built in here with mcs_now_ms() redefined) followed by the
  * master's periodic work. After
  * every step the store's tables must agree (mcs_store_check()) and each
@@ -94,7 +95,7 @@ static struct slot *slot_open(unsigned i)
 	FUZZ_ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
 	s->p = (struct peer){ .m = &m };
 	snprintf(s->p.name, sizeof(s->p.name), "fuzz-%u", i % NCONN);
-	FUZZ_ASSERT(mcs_loop_add_conn(loop, sv[0], &ops, s, &s->c) == 0);
+	FUZZ_ASSERT(mcs_loop_add_conn(loop, sv[0], &ops, &s->p, &s->c) == 0);
 	s->p.conn = s->c;
 	s->other = sv[1];
 	opened++;
@@ -107,6 +108,7 @@ static void slot_close(struct slot *s)
 	if (!s->c)
 		return;
 	mcs_store_drop_owner(m.store, s->c);
+	master_acks_closed(&m, s->c);
 	mcs_conn_close(s->c);
 	close(s->other);
 	s->c = NULL;
@@ -141,7 +143,8 @@ static void structured(struct slot *s, struct fuzz_in *in, uint64_t id)
 		char node[16];
 		snprintf(node, sizeof(node), "node-%u", x % 3);
 		struct mcs_mount_req q = { mcs_str_c(node), mcs_str_c(segs[x % 3]), ((uint64_t)y + 1) << 16,
-					   mcs_str_c("127.0.0.1:7000"), y, x & 0x80 ? MCS_MOUNT_REPORTS : 0 };
+					   mcs_str_c("127.0.0.1:7000"), y,
+					   (x & 0x80 ? MCS_MOUNT_REPORTS : 0) | (x & 0x40 ? MCS_MOUNT_ACKS : 0) };
 		mcs_enc_mount_req(&b, &q);
 		op = MCS_OP_MOUNT;
 		break;
@@ -259,6 +262,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 1:
 			slot_close(s);
 			break;
+		case 7: {
+			/* a node's answer to a notice (main.c's on_frame): one of the
+			 * ids the master gave lately, or a forged one */
+			uint8_t x = fuzz_u8(&in), y = fuzz_u8(&in);
+			struct mcs_hdr h = { .opcode = x & 0x80 ? MCS_OP_PUT_END : MCS_OP_REPLICA_ADD,
+					     .flags = MCS_F_RESPONSE, .status = x & 0x40 ? -ENOMEM : 0,
+					     .req_id = (uint64_t)(m.acks.gen - (x & 3)) << 32 | (y % (m.acks.n + 1)) };
+			if (!s->p.acks || master_acks_answer(&m, s->c, &h) < 0)
+				slot_close(s);
+			break;
+		}
 		case 2: {
 			/* time passes; the master's timers run */
 			fake_now += (uint64_t)fuzz_u8(&in) * 20;
@@ -277,11 +291,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned i = 0; i < NCONN; i++)
 		slot_close(&slots[i]);
 	check();
+	/* every put's answer went once its nodes had gone */
+	FUZZ_ASSERT(master_acks_waiting(&m.acks) == 0);
 	if (opened)
 		FUZZ_ASSERT(mcs_loop_run(loop) == 0);
 	m.store = mcs_store_free(m.store);
 	mcs_buf_free(&m.out);
 	mcs_buf_free(&m.note);
+	master_acks_free(&m.acks);
 	return 0;
 }
 
@@ -349,6 +366,22 @@ static void write_seeds(const char *dir)
 	mcs_buf_put_u8(&b, 1u << 2 | 0);
 	st(&b, 1, 7, 4, 0);
 	seed_write(dir, "node-gone", &b);
+	/* a node that answers notices: a put answered once it does; another
+	 * put, a forged answer, the node closed for it */
+	mcs_buf_put_u8(&b, 0);
+	st(&b, 0, 0, 0x40, 10); /* MOUNT seg-1, answering notices */
+	st(&b, 1, 2, 0, 2);
+	st(&b, 1, 4, 0, 42);
+	mcs_buf_put_u8(&b, 7u << 2 | 0); /* node 0 answers: the latest id, slot 0 */
+	mcs_buf_put_u8(&b, 0);
+	mcs_buf_put_u8(&b, 0);
+	st(&b, 1, 2, 1, 2);
+	st(&b, 1, 4, 1, 42);
+	mcs_buf_put_u8(&b, 7u << 2 | 0); /* a forged answer: an older generation */
+	mcs_buf_put_u8(&b, 1);
+	mcs_buf_put_u8(&b, 0);
+	st(&b, 1, 7, 1, 0);
+	seed_write(dir, "put-acks", &b);
 	/* full: puts until eviction, soft pins */
 	mcs_buf_put_u8(&b, 0);
 	st(&b, 0, 0, 2, 0);

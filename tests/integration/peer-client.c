@@ -29,6 +29,14 @@
  *                                         a line comes on stdin, PUT_END; prints
  *                                         "end STATUS", exit 0 if it was refused
  *
+ *   peer-client put-acks HOST PORT       a node (MOUNT asking to answer notices) and a
+ *                                         client with a direct link: a PUT_END is answered
+ *                                         after the node answers its REPLICA_ADD (a PING
+ *                                         sent after it is answered first); a forged
+ *                                         answer closes the node's link, and a put whose
+ *                                         one node went away unanswered is refused
+ *                                         (ENOLINK); prints each step
+ *
  * PEER_BIND=ADDR: TCP connections come from that address (another of
  * 127.0.0.0/8, to be another peer).
  *
@@ -464,6 +472,131 @@ static int put_hold(const char *key, uint64_t len)
 	return h.status != 0 ? 0 : 1;
 }
 
+/* Send one request without reading its answer. */
+static bool send_req(int fd, uint16_t opcode, uint64_t req_id, const struct mcs_buf *b)
+{
+	uint8_t hb[MCS_HDR_SIZE];
+	struct mcs_hdr h = { .magic = MCS_PROTO_MAGIC, .version = MCS_PROTO_VERSION, .opcode = opcode,
+			     .req_id = req_id, .body_len = (uint32_t)b->len };
+	mcs_hdr_encode(&h, hb);
+	return write_all(fd, hb, sizeof(hb)) && write_all(fd, b->p, b->len);
+}
+
+/* The node's side: MOUNT of segment seg asking to answer notices. */
+static int ack_node(const char *seg, struct mcs_buf *b)
+{
+	struct mcs_hdr h;
+	int fd = dial();
+	if (fd < 0) {
+		perror("connect");
+		return -1;
+	}
+	mcs_buf_reset(b);
+	struct mcs_mount_req q = { .node = mcs_str_c(seg), .segment = mcs_str_c(seg), .size = 64u << 20,
+				   .endpoint = mcs_str_c("127.0.0.1:9"), .incarnation = 7, .flags = MCS_MOUNT_ACKS };
+	mcs_enc_mount_req(b, &q);
+	if (!call(fd, MCS_OP_MOUNT, 1, b, &h) || h.status != 0) {
+		fprintf(stderr, "peer-client: MOUNT of %s refused: %s\n", seg, mcs_status_text(h.status));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The client's side: PUT_START of key; then PUT_END and a PING sent
+ * together, and the PING's answer read: the PUT_END's must wait. */
+static bool put_end_waits(int cfd, const char *key, uint64_t id, struct mcs_buf *b)
+{
+	struct mcs_hdr h;
+	uint64_t len = 4096;
+	mcs_buf_reset(b);
+	struct mcs_put_start_req q = { .key = mcs_str_c(key), .value_len = len, .n_slices = 1, .slice_lens = &len,
+				       .cfg = { .replica_num = 1 } };
+	mcs_enc_put_start_req(b, &q);
+	if (!call(cfd, MCS_OP_PUT_START, id, b, &h) || h.status != 0) {
+		fprintf(stderr, "peer-client: PUT_START %s: %s\n", key, mcs_status_text(h.status));
+		return false;
+	}
+	mcs_buf_reset(b);
+	mcs_enc_put_end_req(b, &(struct mcs_put_end_req){ mcs_str_c(key), 0 });
+	struct mcs_buf none;
+	mcs_buf_init(&none);
+	if (!send_req(cfd, MCS_OP_PUT_END, id + 1, b) || !send_req(cfd, MCS_OP_PING, id + 2, &none) ||
+	    !read_answer(cfd, &h)) {
+		fprintf(stderr, "peer-client: the client's link closed\n");
+		return false;
+	}
+	if (h.req_id != id + 2) {
+		printf("%s: PUT_END answered before its node did (%s)\n", key, mcs_status_text(h.status));
+		return false;
+	}
+	printf("%s: PING answered, PUT_END waits\n", key);
+	return true;
+}
+
+/* The notice the node is sent: a REPLICA_ADD asking for an answer. */
+static bool read_notice(int nfd, struct mcs_hdr *h)
+{
+	if (!read_answer(nfd, h) || h->opcode != MCS_OP_REPLICA_ADD || (h->flags & MCS_F_RESPONSE) || !h->req_id) {
+		fprintf(stderr, "peer-client: the node was sent no REPLICA_ADD asking for an answer\n");
+		return false;
+	}
+	return true;
+}
+
+static bool answer_notice(int nfd, const struct mcs_hdr *n, uint64_t req_id)
+{
+	uint8_t hb[MCS_HDR_SIZE];
+	struct mcs_hdr h = { .magic = MCS_PROTO_MAGIC, .version = MCS_PROTO_VERSION, .opcode = n->opcode,
+			     .flags = MCS_F_RESPONSE, .req_id = req_id };
+	mcs_hdr_encode(&h, hb);
+	return write_all(nfd, hb, sizeof(hb));
+}
+
+static int put_acks(void)
+{
+	struct mcs_buf b;
+	struct mcs_hdr h, n;
+	mcs_buf_init(&b);
+	int nfd = ack_node("acks-a", &b), cfd = dial();
+	if (nfd < 0 || cfd < 0)
+		return 1;
+	/* 1: answered once the node answers */
+	if (!put_end_waits(cfd, "acks-1", 10, &b) || !read_notice(nfd, &n) || !answer_notice(nfd, &n, n.req_id) ||
+	    !read_answer(cfd, &h) || h.req_id != 11 || h.status != 0) {
+		fprintf(stderr, "peer-client: acks-1's PUT_END not answered 0 after the node's answer\n");
+		return 1;
+	}
+	printf("acks-1: PUT_END answered after the node: %s\n", mcs_status_text(h.status));
+	/* 2: an answer to no notice of the node's closes its link; the put
+	 * whose one node that was is refused */
+	if (!put_end_waits(cfd, "acks-2", 20, &b) || !read_notice(nfd, &n) ||
+	    !answer_notice(nfd, &n, n.req_id ^ (1ull << 40)))
+		return 1;
+	if (!closed_within(nfd, 600000)) {
+		fprintf(stderr, "peer-client: a forged answer did not close the node's link\n");
+		return 1;
+	}
+	printf("forged answer: the node's link closed\n");
+	close(nfd);
+	if (!read_answer(cfd, &h) || h.req_id != 21 || h.status != -ENOLINK) {
+		fprintf(stderr, "peer-client: acks-2's PUT_END: %s, not ENOLINK\n", mcs_status_text(h.status));
+		return 1;
+	}
+	printf("acks-2: PUT_END after its node went away: %s\n", mcs_status_text(h.status));
+	/* the master serves on: another node, another put */
+	if ((nfd = ack_node("acks-b", &b)) < 0 || !put_end_waits(cfd, "acks-3", 30, &b) || !read_notice(nfd, &n) ||
+	    !answer_notice(nfd, &n, n.req_id) || !read_answer(cfd, &h) || h.req_id != 31 || h.status != 0) {
+		fprintf(stderr, "peer-client: acks-3 not stored after the forged answer\n");
+		return 1;
+	}
+	printf("acks-3: stored on another node: %s\n", mcs_status_text(h.status));
+	mcs_buf_free(&b);
+	close(nfd);
+	close(cfd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "blackhole") == 0)
@@ -490,6 +623,8 @@ int main(int argc, char **argv)
 		return flood(strtoull(argv[4], NULL, 10));
 	if (strcmp(mode, "leader") == 0)
 		return leader();
+	if (strcmp(mode, "put-acks") == 0)
+		return put_acks();
 	if (strcmp(mode, "put-hold") == 0 && argc == 6)
 		return put_hold(argv[4], strtoull(argv[5], NULL, 10));
 	if (strcmp(mode, "conns") == 0 && argc == 6)
