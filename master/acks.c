@@ -10,7 +10,7 @@
 #include "uring/conn.h"
 
 struct wait_node {
-	struct mcs_conn *node;     /* a reference */
+	struct mcs_conn *node;     /* a reference; NULL: the relaying node's own */
 	uint32_t replica;          /* the part's replica */
 	bool done;                 /* answered, or its node went away */
 	bool ok;                   /* the part is in the node's table */
@@ -22,6 +22,7 @@ struct master_wait {
 	uint32_t gen;
 	uint32_t waiting;          /* notices not answered yet */
 	bool unasked;              /* some went to a node that does not answer */
+	bool answered;             /* the PUT_END's answer went */
 	uint32_t n, cap;
 	struct wait_node *nodes;   /* one per notice sent */
 };
@@ -78,6 +79,9 @@ static void slot_put(struct master_acks *a, uint32_t i)
 	a->free[a->n_free++] = i;
 }
 
+/* A notice to the node that relays the PUT_END itself needs no answer:
+ * it goes on the link the PUT_END's answer takes, before it, so the node
+ * has it in its table before it can tell its client the put is done. */
 uint64_t master_acks_want(struct master_acks *a, struct mcs_conn *node, uint32_t replica)
 {
 	if (!a->collecting)
@@ -97,31 +101,18 @@ uint64_t master_acks_want(struct master_acks *a, struct mcs_conn *node, uint32_t
 		w->nodes = nodes;
 		w->cap = cap;
 	}
-	w->nodes[w->n++] = (struct wait_node){ .node = mcs_conn_ref(node), .replica = replica };
+	bool self = node == a->client;
+	w->nodes[w->n++] = (struct wait_node){ .node = self ? NULL : mcs_conn_ref(node), .replica = replica,
+					       .done = self, .ok = self };
+	if (self)
+		return 0;
 	w->waiting++;
 	return ((uint64_t)w->gen << 32) | (uint32_t)a->cur;
 }
 
-bool master_acks_end(struct master_acks *a)
-{
-	a->collecting = false;
-	a->client = NULL;
-	if (a->cur < 0)
-		return false;
-	struct master_wait *w = &a->w[a->cur];
-	a->cur = -1;
-	w->unasked = a->unasked;
-	if (!w->waiting) { /* every notice failed to be made */
-		slot_put(a, (uint32_t)(w - a->w));
-		return false;
-	}
-	a->puts_waited++;
-	return true;
-}
-
 /* Whether a rebuild would find the put: every part of one of its
- * replicas is in the table of a node (or was sent to one that does not
- * answer, trusted as before answers). */
+ * replicas is in the table of a node (or on its way to the relaying
+ * node's, or sent to one that does not answer, trusted as before). */
 static bool recorded(const struct master_wait *w)
 {
 	if (w->unasked)
@@ -137,13 +128,35 @@ static bool recorded(const struct master_wait *w)
 	return false;
 }
 
-/* Every notice answered: the put's answer goes. A master that no longer
- * leads says so instead (a new leader may serve; its index has the object
- * if the nodes' tables do). */
-static void finish(struct master *m, uint32_t i)
+bool master_acks_end(struct master_acks *a)
 {
-	struct master_wait *w = &m->acks.w[i];
+	a->collecting = false;
+	a->client = NULL;
+	if (a->cur < 0)
+		return false;
+	struct master_wait *w = &a->w[a->cur];
+	a->cur = -1;
+	w->unasked = a->unasked;
+	if (!w->waiting) {
+		slot_put(a, (uint32_t)(w - a->w));
+		return false;
+	}
+	if (recorded(w)) {
+		/* answered now; the other nodes' answers are still taken */
+		w->answered = true;
+		return false;
+	}
+	a->puts_waited++;
+	return true;
+}
+
+/* The put's answer, once: a master that no longer leads says so instead
+ * (a new leader may serve; its index has the object if the nodes' tables
+ * do). */
+static void answer(struct master *m, struct master_wait *w)
+{
 	int status = 0;
+	w->answered = true;
 	if (m->ha_on && !master_ha_leading(&m->ha, mcs_now_ms(), NULL))
 		status = -EREMCHG;
 	else if (!recorded(w)) {
@@ -155,7 +168,18 @@ static void finish(struct master *m, uint32_t i)
 				     .req_id = w->req.req_id };
 		mcs_conn_send(w->client, &h, NULL, 0, -1);
 	}
-	slot_put(&m->acks, i);
+}
+
+/* After a notice of slot i was answered or lost: the put is answered as
+ * soon as one replica is whole in the tables, and the slot goes once
+ * every notice is. */
+static void progress(struct master *m, uint32_t i)
+{
+	struct master_wait *w = &m->acks.w[i];
+	if (!w->answered && (w->waiting == 0 || recorded(w)))
+		answer(m, w);
+	if (w->waiting == 0)
+		slot_put(&m->acks, i);
 }
 
 int master_acks_answer(struct master *m, struct mcs_conn *node, const struct mcs_hdr *h)
@@ -172,6 +196,7 @@ int master_acks_answer(struct master *m, struct mcs_conn *node, const struct mcs
 		return -EPROTO;
 	w->nodes[k].done = true;
 	w->nodes[k].ok = h->status >= 0;
+	w->waiting--;
 	a->answers++;
 	if (h->status < 0) {
 		a->answers_failed++;
@@ -181,8 +206,7 @@ int master_acks_answer(struct master *m, struct mcs_conn *node, const struct mcs
 			log_warning("a node could not record a part in its table (%s): it is lost to a restart of the "
 				    "master%s", mcs_status_text(h->status), note);
 	}
-	if (--w->waiting == 0)
-		finish(m, i);
+	progress(m, i);
 	return 0;
 }
 
@@ -193,20 +217,25 @@ void master_acks_closed(struct master *m, struct mcs_conn *c)
 		struct master_wait *w = &a->w[i];
 		if (!w->client)
 			continue;
+		bool lost = false;
 		for (uint32_t k = 0; k < w->n; k++)
 			if (w->nodes[k].node == c && !w->nodes[k].done) {
 				w->nodes[k].done = true;
 				a->nodes_gone++;
 				w->waiting--;
+				lost = true;
 			}
-		if (w->waiting == 0)
-			finish(m, i);
+		if (lost)
+			progress(m, i);
 	}
 }
 
 uint32_t master_acks_waiting(const struct master_acks *a)
 {
-	return a->n - a->n_free;
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < a->n; i++)
+		n += a->w[i].client && !a->w[i].answered;
+	return n;
 }
 
 void master_acks_free(struct master_acks *a)

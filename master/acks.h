@@ -8,10 +8,14 @@
  * put could take with it a notice still in its send queue (or in a socket
  * its death resets): the client was told the object is stored, yet no
  * node's table has it, and the next master's rebuild from the nodes
- * would not know it. A node that goes away meanwhile counts as having
- * answered, but not as having the part: the put is answered -ENOLINK
- * when no replica of it is whole in the tables of nodes still there (its
- * bytes may be, but no rebuild would find them).
+ * would not know it. The answer goes as soon as one replica is whole in
+ * the tables, and at once when one is all on the segment of the node that
+ * relays the PUT_END: its notices go on that link before the answer, so
+ * the node records them before it can tell its client (the usual put, to
+ * the client's own node, waits for nothing). A node that goes away
+ * meanwhile counts as having answered, but not as having the part: the
+ * put is answered -ENOLINK when no replica of it is whole in the tables
+ * of nodes still there (its bytes may be, but no rebuild would find them).
  */
 #ifndef MCS_MASTER_ACKS_H
 #define MCS_MASTER_ACKS_H
@@ -39,7 +43,7 @@ struct master_acks {
 	int32_t cur;               /* its slot, -1 while it waits for none */
 	bool unasked;              /* a notice went to a node that does not answer */
 	/* counters, for the metrics page */
-	uint64_t puts_waited;      /* PUT_END answers that waited for nodes */
+	uint64_t puts_waited;      /* PUT_END answers that waited for other nodes */
 	uint64_t answers;          /* node answers to notices */
 	uint64_t answers_failed;   /* of them, a node that could not record the part */
 	uint64_t nodes_gone;       /* notices whose node went away unanswered */
@@ -65,7 +69,7 @@ int master_acks_answer(struct master *m, struct mcs_conn *node, const struct mcs
 /* c closed: the notices it was sent count as answered. */
 void master_acks_closed(struct master *m, struct mcs_conn *c);
 void master_acks_free(struct master_acks *a);
-/* PUT_END answers waiting now */
+/* PUT_END answers not sent yet */
 uint32_t master_acks_waiting(const struct master_acks *a);
 
 #endif

@@ -9,7 +9,8 @@
 # PUT_END is answered first, the PUT_END once the node has answered; a
 # forged answer closes the node's link and the put whose only node that
 # was is refused (ENOLINK). Real nodes answer: puts of one and two
-# replicas read back and the master counts the nodes' answers.
+# replicas read back and the master counts the nodes' answers; a put
+# relayed by the node that holds it waits for none.
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 PC=$TESTBIN/peer-client
@@ -39,17 +40,26 @@ ok $? "the master counts 2 answers, 1 notice lost with its node, 1 put unrecorde
 
 # ---- real nodes answer
 start_node n1 32M --hugepages off
+# a put relayed by the node that holds it (peer-client on its socket, no
+# direct link): its notice goes before the answer on the node's own
+# link, so nothing waits and nothing is answered
+echo | "$PC" put-hold unix "$SOCK_n1" kr 5000 >"$T_DIR/relay.out" 2>&1
+grep -q "^end ok" "$T_DIR/relay.out"
+ok $? "a put relayed by its own node is answered"
 start_node n2 32M --hugepages off
 head -c 300000 /dev/urandom >"$T_DIR/a.bin"
 head -c 70000 /dev/urandom >"$T_DIR/b.bin"
-on n1 put ka "$T_DIR/a.bin" >/dev/null && on n2 put kb "$T_DIR/b.bin" --replicas 2 >/dev/null
-ok $? "puts of one and of two replicas through real nodes are answered"
-on n2 get ka | cmp -s - "$T_DIR/a.bin" && on n1 get kb | cmp -s - "$T_DIR/b.bin"
+head -c 5000 /dev/urandom >"$T_DIR/c.bin"
+# clients' direct links: each put waits for its nodes' answers
+on n1 put ka "$T_DIR/a.bin" --location n2-0 >/dev/null && on n1 put kc "$T_DIR/c.bin" --location n1-0 >/dev/null &&
+	on n2 put kb "$T_DIR/b.bin" --replicas 2 >/dev/null
+ok $? "puts of one and of two replicas over direct links are answered"
+on n2 get ka | cmp -s - "$T_DIR/a.bin" && on n1 get kb | cmp -s - "$T_DIR/b.bin" &&
+	on n2 get kc | cmp -s - "$T_DIR/c.bin"
 ok $? "and read back byte for byte"
-wait_until 60 metrics_are mcstore_master_part_records_total 5
-ok $? "the real nodes answered the three notices (5 answers in all)"
-wait_until 60 metrics_are mcstore_master_puts_waited_total 5 mcstore_master_puts_waiting 0
-ok $? "the 5 puts waited for their nodes, none waits now"
+wait_until 60 metrics_are mcstore_master_part_records_total 6 mcstore_master_puts_waited_total 6 \
+	mcstore_master_puts_waiting 0
+ok $? "the nodes answered the four notices of those, the relaying node none (6 answers, 6 puts waited)"
 ! grep -q "could not record a part" "$T_DIR/master.log"
 ok $? "no node failed to record a part"
 finish_daemons
