@@ -85,10 +85,10 @@ bool mcs_master_addr_valid(const char *s, char *why, size_t whylen)
 	const char *r = scheme ? "" : mcs_hostport_why(s);
 	if (r && why && whylen) {
 		if (scheme)
-			snprintf(why, whylen, "'%.300s': scheme '%.*s' unknown (HOST:PORT, or etcd://HOST:PORT;HOST:PORT)",
-				 s, (int)MCS_MIN((size_t)(scheme - s), (size_t)40), s);
+			snprintf(why, whylen, "scheme '%.*s' unknown: HOST:PORT, or etcd://HOST:PORT;HOST:PORT",
+				 (int)MCS_MIN((size_t)(scheme - s), (size_t)40), s);
 		else
-			snprintf(why, whylen, "'%.300s': %s", s ? s : "", r);
+			snprintf(why, whylen, "%s", r);
 	}
 	return r == NULL;
 }

@@ -29,7 +29,8 @@ int mcs_etcd_members(const char *list, char (*member)[MCS_MEMBER_MAX], unsigned 
 /* Whether s starts with "etcd://". */
 bool mcs_master_addr_is_etcd(const char *s);
 /* Whether s is a master address (HOST:PORT, [V6]:PORT, etcd://LIST);
- * when not, why (if not NULL) says what is wrong, quoting the bad part. */
+ * when not, why (if not NULL) says what is wrong (quoting the bad member
+ * of a list; the caller quotes s). */
 bool mcs_master_addr_valid(const char *s, char *why, size_t whylen);
 
 #endif

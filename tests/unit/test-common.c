@@ -134,7 +134,7 @@ START_TEST(test_master_addr_bad)
 	} bad[] = {
 		{ "", "empty" },
 		{ "localhost", "no port" },
-		{ "h:0", "'h:0'" },
+		{ "h:0", "port 1..65535" },
 		{ ":80", "no host" },
 		{ "http://h:1", "scheme 'http' unknown" },
 		{ "etcd://", "no etcd member" },
