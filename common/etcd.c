@@ -5,6 +5,7 @@
  * strings, keys and values in base64 (libsodium's codec).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,13 +34,14 @@ bool mcs_etcd_endpoints_valid(const char *endpoints)
 	return mcs_etcd_members(endpoints, NULL, NULL, NULL, 0) == 0;
 }
 
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
 int mcs_etcd_new(const char *endpoints, unsigned timeout_ms, struct mcs_etcd **ret)
 {
-	static bool inited;
-	if (!inited) {
-		curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the master calls this at start */
-		inited = true;
-	}
+	/* once per process, whichever thread comes first (libmcstore's
+	 * mcs_leader may be called from several) */
+	pthread_once(&curl_once, curl_init);
 	struct mcs_etcd *e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
