@@ -57,6 +57,8 @@ sed 's/^/# /' "$T_DIR/json.err"
 DEAD=$(free_port)
 lead --master "etcd://127.0.0.1:$DEAD;http://$EP" && grep -q "^leader: 127.0.0.1:${!pl} .*named by etcd $EP," "$T_DIR/lead.out"
 ok $? "a list whose first member does not answer: the next one does ($(cat "$T_DIR/lead.out"))"
+# (once the standby has read etcd's key: it polls it)
+wait_until 60 lead --master "127.0.0.1:${!ps}"
 lead --master "127.0.0.1:${!ps}" && grep -q "^leader: 127.0.0.1:${!pl} (term $(term_of "$L"); named by master 127.0.0.1:${!ps}," \
 	"$T_DIR/lead.out"
 ok $? "asked, the standby names the leader, who confirms it ($(cat "$T_DIR/lead.out"))"
