@@ -166,6 +166,14 @@ int mcs_auth_client_answer(struct mcs_auth_client *st, const struct mcs_keys *k,
  * or the server's proof is wrong), -EOPNOTSUPP (the server has no key),
  * or an I/O error. Nothing to do (0) when k is NULL or has no key. */
 int mcs_auth_connect(const struct mcs_keys *k, uint8_t role, int fd, unsigned timeout_ms);
+/* One request on fd, blocking until deadline (mcs_now_ms()): the frame
+ * (op, request id 1, the body in b, at most 128 bytes) and its answer,
+ * whose body (at most cap bytes) goes to body and its length to *ret_len.
+ * The answer's status, or an I/O error (-ECONNRESET, -ETIMEDOUT, ...),
+ * -EPROTO for an answer that is not this request's. The handshake's
+ * exchanges, and one-shot requests such as mcs_leader()'s LEADER. */
+int mcs_call_blocking(int fd, uint16_t op, const struct mcs_buf *b, uint8_t *body, size_t cap, size_t *ret_len,
+		      uint64_t deadline);
 
 /* Milliseconds since the epoch (tokens' clock: the cluster's clocks must
  * agree to well within a token's life). */

@@ -40,10 +40,8 @@ static int move_all(int fd, uint8_t *p, size_t n, bool out, uint64_t deadline)
 	return 0;
 }
 
-/* Send the frame (op, body in b) and read its answer: its status, and its
- * body (at most cap bytes) into body. */
-static int exchange(int fd, uint16_t op, const struct mcs_buf *b, uint8_t *body, size_t cap, size_t *ret_len,
-		    uint64_t deadline)
+int mcs_call_blocking(int fd, uint16_t op, const struct mcs_buf *b, uint8_t *body, size_t cap, size_t *ret_len,
+		      uint64_t deadline)
 {
 	uint8_t frame[MCS_HDR_SIZE + 128];
 	struct mcs_hdr h = { .magic = MCS_PROTO_MAGIC, .version = MCS_PROTO_VERSION, .opcode = op, .req_id = 1,
@@ -77,12 +75,12 @@ int mcs_auth_connect(const struct mcs_keys *k, uint8_t role, int fd, unsigned ti
 	struct mcs_auth_client st;
 	size_t len = 0;
 	mcs_auth_client_start(&st, role, &b);
-	int r = exchange(fd, MCS_OP_AUTH, &b, ib, sizeof(ib), &len, deadline);
+	int r = mcs_call_blocking(fd, MCS_OP_AUTH, &b, ib, sizeof(ib), &len, deadline);
 	if (r < -1000 || r == -ETIMEDOUT || r == -ECONNRESET || r == -EPROTO)
 		return r; /* no answer: an I/O failure */
 	b.len = 0;
 	r = mcs_auth_client_answer(&st, k, r, ib, len, &b);
 	if (r == 0)
-		r = exchange(fd, MCS_OP_AUTH_PROOF, &b, ib, sizeof(ib), &len, deadline);
+		r = mcs_call_blocking(fd, MCS_OP_AUTH_PROOF, &b, ib, sizeof(ib), &len, deadline);
 	return r;
 }

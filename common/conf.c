@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/conf.h"
+#include "common/endpoints.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -247,15 +248,8 @@ int mcs_opt_size(const struct mcs_opt_ctx *ctx, const char *arg, uint64_t min, u
 
 int mcs_opt_hostport(const struct mcs_opt_ctx *ctx, const char *arg)
 {
-	char host[256];
-	uint16_t port;
-	if (mcs_parse_hostport(arg, host, sizeof(host), &port) == 0)
-		return 0;
-	if (!strchr(arg, ':') || (arg[0] == '[' && !strstr(arg, "]:")))
-		return mcs_opt_invalid(ctx, "no port: HOST:PORT, e.g. 10.0.0.1:50051 or [::1]:50051");
-	if (arg[0] == ':' || strncmp(arg, "[]:", 3) == 0)
-		return mcs_opt_invalid(ctx, "no host: HOST:PORT, e.g. 10.0.0.1:50051");
-	return mcs_opt_invalid(ctx, "HOST:PORT with a port 1..65535 and a host of at most 255 bytes");
+	const char *why = mcs_hostport_why(arg);
+	return why ? mcs_opt_invalid(ctx, why) : 0;
 }
 
 int mcs_opt_u64(const struct mcs_opt_ctx *ctx, const char *arg, uint64_t min, uint64_t max, uint64_t *ret)

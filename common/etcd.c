@@ -5,6 +5,7 @@
  * strings, keys and values in base64 (libsodium's codec).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,65 +23,30 @@ struct mcs_etcd {
 	CURL *curl;
 	unsigned timeout_ms;
 	unsigned n, cur;               /* members, and the one that answered last */
-	char member[MCS_ETCD_MAX_ENDPOINTS][272];
+	char member[MCS_ETCD_MAX_ENDPOINTS][MCS_MEMBER_MAX];
 	char *ans;
 	size_t ans_len;
 	bool ans_over;
 };
 
-/* The members of an endpoint list, into member[] (n of them). 0, or
- * -EINVAL. */
-static int parse_members(const char *endpoints, char (*member)[272], unsigned *ret_n)
-{
-	unsigned n = 0;
-	if (!endpoints)
-		return -EINVAL;
-	if (strncmp(endpoints, "etcd://", 7) == 0)
-		endpoints += 7;
-	for (const char *p = endpoints; *p;) {
-		size_t l = strcspn(p, ";,");
-		const char *m = p;
-		size_t ml = l;
-		if (ml > 7 && strncmp(m, "http://", 7) == 0) {
-			m += 7;
-			ml -= 7;
-		}
-		char host[256];
-		uint16_t port;
-		if (ml == 0 || ml >= sizeof(member[0]) || n == MCS_ETCD_MAX_ENDPOINTS)
-			return -EINVAL;
-		memcpy(member[n], m, ml);
-		member[n][ml] = 0;
-		if (mcs_parse_hostport(member[n], host, sizeof(host), &port) < 0)
-			return -EINVAL;
-		n++;
-		p += l;
-		if (*p)
-			p++;
-	}
-	*ret_n = n;
-	return n ? 0 : -EINVAL;
-}
-
 bool mcs_etcd_endpoints_valid(const char *endpoints)
 {
-	char member[MCS_ETCD_MAX_ENDPOINTS][272];
-	unsigned n;
-	return parse_members(endpoints, member, &n) == 0;
+	return mcs_etcd_members(endpoints, NULL, NULL, NULL, 0) == 0;
 }
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 int mcs_etcd_new(const char *endpoints, unsigned timeout_ms, struct mcs_etcd **ret)
 {
-	static bool inited;
-	if (!inited) {
-		curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the master calls this at start */
-		inited = true;
-	}
+	/* once per process, whichever thread comes first (libmcstore's
+	 * mcs_leader may be called from several) */
+	pthread_once(&curl_once, curl_init);
 	struct mcs_etcd *e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
 	e->timeout_ms = timeout_ms ? timeout_ms : 1000;
-	int r = parse_members(endpoints, e->member, &e->n);
+	int r = mcs_etcd_members(endpoints, e->member, &e->n, NULL, 0);
 	if (r == 0 && !(e->curl = curl_easy_init()))
 		r = -ENOMEM;
 	if (r < 0) {

@@ -18,7 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define MCS_ETCD_MAX_ENDPOINTS 16
+#include "common/endpoints.h"
+
 /* The key the masters' election creates (master/ha.h), with the leader's
  * HOST:PORT as its value, which the nodes read (daemon/discover.h). */
 #define MCS_ETCD_LEADER_KEY "mcstore/master/leader"
@@ -27,8 +28,9 @@
 struct mcs_etcd;
 
 /* endpoints: "HOST:PORT" members separated by ';' or ',' (an
- * "etcd://" prefix and "http://" before each are allowed). 0, -EINVAL
- * (none, or one that does not parse), -ENOMEM. */
+ * "etcd://" prefix and "http://" before each are allowed; the grammar is
+ * mcs_etcd_members'). 0, -EINVAL (none, or one that does not parse),
+ * -ENOMEM. */
 int mcs_etcd_new(const char *endpoints, unsigned timeout_ms, struct mcs_etcd **ret);
 /* Whether endpoints parse as mcs_etcd_new takes them (no handle made). */
 bool mcs_etcd_endpoints_valid(const char *endpoints);

@@ -4,7 +4,7 @@
  * with the global options allowed anywhere, the connection to the node
  * daemon, and error messages. The commands live by job: objects.c (put,
  * get, exists, rm, rm-all), cluster.c (stat, locate, keys, health),
- * top.c (eBPF telemetry).
+ * leader.c (which master leads), top.c (eBPF telemetry).
  */
 #ifndef MCS_CTL_H
 #define MCS_CTL_H
@@ -52,6 +52,6 @@ int ctl_fail(const char *what, const char *key, int r);
 const char *ctl_size(unsigned long long v, bool bytes, char *buf, size_t len);
 
 extern const struct ctl_cmd ctl_put, ctl_get, ctl_exists, ctl_rm, ctl_rm_all;
-extern const struct ctl_cmd ctl_stat, ctl_locate, ctl_keys, ctl_health, ctl_keygen;
+extern const struct ctl_cmd ctl_stat, ctl_locate, ctl_keys, ctl_health, ctl_leader, ctl_keygen;
 
 #endif

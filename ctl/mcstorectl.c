@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mcstorectl: the command-line client of mcstore, for operators and
- * scripts. Every command but top goes through libmcstore to the local
- * node daemon; this file holds what they share (see ctl.h) and main().
+ * scripts. Every command but top and leader goes through libmcstore to
+ * the local node daemon; this file holds what they share (see ctl.h) and main().
  *
  * Exit status: 0 success, 1 not found (or unhealthy), 2 usage error, 3 any
  * other error.
@@ -33,7 +33,7 @@ static const struct ctl_cmd ctl_top = {
 
 static const struct ctl_cmd *const commands[] = {
 	&ctl_put, &ctl_get, &ctl_exists, &ctl_rm, &ctl_rm_all, &ctl_locate,
-	&ctl_keys, &ctl_stat, &ctl_health, &ctl_top, &ctl_keygen,
+	&ctl_keys, &ctl_stat, &ctl_health, &ctl_leader, &ctl_top, &ctl_keygen,
 };
 
 static void usage(FILE *f)

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "common/conf.h"
-#include "common/etcd.h"
+#include "common/endpoints.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/util.h"
@@ -370,16 +370,15 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 	int r;
 
 	switch (c) {
-	case 'm':
-		/* etcd://HOST:PORT;...: the leader of HA masters, from etcd */
-		if (strncmp(arg, "etcd://", 7) == 0) {
-			if (!mcs_etcd_endpoints_valid(arg))
-				return mcs_opt_invalid(ctx, "etcd://HOST:PORT;HOST:PORT...");
-		} else if ((r = mcs_opt_hostport(ctx, arg)) < 0) {
-			return r;
-		}
+	case 'm': {
+		/* HOST:PORT, or etcd://HOST:PORT;...: the leader of HA
+		 * masters, from etcd */
+		char why[512];
+		if (!mcs_master_addr_valid(arg, why, sizeof(why)))
+			return mcs_opt_invalid(ctx, why);
 		n->o.master = arg;
 		break;
+	}
 	case 'n':
 		n->o.name = arg;
 		break;

@@ -374,6 +374,50 @@ const struct mcs_segment_info *mcs_stat_segment(const struct mcs_stat *s, size_t
 /* Accepts NULL; returns NULL. */
 struct mcs_stat *mcs_stat_free(struct mcs_stat *s);
 
+/* ---- who leads (new in 1.1) --------------------------------------------- */
+
+/* How mcs_leader() asks. */
+struct mcs_leader_opts {
+	size_t size;              /* sizeof(struct mcs_leader_opts) */
+	const char *key_file;     /* the cluster key (mcstorectl keygen), when
+				   * the masters have one; NULL or "": none */
+	unsigned timeout_ms;      /* per master or etcd member asked; 0: 2000 */
+};
+
+#define MCS_ADDR_MAX 272          /* "HOST:PORT" or "[V6]:PORT", NUL included */
+
+/* What mcs_leader() learnt. Free with mcs_leader_info_free(). */
+struct mcs_leader_info {
+	int confirmed;            /* 1: the leader itself answered that it leads,
+				   * in the term etcd names (with etcd://) */
+	uint64_t term;            /* its term: the create revision of its etcd
+				   * key (0: a master without HA) */
+	char leader[MCS_ADDR_MAX];    /* HOST:PORT of the master named as the
+				       * leader; "" when none is named */
+	char named_by[MCS_ADDR_MAX + 8]; /* who named it: "etcd HOST:PORT" or
+					  * "master HOST:PORT" */
+};
+
+/* Which master leads, without a daemon: master is "HOST:PORT" (a master,
+ * which answers for itself or, a standby, names the leader, asked in turn
+ * a few hops at most) or "etcd://HOST:PORT;HOST:PORT..." (etcd's
+ * election key names the leader and its term; the leader is then asked
+ * to confirm it). opts may be NULL.
+ *
+ * 0 when the masters or etcd answered, with *ret: confirmed 1 when a
+ * leader is confirmed; 0 when none leads now (etcd names none, a standby
+ * knows none, or the master named does not answer or does not lead in
+ * that term, as in a failover), leader then being what was named, if
+ * anything. Else: -EINVAL (master is no master address; see
+ * mcs_master_addr_valid in mcstore's grammar: HOST:PORT or
+ * etcd://H:P;H:P...), the key file's error (-ENOENT, -EACCES, -EPERM: others
+ * may read it, -EBADMSG: not a key file), -EACCES (a master refused the
+ * key, or its absence), -EOPNOTSUPP (a key given, the master has none),
+ * -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH (nothing answered), -EPROTO. */
+int mcs_leader(const char *master, const struct mcs_leader_opts *opts, struct mcs_leader_info **ret);
+/* Accepts NULL; returns NULL. */
+struct mcs_leader_info *mcs_leader_info_free(struct mcs_leader_info *info);
+
 /* ---- cleanup helpers, for __attribute__((cleanup(...))) ---------------- */
 
 static inline void mcs_client_unrefp(struct mcs_client **p)

@@ -194,9 +194,10 @@ int master_ha_start(struct master_ha *h, const char *endpoints, const char *self
 	h->ttl_s = ttl_s ? ttl_s : 2;
 	h->poll_ms = 200;
 	int r;
-	if (!mcs_etcd_endpoints_valid(endpoints))
-		return log_error_errno(EINVAL, "invalid --etcd-endpoints \"%s\": expected HOST:PORT;HOST:PORT...",
-				       endpoints);
+	char why[512];
+	if (mcs_etcd_members(endpoints, NULL, NULL, why, sizeof(why)) < 0)
+		return log_error_errno(EINVAL, "invalid --etcd-endpoints \"%s\": %s (HOST:PORT;HOST:PORT...)", endpoints,
+				       why);
 	if ((r = mcs_worker_start(&h->w, campaign_thread, h)) < 0)
 		return log_error_errno(r, "cannot start the election thread: %m");
 	return 0;

@@ -6,6 +6,8 @@
 #include <limits.h>
 #include <string.h>
 
+#include "common/endpoints.h"
+
 int core_key(PyObject *o, const char **ret)
 {
 	const char *s;
@@ -133,7 +135,53 @@ static PyObject *core_error_detail(PyObject *self, PyObject *unused)
 	return PyLong_FromUnsignedLongLong(mcs_error_detail());
 }
 
+/* master_addr_why(addr) -> None, or what is wrong with addr as a master
+ * address (the grammar of mcstored's --master and mcs_leader). */
+static PyObject *core_master_addr_why(PyObject *self, PyObject *arg)
+{
+	const char *s;
+	Py_ssize_t n;
+	if (!PyUnicode_Check(arg)) {
+		PyErr_Format(PyExc_TypeError, "a master address is a str, not %.100s", Py_TYPE(arg)->tp_name);
+		return NULL;
+	}
+	if (!(s = PyUnicode_AsUTF8AndSize(arg, &n)))
+		return NULL;
+	if ((size_t)n != strlen(s))
+		return PyUnicode_FromString("contains a NUL character");
+	char why[512];
+	if (mcs_master_addr_valid(s, why, sizeof(why)))
+		Py_RETURN_NONE;
+	return PyUnicode_FromString(why);
+}
+
+/* leader(master, key_file, timeout_ms) -> (confirmed, term, leader,
+ * named_by), or a negative status (mcs_leader's), without the GIL. */
+static PyObject *core_leader(PyObject *self, PyObject *args)
+{
+	const char *master, *key_file = NULL;
+	unsigned int timeout_ms = 0;
+	if (!PyArg_ParseTuple(args, "s|zI:leader", &master, &key_file, &timeout_ms))
+		return NULL;
+	struct mcs_leader_opts o = { .size = sizeof(o), .key_file = key_file, .timeout_ms = timeout_ms };
+	struct mcs_leader_info *in = NULL;
+	int r;
+	Py_BEGIN_ALLOW_THREADS
+	r = mcs_leader(master, &o, &in);
+	Py_END_ALLOW_THREADS
+	if (r < 0)
+		return PyLong_FromLong(r);
+	PyObject *t = Py_BuildValue("(NKss)", PyBool_FromLong(in->confirmed), (unsigned long long)in->term, in->leader,
+				    in->named_by);
+	mcs_leader_info_free(in);
+	return t;
+}
+
 static PyMethodDef core_methods[] = {
+	{ "master_addr_why", core_master_addr_why, METH_O,
+	  "master_addr_why(addr) -> None, or why addr is no master address (HOST:PORT, etcd://H:P;H:P...)" },
+	{ "leader", core_leader, METH_VARARGS,
+	  "leader(master, key_file=None, timeout_ms=0) -> (confirmed, term, leader, named_by) or a negative status" },
 	{ "strerror", core_strerror, METH_O, "strerror(status) -> str: mcstore's words for a negative status" },
 	{ "error_detail", core_error_detail, METH_NOARGS,
 	  "error_detail() -> int: the detail of the last refusal in this thread (ms of lease left, nodes)" },

@@ -17,6 +17,7 @@ releases the GIL, and a store keeps a small pool of connections to its
 node's daemon so that threads do not wait for each other.
 """
 
+import collections as _collections
 import errno as _errno
 import os as _os
 
@@ -25,7 +26,8 @@ from mcstore._core import View
 
 __all__ = [
     "Client", "View", "Error", "NotFound", "Exists", "Busy", "NotReady", "NoSpace",
-    "ChecksumError", "NotLocal", "Closed", "MooncakeDistributedStore", "ReplicateConfig",
+    "ChecksumError", "NotLocal", "Closed", "NoLeader", "Leader", "leader", "check_master_address",
+    "MooncakeDistributedStore", "ReplicateConfig",
     "SoftPinAction", "ReplicaStatus", "MooncakeHostMemAllocator", "BufferHandle",
     "LIBRARY_VERSION", "__version__",
 ]
@@ -85,6 +87,60 @@ class NotLocal(Error):
 
 class Closed(Error):
     """The client is closed (-ESHUTDOWN)."""
+
+
+class NoLeader(Error):
+    """No master leads now (-EREMCHG): etcd names none, a standby knows
+    none, or the master named does not answer as the leader (a failover
+    under way). leader is the master named ("" for none), term its term,
+    named_by who named it ("etcd HOST:PORT" or "master HOST:PORT")."""
+
+    def __init__(self, leader, term, named_by):
+        self.status = -_errno.EREMCHG
+        self.leader, self.term, self.named_by = leader, term, named_by
+        if leader:
+            msg = "no leader: %s names %s (term %d), which does not answer as the leader" % (named_by, leader, term)
+        else:
+            msg = "no leader: %s names none" % named_by
+        OSError.__init__(self, _errno.EREMCHG, msg)
+
+
+# What leader() answers: the leading master's HOST:PORT, its term (the
+# create revision of its etcd key; 0 without HA), and who named it.
+Leader = _collections.namedtuple("Leader", "address term named_by")
+
+
+def check_master_address(master):
+    """Raise ValueError, saying what is wrong, unless master is a master
+    address as mcstored's --master takes it: HOST:PORT, [V6]:PORT, or
+    etcd://HOST:PORT;HOST:PORT... (the same rules, the same words)."""
+    why = _core.master_addr_why(master)
+    if why is not None:
+        raise ValueError("invalid master address %r: %s" % (master, why))
+    return master
+
+
+def leader(master=None, *, key_file=None, timeout=None):
+    """Which master leads, asked of the masters or etcd straight (no
+    daemon), as `mcstorectl leader` does: a Leader once the leader
+    confirmed it. master: HOST:PORT or etcd://HOST:PORT;... (default
+    $MCSTORE_MASTER); key_file: the cluster key when the masters have one;
+    timeout: seconds per master or etcd member (None: 2). Raises ValueError
+    for a bad address, NoLeader when none leads now, Error otherwise
+    (nothing answered: ConnectionRefusedError's errno; the key refused:
+    EACCES)."""
+    master = master or _os.environ.get("MCSTORE_MASTER")
+    if not master:
+        raise ValueError("leader() needs master= (HOST:PORT or etcd://HOST:PORT;...) or $MCSTORE_MASTER")
+    check_master_address(master)
+    ms = 0 if timeout is None else max(1, int(timeout * 1000))
+    r = _core.leader(master, _os.fspath(key_file) if key_file else None, ms)
+    if type(r) is int:
+        raise error(r, "who leads, asked of %s" % master)
+    confirmed, term, addr, named_by = r
+    if not confirmed:
+        raise NoLeader(addr, term, named_by)
+    return Leader(addr, term, named_by)
 
 
 _BY_STATUS = {
@@ -266,6 +322,15 @@ class Client:
     def stat(self):
         """The cluster's figures and this node's, as a dict."""
         return _check(self._c.stat())
+
+    # ---- who leads ----
+    def leader(self, master=None, *, key_file=None, timeout=None):
+        """Which master leads, as mcstore.leader() asks it (of the masters
+        or etcd, not of this client's daemon): a Leader (address, term,
+        named_by); raises NoLeader when none leads now."""
+        if self._c.closed:
+            raise Closed(-_errno.ESHUTDOWN)
+        return leader(master, key_file=key_file, timeout=timeout)
 
 
 from mcstore.mooncake import (  # noqa: E402  (they use the names above)

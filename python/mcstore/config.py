@@ -86,6 +86,11 @@ class MooncakeConfig:
         for name in ("local_hostname", "metadata_server", "master_server_address", "protocol"):
             if not getattr(self, name):
                 raise ValueError("%s must not be empty" % name)
+        # HOST:PORT, or etcd://HOST:PORT;... (HA masters): mcstored's rules
+        from mcstore import _core
+        why = _core.master_addr_why(str(self.master_server_address))
+        if why is not None:
+            raise ValueError("master_server_address %r: %s" % (self.master_server_address, why))
 
     @staticmethod
     def from_file(path):

@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import threading
 
+from mcstore import _core
 from mcstore.notify import NotReady, wait_ready
 
 log = logging.getLogger("mcstore")
@@ -52,6 +53,9 @@ class PrivateDaemon:
     """A private mcstored: start() and stop(); socket_path, name."""
 
     def __init__(self, master, segment_size, local_hostname="localhost"):
+        why = _core.master_addr_why(master)
+        if why is not None:  # mcstored would refuse it, less clearly for the caller
+            raise ValueError("invalid master address %r: %s" % (master, why))
         host, sep, port = local_hostname.rpartition(":")
         if not sep or not port.isdigit():
             host, port = local_hostname, ""

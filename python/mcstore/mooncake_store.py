@@ -113,6 +113,11 @@ class MooncakeDistributedStore:
         if proto != "tcp":
             log.error("mcstore: setup: unknown protocol %r (tcp is what mcstore moves data over)", protocol)
             return int(E.INVALID_PARAMS)
+        why = _core.master_addr_why(master)
+        if why is not None:
+            log.error("mcstore: setup: invalid master_server_addr %r: %s (HOST:PORT, or "
+                      "etcd://HOST:PORT;HOST:PORT for HA masters)", master, why)
+            return int(E.INVALID_PARAMS)
         self.close()
         sock = os.environ.get("MCSTORE_SOCKET") or _core.DEFAULT_SOCKET
         try:

@@ -4,6 +4,8 @@
  * not cover: host:port, size and number parsing with the reasons they
  * give, sizes for people, mcstore's words for its statuses, the option
  * helpers built on them (mcs_opt_size, mcs_opt_hostport, mcs_opt_invalid),
+ * the master and etcd endpoint grammar (common/endpoints.c) with the bad
+ * part its reasons name,
  * log levels and "%m", poll and TCP on loopback, and the service manager
  * notifications (common/notify.c) against a socket of the test's own: a
  * path and an abstract name, the sender's pid, WATCHDOG_USEC/WATCHDOG_PID
@@ -23,6 +25,7 @@
 #include <unistd.h>
 
 #include "common/conf.h"
+#include "common/endpoints.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/util.h"
@@ -88,6 +91,77 @@ START_TEST(test_hostport_bad)
 	ck_assert_str_eq(host, "abcdefg");
 	ck_assert_int_eq(mcs_parse_hostport("abcdefgh:1", host, sizeof(host), &port), -EINVAL);
 	ck_assert_int_eq(mcs_parse_hostport("[abcdefgh]:1", host, sizeof(host), &port), -EINVAL);
+}
+END_TEST
+
+/* ---- master addresses and etcd member lists ---------------------------- */
+
+START_TEST(test_master_addr_ok)
+{
+	static const char *const good[] = {
+		"127.0.0.1:50051", "[::1]:50051", "master.example:1",
+		"etcd://127.0.0.1:2379", "etcd://a:1;b:2;c:3", "etcd://a:1,b:2", "etcd://http://a:1;http://[::1]:2",
+		"etcd://a:1;", /* a separator may end the list */
+	};
+	for (size_t i = 0; i < MCS_ARRAY_SIZE(good); i++) {
+		char why[256] = "untouched";
+		ck_assert_msg(mcs_master_addr_valid(good[i], why, sizeof(why)), "'%s': %s", good[i], why);
+		ck_assert_str_eq(why, "untouched");
+	}
+	ck_assert(mcs_master_addr_is_etcd("etcd://a:1"));
+	ck_assert(!mcs_master_addr_is_etcd("a:1"));
+	ck_assert(!mcs_master_addr_is_etcd(NULL));
+
+	/* the members, in order, with the prefixes taken off */
+	char member[MCS_ETCD_MAX_ENDPOINTS][MCS_MEMBER_MAX];
+	unsigned n = 0;
+	ck_assert_int_eq(mcs_etcd_members("etcd://h1:1;http://h2:2,[::1]:3", member, &n, NULL, 0), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(member[0], "h1:1");
+	ck_assert_str_eq(member[1], "h2:2");
+	ck_assert_str_eq(member[2], "[::1]:3");
+	/* the list without its scheme, as --etcd-endpoints takes it */
+	ck_assert_int_eq(mcs_etcd_members("h1:1;h2:2", NULL, &n, NULL, 0), 0);
+	ck_assert_uint_eq(n, 2);
+}
+END_TEST
+
+START_TEST(test_master_addr_bad)
+{
+	/* each refused, the reason naming the part that is wrong */
+	static const struct {
+		const char *in, *names;
+	} bad[] = {
+		{ "", "empty" },
+		{ "localhost", "no port" },
+		{ "h:0", "port 1..65535" },
+		{ ":80", "no host" },
+		{ "http://h:1", "scheme 'http' unknown" },
+		{ "etcd://", "no etcd member" },
+		{ "etcd://a:1;b", "etcd member 'b': no port" },
+		{ "etcd://a:1;;c:3", "etcd member '': empty" },
+		{ "etcd://a:1;b:99999", "etcd member 'b:99999'" },
+		{ "etcd://a:1,:2", "etcd member ':2': no host" },
+		{ "etcd://a:1;b:x;c:3", "etcd member 'b:x'" },
+		{ "etcd://x:1;x:2;x:3;x:4;x:5;x:6;x:7;x:8;x:9;x:10;x:11;x:12;x:13;x:14;x:15;x:16;x:17",
+		  "'x:17': more than 16" },
+	};
+	for (size_t i = 0; i < MCS_ARRAY_SIZE(bad); i++) {
+		char why[512] = "";
+		ck_assert_msg(!mcs_master_addr_valid(bad[i].in, why, sizeof(why)), "'%s' taken", bad[i].in);
+		ck_assert_msg(strstr(why, bad[i].names), "'%s': '%s' does not say '%s'", bad[i].in, why, bad[i].names);
+	}
+	ck_assert(!mcs_master_addr_valid(NULL, NULL, 0));
+	/* a member longer than any host is refused without overflowing */
+	char big[600] = "etcd://";
+	memset(big + 7, 'h', 500);
+	strcpy(big + 507, ":1");
+	char why[64];
+	ck_assert(!mcs_master_addr_valid(big, why, sizeof(why)));
+	ck_assert(strstr(why, "etcd member 'hhh"));
+	unsigned n = 77;
+	ck_assert_int_eq(mcs_etcd_members("a:1;b", NULL, &n, NULL, 0), -EINVAL);
+	ck_assert_uint_eq(n, 77);
 }
 END_TEST
 
@@ -767,6 +841,8 @@ static Suite *common_suite(void)
 	TCase *tc = tcase_create("parse");
 	tcase_add_test(tc, test_hostport_ok);
 	tcase_add_test(tc, test_hostport_bad);
+	tcase_add_test(tc, test_master_addr_ok);
+	tcase_add_test(tc, test_master_addr_bad);
 	tcase_add_test(tc, test_size_ok);
 	tcase_add_test(tc, test_size_why);
 	tcase_add_test(tc, test_u64);
