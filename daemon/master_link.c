@@ -156,16 +156,13 @@ static void set_endpoint(struct node_master *m)
  * that neither side queues much. */
 #define REPORT_WINDOW 256
 
-/* A compaction moved the table to a new memfd: say so (the fd store
- * must keep the new one). */
-static void table_check(struct node_master *m)
+/* A compaction or a clear moved the table to a new memfd: say so (the
+ * fd store must keep the new one). */
+static void table_moved(void *arg)
 {
-	uint64_t g = mcs_rtab_generation(m->rtab);
-	if (g != m->rtab_gen) {
-		m->rtab_gen = g;
-		if (m->ev.table_moved)
-			m->ev.table_moved(m->ev.arg);
-	}
+	struct node_master *m = arg;
+	if (m->ev.table_moved)
+		m->ev.table_moved(m->ev.arg);
 }
 
 static void report_reset(struct node_master *m)
@@ -174,7 +171,7 @@ static void report_reset(struct node_master *m)
 	m->report = (typeof(m->report)){ 0 };
 }
 
-static int collect_offset(const struct mcs_rpart *p, void *arg)
+static int collect_offset(const struct mcs_replica_part *p, void *arg)
 {
 	struct node_master *m = arg;
 	m->report.offsets[m->report.n++] = p->offset;
@@ -187,7 +184,6 @@ static void report_prepare(struct node_master *m)
 {
 	report_reset(m);
 	int64_t old = mcs_rtab_drop_superseded(m->rtab);
-	table_check(m);
 	if (old > 0)
 		log_info("%lld parts of values replaced since are forgotten", (long long)old);
 	uint64_t n = mcs_rtab_count(m->rtab);
@@ -199,7 +195,6 @@ static void report_prepare(struct node_master *m)
 			  "forgotten", (unsigned long long)n);
 		report_reset(m);
 		mcs_rtab_clear(m->rtab);
-		table_check(m);
 	}
 }
 
@@ -209,14 +204,10 @@ static void report_pump(struct node_master *m)
 	while (m->mounted && m->report.offsets && m->report.inflight < REPORT_WINDOW &&
 	       m->report.next < m->report.n) {
 		uint64_t off = m->report.offsets[m->report.next++];
-		struct mcs_rpart p;
-		if (mcs_rtab_get(m->rtab, off, &p) < 0)
+		struct mcs_replica_part q;
+		if (mcs_rtab_get(m->rtab, off, &q) < 0)
 			continue; /* dropped by the master meanwhile */
-		struct mcs_replica_part q = {
-			.segment = mcs_str_c(m->o->segment_name), .key = { p.key, p.keylen }, .offset = p.offset,
-			.len = p.len, .size = p.size, .checksum = p.checksum, .value_off = p.value_off,
-			.flags = p.flags, .replica = p.replica, .handle = p.handle, .n_handles = p.n_handles,
-		};
+		q.segment = mcs_str_c(m->o->segment_name);
 		mcs_buf_reset(&m->scratch);
 		mcs_enc_replica_part(&m->scratch, &q);
 		int r = send_own_tagged(m, MCS_OP_REPLICA_REPORT, off);
@@ -246,7 +237,6 @@ static void on_report_reply(struct node_master *m, const struct pending *p, cons
 		/* the key has another value, or the space is someone else's */
 		mcs_rtab_drop(m->rtab, p->q.req_id);
 		m->report.refused++;
-		table_check(m);
 	} else {
 		m->report.kept++; /* reported already (-EEXIST), or the master could not (next time) */
 	}
@@ -277,14 +267,11 @@ static int on_master_notice(struct node_master *m, const struct mcs_hdr *h, cons
 	if (h->opcode == MCS_OP_REPLICA_ADD) {
 		struct mcs_replica_part a;
 		if ((r = mcs_dec_replica_part(body, h->body_len, &a)) == 0 && mcs_str_eq(a.segment, seg)) {
-			struct mcs_rpart p = { a.key.p, a.key.len, a.offset, a.len, a.size, a.checksum, a.value_off,
-					       a.flags, (uint16_t)a.replica, (uint16_t)a.handle, (uint16_t)a.n_handles };
 			if (a.offset > m->seg->size || a.len > m->seg->size - a.offset)
 				r = -EINVAL;
-			else if ((r = mcs_rtab_add(m->rtab, &p)) < 0 && r != -EINVAL)
+			else if ((r = mcs_rtab_add(m->rtab, &a)) < 0 && r != -EINVAL)
 				log_warning_errno(r, "cannot record a part in the table: %m; it is lost to a restart "
 						  "of the master");
-			table_check(m);
 			if (r == -EINVAL)
 				return -EPROTO;
 			/* a put's answer waits for this one: the part is in the
@@ -300,7 +287,6 @@ static int on_master_notice(struct node_master *m, const struct mcs_hdr *h, cons
 		struct mcs_replica_drop a;
 		if ((r = mcs_dec_replica_drop(body, h->body_len, &a)) == 0 && mcs_str_eq(a.segment, seg)) {
 			mcs_rtab_drop(m->rtab, a.offset); /* -ENOENT: an upsert's old value, forgotten already */
-			table_check(m);
 			return 0;
 		}
 	}
@@ -768,9 +754,10 @@ int node_master_start(struct node_master *m, struct mcs_loop *loop, const struct
 		      const struct mcs_segment *seg, struct mcs_rtab *rtab, uint16_t data_port,
 		      const struct node_master_events *ev)
 {
-	*m = (struct node_master){ .loop = loop, .o = o, .seg = seg, .rtab = rtab, .rtab_gen = mcs_rtab_generation(rtab),
+	*m = (struct node_master){ .loop = loop, .o = o, .seg = seg, .rtab = rtab,
 				   .ev = *ev, .data_port = data_port, .free_pend = UINT32_MAX };
 	mcs_buf_init(&m->scratch);
+	mcs_rtab_on_move(rtab, table_moved, m);
 	int r = mcs_loop_add_timer(loop, o->heartbeat_ms, o->heartbeat_ms, on_heartbeat, m, &m->heartbeat);
 	if (r < 0)
 		return log_error_errno(r, "cannot arm the heartbeat timer: %m");
@@ -834,4 +821,6 @@ void node_master_free(struct node_master *m)
 	m->pend = NULL;
 	report_reset(m);
 	mcs_buf_free(&m->scratch);
+	if (m->rtab)
+		mcs_rtab_on_move(m->rtab, NULL, NULL);
 }

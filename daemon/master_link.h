@@ -100,7 +100,6 @@ struct node_master {
 	 * part by part after every mount so that a master that lost its
 	 * tables (a restart) takes the objects back. */
 	struct mcs_rtab *rtab;
-	uint64_t rtab_gen;              /* its generation, as last told (table_moved) */
 	struct {
 		uint64_t *offsets;      /* the parts to report, ascending */
 		uint64_t n, next;       /* how many, and the next to send */

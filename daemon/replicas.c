@@ -57,6 +57,8 @@ struct mcs_rtab {
 	uint64_t map_len;   /* the memfd's size */
 	uint64_t count, dead_bytes;
 	uint64_t generation;
+	void (*moved)(void *arg);   /* mcs_rtab_on_move */
+	void *moved_arg;
 	struct slot *slots;
 	uint64_t n_slots;   /* power of two, at least twice count */
 };
@@ -211,6 +213,8 @@ static void replace_log(struct mcs_rtab *t, int fd, uint8_t *map, uint64_t len)
 	t->map_len = len;
 	t->dead_bytes = 0;
 	t->generation++;
+	if (t->moved)
+		t->moved(t->moved_arg);
 }
 
 /* Copy the live records to a new memfd, which replaces the old one. */
@@ -244,18 +248,20 @@ static int compact(struct mcs_rtab *t)
 
 /* ---- the table ------------------------------------------------------------------ */
 
-static bool part_valid(const struct mcs_rpart *p)
+static bool part_valid(const struct mcs_replica_part *p)
 {
-	return p->key && p->keylen >= 1 && p->keylen <= MCS_KEY_MAX && p->len > 0 && p->offset <= UINT64_MAX - p->len &&
+	return p->key.p && p->key.len >= 1 && p->key.len <= MCS_KEY_MAX && p->len > 0 && p->offset <= UINT64_MAX - p->len &&
 	       p->value_off <= p->size && p->len <= p->size - p->value_off && p->replica < MCS_MAX_REPLICAS &&
 	       p->n_handles >= 1 && p->n_handles <= MCS_MAX_HANDLES && p->handle < p->n_handles;
 }
 
-static void part_of(const struct rtab_rec *rec, struct mcs_rpart *ret)
+static void part_of(const struct rtab_rec *rec, struct mcs_replica_part *ret)
 {
-	*ret = (struct mcs_rpart){ (const char *)(rec + 1), rec->keylen, rec->offset, rec->len, rec->size,
-				   rec->checksum, rec->value_off, rec->flags, rec->replica, rec->handle,
-				   rec->n_handles };
+	*ret = (struct mcs_replica_part){
+		.key = { (const char *)(rec + 1), rec->keylen }, .offset = rec->offset, .len = rec->len,
+		.size = rec->size, .checksum = rec->checksum, .value_off = rec->value_off, .flags = rec->flags,
+		.replica = rec->replica, .handle = rec->handle, .n_handles = rec->n_handles,
+	};
 }
 
 int mcs_rtab_new(uint64_t incarnation, struct mcs_rtab **ret)
@@ -301,7 +307,7 @@ int mcs_rtab_open(int fd, uint64_t incarnation, struct mcs_rtab **ret)
 			r = -EBADMSG;
 			break;
 		}
-		struct mcs_rpart p;
+		struct mcs_replica_part p;
 		part_of(rec, &p);
 		if (!part_valid(&p)) {
 			r = -EBADMSG;
@@ -359,6 +365,12 @@ uint64_t mcs_rtab_generation(const struct mcs_rtab *t)
 	return t->generation;
 }
 
+void mcs_rtab_on_move(struct mcs_rtab *t, void (*fn)(void *arg), void *arg)
+{
+	t->moved = fn;
+	t->moved_arg = arg;
+}
+
 static void drop_slot(struct mcs_rtab *t, struct slot *s)
 {
 	struct rtab_rec *rec = rec_at(t, s->pos);
@@ -368,11 +380,11 @@ static void drop_slot(struct mcs_rtab *t, struct slot *s)
 	index_del(t, s);
 }
 
-int mcs_rtab_add(struct mcs_rtab *t, const struct mcs_rpart *p)
+int mcs_rtab_add(struct mcs_rtab *t, const struct mcs_replica_part *p)
 {
 	if (!part_valid(p))
 		return -EINVAL;
-	uint64_t need = rec_len_for(p->keylen);
+	uint64_t need = rec_len_for(p->key.len);
 	int r = index_reserve(t);
 	if (r < 0 || (r = log_reserve(t, need)) < 0)
 		return r;
@@ -382,11 +394,11 @@ int mcs_rtab_add(struct mcs_rtab *t, const struct mcs_rpart *p)
 	uint64_t pos = committed(t);
 	struct rtab_rec *rec = rec_at(t, pos);
 	*rec = (struct rtab_rec){ (uint32_t)need, REC_LIVE, p->offset, p->len, p->size, p->checksum,
-				  p->value_off, p->flags, p->replica, p->handle, p->n_handles,
-				  (uint16_t)p->keylen, 0 };
+				  p->value_off, p->flags, (uint16_t)p->replica, (uint16_t)p->handle,
+				  (uint16_t)p->n_handles, (uint16_t)p->key.len, 0 };
 	uint8_t *key = (uint8_t *)(rec + 1);
-	memcpy(key, p->key, p->keylen);
-	memset(key + p->keylen, 0, need - 8 - sizeof(*rec) - p->keylen);
+	memcpy(key, p->key.p, p->key.len);
+	memset(key + p->key.len, 0, need - 8 - sizeof(*rec) - p->key.len);
 	uint64_t sum = rec_hash(rec);
 	memcpy((uint8_t *)rec + need - 8, &sum, 8);
 	__atomic_store_n(&hdr_of(t)->committed, pos + need, __ATOMIC_RELEASE);
@@ -408,7 +420,7 @@ int mcs_rtab_drop(struct mcs_rtab *t, uint64_t offset)
 	return 0;
 }
 
-int mcs_rtab_get(const struct mcs_rtab *t, uint64_t offset, struct mcs_rpart *ret)
+int mcs_rtab_get(const struct mcs_rtab *t, uint64_t offset, struct mcs_replica_part *ret)
 {
 	const struct slot *s = t->n_slots ? index_find(t, offset) : NULL;
 	if (!s)
@@ -452,7 +464,7 @@ static int cmp_u64_pair(const void *a, const void *b)
 	return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-int mcs_rtab_walk(const struct mcs_rtab *t, int (*fn)(const struct mcs_rpart *p, void *arg), void *arg)
+int mcs_rtab_walk(const struct mcs_rtab *t, int (*fn)(const struct mcs_replica_part *p, void *arg), void *arg)
 {
 	struct slot *v = malloc((t->count ? t->count : 1) * sizeof(*v));
 	if (!v)
@@ -464,7 +476,7 @@ int mcs_rtab_walk(const struct mcs_rtab *t, int (*fn)(const struct mcs_rpart *p,
 	qsort(v, n, sizeof(*v), cmp_u64_pair);
 	int r = 0;
 	for (uint64_t i = 0; i < n && !r; i++) {
-		struct mcs_rpart p;
+		struct mcs_replica_part p;
 		part_of(rec_at(t, v[i].pos), &p);
 		r = fn(&p, arg);
 	}

@@ -31,21 +31,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/proto.h"
+
 struct mcs_rtab;
 
-/* One part: bytes [offset, offset + len) of the segment hold bytes
- * [value_off, value_off + len) of the value of key, as handle `handle`
- * of `n_handles` of replica `replica`. */
-struct mcs_rpart {
-	const char *key;            /* not NUL-terminated; in the table for what it returns */
-	uint32_t keylen;            /* 1 .. MCS_KEY_MAX */
-	uint64_t offset, len;       /* in the segment; len > 0 */
-	uint64_t size, checksum;    /* of the object */
-	uint64_t value_off;         /* value_off + len <= size */
-	uint32_t flags;             /* MCS_REPL_* (the pins) */
-	uint16_t replica;           /* < MCS_MAX_REPLICAS */
-	uint16_t handle, n_handles; /* handle < n_handles <= MCS_MAX_HANDLES */
-};
+/* A part is the wire's struct mcs_replica_part (proto.h), as the master's
+ * REPLICA_ADD brings it and the REPLICA_REPORT takes it back: bytes
+ * [offset, offset + len) of the segment hold bytes [value_off, value_off
+ * + len) of the value of key, as handle `handle` of `n_handles` of
+ * replica `replica`. Its segment is the table's own: ignored by add,
+ * empty in what the table returns, whose key points into the table. */
 
 /* A new empty table for the segment of that incarnation (its memfd is
  * made here). 0, or a negative errno. */
@@ -65,15 +60,19 @@ uint64_t mcs_rtab_incarnation(const struct mcs_rtab *t);
 int mcs_rtab_fd(const struct mcs_rtab *t);
 /* Bumped by every change of mcs_rtab_fd(). */
 uint64_t mcs_rtab_generation(const struct mcs_rtab *t);
+/* fn(arg) after every change of mcs_rtab_fd() (a compaction, a clear),
+ * from inside the call that made it: whoever keeps the fd (the service
+ * manager's fd store) must be given the new one. */
+void mcs_rtab_on_move(struct mcs_rtab *t, void (*fn)(void *arg), void *arg);
 
 /* Record p (its fields are checked: -EINVAL). A part already at
  * p->offset is dropped first (the master reuses space it freed). */
-int mcs_rtab_add(struct mcs_rtab *t, const struct mcs_rpart *p);
+int mcs_rtab_add(struct mcs_rtab *t, const struct mcs_replica_part *p);
 /* Drop the part at offset: 0, or -ENOENT. */
 int mcs_rtab_drop(struct mcs_rtab *t, uint64_t offset);
 /* The part at offset, its key pointing into the table (valid until the
  * next add or drop): 0, or -ENOENT. */
-int mcs_rtab_get(const struct mcs_rtab *t, uint64_t offset, struct mcs_rpart *ret);
+int mcs_rtab_get(const struct mcs_rtab *t, uint64_t offset, struct mcs_replica_part *ret);
 /* Forget every part (the segment's memory is gone). */
 int mcs_rtab_clear(struct mcs_rtab *t);
 
@@ -92,6 +91,6 @@ int64_t mcs_rtab_drop_superseded(struct mcs_rtab *t);
 /* Every part, in ascending segment offset (a master reserves their space
  * in that order): fn is called with each until it returns non-zero, which
  * is returned. The table must not change meanwhile. -ENOMEM possible. */
-int mcs_rtab_walk(const struct mcs_rtab *t, int (*fn)(const struct mcs_rpart *p, void *arg), void *arg);
+int mcs_rtab_walk(const struct mcs_rtab *t, int (*fn)(const struct mcs_replica_part *p, void *arg), void *arg);
 
 #endif

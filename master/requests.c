@@ -217,14 +217,7 @@ static int on_replica_report(struct req *q)
 	int r = mcs_dec_replica_part(q->body, q->len, &a);
 	if (r < 0)
 		return r;
-	if (a.replica > UINT16_MAX || a.n_handles > UINT16_MAX)
-		return -EINVAL;
-	struct mcs_store_part p = {
-		.key = a.key, .offset = a.offset, .len = a.len, .size = a.size, .checksum = a.checksum,
-		.value_off = a.value_off, .flags = a.flags & (MCS_REPL_SOFT_PIN | MCS_REPL_HARD_PIN),
-		.replica = (uint16_t)a.replica, .handle = (uint16_t)a.handle, .n_handles = (uint16_t)a.n_handles,
-	};
-	r = mcs_store_rebuild_part(q->s, a.segment, &p, q->c, q->now);
+	r = mcs_store_rebuild_part(q->s, &a, q->c, q->now);
 	if (r == 0)
 		q->m->parts_rebuilt++;
 	else if (r == -ESTALE || r == -EINVAL)

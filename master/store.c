@@ -641,7 +641,7 @@ int mcs_store_put_revoke(struct mcs_store *s, struct mcs_str key, void *owner)
 
 /* ---- the rebuild from the nodes' reports --------------------------------- */
 
-static bool part_valid(const struct mcs_seg *g, const struct mcs_store_part *p)
+static bool part_valid(const struct mcs_seg *g, const struct mcs_replica_part *p)
 {
 	return p->key.len >= 1 && p->key.len <= MCS_KEY_MAX && p->len > 0 && p->len <= g->size &&
 	       p->offset <= g->size - p->len && p->value_off <= p->size && p->len <= p->size - p->value_off &&
@@ -653,7 +653,7 @@ static bool part_valid(const struct mcs_seg *g, const struct mcs_store_part *p)
 /* The object a reported part belongs to: the key's, when it is this
  * value and being rebuilt or stored; a new pending one when the key is
  * free; NULL with *ret_err otherwise. */
-static struct mcs_obj *rebuild_obj(struct mcs_store *s, const struct mcs_store_part *p, void *owner, uint64_t now_ms,
+static struct mcs_obj *rebuild_obj(struct mcs_store *s, const struct mcs_replica_part *p, void *owner, uint64_t now_ms,
 				   int *ret_err)
 {
 	uint64_t hash = key_hash(p->key.p, p->key.len);
@@ -724,10 +724,9 @@ static struct mcs_mreplica *rebuild_replica(struct mcs_obj *o, uint16_t tag, uin
 	return rep;
 }
 
-int mcs_store_rebuild_part(struct mcs_store *s, struct mcs_str segment, const struct mcs_store_part *p, void *owner,
-			   uint64_t now_ms)
+int mcs_store_rebuild_part(struct mcs_store *s, const struct mcs_replica_part *p, void *owner, uint64_t now_ms)
 {
-	struct mcs_seg *g = seg_find(s, segment);
+	struct mcs_seg *g = seg_find(s, p->segment);
 	if (!g)
 		return -ENODEV;
 	if (g->owner != owner)
@@ -745,7 +744,7 @@ int mcs_store_rebuild_part(struct mcs_store *s, struct mcs_str segment, const st
 			if (o->replicas[r].handles[h].seg == g && o->replicas[r].handles[h].offset == p->offset)
 				return -EEXIST;
 	bool made = false;
-	struct mcs_mreplica *rep = rebuild_replica(o, p->replica, p->n_handles, &made, &err);
+	struct mcs_mreplica *rep = rebuild_replica(o, (uint16_t)p->replica, (uint16_t)p->n_handles, &made, &err);
 	struct mcs_block *blk = NULL;
 	if (rep && rep->handles[p->handle].seg)
 		err = -EEXIST;

@@ -160,18 +160,10 @@ int mcs_store_set_reporting(struct mcs_store *s, struct mcs_str segment, void *o
 /* Unmount: every replica with a buffer on the segment is dropped, and
  * objects left without a replica are forgotten. Returns objects lost. */
 int mcs_store_unmount(struct mcs_store *s, struct mcs_str segment, void *owner);
-/* One part of a replica that a node reports holding on a segment it
- * mounted, so that a master that lost its tables (a restart) learns them
- * back (daemon/replicas.h is the node's side). */
-struct mcs_store_part {
-	struct mcs_str key;
-	uint64_t offset, len;       /* in the segment */
-	uint64_t size, checksum;    /* of the object */
-	uint64_t value_off;         /* of the part in the value */
-	uint32_t flags;             /* MCS_REPL_* (the pins) */
-	uint16_t replica, handle, n_handles;
-};
-/* Take back a reported part of segment (mounted by owner): its space is
+/* Take back a part p a node reports holding on p->segment, which owner
+ * mounted (the wire's REPLICA_REPORT, proto.h; daemon/replicas.h is the
+ * node's side), so that a master that lost its tables (a restart) learns
+ * them back; flags other than the pins are ignored. Its space is
  * allocated where it lies (ascending offsets cost O(1) each), and its
  * object comes back COMPLETE with its checksum as soon as one of its
  * replicas has all its parts; until then it is pending like a put (gets
@@ -186,8 +178,7 @@ struct mcs_store_part {
  *            was reported of its replica (the part count, the value's
  *            first or last bytes, the sum of the lengths);
  *   -ENODEV, -EPERM  no such segment, or not owner's; -ENOMEM. */
-int mcs_store_rebuild_part(struct mcs_store *s, struct mcs_str segment, const struct mcs_store_part *p, void *owner,
-			   uint64_t now_ms);
+int mcs_store_rebuild_part(struct mcs_store *s, const struct mcs_replica_part *p, void *owner, uint64_t now_ms);
 /* Drop everything an owner left: segments, pending puts, holds. */
 void mcs_store_drop_owner(struct mcs_store *s, void *owner);
 

@@ -22,15 +22,17 @@
 
 #define INC UINT64_C(0x1234abcd5678ef01)
 
-static struct mcs_rpart part(const char *key, uint64_t offset, uint64_t len)
+static struct mcs_replica_part part(const char *key, uint64_t offset, uint64_t len)
 {
-	return (struct mcs_rpart){ key, (uint32_t)strlen(key), offset, len, len * 2, offset ^ 0x5555, len / 2, 0, 1, 0, 2 };
+	return (struct mcs_replica_part){ .key = mcs_str_c(key), .offset = offset, .len = len, .size = len * 2,
+					  .checksum = offset ^ 0x5555, .value_off = len / 2, .replica = 1, .handle = 0,
+					  .n_handles = 2 };
 }
 
-static void assert_part_eq(const struct mcs_rpart *a, const struct mcs_rpart *b)
+static void assert_part_eq(const struct mcs_replica_part *a, const struct mcs_replica_part *b)
 {
-	ck_assert_uint_eq(a->keylen, b->keylen);
-	ck_assert_mem_eq(a->key, b->key, a->keylen);
+	ck_assert_uint_eq(a->key.len, b->key.len);
+	ck_assert_mem_eq(a->key.p, b->key.p, a->key.len);
 	ck_assert_uint_eq(a->offset, b->offset);
 	ck_assert_uint_eq(a->len, b->len);
 	ck_assert_uint_eq(a->size, b->size);
@@ -58,7 +60,7 @@ START_TEST(test_add_get_drop)
 {
 	struct mcs_rtab *t;
 	ck_assert_int_eq(mcs_rtab_new(INC, &t), 0);
-	struct mcs_rpart a = part("alpha", 4096, 1000), b = part("beta", 0, 64), c = part("gamma", 8192, 1);
+	struct mcs_replica_part a = part("alpha", 4096, 1000), b = part("beta", 0, 64), c = part("gamma", 8192, 1);
 	c.flags = MCS_REPL_HARD_PIN;
 	c.replica = 15;
 	c.handle = 3;
@@ -67,14 +69,14 @@ START_TEST(test_add_get_drop)
 	ck_assert_int_eq(mcs_rtab_add(t, &b), 0);
 	ck_assert_int_eq(mcs_rtab_add(t, &c), 0);
 	ck_assert_uint_eq(mcs_rtab_count(t), 3);
-	struct mcs_rpart g;
+	struct mcs_replica_part g;
 	ck_assert_int_eq(mcs_rtab_get(t, 4096, &g), 0);
 	assert_part_eq(&g, &a);
 	ck_assert_int_eq(mcs_rtab_get(t, 8192, &g), 0);
 	assert_part_eq(&g, &c);
 	ck_assert_int_eq(mcs_rtab_get(t, 4097, &g), -ENOENT);
 	/* the same offset again replaces (the master reused the space) */
-	struct mcs_rpart a2 = part("alpha-2", 4096, 512);
+	struct mcs_replica_part a2 = part("alpha-2", 4096, 512);
 	ck_assert_int_eq(mcs_rtab_add(t, &a2), 0);
 	ck_assert_uint_eq(mcs_rtab_count(t), 3);
 	ck_assert_int_eq(mcs_rtab_get(t, 4096, &g), 0);
@@ -104,14 +106,14 @@ START_TEST(test_invalid)
 	ck_assert_int_eq(mcs_rtab_new(INC, &t), 0);
 	static char big[MCS_KEY_MAX + 1];
 	memset(big, 'k', sizeof(big));
-	struct mcs_rpart p = part("k", 0, 100);
-	p.keylen = 0;
+	struct mcs_replica_part p = part("k", 0, 100);
+	p.key.len = 0;
 	ck_assert_int_eq(mcs_rtab_add(t, &p), -EINVAL);
 	p = part("k", 0, 100);
-	p.key = big;
-	p.keylen = MCS_KEY_MAX + 1;
+	p.key.p = big;
+	p.key.len = MCS_KEY_MAX + 1;
 	ck_assert_int_eq(mcs_rtab_add(t, &p), -EINVAL);
-	p.keylen = MCS_KEY_MAX; /* the longest key is fine */
+	p.key.len = MCS_KEY_MAX; /* the longest key is fine */
 	ck_assert_int_eq(mcs_rtab_add(t, &p), 0);
 	p = part("k", 64, 0);
 	ck_assert_int_eq(mcs_rtab_add(t, &p), -EINVAL);
@@ -128,14 +130,14 @@ START_TEST(test_invalid)
 	ck_assert_int_eq(mcs_rtab_add(t, &p), -EINVAL);
 	ck_assert_uint_eq(mcs_rtab_count(t), 1);
 	t = restart(t, INC, 0);
-	struct mcs_rpart g;
+	struct mcs_replica_part g;
 	ck_assert_int_eq(mcs_rtab_get(t, 0, &g), 0);
-	ck_assert_uint_eq(g.keylen, MCS_KEY_MAX);
+	ck_assert_uint_eq(g.key.len, MCS_KEY_MAX);
 	t = mcs_rtab_free(t);
 }
 END_TEST
 
-static int collect(const struct mcs_rpart *p, void *arg)
+static int collect(const struct mcs_replica_part *p, void *arg)
 {
 	uint64_t *v = arg;
 	if (v[0] && p->offset <= v[v[0]])
@@ -153,7 +155,7 @@ START_TEST(test_walk_and_reopen)
 	for (uint64_t i = 0; i < 2000; i++) {
 		uint64_t k = (i * 7919) % 2000;
 		snprintf(key, sizeof(key), "key-%llu", (unsigned long long)k);
-		struct mcs_rpart p = part(key, k * 4096, 100 + k);
+		struct mcs_replica_part p = part(key, k * 4096, 100 + k);
 		ck_assert_int_eq(mcs_rtab_add(t, &p), 0);
 	}
 	for (uint64_t k = 0; k < 2000; k += 2)
@@ -169,14 +171,14 @@ START_TEST(test_walk_and_reopen)
 	for (uint64_t i = 1; i <= 1000; i++)
 		ck_assert_uint_eq(v[i], (2 * i - 1) * 4096);
 	for (uint64_t k = 1; k < 2000; k += 2) {
-		struct mcs_rpart g;
+		struct mcs_replica_part g;
 		snprintf(key, sizeof(key), "key-%llu", (unsigned long long)k);
-		struct mcs_rpart p = part(key, k * 4096, 100 + k);
+		struct mcs_replica_part p = part(key, k * 4096, 100 + k);
 		ck_assert_int_eq(mcs_rtab_get(t, k * 4096, &g), 0);
 		assert_part_eq(&g, &p);
 	}
 	/* it goes on working: adds and drops after the reopening */
-	struct mcs_rpart p = part("later", 1, 1);
+	struct mcs_replica_part p = part("later", 1, 1);
 	ck_assert_int_eq(mcs_rtab_add(t, &p), 0);
 	ck_assert_int_eq(mcs_rtab_drop(t, 4096), 0);
 	ck_assert_uint_eq(mcs_rtab_count(t), 1000);
@@ -191,7 +193,7 @@ START_TEST(test_crash_and_corruption)
 {
 	struct mcs_rtab *t;
 	ck_assert_int_eq(mcs_rtab_new(INC, &t), 0);
-	struct mcs_rpart a = part("a", 0, 64), b = part("b", 64, 64);
+	struct mcs_replica_part a = part("a", 0, 64), b = part("b", 64, 64);
 	ck_assert_int_eq(mcs_rtab_add(t, &a), 0);
 	ck_assert_int_eq(mcs_rtab_add(t, &b), 0);
 	uint64_t end = mcs_rtab_log_bytes(t);
@@ -258,7 +260,7 @@ START_TEST(test_random_model)
 		if (rnd(&seed) % 3) {
 			uint64_t len = 1 + rnd(&seed) % 1000;
 			snprintf(key, sizeof(key), "k%llu-%llu", (unsigned long long)k, (unsigned long long)len);
-			struct mcs_rpart p = part(key, k * 8192, len);
+			struct mcs_replica_part p = part(key, k * 8192, len);
 			ck_assert_int_eq(mcs_rtab_add(t, &p), 0);
 			n += !model[k];
 			model[k] = len;
@@ -272,13 +274,13 @@ START_TEST(test_random_model)
 			t = restart(t, INC, 0);
 			ck_assert_uint_eq(mcs_rtab_count(t), n);
 			for (uint64_t i = 0; i < PLACES; i++) {
-				struct mcs_rpart g;
+				struct mcs_replica_part g;
 				int r = mcs_rtab_get(t, i * 8192, &g);
 				ck_assert_int_eq(r, model[i] ? 0 : -ENOENT);
 				if (!r) {
 					snprintf(key, sizeof(key), "k%llu-%llu", (unsigned long long)i,
 						 (unsigned long long)model[i]);
-					struct mcs_rpart p = part(key, i * 8192, model[i]);
+					struct mcs_replica_part p = part(key, i * 8192, model[i]);
 					assert_part_eq(&g, &p);
 				}
 			}
@@ -295,13 +297,60 @@ END_TEST
 /* An upsert's old value whose DROP never came: the key's later part
  * wins, through compactions (which keep the order of the adds) and a
  * reopening; other keys stay. */
+/* mcs_rtab_on_move: told of every new memfd, and it is the table's */
+struct moves {
+	struct mcs_rtab *t;
+	int n, last_fd;
+	uint64_t last_gen;
+};
+
+static void on_move(void *arg)
+{
+	struct moves *mv = arg;
+	mv->n++;
+	mv->last_fd = mcs_rtab_fd(mv->t);
+	mv->last_gen = mcs_rtab_generation(mv->t);
+}
+
+START_TEST(test_on_move)
+{
+	struct moves mv = { .last_fd = -1 };
+	ck_assert_int_eq(mcs_rtab_new(INC, &mv.t), 0);
+	mcs_rtab_on_move(mv.t, on_move, &mv);
+	struct mcs_replica_part a = part("a", 0, 64);
+	ck_assert_int_eq(mcs_rtab_add(mv.t, &a), 0);
+	ck_assert_int_eq(mv.n, 0); /* an add in place moves nothing */
+	char key[32];
+	for (int i = 0; i < 40000; i++) {
+		snprintf(key, sizeof(key), "churn-%d", i % 7);
+		struct mcs_replica_part c = part(key, (uint64_t)(2 + i % 7) << 21, 50);
+		ck_assert_int_eq(mcs_rtab_add(mv.t, &c), 0);
+		ck_assert_int_eq(mcs_rtab_drop(mv.t, c.offset), 0);
+	}
+	/* compactions: each told, the last with the fd the table has now */
+	ck_assert_int_gt(mv.n, 0);
+	ck_assert_uint_eq((uint64_t)mv.n, mcs_rtab_generation(mv.t));
+	ck_assert_int_eq(mv.last_fd, mcs_rtab_fd(mv.t));
+	int before = mv.n;
+	ck_assert_int_eq(mcs_rtab_clear(mv.t), 0);
+	ck_assert_int_eq(mv.n, before + 1);
+	ck_assert_int_eq(mv.last_fd, mcs_rtab_fd(mv.t));
+	ck_assert_uint_eq(mv.last_gen, mcs_rtab_generation(mv.t));
+	/* unset: no more calls */
+	mcs_rtab_on_move(mv.t, NULL, NULL);
+	ck_assert_int_eq(mcs_rtab_clear(mv.t), 0);
+	ck_assert_int_eq(mv.n, before + 1);
+	mv.t = mcs_rtab_free(mv.t);
+}
+END_TEST
+
 START_TEST(test_superseded)
 {
 	struct mcs_rtab *t;
 	ck_assert_int_eq(mcs_rtab_new(INC, &t), 0);
 	/* the newer value at a lower offset than the older: the order of
 	 * the adds decides, not the offsets */
-	struct mcs_rpart old = part("key", 1 << 20, 100), nw = part("key", 4096, 100), other = part("other", 0, 10);
+	struct mcs_replica_part old = part("key", 1 << 20, 100), nw = part("key", 4096, 100), other = part("other", 0, 10);
 	nw.checksum = 42;
 	ck_assert_int_eq(mcs_rtab_add(t, &old), 0);
 	ck_assert_int_eq(mcs_rtab_add(t, &other), 0);
@@ -310,14 +359,14 @@ START_TEST(test_superseded)
 	char key[32];
 	for (int i = 0; i < 40000; i++) {
 		snprintf(key, sizeof(key), "churn-%d", i % 7);
-		struct mcs_rpart c = part(key, (uint64_t)(2 + i % 7) << 21, 50);
+		struct mcs_replica_part c = part(key, (uint64_t)(2 + i % 7) << 21, 50);
 		ck_assert_int_eq(mcs_rtab_add(t, &c), 0);
 		ck_assert_int_eq(mcs_rtab_drop(t, c.offset), 0);
 	}
 	ck_assert_uint_gt(mcs_rtab_generation(t), 0);
 	t = restart(t, INC, 0);
 	ck_assert_int_eq(mcs_rtab_drop_superseded(t), 1);
-	struct mcs_rpart g;
+	struct mcs_replica_part g;
 	ck_assert_int_eq(mcs_rtab_get(t, 1 << 20, &g), -ENOENT);
 	ck_assert_int_eq(mcs_rtab_get(t, 4096, &g), 0);
 	assert_part_eq(&g, &nw);
@@ -330,7 +379,7 @@ START_TEST(test_superseded)
 	for (int round = 0; round < 3; round++)
 		for (int i = 0; i < 3000; i++) {
 			snprintf(key, sizeof(key), "k%d", i);
-			struct mcs_rpart c = part(key, ((uint64_t)round * 3000 + (uint64_t)i) * 4096, 1 + (uint64_t)round);
+			struct mcs_replica_part c = part(key, ((uint64_t)round * 3000 + (uint64_t)i) * 4096, 1 + (uint64_t)round);
 			ck_assert_int_eq(mcs_rtab_add(t, &c), 0);
 		}
 	ck_assert_int_eq(mcs_rtab_drop_superseded(t), 6000);
@@ -354,6 +403,7 @@ int main(void)
 	tcase_add_test(tc, test_crash_and_corruption);
 	tcase_add_test(tc, test_random_model);
 	tcase_add_test(tc, test_superseded);
+	tcase_add_test(tc, test_on_move);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

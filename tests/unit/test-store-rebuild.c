@@ -28,14 +28,22 @@ static struct mcs_store *mk2(void)
 	return s;
 }
 
-static struct mcs_store_part P(const char *key, uint64_t off, uint64_t len)
+static struct mcs_replica_part P(const char *key, uint64_t off, uint64_t len)
 {
-	return (struct mcs_store_part){ S(key), off, len, len, 0xc0ffee, 0, 0, 0, 0, 1 };
+	return (struct mcs_replica_part){ .key = S(key), .offset = off, .len = len, .size = len, .checksum = 0xc0ffee,
+					  .n_handles = 1 };
+}
+
+/* the store's rebuild of part p, reported on segment seg */
+static int rb(struct mcs_store *s, const char *seg, struct mcs_replica_part *p, void *owner, uint64_t now_ms)
+{
+	p->segment = S(seg);
+	return mcs_store_rebuild_part(s, p, owner, now_ms);
 }
 
 /* the two parts of a replica of key striped over two segments: 3000
  * bytes at off0, then 1000 at off1 */
-static void stripe(const char *key, uint64_t off0, uint64_t off1, struct mcs_store_part *x, struct mcs_store_part *y)
+static void stripe(const char *key, uint64_t off0, uint64_t off1, struct mcs_replica_part *x, struct mcs_replica_part *y)
 {
 	*x = P(key, off0, 3000);
 	*y = P(key, off1, 1000);
@@ -45,9 +53,9 @@ static void stripe(const char *key, uint64_t off0, uint64_t off1, struct mcs_sto
 	y->value_off = 3000;
 }
 
-static int rebuild(struct mcs_store *s, const char *seg, struct mcs_store_part p, void *owner)
+static int rebuild(struct mcs_store *s, const char *seg, struct mcs_replica_part p, void *owner)
 {
-	return mcs_store_rebuild_part(s, S(seg), &p, owner, 5000);
+	return rb(s, seg, &p, owner, 5000);
 }
 
 /* the replica list a get answers: COMPLETE replicas */
@@ -99,7 +107,7 @@ END_TEST
 START_TEST(rebuild_striped_over_nodes)
 {
 	struct mcs_store *s = mk2();
-	struct mcs_store_part a, b;
+	struct mcs_replica_part a, b;
 	stripe("k", 0, 8192, &a, &b);
 	/* the first half: pending, seen by nobody */
 	ck_assert_int_eq(rebuild(s, "s1", a, A), 0);
@@ -120,7 +128,7 @@ START_TEST(rebuild_striped_over_nodes)
 	mcs_replica_list_free(&l);
 	ck_assert_int_eq(mcs_store_check(s), 0);
 	/* a second replica, on one node, joins the stored object */
-	struct mcs_store_part c = P("k", 1 * MiB, 4000);
+	struct mcs_replica_part c = P("k", 1 * MiB, 4000);
 	c.replica = 1;
 	ck_assert_int_eq(rebuild(s, "s2", c, B), 0);
 	l = got(s, "k", 0);
@@ -142,7 +150,7 @@ END_TEST
 START_TEST(rebuild_partial_goes_like_a_put)
 {
 	struct mcs_store *s = mk2();
-	struct mcs_store_part a = P("half", 0, 1000), b = P("other", 4096, 1000);
+	struct mcs_replica_part a = P("half", 0, 1000), b = P("other", 4096, 1000);
 	a.size = b.size = 2000;
 	a.n_handles = b.n_handles = 2;
 	/* the other parts never come: the put timeout takes it */
@@ -172,7 +180,7 @@ START_TEST(rebuild_refusals)
 	ck_assert_int_eq(rebuild(s, "s1", P("stored", 32 * MiB, 1000), A), -ESTALE);
 	/* a put of the key is under way */
 	ck_assert_int_eq(put_start(s, "writing", 100, 1, 0, A, NULL), 0);
-	struct mcs_store_part w = P("writing", 40 * MiB, 100);
+	struct mcs_replica_part w = P("writing", 40 * MiB, 100);
 	ck_assert_int_eq(rebuild(s, "s1", w, A), -ESTALE);
 	used = mcs_store_used(s);
 	/* its space is taken (inside "stored", wherever it went) */
@@ -183,7 +191,7 @@ START_TEST(rebuild_refusals)
 	ck_assert_int_eq(rebuild(s, where, P("new", o->replicas[0].handles[0].offset + 512, 100), owner), -ESTALE);
 	got(s, "new", -ENOENT);
 	/* what does not fit */
-	struct mcs_store_part p = P("bad", SEG - 64, 128);
+	struct mcs_replica_part p = P("bad", SEG - 64, 128);
 	ck_assert_int_eq(rebuild(s, "s1", p, A), -EINVAL);  /* past the segment */
 	p = P("bad", 64, 128);
 	p.value_off = 1;
@@ -199,7 +207,7 @@ START_TEST(rebuild_refusals)
 	p.handle = 1;
 	ck_assert_int_eq(rebuild(s, "s1", p, A), -EINVAL);
 	/* two parts, whose lengths do not add up to the size */
-	struct mcs_store_part a = P("sum", 10 * MiB, 100), b = P("sum", 11 * MiB, 100);
+	struct mcs_replica_part a = P("sum", 10 * MiB, 100), b = P("sum", 11 * MiB, 100);
 	a.size = b.size = 300;
 	a.n_handles = b.n_handles = 2;
 	b.handle = 1;
@@ -237,8 +245,8 @@ START_TEST(rebuild_many_in_order)
 	char key[32];
 	for (uint64_t i = 0; i < N; i++) {
 		snprintf(key, sizeof(key), "obj-%llu", (unsigned long long)i);
-		struct mcs_store_part p = P(key, i * 8192, 4000 + i % 4000);
-		if (mcs_store_rebuild_part(s, S("s1"), &p, A, 500) != 0) /* older than the puts below */
+		struct mcs_replica_part p = P(key, i * 8192, 4000 + i % 4000);
+		if (rb(s, "s1", &p, A, 500) != 0) /* older than the puts below */
 			ck_abort_msg("part %llu refused", (unsigned long long)i);
 	}
 	ck_assert_uint_eq(mcs_store_n_objects(s), N);
@@ -308,17 +316,17 @@ START_TEST(rebuild_nodes_told_of_drops)
 	ck_assert_uint_eq(mcs_store_expire_puts(s, 1000 + 30000), 1);
 	expect_told(1, seg, off);
 	/* a rebuilt part that never found its other half */
-	struct mcs_store_part a = P("half", 20 * MiB, 1000);
+	struct mcs_replica_part a = P("half", 20 * MiB, 1000);
 	a.size = 2000;
 	a.n_handles = 2;
-	ck_assert_int_eq(mcs_store_rebuild_part(s, S("s1"), &a, A, 100000), 0);
+	ck_assert_int_eq(rb(s, "s1", &a, A, 100000), 0);
 	ck_assert_uint_eq(mcs_store_expire_puts(s, 100000 + 30000), 1);
 	expect_told(2, "s1", 20 * MiB);
 	/* a replica striped over s1 and s2, whose s1 goes: s2 is told */
-	struct mcs_store_part x, y;
+	struct mcs_replica_part x, y;
 	stripe("k", 0, 8192, &x, &y);
-	ck_assert_int_eq(mcs_store_rebuild_part(s, S("s1"), &x, A, 200000), 0);
-	ck_assert_int_eq(mcs_store_rebuild_part(s, S("s2"), &y, B, 200000), 0);
+	ck_assert_int_eq(rb(s, "s1", &x, A, 200000), 0);
+	ck_assert_int_eq(rb(s, "s2", &y, B, 200000), 0);
 	ck_assert_int_eq(mcs_store_unmount(s, S("s1"), A), 1); /* k was lost with it */
 	expect_told(3, "s2", 8192);
 	/* two parts whose lengths are not the size: the first one's node is told */
@@ -329,8 +337,8 @@ START_TEST(rebuild_nodes_told_of_drops)
 	x.n_handles = y.n_handles = 2;
 	y.handle = 1;
 	y.value_off = 200;
-	ck_assert_int_eq(mcs_store_rebuild_part(s, S("s1"), &x, A, 300000), 0);
-	ck_assert_int_eq(mcs_store_rebuild_part(s, S("s2"), &y, B, 300000), -EINVAL);
+	ck_assert_int_eq(rb(s, "s1", &x, A, 300000), 0);
+	ck_assert_int_eq(rb(s, "s2", &y, B, 300000), -EINVAL);
 	expect_told(4, "s1", 4096);
 	ck_assert_int_eq(mcs_store_check(s), 0);
 	mcs_store_free(s);
@@ -382,10 +390,8 @@ START_TEST(rebuild_nodes_told_of_adds_and_reporting)
 	ck_assert_ptr_nonnull(strstr(added, "@s2:"));
 	/* a rebuilt part: nobody is told */
 	added[0] = 0;
-	ck_assert_int_eq(mcs_store_rebuild_part(s, S("s1"), &(struct mcs_store_part){ S("r"), 32 * MiB, 100, 100,
-										 0xc0ffee, 0, 0, 0, 0, 1 },
-						A, 2000),
-			 0);
+	struct mcs_replica_part r = P("r", 32 * MiB, 100);
+	ck_assert_int_eq(rb(s, "s1", &r, A, 2000), 0);
 	ck_assert_str_eq(added, "");
 	/* s1 reports: puts go to s2 alone, then nowhere for a second replica */
 	ck_assert_int_eq(mcs_store_set_reporting(s, S("s1"), B, true), -EPERM);
@@ -404,13 +410,13 @@ START_TEST(rebuild_nodes_told_of_adds_and_reporting)
 	ck_assert_int_eq(put(s, "two", 500, A), 0);
 	/* half of a stripe rebuilt by A: A's PUT_END or PUT_REVOKE of the key
 	 * touches it not */
-	struct mcs_store_part x, y;
+	struct mcs_replica_part x, y;
 	stripe("st", 40 * MiB, 40 * MiB, &x, &y);
-	ck_assert_int_eq(mcs_store_rebuild_part(s, S("s1"), &x, A, 3000), 0);
+	ck_assert_int_eq(rb(s, "s1", &x, A, 3000), 0);
 	ck_assert_int_eq(mcs_store_put_end(s, S("st"), 0xc0ffee, A, 3000), -ENOENT);
 	ck_assert_int_eq(mcs_store_put_revoke(s, S("st"), A), -ENOENT);
 	ck_assert_int_eq(mcs_store_exist(s, S("st"), 3000), -EAGAIN);
-	ck_assert_int_eq(mcs_store_rebuild_part(s, S("s2"), &y, B, 3000), 0);
+	ck_assert_int_eq(rb(s, "s2", &y, B, 3000), 0);
 	ck_assert_int_eq(mcs_store_exist(s, S("st"), 3000), 0);
 	ck_assert_int_eq(mcs_store_check(s), 0);
 	mcs_store_free(s);
