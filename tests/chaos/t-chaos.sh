@@ -220,7 +220,7 @@ declare -A KINDS=()
 fault() {
 	FAULTS=$((FAULTS + 1))
 	KINDS[$1]=$((${KINDS[$1]:-0} + 1))
-	echo "$((SECONDS - T0))s: $2" >>"$T_DIR/faults"
+	echo "$((SECONDS - T0))s ($(date -u +%T.%3N)): $2" >>"$T_DIR/faults"
 }
 alive_masters() {
 	local m k=0
@@ -353,5 +353,9 @@ run_in n1 "$CC" verify "$SOCK_n1" 180 "$T_DIR"/c*.journal >"$T_DIR/verify.out" 2
 st=$?
 sed 's/^/# /' "$T_DIR/verify.out"
 head -20 "$T_DIR/verify.err" | sed 's/^/# /'
+# when each lost one was acknowledged, to set beside the faults' times
+sed -n 's/^chaos-client: \(.*\) lost$/\1/p' "$T_DIR/verify.err" | head -20 | while read -r k; do
+	grep -h "^$k " "$T_DIR"/c*.journal | while read -r _ t; do echo "# $k acknowledged at $(date -u -d "@$t" +%T.%3N)"; done
+done
 ok $st "every acknowledged object reads back byte for byte: none lost, none wrong"
 finish_daemons

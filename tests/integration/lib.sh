@@ -290,7 +290,12 @@ cleanup() {
 			tail -30 "$f" | sed 's/^/# /'
 		done
 	fi
-	rm -rf "$T_DIR"
+	# KEEP_DIR=1: the whole private directory stays, for a post-mortem
+	if [ -n "${KEEP_DIR:-}" ]; then
+		echo "# kept $T_DIR (KEEP_DIR)"
+	else
+		rm -rf "$T_DIR"
+	fi
 }
 trap cleanup EXIT
 # a signal ends the script through exit, so that cleanup stops the daemons
