@@ -28,8 +28,9 @@ set -euo pipefail
 # diffutils (cmp, diff), libc-bin (ldd, getconf), findutils, grep, sed,
 # mawk, tar, gzip, dpkg (dpkg-deb, dpkg-query), apt, init-system-helpers
 # (update-rc.d) and sysvinit-utils (pidof). A minbase root has no procps,
-# iproute2, cpio, file, binutils, curl or python3: nothing here calls ps,
-# ip or curl, and python3 comes with the test profile's python3-dev (the
+# iproute2, cpio, file, binutils, curl or python3: nothing here calls ps
+# or curl (ip and ss come with the test profile's iproute2), and python3
+# comes with the test profile's python3-dev (the
 # Python package and its tests); add to the right group what a new script
 # or test calls.
 BUILD=(
@@ -47,8 +48,12 @@ BUILD=(
 TEST=(
 	# the Check unit tests (tests/unit; configure leaves them out without)
 	check
-	# ss: t-direct-data.sh (which process holds a connection to a node)
+	# ss: t-direct-data.sh (which process holds a connection to a node);
+	# ip: the chaos harness's network namespaces, veth pairs and bridge
+	# (the kernel's veth and bridge drivers; it runs on loopback without)
 	iproute2
+	# nft: the chaos harness's partitions that drop a process's traffic
+	nftables
 	# readelf (t-top), objdump and nm (t-package); gcc brings it too
 	binutils
 	# <sys/sdt.h>: the daemons' USDT probes; libbpf, bpftool and clang:

@@ -6,7 +6,8 @@
  *       for SECONDS: put PREFIX-<i> (1 byte to 32 KiB, two replicas; at
  *       most MAX_PUTS of them, spread over the run), and get random keys of the journal back,
  *       checked byte for byte. Every acknowledged put is appended to
- *       JOURNAL ("KEY" per line) before the next operation. A failed call
+ *       JOURNAL ("KEY TIME" per line, TIME the wall clock's seconds
+ *       when it was acknowledged) before the next operation. A failed call
  *       is counted by its status; a handle whose daemon went away is made
  *       again (an application would).
  *   chaos-client verify SOCKET SECONDS JOURNAL...
@@ -124,7 +125,7 @@ static void keys_load(struct keys *k, const char *path)
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = 0;
+		line[strcspn(line, " \n")] = 0; /* the key; after it, when it was acknowledged */
 		if (*line)
 			keys_add(k, line);
 	}
@@ -178,7 +179,9 @@ static int run(const char *sock, const char *prefix, int seconds, unsigned max_p
 			r = mcs_put(c, key, buf, n, &cfg, NULL);
 			if (r == 0) {
 				puts++;
-				fprintf(j, "%s\n", key);
+				struct timespec now;
+				clock_gettime(CLOCK_REALTIME, &now);
+				fprintf(j, "%s %lld.%03ld\n", key, (long long)now.tv_sec, now.tv_nsec / 1000000);
 				fflush(j);
 				keys_add(&done, key);
 			} else {

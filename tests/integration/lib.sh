@@ -99,11 +99,13 @@ alive() { kill -0 "$1" 2>/dev/null; }
 
 # metrics_port_of LOG: the metrics port a daemon logged (--metrics-port 0)
 metrics_port_of() { sed -n 's/.*metrics at http:\/\/[^ ]*:\([0-9][0-9]*\)\/metrics.*/\1/p' "$1" | head -1; }
-# http PORT METHOD PATH: the whole HTTP/1.0 answer of 127.0.0.1:PORT
-# (status line, headers, body), CRs removed; bash's /dev/tcp, no client
+# http PORT METHOD PATH: the whole HTTP/1.0 answer of 127.0.0.1:PORT (of
+# $HTTP_HOST:PORT when it is set) (status line, headers, body), CRs
+# removed; bash's /dev/tcp, no client
 http() {
-	exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
-	printf '%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" "$3" >&3
+	local host=${HTTP_HOST:-127.0.0.1}
+	exec 3<>"/dev/tcp/$host/$1" || return 1
+	printf '%s %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$2" "$3" "$host" >&3
 	timeout 5 cat <&3 | tr -d '\r'
 	local st=${PIPESTATUS[0]}
 	exec 3<&-
@@ -255,6 +257,13 @@ logs_clean() {
 	[ $? -eq 1 ]
 }
 
+# at_cleanup COMMAND: one more thing cleanup undoes (a network namespace,
+# say), after it has killed the test's processes, in the reverse order of
+# the calls; COMMAND is a shell command line, run whatever way the script
+# ends (the end of its checks, a Bail out!, a signal)
+T_CLEANUP=()
+at_cleanup() { T_CLEANUP+=("$1"); }
+
 cleanup() {
 	local st=$? pid
 	# a script that stops before its plan (a Bail out!, an unset variable)
@@ -269,6 +278,11 @@ cleanup() {
 			wait "$pid" 2>/dev/null
 		fi
 	done
+	# what the test set up besides its processes (at_cleanup), last first
+	local i
+	for ((i = ${#T_CLEANUP[@]} - 1; i >= 0; i--)); do
+		eval "${T_CLEANUP[$i]}"
+	done
 	if [ "$T_FAILED" -ne 0 ] || [ -n "${KEEP_LOGS:-}" ]; then
 		for f in "$T_DIR"/*.log; do
 			[ -f "$f" ] || continue
@@ -281,7 +295,12 @@ cleanup() {
 				echo "# kept $T_DIR in $MCS_KEEP_FAILED/"
 		fi
 	fi
-	rm -rf "$T_DIR"
+	# KEEP_DIR=1: the whole private directory stays, for a post-mortem
+	if [ -n "${KEEP_DIR:-}" ]; then
+		echo "# kept $T_DIR (KEEP_DIR)"
+	else
+		rm -rf "$T_DIR"
+	fi
 }
 trap cleanup EXIT
 # a signal ends the script through exit, so that cleanup stops the daemons
