@@ -144,6 +144,49 @@ static void on_write_landed(struct mcs_conn *c, int err, void *arg)
 	mcs_conn_send(c, &h, NULL, 0, -1);
 }
 
+/* A DATA_READV: every range checked as its own DATA_READ would be, then one
+ * answer (the total) and the ranges' bytes sent from the segment back to
+ * back; the send queue gathers them into few SENDMSGs. One range refused
+ * refuses the request (the client reads its keys another way). */
+static int serve_readv(struct server_conn *sc, struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body)
+{
+	struct node_data *d = sc->d;
+	struct mcs_hdr rh = { .opcode = h->opcode, .flags = MCS_F_RESPONSE, .req_id = h->req_id };
+	struct mcs_data_readv_req v;
+	uint64_t total = 0;
+	int r = mcs_dec_data_readv_req(body, h->body_len, &v);
+	for (uint32_t i = 0; r == 0 && i < v.n_ranges; i++) {
+		const struct mcs_data_range *g = &v.ranges[i];
+		struct mcs_data_req q = { .segment = v.segment, .offset = g->offset, .len = g->len,
+					  .incarnation = v.incarnation, .endpoint = v.endpoint, .token = g->token };
+		r = data_req_check(d, &q, MCS_TOK_READ);
+		total += g->len;
+	}
+	if (r < 0) {
+		d->refused++;
+		if (r == -EACCES || r == -EKEYEXPIRED || r == -ESTALE)
+			log_debug("data port: refused a DATA_READV from %s: %s", sc->name, mcs_status_text(r));
+		mcs_data_readv_req_free(&v);
+		rh.status = r;
+		mcs_conn_send(c, &rh, NULL, 0, -1);
+		return 0;
+	}
+	uint8_t rb[8];
+	struct mcs_buf b = { .p = rb, .cap = sizeof(rb) };
+	struct mcs_data_resp resp = { .len = total };
+	mcs_enc_data_resp(&b, &resp);
+	r = mcs_conn_send(c, &rh, b.p, b.len, -1);
+	for (uint32_t i = 0; r == 0 && i < v.n_ranges; i++)
+		r = mcs_conn_send_ref(c, d->seg->base + v.ranges[i].offset, v.ranges[i].len, NULL, NULL);
+	if (r == 0) {
+		d->bytes_served += total;
+		d->readv_served++;
+	}
+	mcs_data_readv_req_free(&v);
+	/* out of memory after the answer began: the stream is out of step */
+	return r == -ENOMEM ? r : 0;
+}
+
 static int on_server_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *userdata)
 {
 	struct server_conn *sc = userdata;
@@ -180,6 +223,8 @@ static int on_server_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 		d->bytes_served += q.len;
 		return mcs_conn_send_ref(c, base + q.offset, q.len, NULL, NULL) == -EPIPE ? 0 : 0;
 	}
+	case MCS_OP_DATA_READV:
+		return serve_readv(sc, c, h, body);
 	case MCS_OP_DATA_WRITE: {
 		int r = mcs_dec_data_req(body, h->body_len, &q);
 		if (r == 0)
@@ -249,7 +294,7 @@ static int data_listen(struct node_data *d)
 	/* the data port's requests are a few hundred bytes (a segment name and
 	 * a range; payloads follow frames, they are no bodies): a header that
 	 * declares more closes its connection before anything is buffered */
-	r = mcs_loop_listen_requests(d->loop, fd, on_data_accept, d, NODE_DATA_MAX_BODY);
+	r = mcs_loop_listen_requests(d->loop, fd, on_data_accept, d, MCS_DATA_PORT_MAX_BODY);
 	if (r < 0)
 		return log_error_errno(r, "cannot accept peers: %m");
 	return 0;
@@ -383,7 +428,7 @@ static int on_peer_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint
 		chunk_finish(ch, h->status < 0 ? h->status : 0);
 		return 0;
 	}
-	if (mcs_xfer_dec_read(body, h->body_len, &ch->c) < 0) {
+	if (mcs_xfer_dec_read(body, h->body_len, ch->c.len) < 0) {
 		log_warning("peer %s answered a read with a wrong length, closing", ep ? ep : "?");
 		return -EPROTO;
 	}

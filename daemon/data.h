@@ -31,9 +31,6 @@ struct cbuf {
 	struct cbuf *next;         /* in the client's list */
 };
 
-/* The largest request body the data port takes from a peer. */
-#define NODE_DATA_MAX_BODY 4096
-
 struct node_data {
 	struct mcs_loop *loop;
 	const struct node_opts *o;
@@ -45,6 +42,7 @@ struct node_data {
 	struct mcs_timer *sweep;
 	uint64_t bytes_served, bytes_received;
 	uint64_t refused;              /* DATA_* requests refused (range, incarnation, token) */
+	uint64_t readv_served;         /* DATA_READV requests answered with their bytes */
 };
 
 /* Bind the data port, serve peers on it, and sweep stalled connections. */

@@ -53,6 +53,8 @@ static void render(const struct node_metrics *nm, FILE *f)
 		       nm->data->bytes_served);
 	mcs_metric_u64(f, "mcstore_node_data_received_bytes_total", "counter", "Bytes received from other nodes.",
 		       nm->data->bytes_received);
+	mcs_metric_u64(f, "mcstore_node_data_readv_total", "counter",
+		       "DATA_READV requests served (many ranges of a batch in one request).", nm->data->readv_served);
 }
 
 /* The wall-clock time ms_ago milliseconds ago, as 2026-01-02T03:04:05Z. */

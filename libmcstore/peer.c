@@ -5,9 +5,11 @@
  * the client sends DATA_READ and DATA_WRITE frames itself.
  *
  * Reads: the value is cut into chunks spread over a pool of connections
- * per peer (xfer/xfer.h plans both, for the daemon too); every request of
- * the call is sent before any answer is read, and each answer's payload is
- * received (recvmsg) right into the caller's memory. XXH3 must see the
+ * per peer (xfer/xfer.h plans both, for the daemon too); the chunks of one
+ * segment (the small objects of a batch) go many to a DATA_READV, whose
+ * answer brings their bytes back to back; every request of the call is
+ * sent before any answer is read, and each answer's payloads are received
+ * (one recvmsg over many iovecs) right into the caller's memory. XXH3 must see the
  * value in order, so each item keeps a hash frontier: bytes landing at the
  * frontier are hashed at once (still in cache), bytes landing beyond it
  * when the frontier reaches them.
@@ -48,6 +50,7 @@
 #define PIECE (2048u << 10) /* hashed, then sent, at a time: fewer, longer sendmsg calls */
 #define RECV_MAX (1u << 20) /* received at a time, then hashed */
 #define ST_SIZE 64          /* read-ahead after a payload: the next answer's header */
+#define RECV_IOV 64         /* iovecs of one recvmsg: the payloads of a DATA_READV land in one call */
 
 struct pconn;
 
@@ -57,6 +60,8 @@ struct chunk {
 	uint64_t landed;            /* payload bytes received (reads) */
 	uint64_t req_id;
 	struct pconn *conn;         /* NULL: a stripe on our own segment */
+	uint16_t op;                /* of its request; 0 for the chunks after a DATA_READV's first */
+	uint64_t answer_len;        /* the payload its request's answer announces */
 };
 
 struct pconn {
@@ -198,11 +203,13 @@ static void fifo_push(struct pconn *pc, struct chunk *ch)
 	mcs_xfer_push(&pc->link, &ch->c);
 }
 
+/* The oldest chunk of pc, out of its FIFO. The bytes of the chunks after
+ * a DATA_READV's first follow the previous chunk's: no header between. */
 static struct chunk *fifo_pop(struct pconn *pc)
 {
 	struct chunk *ch = chunk_of(mcs_xfer_pop(&pc->link));
 	if (ch)
-		pc->in_payload = false;
+		pc->in_payload = head_of(pc) && head_of(pc)->op == 0;
 	return ch;
 }
 
@@ -325,8 +332,9 @@ static void st_consume(struct pconn *pc, size_t n)
 /* Read the answer header of pc's oldest chunk (and its small body). 1 when
  * the chunk is settled or its payload may follow, 0 when more bytes are
  * needed, or an error that ends the connection. */
-static int rx_header(struct pconn *pc, uint16_t op, int *ret_status)
+static int rx_header(struct pconn *pc, int *ret_status)
 {
+	uint16_t op = head_of(pc)->op;
 	int r = st_fill(pc, MCS_HDR_SIZE);
 	if (r <= 0)
 		return r;
@@ -344,10 +352,70 @@ static int rx_header(struct pconn *pc, uint16_t op, int *ret_status)
 		st_consume(pc, MCS_HDR_SIZE + h.body_len);
 		return 1;
 	}
-	if (mcs_xfer_dec_read(pc->st + MCS_HDR_SIZE, h.body_len, pc->link.head) < 0)
+	if (mcs_xfer_dec_read(pc->st + MCS_HDR_SIZE, h.body_len, head_of(pc)->answer_len) < 0)
 		return -EPROTO;
 	st_consume(pc, MCS_HDR_SIZE + h.body_len);
 	pc->in_payload = true;
+	return 1;
+}
+
+/* One recvmsg for the rest of ch's payload and, when ch begins a run of a
+ * DATA_READV's chunks, for theirs too (their bytes follow each other with
+ * nothing between): up to RECV_IOV iovecs into the callers' memory, at
+ * most RECV_MAX bytes. When the iovecs hold the whole rest of the answer,
+ * st reads ahead into the next one's header (a recv saved per answer when
+ * they are small). Every chunk that got bytes has its item's frontier moved.
+ * 1 when bytes came, 0 when the socket is empty, or an error. */
+static int rx_payloads(struct pconn *pc, struct ritem *items, struct chunk *ch)
+{
+	struct iovec v[RECV_IOV + 1];
+	struct chunk *got_by[RECV_IOV];
+	struct msghdr m = { .msg_iov = v };
+	int n = 0;
+	size_t nk = 0;
+	uint64_t span = 0;
+	bool whole = true;
+	for (struct chunk *k = ch; k && n < RECV_IOV && span < RECV_MAX;) {
+		const struct peer_get *g = items[k->item].g;
+		uint64_t left = k->c.len - k->landed, here = 0;
+		int add = iov_slice(g->iov, g->iovcnt, k->c.voff + k->landed, MCS_MIN(left, (uint64_t)RECV_MAX - span),
+				    v + n, RECV_IOV - n);
+		for (int i = 0; i < add; i++)
+			here += v[n + i].iov_len;
+		n += add;
+		span += here;
+		got_by[nk++] = k;
+		struct chunk *next = chunk_of(k->c.next);
+		if (here < left || !next || next->op != 0) {
+			whole = here == left;
+			break;
+		}
+		k = next;
+	}
+	if (whole && got_by[nk - 1]->c.next) {
+		v[n].iov_base = pc->st;
+		v[n].iov_len = sizeof(pc->st);
+		n++;
+	}
+	m.msg_iovlen = (size_t)n;
+	ssize_t r;
+	do
+		r = recvmsg(pc->fd, &m, 0);
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return -ECONNRESET;
+	if (r < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+	uint64_t rest = (uint64_t)r;
+	for (size_t j = 0; j < nk && rest; j++) {
+		struct chunk *k = got_by[j];
+		uint64_t take = MCS_MIN(rest, k->c.len - k->landed);
+		k->landed += take;
+		rest -= take;
+		if (k != ch)
+			frontier(&items[k->item]);
+	}
+	pc->st_len = (size_t)rest;
 	return 1;
 }
 
@@ -361,12 +429,18 @@ static int rx_read(struct pconn *pc, struct ritem *items)
 			return pc->st_len ? -EPROTO : 0;
 		struct ritem *it = &items[ch->item];
 		if (!pc->in_payload) {
-			int status = 0, r = rx_header(pc, MCS_OP_DATA_READ, &status);
+			if (ch->op == 0)
+				return -EPROTO; /* cannot be: its vector's header came */
+			int status = 0, r = rx_header(pc, &status);
 			if (r <= 0)
 				return r;
 			if (status < 0) {
-				item_fail(it, status);
-				fifo_pop(pc);
+				/* a refused DATA_READV fails all its chunks */
+				do {
+					item_fail(&items[ch->item], status);
+					fifo_pop(pc);
+				} while ((ch = head_of(pc)) && ch->op == 0);
+				pc->in_payload = false;
 				continue;
 			}
 		}
@@ -380,33 +454,9 @@ static int rx_read(struct pconn *pc, struct ritem *items)
 			left -= k;
 		}
 		if (left) {
-			struct iovec v[17];
-			struct msghdr m = { .msg_iov = v };
-			int n = iov_slice(g->iov, g->iovcnt, ch->c.voff + ch->landed, MCS_MIN(left, (uint64_t)RECV_MAX),
-					  v, 16);
-			uint64_t span = 0;
-			for (int i = 0; i < n; i++)
-				span += v[i].iov_len;
-			/* read ahead into the next answer's header, saving
-			 * a recv per chunk when chunks are small (only when
-			 * the iovecs hold the whole rest of this payload) */
-			if (ch->c.next && span == left) {
-				v[n].iov_base = pc->st;
-				v[n].iov_len = sizeof(pc->st);
-				n++;
-			}
-			m.msg_iovlen = (size_t)n;
-			ssize_t r = recvmsg(pc->fd, &m, 0);
-			if (r == 0)
-				return -ECONNRESET;
-			if (r < 0) {
-				if (errno == EINTR)
-					continue;
-				return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
-			}
-			uint64_t got = MCS_MIN((uint64_t)r, left);
-			ch->landed += got;
-			pc->st_len = (size_t)((uint64_t)r - got);
+			int r = rx_payloads(pc, items, ch);
+			if (r <= 0)
+				return r;
 		}
 		if (it->fj < it->n_chunks && &it->chunks[it->fj] == ch)
 			frontier(it);
@@ -473,7 +523,7 @@ static void wait_answers(struct mcs_peers *p, struct ritem *items, struct peer_p
 					e = rx_read(pc, items);
 				} else {
 					int status = 0;
-					while (pc->link.head && (e = rx_header(pc, MCS_OP_DATA_WRITE, &status)) > 0) {
+					while (pc->link.head && (e = rx_header(pc, &status)) > 0) {
 						struct chunk *ch = fifo_pop(pc);
 						if (status < 0) {
 							if (puts[ch->item].status == 0)
@@ -532,6 +582,72 @@ static void encode_req(struct mcs_buf *b, uint16_t op, uint64_t req_id, const st
 	mcs_frame_end(b);
 }
 
+/* Order of the remote chunks of a read: by segment, then as they were
+ * (the chunks array is in item and value order). */
+static int by_segment(const void *pa, const void *pb)
+{
+	const struct chunk *a = *(struct chunk *const *)pa, *b = *(struct chunk *const *)pb;
+	const struct mcs_handle *x = a->c.hd, *y = b->c.hd;
+	int d = mcs_str_cmp(x->endpoint, y->endpoint);
+	if (d == 0)
+		d = mcs_str_cmp(x->segment, y->segment);
+	if (d == 0 && x->incarnation != y->incarnation)
+		d = x->incarnation < y->incarnation ? -1 : 1;
+	if (d == 0)
+		d = a < b ? -1 : a > b;
+	return d;
+}
+
+/* Queue chs[0..n), which lie in one segment, on one connection: one
+ * DATA_READ for one chunk, else one DATA_READV whose answer brings them
+ * all back to back. */
+static void queue_vector(struct mcs_peers *p, struct ritem *its, struct chunk **chs, size_t n, uint64_t bytes)
+{
+	struct pconn *pc = pick(p, chs[0]->c.hd->endpoint, MCS_XFER_SPREAD);
+	int err = pc ? 0 : -ECONNRESET;
+	if (pc) {
+		size_t mark = pc->out.len;
+		uint64_t id = p->next_req++;
+		mcs_frame_begin(&pc->out, n == 1 ? MCS_OP_DATA_READ : MCS_OP_DATA_READV, 0, 0, id);
+		if (n == 1)
+			mcs_xfer_enc_req(&pc->out, &chs[0]->c);
+		else
+			mcs_xfer_enc_readv(&pc->out, (struct mcs_xfer_chunk *const *)chs, (uint32_t)n);
+		err = mcs_frame_end(&pc->out);
+		if (err < 0) {
+			/* the frames queued before it stay */
+			pc->out.len = mark;
+			pc->out.err = 0;
+		} else {
+			for (size_t j = 0; j < n; j++) {
+				chs[j]->req_id = id;
+				chs[j]->op = j ? 0 : n == 1 ? MCS_OP_DATA_READ : MCS_OP_DATA_READV;
+				chs[j]->answer_len = j ? 0 : bytes;
+				fifo_push(pc, chs[j]);
+			}
+			return;
+		}
+	}
+	for (size_t j = 0; j < n; j++)
+		item_fail(&its[chs[j]->item], err);
+}
+
+/* Every remote chunk of a read, grouped by segment, in vectors of at most
+ * MCS_MAX_READV chunks and MCS_XFER_CHUNK bytes (a chunk is at most that:
+ * large values still go a chunk per request, spread over the pool). */
+static void queue_reads(struct mcs_peers *p, struct ritem *its, struct chunk **rc, size_t n)
+{
+	qsort(rc, n, sizeof(*rc), by_segment);
+	for (size_t a = 0, b; a < n; a = b) {
+		uint64_t bytes = rc[a]->c.len;
+		for (b = a + 1; b < n && b - a < MCS_MAX_READV && mcs_xfer_same_segment(&rc[a]->c, &rc[b]->c) &&
+				bytes + rc[b]->c.len <= MCS_XFER_CHUNK;
+		     b++)
+			bytes += rc[b]->c.len;
+		queue_vector(p, its, rc + a, b - a, bytes);
+	}
+}
+
 int peer_read(struct mcs_peers *p, const struct peer_self *self, struct peer_get *items, size_t n,
 	      XXH3_state_t *xxh)
 {
@@ -561,36 +677,31 @@ int peer_read(struct mcs_peers *p, const struct peer_self *self, struct peer_get
 	 * is not is left to the daemon, before any byte moves */
 	for (size_t i = 0; r == 0 && i < n; i++)
 		items[i].status = rep_reachable(p, self, items[i].rep);
-	/* queue every request, copy stripes of our own segment */
+	/* copy stripes of our own segment; the other chunks, in groups of one
+	 * segment, are queued as DATA_READVs (or DATA_READs, one each) */
+	struct chunk **rc = r == 0 ? calloc(total ? total : 1, sizeof(*rc)) : NULL;
+	size_t n_rc = 0;
+	if (r == 0 && !rc)
+		r = -ENOMEM;
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		struct ritem *it = &its[i];
 		for (size_t k = 0; k < it->n_chunks && items[i].status == 0; k++) {
 			struct chunk *ch = &it->chunks[k];
-			if (on_self(self, ch)) {
-				if (!mcs_xfer_range_ok(ch->c.roff, ch->c.len, self->size)) {
-					item_fail(it, -EPROTO);
-					break;
-				}
-				copy_to_iov(items[i].iov, items[i].iovcnt, ch->c.voff, self->base + ch->c.roff, ch->c.len);
-				ch->landed = ch->c.len;
+			if (!on_self(self, ch)) {
+				rc[n_rc++] = ch;
 				continue;
 			}
-			struct pconn *pc = pick(p, ch->c.hd->endpoint, MCS_XFER_SPREAD);
-			if (!pc) {
-				item_fail(it, -ECONNRESET);
+			if (!mcs_xfer_range_ok(ch->c.roff, ch->c.len, self->size)) {
+				item_fail(it, -EPROTO);
 				break;
 			}
-			ch->req_id = p->next_req++;
-			encode_req(&pc->out, MCS_OP_DATA_READ, ch->req_id, ch);
-			if (pc->out.err) {
-				item_fail(it, pc->out.err);
-				mcs_buf_reset(&pc->out);
-				pc->out_off = 0;
-				break;
-			}
-			fifo_push(pc, ch);
+			copy_to_iov(items[i].iov, items[i].iovcnt, ch->c.voff, self->base + ch->c.roff, ch->c.len);
+			ch->landed = ch->c.len;
 		}
 	}
+	if (r == 0)
+		queue_reads(p, its, rc, n_rc);
+	free(rc);
 	if (r == 0) {
 		/* send what fits now; the rest goes as the sockets drain */
 		for (struct mcs_xfer_pool *pl = p->pools; pl; pl = pl->next)
@@ -654,6 +765,7 @@ static int target_send(struct mcs_peers *p, const struct peer_self *self, struct
 				t->hb_len = b.len;
 				t->hb_off = 0;
 				t->started = true;
+				ch->op = MCS_OP_DATA_WRITE;
 				fifo_push(ch->conn, ch);
 			}
 			size_t done = 0;

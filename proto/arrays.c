@@ -2,8 +2,8 @@
 /*
  * The messages with arrays, written by hand (BY_HAND in messages.def):
  * PUT_START's request (slices, preferred locations), the replica lists of
- * PUT_START's and GET_REPLICAS' answers, FETCH/PUSH's handles, LIST's keys
- * and STAT's segments and counters.
+ * PUT_START's and GET_REPLICAS' answers, FETCH/PUSH's handles, DATA_READV's
+ * ranges, LIST's keys and STAT's segments and counters.
  *
  * Decoders treat their input as hostile: every count is checked against
  * its protocol limit and against the bytes actually present before
@@ -31,6 +31,7 @@
 #define KEY_WIRE_MIN 3u                 /* a 1-byte key */
 #define SEG_STAT_WIRE_MIN (2u * 2u + 24u)
 #define COUNTER_WIRE_MIN 8u             /* u64 */
+#define RANGE_WIRE_MIN (2u * 8u + 2u)   /* offset, len, empty token */
 
 /* The array of a count n just read (NULL for none), once rd_count()
  * allowed it; *s is its status. */
@@ -74,6 +75,7 @@ static int rd_end(struct mcs_rd *r, int s)
 	}
 FREE_ARRAY_MSG(put_start_req, slice_lens)
 FREE_ARRAY_MSG(transfer_req, handles)
+FREE_ARRAY_MSG(data_readv_req, ranges)
 FREE_ARRAY_MSG(list_resp, keys)
 FREE_ARRAY_MSG(stat_resp, segments)
 
@@ -302,6 +304,78 @@ int mcs_dec_transfer_req(const void *body, size_t n, struct mcs_transfer_req *re
 	s = rd_end(&r, s);
 	if (s < 0)
 		mcs_transfer_req_free(m);
+	return s;
+}
+
+/* ---- DATA_READV ---------------------------------------------------------------- */
+
+/* Ranges that do not wrap, of 1..MCS_MAX_DATA_CHUNK bytes, as many
+ * together, each with an empty or a whole token; a named segment; 1 to
+ * MCS_MAX_READV of them. enc: the encoder's refusal, else the decoder's. */
+static int check_readv(const struct mcs_data_readv_req *m, bool enc)
+{
+	uint64_t total = 0, end;
+
+	if (m->segment.len == 0 || m->n_ranges == 0)
+		return enc ? -EINVAL : -EPROTO;
+	if (m->n_ranges > MCS_MAX_READV)
+		return -EMSGSIZE;
+	for (uint32_t i = 0; i < m->n_ranges; i++) {
+		const struct mcs_data_range *g = &m->ranges[i];
+
+		if (g->len == 0 || __builtin_add_overflow(g->offset, g->len, &end) ||
+		    (g->token.len != 0 && g->token.len != MCS_TOKEN_WIRE_LEN))
+			return enc ? -EINVAL : -EPROTO;
+		total += g->len; /* no overflow: each is at most the limit */
+		if (g->len > MCS_MAX_DATA_CHUNK || total > MCS_MAX_DATA_CHUNK)
+			return enc ? -EINVAL : -EMSGSIZE;
+	}
+	return 0;
+}
+
+void mcs_enc_data_readv_req(struct mcs_buf *b, const struct mcs_data_readv_req *m)
+{
+	int s = check_readv(m, true);
+
+	if (s < 0) {
+		buf_fail(b, s);
+		return;
+	}
+	put_name(b, m->segment);
+	buf_u64(b, m->incarnation);
+	put_name(b, m->endpoint);
+	buf_u32(b, m->n_ranges);
+	for (uint32_t i = 0; i < m->n_ranges; i++) {
+		buf_u64(b, m->ranges[i].offset);
+		buf_u64(b, m->ranges[i].len);
+		buf_str(b, m->ranges[i].token);
+	}
+}
+
+int mcs_dec_data_readv_req(const void *body, size_t n, struct mcs_data_readv_req *ret)
+{
+	struct mcs_data_readv_req *m = ret;
+	struct mcs_rd r;
+	int s;
+
+	*m = (struct mcs_data_readv_req){ 0 };
+	rd_begin(&r, body, n);
+	rd_name(&r, &m->segment);
+	m->incarnation = rd_u64(&r);
+	rd_name(&r, &m->endpoint);
+	m->n_ranges = rd_u32(&r);
+	m->ranges = rd_array(&r, m->n_ranges, MCS_MAX_READV, RANGE_WIRE_MIN, sizeof(*m->ranges), &s);
+	for (uint32_t i = 0; s == 0 && i < m->n_ranges; i++) {
+		m->ranges[i].offset = rd_u64(&r);
+		m->ranges[i].len = rd_u64(&r);
+		m->ranges[i].token = rd_str(&r, MCS_TOKEN_WIRE_LEN);
+		s = r.err;
+	}
+	s = rd_end(&r, s);
+	if (s == 0)
+		s = check_readv(m, false);
+	if (s < 0)
+		mcs_data_readv_req_free(m);
 	return s;
 }
 

@@ -93,6 +93,7 @@ uint32_t mcs_req_body_max(uint16_t opcode)
 	case MCS_OP_PUSH: return 4 + 8 + 4 + MCS_MAX_HANDLES * W_HANDLE;
 	case MCS_OP_DATA_READ:
 	case MCS_OP_DATA_WRITE: return 2 * W_NAME + 3 * 8 + W_TOKEN;
+	case MCS_OP_DATA_READV: return 2 * W_NAME + 8 + 4 + MCS_MAX_READV * (2 * 8 + W_TOKEN);
 	default: return 0; /* PING, STAT, REMOVE_ALL; unknown */
 	}
 }
@@ -105,7 +106,7 @@ const char *mcs_op_name(uint16_t opcode)
 		OP(HEARTBEAT), OP(REPLICA_ADD), OP(REPLICA_DROP), OP(REPLICA_REPORT),
 		OP(REPORT_END), OP(PUT_START), OP(PUT_END), OP(PUT_REVOKE), OP(GET_REPLICAS),
 		OP(RELEASE), OP(EXIST), OP(REMOVE), OP(REMOVE_ALL), OP(LIST), OP(STAT),
-		OP(FETCH), OP(PUSH), OP(DATA_READ), OP(DATA_WRITE),
+		OP(FETCH), OP(PUSH), OP(DATA_READ), OP(DATA_WRITE), OP(DATA_READV),
 	};
 #undef OP
 

@@ -84,7 +84,8 @@ enum mcs_opcode {
 	MCS_OP_PUSH = 41,        /* client -> daemon: client buffer -> remote buffers */
 	MCS_OP_DATA_READ = 50,   /* daemon -> daemon; answer: data_resp + len raw bytes */
 	MCS_OP_DATA_WRITE = 51,  /* daemon -> daemon; len raw bytes follow the frame */
-	MCS_OP_MAX_ = 52,
+	MCS_OP_DATA_READV = 52,  /* many ranges of one segment; answer: data_resp + their bytes back to back */
+	MCS_OP_MAX_ = 53,
 };
 
 /* Header, host byte order after decoding. */
@@ -465,6 +466,27 @@ struct mcs_data_resp {
 	uint64_t len;
 };
 
+/* DATA_READV: ranges[0..n) of one segment in one request (a batch of small
+ * objects in one frame each way). Each range is checked as a DATA_READ of
+ * its own (in the segment, its token); one that fails refuses the whole
+ * request. A successful answer carries mcs_data_resp, len the sum of the
+ * ranges' lengths, and is followed by their bytes, in request order. */
+#define MCS_MAX_READV 256          /* ranges in one DATA_READV */
+#define MCS_DATA_PORT_MAX_BODY (16u << 10) /* largest request body on a data port: a DATA_READV of MCS_MAX_READV tokens */
+struct mcs_data_range {
+	uint64_t offset;
+	uint64_t len;              /* 1 .. MCS_MAX_DATA_CHUNK, and all of them together too */
+	struct mcs_str token;      /* the handle's token, or empty */
+};
+struct mcs_data_readv_req {
+	struct mcs_str segment;
+	uint64_t incarnation;
+	struct mcs_str endpoint;
+	uint32_t n_ranges;         /* 1 .. MCS_MAX_READV */
+	struct mcs_data_range *ranges;
+};
+void mcs_data_readv_req_free(struct mcs_data_readv_req *m);
+
 void mcs_enc_buf_alloc_req(struct mcs_buf *b, const struct mcs_buf_alloc_req *m);
 int mcs_dec_buf_alloc_req(const void *body, size_t n, struct mcs_buf_alloc_req *ret);
 void mcs_enc_buf_alloc_resp(struct mcs_buf *b, const struct mcs_buf_alloc_resp *m);
@@ -477,6 +499,8 @@ void mcs_enc_data_req(struct mcs_buf *b, const struct mcs_data_req *m);
 int mcs_dec_data_req(const void *body, size_t n, struct mcs_data_req *ret);
 void mcs_enc_data_resp(struct mcs_buf *b, const struct mcs_data_resp *m);
 int mcs_dec_data_resp(const void *body, size_t n, struct mcs_data_resp *ret);
+void mcs_enc_data_readv_req(struct mcs_buf *b, const struct mcs_data_readv_req *m);
+int mcs_dec_data_readv_req(const void *body, size_t n, struct mcs_data_readv_req *ret);
 
 void mcs_enc_hello_req(struct mcs_buf *b, const struct mcs_hello_req *m);
 int mcs_dec_hello_req(const void *body, size_t n, struct mcs_hello_req *ret);
@@ -555,6 +579,13 @@ static inline struct mcs_str mcs_str_c(const char *s)
 static inline bool mcs_str_eq(struct mcs_str a, struct mcs_str b)
 {
 	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+/* An order of strings: by length, then bytes (for grouping, not for people). */
+static inline int mcs_str_cmp(struct mcs_str a, struct mcs_str b)
+{
+	if (a.len != b.len)
+		return a.len < b.len ? -1 : 1;
+	return a.len ? memcmp(a.p, b.p, a.len) : 0;
 }
 
 #endif

@@ -23,7 +23,7 @@
 
 #include "uring/stream.h"
 
-#define MCS_SENDQ_GATHER 16         /* queued entries one SENDMSG may take */
+#define MCS_SENDQ_GATHER 64         /* queued entries one SENDMSG may take */
 
 struct mcs_conn;
 /* A reference's outcome, told to the queue's owner: the same type as

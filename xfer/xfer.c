@@ -81,12 +81,38 @@ void mcs_xfer_enc_req(struct mcs_buf *b, const struct mcs_xfer_chunk *ch)
 	mcs_enc_data_req(b, &q);
 }
 
-int mcs_xfer_dec_read(const uint8_t *body, size_t len, const struct mcs_xfer_chunk *ch)
+int mcs_xfer_dec_read(const uint8_t *body, size_t len, uint64_t want)
 {
 	struct mcs_data_resp resp;
-	if (mcs_dec_data_resp(body, len, &resp) < 0 || resp.len != ch->len)
+	if (mcs_dec_data_resp(body, len, &resp) < 0 || resp.len != want)
 		return -EPROTO;
 	return 0;
+}
+
+bool mcs_xfer_same_segment(const struct mcs_xfer_chunk *a, const struct mcs_xfer_chunk *b)
+{
+	return a->hd->incarnation == b->hd->incarnation && mcs_str_eq(a->hd->segment, b->hd->segment) &&
+	       mcs_str_eq(a->hd->endpoint, b->hd->endpoint);
+}
+
+void mcs_xfer_enc_readv(struct mcs_buf *b, struct mcs_xfer_chunk *const *chs, uint32_t n)
+{
+	struct mcs_data_range rs[MCS_MAX_READV];
+	if (n == 0 || n > MCS_MAX_READV) {
+		b->err = b->err ? b->err : -EINVAL;
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		if (!mcs_xfer_same_segment(chs[0], chs[i])) {
+			b->err = b->err ? b->err : -EINVAL;
+			return;
+		}
+		rs[i] = (struct mcs_data_range){ .offset = chs[i]->roff, .len = chs[i]->len, .token = chs[i]->hd->token };
+	}
+	const struct mcs_handle *hd = chs[0]->hd;
+	struct mcs_data_readv_req q = { .segment = hd->segment, .incarnation = hd->incarnation,
+					.endpoint = hd->endpoint, .n_ranges = n, .ranges = rs };
+	mcs_enc_data_readv_req(b, &q);
 }
 
 /* ---- links and pools ------------------------------------------------------ */

@@ -13,7 +13,8 @@
  *     endpoint, and the choice of the link a chunk goes on;
  *   - the FIFO of chunks whose answers a link awaits (a peer answers in
  *     order), with the bytes in flight that the choice weighs;
- *   - the DATA_* request body and the check of a DATA_READ answer.
+ *   - the DATA_* request bodies (DATA_READV: the chunks of a batch that lie
+ *     in one segment, in one request) and the check of a read's answer.
  *
  * A side embeds struct mcs_xfer_link as the first member of its connection
  * and struct mcs_xfer_chunk as the first member of its chunk, so that what
@@ -95,8 +96,18 @@ uint32_t mcs_xfer_window(const struct mcs_handle *hs, uint32_t n, uint64_t off, 
 /* The body of the DATA_READ or DATA_WRITE of ch (b->err says if it failed). */
 void mcs_xfer_enc_req(struct mcs_buf *b, const struct mcs_xfer_chunk *ch);
 
-/* 0 when a DATA_READ answer's body announces ch's payload, else -EPROTO. */
-int mcs_xfer_dec_read(const uint8_t *body, size_t len, const struct mcs_xfer_chunk *ch);
+/* 0 when a DATA_READ or DATA_READV answer's body announces want bytes of
+ * payload (a chunk's length, or the sum of a vector's), else -EPROTO. */
+int mcs_xfer_dec_read(const uint8_t *body, size_t len, uint64_t want);
+
+/* Whether a and b lie in the same segment (name, incarnation, endpoint):
+ * one DATA_READV may read both. */
+bool mcs_xfer_same_segment(const struct mcs_xfer_chunk *a, const struct mcs_xfer_chunk *b);
+
+/* The body of the DATA_READV of chs[0..n) (1..MCS_MAX_READV chunks of the
+ * same segment, their lengths together at most MCS_MAX_DATA_CHUNK): b->err
+ * says if it failed. */
+void mcs_xfer_enc_readv(struct mcs_buf *b, struct mcs_xfer_chunk *const *chs, uint32_t n);
 
 /* ---- links and their pools ---------------------------------------------- */
 

@@ -378,7 +378,7 @@ static int setup_all(void)
 	 * and PUSH), a hold and a pending put of another connection */
 	snprintf(pend_key, sizeof(pend_key), "bi-pend-%s", pname[port]);
 	snprintf(other_key, sizeof(other_key), "bi-other-%s", pname[port]);
-	port_max = port == P_DATA ? 4096 : MCS_DEFAULT_MAX_BODY;
+	port_max = port == P_DATA ? MCS_DATA_PORT_MAX_BODY : MCS_DEFAULT_MAX_BODY;
 	/* on the socket, the other is another client of the same daemon (the
 	 * master sees both as the node: the daemon tells them apart) */
 	int ofd = setup.fd;
@@ -504,7 +504,7 @@ static void run(const struct xcase *x, const char *fmt, ...)
 	}
 	/* a successful DATA_READ is followed by its bytes */
 	struct mcs_data_resp dr;
-	if (ans.r == A_OK && x->op == MCS_OP_DATA_READ) {
+	if (ans.r == A_OK && (x->op == MCS_OP_DATA_READ || x->op == MCS_OP_DATA_READV)) {
 		if (mcs_dec_data_resp(ans.body, ans.len, &dr) == 0 && dr.len <= (1u << 20)) {
 			uint8_t *sink = malloc(dr.len ? dr.len : 1);
 			if (recv_all(c->fd, sink, dr.len) < 0)
@@ -534,7 +534,7 @@ static bool serves(uint16_t op)
 		return op == MCS_OP_HELLO || op == MCS_OP_PING || op == MCS_OP_BUF_ALLOC || op == MCS_OP_BUF_FREE ||
 		       op == MCS_OP_FETCH || op == MCS_OP_PUSH || (op >= MCS_OP_PUT_START && op <= MCS_OP_STAT);
 	case P_DATA:
-		return op == MCS_OP_PING || op == MCS_OP_DATA_READ || op == MCS_OP_DATA_WRITE;
+		return op == MCS_OP_PING || op == MCS_OP_DATA_READ || op == MCS_OP_DATA_WRITE || op == MCS_OP_DATA_READV;
 	}
 	return false;
 }
@@ -545,9 +545,9 @@ static const uint16_t all_ops[] = { MCS_OP_HELLO, MCS_OP_PING, MCS_OP_BUF_ALLOC,
 				    MCS_OP_RELEASE, MCS_OP_EXIST, MCS_OP_REMOVE, MCS_OP_REMOVE_ALL, MCS_OP_LIST,
 				    MCS_OP_STAT, MCS_OP_FETCH, MCS_OP_PUSH, MCS_OP_DATA_READ, MCS_OP_DATA_WRITE,
 				    MCS_OP_REPLICA_ADD, MCS_OP_REPLICA_DROP, MCS_OP_REPLICA_REPORT, MCS_OP_REPORT_END,
-				    MCS_OP_LEADER };
+				    MCS_OP_LEADER, MCS_OP_DATA_READV };
 #define N_OPS (sizeof(all_ops) / sizeof(all_ops[0]))
-_Static_assert(N_OPS == 28, "every opcode of enum mcs_opcode is in the table");
+_Static_assert(N_OPS == 29, "every opcode of enum mcs_opcode is in the table");
 
 static uint8_t nonce[MCS_NONCE_LEN] = { 1, 2, 3 };
 
@@ -583,7 +583,9 @@ static bool valid_body(uint16_t op, struct mcs_buf *b)
 		struct mcs_buf_free_req bf;
 		struct mcs_transfer_req xfer;
 		struct mcs_data_req data;
+		struct mcs_data_readv_req readv;
 	} m;
+	struct mcs_data_range rs[2];
 	memset(&m, 0, sizeof(m));
 	switch (op) {
 	case MCS_OP_HELLO:
@@ -659,6 +661,11 @@ static bool valid_body(uint16_t op, struct mcs_buf *b)
 		m.data = (struct mcs_data_req){ wr.h.segment, wr.h.offset, 4096, wr.h.incarnation, wr.h.endpoint,
 						wr.h.token };
 		break;
+	case MCS_OP_DATA_READV: /* the object's first bytes, then its first byte again */
+		rs[0] = (struct mcs_data_range){ own.h.offset, fh.len, own.h.token };
+		rs[1] = (struct mcs_data_range){ own.h.offset, 1, own.h.token };
+		m.readv = (struct mcs_data_readv_req){ own.h.segment, own.h.incarnation, own.h.endpoint, 2, rs };
+		break;
 	default:
 		return false;
 	}
@@ -703,7 +710,7 @@ static void fam_base(struct mcs_buf *b)
 {
 	static const uint16_t ops[] = { MCS_OP_PING, MCS_OP_HELLO, MCS_OP_STAT, MCS_OP_EXIST, MCS_OP_GET_REPLICAS,
 					MCS_OP_LIST, MCS_OP_BUF_ALLOC, MCS_OP_FETCH, MCS_OP_DATA_READ,
-					MCS_OP_DATA_WRITE, MCS_OP_PUSH };
+					MCS_OP_DATA_WRITE, MCS_OP_PUSH, MCS_OP_DATA_READV };
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		if (!serves(ops[i]))
 			continue;
@@ -882,6 +889,44 @@ static void raw_data(struct mcs_buf *b, const struct mcs_handle *h, uint64_t off
 	put_raw_str(b, h->token.p, h->token.len);
 }
 
+/* As raw_data for DATA_READ and DATA_WRITE; for DATA_READV, a request of
+ * h's segment, incarnation and endpoint whose first range is valid (the
+ * first byte of bi-own, its token) and whose second is the case's: one
+ * bad range must refuse the whole request. */
+static void raw_data_op(struct mcs_buf *b, uint16_t op, const struct mcs_handle *h, uint64_t off, uint64_t len)
+{
+	if (op != MCS_OP_DATA_READV) {
+		raw_data(b, h, off, len);
+		return;
+	}
+	mcs_buf_reset(b);
+	put_raw_str(b, h->segment.p, h->segment.len);
+	mcs_buf_put_u64(b, h->incarnation);
+	put_raw_str(b, h->endpoint.p, h->endpoint.len);
+	mcs_buf_put_u32(b, 2);
+	mcs_buf_put_u64(b, own.h.offset);
+	mcs_buf_put_u64(b, 1);
+	put_raw_str(b, own.h.token.p, own.h.token.len);
+	mcs_buf_put_u64(b, off);
+	mcs_buf_put_u64(b, len);
+	put_raw_str(b, h->token.p, h->token.len);
+}
+
+/* A DATA_READV of n ranges of len bytes each, from bi-own's offset on. */
+static void raw_readv(struct mcs_buf *b, uint32_t n_said, uint32_t n, uint64_t len)
+{
+	mcs_buf_reset(b);
+	put_raw_str(b, own.h.segment.p, own.h.segment.len);
+	mcs_buf_put_u64(b, own.h.incarnation);
+	put_raw_str(b, own.h.endpoint.p, own.h.endpoint.len);
+	mcs_buf_put_u32(b, n_said);
+	for (uint32_t i = 0; i < n; i++) {
+		mcs_buf_put_u64(b, own.h.offset);
+		mcs_buf_put_u64(b, len);
+		put_raw_str(b, own.h.token.p, own.h.token.len);
+	}
+}
+
 static void raw_put_start(struct mcs_buf *b, const char *key, size_t klen, uint64_t value_len, uint32_t n_slices,
 			  const uint64_t *slices, uint32_t n_given, uint32_t replicas, uint16_t n_loc)
 {
@@ -1030,32 +1075,46 @@ static void fam_range(struct mcs_buf *b)
 		transfer_case(F_RANGE, op, b, true, "n_handles 1 and no handle");
 	}
 	/* DATA_*: lengths 0 and past MCS_MAX_DATA_CHUNK, ranges past the
-	 * segment, a token of the wrong size, a name too long */
-	for (int w = 0; w < 2; w++) {
-		uint16_t op = w ? MCS_OP_DATA_WRITE : MCS_OP_DATA_READ;
-		const struct mcs_handle *h = w ? &wr.h : &own.h;
-		raw_data(b, h, h->offset, 0);
+	 * segment, a token of the wrong size, a name too long (for
+	 * DATA_READV, in its second range, after a valid one) */
+	static const uint16_t data_ops[] = { MCS_OP_DATA_READ, MCS_OP_DATA_WRITE, MCS_OP_DATA_READV };
+	for (int w = 0; w < 3; w++) {
+		uint16_t op = data_ops[w];
+		const struct mcs_handle *h = w == 1 ? &wr.h : &own.h;
+		raw_data_op(b, op, h, h->offset, 0);
 		refuse(F_RANGE, op, b, "len 0");
-		raw_data(b, h, h->offset, MCS_MAX_DATA_CHUNK + 1);
+		raw_data_op(b, op, h, h->offset, MCS_MAX_DATA_CHUNK + 1);
 		refuse(F_RANGE, op, b, "len MCS_MAX_DATA_CHUNK+1");
-		raw_data(b, h, 1ull << 40, 4096);
+		raw_data_op(b, op, h, 1ull << 40, 4096);
 		refuse(F_RANGE, op, b, "an offset past the segment's end");
 		if (keys.on) { /* without a key, any range of the segment is open (documented) */
-			raw_data(b, h, h->offset, h->len + 4096);
+			raw_data_op(b, op, h, h->offset, h->len + 4096);
 			refuse(F_RANGE, op, b, "4 KiB past the granted range");
 		}
 		struct mcs_handle t = *h;
 		t.token.len = MCS_TOKEN_LEN - 1;
-		raw_data(b, &t, h->offset, 4096);
+		raw_data_op(b, op, &t, h->offset, 4096);
 		refuse(F_RANGE, op, b, "a token of 40 bytes");
 		t = *h;
 		t.segment = (struct mcs_str){ big, MCS_NAME_MAX + 1 };
-		raw_data(b, &t, h->offset, 4096);
+		raw_data_op(b, op, &t, h->offset, 4096);
 		refuse(F_RANGE, op, b, "a segment name of MCS_NAME_MAX+1 bytes");
 		t.segment = (struct mcs_str){ big, 0 };
-		raw_data(b, &t, h->offset, 4096);
+		raw_data_op(b, op, &t, h->offset, 4096);
 		refuse(F_RANGE, op, b, "an empty segment name");
 	}
+	/* DATA_READV's own counts: none, one too many (said, and sent),
+	 * more than it sends, and ranges adding up past MCS_MAX_DATA_CHUNK */
+	raw_readv(b, 0, 0, 1);
+	refuse(F_RANGE, MCS_OP_DATA_READV, b, "n_ranges 0");
+	raw_readv(b, MCS_MAX_READV + 1, MCS_MAX_READV + 1, 1);
+	refuse(F_RANGE, MCS_OP_DATA_READV, b, "MCS_MAX_READV+1 ranges");
+	raw_readv(b, MCS_MAX_READV, 2, 1);
+	refuse(F_RANGE, MCS_OP_DATA_READV, b, "n_ranges 256 and 2 ranges");
+	raw_readv(b, 3, 3, MCS_MAX_DATA_CHUNK / 2);
+	refuse(F_RANGE, MCS_OP_DATA_READV, b, "3 ranges of 32 MiB (96 MiB in all)");
+	raw_readv(b, 2, 2, UINT64_MAX / 2 + 1);
+	refuse(F_RANGE, MCS_OP_DATA_READV, b, "2 ranges adding up to 2^64");
 }
 
 static void fam_wrap(struct mcs_buf *b)
@@ -1092,14 +1151,15 @@ static void fam_wrap(struct mcs_buf *b)
 		raw_transfer(b, 0, 0, 1, h, 1);
 		transfer_case(F_WRAP, op, b, true, "a handle wrapping onto the granted range");
 	}
-	for (int w = 0; w < 2; w++) {
-		uint16_t op = w ? MCS_OP_DATA_WRITE : MCS_OP_DATA_READ;
-		const struct mcs_handle *h = w ? &wr.h : &own.h;
-		raw_data(b, h, UINT64_MAX - 100, 4096);
+	static const uint16_t data_ops[] = { MCS_OP_DATA_READ, MCS_OP_DATA_WRITE, MCS_OP_DATA_READV };
+	for (int w = 0; w < 3; w++) {
+		uint16_t op = data_ops[w];
+		const struct mcs_handle *h = w == 1 ? &wr.h : &own.h;
+		raw_data_op(b, op, h, UINT64_MAX - 100, 4096);
 		refuse(F_WRAP, op, b, "offset + len wraps");
-		raw_data(b, h, UINT64_MAX, 1);
+		raw_data_op(b, op, h, UINT64_MAX, 1);
 		refuse(F_WRAP, op, b, "offset 2^64-1, len 1");
-		raw_data(b, h, h->offset + 4096, UINT64_MAX - 4095);
+		raw_data_op(b, op, h, h->offset + 4096, UINT64_MAX - 4095);
 		refuse(F_WRAP, op, b, "a range wrapping onto the granted one");
 	}
 	static const uint64_t sizes[] = { UINT64_MAX, UINT64_MAX - 4094 };
@@ -1220,7 +1280,7 @@ static void forged_token_cases(struct mcs_buf *b, uint16_t op, const struct mcs_
 		if (xfer)                                                     \
 			raw_transfer(b, 0, 0, 1, &t, 1);                      \
 		else                                                          \
-			raw_data(b, &t, t.offset, t.len);                     \
+			raw_data_op(b, op, &t, t.offset, t.len);              \
 		transfer_case(F_FORGE, op, b, xfer, desc);                    \
 	} while (0)
 	for (size_t i = 0; i < MCS_TOKEN_LEN; i += 5) {
@@ -1396,10 +1456,11 @@ static void fam_forge(struct mcs_buf *b)
 		refuse(F_FORGE, MCS_OP_MOUNT, b, "MOUNT of a fake 1 TiB segment by a client");
 	}
 	/* wrong incarnations, segments and endpoints */
-	for (int k = 0; k < 4; k++) {
-		static const uint16_t ops[] = { MCS_OP_DATA_READ, MCS_OP_DATA_WRITE, MCS_OP_FETCH, MCS_OP_PUSH };
+	for (int k = 0; k < 5; k++) {
+		static const uint16_t ops[] = { MCS_OP_DATA_READ, MCS_OP_DATA_WRITE, MCS_OP_FETCH, MCS_OP_PUSH,
+						MCS_OP_DATA_READV };
 		uint16_t op = ops[k];
-		bool xfer = k >= 2;
+		bool xfer = k == 2 || k == 3;
 		struct mcs_handle h = k & 1 ? wr.h : own.h;
 		h.len = 4096;
 		struct mcs_handle t = h;
@@ -1407,12 +1468,12 @@ static void fam_forge(struct mcs_buf *b)
 		if (xfer)
 			raw_transfer(b, 0, 0, 1, &t, 1);
 		else
-			raw_data(b, &t, t.offset, t.len);
+			raw_data_op(b, op, &t, t.offset, t.len);
 		transfer_case(F_FORGE, op, b, xfer, "a wrong incarnation");
 		t = h;
 		t.segment = loc.h.segment; /* another node's segment at this one */
 		if (!xfer) {
-			raw_data(b, &t, t.offset, t.len);
+			raw_data_op(b, op, &t, t.offset, t.len);
 			transfer_case(F_FORGE, op, b, false, "another node's segment");
 		}
 		if (xfer) {
@@ -1436,6 +1497,7 @@ static void fam_forge(struct mcs_buf *b)
 	/* capability tokens: only where there is a key */
 	if (keys.on) {
 		forged_token_cases(b, MCS_OP_DATA_READ, &own.h, &wr.h);
+		forged_token_cases(b, MCS_OP_DATA_READV, &own.h, &wr.h);
 		forged_token_cases(b, MCS_OP_DATA_WRITE, &wr.h, &own.h);
 		forged_token_cases(b, MCS_OP_FETCH, &own.h, &wr.h);
 		forged_token_cases(b, MCS_OP_PUSH, &wr.h, &own.h);
@@ -1451,6 +1513,9 @@ static void fam_forge(struct mcs_buf *b)
 		t.token = own.h.token;
 		raw_transfer(b, 0, 0, 1, &t, 1);
 		transfer_case(F_FORGE, MCS_OP_PUSH, b, true, "PUSH into a put with another object's read token");
+		t = wr.h;
+		raw_data_op(b, MCS_OP_DATA_READV, &t, t.offset, 4096);
+		refuse(F_FORGE, MCS_OP_DATA_READV, b, "DATA_READV of a put's range with its write token");
 		if (port != P_MASTER) {
 			stale_writer(b, false, 1);
 			stale_writer(b, true, 2);

@@ -4,16 +4,17 @@
 # ports (the default), and through the local daemon (MCSTORE_DIRECT_DATA=0):
 # both byte-exact from 0 B to 64 MiB+3 and for striped objects, into one or
 # many iovecs, in batches of 64; a peer SIGKILLed mid-transfer fails only
-# its own replica and the handle keeps working; a SIGSTOPped peer makes a
+# its own replica and the handle keeps working (a batch's small objects
+# travel in DATA_READVs, many to a request, which n2 counts); a SIGSTOPped peer makes a
 # get fail with a timeout within the client's bound, on the client's own
 # connection in direct mode and on the daemon's otherwise. Every step
 # waits for what it needs (ss: iproute2).
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 52
+tap_plan 53
 # node losses come only from the kill below (its connection closes)
 start_master --node-timeout-ms 60000
-for n in n1 n2 n3; do start_node $n 160M --hugepages off --heartbeat-interval-ms 100; done
+for n in n1 n2 n3; do start_node $n 160M --hugepages off --heartbeat-interval-ms 100 --metrics-port 0; done
 D=$TESTBIN/data-client
 B=$TESTBIN/batch-client
 
@@ -90,7 +91,17 @@ rm -f "$T_DIR/big.bin"
 
 # batches of 64 (0 B .. 2 MiB) on another node
 check "direct: put a batch of 64 from n1 into n2" -- "$B" "$SOCK_n1" put b 64 n2-0
+# readv_served: n2's count of DATA_READV requests (its page is made anew
+# every 100 ms: read it until it says what is waited for)
+readv_served() {
+	http "$(metrics_port_of "$T_DIR/n2.log")" GET /metrics |
+		awk '$1 == "mcstore_node_data_readv_total" { print $2 }'
+}
+readv_grew() { [ "$(readv_served)" -gt "$R0" ]; }
+R0=$(readv_served)
 check "direct: get the batch of 64 on n3 byte for byte" -- "$B" "$SOCK_n3" get b 64
+[ -n "$R0" ] && wait_until 30 readv_grew
+ok $? "direct: the batch's small objects went as DATA_READVs (n2 served $R0, then $(readv_served))"
 check "daemon: the same batch on n3 through the daemon" -- env MCSTORE_DIRECT_DATA=0 "$B" "$SOCK_n3" get b 64
 check "daemon: put a batch of 64 from n3 into n2 through the daemon" -- \
 	env MCSTORE_DIRECT_DATA=0 "$B" "$SOCK_n3" put c 64 n2-0

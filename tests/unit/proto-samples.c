@@ -377,6 +377,20 @@ static bool eq_transfer_req(const void *pa, const void *pb)
 	return true;
 }
 
+static bool eq_data_readv_req(const void *pa, const void *pb)
+{
+	const struct mcs_data_readv_req *a = pa, *b = pb;
+
+	if (!mcs_str_eq(a->segment, b->segment) || a->incarnation != b->incarnation ||
+	    !mcs_str_eq(a->endpoint, b->endpoint) || a->n_ranges != b->n_ranges)
+		return false;
+	for (uint32_t i = 0; i < a->n_ranges; i++)
+		if (a->ranges[i].offset != b->ranges[i].offset || a->ranges[i].len != b->ranges[i].len ||
+		    !mcs_str_eq(a->ranges[i].token, b->ranges[i].token))
+			return false;
+	return true;
+}
+
 static bool eq_data_req(const void *pa, const void *pb)
 {
 	const struct mcs_data_req *a = pa, *b = pb;
@@ -450,6 +464,8 @@ static struct mcs_buf_free_req s_buf_free_req[2];
 static struct mcs_transfer_req s_transfer_req[3];
 static struct mcs_data_req s_data_req[2];
 static struct mcs_data_resp s_data_resp[2];
+static struct mcs_data_readv_req s_data_readv_req[3];
+static struct mcs_data_range ranges3[3], many_ranges[MCS_MAX_READV];
 
 static uint64_t slices3[] = { 100, 100, 100 };
 static uint64_t slices_edge[] = { UINT64_MAX - 10, 0, 10 };
@@ -691,6 +707,16 @@ void samples_init(void)
 		add_sample(MCS_MSG_data_req, &s_data_req[i], false);
 		add_sample(MCS_MSG_data_resp, &s_data_resp[i], false);
 	}
+	ranges3[0] = (struct mcs_data_range){ 0, 4096, TOK };
+	ranges3[1] = (struct mcs_data_range){ 1ull << 30, 1, S("") };
+	ranges3[2] = (struct mcs_data_range){ UINT64_MAX - (MCS_MAX_DATA_CHUNK - 4097), MCS_MAX_DATA_CHUNK - 4097, TOK };
+	for (unsigned i = 0; i < MCS_MAX_READV; i++)
+		many_ranges[i] = (struct mcs_data_range){ UINT64_MAX - 1 - i, 1, TOK };
+	s_data_readv_req[0] = (struct mcs_data_readv_req){ S("seg-0"), 9, S("127.0.0.1:7000"), 1, ranges3 };
+	s_data_readv_req[1] = (struct mcs_data_readv_req){ S("n2-0"), 0, S(""), 3, ranges3 };
+	s_data_readv_req[2] = (struct mcs_data_readv_req){ mn, UINT64_MAX, mn, MCS_MAX_READV, many_ranges };
+	for (unsigned i = 0; i < 3; i++)
+		add_sample(MCS_MSG_data_readv_req, &s_data_readv_req[i], i == 2);
 }
 
 /* Encode a sample's body alone. */

@@ -50,7 +50,7 @@ struct sample {
 	bool big;
 };
 
-#define MAX_SAMPLES 80
+#define MAX_SAMPLES 96
 extern struct sample samples[MAX_SAMPLES];
 extern unsigned n_samples;
 extern struct mcs_put_start_resp s_put_start_resp[4];

@@ -183,6 +183,10 @@ static const struct {
 	  0xb8fe47aac58b6060ull },
 	{ MCS_MSG_data_resp, 1, "0000000400000000",
 	  0x8c9b6cc2d7568e19ull },
+	{ MCS_MSG_data_readv_req, 0, "05007365672d3009000000000000000e003132372e302e302e313a373030300100000000"
+	  "0000000000000000100000000000002900746f6b656e2d746f6b656e2d746f6b656e2d74"
+	  "6f6b656e2d746f6b656e2d746f6b656e2d746f6b656e",
+	  0x76fd31e0795c4434ull },
 };
 
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
@@ -714,6 +718,11 @@ START_TEST(test_req_body_max)
 	AT_MAX(MCS_OP_PUT_START, mcs_enc_put_start_req, &ps);
 	AT_MAX(MCS_OP_PUSH, mcs_enc_transfer_req, &(struct mcs_transfer_req){ 1, 0, MCS_MAX_HANDLES, hs });
 	AT_MAX(MCS_OP_DATA_READ, mcs_enc_data_req, &(struct mcs_data_req){ name, 0, 1, 1, name, tok });
+	static struct mcs_data_range rs[MCS_MAX_READV];
+	for (unsigned i = 0; i < MCS_MAX_READV; i++)
+		rs[i] = (struct mcs_data_range){ i, 1, tok };
+	AT_MAX(MCS_OP_DATA_READV, mcs_enc_data_readv_req,
+	       &(struct mcs_data_readv_req){ name, 1, name, MCS_MAX_READV, rs });
 	AT_MAX(MCS_OP_MOUNT, mcs_enc_mount_req, &(struct mcs_mount_req){ name, name, 1, name, 1, 1 });
 	AT_MAX(MCS_OP_HEARTBEAT, mcs_enc_heartbeat_req, &(struct mcs_heartbeat_req){ name });
 	AT_MAX(MCS_OP_REPORT_END, mcs_enc_unmount_req, &(struct mcs_unmount_req){ name });
@@ -755,6 +764,87 @@ static void feed_everything(const uint8_t *p, size_t n, unsigned *ok)
 	if (mcs_rd_replica_list(&r, &l) == 0)
 		mcs_replica_list_free(&l);
 }
+
+/* DATA_READV's rules, both ways: the encoder refuses what the decoder
+ * would, and the decoder refuses forged bodies of each kind. */
+static int readv_body(struct mcs_buf *b, const char *seg, uint32_t n, uint64_t off, uint64_t len, uint16_t toklen)
+{
+	static const char tok[64];
+
+	mcs_buf_init(b);
+	mcs_buf_put_str(b, (struct mcs_str){ seg, strlen(seg) });
+	mcs_buf_put_u64(b, 1);
+	mcs_buf_put_str(b, (struct mcs_str){ "h:1", 3 });
+	mcs_buf_put_u32(b, n);
+	for (uint32_t i = 0; i < n && i < 300; i++) {
+		mcs_buf_put_u64(b, off + i * len);
+		mcs_buf_put_u64(b, len);
+		mcs_buf_put_str(b, (struct mcs_str){ tok, toklen });
+	}
+	return b->err;
+}
+
+START_TEST(test_readv_rules)
+{
+	struct mcs_buf b;
+	struct mcs_data_readv_req m;
+	const uint64_t big = MCS_MAX_DATA_CHUNK;
+	static const struct {
+		const char *seg;
+		uint32_t n;
+		uint64_t off, len;
+		uint16_t toklen;
+		int want;
+	} cases[] = {
+		{ "s", 1, 0, 1, 0, 0 },
+		{ "s", 2, 0, 4096, MCS_TOKEN_WIRE_LEN, 0 },
+		{ "s", MCS_MAX_READV, 0, 1, MCS_TOKEN_WIRE_LEN, 0 },
+		{ "s", 2, 0, big / 2, 0, 0 },                         /* the total at its limit */
+		{ "", 1, 0, 1, 0, -EPROTO },                          /* no segment */
+		{ "s", 0, 0, 1, 0, -EPROTO },                         /* no range */
+		{ "s", MCS_MAX_READV + 1, 0, 1, 0, -EMSGSIZE },       /* too many */
+		{ "s", 1, 0, 0, 0, -EPROTO },                         /* an empty range */
+		{ "s", 1, UINT64_MAX, 2, 0, -EPROTO },                /* wraps */
+		{ "s", 1, 0, 1, 40, -EPROTO },                        /* a token cut short */
+		{ "s", 1, 0, big + 1, 0, -EMSGSIZE },                 /* one range too long */
+		{ "s", 3, 0, big / 2, 0, -EMSGSIZE },                 /* together too long */
+	};
+	for (unsigned i = 0; i < MCS_ARRAY_SIZE(cases); i++) {
+		ck_assert_int_eq(readv_body(&b, cases[i].seg, cases[i].n, cases[i].off, cases[i].len, cases[i].toklen), 0);
+		int r = mcs_dec_data_readv_req(b.p, b.len, &m);
+		ck_assert_msg(r == cases[i].want, "case %u: decoded %d, want %d", i, r, cases[i].want);
+		if (r == 0) {
+			ck_assert_uint_eq(m.n_ranges, cases[i].n);
+			ck_assert_uint_eq(m.ranges[m.n_ranges - 1].len, cases[i].len);
+			/* what decodes, encodes back to the same bytes */
+			struct mcs_buf e;
+			mcs_buf_init(&e);
+			mcs_enc_data_readv_req(&e, &m);
+			ck_assert_int_eq(e.err, 0);
+			ck_assert_uint_eq(e.len, b.len);
+			ck_assert_int_eq(memcmp(e.p, b.p, b.len), 0);
+			mcs_buf_free(&e);
+		} else {
+			ck_assert_ptr_null(m.ranges);
+			/* and the encoder refuses the same message */
+			static struct mcs_data_range rs[MCS_MAX_READV + 1];
+			static const char tok[64];
+			uint32_t n = cases[i].n;
+			for (uint32_t k = 0; k < n; k++)
+				rs[k] = (struct mcs_data_range){ cases[i].off + k * cases[i].len, cases[i].len,
+								 { tok, cases[i].toklen } };
+			struct mcs_data_readv_req q = { { cases[i].seg, strlen(cases[i].seg) }, 1, { "h:1", 3 }, n, rs };
+			struct mcs_buf e;
+			mcs_buf_init(&e);
+			mcs_enc_data_readv_req(&e, &q);
+			ck_assert_msg(e.err < 0, "case %u: encoded", i);
+			mcs_buf_free(&e);
+		}
+		mcs_data_readv_req_free(&m);
+		mcs_buf_free(&b);
+	}
+}
+END_TEST
 
 START_TEST(test_random_garbage)
 {
@@ -864,6 +954,7 @@ void proto_add_body_tcases(Suite *s)
 	tcase_add_test(tc, test_absurd_counts);
 	tcase_add_test(tc, test_replica_fields);
 	tcase_add_test(tc, test_req_body_max);
+	tcase_add_test(tc, test_readv_rules);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("random");

@@ -129,10 +129,61 @@ START_TEST(test_encoding)
 	uint8_t rb[16];
 	struct mcs_buf r = { .p = rb, .cap = sizeof(rb) };
 	mcs_enc_data_resp(&r, &(struct mcs_data_resp){ .len = 1234 });
-	ck_assert_int_eq(mcs_xfer_dec_read(r.p, r.len, &c), 0);
+	ck_assert_int_eq(mcs_xfer_dec_read(r.p, r.len, c.len), 0);
 	c.len = 1235;
-	ck_assert_int_eq(mcs_xfer_dec_read(r.p, r.len, &c), -EPROTO);
-	ck_assert_int_eq(mcs_xfer_dec_read(r.p, 2, &c), -EPROTO);
+	ck_assert_int_eq(mcs_xfer_dec_read(r.p, r.len, c.len), -EPROTO);
+	ck_assert_int_eq(mcs_xfer_dec_read(r.p, 2, c.len), -EPROTO);
+}
+END_TEST
+
+/* Chunks of one segment make one DATA_READV, in their order; chunks of
+ * another segment, incarnation or endpoint do not join it. */
+START_TEST(test_readv)
+{
+	struct mcs_handle hd[4] = {
+		{ .segment = mcs_str_c("n2-0"), .endpoint = mcs_str_c("127.0.0.1:7000"), .offset = 0, .len = 8192,
+		  .incarnation = 5 },
+		{ .segment = mcs_str_c("n2-0"), .endpoint = mcs_str_c("127.0.0.1:7000"), .offset = 1 << 20, .len = 10,
+		  .incarnation = 5 },
+		{ .segment = mcs_str_c("n2-0"), .endpoint = mcs_str_c("127.0.0.1:7000"), .len = 1, .incarnation = 6 },
+		{ .segment = mcs_str_c("n2-1"), .endpoint = mcs_str_c("127.0.0.1:7000"), .len = 1, .incarnation = 5 },
+	};
+	struct mcs_xfer_chunk c[4];
+	for (int i = 0; i < 4; i++)
+		c[i] = (struct mcs_xfer_chunk){ .hd = &hd[i], .roff = hd[i].offset, .len = hd[i].len };
+	ck_assert(mcs_xfer_same_segment(&c[0], &c[1]));
+	ck_assert(!mcs_xfer_same_segment(&c[0], &c[2]));
+	ck_assert(!mcs_xfer_same_segment(&c[0], &c[3]));
+	struct mcs_xfer_chunk *two[2] = { &c[1], &c[0] };
+	struct mcs_buf b;
+	mcs_buf_init(&b);
+	mcs_xfer_enc_readv(&b, two, 2);
+	ck_assert_int_eq(b.err, 0);
+	struct mcs_data_readv_req v;
+	ck_assert_int_eq(mcs_dec_data_readv_req(b.p, b.len, &v), 0);
+	ck_assert(mcs_str_eq(v.segment, hd[0].segment));
+	ck_assert_uint_eq(v.incarnation, 5);
+	ck_assert_uint_eq(v.n_ranges, 2);
+	ck_assert_uint_eq(v.ranges[0].offset, 1 << 20);
+	ck_assert_uint_eq(v.ranges[0].len, 10);
+	ck_assert_uint_eq(v.ranges[1].offset, 0);
+	ck_assert_uint_eq(v.ranges[1].len, 8192);
+	mcs_data_readv_req_free(&v);
+	/* the planner never mixes segments: the encoder refuses it */
+	struct mcs_xfer_chunk *mixed[2] = { &c[0], &c[3] };
+	mcs_buf_reset(&b);
+	mcs_xfer_enc_readv(&b, mixed, 2);
+	ck_assert_int_eq(b.err, -EINVAL);
+	mcs_buf_reset(&b);
+	mcs_xfer_enc_readv(&b, mixed, 0);
+	ck_assert_int_eq(b.err, -EINVAL);
+	mcs_buf_free(&b);
+	/* a DATA_READV's answer announces the sum */
+	uint8_t rb[16];
+	struct mcs_buf r = { .p = rb, .cap = sizeof(rb) };
+	mcs_enc_data_resp(&r, &(struct mcs_data_resp){ .len = 8202 });
+	ck_assert_int_eq(mcs_xfer_dec_read(r.p, r.len, 8202), 0);
+	ck_assert_int_eq(mcs_xfer_dec_read(r.p, r.len, 8192), -EPROTO);
 }
 END_TEST
 
@@ -282,6 +333,7 @@ static Suite *xfer_suite(void)
 	tcase_add_test(tc, test_encoding);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("links");
+	tcase_add_test(tc, test_readv);
 	tcase_add_test(tc, test_fifo);
 	tcase_add_test(tc, test_pool);
 	suite_add_tcase(s, tc);
