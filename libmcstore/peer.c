@@ -49,7 +49,7 @@
 
 #define PIECE (2048u << 10) /* hashed, then sent, at a time: fewer, longer sendmsg calls */
 #define RECV_MAX (1u << 20) /* received at a time, then hashed */
-#define ST_SIZE 64          /* read-ahead after a payload: the next answer's header */
+#define ST_SIZE 2048        /* read ahead: the next answer's header (and a run of DATA_WRITE answers: one recv for a batch's) */
 #define RECV_IOV 64         /* iovecs of one recvmsg: the payloads of a DATA_READV land in one call */
 
 struct pconn;
@@ -77,6 +77,7 @@ struct pconn {
 
 struct mcs_peers {
 	unsigned timeout_ms;
+	unsigned busy_poll_us;      /* poll without sleeping this long first */
 	const struct mcs_keys *keys;
 	uint64_t next_req;
 	uint64_t gen;
@@ -104,12 +105,13 @@ struct ritem {
 	int *status;
 };
 
-int peers_new(unsigned timeout_ms, const struct mcs_keys *keys, struct mcs_peers **ret)
+int peers_new(unsigned timeout_ms, unsigned busy_poll_us, const struct mcs_keys *keys, struct mcs_peers **ret)
 {
 	struct mcs_peers *p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	p->timeout_ms = timeout_ms;
+	p->busy_poll_us = busy_poll_us;
 	p->keys = keys;
 	p->next_req = 1;
 	*ret = p;
@@ -510,7 +512,14 @@ static void wait_answers(struct mcs_peers *p, struct ritem *items, struct peer_p
 			}
 		if (n == 0)
 			break;
-		int r = poll(pf, n, (int)p->timeout_ms);
+		int r = 0;
+		if (p->busy_poll_us) { /* opt-in, as for the metadata links */
+			uint64_t end = mcs_now_ns() + (uint64_t)p->busy_poll_us * 1000;
+			while ((r = poll(pf, n, 0)) == 0 && mcs_now_ns() < end)
+				;
+		}
+		if (r == 0)
+			r = poll(pf, n, (int)p->timeout_ms);
 		if (r < 0 && errno == EINTR)
 			continue;
 		for (size_t i = 0; i < n; i++) {

@@ -60,7 +60,7 @@ typedef void (*peer_copy_fn)(void *arg, size_t item, uint64_t voff, const uint8_
 struct mcs_keys;
 
 /* keys: the handle's (the handshake of every connection), valid as long as p. */
-int peers_new(unsigned timeout_ms, const struct mcs_keys *keys, struct mcs_peers **ret);
+int peers_new(unsigned timeout_ms, unsigned busy_poll_us, const struct mcs_keys *keys, struct mcs_peers **ret);
 void peers_free(struct mcs_peers *p);
 
 /* Read items[0..n) at once: every chunk of every item is requested before

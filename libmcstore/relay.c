@@ -82,7 +82,7 @@ int staging(struct mcs_client *c, struct ubuf **ret)
 
 struct mcs_peers *direct_peers(struct mcs_client *c)
 {
-	if (c->data_direct == 0 && peers_new(c->timeout_ms, &c->keys, &c->peers) < 0)
+	if (c->data_direct == 0 && peers_new(c->timeout_ms, c->busy_poll_us, &c->keys, &c->peers) < 0)
 		c->data_direct = -1;
 	if (c->data_direct == 0)
 		c->data_direct = 1;

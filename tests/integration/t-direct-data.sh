@@ -11,7 +11,7 @@
 # waits for what it needs (ss: iproute2).
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-tap_plan 53
+tap_plan 54
 # node losses come only from the kill below (its connection closes)
 start_master --node-timeout-ms 60000
 for n in n1 n2 n3; do start_node $n 160M --hugepages off --heartbeat-interval-ms 100 --metrics-port 0; done
@@ -102,6 +102,8 @@ R0=$(readv_served)
 check "direct: get the batch of 64 on n3 byte for byte" -- "$B" "$SOCK_n3" get b 64
 [ -n "$R0" ] && wait_until 30 readv_grew
 ok $? "direct: the batch's small objects went as DATA_READVs (n2 served $R0, then $(readv_served))"
+check "direct: the same batch on n3, busy polling the data ports (MCSTORE_BUSY_POLL_US)" -- \
+	env MCSTORE_BUSY_POLL_US=200 "$B" "$SOCK_n3" get b 64
 check "daemon: the same batch on n3 through the daemon" -- env MCSTORE_DIRECT_DATA=0 "$B" "$SOCK_n3" get b 64
 check "daemon: put a batch of 64 from n3 into n2 through the daemon" -- \
 	env MCSTORE_DIRECT_DATA=0 "$B" "$SOCK_n3" put c 64 n2-0
