@@ -50,6 +50,26 @@ static inline uint64_t mcs_now_ns(void)
 }
 static inline uint64_t mcs_now_ms(void) { return mcs_now_ns() / 1000000ull; }
 
+/* Adaptive busy polling (the loops' busy_poll_us, libmcstore's): est is
+ * an estimate of how long a wait for the next request or answer lasts.
+ * Polling instead of sleeping pays only while waits are shorter than the
+ * budget (about what a sleep and a wake-up cost): mcs_busy_should_spin.
+ * After each wait, mcs_busy_idle moves the estimate half the way down to
+ * a shorter wait and an eighth of the way up to a longer one, a wait
+ * counting as at most 4 budgets: a burst is polled from its fourth
+ * request on, and three long waits in a row (an idle spell) stop the
+ * polling, so an idle process sleeps. */
+static inline uint64_t mcs_busy_idle(uint64_t est, uint64_t waited_ns, uint64_t budget_ns)
+{
+	uint64_t g = waited_ns < 4 * budget_ns ? waited_ns : 4 * budget_ns;
+	return g < est ? est - (est - g) / 2 : est + (g - est) / 8;
+}
+
+static inline bool mcs_busy_should_spin(uint64_t est, uint64_t budget_ns)
+{
+	return budget_ns && est < budget_ns;
+}
+
 /* Parse "123", "4K", "16M", "1G", "2T" (powers of 1024). 0 or -EINVAL/-ERANGE. */
 int mcs_parse_size(const char *s, uint64_t *ret);
 /* The same, with the reason of a failure in *ret_why (if not NULL): not a

@@ -133,6 +133,7 @@ struct mcs_client {
 	pid_t pid;                /* the process that made it: others get -ECHILD */
 	unsigned timeout_ms;
 	unsigned busy_poll_us;    /* spin before sleeping in recv */
+	uint64_t busy_est_ns;     /* how long recent waits for answers lasted */
 	uint64_t next_req;
 	struct mcs_link daemon;   /* HELLO, buffers, transfers, STAT, relayed metadata */
 	/* metadata straight to the master (the daemon's HELLO names it): one

@@ -75,15 +75,19 @@ static ssize_t recv_some(struct mcs_client *c, int sock, uint8_t *p, size_t cap)
 		ssize_t r = -1;
 		/* opt-in: spin on the socket for a while before sleeping,
 		 * trading a core for the wake-up of this process (tens of
-		 * microseconds on a busy machine) */
-		if (c->busy_poll_us) {
-			uint64_t end = mcs_now_ns() + (uint64_t)c->busy_poll_us * 1000;
+		 * microseconds on a busy machine), while answers come sooner
+		 * than the budget (common/util.h: mcs_busy_should_spin) */
+		uint64_t budget = (uint64_t)c->busy_poll_us * 1000, t0 = budget ? mcs_now_ns() : 0;
+		bool spun = mcs_busy_should_spin(c->busy_est_ns, budget);
+		if (spun) {
 			do
 				r = recv(sock, p, cap, MSG_DONTWAIT);
-			while (r < 0 && errno == EAGAIN && mcs_now_ns() < end);
+			while (r < 0 && errno == EAGAIN && mcs_now_ns() < t0 + budget);
 		}
-		if (r < 0 && (!c->busy_poll_us || errno == EAGAIN))
+		if (r < 0 && (!spun || errno == EAGAIN))
 			r = recv(sock, p, cap, 0);      /* sleeps, up to SO_RCVTIMEO */
+		if (budget && r > 0)
+			c->busy_est_ns = mcs_busy_idle(c->busy_est_ns, mcs_now_ns() - t0, budget);
 		if (r > 0)
 			return r;
 		if (r == 0)

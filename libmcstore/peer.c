@@ -78,6 +78,7 @@ struct pconn {
 struct mcs_peers {
 	unsigned timeout_ms;
 	unsigned busy_poll_us;      /* poll without sleeping this long first */
+	uint64_t busy_est_ns;       /* while waits last less (mcs_busy_should_spin) */
 	const struct mcs_keys *keys;
 	uint64_t next_req;
 	uint64_t gen;
@@ -513,13 +514,14 @@ static void wait_answers(struct mcs_peers *p, struct ritem *items, struct peer_p
 		if (n == 0)
 			break;
 		int r = 0;
-		if (p->busy_poll_us) { /* opt-in, as for the metadata links */
-			uint64_t end = mcs_now_ns() + (uint64_t)p->busy_poll_us * 1000;
-			while ((r = poll(pf, n, 0)) == 0 && mcs_now_ns() < end)
+		uint64_t budget = (uint64_t)p->busy_poll_us * 1000, t0 = budget ? mcs_now_ns() : 0;
+		if (mcs_busy_should_spin(p->busy_est_ns, budget)) /* opt-in, as for the metadata links */
+			while ((r = poll(pf, n, 0)) == 0 && mcs_now_ns() < t0 + budget)
 				;
-		}
 		if (r == 0)
 			r = poll(pf, n, (int)p->timeout_ms);
+		if (budget && r > 0)
+			p->busy_est_ns = mcs_busy_idle(p->busy_est_ns, mcs_now_ns() - t0, budget);
 		if (r < 0 && errno == EINTR)
 			continue;
 		for (size_t i = 0; i < n; i++) {

@@ -46,7 +46,8 @@ static void usage(FILE *f)
 		"                            debug\n"
 		"      --metrics-port PORT   serve Prometheus metrics over HTTP on PORT of\n"
 		"                            the --listen address (default: none; 0 picks one)\n"
-		"      --busy-poll-us US     poll for requests US microseconds before sleeping\n"
+		"      --busy-poll-us US     poll for requests up to US microseconds before sleeping,\n"
+		"                            while they come closer than that (default 50; 0: never)\n"
 		"                            (a core spins while requests flow; default 0)\n"
 		"      --max-holds-per-connection N  zero-copy holds one connection (a\n"
 		"                            client, or a node relaying for its clients) may\n"
@@ -251,6 +252,7 @@ int master_options(int argc, char **argv, struct master_config *ret, struct mcs_
 		.frame_timeout_ms = 30000,
 		.idle_timeout_ms = 60000,
 		.metrics_port = -1,
+		.busy_poll_us = 50,
 		.etcd_lease_ttl_s = 2,
 		.store = { .lease_ttl_ms = 200, .strategy = MCS_STRATEGY_LOAD, .seed = 1, .high_watermark = 1.0,
 			   .eviction_ratio = 0.1, .max_soft_pin_ratio = 0.5, .put_timeout_ms = 30000,

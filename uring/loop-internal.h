@@ -53,6 +53,7 @@ struct mcs_cqe_copy {
 struct mcs_loop {
 	struct io_uring ring;
 	uint64_t busy_poll_ns;      /* 0: sleep for completions at once */
+	uint64_t idle_ewma_ns;      /* how long recent waits lasted (mcs_busy_idle) */
 	unsigned inflight;          /* SQEs prepared whose final CQE is not reaped */
 	bool exit_requested;
 	int exit_code;

@@ -49,19 +49,23 @@ static void reap(struct mcs_loop *l)
 }
 
 /* Submit, wait for at least one CQE, dispatch all. With busy polling,
+ * and only while recent waits were shorter than its budget (requests
+ * arriving closer together than a wake-up costs: mcs_busy_should_spin),
  * first enter the kernel without sleeping (which also runs the task work
  * that COOP_TASKRUN defers to the next entry) until a CQE shows up or the
- * time is over. */
+ * budget is spent; an idle loop sleeps at once. */
 static int wait_and_reap(struct mcs_loop *l)
 {
 	mcs_streams_kick(l);
-	if (l->busy_poll_ns) {
-		uint64_t end = mcs_now_ns() + l->busy_poll_ns;
+	uint64_t t0 = l->busy_poll_ns ? mcs_now_ns() : 0;
+	if (mcs_busy_should_spin(l->idle_ewma_ns, l->busy_poll_ns)) {
+		uint64_t end = t0 + l->busy_poll_ns;
 		do {
 			int r = io_uring_submit_and_get_events(&l->ring);
 			if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
 				return r;
 			if (io_uring_cq_ready(&l->ring)) {
+				l->idle_ewma_ns = mcs_busy_idle(l->idle_ewma_ns, mcs_now_ns() - t0, l->busy_poll_ns);
 				reap(l);
 				return 0;
 			}
@@ -70,6 +74,8 @@ static int wait_and_reap(struct mcs_loop *l)
 	int r = io_uring_submit_and_wait(&l->ring, 1);
 	if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME)
 		return r;
+	if (l->busy_poll_ns)
+		l->idle_ewma_ns = mcs_busy_idle(l->idle_ewma_ns, mcs_now_ns() - t0, l->busy_poll_ns);
 	reap(l);
 	return 0;
 }

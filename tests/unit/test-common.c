@@ -33,6 +33,43 @@
 
 /* ---- host:port -------------------------------------------------------- */
 
+/* Adaptive busy polling: no budget, no polling; a burst of short waits
+ * turns it on within four waits even after an idle spell, and three long
+ * waits in a row turn it off; a wait counts as at most four budgets. */
+START_TEST(test_busy_estimate)
+{
+	const uint64_t b = 50000; /* a 50 us budget */
+	ck_assert(!mcs_busy_should_spin(0, 0));
+	ck_assert(mcs_busy_should_spin(0, b));
+	uint64_t e = 0;
+	int n;
+	/* an idle spell: the estimate is capped, and polling stops after 3 */
+	for (n = 1; n <= 10 && mcs_busy_should_spin(e, b); n++)
+		e = mcs_busy_idle(e, 5000000000ull, b);
+	ck_assert_int_eq(n - 1, 3);
+	for (int i = 0; i < 50; i++)
+		e = mcs_busy_idle(e, 5000000000ull, b);
+	ck_assert_uint_le(e, 4 * b);
+	ck_assert_uint_gt(e, 3 * b);
+	/* a burst (waits of 5 us): polled again from its fourth wait */
+	for (n = 1; n <= 10 && !mcs_busy_should_spin(e, b); n++)
+		e = mcs_busy_idle(e, 5000, b);
+	ck_assert_int_eq(n - 1, 3);
+	/* steady short waits: the estimate settles near them */
+	for (int i = 0; i < 50; i++)
+		e = mcs_busy_idle(e, 5000, b);
+	ck_assert_uint_le(e, 5001);
+	ck_assert_uint_ge(e, 5000);
+	/* one long wait among short ones does not stop polling */
+	e = mcs_busy_idle(e, 5000000000ull, b);
+	ck_assert(mcs_busy_should_spin(e, b));
+	/* waits just above the budget do, after a few */
+	for (int i = 0; i < 40; i++)
+		e = mcs_busy_idle(e, 2 * b, b);
+	ck_assert(!mcs_busy_should_spin(e, b));
+}
+END_TEST
+
 START_TEST(test_hostport_ok)
 {
 	static const struct {
@@ -866,6 +903,7 @@ static Suite *common_suite(void)
 	tc = tcase_create("net");
 	tcase_add_test(tc, test_poll_fd);
 	tcase_add_test(tc, test_ratelimit);
+	tcase_add_test(tc, test_busy_estimate);
 	tcase_add_test(tc, test_tcp);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("notify");
