@@ -90,6 +90,9 @@ static void usage(FILE *f)
 		"                           MS of connecting (default 60000; 0: never)\n"
 		"      --log-level LEVEL    error, warning, notice, info (default),\n"
 		"                           debug\n"
+		"      --busy-poll-us US    poll for requests up to US microseconds before\n"
+		"                           sleeping, while they come closer than that\n"
+		"                           (default 0: never)\n"
 		"      --metrics-port PORT  serve Prometheus metrics over HTTP on PORT of\n"
 		"                           the --data-listen address (default: none;\n"
 		"                           0 picks a free one)\n"
@@ -321,6 +324,7 @@ enum {
 	OPT_CONFIG,
 	OPT_NOCONFIG,
 	OPT_METRICSPORT,
+	OPT_BUSYPOLL,
 	OPT_CLIENTMASTER,
 	OPT_PARENTFD,
 	OPT_KEYFILE,
@@ -449,6 +453,8 @@ static int set_option(const struct mcs_opt_ctx *ctx, int c, const char *arg, voi
 		n->o.max_frame = (uint32_t)v;
 		break;
 	}
+	case OPT_BUSYPOLL:
+		return mcs_opt_u64(ctx, arg, 0, 1000000, &n->o.busy_poll_us);
 	case OPT_METRICSPORT: {
 		uint16_t v;
 		if ((r = mcs_opt_port(ctx, arg, &v)) < 0)
@@ -519,6 +525,7 @@ int main(int argc, char **argv)
 		{ "idle-timeout-ms", required_argument, NULL, OPT_IDLETIMEOUT },
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
 		{ "metrics-port", required_argument, NULL, OPT_METRICSPORT },
+		{ "busy-poll-us", required_argument, NULL, OPT_BUSYPOLL },
 		{ "parent-fd", required_argument, NULL, OPT_PARENTFD },
 		{ "key-file", required_argument, NULL, OPT_KEYFILE },
 		{ "protected-mode", required_argument, NULL, OPT_PROTECTED },
@@ -563,6 +570,7 @@ int main(int argc, char **argv)
 	n.o.frame_timeout_ms = 30000;
 	n.o.idle_timeout_ms = 60000;
 	n.o.metrics_port = -1;
+	n.o.busy_poll_us = 0;
 	n.o.parent_fd = -1;
 
 	/* options: the command line, over the configuration file */
@@ -625,6 +633,7 @@ int main(int argc, char **argv)
 
 	struct mcs_loop_opts lo = {
 		.size = sizeof(lo), .max_body = n.o.max_frame, .frame_timeout_ms = n.o.frame_timeout_ms,
+		.busy_poll_us = (unsigned)n.o.busy_poll_us,
 		.idle_timeout_ms = n.o.idle_timeout_ms, .max_queued_bytes = n.o.max_queued,
 		.max_conns = (unsigned)n.o.max_conns, .max_conns_per_peer = (unsigned)n.o.max_conns_per_peer, .log = mcs_log,
 	};

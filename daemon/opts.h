@@ -40,6 +40,7 @@ struct node_opts {
 	uint32_t max_frame;
 	unsigned socket_mode;
 	int32_t metrics_port;      /* --metrics-port, -1: none */
+	uint64_t busy_poll_us;     /* --busy-poll-us: adaptive polling budget; 0: sleep at once */
 	int parent_fd;             /* --parent-fd, -1: none */
 	const char *key_file;      /* --key-file; NULL: CONFDIR/cluster.key if there, "": none */
 	bool protected_mode;       /* --protected-mode: no key, loopback only */

@@ -3,13 +3,14 @@
 # Batch calls against the real daemons: 64 objects of 0 B .. 2 MiB stored
 # in one batch and read back byte for byte (copies and views), exists on
 # present and absent keys, per-key failures beside successes, and batches
-# whose objects sit on another node.
+# whose objects sit on another node (n2, which polls for its requests:
+# --busy-poll-us).
 . "${MCS_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 tap_plan 14
 start_master
 start_node n1 256M --hugepages off
-start_node n2 256M --hugepages off
+start_node n2 256M --hugepages off --busy-poll-us 100
 B=$TESTBIN/batch-client
 
 check "put a batch of 64 objects on n1" -- "$B" "$SOCK_n1" put a 64 n1-0
