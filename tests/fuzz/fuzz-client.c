@@ -116,7 +116,8 @@ static void seed_write(const char *dir, const char *name, struct mcs_buf *b)
 	mcs_buf_reset(b);
 }
 
-/* A DATA_READ answer of n zero bytes: its body (data_resp) then the payload. */
+/* A DATA_READ or DATA_READV answer of n zero bytes: its body (data_resp)
+ * then the payload. */
 static void seed_data_read(struct mcs_buf *b, uint64_t n)
 {
 	struct mcs_buf m;
@@ -156,8 +157,8 @@ static void write_seeds(const char *dir)
 	mcs_buf_put_u8(&b, 0);
 	mcs_buf_put_u8(&b, 4);
 	SEED_MSG(&b, 0, mcs_enc_get_resp, (struct mcs_get_resp){ 1024, sum, 0, 5000, lr });
-	seed_data_read(&b, 512);
-	seed_data_read(&b, 512);
+	/* its two buffers lie in one segment: one DATA_READV, one answer */
+	seed_data_read(&b, 1024);
 	seed_write(dir, "get-direct", &b);
 	/* the same through the daemon (op 0x20): BUF_ALLOC, then FETCH */
 	mcs_buf_put_u8(&b, 0x20);
