@@ -224,6 +224,9 @@ static void build_seeds(void)
 	add_seed(MCS_MSG_data_req, &(struct mcs_data_req){ mcs_str_c("seg-0"), 4096, 100, 7, mcs_str_c("h:1"),
 							      { "", 0 } });
 	add_seed(MCS_MSG_data_resp, &(struct mcs_data_resp){ 100 });
+	static struct mcs_data_range ranges[] = { { 0, 4096, { "", 0 } }, { 1 << 20, 100, { "", 0 } } };
+	add_seed(MCS_MSG_data_readv_req,
+		 &(struct mcs_data_readv_req){ mcs_str_c("seg-0"), 7, mcs_str_c("h:1"), 2, ranges });
 	/* A message of the table without a seed would only ever see noise. */
 	for (size_t i = 0; i < MCS_N_MSGS; i++)
 		if (!seeded[i]) {
