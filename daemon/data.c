@@ -144,6 +144,27 @@ static void on_write_landed(struct mcs_conn *c, int err, void *arg)
 	mcs_conn_send(c, &h, NULL, 0, -1);
 }
 
+/* A read refused (rh names it): counted, the refusals a client may cause
+ * by a stale or forged handle logged, the status answered; the
+ * connection stays. */
+static void refuse_read(struct server_conn *sc, struct mcs_conn *c, struct mcs_hdr *rh, int r)
+{
+	sc->d->refused++;
+	if (r == -EACCES || r == -EKEYEXPIRED || r == -ESTALE)
+		log_debug("data port: refused a %s from %s: %s", mcs_op_name(rh->opcode), sc->name, mcs_status_text(r));
+	rh->status = r;
+	mcs_conn_send(c, rh, NULL, 0, -1);
+}
+
+/* The answer of a read whose len bytes follow it: 0, or mcs_conn_send's error. */
+static int answer_read(struct mcs_conn *c, const struct mcs_hdr *rh, uint64_t len)
+{
+	uint8_t rb[8];
+	struct mcs_buf b = { .p = rb, .cap = sizeof(rb) };
+	mcs_enc_data_resp(&b, &(struct mcs_data_resp){ .len = len });
+	return mcs_conn_send(c, rh, b.p, b.len, -1);
+}
+
 /* A DATA_READV: every range checked as its own DATA_READ would be, then one
  * answer (the total) and the ranges' bytes sent from the segment back to
  * back; the send queue gathers them into few SENDMSGs. One range refused
@@ -163,19 +184,11 @@ static int serve_readv(struct server_conn *sc, struct mcs_conn *c, const struct 
 		total += g->len;
 	}
 	if (r < 0) {
-		d->refused++;
-		if (r == -EACCES || r == -EKEYEXPIRED || r == -ESTALE)
-			log_debug("data port: refused a DATA_READV from %s: %s", sc->name, mcs_status_text(r));
 		mcs_data_readv_req_free(&v);
-		rh.status = r;
-		mcs_conn_send(c, &rh, NULL, 0, -1);
+		refuse_read(sc, c, &rh, r);
 		return 0;
 	}
-	uint8_t rb[8];
-	struct mcs_buf b = { .p = rb, .cap = sizeof(rb) };
-	struct mcs_data_resp resp = { .len = total };
-	mcs_enc_data_resp(&b, &resp);
-	r = mcs_conn_send(c, &rh, b.p, b.len, -1);
+	r = answer_read(c, &rh, total);
 	for (uint32_t i = 0; r == 0 && i < v.n_ranges; i++)
 		r = mcs_conn_send_ref(c, d->seg->base + v.ranges[i].offset, v.ranges[i].len, NULL, NULL);
 	if (r == 0) {
@@ -207,18 +220,10 @@ static int on_server_frame(struct mcs_conn *c, const struct mcs_hdr *h, const ui
 		if (r == 0)
 			r = data_req_check(d, &q, MCS_TOK_READ);
 		if (r < 0) {
-			d->refused++;
-			if (r == -EACCES || r == -EKEYEXPIRED || r == -ESTALE)
-				log_debug("data port: refused a DATA_READ from %s: %s", sc->name, mcs_status_text(r));
-			rh.status = r;
-			mcs_conn_send(c, &rh, NULL, 0, -1);
+			refuse_read(sc, c, &rh, r);
 			return 0;
 		}
-		uint8_t rb[8];
-		struct mcs_buf b = { .p = rb, .cap = sizeof(rb) };
-		struct mcs_data_resp resp = { .len = q.len };
-		mcs_enc_data_resp(&b, &resp);
-		if (mcs_conn_send(c, &rh, b.p, b.len, -1) < 0)
+		if (answer_read(c, &rh, q.len) < 0)
 			return 0;
 		d->bytes_served += q.len;
 		return mcs_conn_send_ref(c, base + q.offset, q.len, NULL, NULL) == -EPIPE ? 0 : 0;
