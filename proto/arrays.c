@@ -309,12 +309,12 @@ int mcs_dec_transfer_req(const void *body, size_t n, struct mcs_transfer_req *re
 
 /* ---- DATA_READV ---------------------------------------------------------------- */
 
-/* Ranges that do not wrap, of 1..MCS_MAX_DATA_CHUNK bytes, as many
- * together, each with an empty or a whole token; a named segment; 1 to
- * MCS_MAX_READV of them. enc: the encoder's refusal, else the decoder's. */
+/* Each range a DATA_READ of its own would be (mcs_check_data_req), their
+ * lengths together at most MCS_MAX_DATA_CHUNK too; 1 to MCS_MAX_READV of
+ * them. enc: the encoder's refusal, else the decoder's. */
 static int check_readv(const struct mcs_data_readv_req *m, bool enc)
 {
-	uint64_t total = 0, end;
+	uint64_t total = 0;
 
 	if (m->segment.len == 0 || m->n_ranges == 0)
 		return enc ? -EINVAL : -EPROTO;
@@ -322,12 +322,14 @@ static int check_readv(const struct mcs_data_readv_req *m, bool enc)
 		return -EMSGSIZE;
 	for (uint32_t i = 0; i < m->n_ranges; i++) {
 		const struct mcs_data_range *g = &m->ranges[i];
+		struct mcs_data_req q = { .segment = m->segment, .offset = g->offset, .len = g->len,
+					  .incarnation = m->incarnation, .endpoint = m->endpoint, .token = g->token };
+		int s = mcs_check_data_req(&q, enc);
 
-		if (g->len == 0 || __builtin_add_overflow(g->offset, g->len, &end) ||
-		    (g->token.len != 0 && g->token.len != MCS_TOKEN_WIRE_LEN))
-			return enc ? -EINVAL : -EPROTO;
+		if (s < 0)
+			return s;
 		total += g->len; /* no overflow: each is at most the limit */
-		if (g->len > MCS_MAX_DATA_CHUNK || total > MCS_MAX_DATA_CHUNK)
+		if (total > MCS_MAX_DATA_CHUNK)
 			return enc ? -EINVAL : -EMSGSIZE;
 	}
 	return 0;

@@ -38,7 +38,7 @@ static int check_list_req(const struct mcs_list_req *m, bool enc)
 
 /* DATA_*: 1..MCS_MAX_DATA_CHUNK bytes of a named segment, in a range that
  * does not wrap around (it could pass a naive "end <= size" check). */
-static int check_data_req(const struct mcs_data_req *m, bool enc)
+int mcs_check_data_req(const struct mcs_data_req *m, bool enc)
 {
 	uint64_t end;
 
@@ -52,6 +52,11 @@ static int check_data_req(const struct mcs_data_req *m, bool enc)
 
 /* A replica part: a non-empty range that does not wrap, inside its value,
  * at a valid place of a valid replica. */
+static int check_data_req(const struct mcs_data_req *m, bool enc)
+{
+	return mcs_check_data_req(m, enc);
+}
+
 static int check_replica_part(const struct mcs_replica_part *m, bool enc)
 {
 	uint64_t end;

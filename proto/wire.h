@@ -284,6 +284,11 @@ static inline int rd_name(struct mcs_rd *r, struct mcs_str *ret)
 	return r->err;
 }
 
+/* The rules of a DATA_READ / DATA_WRITE (messages.c), which every range
+ * of a DATA_READV obeys too (arrays.c): 0, or the encoder's refusal (enc)
+ * or the decoder's. */
+int mcs_check_data_req(const struct mcs_data_req *m, bool enc);
+
 /* A count must respect its protocol limit, and the remaining bytes must be
  * able to hold that many elements: checked before allocating, so a forged
  * count costs neither memory nor time. */
