@@ -598,12 +598,7 @@ static void encode_req(struct mcs_buf *b, uint16_t op, uint64_t req_id, const st
 static int by_segment(const void *pa, const void *pb)
 {
 	const struct chunk *a = *(struct chunk *const *)pa, *b = *(struct chunk *const *)pb;
-	const struct mcs_handle *x = a->c.hd, *y = b->c.hd;
-	int d = mcs_str_cmp(x->endpoint, y->endpoint);
-	if (d == 0)
-		d = mcs_str_cmp(x->segment, y->segment);
-	if (d == 0 && x->incarnation != y->incarnation)
-		d = x->incarnation < y->incarnation ? -1 : 1;
+	int d = mcs_xfer_segment_cmp(&a->c, &b->c);
 	if (d == 0)
 		d = a < b ? -1 : a > b;
 	return d;

@@ -89,10 +89,20 @@ int mcs_xfer_dec_read(const uint8_t *body, size_t len, uint64_t want)
 	return 0;
 }
 
+int mcs_xfer_segment_cmp(const struct mcs_xfer_chunk *a, const struct mcs_xfer_chunk *b)
+{
+	const struct mcs_handle *x = a->hd, *y = b->hd;
+	int d = mcs_str_cmp(x->endpoint, y->endpoint);
+	if (d == 0)
+		d = mcs_str_cmp(x->segment, y->segment);
+	if (d == 0 && x->incarnation != y->incarnation)
+		d = x->incarnation < y->incarnation ? -1 : 1;
+	return d;
+}
+
 bool mcs_xfer_same_segment(const struct mcs_xfer_chunk *a, const struct mcs_xfer_chunk *b)
 {
-	return a->hd->incarnation == b->hd->incarnation && mcs_str_eq(a->hd->segment, b->hd->segment) &&
-	       mcs_str_eq(a->hd->endpoint, b->hd->endpoint);
+	return mcs_xfer_segment_cmp(a, b) == 0;
 }
 
 void mcs_xfer_enc_readv(struct mcs_buf *b, struct mcs_xfer_chunk *const *chs, uint32_t n)

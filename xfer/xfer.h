@@ -103,6 +103,9 @@ int mcs_xfer_dec_read(const uint8_t *body, size_t len, uint64_t want);
 /* Whether a and b lie in the same segment (name, incarnation, endpoint):
  * one DATA_READV may read both. */
 bool mcs_xfer_same_segment(const struct mcs_xfer_chunk *a, const struct mcs_xfer_chunk *b);
+/* An order of chunks by segment (endpoint, name, incarnation) that puts
+ * the chunks of one segment together: 0 when mcs_xfer_same_segment. */
+int mcs_xfer_segment_cmp(const struct mcs_xfer_chunk *a, const struct mcs_xfer_chunk *b);
 
 /* The body of the DATA_READV of chs[0..n) (1..MCS_MAX_READV chunks of the
  * same segment, their lengths together at most MCS_MAX_DATA_CHUNK): b->err

@@ -154,6 +154,13 @@ START_TEST(test_readv)
 	ck_assert(mcs_xfer_same_segment(&c[0], &c[1]));
 	ck_assert(!mcs_xfer_same_segment(&c[0], &c[2]));
 	ck_assert(!mcs_xfer_same_segment(&c[0], &c[3]));
+	/* the order that puts them together: antisymmetric, 0 only for one segment */
+	ck_assert_int_eq(mcs_xfer_segment_cmp(&c[0], &c[1]), 0);
+	for (int i = 2; i < 4; i++) {
+		int d = mcs_xfer_segment_cmp(&c[0], &c[i]);
+		ck_assert_int_ne(d, 0);
+		ck_assert_int_eq(mcs_xfer_segment_cmp(&c[i], &c[0]), -d);
+	}
 	struct mcs_xfer_chunk *two[2] = { &c[1], &c[0] };
 	struct mcs_buf b;
 	mcs_buf_init(&b);
