@@ -55,6 +55,7 @@ struct conn {
 	uint16_t *ops;        /* opcode expected for each slot of the window */
 	uint64_t t_sent;      /* when the window was written */
 	uint64_t answers;     /* fake nodes: answers received */
+	uint64_t notices;     /* fake nodes: REPLICA_ADD/DROP notices received */
 	bool busy;
 };
 
@@ -343,6 +344,14 @@ static void conn_read(struct conn *c, bool is_node)
 			break;
 		const uint8_t *body = c->in + off + MCS_HDR_SIZE;
 		off += MCS_HDR_SIZE + h.body_len;
+		if (!(h.flags & MCS_F_RESPONSE) && is_node &&
+		    (h.opcode == MCS_OP_REPLICA_ADD || h.opcode == MCS_OP_REPLICA_DROP) && !h.req_id) {
+			/* a part to keep in (or drop from) the node's table: a
+			 * fake node keeps none (it mounted without MCS_MOUNT_ACKS,
+			 * so nothing waits for an answer) */
+			c->notices++;
+			continue;
+		}
 		if (!(h.flags & MCS_F_RESPONSE))
 			die("the master sent a request (%s)", mcs_op_name(h.opcode));
 		if (is_node) {
