@@ -33,7 +33,7 @@ uint64_t mcs_store_reap_retired(struct mcs_store *s, uint64_t now_ms)
 	uint64_t freed = 0, next = UINT64_MAX;
 	struct mcs_list *n, *nn;
 	mcs_list_for_each_safe(n, nn, &s->retired) {
-		struct mcs_obj *o = mcs_list_entry(n, struct mcs_obj, pending);
+		struct mcs_obj *o = obj_of_link(n);
 		if (obj_reclaimable(o, now_ms)) {
 			freed += obj_bytes(o);
 			obj_delete(s, o);
@@ -55,7 +55,7 @@ uint64_t mcs_store_retired_bytes(const struct mcs_store *s)
 	uint64_t b = 0;
 	const struct mcs_list *n;
 	mcs_list_for_each(n, &s->retired)
-		b += obj_bytes(mcs_list_entry(n, const struct mcs_obj, pending));
+		b += obj_bytes(obj_of_link(n));
 	return b;
 }
 

@@ -44,7 +44,7 @@ int store_owner_pending_add(struct mcs_store *s, const void *owner, uint64_t byt
 
 void store_pending_done(struct mcs_store *s, const struct mcs_obj *o)
 {
-	struct owner_debt **pp = debt_slot(s, o->put_owner), *d = *pp;
+	struct owner_debt **pp = debt_slot(s, obj_put_owner(o)), *d = *pp;
 	if (!d)
 		return;
 	d->bytes -= d->bytes < o->size ? d->bytes : o->size;

@@ -165,7 +165,7 @@ static int alloc_replica(struct mcs_store *s, const struct mcs_replicate_cfg *cf
 			ret->handles = nh;
 			cap = ncap;
 		}
-		ret->handles[ret->n_handles++] = (struct mcs_mhandle){ g, b, mcs_block_offset(b), piece };
+		ret->handles[ret->n_handles++] = (struct mcs_mhandle){ g, b };
 		left -= piece;
 		if (!node_used(other_nodes, *n_other, g) && *n_other < cap_other)
 			other_nodes[(*n_other)++] = g;

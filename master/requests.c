@@ -7,6 +7,7 @@
  */
 #include "common/log.h"
 #include "common/util.h"
+#include "master/alloc.h"
 #include "master/requests.h"
 #include "mcstore.h"
 #include <stdlib.h>
@@ -166,10 +167,10 @@ void master_part_added(void *arg, const struct mcs_obj *o, uint32_t r, uint32_t 
 	const struct mcs_mhandle *hd = &rep->handles[h];
 	uint64_t value_off = 0;
 	for (uint32_t i = 0; i < h; i++)
-		value_off += rep->handles[i].len;
+		value_off += mcs_block_len(rep->handles[i].blk);
 	struct mcs_replica_part n = {
-		.segment = mcs_str_c(hd->seg->name), .key = { o->key, o->keylen }, .offset = hd->offset,
-		.len = hd->len, .size = o->size, .checksum = o->checksum, .value_off = value_off,
+		.segment = mcs_str_c(hd->seg->name), .key = { o->key, o->keylen }, .offset = mcs_block_offset(hd->blk),
+		.len = mcs_block_len(hd->blk), .size = o->size, .checksum = o->checksum, .value_off = value_off,
 		.flags = o->flags & (MCS_REPL_SOFT_PIN | MCS_REPL_HARD_PIN), .replica = r, .handle = h,
 		.n_handles = rep->n_handles,
 	};

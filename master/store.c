@@ -154,14 +154,14 @@ struct mcs_store *mcs_store_free(struct mcs_store *s)
 		struct mcs_obj *o = s->buckets[i];
 		while (o) {
 			struct mcs_obj *n = o->hnext;
-			obj_free(o->upsert);
+			obj_free(obj_upsert(o));
 			obj_free(o);
 			o = n;
 		}
 	}
 	struct mcs_list *n, *next;
 	mcs_list_for_each_safe(n, next, &s->retired)
-		obj_free(mcs_list_entry(n, struct mcs_obj, pending));
+		obj_free(obj_of_link(n));
 	store_owners_free(s);
 	free(s->hold_buckets);
 	free(s->buckets);
@@ -327,15 +327,15 @@ static void seg_evacuate(struct mcs_store *s, struct mcs_seg *g)
 			/* a bare o gives its place to its new version, which
 			 * must be evacuated first */
 			struct mcs_obj *next = o->hnext;
-			if (o->upsert)
-				obj_evacuate(s, o->upsert, g);
+			if (obj_upsert(o))
+				obj_evacuate(s, obj_upsert(o), g);
 			obj_evacuate(s, o, g);
 			o = next;
 		}
 	}
 	struct mcs_list *n, *next;
 	mcs_list_for_each_safe(n, next, &s->retired)
-		obj_evacuate(s, mcs_list_entry(n, struct mcs_obj, pending), g);
+		obj_evacuate(s, obj_of_link(n), g);
 }
 
 static void seg_destroy(struct mcs_store *s, struct mcs_seg *g)
@@ -378,7 +378,7 @@ static void obj_retire(struct mcs_store *s, struct mcs_obj *old, uint64_t now_ms
  * given to no other put, until those tokens have expired. */
 static void obj_drop_pending(struct mcs_store *s, struct mcs_obj *o, uint64_t now_ms)
 {
-	uint64_t until = o->put_start_ms + s->opts.put_timeout_ms + FENCE_SLACK_MS;
+	uint64_t until = o->ext->put_start_ms + s->opts.put_timeout_ms + FENCE_SLACK_MS;
 	if (!s->opts.fence_writes || now_ms >= until) {
 		obj_delete(s, o);
 		return;
@@ -387,8 +387,8 @@ static void obj_drop_pending(struct mcs_store *s, struct mcs_obj *o, uint64_t no
 	 * space waits for the tokens (retired, it is no pending put) */
 	store_pending_done(s, o);
 	obj_unlink(s, o);
-	mcs_list_del(&o->pending);
-	o->lease_until_ms = until;
+	obj_list_del(o);
+	obj_lease_set(o, until);
 	obj_retire(s, o, now_ms);
 }
 
@@ -403,8 +403,8 @@ void mcs_store_drop_owner(struct mcs_store *s, void *owner)
 	/* every pending put is on the pending list: no walk over the whole
 	 * table (clients that talk to the master directly come and go) */
 	mcs_list_for_each_safe(n, next, &s->pending) {
-		struct mcs_obj *o = mcs_list_entry(n, struct mcs_obj, pending);
-		if (o->put_owner == owner)
+		struct mcs_obj *o = obj_of_link(n);
+		if (o->ext->put_owner == owner)
 			obj_drop_pending(s, o, mcs_now_ms());
 	}
 	for (struct mcs_seg *g = s->segments, *gn; g; g = gn) {
@@ -442,9 +442,9 @@ static void soft_pin_bound(struct mcs_store *s, struct mcs_obj *o)
 /* A new PENDING object o is its owner's pending put. */
 static int obj_add_pending(struct mcs_store *s, struct mcs_obj *o)
 {
-	if (store_owner_pending_add(s, o->put_owner, o->size) < 0)
+	if (store_owner_pending_add(s, o->ext->put_owner, o->size) < 0)
 		return -ENOMEM;
-	mcs_list_add_tail(&s->pending, &o->pending);
+	mcs_list_add_tail(&s->pending, &o->ext->link);
 	if (o->flags & MCS_REPL_SOFT_PIN)
 		s->soft_pinned_bytes += o->size;
 	return 0;
@@ -462,21 +462,23 @@ static void obj_link_new(struct mcs_store *s, struct mcs_obj **slot, struct mcs_
 		table_grow(s);
 }
 
-/* The fields every new PENDING object starts with; key is copied to
- * o->key, which the caller points at room for it. */
-static void obj_init_pending(struct mcs_obj *o, struct mcs_str key, uint64_t hash, uint64_t size, uint32_t flags,
-			     void *owner, uint64_t now_ms)
+/* The fields every new PENDING object starts with, and its side record
+ * (0 or -ENOMEM); key is copied to o->key. */
+static int obj_init_pending(struct mcs_obj *o, struct mcs_str key, uint64_t hash, uint64_t size, uint32_t flags,
+			    void *owner, uint64_t now_ms)
 {
+	if (obj_ext_need(o) < 0)
+		return -ENOMEM;
 	memcpy(o->key, key.p, key.len);
-	o->keylen = key.len;
+	o->keylen = (uint16_t)key.len;
 	o->hash = hash;
-	mcs_list_init(&o->pending);
 	o->size = size;
-	o->flags = flags;
+	o->flags = (uint16_t)flags;
 	o->state = MCS_OBJ_PENDING;
-	o->put_owner = owner;
-	o->put_start_ms = now_ms;
+	o->ext->put_owner = owner;
+	o->ext->put_start_ms = now_ms;
 	o->last_access_ms = now_ms;
+	return 0;
 }
 
 int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req, void *owner,
@@ -496,7 +498,7 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 	if (*slot && (*slot)->state == MCS_OBJ_COMPLETE && !upsert)
 		return -EEXIST;
 	/* one pending put per key, an upsert or not */
-	if (*slot && ((*slot)->state != MCS_OBJ_COMPLETE || (*slot)->upsert))
+	if (*slot && ((*slot)->state != MCS_OBJ_COMPLETE || obj_upsert(*slot)))
 		return -EAGAIN;
 	if (!s->segments || req->value_len > mcs_store_capacity(s)) {
 		s->ctr.put_no_space++;
@@ -511,16 +513,16 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 
 	/* one allocation (see obj_inline): fewer mallocs, less memory, and
 	 * a get reads what it needs from neighbouring cache lines */
-	size_t reps = want * sizeof(struct mcs_mreplica), hdls = want * sizeof(struct mcs_mhandle);
-	struct mcs_obj *o = calloc(1, sizeof(*o) + reps + hdls + key.len + 1);
+	struct mcs_obj *o = calloc(1, obj_room_offset(key.len) + obj_room_size(want));
 	if (!o)
 		return -ENOMEM;
-	o->replicas = (struct mcs_mreplica *)(o + 1);
-	struct mcs_mhandle *spare = (struct mcs_mhandle *)((char *)(o + 1) + reps);
-	o->key = (char *)(o + 1) + reps + hdls;
-	obj_init_pending(o, key, hash, req->value_len, req->cfg.flags & ~(uint32_t)MCS_PUT_UPSERT, owner, now_ms);
-
-	if (vec_reserve(s) < 0) {
+	o->keylen = (uint16_t)key.len;
+	o->n_inline = (uint8_t)want;
+	o->replicas = obj_room(o);
+	struct mcs_mhandle *spare = (struct mcs_mhandle *)(o->replicas + want);
+	if (obj_init_pending(o, key, hash, req->value_len, req->cfg.flags & ~(uint32_t)MCS_PUT_UPSERT, owner,
+			     now_ms) < 0 ||
+	    vec_reserve(s) < 0) {
 		obj_free(o);
 		return -ENOMEM;
 	}
@@ -538,12 +540,20 @@ int mcs_store_put_start(struct mcs_store *s, const struct mcs_put_start_req *req
 	 * the slot again. The old version of an upsert, if eviction left it,
 	 * stays what gets see until the new one's PutEnd. */
 	slot = obj_slot(s, key, hash);
+	/* the key is being upserted: its old version needs a side record
+	 * to name the new one */
+	if (*slot && obj_ext_need(*slot) < 0) {
+		obj_free(o);
+		return -ENOMEM;
+	}
 	if (obj_add_pending(s, o) < 0) {
+		if (*slot)
+			obj_ext_trim(*slot);
 		obj_free(o);
 		return -ENOMEM;
 	}
 	if (*slot)
-		(*slot)->upsert = o;
+		(*slot)->ext->upsert = o;
 	else
 		obj_link_new(s, slot, o);
 	*ret_obj = o;
@@ -555,8 +565,8 @@ uint64_t mcs_store_expire_puts(struct mcs_store *s, uint64_t now_ms)
 {
 	uint64_t n = 0;
 	struct mcs_obj *o;
-	while ((o = mcs_list_first(&s->pending, struct mcs_obj, pending)) &&
-	       now_ms - o->put_start_ms >= s->opts.put_timeout_ms) {
+	while (!mcs_list_empty(&s->pending) && (o = obj_of_link(s->pending.next)) &&
+	       now_ms - o->ext->put_start_ms >= s->opts.put_timeout_ms) {
 		obj_drop_pending(s, o, now_ms);
 		n++;
 	}
@@ -576,7 +586,7 @@ static void obj_retire(struct mcs_store *s, struct mcs_obj *old, uint64_t now_ms
 	if (old->flags & MCS_REPL_SOFT_PIN)
 		s->soft_pinned_bytes -= MCS_MIN(s->soft_pinned_bytes, old->size);
 	old->flags &= ~(uint32_t)(MCS_REPL_SOFT_PIN | MCS_REPL_HARD_PIN);
-	mcs_list_add_tail(&s->retired, &old->pending);
+	mcs_list_add_tail(&s->retired, &old->ext->link);
 	s->n_retired++;
 	if (obj_reclaimable(old, now_ms)) {
 		obj_delete(s, old);
@@ -590,20 +600,21 @@ static void obj_retire(struct mcs_store *s, struct mcs_obj *old, uint64_t now_ms
 static void obj_complete(struct mcs_store *s, struct mcs_obj *o, uint64_t now_ms)
 {
 	store_pending_done(s, o);
-	mcs_list_del(&o->pending);
+	obj_list_del(o);
 	o->state = MCS_OBJ_COMPLETE;
-	o->put_owner = NULL;
+	o->ext->put_owner = NULL;
 	o->last_access_ms = now_ms;
+	obj_ext_trim(o);
 }
 
 int mcs_store_put_end(struct mcs_store *s, struct mcs_str key, uint64_t checksum, void *owner, uint64_t now_ms)
 {
 	struct mcs_obj **pp = obj_slot(s, key, key_hash(key.p, key.len));
 	struct mcs_obj *o = *pp;
-	if (o && o->upsert && o->upsert->put_owner == owner) {
+	if (o && obj_upsert(o) && obj_put_owner(obj_upsert(o)) == owner) {
 		/* the upsert's one step: gets find the new version from now */
 		struct mcs_obj *old = o;
-		o = old->upsert;
+		o = obj_upsert(old);
 		obj_replace(s, pp, o);
 		obj_retire(s, old, now_ms);
 		s->ctr.upserts++;
@@ -611,10 +622,11 @@ int mcs_store_put_end(struct mcs_store *s, struct mcs_str key, uint64_t checksum
 	/* a rebuilt object is its reporter's, as a put is, but no put: its
 	 * PUT_END (a put of the key that began before the restart, relayed
 	 * by the same node) would make it whole with parts missing */
-	if (!o || o->put_owner != owner || o->rebuilding)
+	if (!o || obj_put_owner(o) != owner || o->rebuilding)
 		return -ENOENT;
 	if (o->state != MCS_OBJ_PENDING)
 		return -EEXIST;
+	uint64_t started = o->ext->put_start_ms;
 	obj_complete(s, o, now_ms);
 	o->checksum = checksum;
 	for (uint32_t r = 0; r < o->n_replicas; r++) {
@@ -623,16 +635,16 @@ int mcs_store_put_end(struct mcs_store *s, struct mcs_str key, uint64_t checksum
 		for (uint32_t h = 0; s->opts.part_added && h < o->replicas[r].n_handles; h++)
 			s->opts.part_added(s->opts.parts_arg, o, r, h);
 	}
-	MCS_PROBE3(put_end, o->hash, o->size, now_ms - o->put_start_ms);
+	MCS_PROBE3(put_end, o->hash, o->size, now_ms - started);
 	return 0;
 }
 
 int mcs_store_put_revoke(struct mcs_store *s, struct mcs_str key, void *owner)
 {
 	struct mcs_obj *o = obj_find(s, key);
-	if (o && o->upsert && o->upsert->put_owner == owner)
-		o = o->upsert; /* the old version stays as it was */
-	if (!o || o->state != MCS_OBJ_PENDING || o->put_owner != owner || o->rebuilding)
+	if (o && obj_upsert(o) && obj_put_owner(obj_upsert(o)) == owner)
+		o = obj_upsert(o); /* the old version stays as it was */
+	if (!o || o->state != MCS_OBJ_PENDING || obj_put_owner(o) != owner || o->rebuilding)
 		return -ENOENT;
 	MCS_PROBE1(put_revoke, o->hash);
 	obj_drop_pending(s, o, mcs_now_ms());
@@ -666,17 +678,18 @@ static struct mcs_obj *rebuild_obj(struct mcs_store *s, const struct mcs_replica
 		}
 		return o;
 	}
-	if (vec_reserve(s) < 0 || !(o = calloc(1, sizeof(*o) + p->key.len + 1))) {
+	if (vec_reserve(s) < 0 || !(o = calloc(1, obj_room_offset(p->key.len))) ||
+	    obj_init_pending(o, p->key, hash, p->size, p->flags & (MCS_REPL_SOFT_PIN | MCS_REPL_HARD_PIN), owner,
+			     now_ms) < 0) {
+		free(o);
 		*ret_err = -ENOMEM;
 		return NULL;
 	}
-	o->key = (char *)(o + 1);
-	obj_init_pending(o, p->key, hash, p->size, p->flags & (MCS_REPL_SOFT_PIN | MCS_REPL_HARD_PIN), owner, now_ms);
 	o->checksum = p->checksum;
 	o->rebuilding = true;
 	soft_pin_bound(s, o);
 	if (obj_add_pending(s, o) < 0) {
-		free(o);
+		obj_free(o);
 		*ret_err = -ENOMEM;
 		return NULL;
 	}
@@ -741,7 +754,7 @@ int mcs_store_rebuild_part(struct mcs_store *s, const struct mcs_replica_part *p
 	 * the node must keep it */
 	for (uint32_t r = 0; r < o->n_replicas; r++)
 		for (uint32_t h = 0; h < o->replicas[r].n_handles; h++)
-			if (o->replicas[r].handles[h].seg == g && o->replicas[r].handles[h].offset == p->offset)
+			if (o->replicas[r].handles[h].seg == g && mh_offset(&o->replicas[r].handles[h]) == p->offset)
 				return -EEXIST;
 	bool made = false;
 	struct mcs_mreplica *rep = rebuild_replica(o, (uint16_t)p->replica, (uint16_t)p->n_handles, &made, &err);
@@ -761,12 +774,12 @@ int mcs_store_rebuild_part(struct mcs_store *s, const struct mcs_replica_part *p
 		return err;
 	}
 	g->rebuild_hint = blk;
-	rep->handles[p->handle] = (struct mcs_mhandle){ g, blk, p->offset, p->len };
+	rep->handles[p->handle] = (struct mcs_mhandle){ g, blk };
 	uint64_t sum = 0;
 	for (uint32_t h = 0; h < rep->n_handles; h++) {
 		if (!rep->handles[h].seg)
 			return 0; /* more parts to come */
-		sum += rep->handles[h].len;
+		sum += mh_len(&rep->handles[h]);
 	}
 	if (sum != o->size) {
 		/* whole but not this value's length: not a replica of it (the
@@ -801,8 +814,10 @@ static void lease_probe(struct mcs_obj *o, uint64_t now_ms, uint64_t ttl_ms, int
 		return;
 	}
 	if (o->lease_until_ms)
-		MCS_PROBE3(lease_expire, o->hash, o->lease_until_ms - o->lease_since_ms, now_ms - o->lease_until_ms);
-	o->lease_since_ms = now_ms;
+		MCS_PROBE3(lease_expire, o->hash, o->lease_held_ms, now_ms - o->lease_until_ms);
+	/* the new lease starts now: it is held for what lies beyond */
+	o->lease_held_ms = 0;
+	o->lease_until_ms = MCS_MAX(o->lease_until_ms, now_ms);
 	MCS_PROBE3(lease_grant, o->hash, ttl_ms, kind);
 }
 
@@ -832,7 +847,7 @@ int mcs_store_get(struct mcs_store *s, struct mcs_str key, uint32_t flags, void 
 		lease_probe(o, now_ms, s->opts.lease_ttl_ms, 0);
 	MCS_PROBE3(get, o->hash, o->size, hold);
 	if (lease) {
-		o->lease_until_ms = MCS_MAX(o->lease_until_ms, now_ms + s->opts.lease_ttl_ms);
+		obj_lease_set(o, MCS_MAX(o->lease_until_ms, now_ms + s->opts.lease_ttl_ms));
 		o->last_access_ms = now_ms;
 		s->ctr.leases_granted++;
 	}
@@ -863,7 +878,7 @@ int mcs_store_exist(struct mcs_store *s, struct mcs_str key, uint64_t now_ms)
 	if (o->state != MCS_OBJ_COMPLETE)
 		return -EAGAIN;
 	lease_probe(o, now_ms, s->opts.lease_ttl_ms, 1);
-	o->lease_until_ms = MCS_MAX(o->lease_until_ms, now_ms + s->opts.lease_ttl_ms);
+	obj_lease_set(o, MCS_MAX(o->lease_until_ms, now_ms + s->opts.lease_ttl_ms));
 	o->last_access_ms = now_ms;
 	s->ctr.leases_granted++;
 	return 0;
@@ -888,7 +903,9 @@ int mcs_store_remove(struct mcs_store *s, struct mcs_str key, bool force, uint64
 	 * view's memory must not be reused under it. The object is retired
 	 * like an upsert's old version, its leases ignored: its space is
 	 * freed once its last hold is released. */
-	o->lease_until_ms = MCS_MIN(o->lease_until_ms, now_ms);
+	if (obj_ext_need(o) < 0) /* its place among the retired versions */
+		return -ENOMEM;
+	obj_lease_set(o, MCS_MIN(o->lease_until_ms, now_ms));
 	obj_unlink(s, o);
 	obj_retire(s, o, now_ms);
 	return 0;
@@ -1012,8 +1029,8 @@ int mcs_store_replica_list(const struct mcs_obj *o, uint8_t only, struct mcs_rep
 				.segment = cstr(mh->seg->name),
 				.node = cstr(mh->seg->node),
 				.endpoint = cstr(mh->seg->endpoint),
-				.offset = mh->offset,
-				.len = mh->len,
+				.offset = mh_offset(mh),
+				.len = mh_len(mh),
 				.incarnation = mh->seg->incarnation,
 			};
 		}
@@ -1063,7 +1080,7 @@ static bool obj_check(const struct mcs_store *s, const struct mcs_obj *o, uint64
 			const struct mcs_seg *g = s->segments;
 			for (; g && g != hd->seg; g = g->next)
 				i++;
-			if (!hd->seg || !g || !hd->blk || mcs_block_offset(hd->blk) != hd->offset)
+			if (!hd->seg || !g || !hd->blk)
 				return false;
 			used[i] += MCS_ALIGN_UP(mcs_block_len(hd->blk), gran);
 			blocks[i]++;
@@ -1085,18 +1102,22 @@ int mcs_store_check(const struct mcs_store *s)
 		for (const struct mcs_obj *o = s->buckets[b]; ok && o; o = o->hnext, n++) {
 			ok = o->state != MCS_OBJ_RETIRED && o->vidx < s->vec_len && s->vec[o->vidx] == o &&
 			     (o->hash & (s->n_buckets - 1)) == b && obj_check(s, o, used, blocks, &held);
-			if (ok && o->upsert)
-				ok = o->upsert->state == MCS_OBJ_PENDING && obj_check(s, o->upsert, used, blocks, &held);
+			if (ok && obj_upsert(o))
+				ok = obj_upsert(o)->state == MCS_OBJ_PENDING &&
+				     obj_check(s, obj_upsert(o), used, blocks, &held);
+			/* a side record only where one is needed */
+			ok = ok && (!o->ext || o->state == MCS_OBJ_PENDING || obj_upsert(o)) &&
+			     (o->state != MCS_OBJ_PENDING || o->ext);
 		}
 	ok = ok && n == s->n_objects && n == s->vec_len;
 	struct mcs_list *l;
 	mcs_list_for_each(l, &s->retired) {
-		const struct mcs_obj *o = mcs_list_entry(l, struct mcs_obj, pending);
+		const struct mcs_obj *o = obj_of_link(l);
 		ok = ok && o->state == MCS_OBJ_RETIRED && obj_check(s, o, used, blocks, &held);
 		n_retired++;
 	}
 	mcs_list_for_each(l, &s->pending)
-		ok = ok && mcs_list_entry(l, struct mcs_obj, pending)->state == MCS_OBJ_PENDING;
+		ok = ok && obj_of_link(l)->state == MCS_OBJ_PENDING;
 	mcs_list_for_each(l, &s->holds)
 		holds += mcs_list_entry(l, struct mcs_hold, link)->obj != NULL;
 	ok = ok && n_retired == s->n_retired && holds == held;

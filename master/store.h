@@ -100,10 +100,12 @@ struct mcs_seg {
 	struct mcs_seg *next;       /* in the store's segment list */
 };
 
+/* One buffer of a replica: a block of a segment's allocator, which knows
+ * its offset and length (mcs_block_offset, mcs_block_len). A part of a
+ * rebuilt replica not reported yet has neither. */
 struct mcs_mhandle {
 	struct mcs_seg *seg;
 	struct mcs_block *blk;
-	uint64_t offset, len;
 };
 
 struct mcs_mreplica {
@@ -116,31 +118,41 @@ struct mcs_mreplica {
 enum mcs_obj_state { MCS_OBJ_PENDING = 0, MCS_OBJ_COMPLETE = 1, MCS_OBJ_RETIRED = 2 };
 
 struct mcs_hold;
+struct mcs_obj_ext;
 
+/* A stored object: what every object needs, 88 bytes, then its key and
+ * (a put's) the room of its first replicas, in one allocation. What only
+ * a put under way, a retired version or a key being upserted needs is in
+ * a side record (ext, tables.h), which most objects do not have: a master
+ * holds tens of millions of these (ARCHITECTURE.md, "The master's
+ * memory"). */
 struct mcs_obj {
-	char *key;
-	uint32_t keylen;
+	struct mcs_obj *hnext;      /* hash chain */
 	uint64_t hash;
 	uint64_t size;
 	uint64_t checksum;
-	uint8_t state;
-	bool rebuilding;            /* PENDING until a reported replica is whole */
-	uint32_t flags;             /* MCS_REPL_* */
-	uint32_t n_replicas;
-	struct mcs_mreplica *replicas;
 	uint64_t lease_until_ms;
-	uint64_t lease_since_ms;    /* first grant of the current lease (probes) */
 	uint64_t last_access_ms;
-	uint64_t put_start_ms;
-	void *put_owner;
-	uint64_t vidx;              /* index in the store's sampling vector */
-	struct mcs_list pending;    /* in the store's pending puts while PENDING,
-				     * in its retired versions while RETIRED */
+	struct mcs_mreplica *replicas;
 	struct mcs_hold *holds;     /* zero-copy views pinning the object */
-	struct mcs_obj *upsert;     /* a COMPLETE object's pending new version,
-				     * in no table but the pending puts */
-	struct mcs_obj *hnext;      /* hash chain */
+	struct mcs_obj_ext *ext;    /* while PENDING or RETIRED, or with an upsert pending */
+	uint32_t vidx;              /* index in the store's sampling vector */
+	uint32_t lease_held_ms;     /* lease_until_ms - the first grant of the
+				     * current lease (probes), saturated */
+	uint16_t flags;             /* MCS_REPL_* */
+	uint16_t keylen;            /* <= MCS_KEY_MAX */
+	uint8_t state;
+	uint8_t n_replicas;         /* <= MCS_MAX_REPLICAS */
+	uint8_t n_inline;           /* replicas with room in this allocation */
+	bool rebuilding;            /* PENDING until a reported replica is whole */
+	char key[];                 /* keylen bytes and a NUL */
 };
+
+/* When the current lease was first granted (probes, tests). */
+static inline uint64_t mcs_obj_lease_since(const struct mcs_obj *o)
+{
+	return o->lease_until_ms - o->lease_held_ms;
+}
 
 int mcs_store_new(const struct mcs_store_opts *opts, struct mcs_store **ret);
 struct mcs_store *mcs_store_free(struct mcs_store *s);

@@ -95,13 +95,100 @@ static inline uint64_t store_used(const struct mcs_store *s)
 	return u;
 }
 
-/* An object is one allocation: the struct, its array of replicas and one
- * buffer record per replica (all that an unstriped replica needs), then
- * its key. What lies between the struct and the key is never freed on its
- * own; a striped replica's records are allocated apart. */
+/* The side record of an object that needs more than the 88 bytes every
+ * object has (store.h): a PENDING one (its put's owner and start, its
+ * place in the pending puts), a RETIRED one (its place in the retired
+ * versions), a COMPLETE one whose key is being upserted (the pending new
+ * version). The others, nearly all objects, have none. */
+struct mcs_obj_ext {
+	struct mcs_list link;       /* in the store's pending puts while PENDING,
+				     * in its retired versions while RETIRED */
+	struct mcs_obj *obj;
+	void *put_owner;            /* PENDING: the put's */
+	uint64_t put_start_ms;
+	struct mcs_obj *upsert;     /* COMPLETE: the key's pending new version,
+				     * in no table but the pending puts */
+};
+
+static inline struct mcs_obj *obj_upsert(const struct mcs_obj *o) { return o->ext ? o->ext->upsert : NULL; }
+static inline void *obj_put_owner(const struct mcs_obj *o) { return o->ext ? o->ext->put_owner : NULL; }
+/* The object on the pending or retired list at l. */
+static inline struct mcs_obj *obj_of_link(const struct mcs_list *l)
+{
+	return mcs_list_entry(l, struct mcs_obj_ext, link)->obj;
+}
+
+/* o's side record, made if it has none: 0 or -ENOMEM. */
+static inline int obj_ext_need(struct mcs_obj *o)
+{
+	if (o->ext)
+		return 0;
+	struct mcs_obj_ext *x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	mcs_list_init(&x->link);
+	x->obj = o;
+	o->ext = x;
+	return 0;
+}
+
+/* A COMPLETE o that is on no list and has no upsert pending needs its
+ * side record no more. */
+static inline void obj_ext_trim(struct mcs_obj *o)
+{
+	if (o->ext && o->state == MCS_OBJ_COMPLETE && !o->ext->upsert && !mcs_list_linked(&o->ext->link)) {
+		free(o->ext);
+		o->ext = NULL;
+	}
+}
+
+/* Off the pending or retired list, if on one. */
+static inline void obj_list_del(struct mcs_obj *o)
+{
+	if (o->ext)
+		mcs_list_del(&o->ext->link);
+}
+
+/* The lease of o runs until until_ms; the time it has been held moves
+ * with its end (a new grant sets it: lease_probe). */
+static inline void obj_lease_set(struct mcs_obj *o, uint64_t until_ms)
+{
+	uint64_t held = o->lease_held_ms;
+	if (until_ms >= o->lease_until_ms)
+		held += until_ms - o->lease_until_ms;
+	else
+		held -= MCS_MIN(held, o->lease_until_ms - until_ms);
+	o->lease_held_ms = (uint32_t)MCS_MIN(held, UINT32_MAX);
+	o->lease_until_ms = until_ms;
+}
+
+static inline uint64_t mh_offset(const struct mcs_mhandle *h) { return mcs_block_offset(h->blk); }
+static inline uint64_t mh_len(const struct mcs_mhandle *h) { return mcs_block_len(h->blk); }
+
+/* An object is one allocation: the struct, its key, then (a put's) its
+ * array of replicas and one buffer record per replica (all that an
+ * unstriped replica needs), room for n_inline replicas. What lies in that
+ * room is never freed on its own; a striped replica's records, and a
+ * rebuilt object's arrays, are allocated apart. */
+static inline size_t obj_room_offset(size_t keylen)
+{
+	return MCS_ALIGN_UP(sizeof(struct mcs_obj) + keylen + 1, sizeof(void *));
+}
+
+static inline size_t obj_room_size(size_t n)
+{
+	return n * (sizeof(struct mcs_mreplica) + sizeof(struct mcs_mhandle));
+}
+
+static inline struct mcs_mreplica *obj_room(struct mcs_obj *o)
+{
+	return (struct mcs_mreplica *)((char *)o + obj_room_offset(o->keylen));
+}
+
 static inline bool obj_inline(const struct mcs_obj *o, const void *p)
 {
-	return (const char *)p > (const char *)o && (const char *)p < o->key;
+	const char *room = (const char *)o + obj_room_offset(o->keylen);
+	return (const char *)p >= room && (const char *)p < room + obj_room_size(o->n_inline);
 }
 
 static inline void obj_release_space(struct mcs_obj *o)
@@ -121,11 +208,11 @@ static inline void obj_release_space(struct mcs_obj *o)
 }
 
 /* Back to no replica at all, with want empty records in the object's own
- * room, for placement to start over. */
+ * room (want <= n_inline), for placement to start over. */
 static inline void obj_unplace(struct mcs_obj *o, uint32_t want)
 {
 	obj_release_space(o);
-	o->replicas = (struct mcs_mreplica *)(o + 1);
+	o->replicas = obj_room(o);
 	memset(o->replicas, 0, want * sizeof(*o->replicas));
 }
 
@@ -136,6 +223,7 @@ static inline void obj_free(struct mcs_obj *o)
 	obj_release_space(o);
 	for (struct mcs_hold *h = o->holds; h; h = h->obj_next)
 		h->obj = NULL;
+	free(o->ext);
 	free(o); /* the key lives in the same allocation */
 }
 
@@ -144,7 +232,7 @@ static inline uint64_t obj_bytes(const struct mcs_obj *o)
 	uint64_t b = 0;
 	for (uint32_t r = 0; r < o->n_replicas; r++)
 		for (uint32_t h = 0; h < o->replicas[r].n_handles; h++)
-			b += o->replicas[r].handles[h].len;
+			b += mh_len(&o->replicas[r].handles[h]);
 	return b;
 }
 
@@ -158,7 +246,8 @@ static inline struct mcs_obj **obj_slot(struct mcs_store *s, struct mcs_str key,
 }
 
 /* The pending new version nw of the object in slot pp takes its place
- * under the key and in the sampling vector: the one step of an upsert. */
+ * under the key and in the sampling vector: the one step of an upsert.
+ * The old one keeps its side record (it is retired next). */
 static inline void obj_replace(struct mcs_store *s, struct mcs_obj **pp, struct mcs_obj *nw)
 {
 	struct mcs_obj *old = *pp;
@@ -166,7 +255,7 @@ static inline void obj_replace(struct mcs_store *s, struct mcs_obj **pp, struct 
 	*pp = nw;
 	nw->vidx = old->vidx;
 	s->vec[nw->vidx] = nw;
-	old->upsert = NULL;
+	old->ext->upsert = NULL;
 }
 
 /* A retired version may go once no view holds it and no lease is left. */
@@ -182,8 +271,8 @@ static inline bool obj_reclaimable(const struct mcs_obj *o, uint64_t now_ms)
 static inline void obj_unlink(struct mcs_store *s, struct mcs_obj *o)
 {
 	struct mcs_obj **pp = obj_slot(s, (struct mcs_str){ o->key, o->keylen }, o->hash);
-	if (*pp == o && o->upsert) {
-		obj_replace(s, pp, o->upsert);
+	if (*pp == o && obj_upsert(o)) {
+		obj_replace(s, pp, o->ext->upsert);
 	} else if (*pp == o) {
 		*pp = o->hnext;
 		s->n_objects--;
@@ -191,8 +280,9 @@ static inline void obj_unlink(struct mcs_store *s, struct mcs_obj *o)
 		struct mcs_obj *last = s->vec[--s->vec_len];
 		s->vec[o->vidx] = last;
 		last->vidx = o->vidx;
-	} else if (*pp && (*pp)->upsert == o) {
-		(*pp)->upsert = NULL;
+	} else if (*pp && obj_upsert(*pp) == o) {
+		(*pp)->ext->upsert = NULL;
+		obj_ext_trim(*pp);
 	}
 }
 
@@ -207,7 +297,7 @@ static inline bool obj_parts_known(const struct mcs_obj *o)
 static inline void part_dropped(struct mcs_store *s, const struct mcs_mhandle *h)
 {
 	if (s->opts.part_dropped && h->seg)
-		s->opts.part_dropped(s->opts.parts_arg, h->seg, h->offset);
+		s->opts.part_dropped(s->opts.parts_arg, h->seg, mh_offset(h));
 }
 
 /* Out of every table, and freed. */
@@ -223,7 +313,7 @@ static inline void obj_delete(struct mcs_store *s, struct mcs_obj *o)
 		obj_unlink(s, o);
 	if (o->state == MCS_OBJ_PENDING)
 		store_pending_done(s, o);
-	mcs_list_del(&o->pending);
+	obj_list_del(o);
 	if (o->flags & MCS_REPL_SOFT_PIN)
 		s->soft_pinned_bytes -= MCS_MIN(s->soft_pinned_bytes, o->size);
 	obj_free(o);

@@ -10,6 +10,7 @@
 #include <check.h>
 #include <stdint.h>
 
+#include "master/alloc.h"
 #include "master/store.h"
 #include "mcstore.h"
 

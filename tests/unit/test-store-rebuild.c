@@ -188,7 +188,7 @@ START_TEST(rebuild_refusals)
 	ck_assert_int_eq(mcs_store_get(s, S("stored"), MCS_GET_NOLEASE, A, 6000, &o, NULL), 0);
 	const char *where = o->replicas[0].handles[0].seg->name;
 	void *owner = o->replicas[0].handles[0].seg->owner;
-	ck_assert_int_eq(rebuild(s, where, P("new", o->replicas[0].handles[0].offset + 512, 100), owner), -ESTALE);
+	ck_assert_int_eq(rebuild(s, where, P("new", mcs_block_offset(o->replicas[0].handles[0].blk) + 512, 100), owner), -ESTALE);
 	got(s, "new", -ENOENT);
 	/* what does not fit */
 	struct mcs_replica_part p = P("bad", SEG - 64, 128);
@@ -306,7 +306,7 @@ START_TEST(rebuild_nodes_told_of_drops)
 	ck_assert_int_eq(mcs_store_get(s, S("a"), MCS_GET_NOLEASE, A, 1000, &o, NULL), 0);
 	char seg[8];
 	snprintf(seg, sizeof(seg), "%s", o->replicas[0].handles[0].seg->name);
-	uint64_t off = o->replicas[0].handles[0].offset;
+	uint64_t off = mcs_block_offset(o->replicas[0].handles[0].blk);
 	ck_assert_int_eq(mcs_store_remove(s, S("a"), false, 1000), 0);
 	expect_told(1, seg, off);
 	/* a put revoked, a put timed out: never in a node's table */
@@ -355,7 +355,7 @@ static void on_added(void *arg, const struct mcs_obj *o, uint32_t r, uint32_t h)
 	const struct mcs_mhandle *hd = &o->replicas[r].handles[h];
 	size_t n = strlen(added);
 	snprintf(added + n, sizeof(added) - n, "%.*s@%s:%llu/%u.%u;", (int)o->keylen, o->key, hd->seg->name,
-		 (unsigned long long)hd->offset, r, h);
+		 (unsigned long long)mcs_block_offset(hd->blk), r, h);
 }
 
 /* A put's end tells the nodes of every part of every replica; a rebuilt

@@ -148,7 +148,7 @@ START_TEST(upsert_holds_keep_old)
 	ck_assert_int_eq(mcs_store_get(s, S("k"), MCS_GET_HOLD, A, 1000, &o, &h1), 0);
 	ck_assert_int_eq(mcs_store_get(s, S("k"), MCS_GET_HOLD | MCS_GET_NOLEASE, B, 1000, &o, &h2), 0);
 	struct mcs_obj *old = o;
-	uint64_t off = old->replicas[0].handles[0].offset;
+	uint64_t off = mcs_block_offset(old->replicas[0].handles[0].blk);
 	ck_assert_int_eq(upsert(s, "k", 4 * MiB, 9, A, 1500), 0);
 	ck_assert_int_eq(checksum_of(s, "k"), 9);
 	/* held far past its lease: nothing reuses its bytes */
@@ -159,7 +159,7 @@ START_TEST(upsert_holds_keep_old)
 	ck_assert_uint_eq(mcs_store_evict(s, 0, 8 * MiB, 100000), 4 * MiB);
 	ck_assert_int_eq(checksum_of(s, "k"), -ENOENT);
 	ck_assert_uint_eq(mcs_store_n_retired(s), 1);
-	ck_assert_uint_eq(old->replicas[0].handles[0].offset, off);
+	ck_assert_uint_eq(mcs_block_offset(old->replicas[0].handles[0].blk), off);
 	ck_assert_int_eq(upsert(s, "k", 4 * MiB, 9, A, 100000), 0);
 	/* a held retired version is released by its key, by its holder */
 	ck_assert_int_eq(mcs_store_release(s, S("k"), h1, B), -ESRCH);

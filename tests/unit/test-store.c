@@ -292,10 +292,11 @@ START_TEST(store_check)
 	ck_assert_int_eq(mcs_store_check(s), 0);
 	ck_assert_uint_eq(mcs_store_holds_of(s, A), 1);
 	ck_assert_uint_eq(mcs_store_holds_of(s, B), 0);
-	/* a buffer the allocator does not know at that offset */
-	o->replicas[0].handles[0].offset += 64;
+	/* a buffer record that names another object's block */
+	struct mcs_block *own = o->replicas[0].handles[0].blk;
+	o->replicas[0].handles[0].blk = p->replicas[0].handles[0].blk;
 	ck_assert_int_eq(mcs_store_check(s), -EUCLEAN);
-	o->replicas[0].handles[0].offset -= 64;
+	o->replicas[0].handles[0].blk = own;
 	/* a pending put that says it is complete */
 	p->state = MCS_OBJ_COMPLETE;
 	ck_assert_int_eq(mcs_store_check(s), -EUCLEAN);
@@ -320,7 +321,8 @@ static bool clear_of(const struct mcs_obj *o, uint64_t off, uint64_t len)
 	for (uint32_t r = 0; r < o->n_replicas; r++)
 		for (uint32_t h = 0; h < o->replicas[r].n_handles; h++) {
 			const struct mcs_mhandle *m = &o->replicas[r].handles[h];
-			if (m->offset < off + len && off < m->offset + m->len)
+			uint64_t mo = mcs_block_offset(m->blk), ml = mcs_block_len(m->blk);
+			if (mo < off + len && off < mo + ml)
 				return false;
 		}
 	return true;
@@ -338,7 +340,7 @@ START_TEST(force_remove_held)
 	ck_assert_int_eq(put(s, "k", 4 * MiB, A), 0);
 	ck_assert_int_eq(mcs_store_get(s, S("k"), MCS_GET_HOLD, A, 1000, &held, &h1), 0);
 	ck_assert_int_eq(mcs_store_get(s, S("k"), MCS_GET_HOLD | MCS_GET_NOLEASE, B, 1000, &o, &h2), 0);
-	uint64_t off = held->replicas[0].handles[0].offset;
+	uint64_t off = mcs_block_offset(held->replicas[0].handles[0].blk);
 	ck_assert_int_eq(mcs_store_remove(s, S("k"), false, 1000), -EBUSY);
 	ck_assert_int_eq(mcs_store_remove(s, S("k"), true, 1000), 0);
 	ck_assert_int_eq(mcs_store_get(s, S("k"), 0, A, 1000, &o, NULL), -ENOENT);
@@ -363,7 +365,7 @@ START_TEST(force_remove_held)
 	ck_assert(clear_of(o, off, 4 * MiB));
 	ck_assert_uint_eq(mcs_store_evict(s, 0, 16 * MiB, 100000), 12 * MiB);
 	ck_assert_uint_eq(mcs_store_used(s), 4 * MiB);
-	ck_assert_uint_eq(held->replicas[0].handles[0].offset, off);
+	ck_assert_uint_eq(mcs_block_offset(held->replicas[0].handles[0].blk), off);
 	/* its holds are released by its key, by their holders; then it goes */
 	ck_assert_int_eq(mcs_store_release(s, S("k"), h1, B), -ESRCH);
 	ck_assert_int_eq(mcs_store_release(s, S("k"), h1, A), 0);
@@ -411,7 +413,7 @@ START_TEST(get_nolease)
 	ck_assert_int_eq(mcs_store_get(s, S("l"), 0, A, 5000, &o, NULL), 0);
 	ck_assert_int_eq(mcs_store_get(s, S("l"), MCS_GET_NOLEASE, B, 5150, &o, NULL), 0);
 	ck_assert_uint_eq(o->lease_until_ms, 5200);
-	ck_assert_uint_eq(o->lease_since_ms, 5000);
+	ck_assert_uint_eq(mcs_obj_lease_since(o), 5000);
 	ck_assert_uint_eq(o->last_access_ms, 5000);
 	ck_assert_uint_eq(mcs_store_counters(s)->leases_granted, 1);
 	ck_assert_int_eq(mcs_store_remove(s, S("l"), false, 5150), -EBUSY);
@@ -557,7 +559,7 @@ START_TEST(striping)
 	ck_assert_int_gt(o->replicas[0].n_handles, 1);
 	uint64_t total = 0;
 	for (uint32_t h = 0; h < o->replicas[0].n_handles; h++)
-		total += o->replicas[0].handles[h].len;
+		total += mcs_block_len(o->replicas[0].handles[h].blk);
 	ck_assert_uint_eq(total, 24 * MiB);
 	/* more than all free space: no space, nothing leaked */
 	uint64_t used = mcs_store_used(s);
