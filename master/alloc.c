@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/util.h"
 #include "master/alloc.h"
@@ -45,7 +46,6 @@
 #define FL_COUNT 64
 /* Bigger segments would let size + granule arithmetic overflow. */
 #define ALLOC_MAX_SIZE (UINT64_C(1) << 62)
-#define SLAB_RECORDS 1024
 
 enum block_state {
 	BLOCK_SPARE, /* record on the recycle list */
@@ -53,21 +53,41 @@ enum block_state {
 	BLOCK_FREE,
 };
 
+/* One range, 32 bytes: a master keeps one per stored buffer, tens of
+ * millions of them. Records name each other by number (32 bits) rather
+ * than by pointer; the state lives in the low bits of the size, which is a
+ * multiple of the granule (>= 8). A used range needs its length asked
+ * for, a free one its place in its class list: never both. */
 struct mcs_block {
 	uint64_t off;
-	uint64_t size; /* bytes spanned, a multiple of the granule */
-	uint64_t len;  /* bytes asked for; 0 while free */
-	struct mcs_block *prev_phys, *next_phys;
-	/* Class list while free; next_free also links the spare records. */
-	struct mcs_block *prev_free, *next_free;
-	enum block_state state;
+	uint64_t size_st;             /* bytes spanned | enum block_state */
+	uint32_t prev_phys, next_phys; /* physical neighbours, 0: none */
+	union {
+		uint64_t len;         /* BLOCK_USED: bytes asked for */
+		struct {
+			uint32_t prev, next;
+		} link;               /* BLOCK_FREE: class list; BLOCK_SPARE: next spare */
+	} u;
 };
+_Static_assert(sizeof(struct mcs_block) == 32, "a block record is 32 bytes");
 
-/* Records come in slabs so that steady-state get/put never calls malloc. */
-struct slab {
-	struct slab *next;
-	struct mcs_block rec[SLAB_RECORDS];
+#define STATE_MASK UINT64_C(3)
+
+/* Records come in slabs, aligned to their size, so that steady-state
+ * get/put never calls malloc and a record's number is found from its
+ * address: record 0 of every slab is its head (its allocator and number),
+ * and record k of slab n is number n * SLAB_RECORDS + k (never 0). */
+#define SLAB_BYTES 65536u
+#define SLAB_RECORDS (SLAB_BYTES / sizeof(struct mcs_block))
+#define SLAB_SHIFT 11
+_Static_assert(SLAB_RECORDS == 1u << SLAB_SHIFT, "slab geometry");
+#define MAX_SLABS (UINT32_MAX >> SLAB_SHIFT)
+
+struct slab_head {
+	const struct mcs_alloc *a;
+	uint32_t no;
 };
+_Static_assert(sizeof(struct slab_head) <= sizeof(struct mcs_block), "a slab's head fits its record 0");
 
 struct mcs_alloc {
 	uint64_t size; /* managed bytes, a multiple of the granule */
@@ -81,12 +101,30 @@ struct mcs_alloc {
 
 	uint64_t fl_bitmap;
 	uint32_t sl_bitmap[FL_COUNT];
-	struct mcs_block *heads[FL_COUNT][SL_COUNT];
+	uint32_t heads[FL_COUNT][SL_COUNT];
 
-	struct mcs_block *first; /* range at offset 0: start of the physical chain */
-	struct mcs_block *spare;
-	struct slab *slabs;
+	uint32_t first; /* range at offset 0: start of the physical chain */
+	uint32_t spare;
+	struct mcs_block **slabs;
+	uint32_t n_slabs, cap_slabs;
 };
+
+static inline struct mcs_block *rec(const struct mcs_alloc *a, uint32_t n)
+{
+	return n ? a->slabs[n >> SLAB_SHIFT] + (n & (SLAB_RECORDS - 1)) : NULL;
+}
+
+static inline uint32_t rec_no(const struct mcs_block *b)
+{
+	uintptr_t base = (uintptr_t)b & ~(uintptr_t)(SLAB_BYTES - 1);
+	const struct slab_head *h = (const struct slab_head *)base;
+	return (h->no << SLAB_SHIFT) | (uint32_t)(((uintptr_t)b - base) / sizeof(*b));
+}
+
+static inline enum block_state st(const struct mcs_block *b) { return (enum block_state)(b->size_st & STATE_MASK); }
+static inline uint64_t bsize(const struct mcs_block *b) { return b->size_st & ~STATE_MASK; }
+static inline void set_size(struct mcs_block *b, uint64_t size) { b->size_st = size | (b->size_st & STATE_MASK); }
+static inline void set_state(struct mcs_block *b, enum block_state s) { b->size_st = bsize(b) | s; }
 
 static inline unsigned ilog2_u64(uint64_t v)
 {
@@ -120,96 +158,118 @@ static inline uint64_t round_to_class(uint64_t u)
 	return (u + w - 1) & ~(w - 1);
 }
 
-static struct mcs_block *record_get(struct mcs_alloc *a)
+/* A spare record's number, 0 when memory (or numbers) ran out. */
+static uint32_t record_get(struct mcs_alloc *a)
 {
 	if (!a->spare) {
-		struct slab *s = malloc(sizeof(*s));
-		if (!s)
-			return NULL;
-		s->next = a->slabs;
-		a->slabs = s;
+		if (a->n_slabs == MAX_SLABS)
+			return 0;
+		if (a->n_slabs == a->cap_slabs) {
+			uint32_t cap = a->cap_slabs ? (a->cap_slabs >= MAX_SLABS / 2 ? MAX_SLABS : a->cap_slabs * 2) : 4;
+			struct mcs_block **v = realloc(a->slabs, cap * sizeof(*v));
+			if (!v)
+				return 0;
+			a->slabs = v;
+			a->cap_slabs = cap;
+		}
+		void *mem;
+		if (posix_memalign(&mem, SLAB_BYTES, SLAB_BYTES))
+			return 0;
+		struct mcs_block *slab = mem;
+		uint32_t no = a->n_slabs++;
+		a->slabs[no] = slab;
+		memset(&slab[0], 0, sizeof(slab[0]));
+		*(struct slab_head *)(void *)&slab[0] = (struct slab_head){ a, no };
 		/* Thread backwards so records are handed out in address order. */
-		for (size_t i = SLAB_RECORDS; i-- > 0;) {
-			s->rec[i].state = BLOCK_SPARE;
-			s->rec[i].next_free = a->spare;
-			a->spare = &s->rec[i];
+		for (uint32_t i = SLAB_RECORDS; i-- > 1;) {
+			slab[i].size_st = BLOCK_SPARE;
+			slab[i].prev_phys = slab[i].next_phys = 0;
+			slab[i].u.link.prev = 0;
+			slab[i].u.link.next = a->spare;
+			a->spare = (no << SLAB_SHIFT) | i;
 		}
 	}
-	struct mcs_block *b = a->spare;
-	a->spare = b->next_free;
-	return b;
+	uint32_t n = a->spare;
+	a->spare = rec(a, n)->u.link.next;
+	return n;
 }
 
-static void record_put(struct mcs_alloc *a, struct mcs_block *b)
+static void record_put(struct mcs_alloc *a, uint32_t n)
 {
-	b->state = BLOCK_SPARE;
-	b->prev_phys = b->next_phys = b->prev_free = NULL;
-	b->next_free = a->spare;
-	a->spare = b;
+	struct mcs_block *b = rec(a, n);
+	b->off = 0;
+	b->size_st = BLOCK_SPARE;
+	b->prev_phys = b->next_phys = 0;
+	b->u.link.prev = 0;
+	b->u.link.next = a->spare;
+	a->spare = n;
 }
 
-static void free_list_insert(struct mcs_alloc *a, struct mcs_block *b)
+static void free_list_insert(struct mcs_alloc *a, uint32_t n)
 {
+	struct mcs_block *b = rec(a, n);
 	unsigned fl, sl;
-	mapping(b->size >> a->gshift, &fl, &sl);
-	struct mcs_block *head = a->heads[fl][sl];
+	mapping(bsize(b) >> a->gshift, &fl, &sl);
+	uint32_t hn = a->heads[fl][sl];
+	struct mcs_block *head = rec(a, hn);
 
-	b->state = BLOCK_FREE;
-	b->len = 0;
+	set_state(b, BLOCK_FREE);
 	a->nfree++;
-	a->free_bytes += b->size;
+	a->free_bytes += bsize(b);
 
-	if (head && b->size < head->size) {
+	if (head && bsize(b) < bsize(head)) {
 		/* Keep the bigger range in front, where the fallback and
 		 * largest_free look (see the top of the file). */
-		b->prev_free = head;
-		b->next_free = head->next_free;
-		if (head->next_free)
-			head->next_free->prev_free = b;
-		head->next_free = b;
+		b->u.link.prev = hn;
+		b->u.link.next = head->u.link.next;
+		if (head->u.link.next)
+			rec(a, head->u.link.next)->u.link.prev = n;
+		head->u.link.next = n;
 		return;
 	}
-	b->prev_free = NULL;
-	b->next_free = head;
+	b->u.link.prev = 0;
+	b->u.link.next = hn;
 	if (head)
-		head->prev_free = b;
-	a->heads[fl][sl] = b;
+		head->u.link.prev = n;
+	a->heads[fl][sl] = n;
 	a->sl_bitmap[fl] |= UINT32_C(1) << sl;
 	a->fl_bitmap |= UINT64_C(1) << fl;
 }
 
-static void free_list_remove(struct mcs_alloc *a, struct mcs_block *b)
+static void free_list_remove(struct mcs_alloc *a, uint32_t n)
 {
+	struct mcs_block *b = rec(a, n);
 	unsigned fl, sl;
-	mapping(b->size >> a->gshift, &fl, &sl);
+	mapping(bsize(b) >> a->gshift, &fl, &sl);
+	uint32_t prev = b->u.link.prev, next = b->u.link.next;
 
-	if (b->next_free)
-		b->next_free->prev_free = b->prev_free;
-	if (b->prev_free)
-		b->prev_free->next_free = b->next_free;
+	if (next)
+		rec(a, next)->u.link.prev = prev;
+	if (prev)
+		rec(a, prev)->u.link.next = next;
 	else {
-		a->heads[fl][sl] = b->next_free;
-		if (!b->next_free) {
+		a->heads[fl][sl] = next;
+		if (!next) {
 			a->sl_bitmap[fl] &= ~(UINT32_C(1) << sl);
 			if (!a->sl_bitmap[fl])
 				a->fl_bitmap &= ~(UINT64_C(1) << fl);
 		}
 	}
-	b->prev_free = b->next_free = NULL;
+	b->u.link.prev = b->u.link.next = 0;
 	a->nfree--;
-	a->free_bytes -= b->size;
+	a->free_bytes -= bsize(b);
 }
 
-/* Head of the first non-empty list at class (fl, sl) or above, or NULL. */
-static struct mcs_block *find_suitable(const struct mcs_alloc *a, unsigned fl, unsigned sl)
+/* Head of the first non-empty list at class (fl, sl) or above, or 0. */
+static uint32_t find_suitable(const struct mcs_alloc *a, unsigned fl, unsigned sl)
 {
 	uint32_t sl_map = a->sl_bitmap[fl] & (~UINT32_C(0) << sl);
 	if (!sl_map) {
 		if (fl + 1 >= FL_COUNT)
-			return NULL;
+			return 0;
 		uint64_t fl_map = a->fl_bitmap & (~UINT64_C(0) << (fl + 1));
 		if (!fl_map)
-			return NULL;
+			return 0;
 		fl = (unsigned)__builtin_ctzll(fl_map);
 		sl_map = a->sl_bitmap[fl];
 	}
@@ -236,16 +296,17 @@ int mcs_alloc_new(uint64_t size, uint64_t granule, struct mcs_alloc **ret)
 	a->granule = granule;
 	a->gshift = ilog2_u64(granule);
 
-	struct mcs_block *b = record_get(a);
-	if (!b) {
-		free(a);
+	uint32_t n = record_get(a);
+	if (!n) {
+		mcs_alloc_free(a);
 		return -ENOMEM;
 	}
+	struct mcs_block *b = rec(a, n);
 	b->off = 0;
-	b->size = size;
-	b->prev_phys = b->next_phys = NULL;
-	a->first = b;
-	free_list_insert(a, b);
+	b->size_st = size | BLOCK_FREE;
+	b->prev_phys = b->next_phys = 0;
+	a->first = n;
+	free_list_insert(a, n);
 	*ret = a;
 	return 0;
 }
@@ -255,29 +316,38 @@ struct mcs_alloc *mcs_alloc_free(struct mcs_alloc *a)
 	if (!a)
 		return NULL;
 	/* Every record, allocated ones included, lives in a slab. */
-	struct slab *s = a->slabs;
-	while (s) {
-		struct slab *next = s->next;
-		free(s);
-		s = next;
-	}
+	for (uint32_t i = 0; i < a->n_slabs; i++)
+		free(a->slabs[i]);
+	free(a->slabs);
 	free(a);
 	return NULL;
 }
 
-/* b, out of the free lists, keeps its first need bytes; rest, a record
- * from record_get, becomes the free range after them. */
-static void split_tail(struct mcs_alloc *a, struct mcs_block *b, uint64_t need, struct mcs_block *rest)
+/* Record n, out of the free lists, keeps its first need bytes; rest, a
+ * record from record_get, becomes the free range after them. */
+static void split_tail(struct mcs_alloc *a, uint32_t n, uint64_t need, uint32_t rest)
 {
-	rest->off = b->off + need;
-	rest->size = b->size - need;
-	rest->prev_phys = b;
-	rest->next_phys = b->next_phys;
+	struct mcs_block *b = rec(a, n), *r = rec(a, rest);
+	r->off = b->off + need;
+	r->size_st = (bsize(b) - need) | BLOCK_FREE;
+	r->prev_phys = n;
+	r->next_phys = b->next_phys;
 	if (b->next_phys)
-		b->next_phys->prev_phys = rest;
+		rec(a, b->next_phys)->prev_phys = rest;
 	b->next_phys = rest;
-	b->size = need;
+	set_size(b, need);
 	free_list_insert(a, rest);
+}
+
+/* Record n, free and out of the lists, is allocated for len bytes. */
+static struct mcs_block *take(struct mcs_alloc *a, uint32_t n, uint64_t len)
+{
+	struct mcs_block *b = rec(a, n);
+	set_state(b, BLOCK_USED);
+	b->u.len = len;
+	a->used += bsize(b);
+	a->count++;
+	return b;
 }
 
 struct mcs_block *mcs_alloc_get(struct mcs_alloc *a, uint64_t len)
@@ -290,32 +360,27 @@ struct mcs_block *mcs_alloc_get(struct mcs_alloc *a, uint64_t len)
 	unsigned fl, sl;
 
 	mapping(round_to_class(u), &fl, &sl);
-	struct mcs_block *b = find_suitable(a, fl, sl);
-	if (!b) {
+	uint32_t n = find_suitable(a, fl, sl);
+	if (!n) {
 		mapping(u, &fl, &sl);
-		struct mcs_block *head = a->heads[fl][sl];
-		if (head && head->size >= need)
-			b = head;
+		uint32_t head = a->heads[fl][sl];
+		if (head && bsize(rec(a, head)) >= need)
+			n = head;
 	}
-	if (!b)
+	if (!n)
 		return NULL;
 
-	if (b->size > need) {
+	if (bsize(rec(a, n)) > need) {
 		/* Take the record for the remainder before changing anything,
 		 * so running out of memory leaves the allocator untouched. */
-		struct mcs_block *rest = record_get(a);
+		uint32_t rest = record_get(a);
 		if (!rest)
 			return NULL;
-		free_list_remove(a, b);
-		split_tail(a, b, need, rest);
+		free_list_remove(a, n);
+		split_tail(a, n, need, rest);
 	} else
-		free_list_remove(a, b);
-
-	b->state = BLOCK_USED;
-	b->len = len;
-	a->used += b->size;
-	a->count++;
-	return b;
+		free_list_remove(a, n);
+	return take(a, n, len);
 }
 
 int mcs_alloc_reserve(struct mcs_alloc *a, uint64_t off, uint64_t len, const struct mcs_block *hint,
@@ -324,45 +389,46 @@ int mcs_alloc_reserve(struct mcs_alloc *a, uint64_t off, uint64_t len, const str
 	if (!a || !ret || len == 0 || len > a->size || off > a->size - len || (off & (a->granule - 1)))
 		return -EINVAL;
 	uint64_t need = MCS_ALIGN_UP(len, a->granule); /* off + need <= size: size is granular */
-	struct mcs_block *b = a->first;
-	if (hint && hint->state != BLOCK_SPARE && hint->off <= off)
-		b = (struct mcs_block *)hint; /* a record of a, in its chain */
-	while (b && b->off + b->size <= off)
-		b = b->next_phys;
+	uint32_t n = a->first;
+	if (hint && st(hint) != BLOCK_SPARE && hint->off <= off)
+		n = rec_no(hint); /* a record of a, in its chain */
+	struct mcs_block *b = rec(a, n);
+	while (b && b->off + bsize(b) <= off) {
+		n = b->next_phys;
+		b = rec(a, n);
+	}
 	/* free ranges are never adjacent: one that ends before off + need
 	 * is followed by an allocated one */
-	if (!b || b->state != BLOCK_FREE || off + need > b->off + b->size)
+	if (!b || st(b) != BLOCK_FREE || off + need > b->off + bsize(b))
 		return -EEXIST;
-	struct mcs_block *front = NULL, *rest = NULL;
+	uint32_t front = 0, rest = 0;
 	if (off > b->off && !(front = record_get(a)))
 		return -ENOMEM;
-	if (off + need < b->off + b->size && !(rest = record_get(a))) {
+	if (off + need < b->off + bsize(b) && !(rest = record_get(a))) {
 		if (front)
 			record_put(a, front);
 		return -ENOMEM;
 	}
-	free_list_remove(a, b);
+	b = rec(a, n); /* record_get may have grown the slab table, not moved records */
+	free_list_remove(a, n);
 	if (front) {
-		front->off = b->off;
-		front->size = off - b->off;
-		front->prev_phys = b->prev_phys;
-		front->next_phys = b;
+		struct mcs_block *f = rec(a, front);
+		f->off = b->off;
+		f->size_st = (off - b->off) | BLOCK_FREE;
+		f->prev_phys = b->prev_phys;
+		f->next_phys = n;
 		if (b->prev_phys)
-			b->prev_phys->next_phys = front;
+			rec(a, b->prev_phys)->next_phys = front;
 		else
 			a->first = front;
 		b->prev_phys = front;
 		b->off = off;
-		b->size -= front->size;
+		set_size(b, bsize(b) - bsize(f));
 		free_list_insert(a, front);
 	}
 	if (rest)
-		split_tail(a, b, need, rest);
-	b->state = BLOCK_USED;
-	b->len = len;
-	a->used += b->size;
-	a->count++;
-	*ret = b;
+		split_tail(a, n, need, rest);
+	*ret = take(a, n, len);
 	return 0;
 }
 
@@ -372,31 +438,36 @@ void mcs_alloc_put(struct mcs_alloc *a, struct mcs_block *b)
 		return;
 	/* A double put of a record not yet reused is harmless; a reused
 	 * one cannot be told apart, which is the caller's bug. */
-	if (b->state != BLOCK_USED)
+	if (st(b) != BLOCK_USED)
 		return;
-	a->used -= b->size;
+	uint32_t n = rec_no(b);
+	a->used -= bsize(b);
 	a->count--;
+	b->u.len = 0;
 
-	struct mcs_block *prev = b->prev_phys;
-	if (prev && prev->state == BLOCK_FREE) {
-		free_list_remove(a, prev);
-		prev->size += b->size;
+	struct mcs_block *prev = rec(a, b->prev_phys);
+	if (prev && st(prev) == BLOCK_FREE) {
+		uint32_t pn = b->prev_phys;
+		free_list_remove(a, pn);
+		set_size(prev, bsize(prev) + bsize(b));
 		prev->next_phys = b->next_phys;
 		if (b->next_phys)
-			b->next_phys->prev_phys = prev;
-		record_put(a, b);
+			rec(a, b->next_phys)->prev_phys = pn;
+		record_put(a, n);
+		n = pn;
 		b = prev;
 	}
-	struct mcs_block *next = b->next_phys;
-	if (next && next->state == BLOCK_FREE) {
-		free_list_remove(a, next);
-		b->size += next->size;
+	struct mcs_block *next = rec(a, b->next_phys);
+	if (next && st(next) == BLOCK_FREE) {
+		uint32_t nn = b->next_phys;
+		free_list_remove(a, nn);
+		set_size(b, bsize(b) + bsize(next));
 		b->next_phys = next->next_phys;
 		if (next->next_phys)
-			next->next_phys->prev_phys = b;
-		record_put(a, next);
+			rec(a, next->next_phys)->prev_phys = n;
+		record_put(a, nn);
 	}
-	free_list_insert(a, b);
+	free_list_insert(a, n);
 }
 
 uint64_t mcs_block_offset(const struct mcs_block *b)
@@ -406,7 +477,7 @@ uint64_t mcs_block_offset(const struct mcs_block *b)
 
 uint64_t mcs_block_len(const struct mcs_block *b)
 {
-	return b->len;
+	return st(b) == BLOCK_USED ? b->u.len : 0;
 }
 
 uint64_t mcs_alloc_size(const struct mcs_alloc *a)
@@ -430,7 +501,7 @@ uint64_t mcs_alloc_largest_free(const struct mcs_alloc *a)
 		return 0;
 	unsigned fl = ilog2_u64(a->fl_bitmap);
 	unsigned sl = ilog2_u32(a->sl_bitmap[fl]);
-	return a->heads[fl][sl]->size;
+	return bsize(rec(a, a->heads[fl][sl]));
 }
 
 double mcs_alloc_fragmentation(const struct mcs_alloc *a)
@@ -456,7 +527,14 @@ int mcs_alloc_check(const struct mcs_alloc *a)
 	CHECK(a);
 	CHECK(a->granule >= 8 && (a->granule & (a->granule - 1)) == 0);
 	CHECK(a->granule == UINT64_C(1) << a->gshift);
-	CHECK(a->first && a->first->off == 0 && !a->first->prev_phys);
+	CHECK(a->n_slabs >= 1 && a->n_slabs <= a->cap_slabs);
+	for (uint32_t i = 0; i < a->n_slabs; i++) {
+		const struct slab_head *h = (const void *)a->slabs[i];
+		CHECK(((uintptr_t)a->slabs[i] & (SLAB_BYTES - 1)) == 0);
+		CHECK(h->a == a && h->no == i);
+	}
+	const struct mcs_block *first = rec(a, a->first);
+	CHECK(first && first->off == 0 && !first->prev_phys);
 
 	/* Physical chain: contiguous, aligned, no two free ranges adjacent.
 	 * Every range has its own record, so it has at most size/granule
@@ -464,24 +542,25 @@ int mcs_alloc_check(const struct mcs_alloc *a)
 	uint64_t max_ranges = a->size >> a->gshift;
 	uint64_t used = 0, count = 0, free_bytes = 0, nfree = 0, steps = 0;
 	uint64_t end = 0;
-	const struct mcs_block *prev = NULL;
-	for (const struct mcs_block *b = a->first; b; prev = b, b = b->next_phys) {
+	uint32_t prev = 0;
+	for (uint32_t n = a->first; n; prev = n, n = rec(a, n)->next_phys) {
+		const struct mcs_block *b = rec(a, n);
 		CHECK(++steps <= max_ranges);
+		CHECK(rec_no(b) == n);
 		CHECK(b->prev_phys == prev);
 		CHECK(b->off == end);
-		CHECK(b->size > 0 && (b->size & (a->granule - 1)) == 0);
-		CHECK(b->size <= a->size - b->off);
-		end = b->off + b->size;
-		if (b->state == BLOCK_USED) {
-			CHECK(b->len > 0 && b->len <= b->size);
-			CHECK(MCS_ALIGN_UP(b->len, a->granule) == b->size);
-			used += b->size;
+		CHECK(bsize(b) > 0 && (bsize(b) & (a->granule - 1)) == 0);
+		CHECK(bsize(b) <= a->size - b->off);
+		end = b->off + bsize(b);
+		if (st(b) == BLOCK_USED) {
+			CHECK(b->u.len > 0 && b->u.len <= bsize(b));
+			CHECK(MCS_ALIGN_UP(b->u.len, a->granule) == bsize(b));
+			used += bsize(b);
 			count++;
 		} else {
-			CHECK(b->state == BLOCK_FREE);
-			CHECK(!prev || prev->state != BLOCK_FREE);
-			CHECK(b->len == 0);
-			free_bytes += b->size;
+			CHECK(st(b) == BLOCK_FREE);
+			CHECK(!prev || st(rec(a, prev)) != BLOCK_FREE);
+			free_bytes += bsize(b);
 			nfree++;
 		}
 	}
@@ -497,27 +576,31 @@ int mcs_alloc_check(const struct mcs_alloc *a)
 	for (unsigned fl = 0; fl < FL_COUNT; fl++) {
 		CHECK(!!(a->fl_bitmap & (UINT64_C(1) << fl)) == !!a->sl_bitmap[fl]);
 		for (unsigned sl = 0; sl < SL_COUNT; sl++) {
-			const struct mcs_block *head = a->heads[fl][sl];
+			uint32_t head = a->heads[fl][sl];
 			CHECK(!!(a->sl_bitmap[fl] & (UINT32_C(1) << sl)) == !!head);
-			const struct mcs_block *p = NULL;
-			for (const struct mcs_block *b = head; b; p = b, b = b->next_free) {
+			uint32_t p = 0;
+			for (uint32_t n = head; n; p = n, n = rec(a, n)->u.link.next) {
+				const struct mcs_block *b = rec(a, n);
 				CHECK(++listed <= nfree);
-				CHECK(b->state == BLOCK_FREE);
-				CHECK(b->prev_free == p);
+				CHECK(st(b) == BLOCK_FREE);
+				CHECK(b->u.link.prev == p);
 				unsigned bfl, bsl;
-				mapping(b->size >> a->gshift, &bfl, &bsl);
+				mapping(bsize(b) >> a->gshift, &bfl, &bsl);
 				CHECK(bfl == fl && bsl == sl);
-				listed_bytes += b->size;
+				listed_bytes += bsize(b);
 			}
 		}
 	}
 	CHECK(listed == nfree && listed_bytes == free_bytes);
 
-	/* Spare records must not still point into the chain or lists. */
+	/* Spare records must not still point into the chain or lists, and
+	 * every record is in the chain or spare. */
 	steps = 0;
-	for (const struct mcs_block *b = a->spare; b; b = b->next_free) {
-		CHECK(b->state == BLOCK_SPARE);
-		CHECK(++steps <= max_ranges + SLAB_RECORDS);
+	for (uint32_t n = a->spare; n; n = rec(a, n)->u.link.next) {
+		const struct mcs_block *b = rec(a, n);
+		CHECK(st(b) == BLOCK_SPARE && !b->prev_phys && !b->next_phys);
+		CHECK(++steps <= (uint64_t)a->n_slabs * SLAB_RECORDS);
 	}
+	CHECK(steps + count + nfree == (uint64_t)a->n_slabs * (SLAB_RECORDS - 1));
 	return 0;
 }
