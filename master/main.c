@@ -104,7 +104,18 @@ static void on_close(struct mcs_conn *c, int err, void *userdata)
 	free(p);
 }
 
-static const struct mcs_conn_ops peer_ops = { .on_frame = on_frame, .on_close = on_close };
+/* A request queued behind the one being handled: its key's tables go
+ * into the cache while the ones before it are handled (store.h). */
+static void on_peek(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *userdata)
+{
+	(void)c;
+	struct peer *p = userdata;
+	struct mcs_str key;
+	if (!(h->flags & MCS_F_RESPONSE) && mcs_peek_key(h->opcode, body, h->body_len, &key) == 0)
+		mcs_store_prefetch(p->m->store, key, &p->prefetch);
+}
+
+static const struct mcs_conn_ops peer_ops = { .on_frame = on_frame, .on_close = on_close, .peek = on_peek };
 
 static int on_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret_ops, void **ret_userdata,
 		     void *userdata)

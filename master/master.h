@@ -60,6 +60,7 @@ struct peer {
 	struct mcs_list link;       /* in m->peers */
 	uint64_t holds;             /* zero-copy holds it has (released by RELEASE or its close) */
 	struct mcs_auth_peer auth;  /* its handshake, and the role it proved */
+	struct mcs_store_prefetch prefetch; /* the keys of its pipelined requests */
 };
 
 #endif

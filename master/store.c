@@ -419,7 +419,10 @@ static int vec_reserve(struct mcs_store *s)
 {
 	if (s->vec_len < s->vec_cap)
 		return 0;
-	uint64_t cap = s->vec_cap ? s->vec_cap * 2 : 1024;
+	/* doubling while small; then an eighth at a time, so that a master
+	 * of 10M objects keeps no 6M empty slots (realloc moves big arrays
+	 * by remapping their pages, not by copying) */
+	uint64_t cap = !s->vec_cap ? 1024 : s->vec_cap < (UINT64_C(1) << 20) ? s->vec_cap * 2 : s->vec_cap + s->vec_cap / 8;
 	struct mcs_obj **v = realloc(s->vec, cap * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -819,6 +822,40 @@ static void lease_probe(struct mcs_obj *o, uint64_t now_ms, uint64_t ttl_ms, int
 	o->lease_held_ms = 0;
 	o->lease_until_ms = MCS_MAX(o->lease_until_ms, now_ms);
 	MCS_PROBE3(lease_grant, o->hash, ttl_ms, kind);
+}
+
+/* The object of hash, if at the head of its chain or next (a peek: the
+ * bucket was fetched MCS_PREFETCH_STEP keys ago). */
+static const struct mcs_obj *prefetch_obj(const struct mcs_store *s, uint64_t hash)
+{
+	const struct mcs_obj *o = s->buckets[hash & (s->n_buckets - 1)];
+	if (o && o->hash != hash)
+		o = o->hnext;
+	return o && o->hash == hash ? o : NULL;
+}
+
+void mcs_store_prefetch(struct mcs_store *s, struct mcs_str key, struct mcs_store_prefetch *pf)
+{
+	const size_t ring = MCS_ARRAY_SIZE(pf->hash);
+	uint64_t h = key_hash(key.p, key.len);
+	__builtin_prefetch(&s->buckets[h & (s->n_buckets - 1)]);
+	if (pf->n >= MCS_PREFETCH_STEP) {
+		/* its bucket was fetched a step ago: the objects of its chain */
+		const struct mcs_obj *o = s->buckets[pf->hash[(pf->n - MCS_PREFETCH_STEP) % ring] & (s->n_buckets - 1)];
+		if (o) { /* (not o->hnext: reading it would wait for o) */
+			__builtin_prefetch(o);
+			__builtin_prefetch((const char *)o + 64);
+		}
+	}
+	if (pf->n >= 2 * MCS_PREFETCH_STEP) {
+		/* its object was fetched a step ago: its buffer record */
+		const struct mcs_obj *o = prefetch_obj(s, pf->hash[(pf->n - 2 * MCS_PREFETCH_STEP) % ring]);
+		if (o && o->n_replicas && o->replicas[0].n_handles)
+			__builtin_prefetch(o->replicas[0].handles[0].blk);
+		if (o && o->ext)
+			__builtin_prefetch(o->ext);
+	}
+	pf->hash[pf->n++ % ring] = h;
 }
 
 int mcs_store_get(struct mcs_store *s, struct mcs_str key, uint32_t flags, void *owner, uint64_t now_ms,

@@ -209,6 +209,20 @@ int mcs_store_put_revoke(struct mcs_store *s, struct mcs_str key, void *owner);
  * it until mcs_store_release; with MCS_GET_NOLEASE the object is only
  * looked at: no lease is granted or extended and its last access stays as
  * it was, so it is as removable and evictable as before. */
+/* Prefetching for pipelined requests: the keys of the requests queued
+ * behind the one being handled go through mcs_store_prefetch, in order.
+ * Each key's bucket is fetched into the cache at once, the object it holds
+ * three keys later and the object's first buffer record three keys after
+ * that, so that by the time its request is handled the misses of its
+ * lookup have been waited for while others were handled. A hint: nothing
+ * changes, and a stale or wrong key costs a wasted fetch. */
+#define MCS_PREFETCH_STEP 3
+struct mcs_store_prefetch {
+	uint64_t hash[4 * MCS_PREFETCH_STEP];
+	uint64_t n;
+};
+void mcs_store_prefetch(struct mcs_store *s, struct mcs_str key, struct mcs_store_prefetch *pf);
+
 int mcs_store_get(struct mcs_store *s, struct mcs_str key, uint32_t flags, void *owner, uint64_t now_ms,
 		  struct mcs_obj **ret_obj, uint64_t *ret_hold_id);
 int mcs_store_release(struct mcs_store *s, struct mcs_str key, uint64_t hold_id, void *owner);

@@ -216,3 +216,22 @@ const struct mcs_msg_desc *mcs_msg_for(uint16_t opcode, bool response)
 				return &mcs_msgs[i];
 	return NULL;
 }
+
+int mcs_peek_key(uint16_t opcode, const void *body, size_t n, struct mcs_str *ret)
+{
+	switch (opcode) {
+	case MCS_OP_PUT_START:
+	case MCS_OP_PUT_END:
+	case MCS_OP_PUT_REVOKE:
+	case MCS_OP_GET_REPLICAS:
+	case MCS_OP_EXIST:
+	case MCS_OP_RELEASE:
+	case MCS_OP_REMOVE: {
+		struct mcs_rd r;
+		rd_begin(&r, body, n);
+		return rd_key(&r, ret);
+	}
+	default:
+		return -ENOENT;
+	}
+}

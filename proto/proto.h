@@ -109,6 +109,7 @@ int mcs_hdr_decode(const uint8_t in[MCS_HDR_SIZE], uint32_t max_body, struct mcs
  * body and for unknown opcodes. Servers close a connection whose request
  * header declares more, before buffering any of it. */
 uint32_t mcs_req_body_max(uint16_t opcode);
+
 /* Name of an opcode for logs ("PUT_START"), "UNKNOWN" otherwise. */
 const char *mcs_op_name(uint16_t opcode);
 
@@ -117,6 +118,13 @@ struct mcs_str {
 	const char *p;
 	uint32_t len;
 };
+/* The key of a request of one key (PUT_START, PUT_END, PUT_REVOKE,
+ * GET_REPLICAS, EXIST, RELEASE, REMOVE: its first field), read without
+ * decoding the rest: 0 and *ret pointing into body; -ENOENT for other
+ * opcodes; -EPROTO or -ENAMETOOLONG when the body has no valid key. A
+ * hint (a master looks ahead to prefetch), never a check. */
+int mcs_peek_key(uint16_t opcode, const void *body, size_t n, struct mcs_str *ret);
+
 static inline struct mcs_str mcs_str_c(const char *s);
 
 /* ---- growable output buffer ------------------------------------------ */

@@ -151,12 +151,37 @@ static bool conn_over_queue(struct mcs_conn *c)
 /* Hand every whole buffered frame to on_frame, then keep the remainder at
  * the start of a buffer big enough for the frame it begins; stop early
  * while the answers queued are over the bound. */
+/* Show peek the complete frames after the one ending at next, up to
+ * MCS_CONN_PEEK_AHEAD of them beyond it; *ahead and *n_ahead carry what was
+ * shown already from one frame to the next. */
+static void conn_peek(struct mcs_conn *c, uint32_t max_body, size_t next, size_t *ahead, unsigned *n_ahead)
+{
+	if (*ahead < next) { /* the frame about to be handled was not shown */
+		*ahead = next;
+		*n_ahead = 0;
+	} else if (*n_ahead > 0) {
+		--*n_ahead;
+	}
+	while (*n_ahead < MCS_CONN_PEEK_AHEAD && c->rlen - *ahead >= MCS_HDR_SIZE) {
+		struct mcs_hdr h;
+		if (mcs_hdr_decode(c->rbuf + *ahead, max_body, &h) < 0 ||
+		    c->rlen - *ahead - MCS_HDR_SIZE < h.body_len)
+			return;
+		c->ops->peek(c, &h, c->rbuf + *ahead + MCS_HDR_SIZE, c->userdata);
+		*ahead += MCS_HDR_SIZE + (size_t)h.body_len;
+		++*n_ahead;
+	}
+}
+
 static void conn_parse(struct mcs_conn *c)
 {
 	uint32_t max_body = c->max_body         ? c->max_body
 			    : c->s.loop->max_body ? c->s.loop->max_body
 						  : MCS_DEFAULT_MAX_BODY;
 	size_t pos = 0, want = RBUF_INIT;
+	/* the frames seen by peek end at ahead; n_ahead of them are after pos */
+	size_t ahead = 0;
+	unsigned n_ahead = 0;
 
 	while (conn_live(c)) {
 		if (c->rin.active) {
@@ -189,6 +214,8 @@ static void conn_parse(struct mcs_conn *c)
 			want = MCS_MAX(want, need);
 			break;
 		}
+		if (c->ops->peek)
+			conn_peek(c, max_body, pos + need, &ahead, &n_ahead);
 		c->in_frame = true;
 		/* the first step of the handshake is no request: a peer that
 		 * sends AUTH and nothing more is still idle (found in review:

@@ -37,7 +37,15 @@ struct mcs_conn_ops {
 	 * a negative errno for socket errors, -EPROTO / -EPROTONOSUPPORT /
 	 * -EMSGSIZE when the peer sent a bad header. */
 	void (*on_close)(struct mcs_conn *c, int err, void *userdata);
+	/* Optional: a complete frame buffered behind the one being handled,
+	 * seen up to MCS_CONN_PEEK_AHEAD frames before its on_frame (a
+	 * master prefetches the tables a pipelined request will touch). A
+	 * hint: its header is decoded but its body not checked, and it may
+	 * be seen twice, or be no frame at all when an earlier one turns
+	 * the bytes after it into a payload. It must change nothing. */
+	void (*peek)(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *userdata);
 };
+#define MCS_CONN_PEEK_AHEAD 8
 
 /* Called for every accepted socket. Return 0 and set *ret_ops and *ret_userdata
  * to adopt it, or a negative value to refuse (the loop closes the fd).

@@ -321,7 +321,7 @@ static void peer_close(struct mcs_conn *c, int err, void *ud)
 	p->close_err = err;
 }
 
-const struct mcs_conn_ops peer_ops = { peer_frame, peer_close };
+const struct mcs_conn_ops peer_ops = { .on_frame = peer_frame, .on_close = peer_close };
 
 struct mcs_conn *add_peer(struct mcs_loop *l, int fd, struct peer *p)
 {

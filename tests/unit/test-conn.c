@@ -77,6 +77,76 @@ START_TEST(test_pipelined_10k)
 END_TEST
 
 
+/* peek (a master's prefetch) sees pipelined frames before their
+ * on_frame, in order, never more than MCS_CONN_PEEK_AHEAD ahead, and
+ * changes nothing of what on_frame then gets. */
+struct peeker {
+	int handled;          /* frames handled, ids 0.. in order */
+	int peeked;           /* frames seen by peek before their on_frame */
+	int order_errors;
+	uint64_t last_peeked; /* highest id peek saw, +1 */
+};
+
+static int peeker_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *ud)
+{
+	(void)c;
+	struct peeker *p = ud;
+	if (h->req_id != (uint64_t)p->handled || h->body_len != 8 || memcmp(body, &h->req_id, 8) != 0)
+		p->order_errors++;
+	p->handled++;
+	return 0;
+}
+
+static void peeker_peek(struct mcs_conn *c, const struct mcs_hdr *h, const uint8_t *body, void *ud)
+{
+	(void)c;
+	struct peeker *p = ud;
+	/* the frame being handled next is number handled: what peek sees
+	 * lies after it, by at most the look-ahead */
+	uint64_t next = (uint64_t)p->handled;
+	if (h->req_id <= next || h->req_id > next + MCS_CONN_PEEK_AHEAD || memcmp(body, &h->req_id, 8) != 0)
+		p->order_errors++;
+	if (h->req_id >= p->last_peeked) {
+		p->peeked++;
+		p->last_peeked = h->req_id + 1;
+	}
+}
+
+static void peeker_close(struct mcs_conn *c, int err, void *ud) { (void)c, (void)err, (void)ud; }
+
+START_TEST(test_peek_ahead)
+{
+	enum { N = 1000 };
+	static const struct mcs_conn_ops ops = { .on_frame = peeker_frame, .on_close = peeker_close,
+						 .peek = peeker_peek };
+	struct mcs_loop *l = new_loop(0);
+	int sv[2];
+	make_pair(T_UNIX, sv); /* its buffer takes all N frames unread */
+	/* every frame is in the socket before the connection reads any:
+	 * they come in reads of many frames each */
+	static uint8_t wire[N * (MCS_HDR_SIZE + 8)];
+	for (uint64_t i = 0; i < N; i++) {
+		struct mcs_hdr h = { .magic = MCS_PROTO_MAGIC, .version = MCS_PROTO_VERSION, .opcode = MCS_OP_PING,
+				     .req_id = i, .body_len = 8 };
+		mcs_hdr_encode(&h, wire + i * (MCS_HDR_SIZE + 8));
+		memcpy(wire + i * (MCS_HDR_SIZE + 8) + MCS_HDR_SIZE, &i, 8);
+	}
+	for (size_t off = 0; off < sizeof(wire);) {
+		ssize_t w = write(sv[0], wire + off, sizeof(wire) - off);
+		ck_assert_int_gt(w, 0);
+		off += (size_t)w;
+	}
+	struct peeker p = { 0 };
+	ck_assert_int_eq(mcs_loop_add_conn(l, sv[1], &ops, &p, NULL), 0);
+	run_until_count(l, &p.handled, N);
+	ck_assert_int_eq(p.order_errors, 0);
+	/* only the first frame of each read goes unseen */
+	ck_assert_int_ge(p.peeked, N / 2);
+	close(sv[0]);
+	mcs_loop_free(l);
+}
+END_TEST
+
 /* The peer writes two frames one byte per loop tick. */
 struct dribble {
 	int fd;
@@ -255,7 +325,7 @@ static int juggle_frame(struct mcs_conn *c, const struct mcs_hdr *h, const uint8
 
 static void juggle_close(struct mcs_conn *c, int err, void *ud) {}
 
-static const struct mcs_conn_ops juggle_ops = { juggle_frame, juggle_close };
+static const struct mcs_conn_ops juggle_ops = { .on_frame = juggle_frame, .on_close = juggle_close };
 
 START_TEST(test_callbacks_touch_other_conns)
 {
@@ -451,7 +521,7 @@ static void sink_close(struct mcs_conn *c, int err, void *ud)
 		s->closed_while_pending++;
 }
 
-static const struct mcs_conn_ops sink_ops = { sink_frame, sink_close };
+static const struct mcs_conn_ops sink_ops = { .on_frame = sink_frame, .on_close = sink_close };
 
 /* DATA_WRITE header announcing len payload bytes; returns its size. */
 static size_t put_write_hdr(uint8_t *p, uint64_t req_id, uint64_t len)
@@ -643,6 +713,7 @@ static Suite *conn_suite(void)
 	tcase_add_loop_test(tc, test_peer_eof, 0, T_COUNT);
 	tcase_add_test(tc, test_close_in_on_frame);
 	tcase_add_test(tc, test_on_frame_error);
+	tcase_add_test(tc, test_peek_ahead);
 	tcase_add_test(tc, test_callbacks_touch_other_conns);
 	tcase_add_test(tc, test_send_closed_epipe);
 	tcase_add_loop_test(tc, test_close_with_send_in_flight, 0, T_COUNT);

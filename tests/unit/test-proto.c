@@ -240,6 +240,41 @@ START_TEST(test_buf_le)
 }
 END_TEST
 
+/* mcs_peek_key reads the key of every one-key request as its decoder
+ * would, and nothing else. */
+START_TEST(test_peek_key)
+{
+	struct mcs_buf b;
+	struct mcs_str k;
+	uint64_t one = 4096;
+	mcs_buf_init(&b);
+	struct mcs_put_start_req ps = { .key = mcs_str_c("key-ps"), .value_len = 4096, .n_slices = 1,
+					.slice_lens = &one };
+	mcs_enc_put_start_req(&b, &ps);
+	ck_assert_int_eq(mcs_peek_key(MCS_OP_PUT_START, b.p, b.len, &k), 0);
+	ck_assert(k.len == 6 && memcmp(k.p, "key-ps", 6) == 0);
+	mcs_buf_reset(&b);
+	struct mcs_get_req g = { .key = mcs_str_c("key-get"), .flags = MCS_GET_HOLD };
+	mcs_enc_get_req(&b, &g);
+	ck_assert_int_eq(mcs_peek_key(MCS_OP_GET_REPLICAS, b.p, b.len, &k), 0);
+	ck_assert(k.len == 7 && memcmp(k.p, "key-get", 7) == 0);
+	/* a body cut inside its key has none; other opcodes are not read */
+	ck_assert_int_eq(mcs_peek_key(MCS_OP_GET_REPLICAS, b.p, 5, &k), -EPROTO);
+	ck_assert_int_eq(mcs_peek_key(MCS_OP_GET_REPLICAS, b.p, 0, &k), -EPROTO);
+	ck_assert_int_eq(mcs_peek_key(MCS_OP_HEARTBEAT, b.p, b.len, &k), -ENOENT);
+	ck_assert_int_eq(mcs_peek_key(MCS_OP_DATA_READ, b.p, b.len, &k), -ENOENT);
+	mcs_buf_reset(&b);
+	struct mcs_key_req e = { .key = mcs_str_c("x") };
+	mcs_enc_key_req(&b, &e);
+	ck_assert_int_eq(mcs_peek_key(MCS_OP_EXIST, b.p, b.len, &k), 0);
+	ck_assert(k.len == 1 && k.p[0] == 'x');
+	/* an empty key is no key */
+	static const uint8_t empty[2] = { 0, 0 };
+	ck_assert_int_eq(mcs_peek_key(MCS_OP_REMOVE, empty, sizeof(empty), &k), -EPROTO);
+	mcs_buf_free(&b);
+}
+END_TEST
+
 START_TEST(test_buf_grow)
 {
 	struct mcs_buf b;
@@ -610,6 +645,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_rd_ints);
 	tcase_add_test(tc, test_rd_overrun);
 	tcase_add_test(tc, test_rd_str);
+	tcase_add_test(tc, test_peek_key);
 	tcase_add_test(tc, test_rd_replica_list_embedded);
 	suite_add_tcase(s, tc);
 

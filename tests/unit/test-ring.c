@@ -447,7 +447,7 @@ END_TEST
 START_TEST(test_bad_args)
 {
 	struct mcs_loop *l = new_loop(0);
-	static const struct mcs_conn_ops no_frame = { NULL, NULL };
+	static const struct mcs_conn_ops no_frame = { .on_frame = NULL, .on_close = NULL };
 	ck_assert_int_eq(mcs_loop_add_conn(l, -1, &peer_ops, NULL, NULL), -EINVAL);
 	int sv[2];
 	make_pair(T_UNIX, sv);

@@ -121,8 +121,8 @@ static void node_close(struct mcs_conn *c, int err, void *ud)
 		n->errors++;
 }
 
-static const struct mcs_conn_ops node_a_ops = { node_a_frame, node_close };
-static const struct mcs_conn_ops node_b_ops = { node_b_frame, node_close };
+static const struct mcs_conn_ops node_a_ops = { .on_frame = node_a_frame, .on_close = node_close };
+static const struct mcs_conn_ops node_b_ops = { .on_frame = node_b_frame, .on_close = node_close };
 
 static int node_b_accept(struct mcs_loop *l, int fd, const struct mcs_conn_ops **ret_ops, void **ret_userdata,
 			 void *ud)
