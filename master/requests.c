@@ -81,15 +81,25 @@ static int encode_replicas(struct master *m, const struct mcs_obj *o, uint8_t on
 			   void (*enc)(struct master *, const struct mcs_replica_list *, const void *),
 			   const void *extra)
 {
-	struct mcs_replica_list l;
+	/* the common object's list fits on the stack; a bigger one is
+	 * allocated */
+	struct mcs_replica reps[4];
+	struct mcs_handle hds[16];
+	struct mcs_replica_list l = { 0 };
 	uint8_t *toks;
-	int r = mcs_store_replica_list(o, only, &l);
+	bool own = false;
+	int r = mcs_store_replica_list_in(o, only, reps, MCS_ARRAY_SIZE(reps), hds, MCS_ARRAY_SIZE(hds), &l);
+	if (r == -ENOSPC) {
+		own = true;
+		r = mcs_store_replica_list(o, only, &l);
+	}
 	if (r == 0 && (r = mint_tokens(m, &l, rights, &toks)) == 0) {
 		enc(m, &l, extra);
 		free(toks);
 		r = m->out.err;
 	}
-	mcs_replica_list_free(&l);
+	if (own)
+		mcs_replica_list_free(&l);
 	return r;
 }
 
@@ -478,7 +488,8 @@ int master_handle(struct peer *p, struct mcs_conn *c, const struct mcs_hdr *h, c
 {
 	struct master *m = p->m;
 	struct req q = {
-		.m = m, .s = m->store, .c = c, .p = p, .h = h, .body = body, .len = h->body_len, .now = mcs_now_ms(),
+		/* on_frame read the clock for this frame (one read per request) */
+		.m = m, .s = m->store, .c = c, .p = p, .h = h, .body = body, .len = h->body_len, .now = p->last_seen_ms,
 	};
 	int r = dispatch(&q, h->opcode);
 	if (r == ANSWER_WAITS) {

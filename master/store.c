@@ -1036,6 +1036,32 @@ static bool replica_whole(const struct mcs_mreplica *mr)
 	return true;
 }
 
+/* Whether replica mr goes in a list of the replicas in state only. */
+static bool replica_listed(const struct mcs_mreplica *mr, uint8_t only)
+{
+	if (only)
+		return mr->status == only;
+	return mr->status == MCS_REPLICA_COMPLETE || replica_whole(mr); /* rebuilt, parts missing: nothing to name */
+}
+
+static void fill_replica(const struct mcs_mreplica *mr, struct mcs_replica *wr, struct mcs_handle *handles)
+{
+	wr->status = mr->status;
+	wr->n_handles = mr->n_handles;
+	wr->handles = mr->n_handles ? handles : NULL;
+	for (uint32_t h = 0; h < mr->n_handles; h++) {
+		const struct mcs_mhandle *mh = &mr->handles[h];
+		handles[h] = (struct mcs_handle){
+			.segment = cstr(mh->seg->name),
+			.node = cstr(mh->seg->node),
+			.endpoint = cstr(mh->seg->endpoint),
+			.offset = mh_offset(mh),
+			.len = mh_len(mh),
+			.incarnation = mh->seg->incarnation,
+		};
+	}
+}
+
 int mcs_store_replica_list(const struct mcs_obj *o, uint8_t only, struct mcs_replica_list *ret)
 {
 	struct mcs_replica_list l = { 0 };
@@ -1046,31 +1072,32 @@ int mcs_store_replica_list(const struct mcs_obj *o, uint8_t only, struct mcs_rep
 	}
 	for (uint32_t r = 0; r < o->n_replicas; r++) {
 		const struct mcs_mreplica *mr = &o->replicas[r];
-		if (only && mr->status != only)
+		if (!replica_listed(mr, only))
 			continue;
-		if (!only && mr->status != MCS_REPLICA_COMPLETE && !replica_whole(mr))
-			continue; /* rebuilt, parts missing: nothing to name */
-		struct mcs_replica *wr = &l.replicas[l.n_replicas++];
-		wr->status = mr->status;
-		wr->n_handles = mr->n_handles;
-		if (mr->n_handles) {
-			wr->handles = calloc(mr->n_handles, sizeof(*wr->handles));
-			if (!wr->handles) {
-				mcs_replica_list_free(&l);
-				return -ENOMEM;
-			}
+		struct mcs_handle *hds = mr->n_handles ? calloc(mr->n_handles, sizeof(*hds)) : NULL;
+		if (mr->n_handles && !hds) {
+			mcs_replica_list_free(&l);
+			return -ENOMEM;
 		}
-		for (uint32_t h = 0; h < mr->n_handles; h++) {
-			const struct mcs_mhandle *mh = &mr->handles[h];
-			wr->handles[h] = (struct mcs_handle){
-				.segment = cstr(mh->seg->name),
-				.node = cstr(mh->seg->node),
-				.endpoint = cstr(mh->seg->endpoint),
-				.offset = mh_offset(mh),
-				.len = mh_len(mh),
-				.incarnation = mh->seg->incarnation,
-			};
-		}
+		fill_replica(mr, &l.replicas[l.n_replicas++], hds);
+	}
+	*ret = l;
+	return 0;
+}
+
+int mcs_store_replica_list_in(const struct mcs_obj *o, uint8_t only, struct mcs_replica *reps, uint32_t cap_reps,
+			      struct mcs_handle *hds, uint32_t cap_hds, struct mcs_replica_list *ret)
+{
+	struct mcs_replica_list l = { .replicas = reps };
+	uint32_t used = 0;
+	for (uint32_t r = 0; r < o->n_replicas; r++) {
+		const struct mcs_mreplica *mr = &o->replicas[r];
+		if (!replica_listed(mr, only))
+			continue;
+		if (l.n_replicas == cap_reps || mr->n_handles > cap_hds - used)
+			return -ENOSPC;
+		fill_replica(mr, &reps[l.n_replicas++], hds + used);
+		used += mr->n_handles;
 	}
 	*ret = l;
 	return 0;

@@ -293,6 +293,11 @@ uint64_t mcs_store_holds_of(const struct mcs_store *s, const void *owner);
  * object changes); only replicas in state `only` (0: all). Free with
  * mcs_replica_list_free. */
 int mcs_store_replica_list(const struct mcs_obj *o, uint8_t only, struct mcs_replica_list *ret);
+/* The same into the caller's arrays (nothing to free: how the master
+ * answers a get without a malloc); -ENOSPC when the replicas or their
+ * buffers are more than cap_reps or cap_hds. */
+int mcs_store_replica_list_in(const struct mcs_obj *o, uint8_t only, struct mcs_replica *reps, uint32_t cap_reps,
+			      struct mcs_handle *hds, uint32_t cap_hds, struct mcs_replica_list *ret);
 /* Build a stat response (free with mcs_stat_resp_free). */
 int mcs_store_stat(const struct mcs_store *s, struct mcs_stat_resp *ret);
 

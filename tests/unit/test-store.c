@@ -617,6 +617,23 @@ START_TEST(replica_list_and_stat)
 	ck_assert(mcs_str_eq(l.replicas[0].handles[0].segment, S("n1-0")));
 	ck_assert(mcs_str_eq(l.replicas[0].handles[0].endpoint, S("127.0.0.1:9")));
 	ck_assert_uint_eq(l.replicas[0].handles[0].len, MiB);
+	/* into the caller's arrays: the same list, or -ENOSPC when they are
+	 * too small for it */
+	struct mcs_replica reps[2];
+	struct mcs_handle hds[2];
+	struct mcs_replica_list in;
+	ck_assert_int_eq(mcs_store_replica_list_in(o, MCS_REPLICA_COMPLETE, reps, 2, hds, 2, &in), 0);
+	ck_assert_uint_eq(in.n_replicas, 1);
+	ck_assert_ptr_eq(in.replicas, reps);
+	ck_assert_ptr_eq(in.replicas[0].handles, hds);
+	ck_assert_uint_eq(in.replicas[0].n_handles, 1);
+	ck_assert(mcs_str_eq(hds[0].segment, l.replicas[0].handles[0].segment));
+	ck_assert(mcs_str_eq(hds[0].node, l.replicas[0].handles[0].node));
+	ck_assert_uint_eq(hds[0].offset, l.replicas[0].handles[0].offset);
+	ck_assert_uint_eq(hds[0].len, MiB);
+	ck_assert_uint_eq(hds[0].incarnation, l.replicas[0].handles[0].incarnation);
+	ck_assert_int_eq(mcs_store_replica_list_in(o, MCS_REPLICA_COMPLETE, reps, 0, hds, 2, &in), -ENOSPC);
+	ck_assert_int_eq(mcs_store_replica_list_in(o, MCS_REPLICA_COMPLETE, reps, 2, hds, 0, &in), -ENOSPC);
 	mcs_replica_list_free(&l);
 	struct mcs_stat_resp st;
 	ck_assert_int_eq(mcs_store_stat(s, &st), 0);
