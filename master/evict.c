@@ -60,6 +60,66 @@ uint64_t mcs_store_retired_bytes(const struct mcs_store *s)
 }
 
 #define EVICT_POOL 16
+#define SAMPLE_BATCH 64
+
+/* o, sampled, joins the pool of candidates (oldest first) if it may go and
+ * is older than one of them. */
+static void pool_offer(struct mcs_obj **pool, unsigned *n_pool, struct mcs_obj *o, uint64_t now_ms, bool soft_too)
+{
+	if (!evictable(o, now_ms, soft_too))
+		return;
+	for (unsigned i = 0; i < *n_pool; i++)
+		if (pool[i] == o)
+			return;
+	if (*n_pool == EVICT_POOL) {
+		if (o->last_access_ms >= pool[EVICT_POOL - 1]->last_access_ms)
+			return;
+		--*n_pool;
+	}
+	unsigned at = *n_pool;
+	while (at > 0 && pool[at - 1]->last_access_ms > o->last_access_ms) {
+		pool[at] = pool[at - 1];
+		at--;
+	}
+	pool[at] = o;
+	++*n_pool;
+}
+
+/* What deleting o touches besides o: its bucket, its slot in the vector,
+ * its first buffer's record (a hint, read nowhere). */
+static void prefetch_delete(const struct mcs_store *s, const struct mcs_obj *o)
+{
+	__builtin_prefetch(&s->buckets[o->hash & (s->n_buckets - 1)]);
+	__builtin_prefetch(&s->vec[o->vidx]);
+	if (o->n_replicas && o->replicas[0].n_handles)
+		__builtin_prefetch(o->replicas[0].handles[0].blk);
+}
+
+/* n objects sampled uniformly, offered to the pool. They are fetched into
+ * the cache all at once (the vector's slots, then their objects), in
+ * batches: in a table of millions each is a miss, and waited for one after
+ * the other they made eviction's cost per object grow with the table. */
+static void sample(struct mcs_store *s, struct mcs_obj **pool, unsigned *n_pool, uint64_t n, uint64_t now_ms,
+		   bool soft_too)
+{
+	while (n > 0) {
+		struct mcs_obj *batch[SAMPLE_BATCH];
+		uint64_t slot[SAMPLE_BATCH];
+		unsigned m = (unsigned)MCS_MIN(n, (uint64_t)SAMPLE_BATCH);
+		for (unsigned k = 0; k < m; k++) {
+			slot[k] = store_rng_next(s) % s->vec_len;
+			__builtin_prefetch(&s->vec[slot[k]]);
+		}
+		for (unsigned k = 0; k < m; k++) {
+			batch[k] = s->vec[slot[k]];
+			__builtin_prefetch(batch[k]);
+			__builtin_prefetch((const char *)batch[k] + 64);
+		}
+		for (unsigned k = 0; k < m; k++)
+			pool_offer(pool, n_pool, batch[k], now_ms, soft_too);
+		n -= m;
+	}
+}
 
 uint64_t mcs_store_evict(struct mcs_store *s, uint64_t min_objects, uint64_t need_bytes, uint64_t now_ms)
 {
@@ -77,30 +137,9 @@ uint64_t mcs_store_evict(struct mcs_store *s, uint64_t min_objects, uint64_t nee
 	s->ctr.evict_runs++;
 	while ((evicted < min_objects || freed < need_bytes) && s->vec_len > 0 && samples < budget) {
 		/* top the pool up with a fresh sample */
-		for (unsigned k = 0; k < s->opts.evict_samples && samples < budget; k++) {
-			struct mcs_obj *o = s->vec[store_rng_next(s) % s->vec_len];
-			samples++;
-			if (!evictable(o, now_ms, soft_too))
-				continue;
-			bool dup = false;
-			for (unsigned i = 0; i < n_pool && !dup; i++)
-				dup = pool[i] == o;
-			if (dup)
-				continue;
-			/* insertion into the pool, oldest first */
-			if (n_pool == EVICT_POOL) {
-				if (o->last_access_ms >= pool[n_pool - 1]->last_access_ms)
-					continue;
-				n_pool--;
-			}
-			unsigned at = n_pool;
-			while (at > 0 && pool[at - 1]->last_access_ms > o->last_access_ms) {
-				pool[at] = pool[at - 1];
-				at--;
-			}
-			pool[at] = o;
-			n_pool++;
-		}
+		uint64_t n = MCS_MIN((uint64_t)s->opts.evict_samples, budget - samples);
+		sample(s, pool, &n_pool, n, now_ms, soft_too);
+		samples += n;
 		if (n_pool == 0) {
 			if (!soft_too) {
 				soft_too = true; /* soft pins go only when nothing else is left */
@@ -112,6 +151,9 @@ uint64_t mcs_store_evict(struct mcs_store *s, uint64_t min_objects, uint64_t nee
 		}
 		struct mcs_obj *victim = pool[0];
 		memmove(pool, pool + 1, (--n_pool) * sizeof(*pool));
+		/* the next victim, most likely: what its delete will touch */
+		if (n_pool)
+			prefetch_delete(s, pool[0]);
 		uint64_t b = obj_bytes(victim);
 		freed += b;
 		evicted++;
