@@ -15,7 +15,9 @@
  * with its own connection; all start each phase together (a pipe barrier).
  * Ops: put, get (into a caller buffer; for mcstore the checksum is verified),
  * view (mcstore only: zero-copy, verified in place), viewnv (the same view
- * with MCS_VIEW_NOVERIFY: not hashed, one round trip), bput/bget (batches of
+ * with MCS_VIEW_NOVERIFY: not hashed, one round trip), viewread (that view,
+ * then every byte of it read by the caller, as a consumer of the view
+ * does: what a view is worth against a copy), bput/bget (batches of
  * --batch keys: mcs_put_batch/mcs_get_batch, pipelined SET/GET, memcached
  * pipelined sets (noreply, buffered, then one get of the last key as the
  * fence that says the server took them all) and mget). Prints one line per op:
@@ -127,6 +129,25 @@ static bool available(const char *backend)
 	return false;
 }
 
+/* Reads every byte of [p, p + n), as a caller consuming a view would: the
+ * sum goes to a volatile, so the loads are not optimised away */
+volatile uint64_t kvb_sink;
+static void read_all(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint64_t acc[4] = { 0 };
+	size_t i = 0;
+	for (; i + 32 <= n; i += 32)
+		for (int k = 0; k < 4; k++) {
+			uint64_t w;
+			memcpy(&w, b + i + 8 * k, 8);
+			acc[k] += w;
+		}
+	for (; i < n; i++)
+		acc[0] += b[i];
+	kvb_sink += acc[0] + acc[1] + acc[2] + acc[3];
+}
+
 /* One operation on n keys (n > 1 only for the batch ops). 0 or -1. */
 static int run_op(const struct opts *o, struct conn *c, const char *op, const char *const *keys, size_t n,
 		  uint8_t *const *bufs, size_t size)
@@ -142,11 +163,13 @@ static int run_op(const struct opts *o, struct conn *c, const char *op, const ch
 			return mcs_put(c->mcs, keys[0], bufs[0], size, &cfg, NULL) == 0 ? 0 : -1;
 		if (!strcmp(op, "get"))
 			return mcs_get(c->mcs, keys[0], bufs[0], size) == (ssize_t)size ? 0 : -1;
-		if (!strcmp(op, "view") || !strcmp(op, "viewnv")) {
+		if (!strcmp(op, "view") || !strcmp(op, "viewnv") || !strcmp(op, "viewread")) {
 			struct mcs_view *v;
-			unsigned flags = !strcmp(op, "viewnv") ? MCS_VIEW_NOVERIFY : 0;
+			unsigned flags = strcmp(op, "view") ? MCS_VIEW_NOVERIFY : 0;
 			if (mcs_get_view(c->mcs, keys[0], flags, &v) < 0)
 				return -1;
+			for (size_t k = 0; !strcmp(op, "viewread") && k < v->n_iov; k++)
+				read_all(v->iov[k].iov_base, v->iov[k].iov_len);
 			mcs_view_release(v);
 			return 0;
 		}
@@ -459,18 +482,22 @@ int main(int argc, char **argv)
 			printf("Usage: kv-bench --limits [--size SIZE] | --backends\n"
 			       "       kv-bench --backend mcstore|redis|memcached --target SOCKET|HOST:PORT\n"
 			       "                --size SIZE [--clients N] [--count N] [--batch N]\n"
-			       "                [--location SEGMENT] [--ops put,get,view,viewnv,bput,bget]\n");
+			       "                [--location SEGMENT] [--ops put,get,view,viewnv,viewread,bput,bget]\n");
 			return 0;
 		default: return 2;
 		}
 	}
 	signal(SIGPIPE, SIG_IGN);
 	if (limits) {
-		/* cold memcpy over 2 x 1 GiB, 3 rounds; 4 GiB over one stream */
+		/* cold memcpy over 2 x 1 GiB, 3 rounds; 4 GiB over one stream,
+		 * hot (one buffer resent), then cold (from 1 GiB into a 64 MiB
+		 * ring: what a client's kv-bench run reads into) */
 		printf("LIMIT memcpy size=%llu gbps=%.3f\n", (unsigned long long)o.size,
 		       bench_memcpy_gbps((size_t)o.size, 1u << 30, 3));
 		printf("LIMIT tcp size=%llu gbps=%.3f\n", (unsigned long long)o.size,
-		       bench_tcp_gbps((size_t)o.size, 4ull << 30));
+		       bench_tcp_gbps((size_t)o.size, 4ull << 30, 0, 0));
+		printf("LIMIT tcpcold size=%llu gbps=%.3f\n", (unsigned long long)o.size,
+		       bench_tcp_gbps((size_t)o.size, 4ull << 30, 1u << 30, 64u << 20));
 		return 0;
 	}
 	if (!o.target)

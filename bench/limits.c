@@ -45,8 +45,13 @@ double bench_memcpy_gbps(size_t size, size_t span, int rounds)
 	return (double)bytes / (double)dt;
 }
 
-double bench_tcp_gbps(size_t size, uint64_t total)
+double bench_tcp_gbps(size_t size, uint64_t total, size_t send_span, size_t recv_span)
 {
+	const size_t rd = 16u << 20;
+	if (send_span < size)
+		send_span = size;
+	if (recv_span < rd)
+		recv_span = rd;
 	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t sl = sizeof(sa);
@@ -56,35 +61,41 @@ double bench_tcp_gbps(size_t size, uint64_t total)
 	pid_t pid = fork();
 	if (pid == 0) {
 		int c = accept(ls, NULL, NULL);
-		uint8_t *b = malloc(16u << 20);
+		uint8_t *b = bench_alloc(recv_span);
 		uint64_t got = 0;
+		size_t off = 0;
 		while (c >= 0 && b && got < total) {
-			ssize_t n = read(c, b, 16u << 20);
+			ssize_t n = read(c, b + off, MCS_MIN(rd, recv_span - off));
 			if (n <= 0)
 				break;
 			got += (uint64_t)n;
+			off = off + (size_t)n < recv_span ? off + (size_t)n : 0;
 		}
 		_exit(got == total ? 0 : 1);
 	}
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return 0;
-	uint8_t *b = bench_alloc(size);
+	uint8_t *b = bench_alloc(send_span);
 	if (!b)
 		return 0;
-	memset(b, 3, size);
+	memset(b, 3, send_span);
 	uint64_t t0 = mcs_now_ns(), sent = 0;
+	size_t off = 0;
 	while (sent < total) {
-		ssize_t n = write(s, b, MCS_MIN((uint64_t)size, total - sent));
+		ssize_t n = write(s, b + off, MCS_MIN((uint64_t)size, total - sent));
 		if (n <= 0)
 			break;
 		sent += (uint64_t)n;
+		off += (size_t)n;
+		if (off + size > send_span)
+			off = 0;
 	}
 	close(s);
 	int st = 0;
 	waitpid(pid, &st, 0);
 	uint64_t dt = mcs_now_ns() - t0;
 	close(ls);
-	munmap(b, size);
+	munmap(b, send_span);
 	return (double)sent / (double)dt;
 }

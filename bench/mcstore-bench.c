@@ -446,7 +446,7 @@ int main(int argc, char **argv)
 	double limit = bench_memcpy_gbps((size_t)b.size, 512u << 20, 4);
 	printf("memcpy (cold, %llu B pieces, 1 thread): %.2f GB/s\n", (unsigned long long)b.size, limit);
 	if (tcp) {
-		double g = bench_tcp_gbps((size_t)b.size, 2ull << 30);
+		double g = bench_tcp_gbps((size_t)b.size, 2ull << 30, 0, 0);
 		printf("tcp (loopback, 1 stream, 2 processes, %llu B writes): %.2f GB/s\n", (unsigned long long)b.size, g);
 		printf("BENCH op=tcp-stream size=%llu gbps=%.3f\n", (unsigned long long)b.size, g);
 		if (b.location)
