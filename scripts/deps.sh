@@ -44,6 +44,9 @@ BUILD=(
 	# notifications speak the sd_notify protocol themselves; libcurl: HA
 	# mode's etcd client, over etcd's JSON gateway)
 	pkg-config liburing-dev libxxhash-dev libjson-c-dev libsodium-dev libsystemd-dev libcurl4-openssl-dev
+	# libibverbs (rdma-core): the RDMA transport (configure builds it
+	# when this is there)
+	libibverbs-dev
 )
 TEST=(
 	# the Check unit tests (tests/unit; configure leaves them out without)
@@ -91,6 +94,14 @@ TEST=(
 	# for tests/python (the buffer protocol of arrays and tensors); and
 	# dh-python for python3-mcstore's .deb (t-package)
 	python3-dev python3-pytest python3-numpy python3-torch dh-python
+	# tests/rdma: the QEMU guest the RDMA suite runs in (emulated, with
+	# Soft-RoCE in Debian's own kernel, fetched by tests/rdma/rxe-guest.sh,
+	# never installed); the guest runs the host's user space, so the rxe
+	# verbs provider (ibverbs-providers), ibv_devinfo (ibverbs-utils),
+	# rping (rdmacm-utils) and ib_read_bw/ib_write_bw (perftest, the
+	# reference of the RDMA benchmark) are installed here; rdma comes
+	# with iproute2 and cpio (the guest's initramfs) with rpm's above
+	qemu-system-x86 ibverbs-providers ibverbs-utils rdmacm-utils perftest
 )
 BENCH=(
 	# bench/compare: the peers it measures (redis-server, redis-cli from
