@@ -76,5 +76,10 @@ V=$MCS_BUILDDIR/tests/rdma/verbs-check
 sub "verbs rxe0-rxe1" "$V" rxe0 rxe1
 sub "verbs rxe1-rxe2" "$V" rxe1 rxe2
 sub "verbs rxe0 on itself" "$V" rxe0 rxe0
+# rdma/'s own suite (Check, TAP on stdout), on two of the devices
+if [ -x "$MCS_BUILDDIR/tests/rdma/test-rdma" ]; then
+	sub "rdma/ (Check)" env CK_TAP_LOG_FILE_NAME=- CK_VERBOSITY=silent MCS_RDMA_DEVS=rxe0,rxe1 \
+		"$MCS_BUILDDIR/tests/rdma/test-rdma"
+fi
 echo "1..$N"
 exit 0

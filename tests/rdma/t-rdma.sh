@@ -29,7 +29,8 @@ if ! bash "$HERE/rxe-guest.sh" prepare >"$out/prepare.log" 2>&1; then
 	not_here "the guest's kernel could not be fetched (see above)"
 fi
 rc=0
-MCS_RXE_SHARE=$out MCS_RXE_ENV="MCS_BUILDDIR MCS_SRCDIR RDMA_OUT" RDMA_OUT=$out \
+MCS_RXE_SHARE=$out RDMA_OUT=$out \
+	MCS_RXE_ENV="MCS_BUILDDIR MCS_SRCDIR RDMA_OUT ASAN_OPTIONS UBSAN_OPTIONS CK_DEFAULT_TIMEOUT" \
 	bash "$HERE/rxe-guest.sh" run bash "$HERE/in-guest.sh" >"$out/tap" 2>"$out/err" || rc=$?
 cat "$out/tap"
 if [ "$rc" != 0 ]; then
