@@ -19,15 +19,22 @@ set -u
 N_DEV=3
 fail_setup() { echo "1..1"; echo "not ok 1 - the guest's RDMA network: $*"; exit 1; }
 
-sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
-	net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.accept_local=1 ||
-	fail_setup "sysctl"
+# the kernel's settings, written to /proc/sys itself (a minimal root has
+# no sysctl): ifc setting value
+conf() { echo "$3" >"/proc/sys/net/ipv4/conf/$1/$2" || fail_setup "cannot set $1 $2"; }
+conf all arp_ignore 1
+conf all arp_announce 2
+conf all rp_filter 0
+conf default rp_filter 0
+conf all accept_local 1
 ip link add br0 type bridge && ip link set br0 up || fail_setup "no bridge"
 for i in $(seq 0 $((N_DEV - 1))); do
 	ip link add r$i type veth peer name b$i || fail_setup "no veth pair r$i"
 	ip link set b$i master br0 && ip link set b$i up
-	sysctl -qw net.ipv4.conf.r$i.rp_filter=0 net.ipv4.conf.r$i.accept_local=1 \
-		net.ipv4.conf.r$i.arp_ignore=1 net.ipv4.conf.r$i.arp_announce=2
+	conf r$i rp_filter 0
+	conf r$i accept_local 1
+	conf r$i arp_ignore 1
+	conf r$i arp_announce 2
 	ip addr add 10.9.0.$((i + 1))/24 dev r$i && ip link set r$i up || fail_setup "r$i"
 	ip rule add pref $((10 + i)) iif r$i lookup local
 	ip rule add pref $((20 + i)) from 10.9.0.$((i + 1)) to 10.9.0.$((i + 1)) lookup local
