@@ -206,9 +206,39 @@ static bool reconnect(struct end *a, struct end *b)
 {
 	ibv_destroy_qp(a->qp);
 	ibv_destroy_qp(b->qp);
+	a->qp = b->qp = NULL;
 	a->psn += 100;
 	b->psn += 100;
 	return qp_new(a) == 0 && qp_new(b) == 0 && connect_to(a, b) == 0 && connect_to(b, a) == 0;
+}
+
+/* everything of e, in reverse (what was made; the sanitizers' leak check
+ * runs at exit) */
+static void end_close(struct end *e)
+{
+	if (e->qp)
+		ibv_destroy_qp(e->qp);
+	if (e->mr)
+		ibv_dereg_mr(e->mr);
+	if (e->cq)
+		ibv_destroy_cq(e->cq);
+	if (e->pd)
+		ibv_dealloc_pd(e->pd);
+	if (e->ctx)
+		ibv_close_device(e->ctx);
+	free(e->buf);
+	memset(e, 0, sizeof(*e));
+}
+
+static int finish(struct end *a, struct end *b, struct ibv_mw *mw, struct ibv_mw *mw2)
+{
+	if (mw)
+		ibv_dealloc_mw(mw);
+	if (mw2)
+		ibv_dealloc_mw(mw2);
+	end_close(a);
+	end_close(b);
+	return n_fail != 0;
 }
 
 int main(int argc, char **argv)
@@ -225,6 +255,7 @@ int main(int argc, char **argv)
 	if (!up) {
 		fprintf(stderr, "verbs-check: setting up %s and %s failed (%s)\n", argv[1], argv[2],
 			a.ctx && b.ctx ? strerror(errno) : "no such device");
+		finish(&a, &b, NULL, NULL);
 		return 1;
 	}
 	for (size_t i = 0; i < BYTES; i++)
@@ -243,7 +274,7 @@ int main(int argc, char **argv)
 	if (!mw) {
 		for (int i = n_test; i < 8; i++)
 			printf("ok %d # SKIP no memory windows\n", ++n_test);
-		return n_fail != 0;
+		return finish(&a, &b, NULL, NULL);
 	}
 	/* B grants [1 MiB, 1 MiB + 64 KiB) of its registration, read-only */
 	uint8_t *win = b.buf + (1u << 20);
@@ -284,5 +315,5 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < BYTES; i++)
 		intact &= b.buf[i] == (uint8_t)(i * 131 + 7);
 	ok(intact, "the refused READs left B's memory as it was");
-	return n_fail != 0;
+	return finish(&a, &b, mw, mw2);
 }
