@@ -49,7 +49,8 @@ struct mcs_rdma_dev {
 	uint8_t mtu;              /* enum ibv_mtu of the active port */
 	bool mw2;                 /* type-2B memory windows */
 	uint32_t max_sge, max_qp_wr;
-	uint8_t max_rd_atom;      /* READs in flight per queue pair */
+	uint8_t max_rd_atom;      /* READs a queue pair answers at once (responder) */
+	uint8_t max_init_rd_atom; /* READs a queue pair has in flight (initiator) */
 };
 
 /* Open device name (NULL: the first with an active port). -ENODEV when

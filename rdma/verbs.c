@@ -63,6 +63,7 @@ static int dev_setup(struct ibv_context *ctx, struct mcs_rdma_dev *d)
 		d->max_sge = (uint32_t)da.max_sge;
 		d->max_qp_wr = (uint32_t)da.max_qp_wr;
 		d->max_rd_atom = (uint8_t)MCS_MIN(da.max_qp_rd_atom, 255);
+		d->max_init_rd_atom = (uint8_t)MCS_MIN(da.max_qp_init_rd_atom, 255);
 	}
 	if (r == 0 && !(d->pd = ibv_alloc_pd(ctx)))
 		r = neg_errno(ENOMEM);
@@ -231,7 +232,7 @@ int mcs_rdma_qp_connect(struct mcs_rdma_qp *q, const struct mcs_rdma_qp_info *pe
 		.retry_cnt = 7,
 		.rnr_retry = 7,
 		.sq_psn = q->self.psn,
-		.max_rd_atomic = d->max_rd_atom ? d->max_rd_atom : 1,
+		.max_rd_atomic = d->max_init_rd_atom ? d->max_init_rd_atom : 1,
 	};
 	if (ibv_modify_qp(q->qp, &a,
 			  IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
